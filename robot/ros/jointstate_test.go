@@ -1,0 +1,141 @@
+package ros
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
+
+	"github.com/flowact/flowact/robot"
+)
+
+// testModel is a 3-joint arm; only names and types matter here.
+func testModel() *robot.Model {
+	return &robot.Model{Name: "arm", Root: "base", Joints: []robot.Joint{
+		{Name: "shoulder", Type: robot.Revolute},
+		{Name: "elbow", Type: robot.Revolute},
+		{Name: "wrist", Type: robot.Continuous},
+	}}
+}
+
+func js(stamp time.Time, names []string, pos, vel, eff []float64) *sensor_msgs.JointState {
+	return &sensor_msgs.JointState{Header: std_msgs.Header{Stamp: stamp}, Name: names, Position: pos, Velocity: vel, Effort: eff}
+}
+
+func TestJointStatesMerge(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	now := t0
+	clock := func() time.Time { return now }
+	tests := []struct {
+		name    string
+		msgs    []*sensor_msgs.JointState
+		wantErr []string // missing joints, nil when a state is expected
+		pos     []float64
+		vel     []float64
+		stamp   time.Time
+		stats   JointStateStats
+	}{
+		{name: "empty", wantErr: []string{"shoulder", "elbow", "wrist"}},
+		{name: "partial then missing",
+			msgs:    []*sensor_msgs.JointState{js(t0, []string{"elbow"}, []float64{1}, nil, nil)},
+			wantErr: []string{"shoulder", "wrist"},
+			stats:   JointStateStats{Messages: 1, Stored: 1}},
+		{name: "full message out of order",
+			msgs: []*sensor_msgs.JointState{js(t0, []string{"wrist", "shoulder", "elbow"}, []float64{3, 1, 2}, []float64{30, 10, 20}, nil)},
+			pos:  []float64{1, 2, 3}, vel: []float64{10, 20, 30}, stamp: t0,
+			stats: JointStateStats{Messages: 1, Stored: 1}},
+		{name: "partials merge, unknown ignored, oldest stamp kept",
+			msgs: []*sensor_msgs.JointState{
+				js(t0, []string{"shoulder", "gripper"}, []float64{1, 9}, nil, nil),
+				js(t0.Add(time.Second), []string{"elbow", "wrist"}, []float64{2, 3}, []float64{0.2, 0.3}, []float64{5, 6}),
+			},
+			pos: []float64{1, 2, 3}, vel: []float64{0, 0.2, 0.3}, stamp: t0,
+			stats: JointStateStats{Messages: 2, Stored: 2, Overwritten: 1, Unknown: 1}},
+		{name: "invalid lengths and NaN rejected",
+			msgs: []*sensor_msgs.JointState{
+				js(t0, []string{"shoulder", "elbow", "wrist"}, []float64{1, 2, 3}, nil, nil),
+				js(t0, []string{"shoulder", "elbow"}, []float64{7}, nil, nil),
+				js(t0, []string{"shoulder"}, []float64{7}, []float64{1, 2}, nil),
+				js(t0, []string{"shoulder"}, []float64{math.NaN()}, nil, nil),
+				js(t0, []string{"gripper"}, []float64{7}, nil, nil),
+			},
+			pos: []float64{1, 2, 3}, vel: []float64{0, 0, 0}, stamp: t0,
+			stats: JointStateStats{Messages: 5, Stored: 1, Invalid: 3, Unknown: 1}},
+		{name: "zero header stamp uses receive time",
+			msgs: []*sensor_msgs.JointState{js(time.Time{}, []string{"shoulder", "elbow", "wrist"}, []float64{1, 2, 3}, nil, nil)},
+			pos:  []float64{1, 2, 3}, vel: []float64{0, 0, 0}, stamp: t0,
+			stats: JointStateStats{Messages: 1, Stored: 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			j := NewJointStates(testModel(), clock)
+			for _, m := range tc.msgs {
+				j.Store(m)
+			}
+			var st robot.State
+			err := j.ReadState(&st)
+			if tc.wantErr != nil {
+				var me *MissingJointsError
+				if !errors.As(err, &me) || !errors.Is(err, robot.ErrNoState) || !slices.Equal(me.Missing, tc.wantErr) {
+					t.Fatalf("err = %v, want missing %q", err, tc.wantErr)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(st.Position, tc.pos) || !slices.Equal(st.Velocity, tc.vel) || !st.Stamp.Equal(tc.stamp) {
+					t.Errorf("state = %+v, want pos %v vel %v stamp %v", st, tc.pos, tc.vel, tc.stamp)
+				}
+			}
+			if got := j.Stats(); got != tc.stats {
+				t.Errorf("stats = %+v, want %+v", got, tc.stats)
+			}
+		})
+	}
+}
+
+func TestJointStatesAges(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	now := t0
+	j := NewJointStates(testModel(), func() time.Time { return now })
+	j.Store(js(t0, []string{"shoulder"}, []float64{1}, nil, nil))
+	now = t0.Add(2 * time.Second)
+	j.Store(js(t0, []string{"elbow"}, []float64{1}, nil, nil))
+	got := j.Ages(nil, t0.Add(3*time.Second))
+	want := []time.Duration{3 * time.Second, time.Second, -1}
+	if !slices.Equal(got, want) {
+		t.Errorf("ages = %v, want %v", got, want)
+	}
+}
+
+// TestJointStatesNoAlloc proves the subscriber callback and the control loop's read allocate
+// nothing once dst is sized.
+func TestJointStatesNoAlloc(t *testing.T) {
+	j := NewJointStates(testModel(), nil)
+	m := js(time.Unix(1, 0), []string{"wrist", "elbow", "shoulder", "gripper"}, []float64{3, 2, 1, 0}, []float64{0, 0, 0, 0}, nil)
+	j.Store(m)
+	st := robot.NewState(3)
+	if a := testing.AllocsPerRun(100, func() { j.Store(m) }); a != 0 {
+		t.Errorf("Store allocates %v per call", a)
+	}
+	if a := testing.AllocsPerRun(100, func() {
+		if err := j.ReadState(&st); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("ReadState allocates %v per call", a)
+	}
+}
+
+func BenchmarkJointStatesStore(b *testing.B) {
+	j := NewJointStates(testModel(), nil)
+	m := js(time.Unix(1, 0), []string{"wrist", "elbow", "shoulder"}, []float64{3, 2, 1}, []float64{0, 0, 0}, []float64{0, 0, 0})
+	b.ReportAllocs()
+	for b.Loop() {
+		j.Store(m)
+	}
+}
