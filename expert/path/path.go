@@ -10,7 +10,9 @@ type Coeffs struct {
 }
 
 // Scheduler gives the coefficients of an affine Gaussian path at time t in [0, 1]
-// (t = 0 noise, t = 1 data).
+// (t = 0 noise, t = 1 data). At allocates nothing. A scheduler must have alpha increasing and
+// sigma decreasing on [0, 1], so that the signal-to-noise ratio alpha/sigma increases (every
+// scheduler of this package does).
 type Scheduler interface {
 	At(t float64) Coeffs
 }
