@@ -15,15 +15,15 @@ type Kind uint8
 const (
 	// KindNil is the zero Value: the <nil/> extension. ROS never sends it; it decodes and
 	// encodes for interoperability with servers that enable it.
-	KindNil Kind = iota
-	KindInt         // <int> or <i4> (<i8> is accepted on decode)
-	KindBool        // <boolean>
-	KindString      // <string>, or untyped text inside <value>
-	KindDouble      // <double>
-	KindBase64      // <base64>
-	KindDateTime    // <dateTime.iso8601>, second resolution, no time zone (read as UTC)
-	KindArray       // <array>
-	KindStruct      // <struct>
+	KindNil      Kind = iota
+	KindInt           // <int> or <i4> (<i8> is accepted on decode)
+	KindBool          // <boolean>
+	KindString        // <string>, or untyped text inside <value>
+	KindDouble        // <double>
+	KindBase64        // <base64>
+	KindDateTime      // <dateTime.iso8601>, second resolution, no time zone (read as UTC)
+	KindArray         // <array>
+	KindStruct        // <struct>
 )
 
 var kindNames = [...]string{"nil", "int", "boolean", "string", "double", "base64", "dateTime.iso8601", "array", "struct"}
