@@ -1,0 +1,204 @@
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// MaxSize is the largest config file Decode accepts (bytes); flowact's are a few kB.
+const MaxSize = 4 << 20
+
+// ErrEmpty is returned (wrapped) for a file that holds no YAML document: empty, blank or only
+// comments. A caller that accepts an all-defaults file checks errors.Is(err, ErrEmpty).
+var ErrEmpty = errors.New("empty file")
+
+// Error is one problem in a config file. Line is 1-based, 0 when unknown; Key is the dotted path
+// of the offending key ("limits.joints.elbow.velocity", "motors.wrist[2]"), "" when unknown.
+type Error struct {
+	File   string
+	Line   int
+	Key    string
+	Reason string
+	Err    error // the underlying error, if any
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("configs: ")
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// validator is what Decode calls after a successful decode.
+type validator interface{ Validate() error }
+
+// Decode decodes the YAML document data, read from the file name (used in messages only), into
+// v, a non-nil pointer, strictly: unknown keys, repeated keys, mistyped values, several documents
+// and empty files are errors (*Error values, joined when there are several). Then, if v has a
+// Validate() error method, Decode returns its error wrapped with the file name. On error v may
+// be partly filled.
+func Decode(name string, data []byte, v any) (err error) {
+	defer func() {
+		// yaml.v3 has panicked on malformed input in the past; data must never crash the caller.
+		if r := recover(); r != nil {
+			err = &Error{File: name, Reason: fmt.Sprintf("malformed YAML (decoder panic: %v)", r)}
+		}
+	}()
+	if len(data) > MaxSize {
+		return &Error{File: name, Reason: fmt.Sprintf("larger than %d bytes", MaxSize)}
+	}
+	// First pass: the node tree, for syntax errors and to map lines to keys.
+	var root yaml.Node
+	nd := yaml.NewDecoder(bytes.NewReader(data))
+	if err := nd.Decode(&root); err != nil {
+		if err == io.EOF {
+			return &Error{File: name, Reason: ErrEmpty.Error(), Err: ErrEmpty}
+		}
+		return syntaxError(name, err)
+	}
+	if isEmptyDoc(&root) {
+		return &Error{File: name, Reason: ErrEmpty.Error(), Err: ErrEmpty}
+	}
+	var extra yaml.Node
+	if err := nd.Decode(&extra); err != io.EOF {
+		if err != nil {
+			return syntaxError(name, err)
+		}
+		return &Error{File: name, Line: extra.Line, Reason: "a second YAML document (want one per file)"}
+	}
+
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return syntaxError(name, err)
+		}
+		keys := keyLines(&root)
+		errs := make([]error, 0, len(te.Errors))
+		for _, msg := range te.Errors {
+			errs = append(errs, typeError(name, msg, keys))
+		}
+		return errors.Join(errs...)
+	}
+	if val, ok := v.(validator); ok {
+		if err := val.Validate(); err != nil {
+			return &Error{File: name, Reason: err.Error(), Err: err}
+		}
+	}
+	return nil
+}
+
+func isEmptyDoc(n *yaml.Node) bool {
+	if n.Kind == 0 {
+		return true
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		c := n.Content[0]
+		return c.Kind == yaml.ScalarNode && c.Tag == "!!null" && c.Value == ""
+	}
+	return false
+}
+
+var (
+	lineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	// yaml.v3's messages for an unknown key ("field x not found in type pkg.T") and a repeated
+	// one ("mapping key "x" already defined at line 3").
+	unknownRe = regexp.MustCompile(`^field (.*) not found in type (.*)$`)
+	repeatRe  = regexp.MustCompile(`^mapping key (".*") already defined at line (\d+)$`)
+)
+
+func syntaxError(name string, err error) error {
+	msg := err.Error()
+	if m := lineRe.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: name, Line: line, Reason: m[2], Err: err}
+	}
+	return &Error{File: name, Reason: strings.TrimPrefix(msg, "yaml: "), Err: err}
+}
+
+func typeError(name, msg string, keys map[int]string) error {
+	e := &Error{File: name, Reason: msg}
+	m := lineRe.FindStringSubmatch(msg)
+	if m == nil {
+		return e
+	}
+	e.Line, _ = strconv.Atoi(m[1])
+	e.Reason = m[2]
+	e.Key = keys[e.Line]
+	switch {
+	case unknownRe.MatchString(e.Reason):
+		s := unknownRe.FindStringSubmatch(e.Reason)
+		e.Reason = fmt.Sprintf("unknown key %q (%s has no such field)", s[1], s[2])
+	case repeatRe.MatchString(e.Reason):
+		s := repeatRe.FindStringSubmatch(e.Reason)
+		e.Reason = fmt.Sprintf("key %s repeated (first at line %s)", s[1], s[2])
+	}
+	return e
+}
+
+// keyLines maps each line of the document to the dotted path of the deepest key (or sequence
+// item) on it; among keys of the same depth on one line (flow style) the first wins.
+func keyLines(root *yaml.Node) map[int]string {
+	type entry struct {
+		path  string
+		depth int
+	}
+	found := make(map[int]entry)
+	mark := func(line int, path string, depth int) {
+		if e, ok := found[line]; !ok || depth > e.depth {
+			found[line] = entry{path, depth}
+		}
+	}
+	var walk func(n *yaml.Node, path string, depth int)
+	walk = func(n *yaml.Node, path string, depth int) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path, depth)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, val := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				mark(k.Line, p, depth+1)
+				walk(val, p, depth+1)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if n.Style&yaml.FlowStyle == 0 {
+					// Items of a flow sequence share the key's line: an error there is the key's.
+					mark(c.Line, p, depth+1)
+				}
+				walk(c, p, depth+1)
+			}
+		}
+	}
+	walk(root, "", 0)
+	keys := make(map[int]string, len(found))
+	for line, e := range found {
+		keys[line] = e.path
+	}
+	return keys
+}

@@ -1,0 +1,181 @@
+package configs_test
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"testing"
+
+	"github.com/flowact/flowact/configs"
+)
+
+type joint struct {
+	Velocity float64 `yaml:"velocity"`
+	Jerk     float64 `yaml:"jerk"`
+}
+
+type cfg struct {
+	Name   string           `yaml:"name"`
+	Rate   int              `yaml:"rate"`
+	Joints map[string]joint `yaml:"joints"`
+	Steps  []joint          `yaml:"steps"`
+	Tags   []string         `yaml:"tags"`
+}
+
+// checked has a Validate method that Decode must call.
+type checked struct {
+	Rate int `yaml:"rate"`
+}
+
+func (c *checked) Validate() error {
+	if c.Rate <= 0 {
+		return fmt.Errorf("rate %d: must be positive", c.Rate)
+	}
+	return nil
+}
+
+func TestDecode(t *testing.T) {
+	var c cfg
+	err := configs.Decode("ok.yaml", []byte(`# a comment
+name: arm
+rate: 500
+joints:
+  elbow: {velocity: 2, jerk: 100}
+steps:
+  - velocity: 1
+tags: [a, b]
+`), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "arm" || c.Rate != 500 || c.Joints["elbow"] != (joint{2, 100}) || len(c.Steps) != 1 || len(c.Tags) != 2 {
+		t.Errorf("decoded %+v", c)
+	}
+	var k checked
+	if err := configs.Decode("k.yaml", []byte("rate: 3\n"), &k); err != nil || k.Rate != 3 {
+		t.Errorf("Decode with Validate: %v, %+v", err, k)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc string
+		v         any
+		want      []string // substrings of the message
+		is        error
+	}{
+		{"unknown top-level key", "name: a\ncolour: red\n", &cfg{},
+			[]string{`configs: t.yaml:2: colour: unknown key "colour" (configs_test.cfg has no such field)`}, nil},
+		{"unknown nested key", "joints:\n  elbow:\n    velocity: 1\n    jerkk: 3\n", &cfg{},
+			[]string{`t.yaml:4: joints.elbow.jerkk: unknown key "jerkk"`}, nil},
+		{"unknown key in flow mapping", "joints:\n  elbow: {velocty: 1}\n", &cfg{},
+			[]string{`t.yaml:2: joints.elbow.velocty: unknown key "velocty"`}, nil},
+		{"wrong type", "joints:\n  elbow:\n    velocity: fast\n", &cfg{},
+			[]string{"t.yaml:3: joints.elbow.velocity: cannot unmarshal !!str `fast` into float64"}, nil},
+		{"wrong type in a sequence", "steps:\n  - velocity: 1\n  - velocity: [1]\n", &cfg{},
+			[]string{"t.yaml:3: steps[1].velocity: cannot unmarshal !!seq into float64"}, nil},
+		{"mapping for a scalar", "rate:\n  hz: 5\n", &cfg{},
+			[]string{"t.yaml:2: rate.hz: cannot unmarshal !!map into int"}, nil},
+		{"repeated key", "name: a\nrate: 1\nname: b\n", &cfg{},
+			[]string{`t.yaml:3: name: key "name" repeated (first at line 1)`}, nil},
+		{"several errors", "name: a\nrate: x\nfoo: 1\n", &cfg{},
+			[]string{"t.yaml:2: rate: cannot unmarshal", `t.yaml:3: foo: unknown key "foo"`}, nil},
+		{"syntax error", "name: a\n  rate: 5\n", &cfg{},
+			[]string{"configs: t.yaml:2: mapping values are not allowed in this context"}, nil},
+		{"bad indentation", "joints:\n  elbow: {velocity: 1\n", &cfg{},
+			[]string{"configs: t.yaml:"}, nil},
+		{"empty file", "", &cfg{}, []string{"configs: t.yaml: empty file"}, configs.ErrEmpty},
+		{"only comments", "# nothing here\n\n  # still nothing\n", &cfg{}, []string{"empty file"}, configs.ErrEmpty},
+		{"only a document marker", "---\n", &cfg{}, []string{"empty file"}, configs.ErrEmpty},
+		{"two documents", "name: a\n---\nname: b\n", &cfg{}, []string{"t.yaml:2: a second YAML document"}, nil},
+		{"a scalar document", "just text\n", &cfg{}, []string{"t.yaml:1: cannot unmarshal !!str `just text` into configs_test.cfg"}, nil},
+		{"validate fails", "rate: -1\n", &checked{}, []string{"configs: t.yaml: rate -1: must be positive"}, nil},
+		{"too large", "name: " + strings.Repeat("x", configs.MaxSize) + "\n", &cfg{}, []string{"larger than"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := configs.Decode("t.yaml", []byte(tc.doc), tc.v)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\nwant it to contain\n%s", err, w)
+				}
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("error %v is not %v", err, tc.is)
+			}
+			var ce *configs.Error
+			if !errors.As(err, &ce) || ce.File != "t.yaml" {
+				t.Errorf("error %v is not a *configs.Error for t.yaml", err)
+			}
+		})
+	}
+}
+
+func TestFS(t *testing.T) {
+	names, err := configs.Robots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(names, " "); got != "arm5 panda ur5" {
+		t.Errorf("robots %q", got)
+	}
+	for _, name := range names {
+		for _, f := range []string{name + ".urdf", "robot.yaml"} {
+			if _, err := fs.Stat(configs.FS, "robots/"+name+"/"+f); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	for _, dir := range []string{"policies", "tasks"} {
+		if _, err := fs.ReadDir(configs.FS, dir); err != nil {
+			t.Error(err)
+		}
+	}
+	// Every shipped YAML file is one non-empty document (its schema is checked where its Go type
+	// lives, e.g. robot/urdf's LoadConfig test for robot.yaml).
+	err = fs.WalkDir(configs.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		data, err := fs.ReadFile(configs.FS, path)
+		if err != nil {
+			return err
+		}
+		var v map[string]any
+		return configs.Decode(path, data, &v)
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add("name: arm\nrate: 500\njoints:\n  elbow: {velocity: 2, jerk: 100}\nsteps:\n  - velocity: 1\n")
+	f.Add("name: a\nrate: x\nfoo: 1\n")
+	f.Add("a: &x [*x]\n")
+	f.Add("---\n---\n")
+	f.Add("joints: {a: {velocity: !!float 1e400}}\n")
+	f.Fuzz(func(t *testing.T, doc string) {
+		var c cfg
+		err := configs.Decode("fuzz.yaml", []byte(doc), &c)
+		if err != nil && !strings.HasPrefix(err.Error(), "configs: fuzz.yaml") {
+			t.Fatalf("error %q does not name the file", err)
+		}
+	})
+}
+
+func ExampleDecode() {
+	type topics struct {
+		Command string `yaml:"command"`
+	}
+	var v struct {
+		Topics topics `yaml:"topics"`
+	}
+	err := configs.Decode("robot.yaml", []byte("topics:\n  comand: /cmd\n"), &v)
+	fmt.Println(err)
+	// Output:
+	// configs: robot.yaml:2: topics.comand: unknown key "comand" (configs_test.topics has no such field)
+}
