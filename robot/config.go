@@ -25,6 +25,10 @@ type Config struct {
 	// Motors maps each actuated joint to its motor, for calibration (package calib). Empty means
 	// not yet calibrated; when given it must cover every actuated joint.
 	Motors map[string]Motor `yaml:"motors"`
+	// Home is the joint configuration (rad or m, by joint name) where the simulator and the demo
+	// start the robot and where it parks. Joints not listed are at 0, or at the limit nearest to 0
+	// when 0 is outside their position limits.
+	Home map[string]float64 `yaml:"home"`
 }
 
 // Topics are ROS graph names (global "/a/b", relative "a/b" or private "~a").
@@ -158,11 +162,22 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// CheckModel checks the config against the robot it describes: ee_link is a link reachable from
-// the root, and motors, when given, name each actuated joint exactly once.
+// CheckModel checks the config against the robot it describes (with the overrides applied):
+// ee_link is a link reachable from the root, home names actuated joints and lies within their
+// position limits, and motors, when given, name each actuated joint exactly once.
 func (c *Config) CheckModel(m *Model) error {
 	if _, err := m.Chain(c.EELink); err != nil {
 		return configErr("ee_link: %v", err)
+	}
+	for _, name := range sortedKeys(c.Home) {
+		i := m.Index(name)
+		if i < 0 {
+			return configErr("home.%s: not an actuated joint of model %q", name, m.Name)
+		}
+		v, l := c.Home[name], m.Joints[i].Limits
+		if math.IsNaN(v) || math.IsInf(v, 0) || l.HasPosition && (v < l.Lower || v > l.Upper) {
+			return configErr("home.%s: %g outside the position limits [%g, %g]", name, v, l.Lower, l.Upper)
+		}
 	}
 	if len(c.Motors) == 0 {
 		return nil
@@ -178,6 +193,19 @@ func (c *Config) CheckModel(m *Model) error {
 		}
 	}
 	return nil
+}
+
+// HomePosition returns the home configuration in m's joint order (see Home).
+func (c *Config) HomePosition(m *Model) []float64 {
+	q := make([]float64, m.DoF())
+	for i, j := range m.Joints {
+		v, ok := c.Home[j.Name]
+		if !ok && j.Limits.HasPosition {
+			v = min(max(0, j.Limits.Lower), j.Limits.Upper)
+		}
+		q[i] = v
+	}
+	return q
 }
 
 // checkGraphName accepts ROS 1 graph resource names: [~/]? then segments of [A-Za-z0-9_] that

@@ -167,6 +167,10 @@ func TestConfigCheckModel(t *testing.T) {
 		{"unknown ee_link", robot.Config{EELink: "hand"}, `ee_link: robot: model "limited" has no link "hand"`},
 		{"unknown motor joint", robot.Config{EELink: "b", Motors: map[string]robot.Motor{"rev": {ID: 1}, "cont": {ID: 2}, "x": {ID: 3}}}, "motors.x: not an actuated joint"},
 		{"missing motor", robot.Config{EELink: "b", Motors: map[string]robot.Motor{"rev": {ID: 1}}}, `joint "cont" has no motor`},
+		{"home ok", robot.Config{EELink: "b", Home: map[string]float64{"rev": -2, "cont": 100}}, ""},
+		{"home unknown joint", robot.Config{EELink: "b", Home: map[string]float64{"x": 0}}, "home.x: not an actuated joint"},
+		{"home outside limits", robot.Config{EELink: "b", Home: map[string]float64{"rev": 2.5}}, "home.rev: 2.5 outside the position limits [-2, 2]"},
+		{"home NaN", robot.Config{EELink: "b", Home: map[string]float64{"cont": math.NaN()}}, "home.cont: NaN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.c.CheckModel(m)
@@ -174,6 +178,15 @@ func TestConfigCheckModel(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestHomePosition(t *testing.T) {
+	m := limited()
+	m.Joints[0].Limits.Lower, m.Joints[0].Limits.Upper = 0.5, 2 // 0 is outside: home clamps to 0.5
+	c := robot.Config{Home: map[string]float64{"cont": 3}}
+	if got := c.HomePosition(m); got[0] != 0.5 || got[1] != 3 {
+		t.Errorf("home %v, want [0.5 3]", got)
 	}
 }
 
