@@ -1,0 +1,103 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/flowact/flowact/policy/chunk"
+	"github.com/flowact/flowact/policy/safety"
+)
+
+// Config configures a Loop. The zero value is valid: every zero field has the default its
+// comment gives.
+type Config struct {
+	// Rate is the control and action rate in Hz, in [50, 1000]; 0 means 100.
+	Rate float64 `yaml:"rate"`
+	// Horizon is the chunk length H in ticks; 0 means the inferer's (the model's) H. A non-zero
+	// value must equal it.
+	Horizon int `yaml:"horizon"`
+	// Threshold asks for a new chunk when at most this many actions are left in the plan, in
+	// [0, H); 0 means H/2.
+	Threshold int `yaml:"threshold"`
+	// Chunk selects the splicing strategy and its parameters (default: a 10-tick blend).
+	Chunk chunk.Config `yaml:"chunk"`
+	// Watchdog sets the staleness limits (defaults: embedding 1 s, joint state 100 ms).
+	Watchdog safety.WatchdogConfig `yaml:"watchdog"`
+	// Limits tightens the robot model's limits (default: the model's own).
+	Limits safety.Config `yaml:"limits"`
+	// Seed seeds the expert's noise: request n uses the PCG stream (Seed, n). 0 is a valid seed.
+	Seed uint64 `yaml:"seed"`
+	// DelayWindow is how many recent chunk delays the prefix length is the maximum of; 0 means 8.
+	DelayWindow int `yaml:"delay_window"`
+	// DelayMargin adds ticks to the prefix length (cover jitter of the delay); 0 means none.
+	DelayMargin int `yaml:"delay_margin"`
+	// TelemetryPeriod is how often a Recorder is given a snapshot; 0 means 1 s.
+	TelemetryPeriod time.Duration `yaml:"telemetry_period"`
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("policy: bad config")
+
+// Validate checks the fields that do not depend on the robot or the model.
+func (c *Config) Validate() error {
+	if c.Rate != 0 && !(c.Rate >= 50 && c.Rate <= 1000) {
+		return fmt.Errorf("policy: rate %g Hz not in [50, 1000]: %w", c.Rate, ErrConfig)
+	}
+	if c.Horizon < 0 {
+		return fmt.Errorf("policy: horizon %d is negative: %w", c.Horizon, ErrConfig)
+	}
+	if c.Threshold < 0 {
+		return fmt.Errorf("policy: threshold %d is negative: %w", c.Threshold, ErrConfig)
+	}
+	if c.Horizon > 0 && c.Threshold >= c.Horizon {
+		return fmt.Errorf("policy: threshold %d must be below the horizon %d: %w", c.Threshold, c.Horizon, ErrConfig)
+	}
+	if c.DelayWindow < 0 || c.DelayWindow > 1024 {
+		return fmt.Errorf("policy: delay_window %d not in [0, 1024]: %w", c.DelayWindow, ErrConfig)
+	}
+	if c.DelayMargin < 0 {
+		return fmt.Errorf("policy: delay_margin %d is negative: %w", c.DelayMargin, ErrConfig)
+	}
+	if c.TelemetryPeriod < 0 {
+		return fmt.Errorf("policy: telemetry_period %v is negative: %w", c.TelemetryPeriod, ErrConfig)
+	}
+	if err := c.Chunk.Validate(); err != nil {
+		return fmt.Errorf("policy: chunk: %w", err)
+	}
+	if err := c.Watchdog.Validate(); err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return fmt.Errorf("policy: limits: %w", err)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields; h is the model's horizon.
+func (c Config) withDefaults(h int) Config {
+	if c.Rate == 0 {
+		c.Rate = 100
+	}
+	if c.Horizon == 0 {
+		c.Horizon = h
+	}
+	if c.Threshold == 0 {
+		c.Threshold = c.Horizon / 2
+	}
+	if c.DelayWindow == 0 {
+		c.DelayWindow = 8
+	}
+	if c.TelemetryPeriod == 0 {
+		c.TelemetryPeriod = time.Second
+	}
+	c.Chunk = c.Chunk.WithDefaults()
+	c.Watchdog = c.Watchdog.WithDefaults()
+	return c
+}
+
+// Period returns the control period for rate Hz.
+func period(rate float64) time.Duration {
+	return time.Duration(math.Round(float64(time.Second) / rate))
+}

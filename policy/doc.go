@@ -1,0 +1,62 @@
+// Package policy is flowact's real-time control loop: it executes the action expert's chunks on
+// a robot at a fixed rate, smoothly and within its limits, while the expert thinks in the
+// background.
+//
+// # The tick
+//
+// Loop.Run ticks on absolute deadlines start + k/Rate of an injected robot.Clock (the wall
+// clock, ROS sim time, the simulator's clock, or testing/synctest's fake time). A tick that
+// ends after the next deadline counts the deadlines it missed as overruns and skips them: the
+// loop never bursts to catch up, and tick k always means the time start + k/Rate, so actions
+// stay aligned with time. Each tick
+//
+//  1. reads the latest joint state from the driver (robot.Driver.ReadState does not block) and
+//     the latest embedding from an atomic.Pointer mailbox (PutEmbedding);
+//  2. takes a finished chunk from the inference worker if one is ready (a non-blocking receive),
+//     checks it (safety.CheckChunk) and splices it (policy/chunk);
+//  3. asks the worker for a new chunk (a non-blocking send) when the actions left in the plan
+//     fall to Threshold and no request is in flight;
+//  4. runs the safety filter (policy/safety), always last, and writes the command.
+//
+// The tick allocates nothing (tested with testing.AllocsPerRun) and shares nothing with slow
+// code but channels with room and atomics; Start, Stop, Hold and Reset (for ROS Trigger
+// services) and every read of telemetry are lock-free.
+//
+// # Time and delay bookkeeping
+//
+// Time is counted in ticks. Each request carries the tick k0 at which its observation (joint
+// state and embedding) was taken, and the chunk it yields is H x D absolute joint targets
+// (rad, model order) whose row i is the action for tick k0+i. A chunk that arrives at tick n
+// has its first d = n-k0 rows in the past and they are never executed; the delay d is measured
+// in ticks actually elapsed, not guessed from wall time. A chunk with d >= H is dropped
+// (ChunkLate). The prefix strategy needs the delay before the chunk exists: it conditions the
+// expert on the plan's actions for [k0, k0+p) with p the largest delay of the last DelayWindow
+// chunks (plus DelayMargin; Threshold before any delay was measured), cut at the plan's end (if
+// the chunk comes later the robot holds the plan's last action, which is where the expert
+// continues from; with no plan left the prefix is that held action repeated, never zeros). The
+// first inference of the worker (the cold start: lazy allocation, caches) is never counted, so
+// one slow start does not inflate later prefixes.
+// One action per tick: Rate is the policy's action rate; a faster servo rate is the driver's.
+//
+// # Precision and normalization
+//
+// The robot side is float64 in SI units; the expert works in normalized float32 (package
+// expert). The worker is where they meet: Normalizer.NormalizeState (float64 -> float32),
+// the expert's sampler from seeded noise, then Normalizer.UnnormalizeAction (float32 ->
+// float64). With a prefix, the committed rows are written back bit for bit after sampling, so
+// the executed actions never change.
+//
+// # Safety
+//
+// See policy/safety: limits from the robot model that config may only tighten; NaN/Inf or
+// wrong-shape chunks rejected; watchdogs (embedding stale: finish the plan, then hold; joint
+// state stale: decelerate to a stop and drop the plan; no chunk at the end of the plan: hold);
+// the state machine idle -> running -> holding / stopping -> fault, with a latched fault.
+//
+// # Goroutines and memory
+//
+// Run owns every goroutine it starts (the inference worker, the watchdog logger, the telemetry
+// recorder) and returns only after they have stopped. On cancellation it first decelerates the
+// robot to a stop within its limits (at most the braking time), then returns ctx's error. New
+// allocates every buffer; an Embedding put into the mailbox must not be modified afterwards.
+package policy

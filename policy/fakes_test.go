@@ -1,0 +1,270 @@
+package policy
+
+import (
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowact/flowact/expert"
+	"github.com/flowact/flowact/policy/chunk"
+	"github.com/flowact/flowact/robot"
+)
+
+// armModel is a 3-joint arm with every limit the filter needs.
+func armModel() *robot.Model {
+	return &robot.Model{Name: "arm", Root: "base", Joints: []robot.Joint{
+		{Name: "j0", Type: robot.Revolute, Limits: robot.Limits{HasPosition: true, Lower: -2, Upper: 2, Velocity: 2, Acceleration: 20, Jerk: 2000}},
+		{Name: "j1", Type: robot.Revolute, Limits: robot.Limits{HasPosition: true, Lower: -1.5, Upper: 1.5, Velocity: 1.5, Acceleration: 15}},
+		{Name: "j2", Type: robot.Continuous, Limits: robot.Limits{Velocity: 3, Acceleration: 30}},
+	}}
+}
+
+// euler is a plain Euler sampler with n steps on [0, 1] (the test's own reference, independent
+// of expert/ode).
+type euler struct {
+	n int
+	v []float32
+}
+
+func (e *euler) Sample(dst, x0 []float32, f expert.Field) error {
+	if len(e.v) != f.Dim() {
+		e.v = make([]float32, f.Dim())
+	}
+	copy(dst, x0)
+	h := 1 / float64(e.n)
+	for i := range e.n {
+		f.Velocity(e.v, dst, float64(i)*h)
+		for j := range dst {
+			dst[j] += float32(h) * e.v[j]
+		}
+	}
+	return nil
+}
+
+// line is the field of a straight-line flow from each noise x0 to y = Y(x0), v = y - x0, where
+// y_i = mu_i + u_i z with z the noise of one carrier coordinate per joint: a deterministic flow
+// whose samples are smooth chunks mu + u z with a random offset scale z. Euler integrates it
+// exactly (up to rounding) because the velocity is constant along each path. From x_t the field
+// recovers z on the carrier row c (u_c > 0): x_t[c] = t (mu_c + u_c z) + (1-t) z.
+type line struct {
+	h, d  int
+	mu, u []float32 // h x d
+	c     int       // carrier row
+}
+
+func (l *line) Dim() int { return l.h * l.d }
+
+func (l *line) Velocity(dst, x []float32, t float64) {
+	for j := range l.d {
+		cj := l.c*l.d + j
+		z := (float64(x[cj]) - t*float64(l.mu[cj])) / (t*float64(l.u[cj]) + 1 - t)
+		for i := range l.h {
+			k := i*l.d + j
+			y := float64(l.mu[k]) + float64(l.u[k])*z
+			x0 := (float64(x[k]) - t*y) / (1 - t)
+			dst[k] = float32(y - x0)
+		}
+	}
+}
+
+// planModel is a closed-form conditional expert. Its mean plan moves each joint from the observed
+// state q toward the goal g (the embedding's first row, one value per joint) with time constant
+// tau ticks; each chunk adds a random smooth offset of scale sigma (multimodality). With a
+// committed prefix P of p rows it reproduces P and continues from P's last row, the difference to
+// its own plan decaying critically damped, (1 + m/tc) exp(-m/tc), so the continuation starts with
+// the prefix's velocity; its offset grows in as 1 - that. This is what a model trained with
+// prefix conditioning (Black et al. 2025) learns to do.
+type planModel struct {
+	h, d          int
+	tau, tc       float64
+	sigma         float64
+	f             line
+	plan          []float64
+	lastPrefixLen int
+	binds         int
+	sleep         func(call int) time.Duration // inference latency by call, nil: none
+}
+
+func newPlanModel(h, d int) *planModel {
+	return &planModel{h: h, d: d, tau: 25, tc: 6, sigma: 0.05,
+		f:    line{h: h, d: d, mu: make([]float32, h*d), u: make([]float32, h*d), c: h - 1},
+		plan: make([]float64, h*d)}
+}
+
+func (m *planModel) Shape() (int, int) { return m.h, m.d }
+
+func (m *planModel) Bind(c *expert.Condition) (expert.Field, error) {
+	if m.sleep != nil {
+		time.Sleep(m.sleep(m.binds))
+	}
+	m.binds++
+	p := c.PrefixLen(m.d)
+	m.lastPrefixLen = p
+	for j := range m.d {
+		q := float64(c.State[j])
+		g := 0.0
+		if len(c.Embedding) > j {
+			g = float64(c.Embedding[j])
+		}
+		for i := range m.h {
+			m.plan[i*m.d+j] = g + (q-g)*math.Exp(-float64(i+1)/m.tau)
+		}
+		for i := range m.h {
+			k := i*m.d + j
+			if i < p {
+				m.f.mu[k], m.f.u[k] = c.Prefix[k], 0
+				continue
+			}
+			var delta float64
+			mm := float64(i - p + 1)
+			w := (1 + mm/m.tc) * math.Exp(-mm/m.tc)
+			if p > 0 {
+				delta = float64(c.Prefix[(p-1)*m.d+j]) - m.plan[(p-1)*m.d+j]
+			} else {
+				w = 0
+			}
+			m.f.mu[k] = float32(m.plan[k] + delta*w)
+			m.f.u[k] = float32(m.sigma * (1 - w))
+		}
+	}
+	return &m.f, nil
+}
+
+// tickModel's chunks encode absolute ticks: its state is the observation tick (see tickDriver),
+// and row i of every joint is state + i, the tick it is for.
+type tickModel struct {
+	h, d   int
+	f      line
+	sleep  func(call int) time.Duration
+	binds  int
+	prefix []int // prefix length of each call
+}
+
+func newTickModel(h, d int) *tickModel {
+	return &tickModel{h: h, d: d, f: line{h: h, d: d, mu: make([]float32, h*d), u: make([]float32, h*d), c: h - 1}}
+}
+
+func (m *tickModel) Shape() (int, int) { return m.h, m.d }
+
+func (m *tickModel) Bind(c *expert.Condition) (expert.Field, error) {
+	if m.sleep != nil {
+		time.Sleep(m.sleep(m.binds))
+	}
+	m.binds++
+	m.prefix = append(m.prefix, c.PrefixLen(m.d))
+	for i := range m.h {
+		for j := range m.d {
+			m.f.mu[i*m.d+j] = c.State[j] + float32(i)
+		}
+	}
+	return &m.f, nil
+}
+
+// driver is an ideal position-controlled robot: its measured position is the last command, at
+// once. Staleness and missing state can be injected. Every command is checked against the
+// model's own limits relative to the previous command.
+type driver struct {
+	t       *testing.T
+	model   *robot.Model
+	per     time.Duration
+	mu      sync.Mutex
+	pos     []float64
+	frozen  bool      // stop updating the stamp (stale state)
+	stamp   time.Time // last stamp when frozen
+	nostate bool
+	stampFn func(now time.Time) time.Time // optional
+	posFn   func(now time.Time, dst []float64)
+	// checking
+	prev, step []float64
+	prevAt     time.Time
+	n          int
+	bad        int
+	maxV, maxA float64 // largest ratios to the limits seen
+}
+
+func newDriver(t *testing.T, m *robot.Model, per time.Duration, start []float64) *driver {
+	d := &driver{t: t, model: m, per: per, pos: append([]float64(nil), start...),
+		prev: append([]float64(nil), start...), step: make([]float64, len(start))}
+	return d
+}
+
+func (d *driver) Model() *robot.Model { return d.model }
+
+func (d *driver) ReadState(dst *robot.State) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.nostate {
+		return robot.ErrNoState
+	}
+	now := time.Now()
+	if d.posFn != nil {
+		d.posFn(now, dst.Position)
+	} else {
+		copy(dst.Position, d.pos)
+	}
+	if d.frozen {
+		dst.Stamp = d.stamp
+	} else {
+		dst.Stamp = now
+		d.stamp = now
+	}
+	return nil
+}
+
+func (d *driver) setFrozen(f bool) { d.mu.Lock(); d.frozen = f; d.mu.Unlock() }
+
+func (d *driver) WriteCommand(c *robot.Command) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.n++
+	if !d.prevAt.IsZero() && c.Stamp.Sub(d.prevAt) > 5*d.per {
+		clear(d.step) // after an idle gap the robot is at rest
+	}
+	d.prevAt = c.Stamp
+	dt := d.per.Seconds()
+	for j, jt := range d.model.Joints {
+		x := c.Position[j]
+		l := jt.Limits
+		fail := func(format string, a ...any) {
+			d.bad++
+			if d.bad <= 5 {
+				d.t.Errorf("command %d joint %s: "+format, append([]any{d.n, jt.Name}, a...)...)
+			}
+		}
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			fail("not finite: %v", x)
+			continue
+		}
+		if l.HasPosition && (x < l.Lower-1e-9 || x > l.Upper+1e-9) {
+			fail("position %g outside [%g, %g]", x, l.Lower, l.Upper)
+		}
+		s := x - d.prev[j]
+		v := math.Abs(s) / dt
+		a := math.Abs(s-d.step[j]) / (dt * dt)
+		d.maxV = math.Max(d.maxV, v/l.Velocity)
+		d.maxA = math.Max(d.maxA, a/l.Acceleration)
+		if v > l.Velocity*(1+1e-9)+1e-9 {
+			fail("velocity %g > %g", v, l.Velocity)
+		}
+		if a > l.Acceleration*(1+1e-6)+1e-6 {
+			fail("acceleration %g > %g", a, l.Acceleration)
+		}
+		d.prev[j], d.step[j] = x, s
+	}
+	copy(d.pos, c.Position)
+	return nil
+}
+
+func (d *driver) commands() int { d.mu.Lock(); defer d.mu.Unlock(); return d.n }
+
+func (d *driver) last(dst []float64) { d.mu.Lock(); copy(dst, d.prev); d.mu.Unlock() }
+
+// inferFunc adapts a function to an Inferer (adversarial tests).
+type inferFunc struct {
+	h, d int
+	f    func(dst *chunk.Chunk, req *Request) error
+}
+
+func (i inferFunc) Shape() (int, int)                          { return i.h, i.d }
+func (i inferFunc) Infer(dst *chunk.Chunk, req *Request) error { return i.f(dst, req) }

@@ -1,0 +1,183 @@
+package policy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/flowact/flowact/calib/norm"
+	"github.com/flowact/flowact/expert"
+	"github.com/flowact/flowact/policy/chunk"
+)
+
+// Embedding is one VLM embedding: Tokens x Width float32 values, row-major, taken at Stamp.
+// Once put into a Loop's mailbox it is shared and must not be modified.
+type Embedding struct {
+	Stamp         time.Time
+	Tokens, Width int
+	Data          []float32
+}
+
+// Request is one observation for the inference worker. The loop owns it; it is valid until the
+// worker's result is delivered.
+type Request struct {
+	Seq       uint64     // 1, 2, ...: seeds the noise
+	Tick      int64      // the tick the observation was taken at: row 0 of the chunk is for it
+	Stamp     time.Time  // the joint state's measurement time
+	Position  []float64  // joint positions (rad, model order)
+	Embedding *Embedding // the latest embedding at Tick
+	// Prefix holds the committed actions for ticks [Tick, Tick+len(Prefix)/D), absolute joint
+	// targets (rad); empty unless the strategy is prefix.
+	Prefix []float64
+}
+
+// Inferer computes a chunk for a request: H x D absolute joint targets (rad, model order) whose
+// row 0 is the action for req.Tick, written into dst.Data (len H*D, owned by the loop) with
+// dst.H and dst.D set. It runs on the worker goroutine, one call at a time.
+type Inferer interface {
+	Shape() (h, d int)
+	Infer(dst *chunk.Chunk, req *Request) error
+}
+
+// Normalizer maps robot-side float64 values to the expert's normalized float32 values and back.
+// Methods work on one state (len D) or on rows of actions (a multiple of D) and allocate nothing.
+type Normalizer interface {
+	NormalizeState(dst []float32, src []float64)
+	NormalizeActions(dst []float32, src []float64)
+	UnnormalizeActions(dst []float64, src []float32)
+}
+
+// Identity is the Normalizer that only converts precision.
+type Identity struct{}
+
+func (Identity) NormalizeState(dst []float32, src []float64) {
+	for i, v := range src {
+		dst[i] = float32(v)
+	}
+}
+func (Identity) NormalizeActions(dst []float32, src []float64) {
+	for i, v := range src {
+		dst[i] = float32(v)
+	}
+}
+func (Identity) UnnormalizeActions(dst []float64, src []float32) {
+	for i, v := range src {
+		dst[i] = float64(v)
+	}
+}
+
+// Norm normalizes with calib/norm statistics, in float64 before rounding to float32. It keeps a
+// scratch buffer: one Norm per worker.
+type Norm struct {
+	set     *norm.Set
+	mode    norm.Mode
+	scratch []float64
+}
+
+// NewNorm returns a Normalizer for set in mode, for chunks of up to h x d actions and a state of
+// d joints; set must match d (norm.Set.Check).
+func NewNorm(set *norm.Set, mode norm.Mode, h, d int) (*Norm, error) {
+	if err := set.Check(d, d); err != nil {
+		return nil, fmt.Errorf("policy: normalization: %w", err)
+	}
+	return &Norm{set: set, mode: mode, scratch: make([]float64, h*d)}, nil
+}
+
+func (n *Norm) NormalizeState(dst []float32, src []float64) {
+	s := n.scratch[:len(src)]
+	copy(s, src)
+	n.set.State.Normalize(s, n.mode)
+	for i, v := range s {
+		dst[i] = float32(v)
+	}
+}
+
+func (n *Norm) NormalizeActions(dst []float32, src []float64) {
+	s := n.scratch[:len(src)]
+	copy(s, src)
+	n.set.Action.Normalize(s, n.mode)
+	for i, v := range s {
+		dst[i] = float32(v)
+	}
+}
+
+func (n *Norm) UnnormalizeActions(dst []float64, src []float32) {
+	d := dst[:len(src)]
+	for i, v := range src {
+		d[i] = float64(v)
+	}
+	n.set.Action.Unnormalize(d, n.mode)
+}
+
+// Expert is the Inferer of a flow-matching action expert: normalize the observation, bind the
+// condition (embedding, state, committed prefix), sample from seeded noise, unnormalize. The
+// committed prefix rows are written back exactly after sampling. It allocates nothing per
+// request once the model and sampler have warmed up.
+type Expert struct {
+	model   expert.Model
+	sampler expert.Sampler
+	norm    Normalizer
+	seed    uint64
+	h, d    int
+
+	pcg   *rand.PCG
+	rng   *rand.Rand
+	cond  expert.Condition
+	state []float32
+	pre   []float32
+	x     []float32
+}
+
+// NewExpert returns an Inferer for model with sampler and normalizer n (nil: Identity). The
+// noise of request seq is the PCG stream (seed, seq), so a run is reproducible from the seed.
+func NewExpert(model expert.Model, sampler expert.Sampler, n Normalizer, seed uint64) *Expert {
+	if n == nil {
+		n = Identity{}
+	}
+	h, d := model.Shape()
+	pcg := rand.NewPCG(seed, 0)
+	return &Expert{model: model, sampler: sampler, norm: n, seed: seed, h: h, d: d,
+		pcg: pcg, rng: rand.New(pcg),
+		state: make([]float32, d), pre: make([]float32, h*d), x: make([]float32, h*d)}
+}
+
+// Shape returns the model's chunk shape.
+func (e *Expert) Shape() (h, d int) { return e.h, e.d }
+
+// Infer implements Inferer.
+func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
+	if len(req.Position) != e.d {
+		return fmt.Errorf("policy: state has %d joints, the model %d: %w", len(req.Position), e.d, expert.ErrShape)
+	}
+	if len(req.Prefix)%e.d != 0 || len(req.Prefix) > e.h*e.d {
+		return fmt.Errorf("policy: prefix of %d values for %d x %d chunks: %w", len(req.Prefix), e.h, e.d, expert.ErrShape)
+	}
+	e.norm.NormalizeState(e.state, req.Position)
+	e.cond.State = e.state
+	e.cond.Tokens, e.cond.Width, e.cond.Embedding = 0, 0, nil
+	if emb := req.Embedding; emb != nil {
+		e.cond.Tokens, e.cond.Width, e.cond.Embedding = emb.Tokens, emb.Width, emb.Data
+	}
+	e.cond.Prefix = nil
+	if n := len(req.Prefix); n > 0 {
+		e.norm.NormalizeActions(e.pre[:n], req.Prefix)
+		e.cond.Prefix = e.pre[:n]
+	}
+	f, err := e.model.Bind(&e.cond)
+	if err != nil {
+		return fmt.Errorf("policy: bind: %w", err)
+	}
+	if f.Dim() != e.h*e.d {
+		return fmt.Errorf("policy: field dim %d, want %d: %w", f.Dim(), e.h*e.d, expert.ErrShape)
+	}
+	e.pcg.Seed(e.seed, req.Seq)
+	expert.Noise(e.x, e.rng)
+	if err := e.sampler.Sample(e.x, e.x, f); err != nil {
+		return fmt.Errorf("policy: sample: %w", err)
+	}
+	dst.H, dst.D, dst.Start = e.h, e.d, req.Tick
+	dst.Data = dst.Data[:e.h*e.d]
+	e.norm.UnnormalizeActions(dst.Data, e.x)
+	copy(dst.Data, req.Prefix)
+	return nil
+}

@@ -1,0 +1,116 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/flowact/flowact/policy/chunk"
+	"github.com/flowact/flowact/robot"
+)
+
+// wideModel has limits wide enough for tick-encoded chunks (1 rad per tick at 100 Hz).
+func wideModel(d int) *robot.Model {
+	m := &robot.Model{Name: "wide", Root: "base"}
+	for j := range d {
+		m.Joints = append(m.Joints, robot.Joint{Name: fmt.Sprintf("j%d", j), Type: robot.Revolute,
+			Limits: robot.Limits{HasPosition: true, Lower: -1e6, Upper: 1e6, Velocity: 1e5, Acceleration: 1e7}})
+	}
+	return m
+}
+
+// runFor runs l in the current synctest bubble for dur of fake time, then stops it. during is
+// called after each tick with the tick's start time since Run (the tick index times the period).
+func runFor(t *testing.T, l *Loop, dur time.Duration, during func(elapsed time.Duration)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	// Sample half a period after each tick, never at the instant a tick runs.
+	step := l.Period()
+	time.Sleep(step / 2)
+	for el := time.Duration(0); el < dur; el += step {
+		if during != nil {
+			during(el)
+		}
+		time.Sleep(step)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestSlowFirstInference: the first inference takes 405 ms, later ones 25 ms. Chunks encode their
+// absolute tick, so every command after the first arrival must equal its tick: no skipped or
+// repeated action, for every strategy. The cold start must not enter the delay estimate.
+func TestSlowFirstInference(t *testing.T) {
+	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Blend, chunk.Ensemble, chunk.Prefix} {
+		t.Run(string(st), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const h, d, rate = 60, 2, 100
+				per := 10 * time.Millisecond
+				m := newTickModel(h, d)
+				m.sleep = func(call int) time.Duration {
+					if call == 0 {
+						return 405 * time.Millisecond
+					}
+					return 25 * time.Millisecond
+				}
+				t0 := time.Now()
+				drv := newDriver(t, wideModel(d), per, make([]float64, d))
+				drv.posFn = func(now time.Time, dst []float64) {
+					for j := range dst {
+						dst[j] = float64(now.Sub(t0) / per)
+					}
+				}
+				l, err := New(Config{Rate: rate, Threshold: 20, Chunk: chunk.Config{Strategy: st}},
+					Deps{Driver: drv, Inferer: NewExpert(m, &euler{n: 10}, nil, 1)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				l.PutEmbedding(&Embedding{Stamp: t0.Add(time.Hour), Tokens: 1, Width: 1, Data: []float32{0}})
+				if err := l.Start(); err != nil {
+					t.Fatal(err)
+				}
+				var errs int
+				cmd := make([]float64, d)
+				runFor(t, l, 3*time.Second, func(el time.Duration) {
+					k := int64(el / per) // the last tick that ran
+					drv.last(cmd)
+					want := float64(k)
+					if k < 41 { // the cold chunk arrives at tick 41 (405 ms)
+						want = 0
+					}
+					if math.Abs(cmd[0]-want) > 1e-3 && errs < 5 {
+						errs++
+						t.Errorf("tick %d: command %g, want %g", k, cmd[0], want)
+					}
+				})
+				tel := l.Telemetry()
+				if n := tel.Late.Load() + tel.Rejected.Load(); n != 0 {
+					t.Errorf("%d chunks late or rejected", n)
+				}
+				if got := l.Snapshot().DelayEst; got != 3 {
+					t.Errorf("delay estimate %d ticks, want 3 (the cold start's 41 must not count)", got)
+				}
+				if st == chunk.Prefix {
+					// call 0: cold, no prefix; call 1: no delay measured yet: min(threshold, plan left);
+					// later: the measured 3 ticks.
+					for i, p := range m.prefix[2:] {
+						if p != 3 {
+							t.Fatalf("request %d had a prefix of %d rows, want 3 (all: %v)", i+2, p, m.prefix)
+						}
+					}
+				}
+				if hs := tel.HoldTicks.Load(); hs != 41 {
+					t.Errorf("%d hold ticks, want 41 (only before the first chunk)", hs)
+				}
+			})
+		})
+	}
+}
