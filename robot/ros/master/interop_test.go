@@ -1,0 +1,379 @@
+package master
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowact/flowact/robot/ros/xmlrpc"
+	"gopkg.in/yaml.v3"
+)
+
+// These tests run Debian's ROS 1 tools against the embedded master. Without ROS they fail under
+// CI (whose script installs it) and are skipped elsewhere. Every process gets its own process
+// group and is stopped when its test ends.
+
+const py = "/usr/bin/python3"
+
+func needROS(t *testing.T) {
+	t.Helper()
+	var missing []string
+	for _, tool := range []string{py, "/usr/bin/rosparam", "/usr/bin/rostopic", "/usr/bin/rosnode", "/usr/bin/roslaunch"} {
+		if _, err := os.Stat(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		if err := exec.Command(py, "-c", "import rospy, std_msgs.msg").Run(); err != nil {
+			missing = append(missing, "rospy ("+err.Error()+")")
+		}
+	}
+	if len(missing) > 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set but ROS is missing: %v", missing)
+		}
+		t.Skipf("ROS missing: %v", missing)
+	}
+}
+
+// rosEnv runs ROS tools against one master.
+type rosEnv struct {
+	t   *testing.T
+	m   *Master
+	env []string
+	dir string
+}
+
+func newROSEnv(t *testing.T) *rosEnv {
+	needROS(t)
+	t.Parallel()
+	m := startMaster(t)
+	dir := t.TempDir()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ROS_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "ROS_MASTER_URI="+m.URI(), "ROS_HOME="+dir, "ROS_LOG_DIR="+filepath.Join(dir, "log"),
+		"ROS_HOSTNAME=127.0.0.1", "PYTHONUNBUFFERED=1")
+	return &rosEnv{t: t, m: m, env: env, dir: dir}
+}
+
+// run runs a tool to completion (at most 30 s) and returns its output.
+func (e *rosEnv) run(name string, args ...string) string {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = e.env
+	cmd.Dir = e.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// proc is a long-running peer whose output lines are collected.
+type proc struct {
+	cmd   *exec.Cmd
+	done  chan struct{}
+	mu    sync.Mutex
+	lines []string
+}
+
+func (e *rosEnv) start(name string, args ...string) *proc {
+	e.t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = e.env
+	cmd.Dir = e.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+		}
+		cmd.Wait()
+		close(p.done)
+	}()
+	e.t.Cleanup(func() {
+		p.signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			p.signal(syscall.SIGKILL)
+			<-p.done
+		}
+	})
+	return p
+}
+
+func (p *proc) signal(s syscall.Signal) { syscall.Kill(-p.cmd.Process.Pid, s) }
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// waitLine waits up to 20 s for an output line containing s.
+func (p *proc) waitLine(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		found := slices.ContainsFunc(p.lines, func(l string) bool { return strings.Contains(l, s) })
+		p.mu.Unlock()
+		if found {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no line with %q from %v; output:\n%s", s, p.cmd.Args, p.output())
+}
+
+// exited waits up to 15 s for the process to end.
+func (p *proc) exited(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%v did not exit; output:\n%s", p.cmd.Args, p.output())
+	}
+}
+
+// eventually polls cond for up to 15 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *rosEnv) param(key string) (xmlrpc.Value, bool) {
+	e.m.mu.Lock()
+	defer e.m.mu.Unlock()
+	return e.m.params.get(key)
+}
+
+func (e *rosEnv) nodes() []string {
+	e.m.mu.Lock()
+	defer e.m.mu.Unlock()
+	var out []string
+	for id := range e.m.reg.nodes {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// yamlOf parses a tool's YAML output.
+func yamlOf(t *testing.T, s string) any {
+	t.Helper()
+	var v any
+	if err := yaml.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("output is not YAML: %v\n%s", err, s)
+	}
+	return v
+}
+
+func TestRealRosparam(t *testing.T) {
+	e := newROSEnv(t)
+	e.run("/usr/bin/rosparam", "set", "/a", "[1, 2, 3]")
+	e.run("/usr/bin/rosparam", "set", "/d", "{x: 1.5, y: {z: hello, flag: true}}")
+	if v, _ := e.param("/a"); !xmlrpc.Equal(v, arr(i1, i2, i3)) {
+		t.Fatalf("/a stored as %v", v)
+	}
+	if v, _ := e.param("/d/y"); !xmlrpc.Equal(v, st("z", str("hello"), "flag", xmlrpc.Bool(true))) {
+		t.Fatalf("/d/y stored as %v", v)
+	}
+	if got := yamlOf(t, e.run("/usr/bin/rosparam", "get", "/a")); !slices.Equal(got.([]any), []any{1, 2, 3}) {
+		t.Fatalf("rosparam get /a: %v", got)
+	}
+	got := yamlOf(t, e.run("/usr/bin/rosparam", "get", "/d")).(map[string]any)
+	if got["x"] != 1.5 || got["y"].(map[string]any)["z"] != "hello" || got["y"].(map[string]any)["flag"] != true {
+		t.Fatalf("rosparam get /d: %v", got)
+	}
+
+	yml := filepath.Join(e.dir, "p.yaml")
+	if err := os.WriteFile(yml, []byte("arm:\n  joints: [j1, j2]\n  limits: {v: 2.0, a: 5}\n  name: left\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.run("/usr/bin/rosparam", "load", yml, "/robot")
+	if v, _ := e.param("/robot/arm/joints"); !xmlrpc.Equal(v, strs("j1", "j2")) {
+		t.Fatalf("loaded joints: %v", v)
+	}
+	if v, _ := e.param("/robot/arm/limits/a"); !xmlrpc.Equal(v, xmlrpc.Int(5)) {
+		t.Fatalf("loaded limit: %v", v)
+	}
+	list := strings.Fields(e.run("/usr/bin/rosparam", "list"))
+	for _, k := range []string{"/a", "/d/x", "/d/y/z", "/robot/arm/name", "/run_id"} {
+		if !slices.Contains(list, k) {
+			t.Errorf("rosparam list lacks %s: %v", k, list)
+		}
+	}
+	e.run("/usr/bin/rosparam", "delete", "/d/y")
+	if _, ok := e.param("/d/y"); ok {
+		t.Fatal("/d/y survived rosparam delete")
+	}
+}
+
+func TestRealRoslaunch(t *testing.T) {
+	e := newROSEnv(t)
+	launch := filepath.Join(e.dir, "t.launch")
+	if err := os.WriteFile(launch, []byte(`<launch>
+  <param name="robot_name" value="arm7"/>
+  <param name="rate" type="double" value="50"/>
+  <group ns="ctl">
+    <param name="gain" value="3"/>
+    <rosparam>
+      joints: [j1, j2]
+      pid: {p: 10.0, i: 0.1}
+    </rosparam>
+  </group>
+</launch>
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// With no nodes to run, roslaunch uploads the parameters (in one system.multicall) and
+	// exits.
+	e.run("/usr/bin/roslaunch", launch)
+	checks := map[string]xmlrpc.Value{
+		"/robot_name": str("arm7"),
+		"/rate":       xmlrpc.Double(50),
+		"/ctl/gain":   i3,
+		"/ctl/joints": strs("j1", "j2"),
+		"/ctl/pid":    st("p", xmlrpc.Double(10), "i", xmlrpc.Double(0.1)),
+		"/run_id":     str("test-run"),
+	}
+	for k, want := range checks {
+		if v, ok := e.param(k); !ok || !xmlrpc.Equal(v, want) {
+			t.Errorf("%s = %v, want %v", k, v, want)
+		}
+	}
+	if _, ok := e.param("/rosversion"); !ok {
+		t.Error("roslaunch did not set /rosversion")
+	}
+}
+
+// pyNode is a rospy node; its first argument picks a behaviour, its second the node name.
+const pyNode = `
+import sys, rospy
+from std_msgs.msg import String
+mode, name = rospy.myargv()[1:3]
+rospy.init_node(name)
+if mode == "listen":
+    rospy.Subscriber("/chatter", String, lambda m: print("heard", m.data, flush=True))
+    print("ready", flush=True)
+    rospy.spin()
+    print("bye", flush=True)
+elif mode == "param":
+    print("got", rospy.get_param_cached("/gain"), flush=True)
+    print("got ns", sorted(rospy.get_param_cached("/ns").items()), flush=True)
+    r = rospy.Rate(50)
+    while not rospy.is_shutdown() and rospy.get_param_cached("/gain") != 2:
+        r.sleep()
+    print("updated", rospy.get_param_cached("/gain"), flush=True)
+    while not rospy.is_shutdown() and rospy.get_param_cached("/ns").get("x") != 5:
+        r.sleep()
+    print("updated ns", sorted(rospy.get_param_cached("/ns").items()), flush=True)
+`
+
+// TestRealTopics: rostopic pub and a rospy subscriber find each other through the master;
+// rostopic echo receives; rosnode list shows the nodes; rosnode kill and SIGTERM remove them.
+func TestRealTopics(t *testing.T) {
+	e := newROSEnv(t)
+	listener := e.start(py, "-c", pyNode, "listen", "listener")
+	listener.waitLine(t, "ready")
+	pub := e.start("/usr/bin/rostopic", "pub", "-r", "10", "/chatter", "std_msgs/String", "data: hi")
+	listener.waitLine(t, "heard hi")
+	if out := e.run("/usr/bin/rostopic", "echo", "-n", "1", "/chatter"); !strings.Contains(out, `data: "hi"`) {
+		t.Fatalf("rostopic echo printed %q", out)
+	}
+	list := strings.Fields(e.run("/usr/bin/rosnode", "list"))
+	if !slices.Contains(list, "/listener") || !slices.ContainsFunc(list, func(n string) bool { return strings.HasPrefix(n, "/rostopic_") }) {
+		t.Fatalf("rosnode list: %v", list)
+	}
+
+	e.run("/usr/bin/rosnode", "kill", "/listener")
+	listener.exited(t)
+	eventually(t, "/listener is unregistered", func() bool { return !slices.Contains(e.nodes(), "/listener") })
+
+	pub.signal(syscall.SIGTERM) // rospy unregisters (through system.multicall) on SIGTERM
+	pub.exited(t)
+	eventually(t, "every node is unregistered", func() bool { return len(e.nodes()) == 0 })
+}
+
+// TestRealParamSubscription: rospy's get_param_cached subscribes, then follows changes through
+// paramUpdate, for a scalar and for a key inside a subscribed namespace.
+func TestRealParamSubscription(t *testing.T) {
+	e := newROSEnv(t)
+	cl, err := xmlrpc.NewClient(xmlrpc.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	set := func(key string, v xmlrpc.Value) {
+		t.Helper()
+		if _, err := cl.Call(context.Background(), e.m.URI(), "setParam", str("/tester"), str(key), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("/gain", i1)
+	set("/ns", st("x", i1, "y", i2))
+	n := e.start(py, "-c", pyNode, "param", "watcher")
+	n.waitLine(t, "got 1")
+	n.waitLine(t, "got ns [('x', 1), ('y', 2)]")
+	set("/gain", i2)
+	n.waitLine(t, "updated 2")
+	set("/ns/x", xmlrpc.Int(5))
+	n.waitLine(t, "updated ns [('x', 5), ('y', 2)]")
+	n.exited(t)
+}
+
+// TestRealDuplicateName: a second node with the same name makes the master shut the first down.
+func TestRealDuplicateName(t *testing.T) {
+	e := newROSEnv(t)
+	first := e.start(py, "-c", pyNode, "listen", "dup")
+	first.waitLine(t, "ready")
+	second := e.start(py, "-c", pyNode, "listen", "dup")
+	second.waitLine(t, "ready")
+	first.exited(t)
+	if !strings.Contains(first.output(), "bye") {
+		t.Fatalf("first node did not shut down cleanly:\n%s", first.output())
+	}
+	select {
+	case <-second.done:
+		t.Fatalf("the second node exited too:\n%s", second.output())
+	default:
+	}
+	if got := e.nodes(); !slices.Equal(got, []string{"/dup"}) {
+		t.Fatalf("nodes %v", got)
+	}
+}
