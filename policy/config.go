@@ -31,7 +31,9 @@ type Config struct {
 	Seed uint64 `yaml:"seed"`
 	// DelayWindow is how many recent chunk delays the prefix length is the maximum of; 0 means 8.
 	DelayWindow int `yaml:"delay_window"`
-	// DelayMargin adds ticks to the prefix length (cover jitter of the delay); 0 means none.
+	// DelayMargin adds ticks to the prefix length, to cover jitter of the delay and to give the
+	// expert at least two committed actions (the velocity at the seam) even when a chunk
+	// arrives at the next tick; 0 means 1, -1 means none.
 	DelayMargin int `yaml:"delay_margin"`
 	// TelemetryPeriod is how often a Recorder is given a snapshot; 0 means 1 s.
 	TelemetryPeriod time.Duration `yaml:"telemetry_period"`
@@ -57,8 +59,8 @@ func (c *Config) Validate() error {
 	if c.DelayWindow < 0 || c.DelayWindow > 1024 {
 		return fmt.Errorf("policy: delay_window %d not in [0, 1024]: %w", c.DelayWindow, ErrConfig)
 	}
-	if c.DelayMargin < 0 {
-		return fmt.Errorf("policy: delay_margin %d is negative: %w", c.DelayMargin, ErrConfig)
+	if c.DelayMargin < -1 {
+		return fmt.Errorf("policy: delay_margin %d is below -1: %w", c.DelayMargin, ErrConfig)
 	}
 	if c.TelemetryPeriod < 0 {
 		return fmt.Errorf("policy: telemetry_period %v is negative: %w", c.TelemetryPeriod, ErrConfig)
@@ -88,6 +90,12 @@ func (c Config) withDefaults(h int) Config {
 	}
 	if c.DelayWindow == 0 {
 		c.DelayWindow = 8
+	}
+	switch c.DelayMargin {
+	case 0:
+		c.DelayMargin = 1
+	case -1:
+		c.DelayMargin = 0
 	}
 	if c.TelemetryPeriod == 0 {
 		c.TelemetryPeriod = time.Second

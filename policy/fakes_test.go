@@ -71,10 +71,12 @@ func (l *line) Velocity(dst, x []float32, t float64) {
 // planModel is a closed-form conditional expert. Its mean plan moves each joint from the observed
 // state q toward the goal g (the embedding's first row, one value per joint) with time constant
 // tau ticks; each chunk adds a random smooth offset of scale sigma (multimodality). With a
-// committed prefix P of p rows it reproduces P and continues from P's last row, the difference to
-// its own plan decaying critically damped, (1 + m/tc) exp(-m/tc), so the continuation starts with
-// the prefix's velocity; its offset grows in as 1 - that. This is what a model trained with
-// prefix conditioning (Black et al. 2025) learns to do.
+// committed prefix P of p rows it reproduces P and continues from it: the difference between P
+// and its own plan at row p-1 (position, and velocity when p >= 2) decays as a critically damped
+// response (a + b m + c m^2) exp(-m/tc) that starts with P's position, velocity and the plan's
+// acceleration, and its offset grows in as 1 - (1 + m/tc + m^2/(2 tc^2)) exp(-m/tc), flat to
+// second order at the seam. This is what a model trained with prefix conditioning (Black et al.
+// 2025) learns to do: continue the committed actions smoothly.
 type planModel struct {
 	h, d          int
 	tau, tc       float64
@@ -110,22 +112,33 @@ func (m *planModel) Bind(c *expert.Condition) (expert.Field, error) {
 		for i := range m.h {
 			m.plan[i*m.d+j] = g + (q-g)*math.Exp(-float64(i+1)/m.tau)
 		}
+		var a, b, cc float64 // the continuation's offset coefficients
+		if p > 0 {
+			pre := func(i int) float64 { return float64(c.Prefix[i*m.d+j]) }
+			a = pre(p-1) - m.plan[(p-1)*m.d+j]
+			dv := 0.0
+			if p >= 2 {
+				dv = (pre(p-1) - pre(p-2)) - (m.plan[(p-1)*m.d+j] - m.plan[(p-2)*m.d+j])
+			}
+			b = dv + a/m.tc
+			cc = b/m.tc - a/(2*m.tc*m.tc)
+		}
 		for i := range m.h {
 			k := i*m.d + j
 			if i < p {
 				m.f.mu[k], m.f.u[k] = c.Prefix[k], 0
 				continue
 			}
-			var delta float64
-			mm := float64(i - p + 1)
-			w := (1 + mm/m.tc) * math.Exp(-mm/m.tc)
+			grow := 1.0
+			off := 0.0
 			if p > 0 {
-				delta = float64(c.Prefix[(p-1)*m.d+j]) - m.plan[(p-1)*m.d+j]
-			} else {
-				w = 0
+				mm := float64(i - p + 1)
+				e := math.Exp(-mm / m.tc)
+				off = (a + b*mm + cc*mm*mm) * e
+				grow = 1 - (1+mm/m.tc+mm*mm/(2*m.tc*m.tc))*e
 			}
-			m.f.mu[k] = float32(m.plan[k] + delta*w)
-			m.f.u[k] = float32(m.sigma * (1 - w))
+			m.f.mu[k] = float32(m.plan[k] + off)
+			m.f.u[k] = float32(m.sigma * grow)
 		}
 	}
 	return &m.f, nil
@@ -202,6 +215,9 @@ func (d *driver) ReadState(dst *robot.State) error {
 		d.posFn(now, dst.Position)
 	} else {
 		copy(dst.Position, d.pos)
+	}
+	if d.stampFn != nil {
+		now = d.stampFn(now)
 	}
 	if d.frozen {
 		dst.Stamp = d.stamp
