@@ -1,0 +1,406 @@
+package ros
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Topics names flowact's ROS interfaces. Names follow ROS rules: "/a" is global, "a" is relative
+// to the node's namespace, "~a" is private (under the node's name). Remaps apply after
+// resolution. The zero value of each field means its default.
+type Topics struct {
+	JointStates string // in, sensor_msgs/JointState; default "/joint_states"
+	Embedding   string // in, see Config.Embedding; default "/flowact/embedding"
+	Command     string // out, std_msgs/Float64MultiArray per tick; default "/flowact/command"
+	Trajectory  string // out, trajectory_msgs/JointTrajectory per chunk; default "/flowact/trajectory"
+	Diagnostics string // out, diagnostic_msgs/DiagnosticArray; default "/diagnostics"
+	Start       string // service, std_srvs/Trigger; default "~start"
+	Stop        string // service, std_srvs/Trigger; default "~stop"
+	Hold        string // service, std_srvs/Trigger; default "~hold"
+}
+
+// Config configures a Node. The zero value is valid: every empty field takes the default its
+// comment gives, most of them from the standard ROS environment variables.
+type Config struct {
+	// Name is the node's base name, without slashes; default "flowact".
+	Name string
+	// Namespace is the node's namespace, e.g. "/robot1"; default $ROS_NAMESPACE, else "/".
+	Namespace string
+	// MasterURI is the master's XML-RPC URI, e.g. "http://10.0.0.2:11311/"; default
+	// $ROS_MASTER_URI, else "http://127.0.0.1:11311/".
+	MasterURI string
+	// Host is the address other nodes reach this one at, and the one it listens on; default
+	// $ROS_IP, else $ROS_HOSTNAME, else an address of the interface facing the master.
+	Host string
+	// Remaps maps a name (topic or service) to its replacement, as "from:=to" on a ROS command
+	// line. Both sides are resolved like topic names.
+	Remaps map[string]string
+	// Params are private parameters, as "_key:=value" on a ROS command line: Params["gain"] =
+	// "0.5" sets ~gain (e.g. /flowact/gain) on the parameter server, typed by YAML like rosparam
+	// (bool, int, float or string), every time the node registers.
+	Params map[string]string
+
+	Topics Topics
+	// Embedding is the message type on Topics.Embedding; default EmbeddingMultiArray.
+	Embedding EmbeddingKind
+
+	// DiagnosticsPeriod is the period of /diagnostics messages; default 1 s.
+	DiagnosticsPeriod time.Duration
+	// RetryMin and RetryMax bound the exponential backoff between attempts to reach an absent
+	// master; defaults 100 ms and 2 s.
+	RetryMin, RetryMax time.Duration
+	// WatchPeriod is how often the node asks the master whether it still knows it (lookupNode
+	// of itself); a master that forgot it (a restart) makes the node register again. Default 1 s.
+	WatchPeriod time.Duration
+	// Timeout bounds each XML-RPC call and TCPROS handshake; default 3 s.
+	Timeout time.Duration
+
+	// Logger receives the node's log (and goroslib's, at debug level); default slog.Default().
+	Logger *slog.Logger
+	// Getenv reads the environment; default os.Getenv. Tests inject a map.
+	Getenv func(string) string
+}
+
+// Defaults of Config and Topics.
+const (
+	DefaultName              = "flowact"
+	DefaultMasterURI         = "http://127.0.0.1:11311/"
+	DefaultDiagnosticsPeriod = time.Second
+	DefaultRetryMin          = 100 * time.Millisecond
+	DefaultRetryMax          = 2 * time.Second
+	DefaultWatchPeriod       = time.Second
+	DefaultTimeout           = 3 * time.Second
+)
+
+// DefaultTopics are the default names of Topics.
+var DefaultTopics = Topics{
+	JointStates: "/joint_states",
+	Embedding:   "/flowact/embedding",
+	Command:     "/flowact/command",
+	Trajectory:  "/flowact/trajectory",
+	Diagnostics: "/diagnostics",
+	Start:       "~start",
+	Stop:        "~stop",
+	Hold:        "~hold",
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("ros: invalid config")
+
+// ParseArgs takes the ROS arguments out of args (as roscpp's ros::init does) into c and returns
+// the others in order: "from:=to" remaps, "__name:=n", "__ns:=/ns", "__master:=uri",
+// "__ip:=addr", "__hostname:=host", "_key:=value" private params. Other "__x:=" special keys
+// (__log, ...) are accepted and ignored.
+func (c *Config) ParseArgs(args []string) (rest []string, err error) {
+	for _, a := range args {
+		from, to, ok := strings.Cut(a, ":=")
+		if !ok || from == "" || strings.HasPrefix(a, "-") {
+			rest = append(rest, a)
+			continue
+		}
+		switch {
+		case from == "__name":
+			c.Name = to
+		case from == "__ns":
+			c.Namespace = to
+		case from == "__master":
+			c.MasterURI = to
+		case from == "__ip", from == "__hostname":
+			c.Host = to
+		case strings.HasPrefix(from, "__"):
+			// __log, __param, ...: roscpp's other special keys, not meaningful here.
+		case strings.HasPrefix(from, "_"):
+			if c.Params == nil {
+				c.Params = map[string]string{}
+			}
+			c.Params[from[1:]] = to
+		default:
+			if to == "" {
+				return nil, fmt.Errorf("%w: remap %q has an empty target", ErrConfig, a)
+			}
+			if c.Remaps == nil {
+				c.Remaps = map[string]string{}
+			}
+			c.Remaps[from] = to
+		}
+	}
+	return rest, nil
+}
+
+// withDefaults returns c with every empty field filled in.
+func (c Config) withDefaults() Config {
+	getenv := c.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c.Getenv = getenv
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.Namespace == "" {
+		c.Namespace = getenv("ROS_NAMESPACE")
+	}
+	if c.Namespace == "" {
+		c.Namespace = "/"
+	}
+	if c.Namespace != "/" {
+		// ROS accepts "ns", "/ns" and "/ns/" alike.
+		c.Namespace = "/" + strings.Trim(c.Namespace, "/")
+	}
+	if c.MasterURI == "" {
+		c.MasterURI = getenv("ROS_MASTER_URI")
+	}
+	if c.MasterURI == "" {
+		c.MasterURI = DefaultMasterURI
+	}
+	if c.Host == "" {
+		c.Host = getenv("ROS_IP")
+	}
+	if c.Host == "" {
+		c.Host = getenv("ROS_HOSTNAME")
+	}
+	t, d := &c.Topics, DefaultTopics
+	for _, f := range []struct {
+		v   *string
+		def string
+	}{
+		{&t.JointStates, d.JointStates}, {&t.Embedding, d.Embedding}, {&t.Command, d.Command},
+		{&t.Trajectory, d.Trajectory}, {&t.Diagnostics, d.Diagnostics},
+		{&t.Start, d.Start}, {&t.Stop, d.Stop}, {&t.Hold, d.Hold},
+	} {
+		if *f.v == "" {
+			*f.v = f.def
+		}
+	}
+	if c.DiagnosticsPeriod == 0 {
+		c.DiagnosticsPeriod = DefaultDiagnosticsPeriod
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.WatchPeriod == 0 {
+		c.WatchPeriod = DefaultWatchPeriod
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports whether c, with its defaults and environment applied, is usable.
+func (c *Config) Validate() error {
+	_, err := c.resolve()
+	return err
+}
+
+// names is a resolved Config: absolute names after remapping, the master's host:port, typed
+// private params.
+type names struct {
+	cfg        Config
+	node       string // absolute node name, e.g. /robot1/flowact
+	masterAddr string // host:port
+	topics     Topics // absolute, remapped
+	params     []param
+}
+
+// param is one private parameter: key absolute, value typed by YAML.
+type param struct {
+	key string
+	val scalar
+}
+
+// scalar is a YAML scalar: exactly one of the typed fields is meaningful, chosen by kind.
+type scalar struct {
+	kind scalarKind
+	b    bool
+	i    int
+	f    float64
+	s    string
+}
+
+type scalarKind uint8
+
+const (
+	kindString scalarKind = iota
+	kindBool
+	kindInt
+	kindFloat
+)
+
+func (c *Config) resolve() (*names, error) {
+	cfg := c.withDefaults()
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	}
+	if strings.ContainsAny(cfg.Name, "/~") || !validBaseName(cfg.Name) {
+		return nil, bad("node name %q: want letters, digits and underscores, starting with a letter", cfg.Name)
+	}
+	if cfg.Namespace != "/" {
+		for _, part := range strings.Split(cfg.Namespace[1:], "/") {
+			if !validBaseName(part) {
+				return nil, bad("namespace %q: segment %q is not a valid ROS name", cfg.Namespace, part)
+			}
+		}
+	}
+	u, err := url.Parse(cfg.MasterURI)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return nil, bad("master URI %q: want http://host:port/", cfg.MasterURI)
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		host, port = u.Host, "11311"
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return nil, bad("master URI %q: port %q", cfg.MasterURI, port)
+	}
+	if cfg.RetryMin < 0 || cfg.RetryMax < cfg.RetryMin {
+		return nil, bad("retry backoff %v..%v", cfg.RetryMin, cfg.RetryMax)
+	}
+	if cfg.WatchPeriod < 0 || cfg.Timeout < 0 || cfg.DiagnosticsPeriod < 0 {
+		return nil, bad("negative period")
+	}
+	if cfg.Embedding > EmbeddingCustom {
+		return nil, bad("embedding kind %v", cfg.Embedding)
+	}
+	n := &names{cfg: cfg, masterAddr: net.JoinHostPort(host, port)}
+	n.node = join(cfg.Namespace, cfg.Name)
+	remaps := make(map[string]string, len(cfg.Remaps))
+	for from, to := range cfg.Remaps {
+		f, err := n.resolveName(from)
+		if err != nil {
+			return nil, bad("remap %s:=%s: %v", from, to, err)
+		}
+		t, err := n.resolveName(to)
+		if err != nil {
+			return nil, bad("remap %s:=%s: %v", from, to, err)
+		}
+		remaps[f] = t
+	}
+	tp := cfg.Topics
+	for _, f := range []*string{&tp.JointStates, &tp.Embedding, &tp.Command, &tp.Trajectory,
+		&tp.Diagnostics, &tp.Start, &tp.Stop, &tp.Hold} {
+		r, err := n.resolveName(*f)
+		if err != nil {
+			return nil, bad("topic %q: %v", *f, err)
+		}
+		if to, ok := remaps[r]; ok {
+			r = to
+		}
+		*f = r
+	}
+	n.topics = tp
+	for key, v := range cfg.Params {
+		if !validBaseName(key) {
+			return nil, bad("private param %q: not a valid ROS name", key)
+		}
+		s, err := parseScalar(v)
+		if err != nil {
+			return nil, bad("private param _%s:=%s: %v", key, v, err)
+		}
+		n.params = append(n.params, param{key: join(n.node, key), val: s})
+	}
+	return n, nil
+}
+
+// resolveName makes name absolute: "/a" stays, "~a" goes under the node's name, "a" under its
+// namespace. It does not apply remaps.
+func (n *names) resolveName(name string) (string, error) {
+	if name == "" {
+		return "", errors.New("empty name")
+	}
+	var abs string
+	switch name[0] {
+	case '/':
+		abs = name
+	case '~':
+		abs = join(n.node, strings.TrimPrefix(name[1:], "/"))
+	default:
+		abs = join(n.cfg.Namespace, name)
+	}
+	if len(abs) > 1 && strings.HasSuffix(abs, "/") {
+		abs = abs[:len(abs)-1]
+	}
+	for _, part := range strings.Split(abs[1:], "/") {
+		if !validBaseName(part) {
+			return "", fmt.Errorf("%q: segment %q is not a valid ROS name", name, part)
+		}
+	}
+	return abs, nil
+}
+
+func join(ns, name string) string {
+	if ns == "/" {
+		return "/" + name
+	}
+	return ns + "/" + name
+}
+
+// validBaseName reports whether s is a ROS graph resource base name: a letter first, then
+// letters, digits and underscores.
+func validBaseName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if i == 0 && !letter {
+			return false
+		}
+		if !letter && !(r >= '0' && r <= '9') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseScalar types a command-line parameter value the way rosparam does: as YAML.
+func parseScalar(v string) (scalar, error) {
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte(v), &node); err != nil {
+		return scalar{}, err
+	}
+	if len(node.Content) == 0 { // empty document
+		return scalar{kind: kindString, s: v}, nil
+	}
+	y := node.Content[0]
+	if y.Kind != yaml.ScalarNode {
+		return scalar{}, errors.New("only scalar values (bool, int, float, string) are supported on the command line")
+	}
+	switch y.Tag {
+	case "!!bool":
+		var b bool
+		err := y.Decode(&b)
+		return scalar{kind: kindBool, b: b}, err
+	case "!!int":
+		var i int64
+		if err := y.Decode(&i); err != nil || i != int64(int32(i)) {
+			// XML-RPC integers are 32-bit: larger ones travel as doubles, as in rospy.
+			var f float64
+			err := y.Decode(&f)
+			return scalar{kind: kindFloat, f: f}, err
+		}
+		return scalar{kind: kindInt, i: int(i)}, nil
+	case "!!float":
+		var f float64
+		err := y.Decode(&f)
+		return scalar{kind: kindFloat, f: f}, err
+	case "!!null":
+		return scalar{}, errors.New("null has no XML-RPC representation")
+	}
+	return scalar{kind: kindString, s: y.Value}, nil
+}

@@ -1,0 +1,81 @@
+// Package ros is flowact's ROS 1 adapter: a typed node over goroslib (v2.1.4; this is the only
+// package that imports it) with latest-value mailboxes for what flowact reads and non-blocking
+// publishers for what it writes, and a robot.Driver on top.
+//
+// # Interfaces (defaults; every name is configurable in Config.Topics and remappable)
+//
+//	in   /joint_states        sensor_msgs/JointState          -> JointStates mailbox (model order)
+//	in   /flowact/embedding   std_msgs/Float32MultiArray      -> Embeddings mailbox
+//	                          or flowact_msgs/Embedding (Config.Embedding = EmbeddingCustom)
+//	out  /flowact/command     std_msgs/Float64MultiArray      per control tick (Driver.WriteCommand)
+//	out  /flowact/trajectory  trajectory_msgs/JointTrajectory per chunk (Driver.WriteTrajectory)
+//	out  /diagnostics         diagnostic_msgs/DiagnosticArray every Config.DiagnosticsPeriod
+//	srv  ~start ~stop ~hold   std_srvs/Trigger, answered by Handlers (e.g. /flowact/start)
+//
+// Joint order is always the robot model's: JointState messages are matched by name (partial
+// messages merge, unknown names are ignored and counted, each joint keeps its own stamp and
+// receive time), commands are published in model order (layout.dim[0] = {"joints", DoF, DoF})
+// and trajectories carry joint_names in model order, time_from_start per point and
+// header.stamp = robot.Trajectory.Start. Units are SI (rad, m, s) as in package robot.
+//
+// An embedding is a tokens x width float32 matrix, row-major. As Float32MultiArray its
+// layout.dim must be [tokens, width] (strides tokens*width and width, or 0); as
+// flowact_msgs/Embedding (msgs/flowact_msgs/msg/Embedding.msg in this repository, Go type in
+// robot/ros/msgs) it is header, tokens, width and uint8[] data = 4*tokens*width little-endian
+// bytes. Embeddings handed out by Embeddings.Latest are shared and immutable.
+//
+// # Names, remaps, parameters
+//
+// Names resolve as in ROS: "/a" is global, "a" is relative to the namespace, "~a" is private
+// (under the node name). Config.ParseArgs reads a ROS command line: "from:=to" remaps (both
+// sides resolved, applied to every topic and service name), "__name:=", "__ns:=", "__master:=",
+// "__ip:=", "__hostname:=", and "_key:=value" private parameters, which are typed as YAML
+// scalars like rosparam does and set under the node's name (e.g. /flowact/key) on every
+// registration.
+//
+// # Memory and goroutines
+//
+// Subscriber callbacks only decode and store: JointStates.Store copies DoF values under a mutex
+// (no allocation); embeddings are decoded into a fresh slice and published with one atomic
+// pointer swap. Driver.WriteCommand copies positions into a preallocated slot and signals a
+// sender goroutine (no allocation, no blocking); that goroutine builds a fresh message per
+// command, because goroslib encodes messages later on its own goroutines and a message can never
+// be reused. A value not consumed before the next one arrives is replaced and counted
+// (Overwritten / dropped), never queued. Node.Run owns every goroutine it starts and returns only
+// after they and goroslib's have stopped.
+//
+// # goroslib v2.1.4 gaps, and how this package covers them
+//
+//   - It ignores ROS_MASTER_URI, ROS_IP and ROS_HOSTNAME: Config reads them (through
+//     Config.Getenv) and passes the master address and host explicitly. It does read
+//     ROS_NAMESPACE and lets it override any other namespace, so New refuses a namespace that
+//     disagrees with a set ROS_NAMESPACE instead of silently using the wrong one.
+//   - It does not wait for the master (NewNode fails): Run probes the master with getUri and
+//     retries with exponential backoff between Config.RetryMin and RetryMax, logging once at warn
+//     level and then at debug.
+//   - It never re-registers: Run asks the master lookupNode(self) every Config.WatchPeriod. A
+//     connection error means the master is down; existing peer-to-peer connections keep
+//     working and nothing is torn down. An "unknown node" answer means the master restarted and
+//     forgot the node: Run closes the goroslib node and builds a new one with every publisher,
+//     subscriber, service and parameter (Node.Registrations counts them). A different URI means
+//     another node took the name; like a shutdown request from the master (rosnode kill), which
+//     goroslib only reports through its log callback, it ends Run with ErrShutdown.
+//   - It has no signal handling: Run unregisters everything (services, subscribers, publishers,
+//     then the node and its /rosout publisher) when its context ends; callers connect the context
+//     to SIGINT and SIGTERM (signal.NotifyContext).
+//   - A QueueSize-0 subscriber runs the callback on the socket reader, so a slow callback leaves
+//     data queued in TCP buffers and arbitrarily stale: subscribers here use QueueSize 1 and
+//     callbacks that only store into a mailbox. goroslib drops messages silently when its queue
+//     is full; this cannot be counted from outside, and with callbacks this short it does not
+//     happen in practice.
+//   - It decodes float32[] element by element through reflection (one allocation per element):
+//     BenchmarkEmbeddingDecode measures Float32MultiArray against flowact_msgs/Embedding, whose
+//     uint8[] payload goroslib decodes with one copy.
+//   - Its parameter API reads scalars only: the private parameters this package sets are scalars.
+//   - It logs to stdout by default: the node sends goroslib's log to Config.Logger (slog) only.
+//   - With /use_sim_time it subscribes to /clock itself and refuses a second subscription, so
+//     Clock reads goroslib's sim time (see Clock) and follows re-registrations.
+//   - It applies "from:=to" arguments from os.Args by exact string match to the names it is
+//     given; names given to it here are already resolved and remapped, so that second pass only
+//     matters for a remap whose source is another remap's target.
+package ros

@@ -1,0 +1,71 @@
+package ros
+
+import (
+	"fmt"
+
+	"github.com/flowact/flowact/robot"
+)
+
+// Driver is the robot.Driver over a Node: ReadState reads the JointState mailbox, WriteCommand
+// publishes std_msgs/Float64MultiArray (positions in model order, for a group position
+// controller), WriteTrajectory publishes trajectory_msgs/JointTrajectory (for a
+// joint_trajectory_controller). Neither write blocks: each goes into a latest-value mailbox that
+// a sender goroutine of the node drains into goroslib's publisher; while the node is not
+// registered, writes are accepted and dropped (counted). After Run returns they fail with
+// robot.ErrClosed.
+type Driver struct {
+	n *Node
+}
+
+var (
+	_ robot.Driver           = (*Driver)(nil)
+	_ robot.TrajectoryWriter = (*Driver)(nil)
+)
+
+// Model returns the robot model.
+func (d *Driver) Model() *robot.Model { return d.n.model }
+
+// ReadState copies the latest merged joint state into dst; see JointStates.ReadState.
+func (d *Driver) ReadState(dst *robot.State) error { return d.n.joints.ReadState(dst) }
+
+// WriteCommand queues c.Position for publication. It does not allocate. Velocity feed-forward
+// has no place in a Float64MultiArray position command and is not sent.
+func (d *Driver) WriteCommand(c *robot.Command) error {
+	if d.n.done.Load() {
+		return robot.ErrClosed
+	}
+	if len(c.Position) != d.n.model.DoF() {
+		return fmt.Errorf("ros: command has %d positions, model %q has %d joints", len(c.Position), d.n.model.Name, d.n.model.DoF())
+	}
+	d.n.cmd.put(c.Position)
+	return nil
+}
+
+// WriteTrajectory builds a JointTrajectory (joint_names in model order, time_from_start from
+// tr, header.stamp = tr.Start) and queues it; a trajectory not yet sent is replaced.
+func (d *Driver) WriteTrajectory(tr *robot.Trajectory) error {
+	if d.n.done.Load() {
+		return robot.ErrClosed
+	}
+	m, err := trajectoryMsg(d.n.model.Names(), tr)
+	if err != nil {
+		return err
+	}
+	d.n.traj.put(m)
+	return nil
+}
+
+// DriverStats counts what the driver's outputs did. All counters only grow.
+type DriverStats struct {
+	Commands, CommandsSent, CommandsDropped             uint64
+	Trajectories, TrajectoriesSent, TrajectoriesDropped uint64
+}
+
+// Stats returns the counters.
+func (d *Driver) Stats() DriverStats {
+	n := d.n
+	return DriverStats{
+		Commands: n.cmd.written.Load(), CommandsSent: n.cmd.sent.Load(), CommandsDropped: n.cmd.dropped.Load(),
+		Trajectories: n.traj.written.Load(), TrajectoriesSent: n.traj.sent.Load(), TrajectoriesDropped: n.traj.dropped.Load(),
+	}
+}

@@ -1,0 +1,507 @@
+package ros
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/goroslib/v2"
+	"github.com/bluenviron/goroslib/v2/pkg/apimaster"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/diagnostic_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_srvs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/trajectory_msgs"
+
+	"github.com/flowact/flowact/robot"
+)
+
+// TriggerFunc answers a std_srvs/Trigger call: a nil error is success with message, an error is
+// failure with the error's text.
+type TriggerFunc func() (message string, err error)
+
+// Handlers are the service callbacks. A nil handler means the service is not advertised. They
+// run on goroslib's goroutines, one call at a time per service, and must not block for long.
+type Handlers struct {
+	Start, Stop, Hold TriggerFunc
+}
+
+// Errors returned by Run.
+var (
+	// ErrShutdown: the master or a tool (rosnode kill, a node registering with the same name)
+	// asked the node to shut down. It wraps the reason.
+	ErrShutdown = errors.New("ros: shutdown requested")
+	// ErrRunning: Run was called more than once.
+	ErrRunning = errors.New("ros: node already ran")
+)
+
+// Node is flowact's ROS node. New builds it without I/O; Run connects to the master (waiting
+// and retrying while it is absent), registers the topics and services, keeps them registered
+// across master restarts, and unregisters when its context ends. Inputs land in latest-value
+// mailboxes (JointStates, Embeddings); outputs go through Driver, ReportStatus and the
+// periodic /diagnostics.
+type Node struct {
+	nm     *names
+	log    *slog.Logger
+	model  *robot.Model
+	h      Handlers
+	joints *JointStates
+	emb    *Embeddings
+	clock  *Clock
+	cmd    *commandBox
+	traj   *msgBox[trajectory_msgs.JointTrajectory]
+	status statusBoard
+	driver *Driver
+
+	ready     chan struct{}
+	readyOnce sync.Once
+	ran       atomic.Bool
+	done      atomic.Bool // Run has returned
+	connected atomic.Bool
+	regs      atomic.Uint64 // successful registrations
+	shutdown  chan string   // reasons from goroslib's shutdown handler, capacity 1
+	masterURI atomic.Pointer[string]
+}
+
+// New checks cfg and model and returns a node; it does no I/O.
+func New(cfg Config, model *robot.Model, h Handlers) (*Node, error) {
+	if model == nil {
+		return nil, fmt.Errorf("%w: nil model", ErrConfig)
+	}
+	if err := model.Validate(); err != nil {
+		return nil, fmt.Errorf("ros: %w", err)
+	}
+	nm, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	// goroslib v2.1.4 replaces the namespace by $ROS_NAMESPACE whenever it is set, so a
+	// different namespace from the config or __ns:= cannot be honoured.
+	if env := os.Getenv("ROS_NAMESPACE"); env != "" && env != nm.cfg.Namespace {
+		return nil, fmt.Errorf("%w: namespace %q conflicts with ROS_NAMESPACE=%q (goroslib always uses the environment; unset it or make them agree, with a leading and no trailing slash)",
+			ErrConfig, nm.cfg.Namespace, env)
+	}
+	n := &Node{
+		nm:       nm,
+		log:      nm.cfg.Logger.With("node", nm.node),
+		model:    model,
+		h:        h,
+		clock:    newClock(),
+		cmd:      newCommandBox(model.DoF()),
+		traj:     newMsgBox[trajectory_msgs.JointTrajectory](),
+		ready:    make(chan struct{}),
+		shutdown: make(chan string, 1),
+	}
+	n.joints = NewJointStates(model, n.clock.Now)
+	n.emb = NewEmbeddings(n.clock.Now)
+	n.driver = &Driver{n: n}
+	return n, nil
+}
+
+// Name returns the node's absolute name, e.g. "/flowact".
+func (n *Node) Name() string { return n.nm.node }
+
+// Topics returns the resolved (absolute, remapped) topic and service names.
+func (n *Node) Topics() Topics { return n.nm.topics }
+
+// JointStates returns the joint state mailbox.
+func (n *Node) JointStates() *JointStates { return n.joints }
+
+// Embeddings returns the embedding mailbox.
+func (n *Node) Embeddings() *Embeddings { return n.emb }
+
+// Clock returns ROS time (sim time when /use_sim_time is set).
+func (n *Node) Clock() *Clock { return n.clock }
+
+// Driver returns the robot.Driver over this node.
+func (n *Node) Driver() *Driver { return n.driver }
+
+// Ready is closed once the node has registered with a master for the first time.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Connected reports whether the node is registered with a reachable master.
+func (n *Node) Connected() bool { return n.connected.Load() }
+
+// Registrations counts successful registrations: 1 after the first, +1 per master restart.
+func (n *Node) Registrations() uint64 { return n.regs.Load() }
+
+// ReportStatus sets a status published with every /diagnostics message (replacing any earlier
+// status with the same Name).
+func (n *Node) ReportStatus(s Status) { n.status.set(s) }
+
+// Run runs the node until ctx ends (connect ctx to SIGINT and SIGTERM): then it unregisters
+// everything from the master and returns nil. It returns an error for a shutdown request or a
+// second call; a master that is absent or restarts is waited for, not an error.
+func (n *Node) Run(ctx context.Context) error {
+	if !n.ran.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer n.done.Store(true)
+	backoff := n.nm.cfg.RetryMin
+	waiting := false
+	for {
+		s, err := n.connect(ctx)
+		if ctx.Err() != nil {
+			if s != nil {
+				n.closeSession(s)
+			}
+			return nil
+		}
+		if err != nil {
+			if !waiting {
+				n.log.Warn("ros: waiting for the master", "master", n.nm.cfg.MasterURI, "err", err)
+				waiting = true
+			} else {
+				n.log.Debug("ros: master still absent", "err", err, "retry_in", backoff)
+			}
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			backoff = min(2*backoff, n.nm.cfg.RetryMax)
+			continue
+		}
+		waiting, backoff = false, n.nm.cfg.RetryMin
+		n.regs.Add(1)
+		n.connected.Store(true)
+		n.readyOnce.Do(func() { close(n.ready) })
+		n.log.Info("ros: registered", "master", n.nm.cfg.MasterURI, "uri", s.selfURI, "sim_time", s.sim)
+		err = n.serve(ctx, s)
+		n.connected.Store(false)
+		n.closeSession(s)
+		if ctx.Err() != nil {
+			n.log.Info("ros: unregistered")
+			return nil
+		}
+		if !errors.Is(err, errForgotten) {
+			return err
+		}
+		n.log.Warn("ros: the master forgot this node (restarted?): registering again")
+	}
+}
+
+// session is one registration: a goroslib node and everything created on it.
+type session struct {
+	gn      *goroslib.Node
+	master  *apimaster.Client
+	selfURI string
+	sim     bool
+	pubCmd  *goroslib.Publisher
+	pubTraj *goroslib.Publisher
+	pubDiag *goroslib.Publisher
+	subs    []*goroslib.Subscriber
+	srvs    []*goroslib.ServiceProvider
+}
+
+// connect makes one attempt to register. On error it has closed whatever it opened.
+func (n *Node) connect(ctx context.Context) (s *session, err error) {
+	cfg := n.nm.cfg
+	httpc := &http.Client{Timeout: cfg.Timeout}
+	master := apimaster.NewClient(n.nm.masterAddr, n.nm.node, httpc)
+	// Probe first: goroslib opens listeners and registers /rosout before it can tell the
+	// master is absent.
+	if _, err := master.GetURI(); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	gn, err := goroslib.NewNode(goroslib.NodeConf{
+		MasterAddress:   n.nm.masterAddr,
+		Namespace:       cfg.Namespace,
+		Name:            cfg.Name,
+		Host:            cfg.Host,
+		LogLevel:        goroslib.LogLevelDebug,
+		LogDestinations: goroslib.LogDestinationCallback,
+		OnLog:           n.onLog,
+		ReadTimeout:     cfg.Timeout,
+		WriteTimeout:    cfg.Timeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ros: node: %w", err)
+	}
+	s = &session{gn: gn, master: master}
+	defer func() {
+		if err != nil {
+			n.closeSession(s)
+			s = nil
+		}
+	}()
+	for _, p := range n.nm.params {
+		if err := setParam(gn, p); err != nil {
+			return s, fmt.Errorf("ros: param %s: %w", p.key, err)
+		}
+	}
+	if set, err := gn.ParamIsSet("/use_sim_time"); err != nil {
+		return s, fmt.Errorf("ros: /use_sim_time: %w", err)
+	} else if set {
+		if s.sim, err = gn.ParamGetBool("/use_sim_time"); err != nil {
+			return s, fmt.Errorf("ros: /use_sim_time: %w", err)
+		}
+	}
+	n.clock.set(s.sim, gn)
+
+	t := n.nm.topics
+	if s.pubCmd, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Command, Msg: &std_msgs.Float64MultiArray{}}); err != nil {
+		return s, fmt.Errorf("ros: publisher %s: %w", t.Command, err)
+	}
+	if s.pubTraj, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Trajectory, Msg: &trajectory_msgs.JointTrajectory{}}); err != nil {
+		return s, fmt.Errorf("ros: publisher %s: %w", t.Trajectory, err)
+	}
+	if s.pubDiag, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Diagnostics, Msg: &diagnostic_msgs.DiagnosticArray{}}); err != nil {
+		return s, fmt.Errorf("ros: publisher %s: %w", t.Diagnostics, err)
+	}
+	// QueueSize 1: goroslib's reader never blocks on the callback (with 0 it would stop reading
+	// the socket and data would go stale in the TCP buffers); the callbacks only decode into a
+	// mailbox, so the queue rarely holds anything.
+	subs := []goroslib.SubscriberConf{
+		{Node: gn, Topic: t.JointStates, Callback: func(m *sensor_msgs.JointState) { n.joints.Store(m) }, QueueSize: 1},
+	}
+	switch n.nm.cfg.Embedding {
+	case EmbeddingCustom:
+		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreCustom, QueueSize: 1})
+	default:
+		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreMultiArray, QueueSize: 1})
+	}
+	for _, c := range subs {
+		sub, err := goroslib.NewSubscriber(c)
+		if err != nil {
+			return s, fmt.Errorf("ros: subscriber %s: %w", c.Topic, err)
+		}
+		s.subs = append(s.subs, sub)
+	}
+	for _, sv := range []struct {
+		name string
+		f    TriggerFunc
+	}{{t.Start, n.h.Start}, {t.Stop, n.h.Stop}, {t.Hold, n.h.Hold}} {
+		if sv.f == nil {
+			continue
+		}
+		f := sv.f
+		sp, err := goroslib.NewServiceProvider(goroslib.ServiceProviderConf{
+			Node: gn, Name: sv.name, Srv: &std_srvs.Trigger{},
+			Callback: func(*std_srvs.TriggerReq) (*std_srvs.TriggerRes, bool) {
+				msg, err := f()
+				if err != nil {
+					return &std_srvs.TriggerRes{Success: false, Message: err.Error()}, true
+				}
+				return &std_srvs.TriggerRes{Success: true, Message: msg}, true
+			},
+		})
+		if err != nil {
+			return s, fmt.Errorf("ros: service %s: %w", sv.name, err)
+		}
+		s.srvs = append(s.srvs, sp)
+	}
+	// The master now knows this node: remember the URI it gives, to notice later when it forgets.
+	if s.selfURI, err = master.LookupNode(n.nm.node); err != nil {
+		return s, fmt.Errorf("ros: lookupNode %s after registering: %w", n.nm.node, err)
+	}
+	uri := n.nm.cfg.MasterURI
+	n.masterURI.Store(&uri)
+	return s, nil
+}
+
+// closeSession unregisters and closes everything in s: services, subscribers and publishers
+// first (each unregisters itself), then the goroslib node.
+func (n *Node) closeSession(s *session) {
+	n.clock.detach(s.gn)
+	for _, sp := range s.srvs {
+		sp.Close()
+	}
+	for _, sub := range s.subs {
+		sub.Close()
+	}
+	for _, p := range []*goroslib.Publisher{s.pubCmd, s.pubTraj, s.pubDiag} {
+		if p != nil {
+			p.Close()
+		}
+	}
+	s.gn.Close()
+}
+
+// errForgotten: the master no longer knows this node (it restarted): register again.
+var errForgotten = errors.New("ros: master forgot the node")
+
+// serve runs the senders and watches the registration until ctx ends (nil), the master
+// forgets the node (errForgotten, handled by Run) or a shutdown is requested (ErrShutdown).
+func (n *Node) serve(ctx context.Context, s *session) error {
+	n.cmd.discard()
+	n.traj.discard()
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { n.sendCommands(sctx, s.pubCmd) })
+	wg.Go(func() { n.sendTrajectories(sctx, s.pubTraj) })
+	wg.Go(func() { n.sendDiagnostics(sctx, s.pubDiag) })
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+
+	watch := time.NewTicker(n.nm.cfg.WatchPeriod)
+	defer watch.Stop()
+	unreachable := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case reason := <-n.shutdown:
+			return fmt.Errorf("%w: %s", ErrShutdown, reason)
+		case <-watch.C:
+		}
+		uri, err := s.master.LookupNode(n.nm.node)
+		var uerr *url.Error
+		switch {
+		case err == nil && uri == s.selfURI:
+			if unreachable {
+				n.log.Info("ros: master reachable again")
+				unreachable = false
+				n.connected.Store(true)
+			}
+		case err == nil:
+			return fmt.Errorf("%w: another node registered as %s (at %s)", ErrShutdown, n.nm.node, uri)
+		case errors.As(err, &uerr):
+			// The master is down (or slow). Peer-to-peer links keep working meanwhile; keep
+			// everything and look again.
+			if !unreachable {
+				n.log.Warn("ros: master unreachable; keeping connections to peers", "err", err)
+				unreachable = true
+				n.connected.Store(false)
+			}
+		default:
+			n.log.Debug("ros: lookupNode of self failed", "err", err)
+			return errForgotten
+		}
+	}
+}
+
+func (n *Node) sendCommands(ctx context.Context, pub *goroslib.Publisher) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.cmd.signal:
+		}
+		if m := n.cmd.take(); m != nil {
+			pub.Write(m)
+			n.cmd.sent.Add(1)
+		}
+	}
+}
+
+func (n *Node) sendTrajectories(ctx context.Context, pub *goroslib.Publisher) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.traj.signal:
+		}
+		if m := n.traj.take(); m != nil {
+			pub.Write(m)
+			n.traj.sent.Add(1)
+		}
+	}
+}
+
+func (n *Node) sendDiagnostics(ctx context.Context, pub *goroslib.Publisher) {
+	if n.nm.cfg.DiagnosticsPeriod <= 0 {
+		return
+	}
+	t := time.NewTicker(n.nm.cfg.DiagnosticsPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pub.Write(n.diagnostics())
+	}
+}
+
+// diagnostics builds the DiagnosticArray: the node's own status, then the reported ones.
+func (n *Node) diagnostics() *diagnostic_msgs.DiagnosticArray {
+	now := n.clock.Now()
+	js, es := n.joints.Stats(), n.emb.Stats()
+	st := Status{Level: LevelOK, Name: "flowact: ros", Message: "ok", HardwareID: n.model.Name}
+	var maxAge time.Duration = -1
+	for _, a := range n.joints.Ages(nil, now) {
+		if a < 0 {
+			st.Level, st.Message = LevelWarn, "no joint state yet"
+			maxAge = -1
+			break
+		}
+		maxAge = max(maxAge, a)
+	}
+	if es.Stored == 0 && st.Level == LevelOK {
+		st.Level, st.Message = LevelWarn, "no embedding yet"
+	}
+	age := "never"
+	if maxAge >= 0 {
+		age = maxAge.String()
+	}
+	st.Values = []KeyValue{
+		{"node", n.nm.node},
+		{"registrations", u64(n.regs.Load())},
+		{"sim_time", fmt.Sprint(n.clock.Sim())},
+		{"joint_states.stored", u64(js.Stored)},
+		{"joint_states.overwritten", u64(js.Overwritten)},
+		{"joint_states.invalid", u64(js.Invalid)},
+		{"joint_states.unknown_names", u64(js.Unknown)},
+		{"joint_states.max_age", age},
+		{"embedding.stored", u64(es.Stored)},
+		{"embedding.overwritten", u64(es.Overwritten)},
+		{"embedding.invalid", u64(es.Invalid)},
+		{"command.sent", u64(n.cmd.sent.Load())},
+		{"command.dropped", u64(n.cmd.dropped.Load())},
+		{"trajectory.sent", u64(n.traj.sent.Load())},
+		{"trajectory.dropped", u64(n.traj.dropped.Load())},
+	}
+	arr := &diagnostic_msgs.DiagnosticArray{Header: std_msgs.Header{Stamp: now}}
+	arr.Status = append(arr.Status, statusMsg(st))
+	arr.Status = n.status.appendTo(arr.Status)
+	return arr
+}
+
+// onLog receives goroslib's log. goroslib has no other way to report that the master asked the
+// node to shut down (rosnode kill, or a new node with the same name), so that message is caught
+// here and ends Run.
+func (n *Node) onLog(level goroslib.LogLevel, msg string) {
+	if strings.HasPrefix(msg, "got shutdown request") {
+		select {
+		case n.shutdown <- msg:
+		default:
+		}
+	}
+	l := slog.LevelDebug
+	if level >= goroslib.LogLevelWarn {
+		// goroslib logs a peer going away at error level; it is routine on a robot.
+		l = slog.LevelWarn
+	}
+	n.log.Log(context.Background(), l, "goroslib: "+msg)
+}
+
+// setParam sets one typed private parameter.
+func setParam(gn *goroslib.Node, p param) error {
+	switch p.val.kind {
+	case kindBool:
+		return gn.ParamSetBool(p.key, p.val.b)
+	case kindInt:
+		return gn.ParamSetInt(p.key, p.val.i)
+	case kindFloat:
+		return gn.ParamSetFloat64(p.key, p.val.f)
+	default:
+		return gn.ParamSetString(p.key, p.val.s)
+	}
+}
