@@ -201,13 +201,19 @@ func (m *Mixture) Moments() (mean, cov []float64) {
 
 // Field is the exact marginal velocity field of an affine Gaussian path from a Gaussian source
 // to a Gaussian-mixture target. Its Velocity allocates nothing; a Field is not safe for
-// concurrent use (it keeps a workspace of posterior weights).
+// concurrent use (it keeps a workspace of posterior weights and per-component variances).
 type Field struct {
-	sched  path.Scheduler
-	source Gaussian
-	target Mixture
-	logw   []float64 // log of the normalized component weights
-	post   []float64 // workspace: posterior weights
+	sched      path.Scheduler
+	source     Gaussian
+	target     Mixture
+	n          int
+	logw       []float64 // log of the normalized component weights
+	mu, c      []float64 // K x n component means and variances
+	m0, s0     []float64 // n source mean and variance
+	post       []float64 // workspace: K posterior weights
+	vr, center []float64 // workspace: K x n marginal variances and means at time tc
+	logdet     []float64 // workspace: K sums of log variances at time tc
+	tc         float64   // the time vr, center and logdet are for; NaN for none
 }
 
 var _ expert.Field = (*Field)(nil)
@@ -224,53 +230,77 @@ func NewField(s path.Scheduler, source Gaussian, target Mixture) (*Field, error)
 	if err := source.validate(target.N); err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	f := &Field{sched: s, source: source, target: target,
-		logw: make([]float64, len(target.Components)), post: make([]float64, len(target.Components))}
-	for k := range f.logw {
-		f.logw[k] = math.Log(target.Weight(k))
+	n, k := target.N, len(target.Components)
+	f := &Field{sched: s, source: source, target: target, n: n,
+		logw: make([]float64, k), mu: make([]float64, k*n), c: make([]float64, k*n),
+		m0: make([]float64, n), s0: make([]float64, n),
+		post: make([]float64, k), vr: make([]float64, k*n), center: make([]float64, k*n),
+		logdet: make([]float64, k), tc: math.NaN()}
+	for j, g := range target.Components {
+		f.logw[j] = math.Log(target.Weight(j))
+		for i := range n {
+			f.mu[j*n+i] = g.mean(i)
+			f.c[j*n+i] = g.std(i) * g.std(i)
+		}
+	}
+	for i := range n {
+		f.m0[i] = source.mean(i)
+		f.s0[i] = source.std(i) * source.std(i)
 	}
 	return f, nil
 }
 
 // Dim implements expert.Field.
-func (f *Field) Dim() int { return f.target.N }
+func (f *Field) Dim() int { return f.n }
 
 // Marginal returns p_t, the distribution of x_t, as a mixture.
 func (f *Field) Marginal(t float64) Mixture {
-	c := f.sched.At(t)
-	m := Mixture{N: f.target.N, Weights: f.target.Weights, Components: make([]Gaussian, len(f.target.Components))}
-	for k, g := range f.target.Components {
+	f.prepare(t)
+	m := Mixture{N: f.n, Weights: f.target.Weights, Components: make([]Gaussian, len(f.target.Components))}
+	for k := range m.Components {
 		mean, std := make([]float64, m.N), make([]float64, m.N)
 		for i := range m.N {
-			mean[i], std[i] = f.compMean(c, g, i), math.Sqrt(f.compVar(c, g, i))
+			mean[i], std[i] = f.center[k*f.n+i], math.Sqrt(f.vr[k*f.n+i])
 		}
 		m.Components[k] = Gaussian{Mean: mean, Std: std}
 	}
 	return m
 }
 
-func (f *Field) compMean(c path.Coeffs, g Gaussian, i int) float64 {
-	return c.Alpha*g.mean(i) + c.Sigma*f.source.mean(i)
-}
-
-func (f *Field) compVar(c path.Coeffs, g Gaussian, i int) float64 {
-	a, s := c.Alpha*g.std(i), c.Sigma*f.source.std(i)
-	return a*a + s*s
-}
-
-// posterior fills f.post with P(k | x_t = x) and returns log p_t(x).
-func (f *Field) posterior(c path.Coeffs, x []float32) float64 {
-	if len(x) != f.target.N {
-		panic(fmt.Sprintf("experttest: x of %d values for a field of dimension %d", len(x), f.target.N))
+// prepare fills the per-component marginal means and variances at time t, unless they are
+// already there (solvers and finite differences evaluate many points at one time).
+func (f *Field) prepare(t float64) {
+	if t == f.tc {
+		return
 	}
-	for k, g := range f.target.Components {
-		lp := f.logw[k]
-		for i, xi := range x {
-			v := f.compVar(c, g, i)
-			d := float64(xi) - f.compMean(c, g, i)
-			lp -= 0.5 * (d*d/v + math.Log(2*math.Pi*v))
+	c := f.sched.At(t)
+	a2, s2 := c.Alpha*c.Alpha, c.Sigma*c.Sigma
+	for k := range f.post {
+		ld := 0.0
+		for i := range f.n {
+			j := k*f.n + i
+			f.center[j] = c.Alpha*f.mu[j] + c.Sigma*f.m0[i]
+			f.vr[j] = a2*f.c[j] + s2*f.s0[i]
+			ld += math.Log(f.vr[j])
 		}
-		f.post[k] = lp
+		f.logdet[k] = ld
+	}
+	f.tc = t
+}
+
+// posterior fills f.post with P(k | x_t = x), after prepare, and returns log p_t(x).
+func (f *Field) posterior(x []float32) float64 {
+	if len(x) != f.n {
+		panic(fmt.Sprintf("experttest: x of %d values for a field of dimension %d", len(x), f.n))
+	}
+	for k := range f.post {
+		q := 0.0
+		vr, ctr := f.vr[k*f.n:(k+1)*f.n], f.center[k*f.n:(k+1)*f.n]
+		for i, xi := range x {
+			d := float64(xi) - ctr[i]
+			q += d * d / vr[i]
+		}
+		f.post[k] = f.logw[k] - 0.5*(q+f.logdet[k]+float64(f.n)*math.Log(2*math.Pi))
 	}
 	return logSumExp(f.post)
 }
@@ -282,21 +312,21 @@ func (f *Field) Velocity(dst, x []float32, t float64) {
 	}
 	c := f.sched.At(t)
 	ss := path.SigmaDSigma(f.sched, t) // finite even where sigma' is not
-	f.posterior(c, x)
+	aa := c.Alpha * c.DAlpha
+	f.prepare(t)
+	f.posterior(x)
 	for i, xi := range x {
-		m0, s0 := f.source.mean(i), f.source.std(i)
-		v := 0.0
-		for k, g := range f.target.Components {
-			w := f.post[k]
+		v := 0.0 // accumulated in float64 over the components
+		for k, w := range f.post {
 			if w == 0 {
 				continue
 			}
-			ck := g.std(i) * g.std(i)
-			vk := c.DAlpha * g.mean(i)
-			if m0 != 0 {
-				vk += c.DSigma * m0
+			j := k*f.n + i
+			vk := c.DAlpha * f.mu[j]
+			if f.m0[i] != 0 { // sigma' m0; skipped when m0 = 0 so that sigma' = -Inf cannot give NaN
+				vk += c.DSigma * f.m0[i]
 			}
-			vk += (c.Alpha*c.DAlpha*ck + ss*s0*s0) / f.compVar(c, g, i) * (float64(xi) - f.compMean(c, g, i))
+			vk += (aa*f.c[j] + ss*f.s0[i]) / f.vr[j] * (float64(xi) - f.center[j])
 			v += w * vk
 		}
 		dst[i] = float32(v)
@@ -305,12 +335,13 @@ func (f *Field) Velocity(dst, x []float32, t float64) {
 
 // ScoreTo writes the exact score grad log p_t(x) to dst.
 func (f *Field) ScoreTo(dst, x []float32, t float64) {
-	c := f.sched.At(t)
-	f.posterior(c, x)
+	f.prepare(t)
+	f.posterior(x)
 	for i, xi := range x {
 		s := 0.0
-		for k, g := range f.target.Components {
-			s -= f.post[k] * (float64(xi) - f.compMean(c, g, i)) / f.compVar(c, g, i)
+		for k, w := range f.post {
+			j := k*f.n + i
+			s -= w * (float64(xi) - f.center[j]) / f.vr[j]
 		}
 		dst[i] = float32(s)
 	}
@@ -318,4 +349,7 @@ func (f *Field) ScoreTo(dst, x []float32, t float64) {
 
 // LogProb returns the exact log p_t(x) of the marginal at time t (p_1 is the target when the
 // scheduler ends at sigma_1 = 0). It allocates nothing.
-func (f *Field) LogProb(x []float32, t float64) float64 { return f.posterior(f.sched.At(t), x) }
+func (f *Field) LogProb(x []float32, t float64) float64 {
+	f.prepare(t)
+	return f.posterior(x)
+}
