@@ -19,9 +19,10 @@
 //     Position of the wrong length (nil, DoF-1, DoF+1) and for a NaN or infinite position.
 //     A command with a Velocity feed-forward of length DoF is accepted (drivers may ignore it).
 //  4. Track: a target inside the (soft, where given) position limits, written once, is reached
-//     within Options.Tolerance in Options.Settle of stepped time, each joint's error never
-//     growing by more than Tolerance; the driver copies the command (changing the caller's slice
-//     afterwards has no effect). With Options.VelocityLimited, no joint moves faster than its
+//     within Options.Tolerance in Options.Settle (plus the travel time at the velocity limits) of
+//     stepped time, no joint ever farther from the target than at the start (overshoot is
+//     allowed); the driver copies the command (changing the caller's slice afterwards has no
+//     effect). With Options.VelocityLimited, no joint moves faster than its
 //     velocity limit between two samples, and no reported velocity exceeds it.
 //  5. Clamp (Options.ClampsPosition): a target beyond a joint's position limits drives it to the
 //     limit and no sample ever leaves the limits (by more than Tolerance).
