@@ -1,6 +1,7 @@
 package robottest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -246,6 +247,25 @@ func (f *Fake) checkJoints(what string, v []float64, points int) error {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return fmt.Errorf("%w: %s: joint %q is %v", ErrCommand, what, f.m.Joints[i%f.n].Name, x)
 		}
+	}
+	return nil
+}
+
+// Clock returns a robot.Clock that runs on the Fake's time: Now is Fake.Now, and SleepUntil
+// steps the Fake to t in one Step and returns at once, so a loop paced by it runs as fast as it
+// computes and deterministically. SleepUntil returns ctx.Err() without stepping when ctx is done.
+func (f *Fake) Clock() robot.Clock { return fakeClock{f} }
+
+type fakeClock struct{ f *Fake }
+
+func (c fakeClock) Now() time.Time { return c.f.Now() }
+
+func (c fakeClock) SleepUntil(ctx context.Context, t time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d := t.Sub(c.f.Now()); d > 0 {
+		c.f.Step(d)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package robottest_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -102,6 +103,34 @@ func TestFake(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { f.Step(time.Millisecond) }); a != 0 {
 		t.Errorf("Step allocates %v", a)
+	}
+}
+
+func TestFakeClock(t *testing.T) {
+	f := robottest.NewFake(spinner(), nil)
+	c := f.Clock()
+	t0 := c.Now()
+	if !t0.Equal(time.Unix(0, 0)) {
+		t.Fatalf("Now() = %v, want the Unix epoch", t0)
+	}
+	if err := f.WriteCommand(&robot.Command{Position: []float64{1, 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SleepUntil(context.Background(), t0.Add(100*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	st := robot.NewState(2)
+	if err := f.ReadState(&st); err != nil || math.Abs(st.Position[0]-0.5) > 1e-12 || !c.Now().Equal(t0.Add(100*time.Millisecond)) {
+		t.Errorf("after sleeping 0.1 s: %v, %+v, now %v", err, st, c.Now())
+	}
+	// The past: no step.
+	if err := c.SleepUntil(context.Background(), t0); err != nil || !c.Now().Equal(t0.Add(100*time.Millisecond)) {
+		t.Errorf("sleeping into the past: %v, now %v", err, c.Now())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.SleepUntil(ctx, t0.Add(time.Second)); !errors.Is(err, context.Canceled) || !c.Now().Equal(t0.Add(100*time.Millisecond)) {
+		t.Errorf("cancelled: %v, now %v", err, c.Now())
 	}
 }
 
