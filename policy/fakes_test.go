@@ -194,6 +194,8 @@ type driver struct {
 	n          int
 	bad        int
 	maxV, maxA float64 // largest ratios to the limits seen
+	record     bool
+	history    [][]float64 // every command when record is set
 }
 
 func newDriver(t *testing.T, m *robot.Model, per time.Duration, start []float64) *driver {
@@ -269,8 +271,13 @@ func (d *driver) WriteCommand(c *robot.Command) error {
 		d.prev[j], d.step[j] = x, s
 	}
 	copy(d.pos, c.Position)
+	if d.record {
+		d.history = append(d.history, append([]float64(nil), c.Position...))
+	}
 	return nil
 }
+
+func (d *driver) set(f func(d *driver)) { d.mu.Lock(); f(d); d.mu.Unlock() }
 
 func (d *driver) commands() int { d.mu.Lock(); defer d.mu.Unlock(); return d.n }
 

@@ -30,6 +30,13 @@ func runFor(t *testing.T, l *Loop, dur time.Duration, during func(elapsed time.D
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
+	stopped := false
+	defer func() { // also when during calls t.Fatal
+		if !stopped {
+			cancel()
+			<-done
+		}
+	}()
 	// Sample half a period after each tick, never at the instant a tick runs.
 	step := l.Period()
 	time.Sleep(step / 2)
@@ -40,6 +47,7 @@ func runFor(t *testing.T, l *Loop, dur time.Duration, during func(elapsed time.D
 		time.Sleep(step)
 	}
 	cancel()
+	stopped = true
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run: %v", err)
 	}
