@@ -53,13 +53,14 @@ type testMaster interface {
 	Start(t *testing.T)
 }
 
-// masterKinds are the masters every interop test runs against. The embedded master
-// (robot/ros/master) joins this list once it exists in the tree.
+// masterKinds are the masters every interop test runs against: Debian's rosmaster and
+// flowact's embedded one (robot/ros/master).
 var masterKinds = []struct {
 	name string
 	new  func(t *testing.T) testMaster
 }{
 	{"rosmaster", newRosmaster},
+	{"embedded", newEmbeddedMaster},
 }
 
 // forEachMaster runs f as a subtest per master kind, each with a fresh master.
