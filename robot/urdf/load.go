@@ -1,7 +1,6 @@
 package urdf
 
 import (
-	"bytes"
 	"fmt"
 	"io/fs"
 	"path"
@@ -37,9 +36,9 @@ func LoadConfig(fsys fs.FS, dir string) (*robot.Model, robot.Config, error) {
 	if err != nil {
 		return nil, cfg, fmt.Errorf("urdf: %s: %w", name, err)
 	}
-	m, err := Parse(bytes.NewReader(data))
+	m, err := parse(data)
 	if err != nil {
-		return nil, cfg, fmt.Errorf("%s: %w", file, err)
+		return nil, cfg, fmt.Errorf("urdf: %s: %w", file, err)
 	}
 	if err := m.Apply(cfg.Limits); err != nil {
 		return nil, cfg, fmt.Errorf("urdf: %s: %w", name, err)

@@ -171,7 +171,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"empty robot.yaml", fsys(""), "bots/bot/robot.yaml: empty file"},
 		{"missing ee_link", fsys("topics: {command: /c}\n"), "bots/bot/robot.yaml: robot: bad config: ee_link: missing"},
 		{"no URDF", fsys("ee_link: tip\nurdf: other.urdf\n"), "bots/bot/other.urdf"},
-		{"bad URDF", fsys("ee_link: tip\nurdf: bad.urdf\n", "bots/bot/bad.urdf", `<robot name="x"/>`), `bots/bot/bad.urdf: urdf: robot "x" has no links`},
+		{"bad URDF", fsys("ee_link: tip\nurdf: bad.urdf\n", "bots/bot/bad.urdf", `<robot name="x"/>`), `urdf: bots/bot/bad.urdf: robot "x" has no links`},
 		{"loosening", fsys("ee_link: tip\nlimits:\n  joints:\n    j: {velocity: 3}\n"), `bots/bot/robot.yaml: robot: limits of joint "j": velocity: would loosen`},
 		{"unknown joint", fsys("ee_link: tip\nlimits:\n  joints:\n    k: {jerk: 3}\n"), `limits of joint "k": not an actuated joint`},
 		{"unknown ee_link", fsys("ee_link: hand\n"), `ee_link: robot: model "bot" has no link "hand"`},

@@ -82,15 +82,15 @@ type xmlJoint struct {
 	Mimic  []xmlAny    `xml:"mimic"`
 }
 
-// ParseFile parses the URDF file at path.
+// ParseFile parses the URDF file at path; its errors name the file.
 func ParseFile(path string) (*robot.Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("urdf: %w", err)
 	}
-	m, err := Parse(bytes.NewReader(data))
+	m, err := parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("urdf: %s: %w", path, err)
 	}
 	return m, nil
 }
@@ -102,46 +102,55 @@ func Parse(r io.Reader) (*robot.Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("urdf: %w", err)
 	}
+	m, err := parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("urdf: %w", err)
+	}
+	return m, nil
+}
+
+// parse is Parse without the package prefix on its errors.
+func parse(data []byte) (*robot.Model, error) {
 	if len(data) > MaxSize {
-		return nil, fmt.Errorf("urdf: document larger than %d bytes: %w", MaxSize, ErrInvalid)
+		return nil, fmt.Errorf("document larger than %d bytes: %w", MaxSize, ErrInvalid)
 	}
 	var doc xmlRobot
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
-			return nil, fmt.Errorf("urdf: empty document: %w", ErrInvalid)
+			return nil, fmt.Errorf("empty document: %w", ErrInvalid)
 		}
-		return nil, fmt.Errorf("urdf: %w (%w)", err, ErrInvalid)
+		return nil, fmt.Errorf("%w (%w)", err, ErrInvalid)
 	}
 	return build(&doc)
 }
 
 func build(doc *xmlRobot) (*robot.Model, error) {
 	if doc.XMLName.Local != "robot" {
-		return nil, fmt.Errorf("urdf: root element <%s>, want <robot>: %w", doc.XMLName.Local, ErrInvalid)
+		return nil, fmt.Errorf("root element <%s>, want <robot>: %w", doc.XMLName.Local, ErrInvalid)
 	}
 	for _, o := range doc.Other {
 		if o.XMLName.Space == "http://www.ros.org/wiki/xacro" || o.XMLName.Space == "xacro" {
-			return nil, fmt.Errorf("urdf: <xacro:%s>: run xacro first: %w", o.XMLName.Local, ErrUnsupported)
+			return nil, fmt.Errorf("<xacro:%s>: run xacro first: %w", o.XMLName.Local, ErrUnsupported)
 		}
 	}
 	if doc.Name == nil || *doc.Name == "" {
-		return nil, fmt.Errorf("urdf: <robot> has no name: %w", ErrInvalid)
+		return nil, fmt.Errorf("<robot> has no name: %w", ErrInvalid)
 	}
 	m := &robot.Model{Name: *doc.Name}
 
 	links := make(map[string]bool, len(doc.Links))
 	for i, l := range doc.Links {
 		if l.Name == nil || *l.Name == "" {
-			return nil, fmt.Errorf("urdf: link %d has no name: %w", i+1, ErrInvalid)
+			return nil, fmt.Errorf("link %d has no name: %w", i+1, ErrInvalid)
 		}
 		if links[*l.Name] {
-			return nil, fmt.Errorf("urdf: link %q appears twice: %w", *l.Name, ErrInvalid)
+			return nil, fmt.Errorf("link %q appears twice: %w", *l.Name, ErrInvalid)
 		}
 		links[*l.Name] = true
 	}
 	if len(links) == 0 {
-		return nil, fmt.Errorf("urdf: robot %q has no links: %w", m.Name, ErrInvalid)
+		return nil, fmt.Errorf("robot %q has no links: %w", m.Name, ErrInvalid)
 	}
 
 	seen := make(map[string]bool, len(doc.Joints))
@@ -153,21 +162,21 @@ func build(doc *xmlRobot) (*robot.Model, error) {
 			return nil, err
 		}
 		if seen[j.Name] {
-			return nil, fmt.Errorf("urdf: joint %q appears twice: %w", j.Name, ErrInvalid)
+			return nil, fmt.Errorf("joint %q appears twice: %w", j.Name, ErrInvalid)
 		}
 		seen[j.Name] = true
 		if !links[j.Parent] {
-			return nil, fmt.Errorf("urdf: joint %q: parent link %q is not declared: %w", j.Name, j.Parent, ErrInvalid)
+			return nil, fmt.Errorf("joint %q: parent link %q is not declared: %w", j.Name, j.Parent, ErrInvalid)
 		}
 		if !links[j.Child] {
-			return nil, fmt.Errorf("urdf: joint %q: child link %q is not declared: %w", j.Name, j.Child, ErrInvalid)
+			return nil, fmt.Errorf("joint %q: child link %q is not declared: %w", j.Name, j.Child, ErrInvalid)
 		}
 		all = append(all, j)
 	}
 	for i := range all {
 		j := &all[i]
 		if p := parentOf[j.Child]; p != nil {
-			return nil, fmt.Errorf("urdf: link %q is the child of joints %q and %q: %w", j.Child, p.Name, j.Name, ErrInvalid)
+			return nil, fmt.Errorf("link %q is the child of joints %q and %q: %w", j.Child, p.Name, j.Name, ErrInvalid)
 		}
 		parentOf[j.Child] = j
 	}
@@ -181,14 +190,14 @@ func build(doc *xmlRobot) (*robot.Model, error) {
 	}
 	switch {
 	case len(roots) > 1:
-		return nil, fmt.Errorf("urdf: robot %q has %d root links (%s): want one tree: %w", m.Name, len(roots), quoteList(roots), ErrInvalid)
+		return nil, fmt.Errorf("robot %q has %d root links (%s): want one tree: %w", m.Name, len(roots), quoteList(roots), ErrInvalid)
 	case len(roots) == 0:
 		// Every link has a parent: walking up from any link ends on a cycle.
 		j := &all[0]
 		for range all {
 			j = parentOf[j.Parent]
 		}
-		return nil, fmt.Errorf("urdf: robot %q has no root link: joint %q is on a cycle: %w", m.Name, j.Name, ErrInvalid)
+		return nil, fmt.Errorf("robot %q has no root link: joint %q is on a cycle: %w", m.Name, j.Name, ErrInvalid)
 	}
 	m.Root = roots[0]
 	for _, l := range doc.Links {
@@ -197,7 +206,7 @@ func build(doc *xmlRobot) (*robot.Model, error) {
 		for link := *l.Name; link != m.Root; steps++ {
 			j := parentOf[link]
 			if steps > len(all) {
-				return nil, fmt.Errorf("urdf: joint %q is on a cycle (not connected to root link %q): %w", j.Name, m.Root, ErrInvalid)
+				return nil, fmt.Errorf("joint %q is on a cycle (not connected to root link %q): %w", j.Name, m.Root, ErrInvalid)
 			}
 			link = j.Parent
 		}
@@ -211,7 +220,7 @@ func build(doc *xmlRobot) (*robot.Model, error) {
 		}
 	}
 	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("urdf: %w", err)
+		return nil, err
 	}
 	return m, nil
 }
@@ -228,11 +237,11 @@ func quoteList(s []string) string {
 func joint(x *xmlJoint, i int) (robot.Joint, error) {
 	var j robot.Joint
 	if x.Name == nil || *x.Name == "" {
-		return j, fmt.Errorf("urdf: joint %d has no name: %w", i+1, ErrInvalid)
+		return j, fmt.Errorf("joint %d has no name: %w", i+1, ErrInvalid)
 	}
 	j.Name = *x.Name
 	fail := func(err error, format string, args ...any) (robot.Joint, error) {
-		return robot.Joint{}, fmt.Errorf("urdf: joint %q: %s: %w", j.Name, fmt.Sprintf(format, args...), err)
+		return robot.Joint{}, fmt.Errorf("joint %q: %s: %w", j.Name, fmt.Sprintf(format, args...), err)
 	}
 	if x.Type == nil {
 		return fail(ErrInvalid, "no type")

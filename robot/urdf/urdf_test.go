@@ -200,7 +200,7 @@ func TestParseFile(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(doc(jab)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := urdf.ParseFile(bad); err == nil || !strings.Contains(err.Error(), "bad.urdf: urdf: ") {
+	if _, err := urdf.ParseFile(bad); err == nil || !strings.Contains(err.Error(), "urdf: "+bad+": ") {
 		t.Errorf("error %v does not name the file", err)
 	}
 	if _, err := urdf.ParseFile(filepath.Join(dir, "missing.urdf")); !errors.Is(err, os.ErrNotExist) {
