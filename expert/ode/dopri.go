@@ -11,8 +11,9 @@ import (
 
 // DormandPrince is the adaptive explicit Runge-Kutta 5(4) pair of Dormand and Prince (1980), with
 // the step-size control of Hairer, Nørsett and Wanner, "Solving Ordinary Differential Equations I"
-// (sec. II.4): a step is accepted when the RMS over components of err_i / (ATol + RTol |x_i|) is at
-// most 1, and the next step is h * clamp(0.9 err^(-1/5), 0.2, 5). It is FSAL (the last stage of an
+// (sec. II.4, and their DOPRI5 code): a step is accepted when the RMS over components of
+// err_i / (ATol + RTol |x_i|) is at most 1; the next step comes from a PI controller (beta = 0.04)
+// within 0.2 and 10 times the last. It is FSAL (the last stage of an
 // accepted step is the first of the next): 6 evaluations per step, plus 2 to pick the first step.
 //
 // The state lives in float64 between steps, but the field takes and returns float32, so
@@ -112,7 +113,10 @@ func (s *DormandPrince) Solve(ctx context.Context, dst, x0 []float32, f expert.F
 		h = s.firstStep(f, n)
 		st.Evals++
 	}
-	facmax := 5.0
+	// Step-size control as in Hairer's DOPRI5: a PI controller with beta = 0.04, new steps within
+	// [0.2, 10] times the last, safety factor 0.9, no growth right after a rejection.
+	const beta, safe = 0.04, 0.9
+	errOld, rejected := 1e-4, false
 	for t < 1 {
 		if err := ctx.Err(); err != nil {
 			return st, s.stop(dst, t, err, ErrStopped)
@@ -139,6 +143,10 @@ func (s *DormandPrince) Solve(ctx context.Context, dst, x0 []float32, f expert.F
 			errNorm += r * r
 		}
 		errNorm = math.Sqrt(errNorm / float64(n))
+		if math.IsNaN(errNorm) {
+			errNorm = math.Inf(1) // a non-finite stage: shrink the step as far as allowed
+		}
+		fac11 := math.Pow(errNorm, 0.2-0.75*beta)
 		if errNorm <= 1 {
 			copy(w.x, w.y)
 			w.k[0], w.k[6] = w.k[6], w.k[0] // FSAL
@@ -148,20 +156,22 @@ func (s *DormandPrince) Solve(ctx context.Context, dst, x0 []float32, f expert.F
 			} else {
 				t += h
 			}
-			facmax = 5
 			if s.Observe != nil {
 				toF32(w.xs, w.x)
 				s.Observe(st.Steps, t, w.xs)
 			}
+			fac := math.Max(0.1, math.Min(5, fac11/math.Pow(errOld, beta)/safe))
+			errOld = math.Max(errNorm, 1e-4)
+			hn := h / fac
+			if rejected {
+				hn = math.Min(hn, h)
+			}
+			h, rejected = hn, false
 		} else {
 			st.Rejected++
-			facmax = 1 // Hairer: no growth right after a rejection
+			h /= math.Min(5, fac11/safe)
+			rejected = true
 		}
-		fac := 0.9 * math.Pow(errNorm, -0.2)
-		if math.IsNaN(fac) {
-			fac = 0.2
-		}
-		h *= math.Min(facmax, math.Max(0.2, fac))
 		if h < 1e-12 {
 			return st, s.stop(dst, t, nil, fmt.Errorf("ode: step size underflow at t = %v: %w", t, expert.ErrNotFinite))
 		}
