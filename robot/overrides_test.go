@@ -2,6 +2,7 @@ package robot_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -208,4 +209,17 @@ func TestConfigDefaultsAndMotor(t *testing.T) {
 	if got := (robot.Motor{Direction: -1, GearRatio: 100, Offset: 0.3}).ToMotor(0.5); math.Abs(got+20) > 1e-12 {
 		t.Errorf("ToMotor(0.5) = %g, want -20", got)
 	}
+}
+
+func ExampleModel_Apply() {
+	m := limited() // joint "rev": ±2 rad, 3 rad/s
+	err := m.Apply(robot.Overrides{Joints: map[string]robot.JointOverride{
+		"rev": {Upper: ptr(1.5), Velocity: 2, Acceleration: 10, Jerk: 100},
+	}})
+	fmt.Println(err, m.Joints[0].Limits)
+	err = m.Apply(robot.Overrides{Joints: map[string]robot.JointOverride{"rev": {Velocity: 2.5}}})
+	fmt.Println(err)
+	// Output:
+	// <nil> {true -2 1.5 2 10 100 100}
+	// robot: limits of joint "rev": velocity: would loosen the model's limit (2.5 above the model's 2)
 }
