@@ -216,3 +216,20 @@ func (c *Chain) Jacobian(dst []float64, q []float64) {
 		s.move(&t, q[s.index])
 	}
 }
+
+// Transform returns the pose of j's child link in its parent link's frame at joint value q:
+// Origin, then the joint's motion (a rotation by q about Axis, a translation by q along Axis; none
+// for a fixed joint). This is what a /tf broadcaster publishes per joint. Axis need not be unit.
+func (j *Joint) Transform(q float64) Pose {
+	if j.Type == Fixed {
+		return j.Origin
+	}
+	a := j.Axis
+	if n := math.Sqrt(a[0]*a[0] + a[1]*a[1] + a[2]*a[2]); n > 0 {
+		a = [3]float64{a[0] / n, a[1] / n, a[2] / n}
+	}
+	s := segment{typ: j.Type, axis: a}
+	t := j.Origin
+	s.move(&t, q)
+	return t
+}

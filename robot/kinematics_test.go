@@ -312,6 +312,23 @@ func TestJacobianFiniteDifference(t *testing.T) {
 	}
 }
 
+func TestJointTransform(t *testing.T) {
+	m := tree()
+	q := []float64{0.3, -1.1, 0.7, 0.02}
+	// Composing Transform along the path to the tcp is the chain's pose.
+	want := naivePose(m, "tcp", q)
+	byName := map[string]robot.Joint{}
+	for _, j := range append(append([]robot.Joint(nil), m.Joints...), m.Fixed...) {
+		byName[j.Name] = j
+	}
+	got := robot.Identity
+	for _, name := range []string{"mount", "a1", "a2", "wrist", "finger", "tcp"} {
+		j := byName[name]
+		got = got.Mul(j.Transform(q[max(m.Index(name), 0)]))
+	}
+	checkPose(t, "composed transforms", got, want, 1e-12)
+}
+
 func TestKinematicsAllocs(t *testing.T) {
 	m := ur5()
 	c := mustChain(t, m, "ee_link")
