@@ -325,8 +325,7 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 	case safety.Running:
 		if !l.live {
 			if !stateOK {
-				l.fault(k, now, "no fresh joint state to start from")
-				return nil
+				return nil // wait for a fresh joint state to start from (StateStale is active)
 			}
 			if err := l.filter.Reset(l.st.Position); err != nil {
 				l.fault(k, now, err.Error())
