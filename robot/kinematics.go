@@ -27,6 +27,10 @@ type segment struct {
 	typ   JointType
 	axis  [3]float64
 	index int // model-order index into q
+	// principal is 1, 2 or 3 when a revolute axis is ±x, ±y or ±z (sign is its sign), for a
+	// cheaper rotation; 0 otherwise.
+	principal int
+	sign      float64
 }
 
 // Chain returns the kinematic chain from m.Root to the link tip. It fails, naming the link, when
@@ -97,7 +101,7 @@ func (m *Model) Chain(tip string) (*Chain, error) {
 			return nil, fmt.Errorf("robot: model %q: joint %q has axis %v, not a direction", m.Name, e.j.Name, axis)
 		}
 		axis = [3]float64{axis[0] / n, axis[1] / n, axis[2] / n}
-		c.segs = append(c.segs, segment{pre: acc, typ: e.j.Type, axis: axis, index: e.index})
+		c.segs = append(c.segs, newSegment(acc, e.j.Type, axis, e.index))
 		acc = Identity
 	}
 	c.tail = acc
@@ -157,8 +161,38 @@ func (c *Chain) Pose(dst *Pose, q []float64) {
 	mulTo(dst, &t, &c.tail)
 }
 
+func newSegment(pre Pose, typ JointType, axis [3]float64, index int) segment {
+	s := segment{pre: pre, typ: typ, axis: axis, index: index}
+	if typ != Prismatic {
+		for k := range 3 {
+			if math.Abs(axis[k]) == 1 {
+				s.principal, s.sign = k+1, axis[k]
+			}
+		}
+	}
+	return s
+}
+
 // move composes t with the joint's own motion at value v: t = t · motion(v).
 func (s *segment) move(t *Pose, v float64) {
+	if s.principal != 0 {
+		// A rotation about a coordinate axis mixes two columns of t.Rot.
+		sn, cs := math.Sincos(s.sign * v)
+		a, b := 0, 1 // z: columns x, y
+		switch s.principal {
+		case 1:
+			a, b = 1, 2 // x: columns y, z
+		case 2:
+			a, b = 2, 0 // y: columns z, x (R_y turns z toward x)
+		}
+		R := &t.Rot
+		for r := 0; r < 9; r += 3 {
+			ca, cb := R[r+a], R[r+b]
+			R[r+a] = cs*ca + sn*cb
+			R[r+b] = cs*cb - sn*ca
+		}
+		return
+	}
 	if s.typ == Prismatic {
 		R, a := &t.Rot, &s.axis
 		t.Pos[0] += (R[0]*a[0] + R[1]*a[1] + R[2]*a[2]) * v
@@ -228,7 +262,7 @@ func (j *Joint) Transform(q float64) Pose {
 	if n := math.Sqrt(a[0]*a[0] + a[1]*a[1] + a[2]*a[2]); n > 0 {
 		a = [3]float64{a[0] / n, a[1] / n, a[2] / n}
 	}
-	s := segment{typ: j.Type, axis: a}
+	s := newSegment(Identity, j.Type, a, 0)
 	t := j.Origin
 	s.move(&t, q)
 	return t

@@ -327,6 +327,15 @@ func TestJointTransform(t *testing.T) {
 		got = got.Mul(j.Transform(q[max(m.Index(name), 0)]))
 	}
 	checkPose(t, "composed transforms", got, want, 1e-12)
+
+	// Rotations about ±x, ±y, ±z (Chain's fast path) agree with Rodrigues' formula.
+	origin := robot.NewPose([3]float64{0.1, -0.2, 0.3}, [3]float64{0.4, -0.5, 0.6})
+	for _, axis := range [][3]float64{xAxis, yAxis, zAxis, {-1, 0, 0}, {0, -1, 0}, {0, 0, -1}} {
+		j := rev("j", "a", "b", origin, axis)
+		for _, v := range []float64{-2.5, -0.3, 0, 1, 3} {
+			checkPose(t, fmt.Sprint(axis, v), j.Transform(v), origin.Mul(robot.Pose{Rot: robot.RotAxisAngle(axis, v)}), 1e-15)
+		}
+	}
 }
 
 func TestKinematicsAllocs(t *testing.T) {
