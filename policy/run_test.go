@@ -1,0 +1,216 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/flowact/flowact/policy/chunk"
+	"github.com/flowact/flowact/policy/safety"
+	"github.com/flowact/flowact/robot"
+)
+
+// slowWriter makes some WriteCommand calls take longer than a period.
+type slowWriter struct {
+	*driver
+	every int
+	take  time.Duration
+	n     int
+}
+
+func (s *slowWriter) WriteCommand(c *robot.Command) error {
+	s.n++
+	if s.n%s.every == 0 {
+		time.Sleep(s.take)
+	}
+	return s.driver.WriteCommand(c)
+}
+
+// TestOverruns: a tick that takes 2.5 periods skips the deadlines it missed (counted) and the
+// next tick runs on the original grid: no burst, no drift.
+func TestOverruns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		per := 10 * time.Millisecond
+		drv := &slowWriter{driver: newDriver(t, armModel(), per, []float64{0, 0, 0}), every: 10, take: 25 * time.Millisecond}
+		l, _ := New(Config{Rate: 100}, Deps{Driver: drv, Inferer: NewExpert(newPlanModel(20, 3), &euler{n: 2}, nil, 1)})
+		l.PutEmbedding(goal(time.Now().Add(time.Hour), 0.1, 0.1, 0.1))
+		l.Start()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second+per/2)
+		defer cancel()
+		if err := l.Run(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		tel := l.Telemetry()
+		// Every 10th tick runs 25 ms: it misses 2 deadlines, skips them, and the next tick starts
+		// at the next grid point, 30 ms after it: cycles of 10 + 2 = 12 grid points with 10 ticks.
+		p := tel.TickPeriod.Snapshot()
+		if p.Max != 0.03 {
+			t.Errorf("longest period %v, want 30 ms (one overrunning tick, two skipped deadlines)", p.Max)
+		}
+		j := tel.TickJitter.Snapshot()
+		if j.Max != 0 {
+			t.Errorf("a tick started %v s after its deadline: missed deadlines must be skipped", j.Max)
+		}
+		ticks, over := tel.Ticks.Load(), tel.Overruns.Load()
+		if ticks+over != 101 || over != 2*(ticks/10) {
+			t.Errorf("%d ticks and %d overruns in 1 s at 100 Hz", ticks, over)
+		}
+	})
+}
+
+// recorder collects snapshots.
+type recorder struct {
+	mu sync.Mutex
+	s  []*Snapshot
+}
+
+func (r *recorder) Record(s *Snapshot) { r.mu.Lock(); r.s = append(r.s, s); r.mu.Unlock() }
+
+// logSink counts log records by message.
+type logSink struct {
+	mu   sync.Mutex
+	msgs map[string]int
+}
+
+func (h *logSink) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logSink) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.msgs[r.Message]++
+	h.mu.Unlock()
+	return nil
+}
+func (h *logSink) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logSink) WithGroup(string) slog.Handler      { return h }
+
+// TestRecorderAndLog: a Recorder gets a snapshot every TelemetryPeriod; watchdog logs are rate
+// limited per kind.
+func TestRecorderAndLog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		per := 10 * time.Millisecond
+		drv := newDriver(t, armModel(), per, []float64{0, 0, 0})
+		rec := &recorder{}
+		sink := &logSink{msgs: map[string]int{}}
+		// Every other chunk has a NaN: a rejection every ~100 ms, logged at most once per second.
+		ex := NewExpert(newPlanModel(20, 3), &euler{n: 2}, nil, 1)
+		n := 0
+		inf := inferFunc{h: 20, d: 3, f: func(dst *chunk.Chunk, req *Request) error {
+			err := ex.Infer(dst, req)
+			if n++; n%2 == 0 {
+				dst.Data[0] = math.NaN()
+			}
+			return err
+		}}
+		l, _ := New(Config{Rate: 100, TelemetryPeriod: 500 * time.Millisecond},
+			Deps{Driver: drv, Inferer: inf, Recorder: rec, Logger: slog.New(sink)})
+		l.PutEmbedding(goal(time.Now().Add(time.Hour), 0.1, 0.1, 0.1))
+		l.Start()
+		runFor(t, l, 5*time.Second, nil)
+		rec.mu.Lock()
+		got := len(rec.s)
+		last := rec.s[len(rec.s)-1]
+		rec.mu.Unlock()
+		if got != 10 {
+			t.Errorf("%d snapshots in 5 s every 500 ms, want 10", got)
+		}
+		if last.State != safety.Running || last.Counters["ticks"] < 400 || last.Trips["chunk_rejected"] == 0 {
+			t.Errorf("last snapshot %+v", last)
+		}
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		if c := sink.msgs["safety: chunk_rejected"]; c < 4 || c > 6 {
+			t.Errorf("%d chunk_rejected log lines in 5 s, want about 5 (rate limited to 1/s); rejections: %d",
+				c, l.Telemetry().Rejected.Load())
+		}
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	bad := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Rate: 20}, "rate"},
+		{Config{Rate: 2000}, "rate"},
+		{Config{Horizon: -1}, "horizon"},
+		{Config{Threshold: -2}, "threshold"},
+		{Config{Horizon: 10, Threshold: 10}, "threshold"},
+		{Config{DelayWindow: -1}, "delay_window"},
+		{Config{DelayMargin: -2}, "delay_margin"},
+		{Config{TelemetryPeriod: -time.Second}, "telemetry_period"},
+		{Config{Chunk: chunk.Config{Strategy: "zigzag"}}, "strategy"},
+		{Config{Watchdog: safety.WatchdogConfig{StateMaxAge: -1}}, "state_max_age"},
+		{Config{Limits: safety.Config{VelocityScale: 2}}, "velocity_scale"},
+	}
+	for _, c := range bad {
+		if err := c.cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want an error naming %s", c.cfg, err, c.want)
+		}
+	}
+	if err := (&Config{}).Validate(); err != nil {
+		t.Errorf("zero config: %v", err)
+	}
+	// Errors that need the robot and the model.
+	drv := newDriver(t, armModel(), 10*time.Millisecond, []float64{0, 0, 0})
+	ex := NewExpert(newPlanModel(20, 3), &euler{n: 2}, nil, 1)
+	for _, c := range []struct {
+		cfg  Config
+		deps Deps
+		want string
+	}{
+		{Config{Horizon: 30}, Deps{Driver: drv, Inferer: ex}, "horizon 30"},
+		{Config{Threshold: 20}, Deps{Driver: drv, Inferer: ex}, "threshold 20"},
+		{Config{}, Deps{Driver: drv, Inferer: NewExpert(newPlanModel(20, 2), &euler{n: 2}, nil, 1)}, "2 joints"},
+		{Config{Limits: safety.Config{Joints: map[string]safety.JointConfig{"j1": {Velocity: 9}}}}, Deps{Driver: drv, Inferer: ex}, `"j1": velocity`},
+		{Config{}, Deps{Driver: drv}, "inferer"},
+	} {
+		if _, err := New(c.cfg, c.deps); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want an error with %q", c.cfg, err, c.want)
+		}
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	h := NewHistogram([]float64{1, 2, 4})
+	for _, v := range []float64{0.5, 1, 1.5, 3, 10, math.NaN()} {
+		h.Record(v)
+	}
+	s := h.Snapshot()
+	if fmt.Sprint(s.Counts) != "[2 1 1 1]" || s.N != 5 || s.Sum != 16 || s.Max != 10 {
+		t.Errorf("snapshot %+v", s)
+	}
+	if q := s.Quantile(0.5); q != 2 {
+		t.Errorf("median bucket bound %v, want 2", q)
+	}
+	if q := s.Quantile(1); q != 10 {
+		t.Errorf("max quantile %v, want 10", q)
+	}
+	if n := testing.AllocsPerRun(100, func() { h.Record(1.2) }); n != 0 {
+		t.Errorf("Record allocates %v", n)
+	}
+}
+
+// ExampleLoop builds a loop for a 3-joint arm. Run(ctx) would then tick at 100 Hz on the wall
+// clock until ctx ends.
+func ExampleLoop() {
+	drv := newDriver(nil, armModel(), 10*time.Millisecond, []float64{0, 0, 0})
+	inf := NewExpert(newPlanModel(50, 3), &euler{n: 10}, nil, 42)
+	l, err := New(Config{Chunk: chunk.Config{Strategy: chunk.Prefix}}, Deps{Driver: drv, Inferer: inf})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(l.Period(), l.State())
+	fmt.Println(l.Hold())
+	fmt.Println(l.Start(), l.State())
+	// Output:
+	// 10ms idle
+	// safety: hold in state idle: safety: not running
+	// <nil> running
+}
