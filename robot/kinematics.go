@@ -229,8 +229,8 @@ func (c *Chain) Jacobian(dst []float64, q []float64) {
 		panic(fmt.Sprintf("robot: Chain.Jacobian: %d joint values and %d entries for %d joints", len(q), len(dst), n))
 	}
 	clear(dst)
-	var tip Pose
-	c.Pose(&tip, q)
+	// One pass down the chain: each column gets its joint's axis z (angular rows) and origin p
+	// (linear rows, for now); then, with the tip known, the linear rows become z × (tip - p).
 	t := Identity
 	for i := range c.segs {
 		s := &c.segs[i]
@@ -241,13 +241,24 @@ func (c *Chain) Jacobian(dst []float64, q []float64) {
 		if s.typ == Prismatic {
 			dst[0*n+col], dst[1*n+col], dst[2*n+col] = z[0], z[1], z[2]
 		} else {
-			r := [3]float64{tip.Pos[0] - t.Pos[0], tip.Pos[1] - t.Pos[1], tip.Pos[2] - t.Pos[2]}
-			dst[0*n+col] = z[1]*r[2] - z[2]*r[1]
-			dst[1*n+col] = z[2]*r[0] - z[0]*r[2]
-			dst[2*n+col] = z[0]*r[1] - z[1]*r[0]
+			dst[0*n+col], dst[1*n+col], dst[2*n+col] = t.Pos[0], t.Pos[1], t.Pos[2]
 			dst[3*n+col], dst[4*n+col], dst[5*n+col] = z[0], z[1], z[2]
 		}
 		s.move(&t, q[s.index])
+	}
+	var tip Pose
+	mulTo(&tip, &t, &c.tail)
+	for i := range c.segs {
+		s := &c.segs[i]
+		if s.typ == Prismatic {
+			continue
+		}
+		col := s.index
+		z := [3]float64{dst[3*n+col], dst[4*n+col], dst[5*n+col]}
+		r := [3]float64{tip.Pos[0] - dst[0*n+col], tip.Pos[1] - dst[1*n+col], tip.Pos[2] - dst[2*n+col]}
+		dst[0*n+col] = z[1]*r[2] - z[2]*r[1]
+		dst[1*n+col] = z[2]*r[0] - z[0]*r[2]
+		dst[2*n+col] = z[0]*r[1] - z[1]*r[0]
 	}
 }
 
