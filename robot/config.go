@@ -211,7 +211,10 @@ func (c *Config) HomePosition(m *Model) []float64 {
 // checkGraphName accepts ROS 1 graph resource names: [~/]? then segments of [A-Za-z0-9_] that
 // start with a letter, separated by single slashes (ROS wiki, "Names").
 func checkGraphName(s string) error {
-	body := strings.TrimPrefix(strings.TrimPrefix(s, "~"), "/")
+	body, private := strings.CutPrefix(s, "~")
+	if !private {
+		body = strings.TrimPrefix(body, "/")
+	}
 	if body == "" {
 		return errors.New("empty name")
 	}

@@ -136,6 +136,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no ee_link", func(c *robot.Config) { c.EELink = "" }, "ee_link: missing"},
 		{"bad topic", func(c *robot.Config) { c.Topics.Command = "/flowact//cmd" }, "topics.command"},
 		{"topic with space", func(c *robot.Config) { c.Topics.JointStates = "/joint states" }, "topics.joint_states"},
+		{"private and global", func(c *robot.Config) { c.Topics.Trajectory = "~/traj" }, "topics.trajectory"},
 		{"topic digit first", func(c *robot.Config) { c.Topics.Trajectory = "/1traj" }, "topics.trajectory"},
 		{"negative jerk", func(c *robot.Config) { c.Limits.Joints["rev"] = robot.JointOverride{Jerk: -1} }, "limits.joints.rev.jerk"},
 		{"NaN lower", func(c *robot.Config) { c.Limits.Joints["rev"] = robot.JointOverride{Lower: ptr(math.NaN())} }, "limits.joints.rev.lower"},
