@@ -244,7 +244,7 @@ func (p VE) sigmas() (lo, hi float64) {
 // Validate reports bounds that are not positive, finite and increasing.
 func (p VE) Validate() error {
 	lo, hi := p.sigmas()
-	if !(lo > 0) || !(hi > lo) || math.IsInf(hi, 0) {
+	if !(lo > 0) || !(hi > lo) || math.IsInf(hi/lo, 0) {
 		return fmt.Errorf("path: VE sigma_min %v sigma_max %v: want 0 < sigma_min < sigma_max: %w",
 			p.SigmaMin, p.SigmaMax, ErrConfig)
 	}
