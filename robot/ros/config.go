@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/flowact/flowact/robot/ros/xmlrpc"
 )
 
 // Topics names flowact's ROS interfaces. Names follow ROS rules: "/a" is global, "a" is relative
@@ -46,7 +46,7 @@ type Config struct {
 	Remaps map[string]string
 	// Params are private parameters, as "_key:=value" on a ROS command line: Params["gain"] =
 	// "0.5" sets ~gain (e.g. /flowact/gain) on the parameter server, typed by YAML like rosparam
-	// (bool, int, float or string), every time the node registers.
+	// (see ParseParam: scalars, lists, dictionaries), every time the node registers.
 	Params map[string]string
 
 	Topics Topics
@@ -212,35 +212,18 @@ func (c *Config) Validate() error {
 // private params.
 type names struct {
 	cfg        Config
-	node       string // absolute node name, e.g. /robot1/flowact
-	masterAddr string // host:port
-	topics     Topics // absolute, remapped
+	node       string            // absolute node name, e.g. /robot1/flowact
+	masterAddr string            // host:port
+	topics     Topics            // absolute, remapped
+	remaps     map[string]string // absolute from -> absolute to
 	params     []param
 }
 
 // param is one private parameter: key absolute, value typed by YAML.
 type param struct {
 	key string
-	val scalar
+	val xmlrpc.Value
 }
-
-// scalar is a YAML scalar: exactly one of the typed fields is meaningful, chosen by kind.
-type scalar struct {
-	kind scalarKind
-	b    bool
-	i    int
-	f    float64
-	s    string
-}
-
-type scalarKind uint8
-
-const (
-	kindString scalarKind = iota
-	kindBool
-	kindInt
-	kindFloat
-)
 
 func (c *Config) resolve() (*names, error) {
 	cfg := c.withDefaults()
@@ -304,15 +287,16 @@ func (c *Config) resolve() (*names, error) {
 		*f = r
 	}
 	n.topics = tp
+	n.remaps = remaps
 	for key, v := range cfg.Params {
 		if !validBaseName(key) {
 			return nil, bad("private param %q: not a valid ROS name", key)
 		}
-		s, err := parseScalar(v)
+		val, err := ParseParam(v)
 		if err != nil {
 			return nil, bad("private param _%s:=%s: %v", key, v, err)
 		}
-		n.params = append(n.params, param{key: join(n.node, key), val: s})
+		n.params = append(n.params, param{key: join(n.node, key), val: val})
 	}
 	return n, nil
 }
@@ -366,41 +350,4 @@ func validBaseName(s string) bool {
 		}
 	}
 	return true
-}
-
-// parseScalar types a command-line parameter value the way rosparam does: as YAML.
-func parseScalar(v string) (scalar, error) {
-	var node yaml.Node
-	if err := yaml.Unmarshal([]byte(v), &node); err != nil {
-		return scalar{}, err
-	}
-	if len(node.Content) == 0 { // empty document
-		return scalar{kind: kindString, s: v}, nil
-	}
-	y := node.Content[0]
-	if y.Kind != yaml.ScalarNode {
-		return scalar{}, errors.New("only scalar values (bool, int, float, string) are supported on the command line")
-	}
-	switch y.Tag {
-	case "!!bool":
-		var b bool
-		err := y.Decode(&b)
-		return scalar{kind: kindBool, b: b}, err
-	case "!!int":
-		var i int64
-		if err := y.Decode(&i); err != nil || i != int64(int32(i)) {
-			// XML-RPC integers are 32-bit: larger ones travel as doubles, as in rospy.
-			var f float64
-			err := y.Decode(&f)
-			return scalar{kind: kindFloat, f: f}, err
-		}
-		return scalar{kind: kindInt, i: int(i)}, nil
-	case "!!float":
-		var f float64
-		err := y.Decode(&f)
-		return scalar{kind: kindFloat, f: f}, err
-	case "!!null":
-		return scalar{}, errors.New("null has no XML-RPC representation")
-	}
-	return scalar{kind: kindString, s: y.Value}, nil
 }

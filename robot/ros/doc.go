@@ -30,8 +30,9 @@
 // (under the node name). Config.ParseArgs reads a ROS command line: "from:=to" remaps (both
 // sides resolved, applied to every topic and service name), "__name:=", "__ns:=", "__master:=",
 // "__ip:=", "__hostname:=", and "_key:=value" private parameters, which are typed as YAML
-// scalars like rosparam does and set under the node's name (e.g. /flowact/key) on every
-// registration.
+// like rosparam does (ParseParam: scalars, lists, dictionaries) and set under the node's name
+// (e.g. /flowact/key) on every registration. Node.Param, SetParam and ParamFloat64s read and
+// write parameters of any shape.
 //
 // # Memory and goroutines
 //
@@ -71,7 +72,8 @@
 //   - It decodes float32[] element by element through reflection (one allocation per element):
 //     BenchmarkEmbeddingDecode measures Float32MultiArray against flowact_msgs/Embedding, whose
 //     uint8[] payload goroslib decodes with one copy.
-//   - Its parameter API reads scalars only: the private parameters this package sets are scalars.
+//   - Its parameter API handles scalars only: parameters go through flowact's own XML-RPC codec
+//     (robot/ros/xmlrpc), so lists and dictionaries work both ways.
 //   - It logs to stdout by default: the node sends goroslib's log to Config.Logger (slog) only.
 //   - With /use_sim_time it subscribes to /clock itself and refuses a second subscription, so
 //     Clock reads goroslib's sim time (see Clock) and follows re-registrations.

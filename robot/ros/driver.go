@@ -2,6 +2,7 @@ package ros
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/flowact/flowact/robot"
 )
@@ -28,14 +29,23 @@ func (d *Driver) Model() *robot.Model { return d.n.model }
 // ReadState copies the latest merged joint state into dst; see JointStates.ReadState.
 func (d *Driver) ReadState(dst *robot.State) error { return d.n.joints.ReadState(dst) }
 
-// WriteCommand queues c.Position for publication. It does not allocate. Velocity feed-forward
-// has no place in a Float64MultiArray position command and is not sent.
+// WriteCommand queues c.Position for publication; it rejects a wrong length or a non-finite
+// position. It does not allocate. Velocity feed-forward has no place in a Float64MultiArray
+// position command and is not sent.
 func (d *Driver) WriteCommand(c *robot.Command) error {
 	if d.n.done.Load() {
 		return robot.ErrClosed
 	}
 	if len(c.Position) != d.n.model.DoF() {
 		return fmt.Errorf("ros: command has %d positions, model %q has %d joints", len(c.Position), d.n.model.Name, d.n.model.DoF())
+	}
+	for i, p := range c.Position {
+		if math.IsNaN(p) || math.IsInf(p, 0) {
+			return fmt.Errorf("ros: command position of joint %q is %v", d.n.model.Joints[i].Name, p)
+		}
+	}
+	if c.Velocity != nil && len(c.Velocity) != len(c.Position) {
+		return fmt.Errorf("ros: command has %d velocities for %d joints", len(c.Velocity), len(c.Position))
 	}
 	d.n.cmd.put(c.Position)
 	return nil

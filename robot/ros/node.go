@@ -22,6 +22,7 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/trajectory_msgs"
 
 	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/ros/xmlrpc"
 )
 
 // TriggerFunc answers a std_srvs/Trigger call: a nil error is success with message, an error is
@@ -66,9 +67,9 @@ type Node struct {
 	ran       atomic.Bool
 	done      atomic.Bool // Run has returned
 	connected atomic.Bool
-	regs      atomic.Uint64 // successful registrations
-	shutdown  chan string   // reasons from goroslib's shutdown handler, capacity 1
-	masterURI atomic.Pointer[string]
+	regs      atomic.Uint64  // successful registrations
+	shutdown  chan string    // reasons from goroslib's shutdown handler, capacity 1
+	rpc       *xmlrpc.Client // parameter server calls
 }
 
 // New checks cfg and model and returns a node; it does no I/O.
@@ -99,6 +100,9 @@ func New(cfg Config, model *robot.Model, h Handlers) (*Node, error) {
 		traj:     newMsgBox[trajectory_msgs.JointTrajectory](),
 		ready:    make(chan struct{}),
 		shutdown: make(chan string, 1),
+	}
+	if n.rpc, err = xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: nm.cfg.Timeout}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	n.joints = NewJointStates(model, n.clock.Now)
 	n.emb = NewEmbeddings(n.clock.Now)
@@ -145,6 +149,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer n.done.Store(true)
+	defer n.rpc.Close()
 	backoff := n.nm.cfg.RetryMin
 	waiting := false
 	for {
@@ -239,8 +244,8 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 		}
 	}()
 	for _, p := range n.nm.params {
-		if err := setParam(gn, p); err != nil {
-			return s, fmt.Errorf("ros: param %s: %w", p.key, err)
+		if err := n.setParam(ctx, p.key, p.val); err != nil {
+			return s, err
 		}
 	}
 	if set, err := gn.ParamIsSet("/use_sim_time"); err != nil {
@@ -308,8 +313,6 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	if s.selfURI, err = master.LookupNode(n.nm.node); err != nil {
 		return s, fmt.Errorf("ros: lookupNode %s after registering: %w", n.nm.node, err)
 	}
-	uri := n.nm.cfg.MasterURI
-	n.masterURI.Store(&uri)
 	return s, nil
 }
 
@@ -490,18 +493,4 @@ func (n *Node) onLog(level goroslib.LogLevel, msg string) {
 		l = slog.LevelWarn
 	}
 	n.log.Log(context.Background(), l, "goroslib: "+msg)
-}
-
-// setParam sets one typed private parameter.
-func setParam(gn *goroslib.Node, p param) error {
-	switch p.val.kind {
-	case kindBool:
-		return gn.ParamSetBool(p.key, p.val.b)
-	case kindInt:
-		return gn.ParamSetInt(p.key, p.val.i)
-	case kindFloat:
-		return gn.ParamSetFloat64(p.key, p.val.f)
-	default:
-		return gn.ParamSetString(p.key, p.val.s)
-	}
 }

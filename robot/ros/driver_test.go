@@ -1,0 +1,143 @@
+package ros
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowact/flowact/robot"
+)
+
+// newOffline returns a node that has not run (no master needed).
+func newOffline(t *testing.T) *Node {
+	t.Helper()
+	n, err := New(Config{Getenv: envMap{}.get, Logger: testLogger(t)}, testModel(), Handlers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestWriteCommand(t *testing.T) {
+	n := newOffline(t)
+	d := n.Driver()
+	for _, bad := range []robot.Command{
+		{Position: []float64{1, 2}},
+		{Position: []float64{1, math.NaN(), 3}},
+		{Position: []float64{1, 2, math.Inf(1)}},
+		{Position: []float64{1, 2, 3}, Velocity: []float64{0}},
+	} {
+		if err := d.WriteCommand(&bad); err == nil {
+			t.Errorf("WriteCommand(%v) accepted", bad)
+		}
+	}
+	c := robot.Command{Position: []float64{1, 2, 3}, Velocity: []float64{0, 0, 0}}
+	if a := testing.AllocsPerRun(100, func() {
+		if err := d.WriteCommand(&c); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("WriteCommand allocates %v per call", a)
+	}
+	c.Position[0] = 9 // the driver copied the command
+	m := n.cmd.take()
+	if m == nil || !slices.Equal(m.Data, []float64{1, 2, 3}) || m.Layout.Dim[0].Size != 3 {
+		t.Fatalf("taken message %+v", m)
+	}
+	if n.cmd.take() != nil {
+		t.Error("a command taken twice")
+	}
+	s := d.Stats()
+	// 101 accepted writes (AllocsPerRun runs once more to warm up), one message taken, the
+	// others replaced before any sender took them.
+	if s.Commands != 101 || s.CommandsDropped != 100 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestWriteTrajectory(t *testing.T) {
+	n := newOffline(t)
+	d := n.Driver()
+	start := time.Unix(50, 0)
+	tests := []struct {
+		name    string
+		tr      robot.Trajectory
+		wantErr string
+	}{
+		{"ok", robot.Trajectory{Start: start, TimeFromStart: []time.Duration{0, 100 * time.Millisecond},
+			Positions: []float64{1, 2, 3, 4, 5, 6}}, ""},
+		{"empty", robot.Trajectory{}, "no points"},
+		{"short", robot.Trajectory{TimeFromStart: []time.Duration{time.Second}, Positions: []float64{1, 2}}, "2 positions"},
+		{"not increasing", robot.Trajectory{TimeFromStart: []time.Duration{time.Second, time.Second},
+			Positions: []float64{1, 2, 3, 4, 5, 6}}, "not after"},
+		{"negative", robot.Trajectory{TimeFromStart: []time.Duration{-time.Second},
+			Positions: []float64{1, 2, 3}}, "not after"},
+		{"nan", robot.Trajectory{TimeFromStart: []time.Duration{time.Second},
+			Positions: []float64{1, math.NaN(), 3}}, "elbow"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := d.WriteTrajectory(&tc.tr)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := n.traj.take()
+			if !slices.Equal(m.JointNames, []string{"shoulder", "elbow", "wrist"}) || !m.Header.Stamp.Equal(start) ||
+				len(m.Points) != 2 || m.Points[1].TimeFromStart != 100*time.Millisecond ||
+				!slices.Equal(m.Points[1].Positions, []float64{4, 5, 6}) {
+				t.Errorf("message %+v", m)
+			}
+		})
+	}
+}
+
+func TestClosedAfterRun(t *testing.T) {
+	n := newOffline(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := n.Run(ctx); err != nil {
+		t.Fatalf("Run with a done context: %v", err)
+	}
+	if err := n.Run(context.Background()); !errors.Is(err, ErrRunning) {
+		t.Errorf("second Run: %v", err)
+	}
+	if err := n.Driver().WriteCommand(&robot.Command{Position: []float64{0, 0, 0}}); !errors.Is(err, robot.ErrClosed) {
+		t.Errorf("WriteCommand: %v", err)
+	}
+	if err := n.Driver().WriteTrajectory(&robot.Trajectory{}); !errors.Is(err, robot.ErrClosed) {
+		t.Errorf("WriteTrajectory: %v", err)
+	}
+	var st robot.State
+	if err := n.Driver().ReadState(&st); !errors.Is(err, robot.ErrNoState) {
+		t.Errorf("ReadState: %v", err)
+	}
+}
+
+func TestWallClock(t *testing.T) {
+	c := newClock()
+	if c.Sim() {
+		t.Fatal("sim before any connection")
+	}
+	start := time.Now()
+	if err := c.SleepUntil(context.Background(), start.Add(20*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el < 20*time.Millisecond {
+		t.Errorf("woke after %v", el)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.SleepUntil(ctx, start.Add(time.Hour)); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled sleep: %v", err)
+	}
+}
