@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/flowact/flowact/expert/ode"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -160,7 +161,7 @@ func TestSimFaults(t *testing.T) {
 				drv := &simDriver{s: s, t0: time.Now(), s0: s.Now(), chk: newDriver(t, model, per, []float64{0.5, -0.5, 0})}
 				m := newPlanModel(40, 3)
 				m.sigma = 0.2
-				l, err := New(Config{Rate: 100, Threshold: 10}, Deps{Driver: drv, Inferer: NewExpert(m, &euler{n: 4}, nil, 5)})
+				l, err := New(Config{Rate: 100, Threshold: 10}, Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 5)})
 				if err != nil {
 					t.Fatal(err)
 				}

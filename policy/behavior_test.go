@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"github.com/flowact/flowact/expert/ode"
 	"math"
 	"runtime"
 	"sync/atomic"
@@ -29,7 +30,7 @@ func TestTickAllocs(t *testing.T) {
 			drv.stampFn = func(time.Time) time.Time { return now }
 			m := newPlanModel(30, 3)
 			l, err := New(Config{Rate: 100, Threshold: 10, Chunk: chunk.Config{Strategy: st}},
-				Deps{Driver: drv, Inferer: NewExpert(m, &euler{n: 5}, nil, 7)})
+				Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 5}, nil, 7)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +86,7 @@ func TestSlowInferenceHolds(t *testing.T) {
 		}
 		start := []float64{0.1, -0.2, 0.3}
 		drv := newDriver(t, armModel(), per, start)
-		l, err := New(Config{Rate: 100, Threshold: 5}, Deps{Driver: drv, Inferer: NewExpert(m, &euler{n: 4}, nil, 3)})
+		l, err := New(Config{Rate: 100, Threshold: 5}, Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 3)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +178,7 @@ func runSeams(t *testing.T, st chunk.Strategy, delay time.Duration) (r struct{ j
 	}
 	drv := newDriver(t, armModel(), per, []float64{0, 0, 0})
 	l, err := New(Config{Rate: 50, Threshold: 20, Seed: 11, Chunk: chunk.Config{Strategy: st}},
-		Deps{Driver: drv, Inferer: NewExpert(m, &euler{n: 4}, nil, 11)})
+		Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 11)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"github.com/flowact/flowact/expert/ode"
 	"runtime"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func newBenchLoop(b *testing.B, st chunk.Strategy, threshold int) *benchLoop {
 	drv.t = nil
 	drv.stampFn = func(time.Time) time.Time { return bl.now }
 	l, err := New(Config{Rate: 500, Threshold: threshold, Chunk: chunk.Config{Strategy: st}},
-		Deps{Driver: drv, Inferer: NewExpert(newPlanModel(50, 7), &euler{n: 10}, nil, 1)})
+		Deps{Driver: drv, Inferer: NewExpert(newPlanModel(50, 7), &ode.Fixed{Method: ode.Euler, Steps: 10}, nil, 1)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,28 +20,6 @@ func armModel() *robot.Model {
 	}}
 }
 
-// euler is a plain Euler sampler with n steps on [0, 1] (the test's own reference, independent
-// of expert/ode).
-type euler struct {
-	n int
-	v []float32
-}
-
-func (e *euler) Sample(dst, x0 []float32, f expert.Field) error {
-	if len(e.v) != f.Dim() {
-		e.v = make([]float32, f.Dim())
-	}
-	copy(dst, x0)
-	h := 1 / float64(e.n)
-	for i := range e.n {
-		f.Velocity(e.v, dst, float64(i)*h)
-		for j := range dst {
-			dst[j] += float32(h) * e.v[j]
-		}
-	}
-	return nil
-}
-
 // line is the field of a straight-line flow from each noise x0 to y = Y(x0), v = y - x0, where
 // y_i = mu_i + u_i z with z the noise of one carrier coordinate per joint: a deterministic flow
 // whose samples are smooth chunks mu + u z with a random offset scale z. Euler integrates it

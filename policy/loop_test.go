@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flowact/flowact/expert/ode"
 	"math"
 	"testing"
 	"testing/synctest"
@@ -77,7 +78,7 @@ func TestSlowFirstInference(t *testing.T) {
 					}
 				}
 				l, err := New(Config{Rate: rate, Threshold: 20, Chunk: chunk.Config{Strategy: st}},
-					Deps{Driver: drv, Inferer: NewExpert(m, &euler{n: 10}, nil, 1)})
+					Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 10}, nil, 1)})
 				if err != nil {
 					t.Fatal(err)
 				}

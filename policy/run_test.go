@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flowact/flowact/expert/ode"
 	"log/slog"
 	"math"
 	"strings"
@@ -39,7 +40,7 @@ func TestOverruns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		per := 10 * time.Millisecond
 		drv := &slowWriter{driver: newDriver(t, armModel(), per, []float64{0, 0, 0}), every: 10, take: 25 * time.Millisecond}
-		l, _ := New(Config{Rate: 100}, Deps{Driver: drv, Inferer: NewExpert(newPlanModel(20, 3), &euler{n: 2}, nil, 1)})
+		l, _ := New(Config{Rate: 100}, Deps{Driver: drv, Inferer: NewExpert(newPlanModel(20, 3), &ode.Fixed{Method: ode.Euler, Steps: 2}, nil, 1)})
 		l.PutEmbedding(goal(time.Now().Add(time.Hour), 0.1, 0.1, 0.1))
 		l.Start()
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second+per/2)
@@ -98,7 +99,7 @@ func TestRecorderAndLog(t *testing.T) {
 		rec := &recorder{}
 		sink := &logSink{msgs: map[string]int{}}
 		// Every other chunk has a NaN: a rejection every ~100 ms, logged at most once per second.
-		ex := NewExpert(newPlanModel(20, 3), &euler{n: 2}, nil, 1)
+		ex := NewExpert(newPlanModel(20, 3), &ode.Fixed{Method: ode.Euler, Steps: 2}, nil, 1)
 		n := 0
 		inf := inferFunc{h: 20, d: 3, f: func(dst *chunk.Chunk, req *Request) error {
 			err := ex.Infer(dst, req)
@@ -158,7 +159,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	// Errors that need the robot and the model.
 	drv := newDriver(t, armModel(), 10*time.Millisecond, []float64{0, 0, 0})
-	ex := NewExpert(newPlanModel(20, 3), &euler{n: 2}, nil, 1)
+	ex := NewExpert(newPlanModel(20, 3), &ode.Fixed{Method: ode.Euler, Steps: 2}, nil, 1)
 	for _, c := range []struct {
 		cfg  Config
 		deps Deps
@@ -166,7 +167,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{Config{Horizon: 30}, Deps{Driver: drv, Inferer: ex}, "horizon 30"},
 		{Config{Threshold: 20}, Deps{Driver: drv, Inferer: ex}, "threshold 20"},
-		{Config{}, Deps{Driver: drv, Inferer: NewExpert(newPlanModel(20, 2), &euler{n: 2}, nil, 1)}, "2 joints"},
+		{Config{}, Deps{Driver: drv, Inferer: NewExpert(newPlanModel(20, 2), &ode.Fixed{Method: ode.Euler, Steps: 2}, nil, 1)}, "2 joints"},
 		{Config{Limits: safety.Config{Joints: map[string]safety.JointConfig{"j1": {Velocity: 9}}}}, Deps{Driver: drv, Inferer: ex}, `"j1": velocity`},
 		{Config{}, Deps{Driver: drv}, "inferer"},
 	} {
@@ -200,7 +201,7 @@ func TestHistogram(t *testing.T) {
 // clock until ctx ends.
 func ExampleLoop() {
 	drv := newDriver(nil, armModel(), 10*time.Millisecond, []float64{0, 0, 0})
-	inf := NewExpert(newPlanModel(50, 3), &euler{n: 10}, nil, 42)
+	inf := NewExpert(newPlanModel(50, 3), &ode.Fixed{Method: ode.Euler, Steps: 10}, nil, 42)
 	l, err := New(Config{Chunk: chunk.Config{Strategy: chunk.Prefix}}, Deps{Driver: drv, Inferer: inf})
 	if err != nil {
 		fmt.Println(err)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"github.com/flowact/flowact/expert/ode"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -33,7 +34,7 @@ func TestEmbeddingStale(t *testing.T) {
 		drv := newDriver(t, armModel(), per, []float64{0, 0, 0})
 		m := newPlanModel(40, 3)
 		l, err := New(Config{Rate: 100, Threshold: 10, Watchdog: safety.WatchdogConfig{EmbeddingMaxAge: 300 * time.Millisecond}},
-			Deps{Driver: drv, Inferer: NewExpert(m, &euler{n: 4}, nil, 1)})
+			Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 1)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +98,7 @@ func TestStateStale(t *testing.T) {
 		m := newPlanModel(40, 3)
 		m.tau = 60 // a slow approach: the robot is still moving fast when the state freezes
 		l, err := New(Config{Rate: 100, Threshold: 10, Watchdog: safety.WatchdogConfig{StateMaxAge: 50 * time.Millisecond}},
-			Deps{Driver: drv, Inferer: NewExpert(m, &euler{n: 4}, nil, 1)})
+			Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 1)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +151,7 @@ func TestNaNGuard(t *testing.T) {
 		per := 10 * time.Millisecond
 		drv := newDriver(t, armModel(), per, []float64{0, 0, 0})
 		m := newPlanModel(30, 3)
-		ex := NewExpert(m, &euler{n: 4}, nil, 1)
+		ex := NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 1)
 		var calls atomic.Int64
 		inf := inferFunc{h: 30, d: 3, f: func(dst *chunk.Chunk, req *Request) error {
 			err := ex.Infer(dst, req)
@@ -202,7 +203,7 @@ func TestStarvedHolds(t *testing.T) {
 			}
 			return 0
 		}
-		l, _ := New(Config{Rate: 100, Threshold: 5}, Deps{Driver: drv, Inferer: NewExpert(m, &euler{n: 4}, nil, 1)})
+		l, _ := New(Config{Rate: 100, Threshold: 5}, Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 1)})
 		l.PutEmbedding(goal(time.Now().Add(time.Hour), 1, 1, 1))
 		l.Start()
 		var starved, cleared time.Duration
@@ -234,7 +235,7 @@ func TestFaultLatches(t *testing.T) {
 		drv := newDriver(t, armModel(), per, []float64{0, 0, 0})
 		m := newPlanModel(30, 3)
 		m.tau = 80
-		l, _ := New(Config{Rate: 100}, Deps{Driver: drv, Inferer: NewExpert(m, &euler{n: 4}, nil, 1)})
+		l, _ := New(Config{Rate: 100}, Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 1)})
 		l.PutEmbedding(goal(time.Now().Add(time.Hour), 1.9, 1.4, 3))
 		l.Start()
 		var cmdsIdle int
@@ -285,7 +286,7 @@ func TestFaultLatches(t *testing.T) {
 func TestStartOutsideLimits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		drv := newDriver(t, armModel(), 10*time.Millisecond, []float64{0, 1.7, 0}) // j1 upper is 1.5
-		l, _ := New(Config{}, Deps{Driver: drv, Inferer: NewExpert(newPlanModel(20, 3), &euler{n: 2}, nil, 1)})
+		l, _ := New(Config{}, Deps{Driver: drv, Inferer: NewExpert(newPlanModel(20, 3), &ode.Fixed{Method: ode.Euler, Steps: 2}, nil, 1)})
 		l.Start()
 		runFor(t, l, 100*time.Millisecond, nil)
 		if l.State() != safety.Fault || !strings.Contains(l.Snapshot().Cause, `"j1"`) || drv.commands() != 0 {
