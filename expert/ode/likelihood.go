@@ -38,6 +38,10 @@ type Likelihood struct {
 	// PriorStd is the standard deviation of the isotropic Gaussian noise at the grid's end
 	// (t = 0); zero means 1. Use SigmaMax for VE paths.
 	PriorStd float64
+	// Prior, if not nil, replaces that Gaussian: it returns log p_0(x) of the state reached at the
+	// grid's end (x is solver memory, valid during the call). VP and VE paths do not start at
+	// pure noise; with Prior set to their exact p_0 the likelihood is exact for them too.
+	Prior func(x []float32) float64
 	// Step is the relative finite-difference step; zero means eps32^(1/3) = 2^-8.
 	Step float64
 
@@ -125,15 +129,21 @@ func (l *Likelihood) LogProb(x1 []float32, f expert.Field) (float64, Stats, erro
 	}
 	st.Evals = d.evals
 	// w.x[n] = integral_1^0 div dt = -integral_0^1 div dt; log p_0 of the noise reached.
+	for _, v := range w.x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return math.NaN(), st, fmt.Errorf("ode: likelihood: state %v at t = %v: %w", v, st.T, expert.ErrNotFinite)
+		}
+	}
+	if l.Prior != nil {
+		toF32(w.xs, w.x)
+		return l.Prior(w.xs[:n]) + w.x[n], st, nil
+	}
 	sd := l.PriorStd
 	if sd == 0 {
 		sd = 1
 	}
 	lp0 := 0.0
 	for _, v := range w.x[:n] {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return math.NaN(), st, fmt.Errorf("ode: likelihood: noise %v: %w", v, expert.ErrNotFinite)
-		}
 		z := v / sd
 		lp0 -= 0.5*z*z + math.Log(sd) + 0.5*math.Log(2*math.Pi)
 	}

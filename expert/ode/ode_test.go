@@ -427,9 +427,14 @@ func TestLikelihood(t *testing.T) {
 		{"gaussian/CondOT", path.CondOT{}, gauss, 1e-3},
 		{"gaussian/Cosine", path.Cosine{}, gauss, 1e-3},
 		{"mixture/CondOT", path.CondOT{}, three(), 5e-3},
+		{"gaussian/VP", path.VP{}, gauss, 1e-3},
+		{"gaussian/VE", path.VE{SigmaMin: 1e-3, SigmaMax: 20}, gauss, 1e-3},
 	} {
 		f := field(t, tc.s, tc.m)
-		l := &ode.Likelihood{Steps: 64}
+		// VP and VE do not start at pure noise: use their exact p_0 as the prior (with the
+		// default N(0, 1) VP is off by ~alpha_0 mu x0 = 0.02 here, VE by more).
+		p0, _ := experttest.NewField(tc.s, experttest.Gaussian{}, tc.m)
+		l := &ode.Likelihood{Steps: 64, Prior: func(x []float32) float64 { return p0.LogProb(x, 0) }}
 		r := rand.New(rand.NewPCG(11, 12))
 		x := make([]float32, tc.m.N)
 		for range 5 {

@@ -35,9 +35,11 @@
 //
 // CondOT, Polynomial, Cosine and LinearVP reach pure noise at t = 0 (alpha_0 = 0, sigma_0 = 1) and
 // clean data at t = 1 (alpha_1 = 1, sigma_1 = 0). VP and VE do not:
-//   - VP starts at alpha_0 = exp(-(bmin+bmax)/4) (4.4e-5 with the defaults), so x_0 is noise plus a
-//     trace of data. Samplers start from pure N(0, I) noise anyway, as Song et al. do; the error is
-//     of order alpha_0 times the data's scale. VP ends exactly at data, but sigma_t' = -Inf at
+//   - VP starts at alpha_0 = exp(-(bmin+bmax)/4) (6.6e-3 with the defaults; sigma_0^2 = 1 - 4.4e-5),
+//     so x_0 is noise plus a trace of data. Samplers start from pure N(0, I) noise anyway, as Song
+//     et al. do: the sample is then off by about alpha_0 times the data's scale, and a likelihood
+//     that assumes N(0, I) at t = 0 is off by about alpha_0 |x1| |x0| nats (ode.Likelihood takes
+//     the exact p_0 as its Prior when it is known). VP ends exactly at data, but sigma_t' = -Inf at
 //     t = 1 (sigma is the square root of a quantity with a simple zero there): VP and LinearVP
 //     implement VarianceRater so that sigma sigma', which stays finite, is available in closed
 //     form, and a solver that must not evaluate a field at t = 1 can end its grid at 1 - eps and

@@ -150,7 +150,7 @@ func (LinearVP) InverseSNR(snr float64) float64 {
 //
 //	alpha_t = exp(-T(1-t)/2),   sigma_t = sqrt(1 - alpha_t^2).
 //
-// alpha_0 = exp(-(BetaMin+BetaMax)/4) is small but not zero (4.4e-5 with the defaults): the path
+// alpha_0 = exp(-(BetaMin+BetaMax)/4) is small but not zero (6.6e-3 with the defaults): the path
 // starts near, not at, pure noise. sigma_t' is -Inf at t = 1 when BetaMin > 0.
 type VP struct {
 	BetaMin float64 // >= 0; zero value with BetaMax zero means Song et al.'s 0.1
