@@ -70,15 +70,8 @@ func (s *Fixed) Solve(ctx context.Context, dst, x0 []float32, f expert.Field) (S
 		return Stats{}, err
 	}
 	g, _ := makeGrid(s.Grid, s.Steps, 10)
-	if s.Trace != nil {
-		if len(s.Trace) < g.steps()+1 {
-			return Stats{}, fmt.Errorf("%w: trace of %d rows for %d grid times", ErrConfig, len(s.Trace), g.steps()+1)
-		}
-		for i := range g.steps() + 1 {
-			if len(s.Trace[i]) != n {
-				return Stats{}, fmt.Errorf("ode: trace row %d has %d values, want %d: %w", i, len(s.Trace[i]), n, expert.ErrShape)
-			}
-		}
+	if err := checkTrace(s.Trace, g.steps()+1, n); err != nil {
+		return Stats{}, err
 	}
 	tab := s.method().tableau()
 	w := &s.w

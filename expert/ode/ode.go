@@ -164,6 +164,22 @@ func checkIO(dst, x0 []float32, f expert.Field) (int, error) {
 	return n, nil
 }
 
+// checkTrace validates caller-provided trace rows: nil, or at least rows rows of n values.
+func checkTrace(trace [][]float32, rows, n int) error {
+	if trace == nil {
+		return nil
+	}
+	if len(trace) < rows {
+		return fmt.Errorf("%w: trace of %d rows for %d grid times", ErrConfig, len(trace), rows)
+	}
+	for i := range rows {
+		if len(trace[i]) != n {
+			return fmt.Errorf("ode: trace row %d has %d values, want %d: %w", i, len(trace[i]), n, expert.ErrShape)
+		}
+	}
+	return nil
+}
+
 // checkFinite reports the first non-finite value of x.
 func checkFinite(x []float32, t float64) error {
 	for i, v := range x {

@@ -79,8 +79,8 @@ func (s *SDE) Solve(ctx context.Context, dst, x0 []float32, f expert.Field) (Sta
 		return Stats{}, err
 	}
 	g, _ := makeGrid(s.Grid, s.Steps, 100)
-	if s.Trace != nil && len(s.Trace) < g.steps()+1 {
-		return Stats{}, fmt.Errorf("%w: trace of %d rows for %d grid times", ErrConfig, len(s.Trace), g.steps()+1)
+	if err := checkTrace(s.Trace, g.steps()+1, n); err != nil {
+		return Stats{}, err
 	}
 	sched := scheduler(s.Path)
 	w := &s.w
