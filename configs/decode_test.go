@@ -158,6 +158,13 @@ func FuzzDecode(f *testing.F) {
 	f.Add("a: &x [*x]\n")
 	f.Add("---\n---\n")
 	f.Add("joints: {a: {velocity: !!float 1e400}}\n")
+	for _, name := range []string{"ur5", "panda", "arm5"} {
+		data, err := fs.ReadFile(configs.FS, "robots/"+name+"/robot.yaml")
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(data))
+	}
 	f.Fuzz(func(t *testing.T, doc string) {
 		var c cfg
 		err := configs.Decode("fuzz.yaml", []byte(doc), &c)

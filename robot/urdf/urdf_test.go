@@ -3,12 +3,14 @@ package urdf_test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/urdf"
 )
@@ -214,6 +216,13 @@ func FuzzParse(f *testing.F) {
 	f.Add(doc(jab + jbc + `<joint name="j3" type="fixed"><parent link="c"/><child link="a"/></joint>`))
 	f.Add(doc(`<joint name="j" type="revolute"><parent link="a"/><child link="b"/><limit velocity="1" effort="1"/><safety_controller k_velocity="1" soft_lower_limit="0.5"/></joint>`))
 	f.Add(`<robot name="r" xmlns:xacro="http://www.ros.org/wiki/xacro"><xacro:macro name="m"/></robot>`)
+	for _, name := range []string{"ur5", "panda", "arm5"} {
+		data, err := fs.ReadFile(configs.FS, "robots/"+name+"/"+name+".urdf")
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(data))
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := urdf.Parse(strings.NewReader(s))
 		if err != nil {
