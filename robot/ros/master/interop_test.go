@@ -59,11 +59,12 @@ func newROSEnv(t *testing.T) *rosEnv {
 	dir := t.TempDir()
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ROS_") {
+		if !strings.HasPrefix(kv, "ROS_") && !strings.HasPrefix(kv, "PATH=") {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "ROS_MASTER_URI="+m.URI(), "ROS_HOME="+dir, "ROS_LOG_DIR="+filepath.Join(dir, "log"),
+	// Scripts that roslaunch runs start with "#!/usr/bin/env python3": Debian's must come first.
+	env = append(env, "PATH=/usr/bin:"+os.Getenv("PATH"), "ROS_MASTER_URI="+m.URI(), "ROS_HOME="+dir, "ROS_LOG_DIR="+filepath.Join(dir, "log"),
 		"ROS_HOSTNAME=127.0.0.1", "PYTHONUNBUFFERED=1")
 	return &rosEnv{t: t, m: m, env: env, dir: dir}
 }
@@ -182,6 +183,14 @@ func (e *rosEnv) param(key string) (xmlrpc.Value, bool) {
 	return e.m.params.get(key)
 }
 
+// nodeAPI returns the slave URI of node id, or "-" (no URI) if unknown; the caller holds e.m.mu.
+func (e *rosEnv) nodeAPI(id string) string {
+	if ref := e.m.reg.nodes[id]; ref != nil {
+		return ref.api
+	}
+	return "-"
+}
+
 func (e *rosEnv) nodes() []string {
 	e.m.mu.Lock()
 	defer e.m.mu.Unlock()
@@ -257,13 +266,18 @@ func TestRealRoslaunch(t *testing.T) {
       pid: {p: 10.0, i: 0.1}
     </rosparam>
   </group>
+  <node pkg="rostopic" type="rostopic" name="talker" args="pub -r 5 /launched std_msgs/String 'data: x'"/>
 </launch>
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// With no nodes to run, roslaunch uploads the parameters (in one system.multicall) and
-	// exits.
-	e.run("/usr/bin/roslaunch", launch)
+	// roslaunch uploads the parameters (in one system.multicall), then runs the node.
+	rl := e.start("/usr/bin/roslaunch", launch)
+	eventually(t, "the launched node publishes /launched", func() bool {
+		e.m.mu.Lock()
+		defer e.m.mu.Unlock()
+		return slices.Equal(e.m.reg.apis(kindPub, "/launched"), []string{e.nodeAPI("/talker")})
+	})
 	checks := map[string]xmlrpc.Value{
 		"/robot_name": str("arm7"),
 		"/rate":       xmlrpc.Double(50),
@@ -280,6 +294,10 @@ func TestRealRoslaunch(t *testing.T) {
 	if _, ok := e.param("/rosversion"); !ok {
 		t.Error("roslaunch did not set /rosversion")
 	}
+	// On SIGINT roslaunch stops its node, which unregisters.
+	rl.cmd.Process.Signal(syscall.SIGINT)
+	rl.exited(t)
+	eventually(t, "the launched node is unregistered", func() bool { return len(e.nodes()) == 0 })
 }
 
 // pyNode is a rospy node; its first argument picks a behaviour, its second the node name.
