@@ -26,6 +26,10 @@ import (
 //     J z_k by a central difference along z_k: 2 K evaluations whatever D is. Unbiased, with
 //     variance 2 sum_{i != j} J_ij^2 (symmetric part) / K: exact when J is diagonal.
 //
+// The backward solve evaluates the field at the sample's time first: for VP and LinearVP, whose
+// sigma' is infinite at t = 1, start an explicit Grid at 1 - eps when the field cannot be
+// evaluated at 1 (the exact fields of expert/experttest can).
+//
 // The cost per divergence is therefore 1 + 2D (exact) or 1 + 2K (Hutchinson) evaluations per
 // stage. Not safe for concurrent use; LogProb allocates nothing after the first call with a given
 // dimension and probe count.
