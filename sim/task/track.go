@@ -90,6 +90,9 @@ type Track struct {
 	qc, a, w, p []float64 // per chain joint: centre (model order, all joints), amplitude, frequency, phase
 	q           []float64 // scratch, model order
 	jac         []float64 // 6 x DoF
+	cacheT      time.Duration // the time of the cached position and velocity, -1 for none
+	cacheP      [3]float64
+	cacheV      [3]float64
 	target      sim.Target
 	instr       string
 	in, counted int
@@ -119,6 +122,7 @@ func (t *Track) Reset(r *rand.Rand, rb *Robot) error {
 	k := len(t.joints)
 	t.a, t.w, t.p = make([]float64, k), make([]float64, k), make([]float64, k)
 	ws := t.cfg.Workspace
+	t.cacheT = -1
 	const draws = 200
 	for range draws {
 		ws.sampleQ(t.qc, r, rb, ws.Spread)
@@ -128,6 +132,7 @@ func (t *Track) Reset(r *rand.Rand, rb *Robot) error {
 			t.w[i] = t.cfg.Frequency * (0.5 + 0.5*r.Float64())
 			t.p[i] = 2 * math.Pi * r.Float64()
 		}
+		t.cacheT = -1
 		if t.feasible() {
 			name, rgba := colour(r.IntN(MaxTargets))
 			t.target = sim.Target{Name: name, Color: name, RGBA: rgba, Radius: targetRadius}
@@ -162,7 +167,17 @@ func (t *Track) feasible() bool {
 }
 
 // at returns the target's position and velocity at time at: p = FK(q(t)), v = J(q(t)) q'(t).
+// The last result is cached: Update, ObserveTo and TruthTo ask for the same tick.
 func (t *Track) at(at time.Duration) (p, v [3]float64) {
+	if at == t.cacheT {
+		return t.cacheP, t.cacheV
+	}
+	p, v = t.eval(at)
+	t.cacheT, t.cacheP, t.cacheV = at, p, v
+	return p, v
+}
+
+func (t *Track) eval(at time.Duration) (p, v [3]float64) {
 	copy(t.q, t.qc)
 	s := at.Seconds()
 	n := len(t.q)

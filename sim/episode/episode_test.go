@@ -1,0 +1,241 @@
+package episode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/flowact/flowact/robot/urdf"
+	"github.com/flowact/flowact/sim"
+	"github.com/flowact/flowact/sim/task"
+	"github.com/flowact/flowact/sim/vlm"
+)
+
+func shipped(t testing.TB, name string) *task.Robot {
+	t.Helper()
+	m, cfg, err := urdf.Shipped(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := task.NewRobot(m, cfg.EELink, cfg.HomePosition(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rb
+}
+
+func newTask(t testing.TB, name string) task.Task {
+	t.Helper()
+	tk, err := task.New(task.Config{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+// smallVLM keeps the expert tests fast: the expert does not read the embedding, and a 4 x 64
+// encoder costs 1/16 of the default 16 x 256 one while running the same code.
+var smallVLM = vlm.Config{Tokens: 4, Width: 64}
+
+// TestExpertSucceeds runs the scripted expert on seeded episodes of every task at 50 Hz:
+// 100 per task on the 6-DoF UR5, 10 per task on the 7-DoF Panda and the 5-DoF arm.
+func TestExpertSucceeds(t *testing.T) {
+	for _, c := range []struct {
+		robot string
+		n     int
+	}{{"ur5", 100}, {"panda", 10}, {"arm5", 10}} {
+		rb := shipped(t, c.robot)
+		r, err := New(Config{VLM: smallVLM}, rb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range task.Names() {
+			tk := newTask(t, name)
+			ok, left, right := 0, 0, 0
+			for seed := range uint64(c.n) {
+				res, err := r.Run(context.Background(), tk, seed, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Success {
+					ok++
+				} else {
+					t.Logf("%s %s seed %d failed: %+v", c.robot, name, seed, res.Meta)
+				}
+				if name == "detour" && res.Success {
+					// The side the end effector passed on is the side the expert planned.
+					if res.Meta.Side != res.Side {
+						t.Errorf("%s seed %d: planned side %d, passed on %d", c.robot, seed, res.Side, res.Meta.Side)
+					}
+					if res.Side > 0 {
+						left++
+					} else {
+						right++
+					}
+				}
+				if n := len(res.Records); n == 0 || res.Records[n-1].T >= tk.TimeLimit() {
+					t.Fatalf("%s %s seed %d: %d records, the last at %v", c.robot, name, seed, n, res.Records[n-1].T)
+				}
+			}
+			// >= 99%: at most one failure in 100 (none in 10).
+			if ok < c.n-c.n/100 {
+				t.Errorf("%s %s: the expert succeeded in %d of %d episodes", c.robot, name, ok, c.n)
+			}
+			if name == "detour" && c.n == 100 {
+				// Binomial(100, 1/2): sd 5; 50 ± 15 (3 sd) holds for a fair coin with
+				// probability 99.7%, and fails a coin biased to 0.3 or 0.7 with probability 45%.
+				if left < 35 || left > 65 {
+					t.Errorf("%s detour: %d left, %d right, want about 50/50", c.robot, left, right)
+				}
+				t.Logf("%s detour: %d left, %d right", c.robot, left, right)
+			}
+			t.Logf("%s %s: %d/%d", c.robot, name, ok, c.n)
+		}
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	rb := shipped(t, "ur5")
+	cfg := Config{VLM: smallVLM, Sim: sim.Config{Faults: sim.Faults{PositionNoise: 0.001, StateDrop: 0.1}}}
+	run := func(seed uint64) *Result {
+		r, err := New(cfg, rb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Run(context.Background(), newTask(t, "detour"), seed, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	a, b, c := run(3), run(3), run(4)
+	if len(a.Records) != len(b.Records) || a.Meta != b.Meta {
+		t.Fatalf("same seed: %d vs %d records, %+v vs %+v", len(a.Records), len(b.Records), a.Meta, b.Meta)
+	}
+	for i := range a.Records {
+		x, y := a.Records[i], b.Records[i]
+		if x.T != y.T || x.StateAt != y.StateAt || x.EE != y.EE || !slices.Equal(x.Position, y.Position) ||
+			!slices.Equal(x.Command, y.Command) || !slices.Equal(x.Embedding, y.Embedding) {
+			t.Fatalf("same seed, record %d differs", i)
+		}
+	}
+	if c.Meta.Instruction == a.Meta.Instruction && len(c.Records) == len(a.Records) && slices.Equal(c.Records[10].Command, a.Records[10].Command) {
+		t.Error("seeds 3 and 4 give the same episode")
+	}
+}
+
+// TestPolicyObservations drives a policy that holds the home position and checks what it sees:
+// the state through a 30 ms latency, embeddings at the VLM's 10 Hz with 100 ms latency.
+func TestPolicyObservations(t *testing.T) {
+	rb := shipped(t, "arm5")
+	cfg := Config{VLM: smallVLM, Sim: sim.Config{Faults: sim.Faults{StateLatency: 30 * time.Millisecond}}}
+	r, err := New(cfg, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ats []time.Duration
+	hold := func(obs *Observation, cmd []float64) error {
+		if age := obs.T - obs.State.Stamp.Sub(time.Unix(0, 0)); age != 40*time.Millisecond {
+			return fmt.Errorf("state is %v old, want 40ms (the 20 ms tick after 30 ms)", age)
+		}
+		if obs.Embedding != nil {
+			if len(obs.Embedding) != obs.Tokens*obs.Width || obs.Tokens != 4 || obs.Width != 64 {
+				return fmt.Errorf("embedding %d values for %d x %d", len(obs.Embedding), obs.Tokens, obs.Width)
+			}
+			if age := obs.T - obs.EmbeddingAt; age < 100*time.Millisecond || age >= 200*time.Millisecond {
+				return fmt.Errorf("embedding is %v old, want [100ms, 200ms)", age)
+			}
+			if len(ats) == 0 || ats[len(ats)-1] != obs.EmbeddingAt {
+				ats = append(ats, obs.EmbeddingAt)
+			}
+		} else if obs.T >= 100*time.Millisecond {
+			return fmt.Errorf("no embedding at %v", obs.T)
+		}
+		copy(cmd, rb.Home)
+		return nil
+	}
+	res, err := r.Run(context.Background(), newTask(t, "reach"), 1, hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Success || res.Expert || res.Meta.Elapsed != 6*time.Second {
+		t.Errorf("holding still: success %v, expert %v, ended at %v", res.Success, res.Expert, res.Meta.Elapsed)
+	}
+	// 6 s at 10 Hz, the last one observed at 5.9 s is ready at 6.0 s, when the episode ends.
+	if len(ats) != 59 || ats[1]-ats[0] != 100*time.Millisecond {
+		t.Errorf("%d embeddings, first two observed at %v", len(ats), ats[:2])
+	}
+	// The first 40 ms have no visible state: no records.
+	if got := res.Records[0].T; got != 40*time.Millisecond {
+		t.Errorf("first record at %v, want 40ms", got)
+	}
+}
+
+func TestPolicyErrorAndCancel(t *testing.T) {
+	rb := shipped(t, "ur5")
+	r, err := New(Config{VLM: smallVLM}, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	if _, err := r.Run(context.Background(), newTask(t, "reach"), 1, func(*Observation, []float64) error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("policy error: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := r.Run(ctx, newTask(t, "reach"), 1, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+	if _, err := New(Config{Rate: -1}, rb); !errors.Is(err, ErrConfig) {
+		t.Errorf("rate -1: %v", err)
+	}
+	if _, err := New(Config{Sim: sim.Config{Initial: []float64{0}}}, rb); !errors.Is(err, ErrConfig) {
+		t.Errorf("sim.initial: %v", err)
+	}
+}
+
+func BenchmarkExpertEpisode(b *testing.B) {
+	rb := shipped(b, "ur5")
+	r, err := New(Config{}, rb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tk := newTask(b, "detour")
+	b.ReportAllocs()
+	var seed uint64
+	for b.Loop() {
+		if _, err := r.Run(context.Background(), tk, seed, nil); err != nil {
+			b.Fatal(err)
+		}
+		seed++
+	}
+}
+
+func Example() {
+	m, cfg, err := urdf.Shipped("ur5")
+	if err != nil {
+		panic(err)
+	}
+	rb, err := task.NewRobot(m, cfg.EELink, cfg.HomePosition(m))
+	if err != nil {
+		panic(err)
+	}
+	r, err := New(Config{Rate: 50}, rb)
+	if err != nil {
+		panic(err)
+	}
+	tk, err := task.New(task.Config{Name: "reach"})
+	if err != nil {
+		panic(err)
+	}
+	res, err := r.Run(context.Background(), tk, 7, nil) // nil: the scripted expert acts
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(res.Meta.Instruction, res.Success, len(res.Records[0].Command), len(res.Records[len(res.Records)-1].Embedding))
+	// Output:
+	// go to the green sphere true 6 4096
+}
