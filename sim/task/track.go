@@ -87,9 +87,9 @@ type Track struct {
 	cfg         TrackConfig
 	rb          *Robot
 	joints      []int
-	qc, a, w, p []float64 // per chain joint: centre (model order, all joints), amplitude, frequency, phase
-	q           []float64 // scratch, model order
-	jac         []float64 // 6 x DoF
+	qc, a, w, p []float64     // per chain joint: centre (model order, all joints), amplitude, frequency, phase
+	q           []float64     // scratch, model order
+	jac         []float64     // 6 x DoF
 	cacheT      time.Duration // the time of the cached position and velocity, -1 for none
 	cacheP      [3]float64
 	cacheV      [3]float64
