@@ -404,3 +404,55 @@ func ExampleMaster() {
 	fmt.Println(strings.HasPrefix(m.URI(), "http://127.0.0.1:"))
 	// Output: true
 }
+
+// TestMulticallOverHTTP sends what roslaunch sends, parameters in one system.multicall, and
+// what rospy sends at shutdown, its unregistrations in one.
+func TestMulticallOverHTTP(t *testing.T) {
+	m := startMaster(t)
+	cl, err := xmlrpc.NewClient(xmlrpc.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	mc := func(method string, params ...xmlrpc.Value) xmlrpc.Value {
+		return st("methodName", str(method), "params", arr(params...))
+	}
+	const api = "http://127.0.0.1:5/"
+	v, err := cl.Call(context.Background(), m.URI(), "system.multicall", arr(
+		mc("setParam", str("/roslaunch"), str("/ctl/pid"), st("p", xmlrpc.Double(10))),
+		mc("setParam", str("/roslaunch"), str("/rate"), xmlrpc.Int(50)),
+		mc("registerPublisher", str("/n"), str("/t"), str("a/B"), str(api)),
+		mc("getParam", str("/x"), str("/ctl")),
+		mc("noSuchMethod"),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, _ := v.AsArray()
+	want := []xmlrpc.Value{
+		arr(reply(1, "parameter /ctl/pid set", zero)),
+		arr(reply(1, "parameter /rate set", zero)),
+		arr(reply(1, "Registered [/n] as publisher of [/t]", arr())),
+		arr(reply(1, "Parameter [/ctl]", st("pid", st("p", xmlrpc.Double(10))))),
+		st("faultCode", xmlrpc.Int(xmlrpc.FaultMethodNotFound), "faultString", str(`method "noSuchMethod" is not supported`)),
+	}
+	if len(results) != len(want) {
+		t.Fatalf("multicall answered %v", v)
+	}
+	for i := range want {
+		if !xmlrpc.Equal(results[i], want[i]) {
+			t.Errorf("result %d: %v, want %v", i, results[i], want[i])
+		}
+	}
+	v, err = cl.Call(context.Background(), m.URI(), "system.multicall", arr(
+		mc("unregisterPublisher", str("/n"), str("/t"), str(api)),
+		mc("unregisterSubscriber", str("/n"), str("/t"), str(api)),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := arr(arr(reply(1, "Unregistered [/n] as publisher of [/t]", xmlrpc.Int(1))),
+		arr(reply(1, "[/n] is not a registered node", xmlrpc.Int(0)))); !xmlrpc.Equal(v, want) {
+		t.Fatalf("unregister multicall: %v, want %v", v, want)
+	}
+}

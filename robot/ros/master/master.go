@@ -168,7 +168,11 @@ func (m *Master) Start() error {
 	m.srv = &http.Server{
 		Handler:           m.mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelDebug),
+		// A request body (a roslaunch upload of a few MB over loopback) arrives well inside a
+		// minute; idle keep-alive connections of nodes that went away are closed after 90 s.
+		ReadTimeout: time.Minute,
+		IdleTimeout: 90 * time.Second,
+		ErrorLog:    slog.NewLogLogger(m.log.Handler(), slog.LevelDebug),
 	}
 	m.notify = newNotifier(m.client, m.log, notifyWorkers, maxQueue, m.paramRejected)
 	m.serveErr = make(chan error, 1)

@@ -119,6 +119,11 @@ func TestNotifierOrderAndCoalescing(t *testing.T) {
 			t.Fatalf("calls %v, want %v", got, want)
 		}
 	}
+	// The node has seen the last call; its answer may still be on the way back.
+	deadline := time.Now().Add(5 * time.Second)
+	for n.sent.Load() != 4 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if s, f, d := n.sent.Load(), n.failed.Load(), n.dropped.Load(); s != 4 || f != 0 || d != 0 {
 		t.Fatalf("sent %d failed %d dropped %d", s, f, d)
 	}

@@ -86,14 +86,14 @@ func (c *Client) Call(ctx context.Context, url, method string, params ...Value) 
 	}
 	data, err := readBody(nil, resp.Body, resp.Header.Get("Content-Encoding"), c.limit)
 	if err != nil {
-		return Value{}, fmt.Errorf("xmlrpc: %s at %s: %w", method, url, err)
+		return Value{}, fmt.Errorf("%w (%s at %s)", err, method, url)
 	}
 	v, err := DecodeResponse(data)
 	if err != nil {
 		if _, ok := err.(*Fault); ok {
 			return Value{}, err
 		}
-		return Value{}, fmt.Errorf("xmlrpc: %s at %s: %w", method, url, err)
+		return Value{}, fmt.Errorf("%w (%s at %s)", err, method, url)
 	}
 	return v, nil
 }
