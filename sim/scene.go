@@ -99,7 +99,7 @@ func (s *Sim) SceneTo(dst *Scene) {
 	dst.Frames = dst.Frames[:0]
 	for i := range s.m.Joints {
 		j := &s.m.Joints[i]
-		dst.Frames = append(dst.Frames, Frame{Parent: j.Parent, Child: j.Child, Pose: j.Origin.Mul(motion(j, s.q[i]))})
+		dst.Frames = append(dst.Frames, Frame{Parent: j.Parent, Child: j.Child, Pose: j.Transform(s.q[i])})
 	}
 	for i := range s.m.Fixed {
 		j := &s.m.Fixed[i]
@@ -107,19 +107,4 @@ func (s *Sim) SceneTo(dst *Scene) {
 	}
 	dst.Targets = append(dst.Targets[:0], s.targets...)
 	dst.Obstacles = append(dst.Obstacles[:0], s.obstacles...)
-}
-
-// motion is joint j's own transform at value v: a rotation about its axis (revolute, continuous)
-// or a translation along it (prismatic).
-func motion(j *robot.Joint, v float64) robot.Pose {
-	a := j.Axis
-	if n := math.Sqrt(dot(a, a)); n > 0 {
-		a = [3]float64{a[0] / n, a[1] / n, a[2] / n}
-	}
-	if j.Type == robot.Prismatic {
-		p := robot.Identity
-		p.Pos = [3]float64{a[0] * v, a[1] * v, a[2] * v}
-		return p
-	}
-	return robot.Pose{Rot: robot.RotAxisAngle(a, v)}
 }
