@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -454,5 +455,43 @@ func TestMulticallOverHTTP(t *testing.T) {
 	if want := arr(arr(reply(1, "Unregistered [/n] as publisher of [/t]", xmlrpc.Int(1))),
 		arr(reply(1, "[/n] is not a registered node", xmlrpc.Int(0)))); !xmlrpc.Equal(v, want) {
 		t.Fatalf("unregister multicall: %v, want %v", v, want)
+	}
+}
+
+// TestCloseWaitsForGoroutines: after Close nothing of the master runs: the server, the
+// notifier's workers and the slave-call connections are gone.
+func TestCloseWaitsForGoroutines(t *testing.T) {
+	node := newFakeNode(t)
+	cl, err := xmlrpc.NewClient(xmlrpc.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	m, err := New(Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	call := func(method string, params ...xmlrpc.Value) {
+		if _, err := cl.Call(context.Background(), m.URI(), method, params...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call("registerSubscriber", str("/s"), str("/t"), str("a/B"), str(node.URI))
+	call("registerPublisher", str("/p"), str("/t"), str("a/B"), str("http://127.0.0.1:9/"))
+	node.await(t, 1)
+	cl.Close() // the test's own keep-alive connection to the master
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
