@@ -117,38 +117,45 @@ func (w *workspace) load(x0 []float32) {
 }
 
 func toF32(dst []float32, x []float64) {
+	dst = dst[:len(x)]
 	for i, v := range x {
 		dst[i] = float32(v)
 	}
 }
 
-// stages computes k[1:] of an explicit Runge-Kutta step of size h from (w.x, t), k[0] given.
+// stages computes k[1:] of an explicit Runge-Kutta step of size h from (w.x, t), k[0] given. It
+// uses w.y as scratch. Loops run over whole vectors, one stage at a time, so they stay simple
+// for the compiler (no bounds checks inside, no branches).
 func (w *workspace) stages(tab *tableau, f expert.Field, t, h float64) {
+	n := len(w.x)
+	y := w.y[:n]
 	for j := 1; j < tab.stages; j++ {
-		a := &tab.a[j]
-		for i, xi := range w.x {
-			s := 0.0
-			for l := range j {
-				if a[l] != 0 {
-					s += a[l] * float64(w.k[l][i])
-				}
+		copy(y, w.x)
+		for l := range j {
+			if a := tab.a[j][l]; a != 0 {
+				axpy(y, h*a, w.k[l][:n])
 			}
-			w.xs[i] = float32(xi + h*s)
 		}
+		toF32(w.xs, y)
 		f.Velocity(w.k[j], w.xs, t+tab.c[j]*h)
 	}
 }
 
 // advance adds h sum_j b_j k_j to w.x.
 func (w *workspace) advance(tab *tableau, h float64) {
-	for i := range w.x {
-		s := 0.0
-		for j := range tab.stages {
-			if tab.b[j] != 0 {
-				s += tab.b[j] * float64(w.k[j][i])
-			}
+	n := len(w.x)
+	for j := range tab.stages {
+		if b := tab.b[j]; b != 0 {
+			axpy(w.x, h*b, w.k[j][:n])
 		}
-		w.x[i] += h * s
+	}
+}
+
+// axpy adds a k to y (len(k) >= len(y)).
+func axpy(y []float64, a float64, k []float32) {
+	k = k[:len(y)]
+	for i, v := range k {
+		y[i] += a * float64(v)
 	}
 }
 
