@@ -71,7 +71,7 @@ func slope(ns []int, errs []float64) float64 {
 // TestConvergenceOrder measures each fixed-step method's global error at t = 1 against a
 // reference (RK4, 4096 steps: error below float32 resolution) on the exact CondOT field of a
 // Gaussian mixture, and fits the order. Step counts keep every error at least ~20x above the
-// float32 floor (~6e-8 here). Measured: Euler 1.03, midpoint 1.96, Heun 1.98, RK4 3.96.
+// float32 floor (~6e-8 here); the test refuses to fit errors within 5x of it. Measured: Euler 1.03, midpoint 1.96, Heun 1.98, RK4 3.96.
 func TestConvergenceOrder(t *testing.T) {
 	f := field(t, path.CondOT{}, smooth())
 	x0 := []float32{0.3, -0.2}
@@ -97,7 +97,8 @@ func TestConvergenceOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			errs[i] = maxErr(dst, ref)
-			if errs[i] < 1e-6 {
+			if errs[i] < 3e-7 { // 5x the float32 floor: below that the slope would measure rounding
+
 				t.Fatalf("%v n=%d: error %g too close to float32 round-off to measure an order", tc.m, n, errs[i])
 			}
 		}
