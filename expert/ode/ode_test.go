@@ -98,7 +98,6 @@ func TestConvergenceOrder(t *testing.T) {
 			}
 			errs[i] = maxErr(dst, ref)
 			if errs[i] < 3e-7 { // 5x the float32 floor: below that the slope would measure rounding
-
 				t.Fatalf("%v n=%d: error %g too close to float32 round-off to measure an order", tc.m, n, errs[i])
 			}
 		}
