@@ -65,10 +65,13 @@
 //     then the node and its /rosout publisher) when its context ends; callers connect the context
 //     to SIGINT and SIGTERM (signal.NotifyContext).
 //   - A QueueSize-0 subscriber runs the callback on the socket reader, so a slow callback leaves
-//     data queued in TCP buffers and arbitrarily stale: subscribers here use QueueSize 1 and
-//     callbacks that only store into a mailbox. goroslib drops messages silently when its queue
-//     is full; this cannot be counted from outside, and with callbacks this short it does not
-//     happen in practice.
+//     data queued in TCP buffers and arbitrarily stale. With QueueSize 1 goroslib has the
+//     opposite flaw: a full queue drops the NEWEST message, so the latest value is lost when it
+//     arrives while the callback runs and one message waits (seen in the conformance test under
+//     -race). Subscribers here use a queue of 4 (subscriberQueue) and callbacks that only store
+//     into a latest-value mailbox in microseconds: the queue drains at once, nothing goes
+//     stale, and the newest value wins in the mailbox. goroslib's own drops are silent and cannot
+//     be counted from outside; the mailboxes count what they overwrite.
 //   - It decodes float32[] element by element through reflection (one allocation per element):
 //     BenchmarkEmbeddingDecode measures Float32MultiArray against flowact_msgs/Embedding, whose
 //     uint8[] payload goroslib decodes with one copy.

@@ -12,12 +12,12 @@ import (
 // embeddedMaster is flowact's in-process master (robot/ros/master) behind testMaster. The first
 // Start picks a free port; later Starts reuse it, as a restarted roscore would.
 type embeddedMaster struct {
-	t    *testing.T
+	t    testing.TB
 	port int
 	m    *master.Master
 }
 
-func newEmbeddedMaster(t *testing.T) testMaster {
+func newEmbeddedMaster(t testing.TB) testMaster {
 	e := &embeddedMaster{t: t}
 	e.Start(t)
 	t.Cleanup(func() { e.Stop(t) })
@@ -26,7 +26,7 @@ func newEmbeddedMaster(t *testing.T) testMaster {
 
 func (e *embeddedMaster) URI() string { return fmt.Sprintf("http://127.0.0.1:%d/", e.port) }
 
-func (e *embeddedMaster) Start(t *testing.T) {
+func (e *embeddedMaster) Start(t testing.TB) {
 	t.Helper()
 	m, err := master.New(master.Config{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(e.port)), Logger: testLogger(t)})
 	if err != nil {
@@ -45,7 +45,7 @@ func (e *embeddedMaster) Start(t *testing.T) {
 	}
 }
 
-func (e *embeddedMaster) Stop(t *testing.T) {
+func (e *embeddedMaster) Stop(t testing.TB) {
 	if e.m == nil {
 		return
 	}

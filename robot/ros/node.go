@@ -196,6 +196,15 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 }
 
+// subscriberQueue is goroslib's per-subscriber queue between the socket reader and the
+// callback. Not 0: then the reader waits for the callback, stops reading the socket, and data
+// goes stale in the TCP buffers. Not 1 either: when the queue is full goroslib drops the NEW
+// message, so with one slot the latest value is lost whenever it arrives while the callback
+// runs and one message waits. The callbacks here only store into a mailbox (microseconds), so
+// the queue drains at once and a few slots cost no staleness: the latest value always wins
+// in the mailbox.
+const subscriberQueue = 4
+
 // session is one registration: a goroslib node and everything created on it.
 type session struct {
 	gn      *goroslib.Node
@@ -267,17 +276,14 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	if s.pubDiag, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Diagnostics, Msg: &diagnostic_msgs.DiagnosticArray{}}); err != nil {
 		return s, fmt.Errorf("ros: publisher %s: %w", t.Diagnostics, err)
 	}
-	// QueueSize 1: goroslib's reader never blocks on the callback (with 0 it would stop reading
-	// the socket and data would go stale in the TCP buffers); the callbacks only decode into a
-	// mailbox, so the queue rarely holds anything.
 	subs := []goroslib.SubscriberConf{
-		{Node: gn, Topic: t.JointStates, Callback: func(m *sensor_msgs.JointState) { n.joints.Store(m) }, QueueSize: 1},
+		{Node: gn, Topic: t.JointStates, Callback: func(m *sensor_msgs.JointState) { n.joints.Store(m) }, QueueSize: subscriberQueue},
 	}
 	switch n.nm.cfg.Embedding {
 	case EmbeddingCustom:
-		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreCustom, QueueSize: 1})
+		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreCustom, QueueSize: subscriberQueue})
 	default:
-		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreMultiArray, QueueSize: 1})
+		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreMultiArray, QueueSize: subscriberQueue})
 	}
 	for _, c := range subs {
 		sub, err := goroslib.NewSubscriber(c)

@@ -23,7 +23,7 @@ import (
 // they skip. Every process a test starts is killed and waited for in t.Cleanup.
 
 // needROS returns the path of tool in /usr/bin, or fails (CI) / skips the test.
-func needROS(t *testing.T, tools ...string) {
+func needROS(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range append([]string{"rosmaster"}, tools...) {
 		if _, err := os.Stat(filepath.Join("/usr/bin", tool)); err != nil {
@@ -36,7 +36,7 @@ func needROS(t *testing.T, tools ...string) {
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,15 +49,15 @@ func freePort(t *testing.T) int {
 // testMaster is a ROS master the tests can stop and start again on the same port.
 type testMaster interface {
 	URI() string
-	Stop(t *testing.T)
-	Start(t *testing.T)
+	Stop(t testing.TB)
+	Start(t testing.TB)
 }
 
 // masterKinds are the masters every interop test runs against: Debian's rosmaster and
 // flowact's embedded one (robot/ros/master).
 var masterKinds = []struct {
 	name string
-	new  func(t *testing.T) testMaster
+	new  func(t testing.TB) testMaster
 }{
 	{"rosmaster", newRosmaster},
 	{"embedded", newEmbeddedMaster},
@@ -74,7 +74,7 @@ func forEachMaster(t *testing.T, f func(t *testing.T, m testMaster)) {
 }
 
 // rosEnv is the environment for ROS tools talking to uri, with logs kept in a temp dir.
-func rosEnv(t *testing.T, uri string) []string {
+func rosEnv(t testing.TB, uri string) []string {
 	home := t.TempDir()
 	env := []string{"ROS_MASTER_URI=" + uri, "ROS_HOME=" + home, "ROS_LOG_DIR=" + home, "ROS_IP=127.0.0.1",
 		"HOME=" + home, "PATH=/usr/bin:/bin", "PYTHONUNBUFFERED=1"}
@@ -89,7 +89,7 @@ type rosmaster struct {
 	out  *syncBuffer
 }
 
-func newRosmaster(t *testing.T) testMaster {
+func newRosmaster(t testing.TB) testMaster {
 	needROS(t)
 	m := &rosmaster{port: freePort(t)}
 	m.env = rosEnv(t, m.URI())
@@ -100,7 +100,7 @@ func newRosmaster(t *testing.T) testMaster {
 
 func (m *rosmaster) URI() string { return fmt.Sprintf("http://127.0.0.1:%d/", m.port) }
 
-func (m *rosmaster) Start(t *testing.T) {
+func (m *rosmaster) Start(t testing.TB) {
 	t.Helper()
 	m.out = &syncBuffer{}
 	m.cmd = exec.Command("/usr/bin/rosmaster", "--core", "-p", fmt.Sprint(m.port), "-w", "2")
@@ -131,7 +131,7 @@ func (m *rosmaster) Start(t *testing.T) {
 	}
 }
 
-func (m *rosmaster) Stop(t *testing.T) {
+func (m *rosmaster) Stop(t testing.TB) {
 	if m.cmd == nil {
 		return
 	}
@@ -236,7 +236,7 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 // testLogger logs to the test log (debug level when -v).
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	var w io.Writer = io.Discard
 	if testing.Verbose() {
 		tw := &tWriter{t: t}
@@ -248,7 +248,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // tWriter writes to t.Log until the test's cleanup, then drops.
 type tWriter struct {
-	t    *testing.T
+	t    testing.TB
 	done atomic.Bool
 }
 
