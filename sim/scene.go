@@ -108,3 +108,37 @@ func (s *Sim) SceneTo(dst *Scene) {
 	dst.Targets = append(dst.Targets[:0], s.targets...)
 	dst.Obstacles = append(dst.Obstacles[:0], s.obstacles...)
 }
+
+// Run steps s in time with clk, by period at absolute deadlines (start + k period, so lateness
+// does not accumulate), until ctx is done; it returns ctx's error. It is how a simulator node runs
+// in real time (robot.WallClock; set Config.Start to the wall time at construction so stamps are
+// wall times) or on ROS sim time. A step that finds its deadline already passed runs at once; the
+// number of such late steps is returned by Late.
+func (s *Sim) Run(ctx context.Context, clk robot.Clock, period time.Duration) error {
+	if period <= 0 {
+		panic("sim: Run with a non-positive period")
+	}
+	start := clk.Now()
+	for k := int64(1); ; k++ {
+		deadline := start.Add(time.Duration(k) * period)
+		if clk.Now().After(deadline) {
+			s.mu.Lock()
+			s.late++
+			s.mu.Unlock()
+		}
+		if err := clk.SleepUntil(ctx, deadline); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.Step(period)
+	}
+}
+
+// Late returns how many of Run's steps started after their deadline.
+func (s *Sim) Late() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.late
+}

@@ -36,6 +36,7 @@ type Sim struct {
 	stats     Stats
 	targets   []Target
 	obstacles []Obstacle
+	late      int64 // Run's late steps
 }
 
 // Stats counts what the simulator did.

@@ -357,3 +357,49 @@ func BenchmarkStep(b *testing.B) {
 		_ = s.ReadState(&st)
 	}
 }
+
+// stepClock is a robot.Clock whose time advances only when SleepUntil is called, like sim time.
+type stepClock struct{ now time.Time }
+
+func (c *stepClock) Now() time.Time { return c.now }
+func (c *stepClock) SleepUntil(ctx context.Context, t time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if t.After(c.now) {
+		c.now = t
+	}
+	return nil
+}
+
+// cancelAt cancels a context once the clock reaches a time.
+type cancelAt struct {
+	stepClock
+	at     time.Time
+	cancel context.CancelFunc
+}
+
+func (c *cancelAt) SleepUntil(ctx context.Context, t time.Time) error {
+	err := c.stepClock.SleepUntil(ctx, t)
+	if !c.now.Before(c.at) {
+		c.cancel()
+	}
+	return err
+}
+
+func TestRun(t *testing.T) {
+	s := mustNew(t, arm(0, 0), Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	t0 := time.Unix(100, 0)
+	clk := &cancelAt{stepClock: stepClock{now: t0}, at: t0.Add(time.Second), cancel: cancel}
+	if err := s.Run(ctx, clk, 10*time.Millisecond); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	// 99 steps ran before the clock reached 1 s and cancelled the 100th.
+	if got := s.Elapsed(); got != 990*time.Millisecond {
+		t.Errorf("Run stepped %v, want 990ms", got)
+	}
+	if s.Late() != 0 {
+		t.Errorf("%d late steps on a clock that waits", s.Late())
+	}
+}

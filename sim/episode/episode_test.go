@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim"
+	"github.com/flowact/flowact/sim/demo"
 	"github.com/flowact/flowact/sim/task"
 	"github.com/flowact/flowact/sim/vlm"
 )
@@ -238,4 +241,71 @@ func Example() {
 	fmt.Println(res.Meta.Instruction, res.Success, len(res.Records[0].Command), len(res.Records[len(res.Records)-1].Embedding))
 	// Output:
 	// go to the green sphere true 6 4096
+}
+
+// TestEnvExternalLoop drives an Env the way policy.Loop would: on its clock, at 50 Hz, reading
+// the state and writing the scripted expert's commands, with the embedding read from Latest.
+func TestEnvExternalLoop(t *testing.T) {
+	rb := shipped(t, "ur5")
+	r, err := New(Config{VLM: smallVLM}, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := newTask(t, "reach")
+	env, err := r.Start(tk, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := demo.New(demo.Config{}, rb, rand.New(rand.NewPCG(7, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex.Reset(rb.Home)
+	clk, drv := env.Clock(), env.Driver()
+	st := robot.NewState(len(rb.Home))
+	cmd := make([]float64, len(rb.Home))
+	var g task.Truth
+	start := clk.Now()
+	embeddings := 0
+	var last time.Time
+	var loopErr error
+	for k := int64(1); ; k++ {
+		if err := drv.ReadState(&st); err != nil {
+			t.Fatal(err)
+		}
+		if data, at, tokens, width, err := env.Latest(); err == nil {
+			if len(data) != tokens*width || at.After(clk.Now()) {
+				t.Fatalf("embedding of %d for %d x %d observed at %v, now %v", len(data), tokens, width, at, clk.Now())
+			}
+			if at != last {
+				embeddings++
+				last = at
+			}
+		} else if !errors.Is(err, ErrNoEmbedding) {
+			t.Fatal(err)
+		}
+		tk.TruthTo(&g, clk.Now().Sub(start))
+		ex.CommandTo(cmd, clk.Now().Sub(start), &g)
+		if err := drv.WriteCommand(&robot.Command{Position: cmd}); err != nil {
+			t.Fatal(err)
+		}
+		if loopErr = clk.SleepUntil(context.Background(), start.Add(time.Duration(k)*20*time.Millisecond)); loopErr != nil {
+			break
+		}
+	}
+	if !errors.Is(loopErr, ErrDone) || !env.Done() || !env.Meta().Success {
+		t.Fatalf("loop ended with %v, done %v, %+v", loopErr, env.Done(), env.Meta())
+	}
+	elapsed := clk.Now().Sub(start)
+	if want := int(elapsed/(100*time.Millisecond)) - 1; embeddings < want-1 || embeddings > want+1 {
+		t.Errorf("%d embeddings in %v at 10 Hz with 100 ms latency, want about %d", embeddings, elapsed, want)
+	}
+	// The same episode through Run ends at the same tick.
+	res, err := r.Run(context.Background(), newTask(t, "reach"), 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Meta.Elapsed != env.Meta().Elapsed {
+		t.Errorf("Run ended at %v, the external loop at %v", res.Meta.Elapsed, env.Meta().Elapsed)
+	}
 }
