@@ -54,7 +54,12 @@
 // A model may predict the velocity u_t(x), the data E[x1|x_t] (a denoiser), the noise E[x0|x_t]
 // (epsilon) or the score grad log p_t(x_t) = -E[x0|x_t]/sigma_t. All four are linear in x_t and in
 // each other (Convert, ConvertTo); the anytime estimate of the sample at time t from the current
-// state and velocity is x1_hat = E[x1|x_t] (X1HatTo), x + (1 - t) v for CondOT.
+// state and velocity is x1_hat = E[x1|x_t] (X1HatTo), x + (1 - t) v for CondOT. AsVelocity wraps a
+// model that predicts another parameterization as the velocity field the samplers integrate, and
+// Reschedule a field trained along one scheduler as a field along another.
+//
+// Checkpoints name a scheduler or time distribution by its Go type name with its exported fields
+// as JSON; NewScheduler and NewTimeDist decode that form strictly.
 //
 // # Training times
 //

@@ -448,3 +448,41 @@ func BenchmarkPi0Beta(b *testing.B) {
 		d.Sample(r)
 	}
 }
+
+// predictor turns an exact velocity field into a model that predicts kind p, for AsVelocity.
+type predictor struct {
+	f *experttest.Field
+	s path.Scheduler
+	p path.Param
+}
+
+func (q predictor) Dim() int { return q.f.Dim() }
+func (q predictor) Velocity(dst, x []float32, t float64) {
+	q.f.Velocity(dst, x, t)
+	path.ConvertTo(dst, x, dst, q.s.At(t), path.Velocity, q.p)
+}
+
+// TestAsVelocity: a data, noise or score predictor wrapped by AsVelocity gives back the exact
+// velocity inside (0, 1).
+func TestAsVelocity(t *testing.T) {
+	for _, s := range []path.Scheduler{path.CondOT{}, path.VP{}, path.Cosine{}} {
+		f, _ := experttest.NewField(s, experttest.Gaussian{}, mixture2())
+		for _, p := range []path.Param{path.Data, path.Noise, path.Score} {
+			cv := path.AsVelocity(predictor{f, s, p}, s, p)
+			x, got, want := []float32{0.4, -0.9}, make([]float32, 2), make([]float32, 2)
+			for _, tm := range []float64{0.1, 0.5, 0.9} {
+				cv.Velocity(got, x, tm)
+				f.Velocity(want, x, tm)
+				for i := range got {
+					if math.Abs(float64(got[i]-want[i])) > 1e-4*math.Max(1, math.Abs(float64(want[i]))) {
+						t.Errorf("%T %v t=%v: %v, want %v", s, p, tm, got, want)
+						break
+					}
+				}
+			}
+			if a := testing.AllocsPerRun(10, func() { cv.Velocity(got, x, 0.3) }); a != 0 {
+				t.Errorf("%T %v: %v allocations", s, p, a)
+			}
+		}
+	}
+}
