@@ -108,6 +108,9 @@ func New(cfg Config, rb *task.Robot) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if j := cfg.Sim.Faults.StuckJoint; j != "" && rb.Model.Index(j) < 0 {
+		return nil, fmt.Errorf("%w: sim.faults.stuck_joint %q is not a joint of %q", ErrConfig, j, rb.Model.Name)
+	}
 	if cfg.Rate == 0 {
 		cfg.Rate = DefaultRate
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim"
@@ -307,5 +308,40 @@ func TestEnvExternalLoop(t *testing.T) {
 	}
 	if res.Meta.Elapsed != env.Meta().Elapsed {
 		t.Errorf("Run ended at %v, the external loop at %v", res.Meta.Elapsed, env.Meta().Elapsed)
+	}
+}
+
+func TestDecodeYAML(t *testing.T) {
+	doc := []byte(`
+rate: 100
+sim:
+  lag: {order: 2, frequency: 25, damping: 0.7}
+  max_step: 500us
+  faults:
+    state_latency: 20ms
+    state_drop: 0.05
+    position_noise: 0.001
+    freeze: {enabled: true, at: 2s, for: 300ms}
+    stuck_joint: elbow_joint
+    stuck: {enabled: true, at: 1s}
+    seed: 9
+vlm: {tokens: 8, width: 128, rate: 5, latency: 150ms, noise: -1}
+demo: {speed: 0.3, iterations: 6}
+`)
+	var c Config
+	if err := configs.Decode("episode.yaml", doc, &c); err != nil {
+		t.Fatal(err)
+	}
+	f := c.Sim.Faults
+	if c.Rate != 100 || c.Sim.Lag != (sim.Lag{Order: 2, Frequency: 25, Damping: 0.7}) || c.Sim.MaxStep != 500*time.Microsecond ||
+		f.StateLatency != 20*time.Millisecond || f.Freeze != (sim.Window{Enabled: true, At: 2 * time.Second, For: 300 * time.Millisecond}) ||
+		f.StuckJoint != "elbow_joint" || c.VLM.Latency != 150*time.Millisecond || c.VLM.Noise != -1 || c.Demo.Iterations != 6 {
+		t.Errorf("decoded %+v", c)
+	}
+	if _, err := New(c, shipped(t, "ur5")); err != nil {
+		t.Errorf("decoded config: %v", err)
+	}
+	if err := configs.Decode("bad.yaml", []byte("sim: {lag: {order: 3}}\n"), &c); err == nil {
+		t.Error("lag order 3 decoded without error")
 	}
 }

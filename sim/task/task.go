@@ -134,6 +134,19 @@ type Config struct {
 	Track  TrackConfig  `yaml:"track"`
 }
 
+// Validate checks the name and the named task's section.
+func (c Config) Validate() error {
+	switch c.Name {
+	case "reach":
+		return c.Reach.Validate()
+	case "detour":
+		return c.Detour.Validate()
+	case "track":
+		return c.Track.Validate()
+	}
+	return fmt.Errorf("%w: unknown task %q (want one of %v)", ErrConfig, c.Name, Names())
+}
+
 // New returns the task that cfg names.
 func New(cfg Config) (Task, error) {
 	switch cfg.Name {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim"
 	"github.com/flowact/flowact/sim/vlm"
@@ -254,5 +255,29 @@ func TestPlaceFails(t *testing.T) {
 	tk := must[*Reach](t)(NewReach(ReachConfig{Targets: 6, MinDistance: 1}))
 	if err := tk.Reset(rand.New(rand.NewPCG(1, 1)), rb); !errors.Is(err, ErrPlace) {
 		t.Errorf("impossible scene: %v, want ErrPlace", err)
+	}
+}
+
+func TestDecodeYAML(t *testing.T) {
+	doc := []byte(`
+name: track
+track:
+  tolerance: 0.05
+  time_limit: 10s
+  settle: 1500ms
+  workspace: {spread: 0.3, min_height: 0.1}
+`)
+	var c Config
+	if err := configs.Decode("track.yaml", doc, &c); err != nil {
+		t.Fatal(err)
+	}
+	want := TrackConfig{Tolerance: 0.05, TimeLimit: 10 * time.Second, Settle: 1500 * time.Millisecond, Workspace: Workspace{Spread: 0.3, MinHeight: 0.1}}
+	if c.Name != "track" || c.Track != want {
+		t.Errorf("decoded %+v", c)
+	}
+	for _, bad := range []string{"name: track\ntrack: {tolerence: 0.1}\n", "name: track\ntrack: {settle: 20s}\n", "name: juggle\n"} {
+		if err := configs.Decode("bad.yaml", []byte(bad), &c); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
 	}
 }
