@@ -12,6 +12,11 @@
 //     q <- r + (q - r) exp(-h/tau), so a step response is 1 - exp(-t/tau);
 //   - second order: q” = wn^2 (r - q) - 2 zeta wn q', integrated by semi-implicit Euler.
 //
+// With the first-order lag the velocity toward the reference is also held to the braking bound
+// below with the reference in place of the limit, so an acceleration-limited joint stops at a
+// step's target instead of overshooting it (the lag alone asks for more deceleration than the
+// limit allows); the second-order lag keeps its own dynamics, overshoot included.
+//
 // The resulting velocity is then limited, in this order, by the joint's acceleration limit, its
 // velocity limit and a braking bound that lets the joint stop at its position limit with the
 // acceleration limit (the discrete bound v <= b h (sqrt(1/4 + 2d/(b h^2)) - 1/2), d the distance to

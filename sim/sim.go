@@ -210,6 +210,14 @@ func (s *Sim) substep(end time.Duration) {
 			wn := lag.Frequency
 			vn = v + (wn*wn*(ri-q)-2*lag.Damping*wn*v)*h
 		}
+		if lag.Order == 1 {
+			// Do not approach the reference faster than the joint can stop at it.
+			if d := ri - q; d > 0 {
+				vn = min(vn, brake(d, s.amax[i], h))
+			} else if d < 0 {
+				vn = max(vn, -brake(-d, s.amax[i], h))
+			}
+		}
 		dv := s.amax[i] * h
 		vn = clamp(vn, v-dv, v+dv)
 		vn = clamp(vn, -s.vmax[i], s.vmax[i])

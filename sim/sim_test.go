@@ -403,3 +403,31 @@ func TestRun(t *testing.T) {
 		t.Errorf("%d late steps on a clock that waits", s.Late())
 	}
 }
+
+// TestFirstOrderNoOvershoot: an acceleration-limited joint with a first-order lag, starting at
+// rest, stops at a step's target without passing it.
+func TestFirstOrderNoOvershoot(t *testing.T) {
+	s := mustNew(t, arm(1.5, 6), Config{})
+	r := rand.New(rand.NewPCG(3, 4))
+	var st robot.State
+	for range 10 {
+		s.TrueStateTo(&st)
+		q0 := append([]float64(nil), st.Position...)
+		target := []float64{4 * (r.Float64() - 0.5), 4 * (r.Float64() - 0.5), 4 * (r.Float64() - 0.5)}
+		command(t, s, target...)
+		for range 4000 { // 4 s: 4 rad at 1.5 rad/s and settling
+			s.Step(time.Millisecond)
+			s.TrueStateTo(&st)
+			for i := range 3 {
+				if dir := math.Copysign(1, target[i]-q0[i]); dir*(st.Position[i]-target[i]) > 1e-9 {
+					t.Fatalf("joint %d passed its target %g (from %g): at %g", i, target[i], q0[i], st.Position[i])
+				}
+			}
+		}
+		for i := range 3 {
+			if math.Abs(st.Position[i]-target[i]) > 1e-6 || st.Velocity[i] != 0 && math.Abs(st.Velocity[i]) > 1e-6 {
+				t.Fatalf("joint %d did not settle at %g: at %g moving %g", i, target[i], st.Position[i], st.Velocity[i])
+			}
+		}
+	}
+}
