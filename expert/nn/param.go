@@ -1,0 +1,133 @@
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/flowact/flowact/expert"
+)
+
+// Param is one named weight tensor of a network; Data aliases the network's storage.
+type Param struct {
+	Name  string
+	Shape []int
+	Data  []float32
+}
+
+// Net is a network of this package: a conditional velocity field with named weights.
+type Net interface {
+	expert.Model
+	// Arch names the architecture ("mlp", "transformer"); it is the checkpoint's architecture.
+	Arch() string
+	// CondShape returns the embedding width and the state length the network is conditioned on.
+	CondShape() (width, state int)
+	// Params lists the weights in a fixed order; the slices alias the network's storage.
+	Params() []Param
+	// Close stops the network's worker goroutine, if any. It is idempotent.
+	Close()
+}
+
+// Errors of this package.
+var (
+	ErrConfig    = errors.New("nn: invalid config")
+	ErrCondition = errors.New("nn: condition does not fit the network")
+)
+
+// params builds a network's parameter list in one backing array.
+type params struct {
+	list []Param
+	data []float32
+}
+
+func (p *params) add(name string, shape ...int) []float32 {
+	n := 1
+	for _, s := range shape {
+		n *= s
+	}
+	p.list = append(p.list, Param{Name: name, Shape: shape, Data: make([]float32, n)})
+	return p.list[len(p.list)-1].Data
+}
+
+// Init sets every weight matrix of net to a normal with standard deviation gain/sqrt(fan in),
+// where fan in is the first dimension, and every vector (bias) to zero; r drives it. Use it to get
+// random but well-scaled weights (tests, parity); each network's constructor applies its own
+// training initialization.
+func Init(net Net, r *rand.Rand, gain float64) {
+	for _, p := range net.Params() {
+		if len(p.Shape) < 2 {
+			clear(p.Data)
+			continue
+		}
+		std := gain / math.Sqrt(float64(p.Shape[0]))
+		for i := range p.Data {
+			p.Data[i] = float32(r.NormFloat64() * std)
+		}
+	}
+}
+
+// TimeFeatures writes the sinusoidal features of flow time t to dst (even length F): for
+// k < F/2, dst[k] = sin(2πt/p_k) and dst[F/2+k] = cos(2πt/p_k) with periods p_k geometric from
+// 4e-3 to 4 (openpi pi0's posemb_sincos; its min and max periods).
+func TimeFeatures(dst []float32, t float64) {
+	half := len(dst) / 2
+	for k := 0; k < half; k++ {
+		frac := 0.0
+		if half > 1 {
+			frac = float64(k) / float64(half-1)
+		}
+		period := minPeriod * math.Pow(maxPeriod/minPeriod, frac)
+		a := 2 * math.Pi * t / period
+		dst[k] = float32(math.Sin(a))
+		dst[half+k] = float32(math.Cos(a))
+	}
+}
+
+const (
+	minPeriod = 4e-3
+	maxPeriod = 4.0
+)
+
+// lnEps is the LayerNorm epsilon (DiT's 1e-6).
+const lnEps = 1e-6
+
+// prefixVelocity overwrites the committed rows of v with the straight-path velocity toward the
+// committed actions: (p - x)/(1 - t), or 0 at t >= 1.
+func prefixVelocity(v, x, p []float32, t float64) {
+	if t >= 1 {
+		clear(v[:len(p)])
+		return
+	}
+	inv := float32(1 / (1 - t))
+	for i, pv := range p {
+		v[i] = (pv - x[i]) * inv
+	}
+}
+
+// checkCond validates a condition against a network's expected sizes.
+func checkCond(c *expert.Condition, h, d, width, state int) error {
+	if c == nil {
+		return fmt.Errorf("%w: nil condition", ErrCondition)
+	}
+	if c.Tokens <= 0 || c.Width != width {
+		return fmt.Errorf("%w: embedding %d x %d, want tokens > 0 of width %d", ErrCondition, c.Tokens, c.Width, width)
+	}
+	if len(c.Embedding) != c.Tokens*c.Width {
+		return fmt.Errorf("%w: embedding has %d values for %d x %d", ErrCondition, len(c.Embedding), c.Tokens, c.Width)
+	}
+	if len(c.State) != state {
+		return fmt.Errorf("%w: state has %d values, want %d", ErrCondition, len(c.State), state)
+	}
+	if len(c.Prefix)%d != 0 || len(c.Prefix) > h*d {
+		return fmt.Errorf("%w: prefix has %d values, want a multiple of D = %d up to H x D = %d", ErrCondition, len(c.Prefix), d, h*d)
+	}
+	return nil
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
