@@ -157,11 +157,11 @@ func (s *Sim) Step(dt time.Duration) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := int64((dt + s.cfg.MaxStep - 1) / s.cfg.MaxStep)
+	k := (dt + s.cfg.MaxStep - 1) / s.cfg.MaxStep
+	q, r := dt/k, dt%k
 	t0 := s.t
-	for i := int64(1); i <= k; i++ {
-		end := t0 + time.Duration(int64(dt)*i/k) // exact substep boundaries, no drift
-		s.substep(end)
+	for i := time.Duration(1); i <= k; i++ {
+		s.substep(t0 + q*i + r*i/k) // exact substep boundaries, no drift; r*i < k^2 cannot overflow
 	}
 	s.deliver() // what is due by the end of the step acts from now on
 	if s.cfg.SensorPeriod == 0 {

@@ -431,3 +431,14 @@ func TestFirstOrderNoOvershoot(t *testing.T) {
 		}
 	}
 }
+
+func TestLongStep(t *testing.T) {
+	s := mustNew(t, arm(0, 0), Config{MaxStep: 100 * time.Millisecond})
+	command(t, s, 1, 1, 1)
+	s.Step(10*time.Hour + 7) // 360000 substeps: dt*i would overflow int64
+	var st robot.State
+	s.TrueStateTo(&st)
+	if s.Elapsed() != 10*time.Hour+7 || math.Abs(st.Position[0]-1) > 1e-12 {
+		t.Errorf("after 10 h: elapsed %v, joint at %g", s.Elapsed(), st.Position[0])
+	}
+}
