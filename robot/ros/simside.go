@@ -1,0 +1,633 @@
+package ros
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/goroslib/v2"
+	"github.com/bluenviron/goroslib/v2/pkg/apimaster"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/geometry_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/rosgraph_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/tf2_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/trajectory_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/visualization_msgs"
+
+	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/ros/msgs"
+	"github.com/flowact/flowact/robot/ros/xmlrpc"
+)
+
+// Sink receives what a SimSide decodes, in model order. sim.Sim is one. Both methods are called
+// from goroslib's subscriber goroutines (one at a time per topic) and must not block; they copy
+// what they keep, because the SimSide reuses the values it passes.
+type Sink interface {
+	WriteCommand(c *robot.Command) error
+	WriteTrajectory(tr *robot.Trajectory) error
+}
+
+// SimSideConfig configures a SimSide, the robot's end of flowact's interfaces: it publishes what
+// a ROS-controlled arm publishes and subscribes to the controllers' command topics.
+//
+//	out  Node.Topics.JointStates  sensor_msgs/JointState          PublishJointState
+//	in   Node.Topics.Command      std_msgs/Float64MultiArray      -> Sink.WriteCommand
+//	in   Node.Topics.Trajectory   trajectory_msgs/JointTrajectory -> Sink.WriteTrajectory
+//	out  TF, TFStatic             tf2_msgs/TFMessage              PublishTF, SetStaticTF (latched)
+//	out  Markers                  visualization_msgs/MarkerArray  PublishMarkers
+//	out  /clock                   rosgraph_msgs/Clock             PublishClock (SimTime only)
+//	out  Node.Topics.Embedding    Node.Embedding's type           PublishEmbedding (Embedding only)
+//
+// Names resolve and remap as Node's do (Node.Remaps apply to every topic here).
+type SimSideConfig struct {
+	// Node is the node's config; its zero Name means DefaultSimName. Its Embedding, Diagnostics
+	// and service names are used only as described above.
+	Node Config
+	// TF and TFStatic are the transform topics; defaults "/tf" and "/tf_static".
+	TF, TFStatic string
+	// Markers is the scene's marker topic; default "/flowact/markers".
+	Markers string
+	// SimTime makes the node the ROS clock: it publishes /clock and sets /use_sim_time to true on
+	// the parameter server at every registration, so nodes started afterwards follow it. (The
+	// parameter is left set on exit, as Gazebo leaves it.)
+	SimTime bool
+	// Embedding advertises Node.Topics.Embedding for PublishEmbedding (a synthetic VLM).
+	Embedding bool
+}
+
+// Defaults of SimSideConfig.
+const (
+	DefaultSimName  = "flowact_sim"
+	DefaultTF       = "/tf"
+	DefaultTFStatic = "/tf_static"
+	DefaultMarkers  = "/flowact/markers"
+	// ClockTopic is where ROS nodes with /use_sim_time read the time; it is not remappable in
+	// rospy or roscpp either.
+	ClockTopic = "/clock"
+)
+
+// SimTopics are a SimSide's resolved (absolute, remapped) topic names.
+type SimTopics struct {
+	JointStates, Command, Trajectory, TF, TFStatic, Markers, Clock, Embedding string
+}
+
+// Transform is one frame of the kinematic tree as tf carries it: Child's frame in Parent's.
+type Transform struct {
+	Parent, Child string
+	Pose          robot.Pose
+}
+
+// MarkerShape is a visualization_msgs/Marker type.
+type MarkerShape int32
+
+// Marker shapes (the subset flowact draws).
+const (
+	MarkerCube     MarkerShape = MarkerShape(visualization_msgs.Marker_CUBE)
+	MarkerSphere   MarkerShape = MarkerShape(visualization_msgs.Marker_SPHERE)
+	MarkerCylinder MarkerShape = MarkerShape(visualization_msgs.Marker_CYLINDER)
+)
+
+// Marker is one shape to draw: Pose is its centre and orientation in the array's frame, Scale
+// its size along its axes in m (a sphere's diameters; a cylinder's diameters and height along
+// its z axis), RGBA its colour with components in [0, 1].
+type Marker struct {
+	NS    string // namespace, e.g. "targets"
+	ID    int32  // unique within NS
+	Shape MarkerShape
+	Pose  robot.Pose
+	Scale [3]float64
+	RGBA  [4]float32
+}
+
+// SimSideStats counts what a SimSide did. All counters only grow.
+type SimSideStats struct {
+	Commands         uint64 // Float64MultiArray commands handed to the sink
+	CommandsRejected uint64 // commands dropped: wrong length, non-finite values, or the sink's error
+	Trajectories     uint64 // JointTrajectory messages handed to the sink
+	// TrajectoriesRejected counts trajectories dropped: an unknown, repeated or missing joint
+	// name, points of the wrong length, or the sink's error.
+	TrajectoriesRejected uint64
+	JointStates          uint64 // JointState messages handed to the publisher
+	Dropped              uint64 // outgoing messages replaced before the sender took them (all topics)
+}
+
+// SimSide is the simulator's ROS node. NewSimSide builds it without I/O; Run connects (waiting
+// for an absent master), registers, re-registers after a master restart, and unregisters when its
+// context ends, like Node.Run. The Publish methods never block: each stores a fresh message in a
+// latest-value mailbox that a sender goroutine of Run hands to goroslib (a message not taken
+// before the next one arrives is replaced and counted in Dropped; while no master connection
+// exists, messages are dropped the same way).
+type SimSide struct {
+	nm     *names
+	topics SimTopics
+	cfg    SimSideConfig
+	log    *slog.Logger
+	model  *robot.Model
+	jnames []string // model order; shared by every outgoing JointState, never modified
+	sink   Sink
+
+	joints  latest[sensor_msgs.JointState]
+	clock   latest[rosgraph_msgs.Clock]
+	tf      latest[tf2_msgs.TFMessage]
+	markers latest[visualization_msgs.MarkerArray]
+	embMA   latest[std_msgs.Float32MultiArray]
+	embC    latest[msgs.Embedding]
+	static  atomic.Pointer[tf2_msgs.TFMessage]
+	seq     atomic.Uint32
+
+	rpc    *xmlrpc.Client // parameter server calls
+	cmdIn  commandDecoder
+	trajIn trajectoryDecoder
+	warn   rateLog
+
+	ready     chan struct{}
+	readyOnce sync.Once
+	ran       atomic.Bool
+	regs      atomic.Uint64
+	shutdown  chan string
+	stats     struct{ cmds, cmdsBad, trajs, trajsBad, states atomic.Uint64 }
+}
+
+// NewSimSide checks cfg and model and returns the node; it does no I/O. sink receives the
+// decoded commands.
+func NewSimSide(cfg SimSideConfig, model *robot.Model, sink Sink) (*SimSide, error) {
+	if model == nil || sink == nil {
+		return nil, fmt.Errorf("%w: nil model or sink", ErrConfig)
+	}
+	if err := model.Validate(); err != nil {
+		return nil, fmt.Errorf("ros: %w", err)
+	}
+	if cfg.Node.Name == "" {
+		cfg.Node.Name = DefaultSimName
+	}
+	for _, f := range []struct {
+		p   *string
+		def string
+	}{{&cfg.TF, DefaultTF}, {&cfg.TFStatic, DefaultTFStatic}, {&cfg.Markers, DefaultMarkers}} {
+		if *f.p == "" {
+			*f.p = f.def
+		}
+	}
+	nm, err := cfg.Node.resolve()
+	if err != nil {
+		return nil, err
+	}
+	t := SimTopics{JointStates: nm.topics.JointStates, Command: nm.topics.Command, Trajectory: nm.topics.Trajectory,
+		Embedding: nm.topics.Embedding, Clock: ClockTopic}
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{{&t.TF, cfg.TF}, {&t.TFStatic, cfg.TFStatic}, {&t.Markers, cfg.Markers}} {
+		r, err := nm.resolveName(f.src)
+		if err != nil {
+			return nil, fmt.Errorf("%w: topic %q: %v", ErrConfig, f.src, err)
+		}
+		if to, ok := nm.remaps[r]; ok {
+			r = to
+		}
+		*f.dst = r
+	}
+	s := &SimSide{
+		nm: nm, topics: t, cfg: cfg, model: model, sink: sink,
+		log:      nm.cfg.Logger.With("node", nm.node),
+		jnames:   model.Names(),
+		ready:    make(chan struct{}),
+		shutdown: make(chan string, 1),
+	}
+	if s.rpc, err = xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: nm.cfg.Timeout}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	s.cmdIn = commandDecoder{cmd: robot.Command{Position: make([]float64, model.DoF())}}
+	s.trajIn = newTrajectoryDecoder(model)
+	for _, b := range []interface{ init() }{&s.joints, &s.clock, &s.tf, &s.markers, &s.embMA, &s.embC} {
+		b.init()
+	}
+	return s, nil
+}
+
+// Name returns the node's absolute name, e.g. "/flowact_sim".
+func (s *SimSide) Name() string { return s.nm.node }
+
+// Topics returns the resolved topic names.
+func (s *SimSide) Topics() SimTopics { return s.topics }
+
+// Ready is closed once the node has registered with a master for the first time.
+func (s *SimSide) Ready() <-chan struct{} { return s.ready }
+
+// Registrations counts successful registrations: 1 after the first, +1 per master restart.
+func (s *SimSide) Registrations() uint64 { return s.regs.Load() }
+
+// Stats returns the counters.
+func (s *SimSide) Stats() SimSideStats {
+	return SimSideStats{
+		Commands: s.stats.cmds.Load(), CommandsRejected: s.stats.cmdsBad.Load(),
+		Trajectories: s.stats.trajs.Load(), TrajectoriesRejected: s.stats.trajsBad.Load(),
+		JointStates: s.stats.states.Load(),
+		Dropped: s.joints.dropped.Load() + s.clock.dropped.Load() + s.tf.dropped.Load() + s.markers.dropped.Load() +
+			s.embMA.dropped.Load() + s.embC.dropped.Load(),
+	}
+}
+
+// PublishJointState publishes st (model order; Stamp is the measurement time) as a JointState
+// with the model's joint names. It copies st.
+func (s *SimSide) PublishJointState(st *robot.State) {
+	n := len(s.jnames)
+	if len(st.Position) != n || len(st.Velocity) != n || len(st.Effort) != n {
+		panic(fmt.Sprintf("ros: PublishJointState: state has %d/%d/%d values for %d joints", len(st.Position), len(st.Velocity), len(st.Effort), n))
+	}
+	vals := make([]float64, 3*n) // one allocation for the three arrays
+	copy(vals, st.Position)
+	copy(vals[n:], st.Velocity)
+	copy(vals[2*n:], st.Effort)
+	s.stats.states.Add(1)
+	s.joints.put(&sensor_msgs.JointState{
+		Header:   std_msgs.Header{Seq: s.seq.Add(1) - 1, Stamp: st.Stamp},
+		Name:     s.jnames,
+		Position: vals[:n:n], Velocity: vals[n : 2*n : 2*n], Effort: vals[2*n:],
+	})
+}
+
+// PublishClock publishes t on /clock. It is a no-op unless SimTime is set.
+func (s *SimSide) PublishClock(t time.Time) {
+	if s.cfg.SimTime {
+		s.clock.put(&rosgraph_msgs.Clock{Clock: t})
+	}
+}
+
+// PublishTF publishes the transforms, stamped stamp, on the TF topic.
+func (s *SimSide) PublishTF(stamp time.Time, tfs []Transform) {
+	s.tf.put(tfMessage(stamp, tfs))
+}
+
+// SetStaticTF sets the transforms published, latched, on the TF static topic at every
+// registration (fixed joints, as robot_state_publisher does).
+func (s *SimSide) SetStaticTF(stamp time.Time, tfs []Transform) {
+	s.static.Store(tfMessage(stamp, tfs))
+}
+
+func tfMessage(stamp time.Time, tfs []Transform) *tf2_msgs.TFMessage {
+	m := &tf2_msgs.TFMessage{Transforms: make([]geometry_msgs.TransformStamped, len(tfs))}
+	for i, t := range tfs {
+		x, y, z, w := t.Pose.Quaternion()
+		m.Transforms[i] = geometry_msgs.TransformStamped{
+			Header:       std_msgs.Header{Stamp: stamp, FrameId: t.Parent},
+			ChildFrameId: t.Child,
+			Transform: geometry_msgs.Transform{
+				Translation: geometry_msgs.Vector3{X: t.Pose.Pos[0], Y: t.Pose.Pos[1], Z: t.Pose.Pos[2]},
+				Rotation:    geometry_msgs.Quaternion{X: x, Y: y, Z: z, W: w},
+			},
+		}
+	}
+	return m
+}
+
+// PublishMarkers publishes ms in frame (e.g. the model's root link), stamped stamp, as one
+// MarkerArray that first deletes every marker of this node (DELETEALL), so shapes that are gone
+// from ms vanish in rviz.
+func (s *SimSide) PublishMarkers(stamp time.Time, frame string, ms []Marker) {
+	arr := &visualization_msgs.MarkerArray{Markers: make([]visualization_msgs.Marker, 0, len(ms)+1)}
+	arr.Markers = append(arr.Markers, visualization_msgs.Marker{
+		Header: std_msgs.Header{Stamp: stamp, FrameId: frame},
+		Action: int32(visualization_msgs.Marker_DELETEALL),
+	})
+	for _, m := range ms {
+		x, y, z, w := m.Pose.Quaternion()
+		arr.Markers = append(arr.Markers, visualization_msgs.Marker{
+			Header: std_msgs.Header{Stamp: stamp, FrameId: frame},
+			Ns:     m.NS, Id: m.ID, Type: int32(m.Shape), Action: int32(visualization_msgs.Marker_ADD),
+			Pose: geometry_msgs.Pose{
+				Position:    geometry_msgs.Point{X: m.Pose.Pos[0], Y: m.Pose.Pos[1], Z: m.Pose.Pos[2]},
+				Orientation: geometry_msgs.Quaternion{X: x, Y: y, Z: z, W: w},
+			},
+			Scale: geometry_msgs.Vector3{X: m.Scale[0], Y: m.Scale[1], Z: m.Scale[2]},
+			Color: std_msgs.ColorRGBA{R: m.RGBA[0], G: m.RGBA[1], B: m.RGBA[2], A: m.RGBA[3]},
+		})
+	}
+	s.markers.put(arr)
+}
+
+// PublishEmbedding publishes a tokens x width embedding (row-major; copied) stamped stamp, as
+// Node.Embedding's type: a Float32MultiArray with dims [tokens, width] or a flowact_msgs/Embedding.
+// It is a no-op unless Embedding is set, and panics if len(data) != tokens*width.
+func (s *SimSide) PublishEmbedding(tokens, width int, data []float32, stamp time.Time) {
+	if tokens*width != len(data) || tokens <= 0 || width <= 0 {
+		panic(fmt.Sprintf("ros: PublishEmbedding: %d values for %d x %d", len(data), tokens, width))
+	}
+	if !s.cfg.Embedding {
+		return
+	}
+	if s.nm.cfg.Embedding == EmbeddingCustom {
+		m := &msgs.Embedding{}
+		EncodeCustom(m, tokens, width, data, stamp)
+		s.embC.put(m)
+		return
+	}
+	s.embMA.put(&std_msgs.Float32MultiArray{
+		Layout: std_msgs.MultiArrayLayout{Dim: []std_msgs.MultiArrayDimension{
+			{Label: "tokens", Size: uint32(tokens), Stride: uint32(tokens * width)},
+			{Label: "width", Size: uint32(width), Stride: uint32(width)},
+		}},
+		Data: append([]float32(nil), data...),
+	})
+}
+
+// Run runs the node until ctx ends; then it unregisters everything and returns nil. It returns
+// an error for a shutdown request (rosnode kill, another node taking the name) or a second call.
+func (s *SimSide) Run(ctx context.Context) error {
+	if !s.ran.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer s.rpc.Close()
+	cfg := s.nm.cfg
+	backoff := cfg.RetryMin
+	waiting := false
+	for {
+		ss, err := s.connect(ctx)
+		if ctx.Err() != nil {
+			if ss != nil {
+				ss.close()
+			}
+			return nil
+		}
+		if err != nil {
+			if !waiting {
+				s.log.Warn("ros: waiting for the master", "master", cfg.MasterURI, "err", err)
+				waiting = true
+			} else {
+				s.log.Debug("ros: master still absent", "err", err, "retry_in", backoff)
+			}
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			backoff = min(2*backoff, cfg.RetryMax)
+			continue
+		}
+		waiting, backoff = false, cfg.RetryMin
+		s.regs.Add(1)
+		s.readyOnce.Do(func() { close(s.ready) })
+		s.log.Info("ros: simulator registered", "master", cfg.MasterURI, "uri", ss.selfURI, "sim_time", s.cfg.SimTime)
+		err = s.serve(ctx, ss)
+		ss.close()
+		if ctx.Err() != nil {
+			s.log.Info("ros: simulator unregistered")
+			return nil
+		}
+		if !errors.Is(err, errForgotten) {
+			return err
+		}
+		s.log.Warn("ros: the master forgot the simulator node (restarted?): registering again")
+	}
+}
+
+// simSession is one registration of a SimSide.
+type simSession struct {
+	gn      *goroslib.Node
+	master  *apimaster.Client
+	selfURI string
+	pubs    []*goroslib.Publisher
+	subs    []*goroslib.Subscriber
+	senders []func(context.Context) // each drains one mailbox into one publisher
+}
+
+func (ss *simSession) close() {
+	for _, sub := range ss.subs {
+		sub.Close()
+	}
+	for _, p := range ss.pubs {
+		p.Close()
+	}
+	ss.gn.Close()
+}
+
+// sender returns the loop that hands box's messages to pub until ctx ends.
+func sender[T any](box *latest[T], pub *goroslib.Publisher) func(context.Context) {
+	return func(ctx context.Context) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-box.signal:
+			}
+			if m := box.take(); m != nil {
+				pub.Write(m)
+			}
+		}
+	}
+}
+
+func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
+	cfg := s.nm.cfg
+	master := apimaster.NewClient(s.nm.masterAddr, s.nm.node, &http.Client{Timeout: cfg.Timeout})
+	if _, err := master.GetURI(); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	gn, err := goroslib.NewNode(goroslib.NodeConf{
+		MasterAddress:   s.nm.masterAddr,
+		Namespace:       cfg.Namespace,
+		Name:            cfg.Name,
+		Host:            cfg.Host,
+		LogLevel:        goroslib.LogLevelDebug,
+		LogDestinations: goroslib.LogDestinationCallback,
+		OnLog:           s.onLog,
+		ReadTimeout:     cfg.Timeout,
+		WriteTimeout:    cfg.Timeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ros: node: %w", err)
+	}
+	ss = &simSession{gn: gn, master: master}
+	defer func() {
+		if err != nil {
+			ss.close()
+			ss = nil
+		}
+	}()
+	for _, p := range s.nm.params {
+		if err := s.setParam(ctx, p.key, p.val); err != nil {
+			return ss, err
+		}
+	}
+	if s.cfg.SimTime {
+		if err := gn.ParamSetBool("/use_sim_time", true); err != nil {
+			return ss, fmt.Errorf("ros: set /use_sim_time: %w", err)
+		}
+	}
+	t := s.topics
+	pub := func(topic string, msg any, latch bool) (*goroslib.Publisher, error) {
+		p, err := goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: topic, Msg: msg, Latch: latch})
+		if err != nil {
+			return nil, fmt.Errorf("ros: publisher %s: %w", topic, err)
+		}
+		ss.pubs = append(ss.pubs, p)
+		return p, nil
+	}
+	p, err := pub(t.JointStates, &sensor_msgs.JointState{}, false)
+	if err != nil {
+		return ss, err
+	}
+	ss.senders = append(ss.senders, sender(&s.joints, p))
+	if p, err = pub(t.TF, &tf2_msgs.TFMessage{}, false); err != nil {
+		return ss, err
+	}
+	ss.senders = append(ss.senders, sender(&s.tf, p))
+	if p, err = pub(t.Markers, &visualization_msgs.MarkerArray{}, false); err != nil {
+		return ss, err
+	}
+	ss.senders = append(ss.senders, sender(&s.markers, p))
+	if st := s.static.Load(); st != nil {
+		if p, err = pub(t.TFStatic, &tf2_msgs.TFMessage{}, true); err != nil {
+			return ss, err
+		}
+		p.Write(st)
+	}
+	if s.cfg.SimTime {
+		if p, err = pub(t.Clock, &rosgraph_msgs.Clock{}, false); err != nil {
+			return ss, err
+		}
+		ss.senders = append(ss.senders, sender(&s.clock, p))
+	}
+	if s.cfg.Embedding {
+		if s.nm.cfg.Embedding == EmbeddingCustom {
+			if p, err = pub(t.Embedding, &msgs.Embedding{}, false); err != nil {
+				return ss, err
+			}
+			ss.senders = append(ss.senders, sender(&s.embC, p))
+		} else {
+			if p, err = pub(t.Embedding, &std_msgs.Float32MultiArray{}, false); err != nil {
+				return ss, err
+			}
+			ss.senders = append(ss.senders, sender(&s.embMA, p))
+		}
+	}
+	for _, c := range []goroslib.SubscriberConf{
+		{Node: gn, Topic: t.Command, Callback: s.onCommand, QueueSize: subscriberQueue},
+		{Node: gn, Topic: t.Trajectory, Callback: s.onTrajectory, QueueSize: subscriberQueue},
+	} {
+		sub, err := goroslib.NewSubscriber(c)
+		if err != nil {
+			return ss, fmt.Errorf("ros: subscriber %s: %w", c.Topic, err)
+		}
+		ss.subs = append(ss.subs, sub)
+	}
+	if ss.selfURI, err = master.LookupNode(s.nm.node); err != nil {
+		return ss, fmt.Errorf("ros: lookupNode %s after registering: %w", s.nm.node, err)
+	}
+	return ss, nil
+}
+
+// serve runs the senders and watches the registration, as Node.serve does.
+func (s *SimSide) serve(ctx context.Context, ss *simSession) error {
+	for _, b := range []interface{ discard() }{&s.joints, &s.clock, &s.tf, &s.markers, &s.embMA, &s.embC} {
+		b.discard()
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, f := range ss.senders {
+		wg.Go(func() { f(sctx) })
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	watch := time.NewTicker(s.nm.cfg.WatchPeriod)
+	defer watch.Stop()
+	unreachable := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case reason := <-s.shutdown:
+			return fmt.Errorf("%w: %s", ErrShutdown, reason)
+		case <-watch.C:
+		}
+		uri, err := ss.master.LookupNode(s.nm.node)
+		var uerr *url.Error
+		switch {
+		case err == nil && uri == ss.selfURI:
+			if unreachable {
+				s.log.Info("ros: master reachable again")
+				unreachable = false
+			}
+		case err == nil:
+			return fmt.Errorf("%w: another node registered as %s (at %s)", ErrShutdown, s.nm.node, uri)
+		case errors.As(err, &uerr):
+			if !unreachable {
+				s.log.Warn("ros: master unreachable; keeping connections to peers", "err", err)
+				unreachable = true
+			}
+		default:
+			return errForgotten
+		}
+	}
+}
+
+func (s *SimSide) onLog(level goroslib.LogLevel, msg string) {
+	if strings.HasPrefix(msg, "got shutdown request") {
+		select {
+		case s.shutdown <- msg:
+		default:
+		}
+	}
+	l := slog.LevelDebug
+	if level >= goroslib.LogLevelWarn {
+		l = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), l, "goroslib: "+msg)
+}
+
+// onCommand decodes a Float64MultiArray (positions in model order) and hands it to the sink.
+func (s *SimSide) onCommand(m *std_msgs.Float64MultiArray) {
+	c, err := s.cmdIn.decode(m, len(s.jnames))
+	if err == nil {
+		err = s.sink.WriteCommand(c)
+	}
+	if err != nil {
+		n := s.stats.cmdsBad.Add(1)
+		s.warn.log(s.log, "command", n, err)
+		return
+	}
+	s.stats.cmds.Add(1)
+}
+
+// onTrajectory maps a JointTrajectory into model order and hands it to the sink.
+func (s *SimSide) onTrajectory(m *trajectory_msgs.JointTrajectory) {
+	tr, err := s.trajIn.decode(m)
+	if err == nil {
+		err = s.sink.WriteTrajectory(tr)
+	}
+	if err != nil {
+		n := s.stats.trajsBad.Add(1)
+		s.warn.log(s.log, "trajectory", n, err)
+		return
+	}
+	s.stats.trajs.Add(1)
+}
+
+// setParam sets key to v on the parameter server (private parameters of any shape).
+func (s *SimSide) setParam(ctx context.Context, key string, v xmlrpc.Value) error {
+	res, err := s.rpc.Call(ctx, s.nm.cfg.MasterURI, "setParam", xmlrpc.String(s.nm.node), xmlrpc.String(key), v)
+	if err != nil {
+		return fmt.Errorf("ros: setParam %s: %w", key, err)
+	}
+	if a, ok := res.AsArray(); !ok || len(a) != 3 {
+		return fmt.Errorf("ros: setParam %s: malformed answer %v", key, res)
+	} else if code, _ := a[0].AsInt(); code != 1 {
+		return fmt.Errorf("ros: setParam %s: %v", key, a[1])
+	}
+	return nil
+}

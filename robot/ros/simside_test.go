@@ -1,0 +1,359 @@
+package ros
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/goroslib/v2"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/tf2_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/trajectory_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/visualization_msgs"
+
+	"github.com/flowact/flowact/robot"
+)
+
+func TestTrajectoryDecoder(t *testing.T) {
+	m := testModel() // shoulder, elbow, wrist
+	pt := func(d time.Duration, pos ...float64) trajectory_msgs.JointTrajectoryPoint {
+		return trajectory_msgs.JointTrajectoryPoint{Positions: pos, TimeFromStart: d}
+	}
+	start := time.Unix(5, 0)
+	tests := []struct {
+		name    string
+		msg     trajectory_msgs.JointTrajectory
+		wantErr error // nil: want pos
+		pos     []float64
+		tfs     []time.Duration
+	}{
+		{name: "model order",
+			msg: trajectory_msgs.JointTrajectory{Header: std_msgs.Header{Stamp: start}, JointNames: []string{"shoulder", "elbow", "wrist"},
+				Points: []trajectory_msgs.JointTrajectoryPoint{pt(time.Second, 1, 2, 3), pt(2*time.Second, 4, 5, 6)}},
+			pos: []float64{1, 2, 3, 4, 5, 6}, tfs: []time.Duration{time.Second, 2 * time.Second}},
+		{name: "reordered by name",
+			msg: trajectory_msgs.JointTrajectory{Header: std_msgs.Header{Stamp: start}, JointNames: []string{"wrist", "shoulder", "elbow"},
+				Points: []trajectory_msgs.JointTrajectoryPoint{pt(time.Second, 3, 1, 2)}},
+			pos: []float64{1, 2, 3}, tfs: []time.Duration{time.Second}},
+		{name: "unknown joint",
+			msg:     trajectory_msgs.JointTrajectory{JointNames: []string{"shoulder", "elbow", "gripper"}, Points: []trajectory_msgs.JointTrajectoryPoint{pt(time.Second, 1, 2, 3)}},
+			wantErr: ErrJointNames},
+		{name: "unknown joint, wrong count",
+			msg:     trajectory_msgs.JointTrajectory{JointNames: []string{"shoulder", "elbow", "wrist", "gripper"}, Points: []trajectory_msgs.JointTrajectoryPoint{pt(time.Second, 1, 2, 3, 4)}},
+			wantErr: ErrJointNames},
+		{name: "missing joint",
+			msg:     trajectory_msgs.JointTrajectory{JointNames: []string{"shoulder", "elbow"}, Points: []trajectory_msgs.JointTrajectoryPoint{pt(time.Second, 1, 2)}},
+			wantErr: ErrJointNames},
+		{name: "repeated joint",
+			msg:     trajectory_msgs.JointTrajectory{JointNames: []string{"shoulder", "elbow", "elbow"}, Points: []trajectory_msgs.JointTrajectoryPoint{pt(time.Second, 1, 2, 3)}},
+			wantErr: ErrJointNames},
+		{name: "short point",
+			msg:     trajectory_msgs.JointTrajectory{JointNames: []string{"shoulder", "elbow", "wrist"}, Points: []trajectory_msgs.JointTrajectoryPoint{pt(time.Second, 1, 2)}},
+			wantErr: errAny},
+	}
+	d := newTrajectoryDecoder(m)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := d.decode(&tc.msg)
+			if tc.wantErr != nil {
+				if err == nil || (tc.wantErr != errAny && !errors.Is(err, tc.wantErr)) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(tr.Positions, tc.pos) || !slices.Equal(tr.TimeFromStart, tc.tfs) || !tr.Start.Equal(tc.msg.Header.Stamp) {
+				t.Errorf("got %+v, want positions %v times %v start %v", tr, tc.pos, tc.tfs, tc.msg.Header.Stamp)
+			}
+		})
+	}
+	msg := tests[1].msg
+	if a := testing.AllocsPerRun(100, func() { d.decode(&msg) }); a != 0 {
+		t.Errorf("decode allocates %v times per message", a)
+	}
+}
+
+// errAny marks a test case that wants some error.
+var errAny = errors.New("any error")
+
+func TestCommandDecoder(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  std_msgs.Float64MultiArray
+		want []float64 // nil: want an error
+	}{
+		{"plain", std_msgs.Float64MultiArray{Data: []float64{1, 2, 3}}, []float64{1, 2, 3}},
+		{"data offset", std_msgs.Float64MultiArray{Layout: std_msgs.MultiArrayLayout{DataOffset: 1}, Data: []float64{9, 1, 2, 3}}, []float64{1, 2, 3}},
+		{"short", std_msgs.Float64MultiArray{Data: []float64{1, 2}}, nil},
+		{"long", std_msgs.Float64MultiArray{Data: []float64{1, 2, 3, 4}}, nil},
+		{"offset past the end", std_msgs.Float64MultiArray{Layout: std_msgs.MultiArrayLayout{DataOffset: 7}, Data: []float64{1, 2, 3}}, nil},
+		{"NaN", std_msgs.Float64MultiArray{Data: []float64{1, math.NaN(), 3}}, nil},
+		{"Inf", std_msgs.Float64MultiArray{Data: []float64{1, 2, math.Inf(-1)}}, nil},
+	}
+	d := commandDecoder{cmd: robot.Command{Position: make([]float64, 3)}}
+	for _, tc := range tests {
+		c, err := d.decode(&tc.msg, 3)
+		if tc.want == nil {
+			if err == nil {
+				t.Errorf("%s: no error", tc.name)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(c.Position, tc.want) {
+			t.Errorf("%s: got %v, %v; want %v", tc.name, c, err, tc.want)
+		}
+	}
+}
+
+// recordSink keeps every command and trajectory it receives (copies).
+type recordSink struct {
+	mu    sync.Mutex
+	cmds  [][]float64
+	trajs []robot.Trajectory
+}
+
+func (r *recordSink) WriteCommand(c *robot.Command) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cmds = append(r.cmds, slices.Clone(c.Position))
+	return nil
+}
+
+func (r *recordSink) WriteTrajectory(tr *robot.Trajectory) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trajs = append(r.trajs, robot.Trajectory{Start: tr.Start, TimeFromStart: slices.Clone(tr.TimeFromStart), Positions: slices.Clone(tr.Positions)})
+	return nil
+}
+
+func (r *recordSink) counts() (int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.cmds), len(r.trajs)
+}
+
+// simPeer is a plain goroslib node on master uri for the tests to publish and subscribe with.
+func simPeer(tb testing.TB, uri, name string) *goroslib.Node {
+	tb.Helper()
+	gn, err := goroslib.NewNode(goroslib.NodeConf{
+		Name: name, MasterAddress: uri[len("http://") : len(uri)-1], Host: "127.0.0.1",
+		LogDestinations: goroslib.LogDestinationCallback,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(gn.Close)
+	return gn
+}
+
+func simPeerSub[T any](tb testing.TB, gn *goroslib.Node, topic string, cb func(*T)) {
+	tb.Helper()
+	s, err := goroslib.NewSubscriber(goroslib.SubscriberConf{Node: gn, Topic: topic, Callback: cb, QueueSize: subscriberQueue})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+}
+
+// runSimSide runs s until the test ends and checks that Run returns nil on cancel.
+func runSimSide(t *testing.T, s *SimSide) {
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("SimSide.Run: %v", err)
+		}
+	})
+	select {
+	case <-s.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("simulator node did not register within 20 s")
+	}
+}
+
+// TestSimSideInProcess runs the simulator's node and flowact's runtime node (Node) against the
+// embedded master: commands and trajectories from the runtime's Driver reach the sink in model
+// order, joint states reach the runtime's mailbox, and a goroslib peer sees /tf, /tf_static,
+// markers and the embedding, and the runtime's clock follows /clock; a trajectory with an unknown joint is counted and dropped.
+func TestSimSideInProcess(t *testing.T) {
+	m := newEmbeddedMaster(t)
+	sink := &recordSink{}
+	sc := SimSideConfig{Node: testConfig(t, m, ""), SimTime: true, Embedding: true}
+	sc.Node.Name = ""
+	side, err := NewSimSide(sc, testModel(), sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if side.Name() != "/"+DefaultSimName {
+		t.Errorf("name %q", side.Name())
+	}
+	side.SetStaticTF(time.Unix(1, 0), []Transform{{Parent: "wrist_link", Child: "tool", Pose: robot.Pose{Pos: [3]float64{0, 0, 0.1}, Rot: robot.Identity.Rot}}})
+	runSimSide(t, side)
+
+	rt, err := New(testConfig(t, m, "flowact"), testModel(), Handlers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopRT := runNode(t, rt)
+	defer stopRT()
+	waitReady(t, rt)
+
+	peer := simPeer(t, m.URI(), "peer")
+	var mu sync.Mutex
+	var tf, static *tf2_msgs.TFMessage
+	var markers *visualization_msgs.MarkerArray
+	var emb *std_msgs.Float32MultiArray
+	simPeerSub(t, peer, "/tf", func(m *tf2_msgs.TFMessage) { mu.Lock(); tf = m; mu.Unlock() })
+	simPeerSub(t, peer, "/tf_static", func(m *tf2_msgs.TFMessage) { mu.Lock(); static = m; mu.Unlock() })
+	simPeerSub(t, peer, DefaultMarkers, func(m *visualization_msgs.MarkerArray) { mu.Lock(); markers = m; mu.Unlock() })
+	simPeerSub(t, peer, "/flowact/embedding", func(m *std_msgs.Float32MultiArray) { mu.Lock(); emb = m; mu.Unlock() })
+	trajPub, err := goroslib.NewPublisher(goroslib.PublisherConf{Node: peer, Topic: "/flowact/trajectory", Msg: &trajectory_msgs.JointTrajectory{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trajPub.Close()
+
+	stamp := time.Unix(42, 5e8)
+	rot := robot.RotAxisAngle([3]float64{0, 0, 1}, math.Pi/2)
+	st := robot.State{Stamp: stamp, Position: []float64{0.1, 0.2, 0.3}, Velocity: []float64{1, 2, 3}, Effort: make([]float64, 3)}
+	got := robot.NewState(3)
+	eventually(t, 10*time.Second, "the runtime reads the simulator's joint state, and the peer sees every topic", func() bool {
+		side.PublishJointState(&st)
+		side.PublishTF(stamp, []Transform{{Parent: "base", Child: "shoulder_link", Pose: robot.Pose{Pos: [3]float64{1, 2, 3}, Rot: rot}}})
+		side.PublishMarkers(stamp, "base", []Marker{{NS: "targets", ID: 0, Shape: MarkerSphere, Pose: robot.Pose{Pos: [3]float64{0.5, 0, 0.2}, Rot: robot.Identity.Rot}, Scale: [3]float64{0.1, 0.1, 0.1}, RGBA: [4]float32{1, 0, 0, 1}}})
+		side.PublishClock(stamp)
+		side.PublishEmbedding(2, 3, []float32{1, 2, 3, 4, 5, 6}, stamp)
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		return rt.JointStates().ReadState(&got) == nil && tf != nil && static != nil && markers != nil && rt.Clock().Now().Equal(stamp) && emb != nil
+	})
+	if !slices.Equal(got.Position, st.Position) || !slices.Equal(got.Velocity, st.Velocity) || !got.Stamp.Equal(stamp) {
+		t.Errorf("runtime read %+v, want %+v", got, st)
+	}
+	mu.Lock()
+	if len(tf.Transforms) != 1 || tf.Transforms[0].ChildFrameId != "shoulder_link" || tf.Transforms[0].Header.FrameId != "base" ||
+		math.Abs(tf.Transforms[0].Transform.Rotation.Z-math.Sqrt(0.5)) > 1e-12 || tf.Transforms[0].Transform.Translation.Z != 3 {
+		t.Errorf("/tf: %+v", tf)
+	}
+	if len(static.Transforms) != 1 || static.Transforms[0].ChildFrameId != "tool" {
+		t.Errorf("/tf_static: %+v", static)
+	}
+	if len(markers.Markers) != 2 || markers.Markers[0].Action != int32(visualization_msgs.Marker_DELETEALL) ||
+		markers.Markers[1].Type != int32(visualization_msgs.Marker_SPHERE) || markers.Markers[1].Color.R != 1 || markers.Markers[1].Header.FrameId != "base" {
+		t.Errorf("markers: %+v", markers)
+	}
+	if !rt.Clock().Sim() {
+		t.Error("the runtime node, started after the simulator, does not follow /clock")
+	}
+	if len(emb.Layout.Dim) != 2 || emb.Layout.Dim[0].Size != 2 || emb.Layout.Dim[1].Size != 3 || !slices.Equal(emb.Data, []float32{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("embedding: %+v", emb)
+	}
+	mu.Unlock()
+	if v, err := rt.Param(context.Background(), "/use_sim_time"); err != nil {
+		t.Errorf("/use_sim_time: %v", err)
+	} else if b, ok := v.AsBool(); !ok || !b {
+		t.Errorf("/use_sim_time = %v, want true", v)
+	}
+
+	// Commands and trajectories from the runtime's driver.
+	cmd := robot.Command{Position: []float64{0.4, 0.5, 0.6}}
+	tr := robot.Trajectory{TimeFromStart: []time.Duration{time.Second}, Positions: []float64{0.7, 0.8, 0.9}}
+	eventually(t, 10*time.Second, "a command and a trajectory reach the sink", func() bool {
+		if err := rt.Driver().WriteCommand(&cmd); err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.Driver().WriteTrajectory(&tr); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		c, k := sink.counts()
+		return c > 0 && k > 0
+	})
+	sink.mu.Lock()
+	if !slices.Equal(sink.cmds[0], cmd.Position) || !slices.Equal(sink.trajs[0].Positions, tr.Positions) || !sink.trajs[0].Start.IsZero() {
+		t.Errorf("sink got %v / %+v", sink.cmds[0], sink.trajs[0])
+	}
+	sink.mu.Unlock()
+
+	// A peer's trajectory in another joint order is mapped by name; one with an unknown joint is
+	// counted and dropped.
+	_, before := sink.counts()
+	bad := &trajectory_msgs.JointTrajectory{JointNames: []string{"wrist", "shoulder", "gripper"},
+		Points: []trajectory_msgs.JointTrajectoryPoint{{Positions: []float64{1, 2, 3}, TimeFromStart: time.Second}}}
+	good := &trajectory_msgs.JointTrajectory{JointNames: []string{"wrist", "shoulder", "elbow"},
+		Points: []trajectory_msgs.JointTrajectoryPoint{{Positions: []float64{-3, -1, -2}, TimeFromStart: time.Second}}}
+	eventually(t, 10*time.Second, "the peer's trajectories arrive", func() bool {
+		trajPub.Write(bad)
+		trajPub.Write(good)
+		time.Sleep(20 * time.Millisecond)
+		_, k := sink.counts()
+		return k > before && side.Stats().TrajectoriesRejected > 0
+	})
+	sink.mu.Lock()
+	if last := sink.trajs[len(sink.trajs)-1]; !slices.Equal(last.Positions, []float64{-1, -2, -3}) {
+		t.Errorf("reordered trajectory reached the sink as %v, want [-1 -2 -3]", last.Positions)
+	}
+	sink.mu.Unlock()
+	if s := side.Stats(); s.Commands == 0 || s.Trajectories == 0 || s.JointStates == 0 {
+		t.Errorf("stats %+v", s)
+	}
+
+	// A second simulator registering while /use_sim_time is already true (goroslib then
+	// subscribes its node to /clock, the topic it also publishes) still works.
+	sc2 := SimSideConfig{Node: testConfig(t, m, "sim2"), SimTime: true}
+	sc2.Node.Topics = Topics{JointStates: "/sim2/joint_states", Command: "/sim2/command", Trajectory: "/sim2/trajectory"}
+	side2, err := NewSimSide(sc2, testModel(), sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSimSide(t, side2)
+	var js2 bool
+	simPeerSub(t, peer, "/sim2/joint_states", func(*sensor_msgs.JointState) { mu.Lock(); js2 = true; mu.Unlock() })
+	eventually(t, 10*time.Second, "the second simulator's joint states", func() bool {
+		side2.PublishJointState(&st)
+		side2.PublishClock(stamp.Add(time.Second))
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		return js2
+	})
+}
+
+// TestSimSideConfig checks defaults, remapping of the extra topics, and bad configs.
+func TestSimSideConfig(t *testing.T) {
+	cfg := SimSideConfig{Node: Config{Getenv: envMap{}.get, Namespace: "/robot1",
+		Remaps: map[string]string{"/tf": "/robot1/tf", "markers": "/viz"}}, Markers: "markers"}
+	s, err := NewSimSide(cfg, testModel(), &recordSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SimTopics{JointStates: "/joint_states", Command: "/flowact/command", Trajectory: "/flowact/trajectory",
+		TF: "/robot1/tf", TFStatic: "/tf_static", Markers: "/viz", Clock: "/clock", Embedding: "/flowact/embedding"}
+	if s.Topics() != want {
+		t.Errorf("topics %+v, want %+v", s.Topics(), want)
+	}
+	if s.Name() != "/robot1/flowact_sim" {
+		t.Errorf("name %q", s.Name())
+	}
+	for _, bad := range []SimSideConfig{
+		{Node: Config{Getenv: envMap{}.get}, TF: "bad name"},
+		{Node: Config{Getenv: envMap{}.get, MasterURI: "ftp://x"}},
+	} {
+		if _, err := NewSimSide(bad, testModel(), &recordSink{}); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: err %v, want ErrConfig", bad, err)
+		}
+	}
+	if _, err := NewSimSide(SimSideConfig{}, nil, &recordSink{}); !errors.Is(err, ErrConfig) {
+		t.Errorf("nil model: %v", err)
+	}
+}
