@@ -12,6 +12,12 @@
 // state is visible, the tick is skipped: no command, no record); asks the policy or the expert
 // for a command; writes it; records the tick; and steps the simulator by 1/Rate.
 //
+// Run owns the loop. For an external loop (policy.Loop in `flowact eval`), Runner.Start returns
+// an Env: the loop drives Env.Driver and sleeps on Env.Clock, whose SleepUntil steps the
+// simulation tick by tick, updating the task and the VLM (Env.Latest), and returns ErrDone when
+// the episode is over. Result.Episode converts a finished episode into a dataset.Episode for
+// writing as a ROS bag.
+//
 // Seeds: one episode seed determines everything: the scene (task.Reset), the expert's variation,
 // the VLM's noise and the simulator's random faults (Config.Sim.Faults.Seed is mixed with it).
 // The VLM's projections come from Config.VLM.Seed and are shared by all episodes of a Runner.

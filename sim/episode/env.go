@@ -39,6 +39,7 @@ type Env struct {
 	done   bool
 	truth  robot.State
 	sc     vlm.Scene
+	scene  sim.Scene
 	emb    []float32 // the latest embedding; a new slice for each one, never modified
 	embAt  time.Duration
 	tokens int
@@ -107,6 +108,8 @@ func (e *Env) tick() {
 		e.done = true
 		return
 	}
+	e.tk.SceneTo(&e.scene, t)
+	e.s.SetObjects(e.scene.Targets, e.scene.Obstacles) // for a visualizer reading Driver().SceneTo
 	if e.stream.Due(t) {
 		e.tk.ObserveTo(&e.sc, t)
 		e.stream.Observe(t, &e.sc)

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/flowact/flowact/configs"
+	"github.com/flowact/flowact/dataset"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim"
@@ -343,5 +345,72 @@ demo: {speed: 0.3, iterations: 6}
 	}
 	if err := configs.Decode("bad.yaml", []byte("sim: {lag: {order: 3}}\n"), &c); err == nil {
 		t.Error("lag order 3 decoded without error")
+	}
+}
+
+// TestDatasetEpisode converts an episode with state latency and drops and checks that aligning
+// it at the control rate gives back what the policy saw at every tick from the first embedding on.
+func TestDatasetEpisode(t *testing.T) {
+	rb := shipped(t, "ur5")
+	cfg := Config{VLM: smallVLM, Sim: sim.Config{Faults: sim.Faults{StateLatency: 30 * time.Millisecond, StateDrop: 0.2}}}
+	r, err := New(cfg, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Run(context.Background(), newTask(t, "detour"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Unix(1_700_000_000, 0)
+	ep := res.Episode("ur5", start)
+	if err := ep.Meta.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	al, err := dataset.Align(ep, 0, dataset.ActionsFromCommand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := 0
+	for res.Records[first].Embedding == nil {
+		first++
+	}
+	recs := res.Records[first:]
+	if al.N != len(recs) || !al.Start.Equal(start.Add(recs[0].T)) {
+		t.Fatalf("aligned %d ticks from %v, want %d from %v", al.N, al.Start, len(recs), start.Add(recs[0].T))
+	}
+	for k, rec := range recs {
+		if !slices.Equal(al.StateAt(k), rec.Position) || !slices.Equal(al.ActionAt(k), rec.Command) || &al.EmbeddingAt(k)[0] != &rec.Embedding[0] {
+			t.Fatalf("tick %d: aligned state, action or embedding differs from the record", k)
+		}
+	}
+	if len(ep.States) >= len(res.Records) {
+		t.Errorf("%d states for %d records: dropped samples should not repeat", len(ep.States), len(res.Records))
+	}
+}
+
+// TestBagRoundTrip writes an expert episode as a ROS bag with package dataset and reads it back
+// aligned: the path `flowact collect` takes.
+func TestBagRoundTrip(t *testing.T) {
+	rb := shipped(t, "arm5")
+	r, err := New(Config{VLM: smallVLM}, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Run(context.Background(), newTask(t, "reach"), 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ep.bag")
+	if err := dataset.WriteEpisode(path, res.Episode("arm5", time.Unix(1_700_000_000, 0)), dataset.WriterConfig{Joints: res.Joints}); err != nil {
+		t.Fatal(err)
+	}
+	al, err := dataset.Load(path, dataset.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Records[len(res.Records)-1]
+	if al.Meta.Task != "reach" || al.Meta.Seed != 4 || al.Meta.Success != res.Success || al.Tokens != 4 || al.Width != 64 ||
+		!slices.Equal(al.ActionAt(al.N-1), last.Command) || !slices.Equal(al.EmbeddingAt(al.N-1), last.Embedding) {
+		t.Errorf("read back %+v, %d ticks; last action %v, want %v", al.Meta, al.N, al.ActionAt(al.N-1), last.Command)
 	}
 }
