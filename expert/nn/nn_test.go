@@ -261,7 +261,9 @@ func TestCheckpointRoundTrip(t *testing.T) {
 				{func(ts map[string]ckpt.Tensor) {
 					ts[first.Name] = ckpt.Tensor{Name: first.Name, Shape: []int{len(first.Data)}, Data: first.Data}
 				}, ckpt.ErrShape},
-				{func(ts map[string]ckpt.Tensor) { ts["extra"] = ckpt.Tensor{Name: "extra", Shape: []int{1}, Data: []float32{1}} }, ckpt.ErrExtraTensor},
+				{func(ts map[string]ckpt.Tensor) {
+					ts["extra"] = ckpt.Tensor{Name: "extra", Shape: []int{1}, Data: []float32{1}}
+				}, ckpt.ErrExtraTensor},
 			} {
 				cc := *c0
 				cc.Tensors = map[string]ckpt.Tensor{}
