@@ -2,6 +2,7 @@ package ros
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"slices"
 	"sync"
@@ -328,4 +329,21 @@ func BenchmarkJointStateLatency(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "median-ns")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+}
+
+// TestDuplicateNameShutsDown: a second node registering flowact's name makes the master send
+// flowact a shutdown request; Run ends with ErrShutdown, as a ROS node would.
+func TestDuplicateNameShutsDown(t *testing.T) {
+	m := newEmbeddedMaster(t)
+	n, err := New(testConfig(t, m, "flowact"), testModel(), Handlers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runNode(t, n)
+	waitReady(t, n)
+	peerNode(t, m, "flowact")
+	eventually(t, 10*time.Second, "the node to stop", func() bool { return !n.Connected() })
+	if err := stop(); !errors.Is(err, ErrShutdown) {
+		t.Errorf("Run: %v, want ErrShutdown", err)
+	}
 }

@@ -185,12 +185,13 @@ func (n *Node) Run(ctx context.Context) error {
 		err = n.serve(ctx, s)
 		n.connected.Store(false)
 		n.closeSession(s)
+		if err != nil && !errors.Is(err, errForgotten) {
+			n.log.Warn("ros: stopped", "err", err)
+			return err
+		}
 		if ctx.Err() != nil {
 			n.log.Info("ros: unregistered")
 			return nil
-		}
-		if !errors.Is(err, errForgotten) {
-			return err
 		}
 		n.log.Warn("ros: the master forgot this node (restarted?): registering again")
 	}

@@ -260,14 +260,15 @@ func (w *tWriter) Write(p []byte) (int, error) {
 }
 
 // runNode starts n.Run in the background and stops it at cleanup; the returned stop cancels it
-// and returns Run's error.
+// and returns Run's error (a test that calls stop checks that error itself).
 func runNode(t *testing.T, n *Node) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- n.Run(ctx) }()
 	var once sync.Once
 	var err error
-	stop = func() error {
+	var explicit atomic.Bool
+	wait := func() error {
 		once.Do(func() {
 			cancel()
 			select {
@@ -279,9 +280,12 @@ func runNode(t *testing.T, n *Node) (stop func() error) {
 		return err
 	}
 	t.Cleanup(func() {
-		if err := stop(); err != nil {
+		if err := wait(); err != nil && !explicit.Load() {
 			t.Error(err)
 		}
 	})
-	return stop
+	return func() error {
+		explicit.Store(true)
+		return wait()
+	}
 }
