@@ -1,0 +1,348 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/ros"
+	"github.com/flowact/flowact/sim"
+	"github.com/flowact/flowact/sim/task"
+	"github.com/flowact/flowact/sim/vlm"
+)
+
+// publisher is what the stepping loop publishes through: *ros.SimSide, or a recorder in tests.
+type publisher interface {
+	PublishJointState(st *robot.State)
+	PublishClock(t time.Time)
+	PublishTF(stamp time.Time, tfs []ros.Transform)
+	PublishMarkers(stamp time.Time, frame string, ms []ros.Marker)
+	PublishEmbedding(tokens, width int, data []float32, stamp time.Time)
+}
+
+var _ publisher = (*ros.SimSide)(nil)
+
+// Node is the simulator as a ROS node. New builds it without I/O; Run registers it and steps
+// the simulator until its context ends.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	model *robot.Model
+	s     *sim.Sim
+	side  *ros.SimSide
+
+	tk     task.Task // nil without a task
+	rb     *task.Robot
+	stream *vlm.Stream // nil without Embedding
+	tokens int
+	width  int
+
+	ran       atomic.Bool
+	steps     atomic.Int64
+	late      atomic.Int64
+	published atomic.Int64
+	metaMu    sync.Mutex
+	meta      task.Meta
+}
+
+// Stats counts what Run did.
+type Stats struct {
+	Steps       int64 // simulation steps
+	Late        int64 // steps that started after their deadline
+	JointStates int64 // joint-state messages published
+	ROS         ros.SimSideStats
+}
+
+// New returns a node simulating model m (loaded with its robot config rc, e.g. by
+// urdf.LoadConfig) configured by cfg. It draws the task's scene; it does no I/O.
+func New(m *robot.Model, rc robot.Config, cfg Config) (*Node, error) {
+	if m == nil {
+		return nil, fmt.Errorf("%w: nil model", ErrConfig)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	home := make([]float64, m.DoF())
+	for i, j := range m.Joints {
+		if v, ok := rc.Home[j.Name]; ok {
+			home[i] = v
+		} else if j.Limits.HasPosition {
+			home[i] = min(max(0, j.Limits.Lower), j.Limits.Upper)
+		}
+	}
+	if cfg.Sim.Initial == nil {
+		cfg.Sim.Initial = home
+	}
+	s, err := sim.New(m, cfg.Sim)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	rc.EnsureDefaults()
+	t := &cfg.ROS.Node.Topics
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&t.JointStates, rc.Topics.JointStates}, {&t.Command, rc.Topics.Command}, {&t.Trajectory, rc.Topics.Trajectory},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
+	}
+	if cfg.ROS.Node.Logger == nil {
+		cfg.ROS.Node.Logger = cfg.Logger
+	}
+	side, err := ros.NewSimSide(cfg.ROS, m, s)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, model: m, s: s, side: side}
+	// Fixed joints never move: publish them once, latched, on /tf_static.
+	var sc sim.Scene
+	s.SceneTo(&sc)
+	var static []ros.Transform
+	for _, f := range sc.Frames[m.DoF():] {
+		static = append(static, ros.Transform{Parent: f.Parent, Child: f.Child, Pose: f.Pose})
+	}
+	if len(static) > 0 {
+		side.SetStaticTF(time.Time{}, static)
+	}
+	if cfg.Task.Name != "" {
+		if n.rb, err = task.NewRobot(m, rc.EELink, cfg.Sim.Initial); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		if n.tk, err = task.New(cfg.Task); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		if err := n.tk.Reset(rand.New(rand.NewPCG(cfg.Seed, 0x51de)), n.rb); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		n.meta = n.tk.Meta()
+		s.SetObjects(sceneObjects(n.tk, 0))
+	}
+	if cfg.Embedding {
+		enc, err := vlm.NewEncoder(cfg.VLM)
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		n.tokens, n.width = enc.Shape()
+		n.stream = vlm.NewStream(enc, cfg.Seed^0x5a5a5a5a)
+	}
+	return n, nil
+}
+
+// sceneObjects returns the task's targets and obstacles at elapsed time t.
+func sceneObjects(tk task.Task, t time.Duration) ([]sim.Target, []sim.Obstacle) {
+	var sc sim.Scene
+	tk.SceneTo(&sc, t)
+	return sc.Targets, sc.Obstacles
+}
+
+// Sim returns the simulator (for inspection: its true state, stats and faults).
+func (n *Node) Sim() *sim.Sim { return n.s }
+
+// Name returns the node's absolute ROS name.
+func (n *Node) Name() string { return n.side.Name() }
+
+// Topics returns the resolved topic names.
+func (n *Node) Topics() ros.SimTopics { return n.side.Topics() }
+
+// Ready is closed once the node has registered with the master (and stepping begins).
+func (n *Node) Ready() <-chan struct{} { return n.side.Ready() }
+
+// Instruction returns the task's instruction, or "" without a task.
+func (n *Node) Instruction() string {
+	if n.tk == nil {
+		return ""
+	}
+	return n.tk.Instruction()
+}
+
+// Meta returns the task's metadata so far (the zero Meta without a task).
+func (n *Node) Meta() task.Meta {
+	n.metaMu.Lock()
+	defer n.metaMu.Unlock()
+	return n.meta
+}
+
+// Stats returns the counters.
+func (n *Node) Stats() Stats {
+	return Stats{Steps: n.steps.Load(), Late: n.late.Load(), JointStates: n.published.Load(), ROS: n.side.Stats()}
+}
+
+// Run registers the node (waiting for an absent master), steps the simulator and publishes until
+// ctx ends; then it unregisters and returns nil. It returns the ROS side's error if the node is
+// shut down from outside (rosnode kill, a node taking its name), and an error on a second call.
+func (n *Node) Run(ctx context.Context) error {
+	if !n.ran.CompareAndSwap(false, true) {
+		return fmt.Errorf("node: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var rosErr error
+	wg.Go(func() {
+		rosErr = n.side.Run(ctx)
+		cancel() // a shutdown request ends the loop too
+	})
+	select {
+	case <-n.side.Ready():
+		n.loop(ctx, n.side)
+	case <-ctx.Done():
+	}
+	cancel()
+	wg.Wait()
+	if rosErr != nil {
+		return fmt.Errorf("node: %w", rosErr)
+	}
+	return nil
+}
+
+// loop steps and publishes until ctx ends.
+func (n *Node) loop(ctx context.Context, pub publisher) {
+	cfg := n.cfg
+	clk := cfg.Clock
+	period := time.Duration(math.Round(float64(time.Second) / cfg.Rate))
+	paced := !math.IsInf(cfg.Speed, 1)
+	wallPeriod := time.Duration(math.Round(float64(period) / cfg.Speed))
+	every := func(rate float64) int64 { return max(1, int64(math.Round(cfg.Rate/rate))) }
+	tfEvery, markerEvery := every(cfg.TFRate), every(cfg.MarkerRate)
+
+	dof := n.model.DoF()
+	st := robot.NewState(dof)
+	var truth robot.State
+	var sc sim.Scene
+	var vsc vlm.Scene
+	tfs := make([]ros.Transform, dof)
+	var markers []ros.Marker
+	var lastStamp time.Time
+	var lastObs time.Duration = -1
+	taskDone := false
+
+	t0 := clk.Now()
+	simStart := n.s.Now()
+	var offset time.Duration // ROS time minus simulation time
+	if !cfg.SimTime {
+		offset = t0.Sub(simStart)
+	}
+	n.log.Info("node: stepping", "rate_hz", cfg.Rate, "sim_time", cfg.SimTime, "speed", cfg.Speed, "task", cfg.Task.Name, "instruction", n.Instruction())
+	for k := int64(1); ; k++ {
+		if paced {
+			deadline := t0.Add(time.Duration(k) * wallPeriod)
+			if clk.Now().After(deadline) {
+				n.late.Add(1)
+			}
+			if clk.SleepUntil(ctx, deadline) != nil {
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		n.s.Step(period)
+		n.steps.Add(1)
+		now := n.s.Now()
+		elapsed := now.Sub(simStart)
+		pub.PublishClock(now) // sim time only
+
+		if err := n.s.ReadState(&st); err == nil && !st.Stamp.Equal(lastStamp) {
+			lastStamp = st.Stamp
+			st.Stamp = st.Stamp.Add(offset)
+			pub.PublishJointState(&st)
+			n.published.Add(1)
+		}
+
+		if n.tk != nil {
+			if !taskDone {
+				n.s.TrueStateTo(&truth)
+				taskDone = n.tk.Update(elapsed, n.rb.EEPos(truth.Position))
+				n.metaMu.Lock()
+				n.meta = n.tk.Meta()
+				n.metaMu.Unlock()
+				if taskDone {
+					m := n.tk.Meta()
+					n.log.Info("node: task over", "task", m.Task, "success", m.Success, "elapsed", m.Elapsed, "distance_m", m.Distance)
+				}
+			}
+			if n.stream != nil {
+				if n.stream.Due(elapsed) {
+					n.tk.ObserveTo(&vsc, elapsed)
+					n.stream.Observe(elapsed, &vsc)
+				}
+				if emb, at, ok := n.stream.Latest(elapsed); ok && at != lastObs {
+					lastObs = at
+					pub.PublishEmbedding(n.tokens, n.width, emb, simStart.Add(at+offset))
+				}
+			}
+		}
+
+		if k%tfEvery == 0 {
+			n.s.SceneTo(&sc)
+			for i := range tfs {
+				f := &sc.Frames[i]
+				tfs[i] = ros.Transform{Parent: f.Parent, Child: f.Child, Pose: f.Pose}
+			}
+			pub.PublishTF(now.Add(offset), tfs)
+		}
+		if k%markerEvery == 0 && n.tk != nil {
+			n.tk.SceneTo(&sc, elapsed)
+			n.s.SetObjects(sc.Targets, sc.Obstacles)
+			markers = appendMarkers(markers[:0], sc.Targets, sc.Obstacles)
+			pub.PublishMarkers(now.Add(offset), n.model.Root, markers)
+		}
+	}
+}
+
+// Marker namespaces.
+const (
+	nsTargets   = "targets"
+	nsObstacles = "obstacles"
+)
+
+// appendMarkers draws targets as spheres and obstacles as capsules: a cylinder from A to B and a
+// sphere at each end (one sphere when A == B).
+func appendMarkers(dst []ros.Marker, targets []sim.Target, obstacles []sim.Obstacle) []ros.Marker {
+	for i, t := range targets {
+		d := 2 * t.Radius
+		dst = append(dst, ros.Marker{NS: nsTargets, ID: int32(i), Shape: ros.MarkerSphere,
+			Pose: robot.Pose{Pos: t.Pos, Rot: robot.Identity.Rot}, Scale: [3]float64{d, d, d}, RGBA: t.RGBA})
+	}
+	grey := [4]float32{0.5, 0.5, 0.5, 0.8}
+	for i, o := range obstacles {
+		d := 2 * o.Radius
+		id := int32(3 * i)
+		dst = append(dst, ros.Marker{NS: nsObstacles, ID: id, Shape: ros.MarkerSphere,
+			Pose: robot.Pose{Pos: o.A, Rot: robot.Identity.Rot}, Scale: [3]float64{d, d, d}, RGBA: grey})
+		ab := [3]float64{o.B[0] - o.A[0], o.B[1] - o.A[1], o.B[2] - o.A[2]}
+		l := math.Sqrt(ab[0]*ab[0] + ab[1]*ab[1] + ab[2]*ab[2])
+		if l == 0 {
+			continue
+		}
+		dst = append(dst, ros.Marker{NS: nsObstacles, ID: id + 1, Shape: ros.MarkerSphere,
+			Pose: robot.Pose{Pos: o.B, Rot: robot.Identity.Rot}, Scale: [3]float64{d, d, d}, RGBA: grey})
+		mid := [3]float64{(o.A[0] + o.B[0]) / 2, (o.A[1] + o.B[1]) / 2, (o.A[2] + o.B[2]) / 2}
+		dst = append(dst, ros.Marker{NS: nsObstacles, ID: id + 2, Shape: ros.MarkerCylinder,
+			Pose: robot.Pose{Pos: mid, Rot: zTo([3]float64{ab[0] / l, ab[1] / l, ab[2] / l})}, Scale: [3]float64{d, d, l}, RGBA: grey})
+	}
+	return dst
+}
+
+// zTo returns a rotation taking the z axis to the unit vector u (a cylinder marker's axis is z).
+func zTo(u [3]float64) [9]float64 {
+	// Axis z × u = (-u_y, u_x, 0), angle acos(u_z); about x by pi when u = -z.
+	s := math.Hypot(u[0], u[1])
+	if s < 1e-12 {
+		if u[2] > 0 {
+			return robot.Identity.Rot
+		}
+		return robot.RotAxisAngle([3]float64{1, 0, 0}, math.Pi)
+	}
+	return robot.RotAxisAngle([3]float64{-u[1] / s, u[0] / s, 0}, math.Atan2(s, u[2]))
+}
