@@ -24,7 +24,8 @@ func armModel() *robot.Model {
 // y_i = mu_i + u_i z with z the noise of one carrier coordinate per joint: a deterministic flow
 // whose samples are smooth chunks mu + u z with a random offset scale z. Euler integrates it
 // exactly (up to rounding) because the velocity is constant along each path. From x_t the field
-// recovers z on the carrier row c (u_c > 0): x_t[c] = t (mu_c + u_c z) + (1-t) z.
+// recovers z on the carrier row c (u_c > 0): x_t[c] = t (mu_c + u_c z) + (1-t) z. It is singular
+// at t = 1 (x0 is lost there): use samplers that do not evaluate it there (Euler, midpoint, RK4).
 type line struct {
 	h, d  int
 	mu, u []float32 // h x d

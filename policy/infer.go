@@ -11,11 +11,18 @@ import (
 )
 
 // Embedding is one VLM embedding: Tokens x Width float32 values, row-major, taken at Stamp.
-// Once put into a Loop's mailbox it is shared and must not be modified.
+// Data is shared, never copied: once handed to a Loop it must not be modified.
 type Embedding struct {
 	Stamp         time.Time
 	Tokens, Width int
 	Data          []float32
+}
+
+// EmbeddingSource is a latest-value mailbox the tick reads the embedding from (robot/ros's
+// Embeddings behind a two-line adapter). Latest must not block or allocate and returns an
+// error (any) while there is none.
+type EmbeddingSource interface {
+	Latest() (Embedding, error)
 }
 
 // Request is one observation for the inference worker. The loop owns it; it is valid until the
@@ -25,7 +32,7 @@ type Request struct {
 	Tick      int64      // the tick the observation was taken at: row 0 of the chunk is for it
 	Stamp     time.Time  // the joint state's measurement time
 	Position  []float64  // joint positions (rad, model order)
-	Embedding *Embedding // the latest embedding at Tick
+	Embedding Embedding // the latest embedding at Tick (Data nil: none)
 	// Prefix holds the committed actions for ticks [Tick, Tick+len(Prefix)/D), absolute joint
 	// targets (rad); empty unless the strategy is prefix.
 	Prefix []float64
@@ -155,7 +162,7 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 	e.norm.NormalizeState(e.state, req.Position)
 	e.cond.State = e.state
 	e.cond.Tokens, e.cond.Width, e.cond.Embedding = 0, 0, nil
-	if emb := req.Embedding; emb != nil {
+	if emb := &req.Embedding; emb.Data != nil {
 		e.cond.Tokens, e.cond.Width, e.cond.Embedding = emb.Tokens, emb.Width, emb.Data
 	}
 	e.cond.Prefix = nil

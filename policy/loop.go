@@ -23,6 +23,9 @@ type Deps struct {
 	Clock    robot.Clock  // nil: robot.WallClock
 	Logger   *slog.Logger // nil: discard
 	Recorder Recorder     // nil: none
+	// Embeddings, if set, is where the tick reads the latest embedding; otherwise it reads the
+	// mailbox PutEmbedding fills.
+	Embeddings EmbeddingSource
 }
 
 // Loop is the real-time control loop. Build it with New, run it with Run; command it with
@@ -34,6 +37,7 @@ type Loop struct {
 	clock  robot.Clock
 	log    *slog.Logger
 	rec    Recorder
+	src    EmbeddingSource
 	h, d   int
 	period time.Duration
 
@@ -113,7 +117,7 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	l := &Loop{
-		cfg: cfg, drv: deps.Driver, inf: deps.Inferer, clock: deps.Clock, log: deps.Logger, rec: deps.Recorder,
+		cfg: cfg, drv: deps.Driver, inf: deps.Inferer, clock: deps.Clock, log: deps.Logger, rec: deps.Recorder, src: deps.Embeddings,
 		h: h, d: d, period: per,
 		filter:  safety.NewFilter(lim, per.Seconds()),
 		wd:      safety.NewWatchdogs(64),
@@ -169,9 +173,25 @@ func (l *Loop) Reset() error { return l.m.Reset() }
 // Fault latches a fault from outside (e.g. an emergency stop), with a cause.
 func (l *Loop) Fault(cause string) { l.m.Trip(cause) }
 
-// PutEmbedding makes e the latest embedding. e must not be modified afterwards. Safe to call
-// from any goroutine; never blocks.
+// PutEmbedding makes e the latest embedding (unless Deps.Embeddings is set). Neither e nor its
+// Data may be modified afterwards. Safe to call from any goroutine; never blocks.
 func (l *Loop) PutEmbedding(e *Embedding) { l.emb.Store(e) }
+
+// Trigger is a service callback with std_srvs/Trigger's shape (robot/ros.TriggerFunc).
+type Trigger func() (message string, err error)
+
+// Triggers returns the start, stop, hold and reset services, for robot/ros.Handlers.
+func (l *Loop) Triggers() (start, stop, hold, reset Trigger) {
+	wrap := func(f func() error) Trigger {
+		return func() (string, error) {
+			if err := f(); err != nil {
+				return "", err
+			}
+			return "policy: " + l.m.State().String(), nil
+		}
+	}
+	return wrap(l.Start), wrap(l.Stop), wrap(l.Hold), wrap(l.Reset)
+}
 
 // ErrRunning is returned by a second Run.
 var ErrRunning = errors.New("policy: Run called twice")
@@ -293,9 +313,16 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 	} else if !errors.Is(err, robot.ErrNoState) {
 		t.ReadErrors.Add(1)
 	}
-	emb := l.emb.Load()
+	var emb Embedding
+	if l.src != nil {
+		if e, err := l.src.Latest(); err == nil {
+			emb = e
+		}
+	} else if e := l.emb.Load(); e != nil {
+		emb = *e
+	}
 	embOK, embAge := false, math.Inf(1)
-	if emb != nil {
+	if emb.Data != nil {
 		embAge = now.Sub(emb.Stamp).Seconds()
 		embOK = now.Sub(emb.Stamp) <= l.cfg.Watchdog.EmbeddingMaxAge
 	}
@@ -455,7 +482,7 @@ func (l *Loop) delayEstimate() int {
 }
 
 // request hands the observation of tick k to the worker.
-func (l *Loop) request(k int64, emb *Embedding) {
+func (l *Loop) request(k int64, emb Embedding) {
 	r := &l.req
 	l.seq++
 	r.Seq, r.Tick, r.Stamp, r.Embedding = l.seq, k, l.st.Stamp, emb

@@ -276,12 +276,19 @@ func stepLimit(dist, dec float64) float64 {
 	if math.IsInf(dist, 1) {
 		return math.Inf(1)
 	}
-	// n is the largest integer with dec n (n+1)/2 <= dist.
-	n := math.Floor((math.Sqrt(1+8*dist/dec) - 1) / 2)
-	for n > 0 && dec*n*(n+1)/2 > dist {
+	x := 8 * dist / dec
+	if x > 1e24 {
+		// Beyond 5e11 ticks of braking the discrete curve is the continuous one to 1e-12
+		// relative, and far beyond any velocity limit; n+1 would no longer differ from n.
+		return math.Sqrt(2 * dist * dec)
+	}
+	// n is the largest integer with dec n (n+1)/2 <= dist; the square root is off by at most
+	// one either way, so each correction loop runs at most a few times.
+	n := math.Floor((math.Sqrt(1+x) - 1) / 2)
+	for i := 0; i < 4 && n > 0 && dec*n*(n+1)/2 > dist; i++ {
 		n--
 	}
-	for dec*(n+1)*(n+2)/2 <= dist {
+	for i := 0; i < 4 && dec*(n+1)*(n+2)/2 <= dist; i++ {
 		n++
 	}
 	return (dist + dec*n*(n+1)/2) / (n + 1)

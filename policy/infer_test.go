@@ -1,0 +1,159 @@
+package policy
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/flowact/flowact/calib/norm"
+	"github.com/flowact/flowact/expert/ode"
+	"github.com/flowact/flowact/policy/chunk"
+	"github.com/flowact/flowact/policy/safety"
+)
+
+func testSet(d int) *norm.Set {
+	st := func(scale float64) norm.Stats {
+		s := norm.Stats{Count: 100}
+		for j := range d {
+			m, sd := 0.1*float64(j)*scale, 0.5+0.25*float64(j)
+			s.Mean = append(s.Mean, m)
+			s.Std = append(s.Std, sd)
+			s.Q01 = append(s.Q01, m-2*sd)
+			s.Q99 = append(s.Q99, m+2*sd)
+			s.Min = append(s.Min, m-3*sd)
+			s.Max = append(s.Max, m+3*sd)
+		}
+		return s
+	}
+	return &norm.Set{Version: norm.Version, State: st(1), Action: st(-1)}
+}
+
+// TestNorm: the calib/norm adapter is an inverse pair up to float32 rounding, in both modes.
+func TestNorm(t *testing.T) {
+	for _, mode := range []norm.Mode{norm.MeanStd, norm.Quantile} {
+		n, err := NewNorm(testSet(3), mode, 4, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := []float64{0.3, -1.2, 2.5, 0, 1, -1, 0.7, 0.8, 0.9, -2, -3, 3}
+		y := make([]float32, len(x))
+		back := make([]float64, len(x))
+		n.NormalizeActions(y, x)
+		n.UnnormalizeActions(back, y)
+		for i := range x {
+			if math.Abs(back[i]-x[i]) > 1e-6*(1+math.Abs(x[i])) {
+				t.Errorf("mode %v: %g -> %g -> %g", mode, x[i], y[i], back[i])
+			}
+		}
+		// mean_std: state joint 1 has mean 0.1 and std 0.75.
+		s := make([]float32, 3)
+		n.NormalizeState(s, []float64{0, 0.85, 0})
+		if mode == norm.MeanStd && math.Abs(float64(s[1])-1) > 1e-5 {
+			t.Errorf("normalized state %v, want joint 1 at 1", s)
+		}
+		if n := testing.AllocsPerRun(50, func() { n.NormalizeActions(y, x); n.UnnormalizeActions(back, y) }); n != 0 {
+			t.Errorf("%v allocations", n)
+		}
+	}
+	if _, err := NewNorm(testSet(2), norm.MeanStd, 4, 3); err == nil {
+		t.Error("stats of 2 dims accepted for 3 joints")
+	}
+}
+
+// TestExpertDeterministic: the same seed and request number give the same chunk bit for bit;
+// the committed prefix comes back exactly; another request number gives other noise.
+func TestExpertDeterministic(t *testing.T) {
+	mk := func() *Expert {
+		n, _ := NewNorm(testSet(3), norm.MeanStd, 30, 3)
+		return NewExpert(newPlanModel(30, 3), &ode.Fixed{Method: ode.Midpoint, Steps: 8}, n, 99)
+	}
+	a, b := mk(), mk()
+	req := &Request{Seq: 5, Tick: 100, Position: []float64{0.2, -0.1, 0.4},
+		Embedding: Embedding{Tokens: 1, Width: 3, Data: []float32{1, 1, 1}},
+		Prefix:    []float64{0.21, -0.11, 0.41, 0.22, -0.12, 0.42}}
+	ca := chunk.Chunk{Data: make([]float64, 90)}
+	cb := chunk.Chunk{Data: make([]float64, 90)}
+	if err := a.Infer(&ca, req); err != nil {
+		t.Fatal(err)
+	}
+	b.Infer(&cb, &Request{Seq: 1, Position: req.Position}) // a different history must not matter
+	if err := b.Infer(&cb, req); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ca.Data, cb.Data) || ca.Start != 100 || ca.H != 30 || ca.D != 3 {
+		t.Fatalf("not reproducible: %v vs %v", ca.Data[:6], cb.Data[:6])
+	}
+	if !slices.Equal(ca.Data[:6], req.Prefix) {
+		t.Errorf("prefix rows %v, want %v exactly", ca.Data[:6], req.Prefix)
+	}
+	req.Seq = 6
+	b.Infer(&cb, req)
+	if slices.Equal(ca.Data, cb.Data) {
+		t.Error("another request number gave the same chunk")
+	}
+	bad := *req
+	bad.Position = []float64{1}
+	if err := a.Infer(&ca, &bad); err == nil {
+		t.Error("a state of the wrong length was accepted")
+	}
+	if n := testing.AllocsPerRun(20, func() { a.Infer(&ca, req) }); n != 0 {
+		t.Errorf("Infer allocates %v", n)
+	}
+}
+
+// source is an EmbeddingSource: a latest-value mailbox.
+type source struct{ e atomic.Pointer[Embedding] }
+
+func (s *source) Latest() (Embedding, error) {
+	e := s.e.Load()
+	if e == nil {
+		return Embedding{}, errors.New("none")
+	}
+	return *e, nil
+}
+
+// TestSourceAndTriggers: the tick reads an EmbeddingSource; the Trigger services drive the state
+// machine and report it.
+func TestSourceAndTriggers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		drv := newDriver(t, armModel(), 10*time.Millisecond, []float64{0, 0, 0})
+		src := &source{}
+		l, err := New(Config{}, Deps{Driver: drv, Inferer: NewExpert(newPlanModel(20, 3), &ode.Fixed{}, nil, 1), Embeddings: src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start, stop, hold, reset := l.Triggers()
+		if msg, err := start(); err != nil || msg != "policy: running" {
+			t.Fatalf("start: %q %v", msg, err)
+		}
+		runFor(t, l, time.Second, func(el time.Duration) {
+			if el == 300*time.Millisecond {
+				if l.Telemetry().Requests.Load() != 0 {
+					t.Error("asked for a chunk without an embedding")
+				}
+				src.e.Store(&Embedding{Stamp: time.Now().Add(time.Hour), Tokens: 1, Width: 3, Data: []float32{0.3, 0.3, 0.3}})
+			}
+			if el == 600*time.Millisecond {
+				if l.Telemetry().Chunks.Load() == 0 {
+					t.Error("no chunk from the source's embedding")
+				}
+				if msg, err := hold(); err != nil || msg != "policy: holding" {
+					t.Errorf("hold: %q %v", msg, err)
+				}
+				if _, err := reset(); !errors.Is(err, safety.ErrNotFaulted) {
+					t.Errorf("reset without a fault: %v", err)
+				}
+				if msg, err := stop(); err != nil || msg != "policy: stopping" {
+					t.Errorf("stop: %q %v", msg, err)
+				}
+			}
+		})
+		if l.State() != safety.Idle {
+			t.Errorf("state %v after stop, want idle", l.State())
+		}
+	})
+}
