@@ -36,6 +36,10 @@ func (a *Aligned) ActionAt(k int) []float64 { return a.Action[k*a.D : (k+1)*a.D]
 // EmbeddingAt returns tick k's embedding, aliasing the episode's.
 func (a *Aligned) EmbeddingAt(k int) []float32 { return a.Embeddings[a.EmbeddingOf[k]] }
 
+// MaxTicks bounds an aligned episode: 2^22 ticks is 11.6 hours at 100 Hz. A longer span is
+// almost surely a wrong stamp, and would otherwise allocate without bound.
+const MaxTicks = 1 << 22
+
 // Align samples ep at rate Hz (0 means ep.Meta.Rate). actions says how ep was read: with
 // ActionsFromNextState, ep.Actions is ignored and actions come from the next tick's state.
 func Align(ep *Episode, rate float64, actions ActionSource) (*Aligned, error) {
@@ -60,12 +64,19 @@ func Align(ep *Episode, rate float64, actions ActionSource) (*Aligned, error) {
 	if end.Before(start) {
 		return nil, alignErr(ep.Path, "streams do not overlap in time: %w", ErrEmpty)
 	}
-	n := int(math.Floor(float64(end.Sub(start))/period+1e-9)) + 1
+	span := float64(end.Sub(start)) / period
+	if span > MaxTicks {
+		return nil, alignErr(ep.Path, "streams span %v, %.0f ticks at %g Hz, above MaxTicks: %w", end.Sub(start), span, rate, ErrShape)
+	}
+	n := int(math.Floor(span+1e-9)) + 1
 	for n > 0 && tick(n-1).After(end) { // guard the rounding of the floor above
 		n--
 	}
 	if actions == ActionsFromNextState {
 		n-- // tick n-1 needs tick n's state
+	}
+	if n > MaxTicks {
+		return nil, alignErr(ep.Path, "streams span %v, %d ticks at %g Hz, above MaxTicks: %w", end.Sub(start), n, rate, ErrShape)
 	}
 	if n <= 0 {
 		return nil, alignErr(ep.Path, "episode shorter than one control period: %w", ErrEmpty)

@@ -9,7 +9,6 @@ import (
 	"io"
 
 	rosbag "github.com/foxglove/go-rosbag"
-	"github.com/pierrec/lz4/v4"
 )
 
 // DefaultMaxChunk bounds a bag chunk's decompressed size when Config.MaxChunkBytes is zero.
@@ -61,7 +60,6 @@ type bagScanner struct {
 	hdrBuf   []byte
 	raw      []byte // compressed chunk
 	chunk    []byte // decompressed chunk
-	lz4      *lz4.Reader
 	msg      bagMsg
 }
 
@@ -207,19 +205,15 @@ func (s *bagScanner) readChunk(h recHeader, pos, dlen, start int64) error {
 			return s.errf(start, ErrMalformed, "uncompressed chunk of %d bytes declares size %d", dlen, size)
 		}
 		buf = s.raw // s.raw is reused for records outside chunks only, never while a chunk is walked
-	case rosbag.CompressionLZ4, rosbag.CompressionBZ2:
-		var src io.Reader
-		if comp == rosbag.CompressionLZ4 {
-			if s.lz4 == nil {
-				s.lz4 = lz4.NewReader(nil)
-			}
-			s.lz4.Reset(bytes.NewReader(s.raw))
-			src = s.lz4
-		} else {
-			src = bzip2.NewReader(bytes.NewReader(s.raw))
-		}
+	case rosbag.CompressionLZ4:
 		s.chunk = grow(s.chunk, int(size))
-		if _, err := io.ReadFull(src, s.chunk); err != nil {
+		if err := lz4Frames(s.chunk, s.raw); err != nil {
+			return s.errf(start, ErrMalformed, "chunk does not decompress to its declared %d bytes: %v", size, err)
+		}
+		buf = s.chunk
+	case rosbag.CompressionBZ2:
+		s.chunk = grow(s.chunk, int(size))
+		if _, err := io.ReadFull(bzip2.NewReader(bytes.NewReader(s.raw)), s.chunk); err != nil {
 			return s.errf(start, ErrMalformed, "chunk does not decompress to its declared %d bytes: %v", size, err)
 		}
 		buf = s.chunk

@@ -182,7 +182,7 @@ func (rd *reader) message(m *bagMsg) error {
 			default:
 				return bad(fmt.Errorf("%w: %d layout dims, want tokens x width", ErrShape, len(fm.dims)))
 			}
-			if tokens*width != len(data) {
+			if uint64(tokens)*uint64(width) != uint64(len(data)) {
 				return bad(fmt.Errorf("%w: layout %d x %d with %d values", ErrShape, tokens, width, len(data)))
 			}
 			e = Embedding{Stamp: t, Tokens: tokens, Width: width, Data: data}
