@@ -73,7 +73,7 @@ func TestAdversarial(t *testing.T) {
 					return
 				}
 				if cr.IntN(3) > 0 {
-					l.PutEmbedding(goal(time.Now()))
+					l.PutEmbedding(goal(time.Now(), 0))
 				}
 				switch cr.IntN(40) {
 				case 0:

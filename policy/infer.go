@@ -28,10 +28,10 @@ type EmbeddingSource interface {
 // Request is one observation for the inference worker. The loop owns it; it is valid until the
 // worker's result is delivered.
 type Request struct {
-	Seq       uint64     // 1, 2, ...: seeds the noise
-	Tick      int64      // the tick the observation was taken at: row 0 of the chunk is for it
-	Stamp     time.Time  // the joint state's measurement time
-	Position  []float64  // joint positions (rad, model order)
+	Seq       uint64    // 1, 2, ...: seeds the noise
+	Tick      int64     // the tick the observation was taken at: row 0 of the chunk is for it
+	Stamp     time.Time // the joint state's measurement time
+	Position  []float64 // joint positions (rad, model order)
 	Embedding Embedding // the latest embedding at Tick (Data nil: none)
 	// Prefix holds the committed actions for ticks [Tick, Tick+len(Prefix)/D), absolute joint
 	// targets (rad); empty unless the strategy is prefix.
