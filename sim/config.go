@@ -20,8 +20,8 @@ type Lag struct {
 	Damping float64 `yaml:"damping"`
 }
 
-// Window is a time interval of simulation time, measured from the start of the run. A zero For
-// means until the end of the run; a zero Window (At and For zero) with Enabled unset is off.
+// Window is an interval of simulation time measured from the start of the run: off unless
+// Enabled; then [At, At+For), or [At, end of run) when For is zero.
 type Window struct {
 	Enabled bool          `yaml:"enabled"`
 	At      time.Duration `yaml:"at"`

@@ -47,7 +47,15 @@
 // # Faults
 //
 // Faults (see Faults) delay, drop, perturb or freeze the joint state, delay commands or stick a
-// joint. Random faults draw from a PCG source seeded by Faults.Seed, so a run is reproducible.
+// joint. The random ones (drops, noise) draw from a PCG source seeded by Faults.Seed, so a run is
+// reproducible; the freeze and the stuck joint act in configured windows of simulation time.
+// Stats counts samples, drops and applied commands.
+//
+// # Running
+//
+// In-process, the caller steps the simulation (Step, StepTo) or a control loop sleeps on Clock.
+// A simulator node runs it with Run, which steps at absolute deadlines of any robot.Clock (the
+// wall clock or ROS /clock) and counts late steps.
 //
 // # Memory and concurrency
 //
