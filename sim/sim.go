@@ -210,18 +210,19 @@ func (s *Sim) substep(end time.Duration) {
 			wn := lag.Frequency
 			vn = v + (wn*wn*(ri-q)-2*lag.Damping*wn*v)*h
 		}
+		a := s.amax[i]
 		if lag.Order == 1 {
 			// Do not approach the reference faster than the joint can stop at it.
 			if d := ri - q; d > 0 {
-				vn = min(vn, brake(d, s.amax[i], h))
+				vn = toward(vn, d, a, h)
 			} else if d < 0 {
-				vn = max(vn, -brake(-d, s.amax[i], h))
+				vn = -toward(-vn, -d, a, h)
 			}
 		}
-		dv := s.amax[i] * h
-		vn = clamp(vn, v-dv, v+dv)
+		vn = clamp(vn, v-a*h, v+a*h)
 		vn = clamp(vn, -s.vmax[i], s.vmax[i])
-		vn = clamp(vn, -brake(q-s.lo[i], s.amax[i], h), brake(s.hi[i]-q, s.amax[i], h))
+		vn = toward(vn, s.hi[i]-q, a, h)
+		vn = -toward(-vn, q-s.lo[i], a, h)
 		qn := clamp(q+vn*h, s.lo[i], s.hi[i])
 		s.q[i], s.v[i] = qn, (qn-q)/h
 	}
@@ -231,6 +232,17 @@ func (s *Sim) substep(end time.Duration) {
 			s.nextTick += s.cfg.SensorPeriod
 		}
 	}
+}
+
+// toward limits velocity v so that the joint can stop at a point d >= 0 ahead (in the positive
+// direction) with acceleration limit a: it returns min(v, brake(d, a, h)). brake(d) >= v exactly
+// when d >= v (v + b h) / (2b) and d >= v h (see brake), which is checked first so that the
+// square root is taken only near the point.
+func toward(v, d, a, h float64) float64 {
+	if v <= 0 || v*h <= d && (math.IsInf(a, 1) || v*(v+a*8/9*h) <= 2*a*8/9*d) {
+		return v
+	}
+	return min(v, brake(d, a, h))
 }
 
 // brake returns the highest speed toward a limit d away from which the joint can still stop in
