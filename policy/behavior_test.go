@@ -22,7 +22,7 @@ func goal(at time.Time, g ...float32) *Embedding {
 // TestTickAllocs: a tick allocates nothing, in steady state with chunks arriving and requests
 // going out (the worker runs concurrently and allocates nothing either).
 func TestTickAllocs(t *testing.T) {
-	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix} {
+	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix, chunk.Guided} {
 		t.Run(string(st), func(t *testing.T) {
 			per := 10 * time.Millisecond
 			now := time.Unix(1000, 0)
@@ -138,7 +138,7 @@ func TestSlowInferenceHolds(t *testing.T) {
 // tie with a tick's deadline (0 ms: the chunk arrives at the next tick).
 func TestSeams(t *testing.T) {
 	type row struct{ jump, vel, acc, jerk float64 }
-	strategies := []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix}
+	strategies := []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix, chunk.Guided}
 	delays := []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond}
 	res := map[chunk.Strategy]map[time.Duration]row{}
 	for _, st := range strategies {
@@ -165,6 +165,10 @@ func TestSeams(t *testing.T) {
 		}
 		if !(p.jerk < b.jerk && b.jerk < r.jerk) {
 			t.Errorf("delay %v: seam jerk prefix %g, blend %g, replace %g: want increasing", d, p.jerk, b.jerk, r.jerk)
+		}
+		// Guidance toward the previous plan must beat switching blindly.
+		if g := res[chunk.Guided][d]; !(g.jump < r.jump && g.jerk < r.jerk) {
+			t.Errorf("delay %v: guided seam %+v not below replace %+v", d, g, r)
 		}
 	}
 }

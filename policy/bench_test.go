@@ -67,7 +67,7 @@ func (bl *benchLoop) close() { bl.cancel(); <-bl.done }
 // reading the mailboxes, splicing, the safety filter, the command; a chunk arrives and a request
 // goes out every ~25 ticks. Waiting for the worker is not timed.
 func BenchmarkTick(b *testing.B) {
-	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix} {
+	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix, chunk.Guided} {
 		b.Run(string(st), func(b *testing.B) {
 			bl := newBenchLoop(b, st, 25)
 			defer bl.close()

@@ -17,7 +17,7 @@ import (
 // inference: the robot reaches the goal within its limits for every strategy. On the Fake's own
 // clock (which steps the Fake), a closed driver ends Run with robot.ErrClosed.
 func TestOnFakeRobot(t *testing.T) {
-	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix} {
+	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix, chunk.Guided} {
 		t.Run(string(st), func(t *testing.T) {
 			model := armModel()
 			f := robottest.NewFake(model, []float64{0, 0, 0})

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -36,6 +37,14 @@ type Request struct {
 	// Prefix holds the committed actions for ticks [Tick, Tick+len(Prefix)/D), absolute joint
 	// targets (rad); empty unless the strategy is prefix.
 	Prefix []float64
+	// Guide (guided strategy; empty otherwise) is the previous plan for ticks [Tick, Tick+H),
+	// H x D absolute targets padded by holding its last action, GuideWeights its per-row soft
+	// mask (chunk.GuideWeights), Frozen the number of leading rows that are committed (written
+	// back exactly) and GuidanceWeight the largest guidance weight beta.
+	Guide          []float64
+	GuideWeights   []float64
+	Frozen         int
+	GuidanceWeight float64
 }
 
 // Inferer computes a chunk for a request: H x D absolute joint targets (rad, model order) whose
@@ -133,6 +142,7 @@ type Expert struct {
 	state []float32
 	pre   []float32
 	x     []float32
+	gf    guided
 }
 
 // NewExpert returns an Inferer for model with sampler and normalizer n (nil: Identity). The
@@ -145,7 +155,8 @@ func NewExpert(model expert.Model, sampler expert.Sampler, n Normalizer, seed ui
 	pcg := rand.NewPCG(seed, 0)
 	return &Expert{model: model, sampler: sampler, norm: n, seed: seed, h: h, d: d,
 		pcg: pcg, rng: rand.New(pcg),
-		state: make([]float32, d), pre: make([]float32, h*d), x: make([]float32, h*d)}
+		state: make([]float32, d), pre: make([]float32, h*d), x: make([]float32, h*d),
+		gf: guided{d: d, y: make([]float32, h*d)}}
 }
 
 // Shape returns the model's chunk shape.
@@ -177,14 +188,62 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 	if f.Dim() != e.h*e.d {
 		return fmt.Errorf("policy: field dim %d, want %d: %w", f.Dim(), e.h*e.d, expert.ErrShape)
 	}
+	frozen := req.Prefix
+	if len(req.Guide) > 0 {
+		if len(req.Guide) != e.h*e.d || len(req.GuideWeights) != e.h || req.Frozen < 0 || req.Frozen > e.h {
+			return fmt.Errorf("policy: guide of %d values, %d weights, %d frozen rows for %d x %d chunks: %w",
+				len(req.Guide), len(req.GuideWeights), req.Frozen, e.h, e.d, expert.ErrShape)
+		}
+		e.norm.NormalizeActions(e.gf.y, req.Guide)
+		e.gf.inner, e.gf.w, e.gf.beta = f, req.GuideWeights, req.GuidanceWeight
+		f = &e.gf
+		frozen = req.Guide[:req.Frozen*e.d]
+	}
 	e.pcg.Seed(e.seed, req.Seq)
 	expert.Noise(e.x, e.rng)
-	if err := e.sampler.Sample(e.x, e.x, f); err != nil {
+	err = e.sampler.Sample(e.x, e.x, f)
+	e.gf.inner = nil
+	if err != nil {
 		return fmt.Errorf("policy: sample: %w", err)
 	}
 	dst.H, dst.D, dst.Start = e.h, e.d, req.Tick
 	dst.Data = dst.Data[:e.h*e.d]
 	e.norm.UnnormalizeActions(dst.Data, e.x)
-	copy(dst.Data, req.Prefix)
+	copy(dst.Data, frozen)
 	return nil
+}
+
+// guided is a field steered toward a target chunk y with row weights w: inference-time real-time
+// chunking (Black et al. 2025, after Pokle et al.'s pseudo-inverse guidance, 2023), with the
+// denoiser's Jacobian taken as the identity (plain-Go inference has no vector-Jacobian
+// product):
+//
+//	x1_hat = x + (1 - t) v(x, t),   v_g = v + min(beta, (1 - t) / (t r_t^2)) W (y - x1_hat),
+//	r_t^2 = (1 - t)^2 / (t^2 + (1 - t)^2),
+//
+// the CondOT estimate of the clean chunk and the paper's guidance weight (t = 0 noise).
+type guided struct {
+	inner expert.Field
+	d     int
+	y     []float32 // H x D, normalized
+	w     []float64 // H
+	beta  float64
+}
+
+func (g *guided) Dim() int { return g.inner.Dim() }
+
+func (g *guided) Velocity(dst, x []float32, t float64) {
+	g.inner.Velocity(dst, x, t)
+	k := g.beta
+	if t > 0 && t < 1 {
+		k = math.Min(g.beta, (t*t+(1-t)*(1-t))/(t*(1-t)))
+	}
+	for i := range dst {
+		w := g.w[i/g.d]
+		if w == 0 {
+			continue
+		}
+		x1 := float64(x[i]) + (1-t)*float64(dst[i])
+		dst[i] += float32(k * w * (float64(g.y[i]) - x1))
+	}
 }

@@ -61,6 +61,7 @@ type Loop struct {
 	req      Request
 	reqGen   uint64
 	prefix   []float64
+	guideW   []float64
 	res      chunk.Chunk // written by the worker between a request and its result
 	inflight bool
 	gen      uint64
@@ -130,6 +131,7 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 		cmd:     robot.Command{Position: make([]float64, d)},
 		target:  make([]float64, d),
 		prefix:  make([]float64, h*d),
+		guideW:  make([]float64, h),
 		res:     chunk.Chunk{H: h, D: d, Data: make([]float64, h*d)},
 		delays:  make([]int, cfg.DelayWindow),
 	}
@@ -505,6 +507,22 @@ func (l *Loop) request(k int64, emb Embedding) {
 		if p > 0 {
 			r.Prefix = l.prefix[:p*l.d]
 		}
+	}
+	r.Guide, r.GuideWeights, r.Frozen = nil, nil, 0
+	if l.cfg.Chunk.Strategy == chunk.Guided && l.cold {
+		p := min(l.delayEstimate()+l.cfg.DelayMargin, l.h-1)
+		left := int(max(min(l.splicer.End()-k, int64(l.h)), 0))
+		if left > 0 {
+			p = min(p, left)
+			chunk.Committed(l.prefix, l.splicer, k, l.h, l.d)
+		} else {
+			for i := range l.h {
+				l.filter.Last(l.prefix[i*l.d : (i+1)*l.d])
+			}
+			left = p
+		}
+		chunk.GuideWeights(l.guideW, p, left)
+		r.Guide, r.GuideWeights, r.Frozen, r.GuidanceWeight = l.prefix, l.guideW, p, l.cfg.Chunk.GuidanceWeight
 	}
 	l.reqGen = l.gen
 	select {

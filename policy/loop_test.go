@@ -58,7 +58,7 @@ func runFor(t *testing.T, l *Loop, dur time.Duration, during func(elapsed time.D
 // absolute tick, so every command after the first arrival must equal its tick: no skipped or
 // repeated action, for every strategy. The cold start must not enter the delay estimate.
 func TestSlowFirstInference(t *testing.T) {
-	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Blend, chunk.Ensemble, chunk.Prefix} {
+	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Blend, chunk.Ensemble, chunk.Prefix, chunk.Guided} {
 		t.Run(string(st), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const h, d, rate = 60, 2, 100

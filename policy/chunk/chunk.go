@@ -24,11 +24,12 @@ const (
 	Ensemble Strategy = "ensemble"
 	Blend    Strategy = "blend"
 	Prefix   Strategy = "prefix"
+	Guided   Strategy = "guided"
 )
 
 // Config selects and parameterizes a strategy. The zero value is a 10-tick blend.
 type Config struct {
-	// Strategy is replace, ensemble, blend or prefix; "" means blend.
+	// Strategy is replace, ensemble, blend, prefix or guided; "" means blend.
 	Strategy Strategy `yaml:"strategy"`
 	// BlendTicks is the cross-fade length K of blend, and the seam window is K+3 ticks for every
 	// strategy (so seams are comparable); 0 means 10.
@@ -37,6 +38,8 @@ type Config struct {
 	EnsembleDecay float64 `yaml:"ensemble_decay"`
 	// EnsembleChunks bounds how many chunks the ensemble keeps; 0 means 8.
 	EnsembleChunks int `yaml:"ensemble_chunks"`
+	// GuidanceWeight is guided's largest guidance weight beta; 0 means the RTC paper's 5.
+	GuidanceWeight float64 `yaml:"guidance_weight"`
 }
 
 // ErrConfig is wrapped by every configuration error.
@@ -56,15 +59,21 @@ func (c Config) WithDefaults() Config {
 	if c.EnsembleChunks == 0 {
 		c.EnsembleChunks = 8
 	}
+	if c.GuidanceWeight == 0 {
+		c.GuidanceWeight = 5
+	}
 	return c
 }
 
 // Validate checks c (zero fields are valid: they take defaults).
 func (c *Config) Validate() error {
 	switch c.Strategy {
-	case "", Replace, Ensemble, Blend, Prefix:
+	case "", Replace, Ensemble, Blend, Prefix, Guided:
 	default:
-		return fmt.Errorf("chunk: strategy %q is not replace, ensemble, blend or prefix: %w", c.Strategy, ErrConfig)
+		return fmt.Errorf("chunk: strategy %q is not replace, ensemble, blend, prefix or guided: %w", c.Strategy, ErrConfig)
+	}
+	if c.GuidanceWeight < 0 || math.IsNaN(c.GuidanceWeight) || math.IsInf(c.GuidanceWeight, 0) {
+		return fmt.Errorf("chunk: guidance_weight %g must be finite and >= 0: %w", c.GuidanceWeight, ErrConfig)
 	}
 	if c.BlendTicks < 0 {
 		return fmt.Errorf("chunk: blend_ticks %d is negative: %w", c.BlendTicks, ErrConfig)
@@ -102,7 +111,7 @@ func New(cfg Config, h, d int) (Splicer, error) {
 	}
 	cfg = cfg.WithDefaults()
 	switch cfg.Strategy {
-	case Replace, Prefix:
+	case Replace, Prefix, Guided:
 		return &replacer{cur: newPlan(h, d)}, nil
 	case Blend:
 		return &blender{cur: newPlan(h, d), old: newPlan(cfg.BlendTicks, d), next: newPlan(cfg.BlendTicks, d), k: cfg.BlendTicks}, nil
@@ -335,4 +344,22 @@ func (e *ensembler) Action(dst []float64, k int64) bool {
 		dst[j] /= sum
 	}
 	return true
+}
+
+// GuideWeights writes into w (len H) the soft-masking weights of guided real-time chunking
+// (Black et al. 2025, eq. 5): 1 for the frozen rows i < d, then
+// c_i (e^c_i - 1)/(e - 1) with c_i = (r - i)/(r - d + 1) for d <= i < r, and 0 from r on, where
+// r is the number of rows the previous plan covers.
+func GuideWeights(w []float64, d, r int) {
+	for i := range w {
+		switch {
+		case i < d:
+			w[i] = 1
+		case i < r:
+			c := float64(r-i) / float64(r-d+1)
+			w[i] = c * math.Expm1(c) / (math.E - 1)
+		default:
+			w[i] = 0
+		}
+	}
 }

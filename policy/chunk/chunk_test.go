@@ -19,7 +19,7 @@ func tickChunk(start int64, h, d int, offset float64) *Chunk {
 	return c
 }
 
-var all = []Strategy{Replace, Ensemble, Blend, Prefix}
+var all = []Strategy{Replace, Ensemble, Blend, Prefix, Guided}
 
 // TestConsistentChunks: when every chunk agrees with the absolute tick, every strategy outputs
 // exactly the tick at every tick, whatever the delays: no skipped or repeated actions.
@@ -281,5 +281,21 @@ func BenchmarkAction(b *testing.B) {
 				k++
 			}
 		})
+	}
+}
+
+func TestGuideWeights(t *testing.T) {
+	w := make([]float64, 10)
+	GuideWeights(w, 3, 7)
+	// 1 on the frozen rows, c (e^c - 1)/(e - 1) with c = (7 - i)/5 over the overlap, 0 past it.
+	for i, want := range []float64{1, 1, 1, 0.8 * math.Expm1(0.8) / (math.E - 1), 0.6 * math.Expm1(0.6) / (math.E - 1), 0.4 * math.Expm1(0.4) / (math.E - 1), 0.2 * math.Expm1(0.2) / (math.E - 1), 0, 0, 0} {
+		if math.Abs(w[i]-want) > 1e-15 {
+			t.Errorf("w[%d] = %g, want %g", i, w[i], want)
+		}
+	}
+	for i := 1; i < len(w); i++ {
+		if w[i] > w[i-1] {
+			t.Errorf("weights increase at %d: %v", i, w)
+		}
 	}
 }

@@ -25,6 +25,11 @@
 //     (Committed, padded by holding the last action, never zeros), continues them, and the
 //     chunk takes over at arrival like replace. When the delay estimate p is at least the actual
 //     delay the handover is exact.
+//   - guided: real-time chunking by inference-time guidance (Black et al. 2025, the
+//     pseudo-inverse guidance of Pokle et al. 2023), for experts without prefix conditioning:
+//     the sampler is steered toward the previous plan with the soft mask GuideWeights (1 on the
+//     frozen rows, decaying over the overlap, 0 past the plan), the frozen rows are written
+//     back exactly, and the chunk takes over at arrival like replace.
 //
 // # Seams
 //
