@@ -3,8 +3,6 @@ package episode
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -49,13 +47,7 @@ type Env struct {
 // Start resets tk from seed and returns its episode for an external loop. The simulator starts
 // at the robot's home; the first task tick is at time 0, taken now.
 func (r *Runner) Start(tk task.Task, seed uint64) (*Env, error) {
-	if err := tk.Reset(rand.New(rand.NewPCG(seed, 1)), r.rb); err != nil {
-		return nil, fmt.Errorf("episode: seed %d: %w", seed, err)
-	}
-	scfg := r.cfg.Sim
-	scfg.Initial = r.rb.Home
-	scfg.Faults.Seed ^= seed * 0x9e3779b97f4a7c15
-	s, err := sim.New(r.rb.Model, scfg)
+	s, err := r.reset(tk, seed)
 	if err != nil {
 		return nil, err
 	}

@@ -52,13 +52,15 @@ func (c Config) Validate() error {
 
 // Observation is what a policy sees at a tick.
 type Observation struct {
-	T     time.Duration // since the start of the episode
-	State robot.State   // read through the simulator's faults; Stamp is the measurement time
+	T time.Duration // since the start of the episode
+	// State is read through the simulator's faults; Stamp is the measurement time. Its slices
+	// are the runner's, valid during the call only.
+	State robot.State
 	// Embedding is the newest VLM embedding, Tokens x Width row-major, or nil before the first
 	// is ready. It is the episode's record of it: read it, do not modify it.
 	Embedding     []float32
 	Tokens, Width int
-	EmbeddingAt   time.Duration // when the embedded scene was observed
+	EmbeddingAt   time.Duration // when the embedded scene was observed; -1 before the first
 	Instruction   string
 }
 
@@ -73,7 +75,7 @@ type Record struct {
 	Position    []float64     // the joint state the policy saw, model order
 	Velocity    []float64
 	Embedding   []float32     // nil before the first embedding is ready; shared while unchanged
-	EmbeddingAt time.Duration // observation time of the embedding
+	EmbeddingAt time.Duration // observation time of the embedding; -1 before the first
 	Command     []float64     // the joint position command, model order
 	EE          [3]float64    // the end effector's true position, m
 }
@@ -124,15 +126,21 @@ func New(cfg Config, rb *task.Robot) (*Runner, error) {
 // Encoder returns the runner's synthetic VLM.
 func (r *Runner) Encoder() *vlm.Encoder { return r.enc }
 
-// Run runs one episode of tk from seed, with pol acting, or the scripted expert when pol is nil.
-func (r *Runner) Run(ctx context.Context, tk task.Task, seed uint64, pol Policy) (*Result, error) {
+// reset draws tk's scene from seed and returns a simulator at the robot's home whose random
+// faults are seeded from seed too.
+func (r *Runner) reset(tk task.Task, seed uint64) (*sim.Sim, error) {
 	if err := tk.Reset(rand.New(rand.NewPCG(seed, 1)), r.rb); err != nil {
 		return nil, fmt.Errorf("episode: seed %d: %w", seed, err)
 	}
 	scfg := r.cfg.Sim
 	scfg.Initial = r.rb.Home
-	scfg.Faults.Seed ^= seed * 0x9e3779b97f4a7c15
-	s, err := sim.New(r.rb.Model, scfg)
+	scfg.Faults.Seed ^= seed * 0x9e3779b97f4a7c15 // golden-ratio mix: distinct episodes, distinct faults
+	return sim.New(r.rb.Model, scfg)
+}
+
+// Run runs one episode of tk from seed, with pol acting, or the scripted expert when pol is nil.
+func (r *Runner) Run(ctx context.Context, tk task.Task, seed uint64, pol Policy) (*Result, error) {
+	s, err := r.reset(tk, seed)
 	if err != nil {
 		return nil, err
 	}
