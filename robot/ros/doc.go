@@ -57,10 +57,14 @@
 //   - It never re-registers: Run asks the master lookupNode(self) every Config.WatchPeriod. A
 //     connection error means the master is down; existing peer-to-peer connections keep
 //     working and nothing is torn down. An "unknown node" answer means the master restarted and
-//     forgot the node: Run closes the goroslib node and builds a new one with every publisher,
-//     subscriber, service and parameter (Node.Registrations counts them). A different URI means
-//     another node took the name; like a shutdown request from the master (rosnode kill), which
-//     goroslib only reports through its log callback, it ends Run with ErrShutdown.
+//     forgot the node: Run registers every parameter, publisher, subscriber (with a
+//     publisherUpdate to itself for the publishers the master knows) and service again, in
+//     place, with the same slave URI and TCPROS server, so connections to peers that never
+//     re-register (rospy and roscpp nodes do not) survive the restart; only if that fails three
+//     times does it build a new goroslib node (Node.Registrations counts registrations). A
+//     different URI means another node took the name; like a shutdown request from the master
+//     (rosnode kill), which goroslib only reports through its log callback, it ends Run with
+//     ErrShutdown.
 //   - It has no signal handling: Run unregisters everything (services, subscribers, publishers,
 //     then the node and its /rosout publisher) when its context ends; callers connect the context
 //     to SIGINT and SIGTERM (signal.NotifyContext).

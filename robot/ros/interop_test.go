@@ -256,8 +256,8 @@ func TestInterop(t *testing.T) {
 }
 
 // TestMasterRestart starts the node before the master (it must wait), then kills and restarts
-// the master: the node must register again and data must flow both ways with tools started
-// afterwards.
+// the master: the node must register again, data must keep flowing with tools started before
+// the restart (they never re-register) and flow both ways with tools started afterwards.
 func TestMasterRestart(t *testing.T) {
 	needROS(t, "rostopic")
 	forEachMaster(t, func(t *testing.T, m testMaster) {
@@ -294,10 +294,29 @@ func TestMasterRestart(t *testing.T) {
 		}
 		check([]float64{1, 2, 3})
 
+		// Peers that never re-register (rospy, roscpp) keep their connections through the
+		// restart: the node registers again in place.
+		echo := startTool(t, env, "rostopic", "echo", "/flowact/command")
+		old := startTool(t, env, "rostopic", "pub", "-r", "20", "/joint_states", "sensor_msgs/JointState",
+			"{name: [shoulder, elbow, wrist], position: [7, 8, 9]}")
+		var st robot.State
+		eventually(t, 30*time.Second, "joint state from the old rostopic pub", func() bool {
+			return n.JointStates().ReadState(&st) == nil && slices.Equal(st.Position, []float64{7, 8, 9})
+		})
+		eventually(t, 30*time.Second, "commands at the old rostopic echo", func() bool {
+			return strings.Contains(echo.out.String(), "data: [0.4, 0.5, 0.6]")
+		})
+
 		m.Stop(t)
 		eventually(t, 10*time.Second, "node to notice the master is gone", func() bool { return !n.Connected() })
 		m.Start(t)
 		eventually(t, 20*time.Second, "second registration", func() bool { return n.Registrations() >= 2 && n.Connected() })
+		echoed, stored := strings.Count(echo.out.String(), "---"), n.JointStates().Stats().Stored
+		eventually(t, 10*time.Second, "data over the connections made before the restart", func() bool {
+			return strings.Count(echo.out.String(), "---") >= echoed+5 && n.JointStates().Stats().Stored >= stored+5
+		})
+		old.stop(syscall.SIGINT)
+		echo.stop(syscall.SIGINT)
 		check([]float64{4, 5, 6})
 	})
 }

@@ -15,13 +15,16 @@ import (
 
 	"github.com/bluenviron/goroslib/v2"
 	"github.com/bluenviron/goroslib/v2/pkg/apimaster"
+	"github.com/bluenviron/goroslib/v2/pkg/msgproc"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/diagnostic_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/rosgraph_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_srvs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/trajectory_msgs"
 
 	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/ros/msgs"
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
 )
 
@@ -45,8 +48,8 @@ var (
 )
 
 // Node is flowact's ROS node. New builds it without I/O; Run connects to the master (waiting
-// and retrying while it is absent), registers the topics and services, keeps them registered
-// across master restarts, and unregisters when its context ends. Inputs land in latest-value
+// and retrying while it is absent), registers the topics and services, registers them again
+// in place when the master restarts, and unregisters when its context ends. Inputs land in latest-value
 // mailboxes (JointStates, Embeddings); outputs go through Driver, ReportStatus and the
 // periodic /diagnostics.
 type Node struct {
@@ -193,7 +196,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.log.Info("ros: unregistered")
 			return nil
 		}
-		n.log.Warn("ros: the master forgot this node (restarted?): registering again")
+		n.log.Warn("ros: could not register again in place: building a new connection")
 	}
 }
 
@@ -217,6 +220,21 @@ type session struct {
 	pubDiag *goroslib.Publisher
 	subs    []*goroslib.Subscriber
 	srvs    []*goroslib.ServiceProvider
+	// What this session registered, to register again in place with a restarted master.
+	regPubs, regSubs []registration
+	regSrvs          []registration // type holds the service's rosrpc:// URI
+}
+
+// registration is one topic (name and message type) or service (name and URI).
+type registration struct{ name, typ string }
+
+// typeName is the ROS type of a goroslib message value.
+func typeName(msg any) string {
+	t, err := msgproc.Type(msg)
+	if err != nil {
+		panic(err) // goroslib's own message types always have one
+	}
+	return t
 }
 
 // connect makes one attempt to register. On error it has closed whatever it opened.
@@ -277,14 +295,26 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	if s.pubDiag, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Diagnostics, Msg: &diagnostic_msgs.DiagnosticArray{}}); err != nil {
 		return s, fmt.Errorf("ros: publisher %s: %w", t.Diagnostics, err)
 	}
+	s.regPubs = []registration{
+		{t.Command, typeName(std_msgs.Float64MultiArray{})},
+		{t.Trajectory, typeName(trajectory_msgs.JointTrajectory{})},
+		{t.Diagnostics, typeName(diagnostic_msgs.DiagnosticArray{})},
+		{"/rosout", typeName(rosgraph_msgs.Log{})}, // goroslib's own
+	}
+	if s.sim {
+		s.regSubs = append(s.regSubs, registration{"/clock", typeName(rosgraph_msgs.Clock{})}) // goroslib's own
+	}
 	subs := []goroslib.SubscriberConf{
 		{Node: gn, Topic: t.JointStates, Callback: func(m *sensor_msgs.JointState) { n.joints.Store(m) }, QueueSize: subscriberQueue},
 	}
+	s.regSubs = append(s.regSubs, registration{t.JointStates, typeName(sensor_msgs.JointState{})})
 	switch n.nm.cfg.Embedding {
 	case EmbeddingCustom:
 		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreCustom, QueueSize: subscriberQueue})
+		s.regSubs = append(s.regSubs, registration{t.Embedding, msgs.EmbeddingType})
 	default:
 		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreMultiArray, QueueSize: subscriberQueue})
+		s.regSubs = append(s.regSubs, registration{t.Embedding, typeName(std_msgs.Float32MultiArray{})})
 	}
 	for _, c := range subs {
 		sub, err := goroslib.NewSubscriber(c)
@@ -315,6 +345,11 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 			return s, fmt.Errorf("ros: service %s: %w", sv.name, err)
 		}
 		s.srvs = append(s.srvs, sp)
+		uri, err := master.LookupService(sv.name)
+		if err != nil {
+			return s, fmt.Errorf("ros: lookupService %s after registering: %w", sv.name, err)
+		}
+		s.regSrvs = append(s.regSrvs, registration{sv.name, uri})
 	}
 	// The master now knows this node: remember the URI it gives, to notice later when it forgets.
 	if s.selfURI, err = master.LookupNode(n.nm.node); err != nil {
@@ -341,11 +376,15 @@ func (n *Node) closeSession(s *session) {
 	s.gn.Close()
 }
 
-// errForgotten: the master no longer knows this node (it restarted): register again.
+// errForgotten: the master no longer knows this node and registering again in place failed:
+// Run builds a new connection.
 var errForgotten = errors.New("ros: master forgot the node")
 
-// serve runs the senders and watches the registration until ctx ends (nil), the master
-// forgets the node (errForgotten, handled by Run) or a shutdown is requested (ErrShutdown).
+// serve runs the senders and watches the registration until ctx ends (nil), a shutdown is
+// requested (ErrShutdown) or the master cannot take the node back (errForgotten, handled by
+// Run). A master that forgot the node (it restarted) gets every registration again, in place:
+// same slave URI, same TCPROS server, so connections to peers that do not re-register (rospy
+// and roscpp nodes never do) survive the restart.
 func (n *Node) serve(ctx context.Context, s *session) error {
 	n.cmd.discard()
 	n.traj.discard()
@@ -362,6 +401,7 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 	watch := time.NewTicker(n.nm.cfg.WatchPeriod)
 	defer watch.Stop()
 	unreachable := false
+	failures := 0 // consecutive failed re-registrations
 	for {
 		select {
 		case <-ctx.Done():
@@ -390,10 +430,65 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 				n.connected.Store(false)
 			}
 		default:
-			n.log.Debug("ros: lookupNode of self failed", "err", err)
-			return errForgotten
+			n.log.Warn("ros: the master forgot this node (restarted?): registering again", "err", err)
+			if err := n.reregister(ctx, s); err != nil {
+				failures++
+				n.log.Warn("ros: registering again failed", "err", err, "attempt", failures)
+				if failures >= 3 {
+					return errForgotten
+				}
+				continue
+			}
+			failures = 0
+			unreachable = false
+			n.regs.Add(1)
+			n.connected.Store(true)
+			n.log.Info("ros: registered again", "master", n.nm.cfg.MasterURI, "uri", s.selfURI)
 		}
 	}
+}
+
+// reregister tells a master that forgot the node about every parameter, publisher, subscriber
+// and service of s, keeping the goroslib node as it is. The publishers the master already knows
+// for a subscribed topic are passed to the node's own slave API as a publisherUpdate, as the
+// master would.
+func (n *Node) reregister(ctx context.Context, s *session) error {
+	for _, p := range n.nm.params {
+		if err := n.setParam(ctx, p.key, p.val); err != nil {
+			return err
+		}
+	}
+	for _, r := range s.regPubs {
+		if _, err := s.master.RegisterPublisher(r.name, r.typ, s.selfURI); err != nil {
+			return fmt.Errorf("ros: registerPublisher %s: %w", r.name, err)
+		}
+	}
+	for _, r := range s.regSubs {
+		pubs, err := s.master.RegisterSubscriber(r.name, r.typ, s.selfURI)
+		if err != nil {
+			return fmt.Errorf("ros: registerSubscriber %s: %w", r.name, err)
+		}
+		if len(pubs) == 0 {
+			continue // an empty update would drop the connections to publishers that survived
+		}
+		if _, err := n.rpc.Call(ctx, s.selfURI, "publisherUpdate", xmlrpc.String("/master"),
+			xmlrpc.String(r.name), xmlrpc.Strings(pubs)); err != nil {
+			return fmt.Errorf("ros: publisherUpdate %s to self: %w", r.name, err)
+		}
+	}
+	for _, r := range s.regSrvs {
+		if err := s.master.RegisterService(r.name, r.typ, s.selfURI); err != nil {
+			return fmt.Errorf("ros: registerService %s: %w", r.name, err)
+		}
+	}
+	uri, err := s.master.LookupNode(n.nm.node)
+	if err != nil {
+		return fmt.Errorf("ros: lookupNode %s after registering again: %w", n.nm.node, err)
+	}
+	if uri != s.selfURI {
+		return fmt.Errorf("%w: another node registered as %s (at %s)", ErrShutdown, n.nm.node, uri)
+	}
+	return nil
 }
 
 func (n *Node) sendCommands(ctx context.Context, pub *goroslib.Publisher) {
