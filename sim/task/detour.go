@@ -167,6 +167,6 @@ func (t *Detour) SceneTo(dst *sim.Scene, _ time.Duration) {
 	dst.Obstacles = append(dst.Obstacles[:0], t.obstacle)
 }
 
-// Lateral returns the unit horizontal vector pointing to the left of the start-to-target
-// direction: a pass with the obstacle on that side's opposite is Side +1.
+// Lateral returns the unit horizontal vector pointing left of the start-to-target direction
+// (seen from above): a pass on that side of the obstacle is Side +1.
 func (t *Detour) Lateral() [3]float64 { return t.lateral }

@@ -91,7 +91,7 @@ type Meta struct {
 	Target      string  // the named target
 	Success     bool    // so far
 	Collided    bool    // detour: the end effector touched the obstacle
-	Side        int     // detour: +1 passed the obstacle on its left, -1 on its right, 0 not yet
+	Side        int     // detour: +1 the end effector passed left of the obstacle (seen from above, facing the target), -1 right, 0 not yet
 	Clearance   float64 // detour: smallest end-effector surface distance to the obstacle, m
 	Distance    float64 // distance from the end effector to the goal at the last update, m
 	Tracked     float64 // track: fraction of ticks after Settle within Tolerance
