@@ -1,0 +1,506 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"time"
+
+	G "gorgonia.org/gorgonia"
+
+	"github.com/flowact/flowact/expert/ckpt"
+	"github.com/flowact/flowact/expert/nn"
+	"github.com/flowact/flowact/expert/path"
+)
+
+// Objective is what the network is trained to output.
+type Objective int
+
+const (
+	// FlowMatching trains the velocity of the conditional flow-matching path (the default).
+	FlowMatching Objective = iota
+	// Regression trains the network, fed x = 0 and t = 0, to output the chunk itself under the
+	// same masked MSE: the deterministic regressor baseline that averages modes. Its prediction
+	// is one Velocity evaluation at x = 0, t = 0.
+	Regression
+)
+
+// Config configures a training run. Zero values take the documented defaults.
+type Config struct {
+	Steps     int // optimizer steps; required
+	BatchSize int // examples per step; default 64
+
+	LR     float64 // peak learning rate; default 1e-3
+	MinLR  float64 // learning rate at the end of the cosine decay; default 0
+	Warmup int     // steps of linear warmup from 0 to LR; default 0
+	Beta1  float64 // AdamW first-moment decay; default 0.9
+	Beta2  float64 // AdamW second-moment decay; default 0.999
+	Eps    float64 // AdamW epsilon; default 1e-8
+	Decay  float64 // AdamW decoupled weight decay on weight matrices (not biases); default 0
+	Clip   float64 // global gradient-norm clip; 0 means none
+	EMA    float64 // decay of the exponential moving average of the weights; 0 means none
+	Seed   uint64  // every random draw derives from (Seed, step)
+
+	// Scheduler is the probability path (default path.CondOT); TimeDist the training-time
+	// distribution (default path.Uniform).
+	Scheduler path.Scheduler
+	TimeDist  path.TimeDist
+	// MaxPrefix is the largest committed prefix: each example commits d ~ U{0..MaxPrefix}
+	// (capped at its valid length) leading steps, fed clean and left out of the loss. Default 0.
+	MaxPrefix int
+	Objective Objective
+
+	// ValEvery is the validation period in steps (0: only at the end, if a validation source
+	// is given); ValBatches the number of validation batches (default 4).
+	ValEvery   int
+	ValBatches int
+
+	// Progress receives a progress bar (terminal) or periodic lines (other writers) every
+	// LogEvery steps (default 100); Log receives one JSON object per logged step. nil: silent.
+	Progress io.Writer
+	Log      io.Writer
+	LogEvery int
+	// Now gives the wall clock for rates and the checkpoint date; default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.BatchSize == 0 {
+		c.BatchSize = 64
+	}
+	if c.LR == 0 {
+		c.LR = 1e-3
+	}
+	if c.Beta1 == 0 {
+		c.Beta1 = 0.9
+	}
+	if c.Beta2 == 0 {
+		c.Beta2 = 0.999
+	}
+	if c.Eps == 0 {
+		c.Eps = 1e-8
+	}
+	if c.Scheduler == nil {
+		c.Scheduler = path.CondOT{}
+	}
+	if c.TimeDist == nil {
+		c.TimeDist = path.Uniform{}
+	}
+	if c.ValBatches == 0 {
+		c.ValBatches = 4
+	}
+	if c.LogEvery == 0 {
+		c.LogEvery = 100
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// ErrConfig reports an invalid training configuration.
+var ErrConfig = errors.New("train: invalid config")
+
+// Validate checks the config (after defaults).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Steps <= 0:
+		return fmt.Errorf("%w: steps %d", ErrConfig, c.Steps)
+	case c.BatchSize <= 0:
+		return fmt.Errorf("%w: batch size %d", ErrConfig, c.BatchSize)
+	case c.LR < 0 || c.MinLR < 0 || c.MinLR > c.LR:
+		return fmt.Errorf("%w: learning rates %g, %g", ErrConfig, c.LR, c.MinLR)
+	case c.Warmup < 0 || c.Warmup > c.Steps:
+		return fmt.Errorf("%w: warmup %d of %d steps", ErrConfig, c.Warmup, c.Steps)
+	case c.Beta1 < 0 || c.Beta1 >= 1 || c.Beta2 < 0 || c.Beta2 >= 1 || c.Eps <= 0:
+		return fmt.Errorf("%w: adam betas %g, %g, eps %g", ErrConfig, c.Beta1, c.Beta2, c.Eps)
+	case c.Decay < 0 || c.Clip < 0 || c.EMA < 0 || c.EMA >= 1:
+		return fmt.Errorf("%w: decay %g, clip %g, ema %g", ErrConfig, c.Decay, c.Clip, c.EMA)
+	case c.MaxPrefix < 0:
+		return fmt.Errorf("%w: max prefix %d", ErrConfig, c.MaxPrefix)
+	case c.Objective != FlowMatching && c.Objective != Regression:
+		return fmt.Errorf("%w: objective %d", ErrConfig, c.Objective)
+	case c.ValEvery < 0 || c.ValBatches < 0 || c.LogEvery < 0:
+		return fmt.Errorf("%w: negative period", ErrConfig)
+	}
+	return nil
+}
+
+// Point is one logged step of a run.
+type Point struct {
+	Step     int     `json:"step"`
+	Loss     float64 `json:"loss"`               // mean training loss since the last point
+	ValLoss  float64 `json:"val_loss,omitempty"` // validation loss, if computed at this step
+	LR       float64 `json:"lr"`
+	GradNorm float64 `json:"grad_norm"` // before clipping, at this step
+	Elapsed  float64 `json:"elapsed_s"`
+}
+
+// Trainer trains one network. It owns the network's gorgonia graph; the network's weights are
+// the graph's (raw, not averaged) parameters and change in place as training runs.
+type Trainer struct {
+	cfg  Config
+	net  nn.Net
+	step int
+
+	m, v, ema [][]float32 // per parameter, in net.Params() order
+
+	// Built on the first batch (the transformer's graph depends on the token count).
+	b      *builder
+	g      graph
+	vm     G.VM
+	loss   *G.Node
+	tokens int
+
+	bt           Batch
+	x            []float32 // network input chunks
+	ts           []float64
+	ds           []int
+	lossMaskData []float32 // loss weights: mask / number of loss terms
+	targetData   []float32
+	gradBufs     [][]float32
+	lastNorm     float64
+
+	// History holds the logged points of every Run.
+	History []Point
+}
+
+// New returns a trainer for net starting at step 0.
+func New(net nn.Net, cfg Config) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	t := &Trainer{cfg: cfg, net: net}
+	for _, p := range net.Params() {
+		t.m = append(t.m, make([]float32, len(p.Data)))
+		t.v = append(t.v, make([]float32, len(p.Data)))
+		if cfg.EMA > 0 {
+			t.ema = append(t.ema, append([]float32(nil), p.Data...))
+		}
+	}
+	return t, nil
+}
+
+// Step returns the number of optimizer steps taken.
+func (t *Trainer) Step() int { return t.step }
+
+// Close releases the graph's machine.
+func (t *Trainer) Close() {
+	if t.vm != nil {
+		t.vm.Close()
+		t.vm = nil
+	}
+}
+
+// build makes the graph and the loss for batches of cfg.BatchSize with the given tokens.
+func (t *Trainer) build(tokens int) error {
+	B := t.cfg.BatchSize
+	h, d := t.net.Shape()
+	b := newBuilder(t.net)
+	g, err := newGraph(b, t.net, B, tokens)
+	if err != nil {
+		return err
+	}
+	t.targetData = make([]float32, B*h*d)
+	t.lossMaskData = make([]float32, B*h*d)
+	target := b.input("target", t.targetData, B, h*d)
+	wmask := b.input("wmask", t.lossMaskData, B, h*d)
+	v := g.velocity()
+	if v.Shape()[0] != B {
+		v = b.do(G.Reshape(v, []int{B, h * d}))
+	}
+	diff := b.sub(v, target)
+	loss := b.do(G.Sum(b.had(wmask, b.had(diff, diff))))
+	if b.err != nil {
+		return b.err
+	}
+	if _, err := G.Grad(loss, b.order...); err != nil {
+		return fmt.Errorf("train: gradient: %w", err)
+	}
+	t.b, t.g, t.loss, t.tokens = b, g, loss, tokens
+	t.vm = G.NewTapeMachine(b.g, G.BindDualValues(b.order...))
+	t.x = make([]float32, B*h*d)
+	t.ts = make([]float64, B)
+	t.ds = make([]int, B)
+	return nil
+}
+
+// prepare draws a batch and its flow-matching inputs for one step with rng r, and returns the
+// number of loss terms.
+func (t *Trainer) prepare(src Source, r *rand.Rand) (float64, error) {
+	t.bt.B = t.cfg.BatchSize
+	if err := src.Next(&t.bt, r); err != nil {
+		return 0, fmt.Errorf("train: batch: %w", err)
+	}
+	h, d := t.net.Shape()
+	width, state := t.net.CondShape()
+	if err := t.bt.check(h, d, width, state); err != nil {
+		return 0, err
+	}
+	if t.g == nil {
+		if err := t.build(t.bt.Tokens); err != nil {
+			return 0, err
+		}
+	} else if t.bt.Tokens != t.tokens {
+		return 0, fmt.Errorf("%w: %d condition tokens, the graph was built for %d", ErrBatch, t.bt.Tokens, t.tokens)
+	}
+	bt := &t.bt
+	var count float64
+	for i := 0; i < bt.B; i++ {
+		n := bt.steps(i)
+		dp := 0
+		if t.cfg.MaxPrefix > 0 && t.cfg.Objective == FlowMatching {
+			dp = min(r.IntN(t.cfg.MaxPrefix+1), n)
+		}
+		tt := t.cfg.TimeDist.Sample(r)
+		if t.cfg.Objective == Regression {
+			tt = 0
+		}
+		c := t.cfg.Scheduler.At(tt)
+		t.ts[i], t.ds[i] = tt, dp
+		for s := 0; s < h; s++ {
+			for j := 0; j < d; j++ {
+				k := i*h*d + s*d + j
+				x1 := float64(bt.Actions[k])
+				x0 := r.NormFloat64()
+				switch {
+				case t.cfg.Objective == Regression:
+					t.x[k], t.targetData[k] = 0, float32(x1)
+				case s < dp:
+					t.x[k], t.targetData[k] = float32(x1), 0
+				default:
+					t.x[k] = float32(c.Alpha*x1 + c.Sigma*x0)
+					t.targetData[k] = float32(c.DAlpha*x1 + c.DSigma*x0)
+				}
+				w := float32(1)
+				if s < dp || s >= n || (bt.DimMask != nil && bt.DimMask[i*d+j] == 0) {
+					w = 0
+				}
+				t.lossMaskData[k] = w
+				count += float64(w)
+			}
+		}
+	}
+	if count > 0 {
+		inv := float32(1 / count)
+		for k := range t.lossMaskData {
+			t.lossMaskData[k] *= inv
+		}
+	}
+	t.g.set(t.x, t.ts, t.ds, bt)
+	return count, nil
+}
+
+// run executes the graph once and returns the loss.
+func (t *Trainer) run() (float64, error) {
+	if err := t.vm.RunAll(); err != nil {
+		return 0, fmt.Errorf("train: graph: %w", err)
+	}
+	defer t.reset()
+	return float64(t.loss.Value().Data().(float32)), nil
+}
+
+// reset readies the machine for the next run. Gorgonia accumulates gradients into the
+// parameters' dual values across runs, so they are zeroed here.
+func (t *Trainer) reset() {
+	for _, n := range t.b.order {
+		if g, err := n.Grad(); err == nil {
+			clear(g.Data().([]float32))
+		}
+	}
+	t.vm.Reset()
+}
+
+// LR returns the learning rate at step s (0-based): linear warmup, then cosine decay to MinLR.
+func (t *Trainer) LR(s int) float64 {
+	c := t.cfg
+	if s < c.Warmup {
+		return c.LR * float64(s+1) / float64(c.Warmup)
+	}
+	span := c.Steps - c.Warmup
+	if span <= 0 {
+		return c.LR
+	}
+	p := math.Min(1, float64(s-c.Warmup)/float64(span))
+	return c.MinLR + 0.5*(c.LR-c.MinLR)*(1+math.Cos(math.Pi*p))
+}
+
+// stepRand is the random stream of step s: every draw of a step depends only on (Seed, s), so a
+// resumed run repeats an uninterrupted one bit for bit.
+func (t *Trainer) stepRand(s int) *rand.Rand {
+	return rand.New(rand.NewPCG(t.cfg.Seed, uint64(s)))
+}
+
+// Run trains from the current step to cfg.Steps. val, if not nil, gives the validation loss
+// every ValEvery steps and at the end. It stops early with ctx's error.
+func (t *Trainer) Run(ctx context.Context, src, val Source) error {
+	rep := newReporter(t.cfg, t.step)
+	defer rep.finish()
+	var sum float64
+	var n int
+	for t.step < t.cfg.Steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s := t.step
+		count, err := t.prepare(src, t.stepRand(s))
+		if err != nil {
+			return err
+		}
+		loss, err := t.runUpdate(s, count)
+		if err != nil {
+			return err
+		}
+		sum += loss
+		n++
+		t.step++
+		last := t.step == t.cfg.Steps
+		if t.step%t.cfg.LogEvery == 0 || last {
+			p := Point{Step: t.step, Loss: sum / float64(n), LR: t.LR(s), GradNorm: t.lastNorm}
+			sum, n = 0, 0
+			if val != nil && (last || (t.cfg.ValEvery > 0 && t.step%t.cfg.ValEvery == 0)) {
+				if p.ValLoss, err = t.Validate(val); err != nil {
+					return err
+				}
+			}
+			p.Elapsed = rep.elapsed()
+			t.History = append(t.History, p)
+			if err := rep.point(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// runUpdate runs the graph on the prepared step and applies one AdamW update.
+func (t *Trainer) runUpdate(s int, count float64) (float64, error) {
+	if err := t.vm.RunAll(); err != nil {
+		return 0, fmt.Errorf("train: graph: %w", err)
+	}
+	loss := float64(t.loss.Value().Data().(float32))
+	grads := t.gradBufs[:0]
+	var sq float64
+	for _, n := range t.b.order {
+		gv, err := n.Grad()
+		if err != nil {
+			t.reset()
+			return 0, fmt.Errorf("train: gradient of %s: %w", n.Name(), err)
+		}
+		g := gv.Data().([]float32)
+		for _, x := range g {
+			sq += float64(x) * float64(x)
+		}
+		grads = append(grads, g)
+	}
+	t.gradBufs = grads
+	norm := math.Sqrt(sq)
+	t.lastNorm = norm
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		t.reset()
+		return 0, fmt.Errorf("train: step %d: gradient norm is %v", s, norm)
+	}
+	gs := 1.0
+	if t.cfg.Clip > 0 && norm > t.cfg.Clip {
+		gs = t.cfg.Clip / norm
+	}
+	if count > 0 {
+		t.adamW(s, grads, gs)
+	}
+	t.reset()
+	return loss, nil
+}
+
+// adamW applies one AdamW step (Loshchilov & Hutter 2019): bias-corrected Adam moments and a
+// decoupled weight decay on weight matrices.
+func (t *Trainer) adamW(s int, grads [][]float32, gscale float64) {
+	c := t.cfg
+	lr := t.LR(s)
+	k := float64(s + 1)
+	bc1 := 1 - math.Pow(c.Beta1, k)
+	bc2 := 1 - math.Pow(c.Beta2, k)
+	for i, p := range t.net.Params() {
+		w, g, m, v := p.Data, grads[i], t.m[i], t.v[i]
+		decay := 0.0
+		if len(p.Shape) >= 2 {
+			decay = c.Decay
+		}
+		for j := range w {
+			gj := float64(g[j]) * gscale
+			mj := c.Beta1*float64(m[j]) + (1-c.Beta1)*gj
+			vj := c.Beta2*float64(v[j]) + (1-c.Beta2)*gj*gj
+			m[j], v[j] = float32(mj), float32(vj)
+			upd := (mj / bc1) / (math.Sqrt(vj/bc2) + c.Eps)
+			w[j] = float32(float64(w[j]) - lr*(upd+decay*float64(w[j])))
+		}
+		if t.ema != nil {
+			e := t.ema[i]
+			for j := range e {
+				e[j] = float32(c.EMA*float64(e[j]) + (1-c.EMA)*float64(w[j]))
+			}
+		}
+	}
+}
+
+// Validate returns the mean loss over ValBatches batches of val, drawn from a fixed stream so
+// values at different steps compare. It does not change the weights.
+func (t *Trainer) Validate(val Source) (float64, error) {
+	var sum float64
+	for i := 0; i < t.cfg.ValBatches; i++ {
+		r := rand.New(rand.NewPCG(t.cfg.Seed^valStream, uint64(i)))
+		if _, err := t.prepare(val, r); err != nil {
+			return 0, err
+		}
+		l, err := t.run()
+		if err != nil {
+			return 0, err
+		}
+		sum += l
+	}
+	return sum / float64(max(t.cfg.ValBatches, 1)), nil
+}
+
+// valStream separates the validation stream from the training streams (an arbitrary constant).
+const valStream = 0x9e3779b97f4a7c15
+
+// CopyTo copies the trained weights into dst, a network of the same architecture and config:
+// the moving average if ema is set (and EMA is on), else the raw weights.
+func (t *Trainer) CopyTo(dst nn.Net, ema bool) error {
+	src := t.net.Params()
+	ps := dst.Params()
+	if dst.Arch() != t.net.Arch() || len(ps) != len(src) {
+		return fmt.Errorf("train: copy to %s with %d tensors: %w", dst.Arch(), len(ps), ErrConfig)
+	}
+	for i, p := range ps {
+		if p.Name != src[i].Name || len(p.Data) != len(src[i].Data) {
+			return fmt.Errorf("train: copy: tensor %q vs %q: %w", p.Name, src[i].Name, ckpt.ErrShape)
+		}
+		if ema && t.ema != nil {
+			copy(p.Data, t.ema[i])
+		} else {
+			copy(p.Data, src[i].Data)
+		}
+	}
+	return nil
+}
+
+// component names a scheduler or distribution by its Go type name with its exported fields as
+// parameters.
+func component(v any) ckpt.Component {
+	ty := reflect.TypeOf(v)
+	for ty.Kind() == reflect.Pointer {
+		ty = ty.Elem()
+	}
+	params, err := json.Marshal(v)
+	if err != nil {
+		params = nil
+	}
+	return ckpt.Component{Name: ty.Name(), Params: params}
+}
