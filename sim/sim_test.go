@@ -318,7 +318,9 @@ func TestObstacleDist(t *testing.T) {
 }
 
 func TestZeroAllocs(t *testing.T) {
-	s := mustNew(t, arm(2, 10), Config{Faults: Faults{StateLatency: 30 * time.Millisecond, PositionNoise: 0.01, StateDrop: 0.1, Seed: 3}})
+	s := mustNew(t, arm(2, 10), Config{SensorPeriod: 2 * time.Millisecond, Faults: Faults{
+		StateLatency: 30 * time.Millisecond, PositionNoise: 0.01, StateDrop: 0.1, CommandDelay: 45 * time.Millisecond, Seed: 3,
+		Freeze: Window{Enabled: true, At: time.Second}, StuckJoint: "elbow", Stuck: Window{Enabled: true}}})
 	st := robot.NewState(3)
 	cmd := &robot.Command{Position: []float64{0.5, 0.5, 0.5}}
 	tick := func() {
