@@ -51,11 +51,11 @@ func writeTemp(t testing.TB, ep *Episode, cfg WriterConfig) string {
 }
 
 func TestWriteReadRoundTrip(t *testing.T) {
-	ep := synthEpisode(time.Second)
+	ep := synthEpisode(5 * time.Second)
 	for _, cfg := range []WriterConfig{
 		{},
 		{Embedding: EmbeddingMultiArray},
-		{Compression: "lz4", ChunkBytes: 4096}, // many chunks
+		{Compression: "lz4", ChunkBytes: MinChunkBytes}, // several chunks
 		{Topics: Topics{JointStates: "/arm/joint_states", Command: "/arm/group_position_controller/command"}},
 	} {
 		path := writeTemp(t, ep, cfg)
@@ -309,7 +309,7 @@ func TestBadBags(t *testing.T) {
 }
 
 func TestTruncatedBags(t *testing.T) {
-	path := writeTemp(t, synthEpisode(50*time.Millisecond), WriterConfig{ChunkBytes: 512})
+	path := writeTemp(t, synthEpisode(50*time.Millisecond), WriterConfig{})
 	full, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ func FuzzDecode(f *testing.F) {
 // with -fuzzminimizetime 2s.
 func FuzzRead(f *testing.F) {
 	dir := f.TempDir()
-	for i, cfg := range []WriterConfig{{}, {Compression: "lz4", Embedding: EmbeddingMultiArray, ChunkBytes: 256}} {
+	for i, cfg := range []WriterConfig{{}, {Compression: "lz4", Embedding: EmbeddingMultiArray}} {
 		path := dir + "/seed" + string(rune('0'+i)) + ".bag"
 		if err := WriteEpisode(path, synthEpisode(40*time.Millisecond), cfg); err != nil {
 			f.Fatal(err)

@@ -32,7 +32,8 @@ type WriterConfig struct {
 	// Compression is the chunk compression: "" or "none" (the default: any ROS tool reads it) or
 	// "lz4" (needs python3-roslz4 on the ROS side).
 	Compression string
-	// ChunkBytes is the uncompressed chunk size; 0 means 768 KiB, rosbag record's default.
+	// ChunkBytes is the uncompressed chunk size; 0 means 768 KiB, rosbag record's default. It may
+	// not be below MinChunkBytes.
 	ChunkBytes int
 }
 
@@ -49,12 +50,19 @@ func (c *WriterConfig) Validate() error {
 	default:
 		return fmt.Errorf("dataset: writer config: compression %q (want none or lz4): %w", c.Compression, ErrConfiguration)
 	}
-	if c.ChunkBytes < 0 {
+	if c.ChunkBytes != 0 && c.ChunkBytes < MinChunkBytes {
 		return fmt.Errorf("dataset: writer config: chunk size %d: %w", c.ChunkBytes, ErrConfiguration)
 	}
 	rc := Config{Topics: c.Topics}
 	return rc.Validate()
 }
+
+// MinChunkBytes is the least WriterConfig.ChunkBytes. go-rosbag closes a chunk when it has
+// outgrown its size before the next message, so a chunk smaller than the connection records
+// (message definitions, ~3 KiB each) would close with no message in it, and its index entry would
+// carry go-rosbag's "no message" start time (2^64-1 ns), which `rosbag info` shows as a start in
+// 2010. 64 KiB holds every connection record of an episode.
+const MinChunkBytes = 64 << 10
 
 // Writer writes one episode as a ROS bag v2.0, one message at a time, so an episode never has to
 // be held in memory. Each stream's stamps must not decrease; the bag record time of a message is
