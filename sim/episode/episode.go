@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"time"
 
@@ -24,16 +23,19 @@ type Config struct {
 	Demo demo.Config `yaml:"demo"`
 }
 
-// DefaultRate is the default control rate, Hz.
-const DefaultRate = 50.0
+// DefaultRate and MaxRate are the default and the largest control rate, Hz.
+const (
+	DefaultRate = 50.0
+	MaxRate     = 10000.0
+)
 
 // ErrConfig is wrapped by configuration errors.
 var ErrConfig = errors.New("episode: bad config")
 
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
-	if !(c.Rate >= 0) || math.IsInf(c.Rate, 0) {
-		return fmt.Errorf("%w: rate %v Hz", ErrConfig, c.Rate)
+	if !(c.Rate >= 0 && c.Rate <= MaxRate) {
+		return fmt.Errorf("%w: rate %v Hz, want 0..%v", ErrConfig, c.Rate, MaxRate)
 	}
 	if c.Sim.Initial != nil {
 		return fmt.Errorf("%w: sim.initial is set by the runner (the robot's home)", ErrConfig)

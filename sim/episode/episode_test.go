@@ -195,7 +195,7 @@ func TestPolicyErrorAndCancel(t *testing.T) {
 	if _, err := r.Run(ctx, newTask(t, "reach"), 1, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
-	if _, err := New(Config{Rate: -1}, rb); !errors.Is(err, ErrConfig) {
+	if _, err := New(Config{Rate: 1e12}, rb); !errors.Is(err, ErrConfig) {
 		t.Errorf("rate -1: %v", err)
 	}
 	if _, err := New(Config{Sim: sim.Config{Initial: []float64{0}}}, rb); !errors.Is(err, ErrConfig) {

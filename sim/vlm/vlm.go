@@ -57,6 +57,9 @@ const (
 	DefaultGain    = 1.2
 )
 
+// MaxRate bounds Config.Rate, Hz: far above any VLM, and a period a time.Duration can hold.
+const MaxRate = 1000.0
+
 // ErrConfig is wrapped by configuration errors.
 var ErrConfig = errors.New("vlm: bad config")
 
@@ -95,8 +98,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Tokens < 0 || c.Width < 0:
 		return fmt.Errorf("%w: shape %d x %d", ErrConfig, c.Tokens, c.Width)
-	case !(c.Rate >= 0) || math.IsInf(c.Rate, 0):
-		return fmt.Errorf("%w: rate %v Hz", ErrConfig, c.Rate)
+	case !(c.Rate >= 0 && c.Rate <= MaxRate):
+		return fmt.Errorf("%w: rate %v Hz, want 0..%v", ErrConfig, c.Rate, MaxRate)
 	case math.IsNaN(c.Noise) || math.IsInf(c.Noise, 0):
 		return fmt.Errorf("%w: noise %v", ErrConfig, c.Noise)
 	case !(c.Gain >= 0) || math.IsInf(c.Gain, 0):

@@ -206,7 +206,7 @@ func TestStreamRateAndLatency(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	for _, c := range []Config{{Tokens: -1}, {Rate: -1}, {Rate: math.Inf(1)}, {Noise: math.NaN()}, {Gain: -1}} {
+	for _, c := range []Config{{Tokens: -1}, {Rate: -1}, {Rate: math.Inf(1)}, {Rate: 1e12}, {Noise: math.NaN()}, {Gain: -1}} {
 		if _, err := NewEncoder(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: error %v, want ErrConfig", c, err)
 		}
