@@ -60,9 +60,11 @@ func benchRead(b *testing.B, cfg WriterConfig) {
 	}
 }
 
-func BenchmarkRead(b *testing.B)           { benchRead(b, WriterConfig{}) }
-func BenchmarkReadLZ4(b *testing.B)        { benchRead(b, WriterConfig{Compression: "lz4"}) }
-func BenchmarkReadMultiArray(b *testing.B) { benchRead(b, WriterConfig{Embedding: EmbeddingMultiArray}) }
+func BenchmarkRead(b *testing.B)    { benchRead(b, WriterConfig{}) }
+func BenchmarkReadLZ4(b *testing.B) { benchRead(b, WriterConfig{Compression: "lz4"}) }
+func BenchmarkReadMultiArray(b *testing.B) {
+	benchRead(b, WriterConfig{Embedding: EmbeddingMultiArray})
+}
 
 func BenchmarkAlign(b *testing.B) {
 	ep := benchEpisode()
