@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowact/flowact/policy/chunk"
 	"github.com/flowact/flowact/policy/safety"
+	"github.com/flowact/flowact/robot"
 )
 
 // goal returns an embedding whose first row holds one goal per joint.
@@ -22,15 +23,20 @@ func goal(at time.Time, g ...float32) *Embedding {
 // TestTickAllocs: a tick allocates nothing, in steady state with chunks arriving and requests
 // going out (the worker runs concurrently and allocates nothing either).
 func TestTickAllocs(t *testing.T) {
-	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix, chunk.Guided} {
+	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix, chunk.Guided, "trajectory"} {
 		t.Run(string(st), func(t *testing.T) {
 			per := 10 * time.Millisecond
 			now := time.Unix(1000, 0)
-			drv := newDriver(t, armModel(), per, []float64{0, 0, 0})
-			drv.stampFn = func(time.Time) time.Time { return now }
+			d0 := newDriver(t, armModel(), per, []float64{0, 0, 0})
+			d0.stampFn = func(time.Time) time.Time { return now }
+			var drv robot.Driver = d0
+			cfg := Config{Rate: 100, Threshold: 10, Chunk: chunk.Config{Strategy: st}}
+			if st == "trajectory" {
+				cfg.Chunk.Strategy, cfg.Output = chunk.Prefix, "trajectory"
+				drv = &trajDriver{driver: d0}
+			}
 			m := newPlanModel(30, 3)
-			l, err := New(Config{Rate: 100, Threshold: 10, Chunk: chunk.Config{Strategy: st}},
-				Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 5}, nil, 7)})
+			l, err := New(cfg, Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 5}, nil, 7)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,6 +37,11 @@ type Config struct {
 	DelayMargin int `yaml:"delay_margin"`
 	// TelemetryPeriod is how often a Recorder is given a snapshot; 0 means 1 s.
 	TelemetryPeriod time.Duration `yaml:"telemetry_period"`
+	// Output is how commands reach the robot: "command", a position command every tick (a group
+	// position controller), or "trajectory", the filtered plan as one trajectory whenever it
+	// changes (a joint_trajectory_controller; the driver must be a robot.TrajectoryWriter);
+	// "" means command.
+	Output string `yaml:"output"`
 }
 
 // ErrConfig is wrapped by every configuration error.
@@ -61,6 +66,11 @@ func (c *Config) Validate() error {
 	}
 	if c.DelayMargin < -1 {
 		return fmt.Errorf("policy: delay_margin %d is below -1: %w", c.DelayMargin, ErrConfig)
+	}
+	switch c.Output {
+	case "", "command", "trajectory":
+	default:
+		return fmt.Errorf("policy: output %q is not command or trajectory: %w", c.Output, ErrConfig)
 	}
 	if c.TelemetryPeriod < 0 {
 		return fmt.Errorf("policy: telemetry_period %v is negative: %w", c.TelemetryPeriod, ErrConfig)

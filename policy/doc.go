@@ -38,6 +38,18 @@
 // one slow start does not inflate later prefixes.
 // One action per tick: Rate is the policy's action rate; a faster servo rate is the driver's.
 //
+// # Output
+//
+// By default every tick writes one position command (robot.Driver.WriteCommand: a group
+// position controller). With Output "trajectory" the loop writes a robot.Trajectory (a
+// joint_trajectory_controller) only when what the robot should do changes: a chunk is spliced,
+// or the robot must hold or stop. The trajectory is the safety filter's own future, predicted
+// by a scratch copy of the filter over the plan and then a stop to rest, one point per tick, so
+// the robot follows exactly the commands the per-tick output would have sent; while it runs,
+// the tick follows the trajectory's points (safety.Filter.Follow) so that the next trajectory
+// starts from the robot's reference. A trajectory always ends at rest: if the loop dies, the
+// robot stops within its limits.
+//
 // # Precision and normalization
 //
 // The robot side is float64 in SI units; the expert works in normalized float32 (package

@@ -3,6 +3,8 @@ package policy
 import (
 	"errors"
 	"math"
+	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -85,4 +87,83 @@ func (c *checked) WriteCommand(cmd *robot.Command) error {
 	c.sync()
 	c.chk.WriteCommand(cmd)
 	return c.Fake.WriteCommand(cmd)
+}
+
+// trajRecorder is a checked Fake that also records the trajectories it is sent.
+type trajRecorder struct {
+	*checked
+	mu    sync.Mutex
+	trajs []robot.Trajectory
+}
+
+func (r *trajRecorder) WriteTrajectory(tr *robot.Trajectory) error {
+	r.sync()
+	cp := robot.Trajectory{Start: tr.Start, TimeFromStart: slices.Clone(tr.TimeFromStart), Positions: slices.Clone(tr.Positions)}
+	r.mu.Lock()
+	r.trajs = append(r.trajs, cp)
+	r.mu.Unlock()
+	c := *tr
+	c.Start = r.f0.Add(tr.Start.Sub(r.t0)) // to the Fake's clock
+	return r.Fake.WriteTrajectory(&c)
+}
+
+// TestTrajectoryOutput: with output trajectory the loop sends one trajectory per plan change and
+// no per-tick command; the reference the robot follows, reconstructed tick by tick from the
+// trajectories (each replaces the last from its start on), stays within the limits and reaches
+// the goal, and the robot is at rest when Run returns.
+func TestTrajectoryOutput(t *testing.T) {
+	model := armModel()
+	f := robottest.NewFake(model, []float64{0, 0, 0})
+	per := 10 * time.Millisecond
+	var rec *trajRecorder
+	var l *Loop
+	synctest.Test(t, func(t *testing.T) {
+		rec = &trajRecorder{checked: &checked{Fake: f, chk: newDriver(t, model, per, []float64{0, 0, 0}), t0: time.Now(), f0: f.Now()}}
+		var err error
+		l, err = New(Config{Rate: 100, Threshold: 15, Output: "trajectory", Chunk: chunk.Config{Strategy: chunk.Prefix}},
+			Deps{Driver: rec, Inferer: NewExpert(newPlanModel(40, 3), &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.PutEmbedding(goal(time.Now().Add(time.Hour), 1.5, -1.2, 2))
+		l.Start()
+		runFor(t, l, 4*time.Second, func(el time.Duration) {
+			if el == 1500*time.Millisecond {
+				l.PutEmbedding(goal(time.Now().Add(time.Hour), -1, 1, -2))
+			}
+		})
+	})
+	cmds, trajs := f.Commands()
+	chunks := l.Telemetry().Chunks.Load()
+	if cmds != 0 || trajs < int(chunks) || trajs > int(chunks)+5 {
+		t.Errorf("%d commands, %d trajectories for %d chunks", cmds, trajs, chunks)
+	}
+	chk := newDriver(t, model, per, []float64{0, 0, 0})
+	tr := rec.trajs
+	first := tr[0].Start
+	end := tr[len(tr)-1].Start.Add(tr[len(tr)-1].TimeFromStart[len(tr[len(tr)-1].TimeFromStart)-1])
+	cur := 0
+	ref := make([]float64, 3)
+	for at := first.Add(per); !at.After(end); at = at.Add(per) {
+		for cur+1 < len(tr) && tr[cur+1].Start.Before(at) {
+			cur++
+		}
+		p := tr[cur]
+		i := min(int(at.Sub(p.Start)/per)-1, len(p.TimeFromStart)-1)
+		copy(ref, p.Positions[i*3:(i+1)*3])
+		chk.WriteCommand(&robot.Command{Stamp: at, Position: ref})
+	}
+	if chk.bad > 0 {
+		t.Fatalf("%d limit violations in the reference the trajectories make", chk.bad)
+	}
+	// The second goal (at 1.5 s; 2.5 rad at 2 rad/s for j0) is reached, and the last trajectory
+	// ends at rest.
+	if math.Abs(ref[0]+1) > 0.2 || math.Abs(ref[1]-1) > 0.2 {
+		t.Errorf("final reference %v, want near the goal (-1, 1, -2)", ref)
+	}
+	last := tr[len(tr)-1]
+	n := len(last.TimeFromStart)
+	if n >= 2 && !slices.Equal(last.Positions[(n-1)*3:], last.Positions[(n-2)*3:(n-1)*3]) {
+		t.Error("the last trajectory does not end at rest")
+	}
 }

@@ -262,6 +262,19 @@ func (d *driver) WriteCommand(c *robot.Command) error {
 
 func (d *driver) set(f func(d *driver)) { d.mu.Lock(); f(d); d.mu.Unlock() }
 
+// trajDriver is a driver that also takes trajectories (it only counts them).
+type trajDriver struct {
+	*driver
+	trajs int
+}
+
+func (d *trajDriver) WriteTrajectory(tr *robot.Trajectory) error {
+	d.mu.Lock()
+	d.trajs++
+	d.mu.Unlock()
+	return nil
+}
+
 func (d *driver) commands() int { d.mu.Lock(); defer d.mu.Unlock(); return d.n }
 
 func (d *driver) last(dst []float64) { d.mu.Lock(); copy(dst, d.prev); d.mu.Unlock() }

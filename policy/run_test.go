@@ -215,3 +215,28 @@ func ExampleLoop() {
 	// safety: hold in state idle: safety: not running
 	// <nil> running
 }
+
+// TestShutdownDecelerates: cancelling Run while the robot moves at speed brings it to rest within
+// the limits (the driver checks every command) before Run returns.
+func TestShutdownDecelerates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		per := 10 * time.Millisecond
+		drv := newDriver(t, armModel(), per, []float64{-1.5, -1, 0})
+		m := newPlanModel(30, 3)
+		m.tau = 100
+		l, _ := New(Config{Rate: 100}, Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 1)})
+		l.PutEmbedding(goal(time.Now().Add(time.Hour), 1.9, 1.4, 5))
+		l.Start()
+		n := 0
+		runFor(t, l, time.Second, func(time.Duration) { n = drv.commands() })
+		if !(drv.maxV > 0.3) {
+			t.Fatalf("not moving fast before shutdown: %.2f of the velocity limit", drv.maxV)
+		}
+		if moving(drv) {
+			t.Error("still moving when Run returned")
+		}
+		if extra := drv.commands() - n; extra < 2 {
+			t.Errorf("%d commands after cancellation: no deceleration", extra)
+		}
+	})
+}

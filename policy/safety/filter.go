@@ -102,6 +102,25 @@ func (f *Filter) Reset(pos []float64) error {
 	return nil
 }
 
+// CopyState makes f continue from src's last commands (its counters are not copied): a scratch
+// filter predicts what src will command (trajectory output). Both must have the same limits.
+func (f *Filter) CopyState(src *Filter) {
+	copy(f.pos, src.pos)
+	copy(f.s, src.s)
+	copy(f.s1, src.s1)
+	copy(f.target, src.target)
+	f.active = src.active
+}
+
+// Follow makes p the last sent command without filtering it: for a command that a copy of this
+// filter produced earlier (a trajectory being executed). It keeps the guarantee only for such p.
+func (f *Filter) Follow(p []float64) {
+	for j := range f.pos {
+		s := p[j] - f.pos[j]
+		f.s1[j], f.s[j], f.pos[j], f.target[j] = f.s[j], s, p[j], p[j]
+	}
+}
+
 // Last copies the last sent command into dst.
 func (f *Filter) Last(dst []float64) { copy(dst, f.pos) }
 
