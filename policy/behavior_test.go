@@ -23,7 +23,7 @@ func goal(at time.Time, g ...float32) *Embedding {
 // TestTickAllocs: a tick allocates nothing, in steady state with chunks arriving and requests
 // going out (the worker runs concurrently and allocates nothing either).
 func TestTickAllocs(t *testing.T) {
-	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix, chunk.Guided, "trajectory"} {
+	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix, chunk.Guided, "trajectory", "mlp"} {
 		t.Run(string(st), func(t *testing.T) {
 			per := 10 * time.Millisecond
 			now := time.Unix(1000, 0)
@@ -35,12 +35,18 @@ func TestTickAllocs(t *testing.T) {
 				cfg.Chunk.Strategy, cfg.Output = chunk.Prefix, "trajectory"
 				drv = &trajDriver{driver: d0}
 			}
-			m := newPlanModel(30, 3)
-			l, err := New(cfg, Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 5}, nil, 7)})
+			var inf Inferer = NewExpert(newPlanModel(30, 3), &ode.Fixed{Method: ode.Euler, Steps: 5}, nil, 7)
+			emb := goal(now.Add(time.Hour), 0.5, -0.5, 1)
+			if st == "mlp" { // the real network behind the worker (prefix through its mask channel)
+				cfg.Chunk.Strategy = chunk.Prefix
+				inf = NewExpert(newMLP(t, 30, 3, 8, 32), &ode.Fixed{Method: ode.Euler, Steps: 3}, nil, 7)
+				emb = &Embedding{Stamp: now.Add(time.Hour), Tokens: 2, Width: 8, Data: make([]float32, 16)}
+			}
+			l, err := New(cfg, Deps{Driver: drv, Inferer: inf})
 			if err != nil {
 				t.Fatal(err)
 			}
-			l.PutEmbedding(goal(now.Add(time.Hour), 0.5, -0.5, 1))
+			l.PutEmbedding(emb)
 			l.Start()
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan struct{})

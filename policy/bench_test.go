@@ -30,14 +30,18 @@ type benchLoop struct {
 	done   chan struct{}
 }
 
-func newBenchLoop(b *testing.B, st chunk.Strategy, threshold int) *benchLoop {
+// newBenchLoop returns a loop on a 7-joint ideal driver at 500 Hz with inf (nil: the closed-form
+// planModel, H = 50) and its worker running; ticks are driven by hand.
+func newBenchLoop(b *testing.B, st chunk.Strategy, threshold int, inf Inferer) *benchLoop {
 	per := 2 * time.Millisecond
 	bl := &benchLoop{now: time.Unix(1000, 0), done: make(chan struct{})}
 	drv := newDriver(nil, arm7(), per, make([]float64, 7))
 	drv.t = nil
 	drv.stampFn = func(time.Time) time.Time { return bl.now }
-	l, err := New(Config{Rate: 500, Threshold: threshold, Chunk: chunk.Config{Strategy: st}},
-		Deps{Driver: drv, Inferer: NewExpert(newPlanModel(50, 7), &ode.Fixed{Method: ode.Euler, Steps: 10}, nil, 1)})
+	if inf == nil {
+		inf = NewExpert(newPlanModel(50, 7), &ode.Fixed{Method: ode.Euler, Steps: 10}, nil, 1)
+	}
+	l, err := New(Config{Rate: 500, Threshold: threshold, Chunk: chunk.Config{Strategy: st}}, Deps{Driver: drv, Inferer: inf})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,7 +73,7 @@ func (bl *benchLoop) close() { bl.cancel(); <-bl.done }
 func BenchmarkTick(b *testing.B) {
 	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix, chunk.Guided} {
 		b.Run(string(st), func(b *testing.B) {
-			bl := newBenchLoop(b, st, 25)
+			bl := newBenchLoop(b, st, 25, nil)
 			defer bl.close()
 			for range 200 {
 				bl.wait()
@@ -93,7 +97,7 @@ func BenchmarkTick(b *testing.B) {
 // worker's inference (normalize, a closed-form 7 x 50 field bound, 10 Euler steps, unnormalize)
 // and the next tick that splices the chunk, filters and writes the command.
 func BenchmarkObservationToCommand(b *testing.B) {
-	bl := newBenchLoop(b, chunk.Prefix, 49) // ask for a chunk at every tick
+	bl := newBenchLoop(b, chunk.Prefix, 49, nil) // ask for a chunk at every tick
 	defer bl.close()
 	for range 50 {
 		bl.wait()
