@@ -95,9 +95,10 @@ func trainToy(t *testing.T, src Source, cfg nn.MLPConfig, tc Config) *nn.MLP {
 // conditional mixture toy (4 modes for class 0, 2 for class 1) and compares their samples with
 // the target.
 func TestLearnsMultimodal(t *testing.T) {
+	t.Parallel() // the two learning tests share the two cores
 	toy := FourAndTwo()
 	cfg := nn.MLPConfig{H: 1, D: 2, Embed: 2, State: 0, Hidden: 64, Layers: 2, TimeFeatures: 16, TimeWidth: 32, CondWidth: 32}
-	tc := Config{Steps: learnSteps, BatchSize: 128, LR: 1e-2, MinLR: 1e-4, Warmup: 50, Clip: 1, EMA: 0.99, Seed: 1, LogEvery: 50}
+	tc := Config{Steps: learnSteps, BatchSize: 64, LR: 1e-2, MinLR: 1e-4, Warmup: 50, Clip: 1, EMA: 0.99, Seed: 1, LogEvery: 50}
 	flow := trainToy(t, toy, cfg, tc)
 	defer flow.Close()
 	// The regressor's optimum (the conditional mean) is easy to reach: fewer steps suffice.
@@ -196,4 +197,4 @@ func TestLearnsMultimodal(t *testing.T) {
 
 // learnSteps is the number of optimizer steps of the flow model in the learning tests: about
 // 30 s under -race on two cores, and enough for the margins the assertions log.
-const learnSteps = 400
+const learnSteps = 600

@@ -12,9 +12,10 @@ import (
 // and checks that chunks sampled after committing the first d steps of one mode continue in that
 // mode, while without a prefix both modes appear.
 func TestPrefixContinuesMode(t *testing.T) {
+	t.Parallel() // the two learning tests share the two cores
 	toy := Bimodal{H: 8, Slope: 1.5, Std: 0.05}
 	cfg := nn.MLPConfig{H: 8, D: 1, Embed: 1, State: 1, Hidden: 48, Layers: 2, TimeFeatures: 16, TimeWidth: 32, CondWidth: 16}
-	tc := Config{Steps: prefixSteps, BatchSize: 128, LR: 1e-2, MinLR: 1e-4, Warmup: 20, Clip: 1, EMA: 0.98, Seed: 2, MaxPrefix: 4, LogEvery: 50}
+	tc := Config{Steps: prefixSteps, BatchSize: 64, LR: 1e-2, MinLR: 1e-4, Warmup: 20, Clip: 1, EMA: 0.98, Seed: 2, MaxPrefix: 4, LogEvery: 50}
 	net := trainToy(t, toy, cfg, tc)
 	defer net.Close()
 
@@ -86,4 +87,4 @@ func TestPrefixContinuesMode(t *testing.T) {
 }
 
 // prefixSteps is the number of optimizer steps of the prefix test.
-const prefixSteps = 300
+const prefixSteps = 400
