@@ -442,3 +442,40 @@ func TestWriterRejects(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+func TestMultiArrayEmbeddingLayouts(t *testing.T) {
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	tests := []struct {
+		name          string
+		msg           float32MultiArrayMsg
+		tokens, width int
+		want          []float32
+		err           error
+	}{
+		{"no layout", float32MultiArrayMsg{data: []float32{1, 2, 3}}, 1, 3, []float32{1, 2, 3}, nil},
+		{"one dim", float32MultiArrayMsg{dims: []multiArrayDim{{"x", 3, 3}}, data: []float32{1, 2, 3}}, 1, 3, []float32{1, 2, 3}, nil},
+		{"offset", float32MultiArrayMsg{dims: []multiArrayDim{{"tokens", 2, 4}, {"width", 2, 2}}, offset: 1, data: []float32{9, 1, 2, 3, 4}}, 2, 2, []float32{1, 2, 3, 4}, nil},
+		{"layout disagrees", float32MultiArrayMsg{dims: []multiArrayDim{{"tokens", 2, 6}, {"width", 3, 3}}, data: []float32{1, 2, 3, 4}}, 0, 0, nil, ErrShape},
+		{"three dims", float32MultiArrayMsg{dims: []multiArrayDim{{"a", 1, 1}, {"b", 1, 1}, {"c", 1, 1}}, data: []float32{1}}, 0, 0, nil, ErrShape},
+		{"offset past data", float32MultiArrayMsg{offset: 5, data: []float32{1}}, 0, 0, nil, ErrShape},
+		{"NaN", float32MultiArrayMsg{data: []float32{float32(math.NaN())}}, 0, 0, nil, ErrNotFinite},
+	}
+	for _, tc := range tests {
+		path := filepath.Join(t.TempDir(), "e.bag")
+		rawBag(t, path, []rawConn{{"/joint_states", typeJointState()}, {"/flowact/embedding", typeFloat32MultiArray()}},
+			[]rawMsg{{0, at(0), stateMsg(at(0), testJoints, 1, 2, 3)}, {1, at(0), appendFloat32MultiArray(nil, &tc.msg)}})
+		ep, err := Read(path, Config{Actions: ActionsFromNextState, Rate: 10})
+		if tc.err != nil {
+			if !errors.Is(err, tc.err) {
+				t.Errorf("%s: %v, want %v", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if e := ep.Embeddings[0]; e.Tokens != tc.tokens || e.Width != tc.width || !slices.Equal(e.Data, tc.want) {
+			t.Errorf("%s: %d x %d %v, want %d x %d %v", tc.name, e.Tokens, e.Width, e.Data, tc.tokens, tc.width, tc.want)
+		}
+	}
+}

@@ -70,7 +70,10 @@ type JointState struct {
 	Position, Velocity, Effort []float64
 }
 
-// Embedding is one VLM embedding: Tokens x Width float32 values, row-major.
+// Embedding is one VLM embedding: Tokens x Width float32 values, row-major. Stamp is when it
+// became available to the policy (its arrival, the bag's record time), not when its images were
+// captured: alignment must see the embedding the policy would have had at each tick. The Writer
+// also writes Stamp as the message's header stamp.
 type Embedding struct {
 	Stamp         time.Time
 	Tokens, Width int

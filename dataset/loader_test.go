@@ -143,3 +143,26 @@ func TestLoaderAllBad(t *testing.T) {
 		t.Error("loader without horizon accepted")
 	}
 }
+
+func TestLoaderShapeMismatch(t *testing.T) {
+	paths, _ := loaderDir(t, 2)
+	other := synthEpisode(100 * time.Millisecond)
+	for i := range other.Embeddings {
+		other.Embeddings[i] = Embedding{Stamp: other.Embeddings[i].Stamp, Tokens: 1, Width: 3, Data: []float32{1, 2, 3}}
+	}
+	odd := filepath.Join(filepath.Dir(paths[0]), "odd.bag")
+	if err := WriteEpisode(odd, other, WriterConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLoader(append(paths, odd), LoaderConfig{Horizon: 2, BatchSize: 5, Sequential: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(epoch(t, l, nil))
+	if errs := l.Errors(); len(errs) != 1 || errs[0].Path != odd || !errors.Is(errs[0], ErrShape) {
+		t.Errorf("errors %v, want the 1 x 3 episode as ErrShape", errs)
+	}
+	if n == 0 {
+		t.Error("no samples from the good episodes")
+	}
+}

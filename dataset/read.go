@@ -39,7 +39,7 @@ func Read(path string, cfg Config) (*Episode, error) {
 // Joint-state messages are matched by name; names not in the joint order are ignored, and a
 // partial message updates the joints it names (the others hold their last value). States begin
 // at the first message by which every joint has been seen. Missing velocities and efforts read
-// as 0.
+// as 0; positions must be finite, velocities and efforts are kept as recorded (NaN included).
 //
 // Errors are *BagError values naming the file, the topic and the record offset.
 func ReadFrom(r io.ReaderAt, size int64, name string, cfg Config) (*Episode, error) {
@@ -144,8 +144,8 @@ func (rd *reader) message(m *bagMsg) error {
 			return bad(fmt.Errorf("%w: %d names with %d positions, %d velocities, %d efforts",
 				ErrShape, len(js.name), len(js.position), len(js.velocity), len(js.effort)))
 		}
-		if !finite64(js.position) || !finite64(js.velocity) || !finite64(js.effort) {
-			return bad(ErrNotFinite)
+		if !finite64(js.position) { // velocities and efforts may be NaN (unmeasured), as ROS allows
+			return bad(fmt.Errorf("%w: a position", ErrNotFinite))
 		}
 		if n := len(rd.states); n > 0 && slices.Equal(rd.states[n-1].names, js.name) {
 			js.name = rd.states[n-1].names // share the name list between messages

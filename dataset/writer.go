@@ -198,6 +198,9 @@ func (w *Writer) WriteState(s *JointState) error {
 		return fmt.Errorf("dataset: topic %s: state with %d/%d/%d values for %d joints: %w",
 			w.topics.JointStates, len(s.Position), len(s.Velocity), len(s.Effort), d, ErrShape)
 	}
+	if !finite64(s.Position) {
+		return fmt.Errorf("dataset: topic %s: position: %w", w.topics.JointStates, ErrNotFinite)
+	}
 	m := jointStateMsg{header: header{seq: w.seq[0], stamp: s.Stamp}, name: w.cfg.Joints,
 		position: s.Position, velocity: s.Velocity, effort: s.Effort}
 	w.buf = appendJointState(w.buf[:0], &m)
