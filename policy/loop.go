@@ -325,10 +325,24 @@ func (l *Loop) work(ctx context.Context) {
 			return
 		case req := <-l.reqCh:
 			t0 := l.clock.Now()
-			err := l.inf.Infer(&l.res, req)
+			err := l.infer(req)
 			l.resCh <- result{err: err, latency: l.clock.Now().Sub(t0)} // room: one request in flight
 		}
 	}
+}
+
+// ErrInferPanic wraps a panic of the Inferer; the loop faults on it (the robot stops).
+var ErrInferPanic = errors.New("policy: inference panicked")
+
+// infer runs the Inferer, turning a panic into an error so that a broken model stops the robot
+// instead of killing the process mid-motion.
+func (l *Loop) infer(req *Request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrInferPanic, p)
+		}
+	}()
+	return l.inf.Infer(&l.res, req)
 }
 
 func (l *Loop) record(ctx context.Context) {
@@ -556,6 +570,11 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 		l.delayI = (l.delayI + 1) % len(l.delays)
 		l.delayN = min(l.delayN+1, len(l.delays))
 		l.delayEs.Store(int64(l.delayEstimate()))
+	}
+	if errors.Is(r.err, ErrInferPanic) {
+		t.Rejected.Add(1)
+		l.fault(k, now, r.err.Error())
+		return
 	}
 	if l.reqGen != l.gen || !accept {
 		t.Stale.Add(1)

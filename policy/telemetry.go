@@ -165,19 +165,19 @@ func (t *Telemetry) recordSeam(s chunk.Seam) {
 
 // Snapshot is a copy of the loop's state and telemetry for diagnostics and recorders.
 type Snapshot struct {
-	Time      time.Time      `json:"time"`
-	State     safety.State   `json:"state"`
-	Cause     string         `json:"cause,omitempty"` // the latched fault's cause
-	Level     Level          `json:"level"`
-	Message   string         `json:"message"`
-	Strategy  chunk.Strategy `json:"strategy"`
-	Rate      float64        `json:"rate"`
-	DelayEst  int            `json:"delay_estimate"` // ticks
-	Counters  map[string]uint64
-	Clamps    map[string]uint64 // per safety.Kind, all joints
-	Trips     map[string]uint64 // per safety.Trip
-	Active    []string          // active trips
-	Histogram map[string]HistogramSnapshot
+	Time      time.Time                    `json:"time"`
+	State     safety.State                 `json:"state"`
+	Cause     string                       `json:"cause,omitempty"` // the latched fault's cause
+	Level     Level                        `json:"level"`
+	Message   string                       `json:"message"`
+	Strategy  chunk.Strategy               `json:"strategy"`
+	Rate      float64                      `json:"rate"`
+	DelayEst  int                          `json:"delay_estimate"` // ticks
+	Counters  map[string]uint64            `json:"counters"`
+	Clamps    map[string]uint64            `json:"clamps"` // per safety.Kind, all joints
+	Trips     map[string]uint64            `json:"trips"`  // per safety.Trip
+	Active    []string                     `json:"active"` // active trips
+	Histogram map[string]HistogramSnapshot `json:"histograms"`
 }
 
 // Level is a diagnostic level, as diagnostic_msgs/DiagnosticStatus.

@@ -294,3 +294,27 @@ func TestStartOutsideLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestInferPanicFaults: a panicking model faults the loop (the robot decelerates to a stop)
+// instead of crashing the process.
+func TestInferPanicFaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		drv := newDriver(t, armModel(), 10*time.Millisecond, []float64{0, 0, 0})
+		ex := NewExpert(newPlanModel(20, 3), &ode.Fixed{Method: ode.Euler, Steps: 2}, nil, 1)
+		var calls atomic.Int64
+		inf := inferFunc{h: 20, d: 3, f: func(dst *chunk.Chunk, req *Request) error {
+			if calls.Add(1) == 5 {
+				var m map[string]int
+				m["boom"]++ // a bug in a model
+			}
+			return ex.Infer(dst, req)
+		}}
+		l, _ := New(Config{Rate: 100}, Deps{Driver: drv, Inferer: inf})
+		l.PutEmbedding(goal(time.Now().Add(time.Hour), 1, 1, 1))
+		l.Start()
+		runFor(t, l, 2*time.Second, nil)
+		if l.State() != safety.Fault || !strings.Contains(l.Snapshot().Cause, "inference panicked") || moving(drv) {
+			t.Errorf("state %v cause %q moving %v", l.State(), l.Snapshot().Cause, moving(drv))
+		}
+	})
+}
