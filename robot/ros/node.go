@@ -72,7 +72,8 @@ type Node struct {
 	connected atomic.Bool
 	regs      atomic.Uint64  // successful registrations
 	shutdown  chan string    // reasons from goroslib's shutdown handler, capacity 1
-	rpc       *xmlrpc.Client // parameter server calls
+	rpc       *xmlrpc.Client // parameter server and self publisherUpdate calls
+	httpc     *http.Client   // master API calls (goroslib's client), on its own transport
 }
 
 // New checks cfg and model and returns a node; it does no I/O.
@@ -107,6 +108,7 @@ func New(cfg Config, model *robot.Model, h Handlers) (*Node, error) {
 	if n.rpc, err = xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: nm.cfg.Timeout}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	n.httpc = &http.Client{Timeout: nm.cfg.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}}
 	n.joints = NewJointStates(model, n.clock.Now)
 	n.emb = NewEmbeddings(n.clock.Now)
 	n.driver = &Driver{n: n}
@@ -153,6 +155,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer n.done.Store(true)
 	defer n.rpc.Close()
+	defer n.httpc.CloseIdleConnections()
 	backoff := n.nm.cfg.RetryMin
 	waiting := false
 	for {
@@ -240,8 +243,7 @@ func typeName(msg any) string {
 // connect makes one attempt to register. On error it has closed whatever it opened.
 func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	cfg := n.nm.cfg
-	httpc := &http.Client{Timeout: cfg.Timeout}
-	master := apimaster.NewClient(n.nm.masterAddr, n.nm.node, httpc)
+	master := apimaster.NewClient(n.nm.masterAddr, n.nm.node, n.httpc)
 	// Probe first: goroslib opens listeners and registers /rosout before it can tell the
 	// master is absent.
 	if _, err := master.GetURI(); err != nil {
