@@ -30,7 +30,7 @@ func TestAdversarial(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(rate), 9))
 			inf := inferFunc{h: h, d: d, f: func(dst *chunk.Chunk, req *Request) error {
 				mu.Lock()
-				mode, lat := r.IntN(6), time.Duration(r.IntN(2*h))*per/2+time.Microsecond
+				mode, lat := r.IntN(7), time.Duration(r.IntN(2*h))*per/2+time.Microsecond
 				vals := make([]float64, h*d)
 				for i := range vals {
 					vals[i] = (r.Float64()*2 - 1) * 50
@@ -55,6 +55,8 @@ func TestAdversarial(t *testing.T) {
 					dst.Data[h*d-1] = math.Inf(1)
 				case 4:
 					dst.H = h + 1
+				case 6: // a short slice of its own
+					dst.Data = make([]float64, h*d-5)
 				case 5: // a plausible chunk: hold where it is
 					for i := range h {
 						copy(dst.Data[i*d:(i+1)*d], req.Position)

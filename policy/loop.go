@@ -64,6 +64,7 @@ type Loop struct {
 	prefix   []float64
 	guideW   []float64
 	res      chunk.Chunk // written by the worker between a request and its result
+	resBuf   []float64   // res.Data's storage, restored before every request
 	inflight bool
 	gen      uint64
 	live     bool // the filter holds the last sent command of this run
@@ -149,10 +150,11 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 		target:  make([]float64, d),
 		prefix:  make([]float64, h*d),
 		guideW:  make([]float64, h),
-		res:     chunk.Chunk{H: h, D: d, Data: make([]float64, h*d)},
+		resBuf:  make([]float64, h*d),
 		delays:  make([]int, cfg.DelayWindow),
 	}
 	l.req.Position = make([]float64, d)
+	l.res = chunk.Chunk{H: h, D: d, Data: l.resBuf}
 	if cfg.Output == "trajectory" {
 		tw, ok := deps.Driver.(robot.TrajectoryWriter)
 		if !ok {
@@ -661,6 +663,7 @@ func (l *Loop) request(k int64, emb Embedding) {
 		r.Guide, r.GuideWeights, r.Frozen, r.GuidanceWeight = l.prefix, l.guideW, p, l.cfg.Chunk.GuidanceWeight
 	}
 	l.reqGen = l.gen
+	l.res = chunk.Chunk{H: l.h, D: l.d, Data: l.resBuf} // whatever the last inferer did to it
 	select {
 	case l.reqCh <- r:
 		l.inflight = true
