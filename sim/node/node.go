@@ -148,6 +148,9 @@ func sceneObjects(tk task.Task, t time.Duration) ([]sim.Target, []sim.Obstacle) 
 // Sim returns the simulator (for inspection: its true state, stats and faults).
 func (n *Node) Sim() *sim.Sim { return n.s }
 
+// Rate returns the step rate, Hz.
+func (n *Node) Rate() float64 { return n.cfg.Rate }
+
 // Name returns the node's absolute ROS name.
 func (n *Node) Name() string { return n.side.Name() }
 

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowact/flowact/configs"
+	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/ros"
+	"github.com/flowact/flowact/robot/urdf"
+	"github.com/flowact/flowact/sim"
+	"github.com/flowact/flowact/sim/node"
+	"github.com/flowact/flowact/sim/task"
+)
+
+// simOptions are the flags of `flowact sim`.
+type simOptions struct {
+	robot, robotDir string
+	rate            float64
+	master, name    string
+	simTime         bool
+	speed           float64
+	task            string
+	seed            uint64
+	embedding       bool
+	simConfig       string
+	wait            time.Duration
+	debug           bool
+}
+
+func newSimCmd() *cobra.Command {
+	var o simOptions
+	cmd := &cobra.Command{
+		Use:   "sim [from:=to ...] [__name:=NAME] [_param:=VALUE ...]",
+		Short: "Run the kinematic simulator as a ROS node",
+		Long: `Run flowact's kinematic simulator as a ROS 1 node that stands in for a ROS-controlled arm:
+it publishes /joint_states, /tf, /tf_static and visualization markers for the task's targets and
+obstacles, and accepts std_msgs/Float64MultiArray commands (one per control tick) and
+trajectory_msgs/JointTrajectory chunks on the topics of the robot's robot.yaml.
+
+It joins the master at --master, else $ROS_MASTER_URI, else http://127.0.0.1:11311/ (start one
+with 'flowact master' or roscore), and exits with an error if none answers within --wait.
+With --sim-time it is the ROS clock: it publishes /clock, sets /use_sim_time, and may run
+faster than real time (--speed 4, or --speed inf for as fast as possible).
+
+ROS remaps (/joint_states:=/arm/joint_states), __name:= and _param:= may follow the flags.
+Stops on SIGINT or SIGTERM, unregistering from the master.`,
+		Example: `  flowact sim --robot ur5 --rate 100
+  flowact sim --robot panda --task reach --seed 3 --embedding --master http://10.0.0.2:11311/
+  flowact sim --sim-time --speed inf /joint_states:=/arm/joint_states`,
+		RunE: func(cmd *cobra.Command, args []string) error { return runSimCmd(cmd, o, args) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.robot, "robot", "ur5", "shipped robot (configs/robots/NAME)")
+	f.StringVar(&o.robotDir, "robot-dir", "", "robot directory on disk with robot.yaml and its URDF (instead of --robot)")
+	f.Float64Var(&o.rate, "rate", node.DefaultRate, "simulation step and /joint_states rate, Hz")
+	f.StringVar(&o.master, "master", "", "ROS master URI (default $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
+	f.StringVar(&o.name, "name", ros.DefaultSimName, "ROS node name")
+	f.BoolVar(&o.simTime, "sim-time", false, "publish /clock and run on simulation time")
+	f.Float64Var(&o.speed, "speed", 1, "with --sim-time: simulated seconds per wall second (inf: as fast as possible)")
+	f.StringVar(&o.task, "task", "", "task whose scene to show: "+strings.Join(task.Names(), ", ")+" (default none)")
+	f.Uint64Var(&o.seed, "seed", 1, "seed of the task's scene and the synthetic VLM's noise")
+	f.BoolVar(&o.embedding, "embedding", false, "publish the synthetic VLM's embedding of the task (needs --task)")
+	f.StringVar(&o.simConfig, "sim-config", "", "YAML file of simulator settings (lag, sensor_period, faults; see package sim)")
+	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the master before giving up")
+	f.BoolVar(&o.debug, "debug", false, "log at debug level (goroslib's messages too)")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	return cmd
+}
+
+func runSimCmd(cmd *cobra.Command, o simOptions, args []string) error {
+	level := slog.LevelInfo
+	if o.debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+
+	var rosCfg ros.Config
+	rest, err := rosCfg.ParseArgs(args)
+	if err != nil {
+		return usageError{err}
+	}
+	if len(rest) > 0 {
+		return usagef("sim: unexpected argument %q (ROS arguments look like from:=to)", rest[0])
+	}
+	if cmd.Flags().Changed("name") || rosCfg.Name == "" {
+		rosCfg.Name = o.name
+	}
+	if o.master != "" {
+		rosCfg.MasterURI = o.master
+	}
+	rosCfg.Logger = log
+
+	m, rc, err := loadRobot(o.robot, o.robotDir, cmd.Flags().Changed("robot"))
+	if err != nil {
+		return usageError{err}
+	}
+	cfg := node.Config{
+		Rate: o.rate, SimTime: o.simTime, Speed: o.speed,
+		Task: task.Config{Name: o.task}, Seed: o.seed, Embedding: o.embedding,
+		ROS: ros.SimSideConfig{Node: rosCfg}, Logger: log,
+	}
+	if o.simConfig != "" {
+		data, err := os.ReadFile(o.simConfig)
+		if err != nil {
+			return usagef("sim: %v", err)
+		}
+		var sc sim.Config
+		if err := configs.Decode(o.simConfig, data, &sc); err != nil {
+			return usageError{err}
+		}
+		cfg.Sim = sc
+	}
+	n, err := node.New(m, rc, cfg)
+	if err != nil {
+		return usageError{err}
+	}
+
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- n.Run(ctx) }()
+	timer := time.NewTimer(o.wait)
+	defer timer.Stop()
+	select {
+	case <-n.Ready():
+	case err := <-errc:
+		return err
+	case <-timer.C:
+		cancel()
+		<-errc
+		return fmt.Errorf("sim: no ROS master answered at %s within %v (start one with 'flowact master' or roscore, or pass --master)", masterURI(rosCfg), o.wait)
+	}
+	t := n.Topics()
+	fmt.Fprintf(cmd.OutOrStdout(), "flowact sim: %s (%s, %d joints) at %g Hz on %s: %s out, %s and %s in\n",
+		n.Name(), m.Name, m.DoF(), n.Rate(), masterURI(rosCfg), t.JointStates, t.Command, t.Trajectory)
+	if ins := n.Instruction(); ins != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "flowact sim: task %s, seed %d: %q\n", o.task, o.seed, ins)
+	}
+	return <-errc // nil once SIGINT or SIGTERM has ended the node and it has unregistered
+}
+
+// loadRobot loads a robot from dir on disk, or the shipped robot name. A directory and an
+// explicitly named robot together are ambiguous.
+func loadRobot(name, dir string, named bool) (*robot.Model, robot.Config, error) {
+	if dir != "" {
+		if named {
+			return nil, robot.Config{}, errors.New("sim: give --robot or --robot-dir, not both")
+		}
+		return urdf.LoadConfig(os.DirFS(dir), ".")
+	}
+	return urdf.Shipped(name)
+}
+
+// masterURI is the master the node joins: the configured one, else ROS_MASTER_URI, else the
+// default.
+func masterURI(c ros.Config) string {
+	switch {
+	case c.MasterURI != "":
+		return c.MasterURI
+	case os.Getenv("ROS_MASTER_URI") != "":
+		return os.Getenv("ROS_MASTER_URI")
+	}
+	return ros.DefaultMasterURI
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/ros"
+	"github.com/flowact/flowact/robot/ros/master"
+	"github.com/flowact/flowact/robot/ros/xmlrpc"
+	"github.com/flowact/flowact/robot/urdf"
+)
+
+// runSim runs `flowact sim args...` in-process, as run does (it adds the sim command to the root
+// when the root does not have it yet), and returns the exit status.
+func runSim(ctx context.Context, stdout, stderr *syncBuffer, args ...string) int {
+	root := newRoot(stdout, stderr)
+	if c, _, err := root.Find([]string{"sim"}); err != nil || c == root {
+		root.AddCommand(newSimCmd())
+	}
+	root.SetArgs(append([]string{"sim"}, args...))
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "flowact: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func TestSimUsageErrors(t *testing.T) {
+	badYAML := filepath.Join(t.TempDir(), "sim.yaml")
+	if err := os.WriteFile(badYAML, []byte("lag:\n  order: 1\nbogus_key: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--no-such-flag"},
+		{"--rate", "-5"},
+		{"--rate", "fast"},
+		{"--robot", "no_such_robot"},
+		{"--robot-dir", t.TempDir()},
+		{"--task", "juggle"},
+		{"--speed", "2"},                          // needs --sim-time
+		{"--embedding"},                           // needs --task
+		{"stray-argument"},                        // not a ROS argument
+		{"/joint_states:="},                       // remap with no target
+		{"--sim-config", badYAML},                 // unknown key
+		{"--sim-config", "/no/such/file.yaml"},    // missing file
+		{"--master", "ftp://somewhere"},           // not an http URI
+		{"--robot", "ur5", "--robot-dir", "/tmp"}, // ambiguous
+	} {
+		var out, errb syncBuffer
+		code := runSim(context.Background(), &out, &errb, args...)
+		stderr := errb.String()
+		if code != 2 {
+			t.Errorf("%q: exit %d, want 2 (usage); stderr %q", args, code, stderr)
+		}
+		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 || !strings.HasPrefix(stderr, "flowact: ") {
+			t.Errorf("%q: stderr %q, want one line starting with \"flowact: \"", args, stderr)
+		}
+	}
+}
+
+// TestSimNoMaster checks the one-line error for a master that does not answer.
+func TestSimNoMaster(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri := fmt.Sprintf("http://%s/", l.Addr())
+	l.Close() // nothing listens there now
+	var out, errb syncBuffer
+	start := time.Now()
+	code := runSim(context.Background(), &out, &errb, "--master", uri, "--wait", "500ms")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", code, errb.String())
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("gave up after %v, want about --wait", took)
+	}
+	// The node logs its wait to stderr; the error is the last line.
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "flowact: sim: no ROS master answered at "+uri) {
+		t.Errorf("last stderr line %q", last)
+	}
+}
+
+// TestSimCommand runs `flowact sim` against the embedded master with a remap and reads its
+// joint states through flowact's runtime node (robot/ros), then stops it as SIGINT would.
+func TestSimCommand(t *testing.T) {
+	m, err := master.New(master.Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runSim(ctx, &out, &errb, "--master", m.URI(), "--rate", "50", "--task", "reach", "--seed", "3",
+			"/joint_states:=/arm/joint_states", "__name:=arm_sim")
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "flowact sim: /arm_sim") {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no ready line; stdout %q stderr %q", out.String(), errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "/arm/joint_states out") || !strings.Contains(out.String(), "task reach, seed 3") {
+		t.Errorf("stdout %q", out.String())
+	}
+
+	model, rc, err := urdf.Shipped("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := ros.New(ros.Config{Name: "runtime", MasterURI: m.URI(), Host: "127.0.0.1", Getenv: func(string) string { return "" },
+		Topics: ros.Topics{JointStates: "/arm/joint_states"}, Logger: quietLog()}, model, ros.Handlers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtCtx, rtCancel := context.WithCancel(context.Background())
+	rtDone := make(chan error, 1)
+	go func() { rtDone <- rt.Run(rtCtx) }()
+	defer func() { rtCancel(); <-rtDone }()
+	st := robot.NewState(model.DoF())
+	for deadline := time.Now().Add(20 * time.Second); rt.JointStates().ReadState(&st) != nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the runtime read no joint state from flowact sim")
+		}
+	}
+	for i, j := range model.Joints {
+		if want := rc.Home[j.Name]; st.Position[i] != want {
+			t.Errorf("joint %s at %v, want home %v", j.Name, st.Position[i], want)
+		}
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d after cancel; stderr %q", code, errb.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("flowact sim did not stop after cancel")
+	}
+	// The node unregistered: the master no longer knows it.
+	c, err := xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Call(context.Background(), m.URI(), "lookupNode", xmlrpc.String("/test"), xmlrpc.String("/arm_sim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := res.AsArray(); len(a) != 3 {
+		t.Fatalf("lookupNode answered %v", res)
+	} else if code, _ := a[0].AsInt(); code == 1 {
+		t.Errorf("the master still knows /arm_sim after flowact sim exited: %v", res)
+	}
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
