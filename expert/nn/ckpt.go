@@ -24,6 +24,8 @@ func ConfigJSON(net Net) (json.RawMessage, error) {
 	switch n := net.(type) {
 	case *MLP:
 		return json.Marshal(n.Config())
+	case *Transformer:
+		return json.Marshal(n.Config())
 	}
 	return nil, fmt.Errorf("nn: config of %T: %w", net, ckpt.ErrArchitecture)
 }
@@ -41,6 +43,13 @@ func New(arch string, config json.RawMessage, threads int, r *rand.Rand) (Net, e
 		}
 		c.Threads = threads
 		return NewMLP(c, r)
+	case ArchTransformer:
+		var c TransformerConfig
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("nn: transformer config: %v: %w", err, ckpt.ErrFormat)
+		}
+		c.Threads = threads
+		return NewTransformer(c, r)
 	}
 	return nil, fmt.Errorf("nn: architecture %q: %w", arch, ckpt.ErrArchitecture)
 }

@@ -41,6 +41,10 @@ func testNets() []testNet {
 		{name: "mlp", tokens: 3, width: 8, dim: 5, make: func(th int) (Net, error) {
 			return NewMLP(MLPConfig{H: 6, D: 3, Embed: 8, State: 5, Hidden: 32, Layers: 2, TimeFeatures: 8, TimeWidth: 16, Threads: th}, rand.New(rand.NewPCG(1, 2)))
 		}},
+		// Wide enough (M·K·N past kern's threshold) that two threads really split the products.
+		{name: "transformer", tokens: 4, width: 12, dim: 3, make: func(th int) (Net, error) {
+			return NewTransformer(TransformerConfig{H: 7, D: 2, Embed: 12, State: 3, Width: 64, Layers: 2, Heads: 4, MLPRatio: 2, TimeFeatures: 8, Threads: th}, rand.New(rand.NewPCG(1, 2)))
+		}},
 	}
 }
 
@@ -70,6 +74,8 @@ func cond(r *rand.Rand, tn testNet, prefix []float32) *expert.Condition {
 func bindBatch(n Net, conds []*expert.Condition) (expert.Field, error) {
 	switch m := n.(type) {
 	case *MLP:
+		return m.BindBatch(conds)
+	case *Transformer:
 		return m.BindBatch(conds)
 	}
 	panic("unknown net")

@@ -18,6 +18,11 @@ func TestGradientFiniteDifference(t *testing.T) {
 		t.Fatal(err)
 	}
 	nets = append(nets, m)
+	tf, err := nn.NewTransformer(nn.TransformerConfig{H: 3, D: 2, Embed: 4, State: 2, Width: 8, Layers: 1, Heads: 2, MLPRatio: 2, TimeFeatures: 4}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets = append(nets, tf)
 	for _, net := range nets {
 		randomize(net, r)
 		src := &fixedSource{b: parityBatch(r, 4, 3, 2, 2, 4, 2)}

@@ -229,6 +229,8 @@ func newGraph(b *builder, net nn.Net, batch, tokens int) (graph, error) {
 	switch n := net.(type) {
 	case *nn.MLP:
 		g = newMLPGraph(b, n.Config(), batch)
+	case *nn.Transformer:
+		g = newTransformerGraph(b, n.Config(), batch, tokens)
 	default:
 		return nil, fmt.Errorf("train: no graph for architecture %q", net.Arch())
 	}

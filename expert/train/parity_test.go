@@ -119,3 +119,16 @@ func TestParityMLP(t *testing.T) {
 		checkParity(t, net, func(c []*expert.Condition) (expert.Field, error) { return net.BindBatch(c) }, r, 3, 8, 5, prefix)
 	}
 }
+
+func TestParityTransformer(t *testing.T) {
+	for _, prefix := range []int{0, 2} {
+		r := rand.New(rand.NewPCG(12, uint64(prefix)))
+		cfg := nn.TransformerConfig{H: 4, D: 3, Embed: 6, State: 2, Width: 16, Layers: 2, Heads: 2, MLPRatio: 2, TimeFeatures: 8}
+		net, err := nn.NewTransformer(cfg, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		randomize(net, r)
+		checkParity(t, net, func(c []*expert.Condition) (expert.Field, error) { return net.BindBatch(c) }, r, 3, 6, 2, prefix)
+	}
+}
