@@ -27,7 +27,7 @@ func FuzzDecode(f *testing.F) {
 		var out []byte
 		switch in[0] % 5 {
 		case 0:
-			m, err := decodeJointState(b)
+			m, err := decodeJointState(b, testJoints)
 			if err != nil {
 				return
 			}

@@ -288,15 +288,41 @@ func (d *dec) done() error {
 	return d.err
 }
 
-func decodeJointState(b []byte) (jointStateMsg, error) {
+// decodeJointState decodes a sensor_msgs/JointState. When the names equal prev's (the usual
+// case: a driver sends the same list every time) m.name is prev itself, saving a slice and a
+// string per joint on every message.
+func decodeJointState(b []byte, prev []string) (jointStateMsg, error) {
 	d := dec{b: b}
 	var m jointStateMsg
 	m.header = d.header()
 	n := d.u32("name")
 	if d.need(4*uint64(n), "name") { // every string has a 4-byte length
-		m.name = make([]string, n)
-		for i := range m.name {
-			m.name[i] = d.str("name")
+		same := int(n) == len(prev)
+		var names []string
+		if !same {
+			names = make([]string, n)
+		}
+		for i := range int(n) {
+			l := d.u32("name")
+			if !d.need(uint64(l), "name") {
+				break
+			}
+			raw := d.b[d.off : d.off+int(l)]
+			d.off += int(l)
+			if same && string(raw) == prev[i] {
+				continue
+			}
+			if same { // first difference: copy the shared prefix
+				same = false
+				names = make([]string, n)
+				copy(names, prev[:i])
+			}
+			names[i] = string(raw)
+		}
+		if same {
+			m.name = prev
+		} else {
+			m.name = names
 		}
 	}
 	m.position = d.f64s("position")

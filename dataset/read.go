@@ -132,7 +132,11 @@ func (rd *reader) message(m *bagMsg) error {
 		if _, err := rd.expect(m, typeJointState()); err != nil {
 			return err
 		}
-		js, err := decodeJointState(m.data)
+		var prev []string
+		if n := len(rd.states); n > 0 {
+			prev = rd.states[n-1].names
+		}
+		js, err := decodeJointState(m.data, prev)
 		if err != nil {
 			return bad(err)
 		}
@@ -146,9 +150,6 @@ func (rd *reader) message(m *bagMsg) error {
 		}
 		if !finite64(js.position) { // velocities and efforts may be NaN (unmeasured), as ROS allows
 			return bad(fmt.Errorf("%w: a position", ErrNotFinite))
-		}
-		if n := len(rd.states); n > 0 && slices.Equal(rd.states[n-1].names, js.name) {
-			js.name = rd.states[n-1].names // share the name list between messages
 		}
 		rd.states = append(rd.states, rawState{t: t, names: js.name, pos: js.position, vel: js.velocity, eff: js.effort})
 	case rd.topics.Embedding:
@@ -290,7 +291,7 @@ func (rd *reader) finish() (*Episode, error) {
 	var names []string
 	var idx []int
 	for _, s := range rd.states {
-		if !slices.Equal(s.names, names) || names == nil {
+		if names == nil || !sameSlice(s.names, names) && !slices.Equal(s.names, names) {
 			names = s.names
 			idx = idx[:0]
 			for _, n := range names {
@@ -398,4 +399,9 @@ func ReadDir(dir string, cfg Config) ([]*Episode, error) {
 		return eps, errs
 	}
 	return eps, nil
+}
+
+// sameSlice reports whether a and b are the same slice (decodeJointState shares name lists).
+func sameSlice(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
