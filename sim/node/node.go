@@ -44,6 +44,7 @@ type Node struct {
 	width  int
 
 	ran       atomic.Bool
+	offset    atomic.Int64 // ROS time minus simulation time, ns (0 with SimTime)
 	steps     atomic.Int64
 	late      atomic.Int64
 	published atomic.Int64
@@ -99,11 +100,12 @@ func New(m *robot.Model, rc robot.Config, cfg Config) (*Node, error) {
 	if cfg.ROS.Node.Logger == nil {
 		cfg.ROS.Node.Logger = cfg.Logger
 	}
-	side, err := ros.NewSimSide(cfg.ROS, m, s)
+	n := &Node{cfg: cfg, log: cfg.Logger, model: m, s: s}
+	side, err := ros.NewSimSide(cfg.ROS, m, rosSink{n})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, model: m, s: s, side: side}
+	n.side = side
 	// Fixed joints never move: publish them once, latched, on /tf_static.
 	var sc sim.Scene
 	s.SceneTo(&sc)
@@ -189,6 +191,11 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if !n.cfg.SimTime {
+		// Provisional until stepping starts (loop): trajectories that arrive in between map to
+		// about the right simulation time.
+		n.offset.Store(int64(n.cfg.Clock.Now().Sub(n.s.Now())))
+	}
 	var wg sync.WaitGroup
 	var rosErr error
 	wg.Go(func() {
@@ -234,6 +241,7 @@ func (n *Node) loop(ctx context.Context, pub publisher) {
 	var offset time.Duration // ROS time minus simulation time
 	if !cfg.SimTime {
 		offset = t0.Sub(simStart)
+		n.offset.Store(int64(offset))
 	}
 	n.log.Info("node: stepping", "rate_hz", cfg.Rate, "sim_time", cfg.SimTime, "speed", cfg.Speed, "task", cfg.Task.Name, "instruction", n.Instruction())
 	for k := int64(1); ; k++ {
@@ -301,6 +309,21 @@ func (n *Node) loop(ctx context.Context, pub publisher) {
 			pub.PublishMarkers(now.Add(offset), n.model.Root, markers)
 		}
 	}
+}
+
+// rosSink hands the ROS side's commands to the simulator, converting a trajectory's start from
+// ROS time to simulation time (in real time they differ by the offset fixed when stepping began).
+type rosSink struct{ n *Node }
+
+func (k rosSink) WriteCommand(c *robot.Command) error { return k.n.s.WriteCommand(c) }
+
+func (k rosSink) WriteTrajectory(tr *robot.Trajectory) error {
+	if tr.Start.IsZero() { // start on arrival
+		return k.n.s.WriteTrajectory(tr)
+	}
+	t := *tr
+	t.Start = t.Start.Add(-time.Duration(k.n.offset.Load()))
+	return k.n.s.WriteTrajectory(&t)
 }
 
 // Marker namespaces.

@@ -253,6 +253,48 @@ func TestLoopCommands(t *testing.T) {
 	})
 }
 
+// TestTrajectoryStart checks that a trajectory's start, in ROS (wall) time, maps to the matching
+// simulation time in real-time mode: the arm holds until then and reaches the point on time.
+func TestTrajectoryStart(t *testing.T) {
+	m, rc := ur5(t)
+	synctest.Test(t, func(t *testing.T) {
+		n, err := New(m, rc, Config{Rate: 100, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		home := n.cfg.Sim.Initial
+		target := slices.Clone(home)
+		target[1] += 0.2
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		rec := &recorder{}
+		start := time.Now()
+		go func() { n.loop(ctx, rec); close(done) }()
+		time.Sleep(5 * time.Millisecond)
+		// Start in 500 ms (wall time); reach the target 1 s after that.
+		tr := robot.Trajectory{Start: start.Add(500 * time.Millisecond), TimeFromStart: []time.Duration{time.Second}, Positions: target}
+		if err := (rosSink{n}).WriteTrajectory(&tr); err != nil {
+			t.Fatal(err)
+		}
+		var st robot.State
+		time.Sleep(480 * time.Millisecond)
+		n.Sim().TrueStateTo(&st)
+		if !slices.Equal(st.Position, home) {
+			t.Errorf("moved before the trajectory's start: %v", st.Position)
+		}
+		time.Sleep(1500 * time.Millisecond) // 1.985 s: 485 ms after the last point's time
+		n.Sim().TrueStateTo(&st)
+		for i := range st.Position {
+			if math.Abs(st.Position[i]-target[i]) > 1e-3 {
+				t.Errorf("at %v, want %v", st.Position, target)
+				break
+			}
+		}
+		cancel()
+		<-done
+	})
+}
+
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string

@@ -245,8 +245,8 @@ func TestROS(t *testing.T) {
 				rnames := slices.Clone(names)
 				slices.Reverse(rnames)
 				before := n.Stats().ROS
-				// A rospy publisher sends the trajectory, then one that names a joint the robot
-				// does not have (dropped and counted), with the same points.
+				// A rospy publisher sends the trajectory, starting 0.3 s from now, then one that
+				// names a joint the robot does not have (dropped and counted).
 				script := fmt.Sprintf(`
 import rospy
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -257,8 +257,10 @@ while pub.get_num_connections() == 0 and not rospy.is_shutdown():
 names = %s
 points = [JointTrajectoryPoint(positions=%s, time_from_start=rospy.Duration(0.5)),
           JointTrajectoryPoint(positions=%s, time_from_start=rospy.Duration(1.0))]
-pub.publish(JointTrajectory(joint_names=names, points=points))
-rospy.sleep(1.5)
+traj = JointTrajectory(joint_names=names, points=points)
+traj.header.stamp = rospy.Time.now() + rospy.Duration(0.3)  # an absolute start, in wall time
+pub.publish(traj)
+rospy.sleep(1.8)
 pub.publish(JointTrajectory(joint_names=["gripper_joint"] + names[1:], points=points))
 rospy.sleep(0.5)
 `, rc.Topics.Trajectory, pyStrings(rnames), yamlList(rev(mid)), yamlList(rev(final)))
