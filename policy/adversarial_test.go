@@ -1,14 +1,15 @@
 package policy
 
 import (
-	"github.com/flowact/flowact/expert/ode"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/flowact/flowact/expert/ode"
 	"github.com/flowact/flowact/policy/chunk"
 	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/robot"
@@ -112,6 +113,7 @@ type simDriver struct {
 	s      *sim.Sim
 	t0, s0 time.Time
 	chk    *driver
+	trajs  []robot.Trajectory // recorded for checkReference
 }
 
 func (d *simDriver) Model() *robot.Model { return d.s.Model() }
@@ -130,6 +132,14 @@ func (d *simDriver) WriteCommand(c *robot.Command) error {
 	d.sync()
 	d.chk.WriteCommand(c)
 	return d.s.WriteCommand(c)
+}
+
+func (d *simDriver) WriteTrajectory(tr *robot.Trajectory) error {
+	d.sync()
+	d.trajs = append(d.trajs, robot.Trajectory{Start: tr.Start, TimeFromStart: slices.Clone(tr.TimeFromStart), Positions: slices.Clone(tr.Positions)})
+	c := *tr
+	c.Start = d.s0.Add(tr.Start.Sub(d.t0))
+	return d.s.WriteTrajectory(&c)
 }
 
 // TestSimFaults runs the loop on the simulator under each of its faults, with goals at the edge
@@ -151,44 +161,58 @@ func TestSimFaults(t *testing.T) {
 		{"command delay", sim.Faults{CommandDelay: 50 * time.Millisecond}, false},
 		{"stuck joint", sim.Faults{StuckJoint: "j0", Stuck: win}, false},
 	}
-	for _, fc := range faults {
-		t.Run(fc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				model := armModel()
-				s, err := sim.New(model, sim.Config{Faults: fc.f, Initial: []float64{0.5, -0.5, 0}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				per := 10 * time.Millisecond
-				drv := &simDriver{s: s, t0: time.Now(), s0: s.Now(), chk: newDriver(t, model, per, []float64{0.5, -0.5, 0})}
-				m := newPlanModel(40, 3)
-				m.sigma = 0.2
-				l, err := New(Config{Rate: 100, Threshold: 10}, Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 5)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				l.Start()
-				goals := [][]float32{{1.99, -1.49, 3}, {-1.99, 1.49, -3}}
-				var truth robot.State = robot.NewState(3)
-				runFor(t, l, 5*time.Second, func(el time.Duration) {
-					l.PutEmbedding(goal(time.Now(), goals[int(el/(1500*time.Millisecond))%2]...))
-					s.TrueStateTo(&truth)
-					for j, jt := range model.Joints {
-						if lim := jt.Limits; lim.HasPosition && (truth.Position[j] < lim.Lower-1e-9 || truth.Position[j] > lim.Upper+1e-9) {
-							t.Fatalf("at %v joint %s is at %g, outside [%g, %g]", el, jt.Name, truth.Position[j], lim.Lower, lim.Upper)
+	for _, out := range []string{"command", "trajectory"} {
+		for _, fc := range faults {
+			t.Run(out+"/"+fc.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					model := armModel()
+					s, err := sim.New(model, sim.Config{Faults: fc.f, Initial: []float64{0.5, -0.5, 0}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					per := 10 * time.Millisecond
+					drv := &simDriver{s: s, t0: time.Now(), s0: s.Now(), chk: newDriver(t, model, per, []float64{0.5, -0.5, 0})}
+					m := newPlanModel(40, 3)
+					m.sigma = 0.2
+					l, err := New(Config{Rate: 100, Threshold: 10, Output: out}, Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 5)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					l.Start()
+					goals := [][]float32{{1.99, -1.49, 3}, {-1.99, 1.49, -3}}
+					var truth robot.State = robot.NewState(3)
+					runFor(t, l, 5*time.Second, func(el time.Duration) {
+						l.PutEmbedding(goal(time.Now(), goals[int(el/(1500*time.Millisecond))%2]...))
+						s.TrueStateTo(&truth)
+						for j, jt := range model.Joints {
+							if lim := jt.Limits; lim.HasPosition && (truth.Position[j] < lim.Lower-1e-9 || truth.Position[j] > lim.Upper+1e-9) {
+								t.Fatalf("at %v joint %s is at %g, outside [%g, %g]", el, jt.Name, truth.Position[j], lim.Lower, lim.Upper)
+							}
+						}
+					})
+					pc := l.Filter().Count(-1, safety.Position)
+					t.Logf("%d commands, %d chunks, position clamps %d, stale trips %d, max |v|/limit %.2f |a|/limit %.2f",
+						drv.chk.commands(), l.Telemetry().Chunks.Load(), pc, l.Watchdogs().Count(safety.StateStale), drv.chk.maxV, drv.chk.maxA)
+					if n := l.Telemetry().WriteErrors.Load(); n != 0 {
+						t.Errorf("%d commands or trajectories refused by the simulator", n)
+					}
+					sent := drv.chk.commands()
+					if out == "trajectory" {
+						sent = len(drv.trajs)
+						if sent > 0 {
+							checkReference(t, model, per, drv.trajs)
 						}
 					}
+					switch {
+					case fc.stale && (sent != 0 || !l.Watchdogs().Active(safety.StateStale)):
+						t.Errorf("%d commands with an always stale state (state_stale active %v)", sent, l.Watchdogs().Active(safety.StateStale))
+					case !fc.stale && out == "command" && sent < 300:
+						t.Errorf("only %d commands", sent)
+					case !fc.stale && out == "trajectory" && sent < 10:
+						t.Errorf("only %d trajectories", sent)
+					}
 				})
-				pc := l.Filter().Count(-1, safety.Position)
-				t.Logf("%d commands, %d chunks, position clamps %d, stale trips %d, max |v|/limit %.2f |a|/limit %.2f",
-					drv.chk.commands(), l.Telemetry().Chunks.Load(), pc, l.Watchdogs().Count(safety.StateStale), drv.chk.maxV, drv.chk.maxA)
-				switch {
-				case fc.stale && (drv.chk.commands() != 0 || !l.Watchdogs().Active(safety.StateStale)):
-					t.Errorf("%d commands with an always stale state (state_stale active %v)", drv.chk.commands(), l.Watchdogs().Active(safety.StateStale))
-				case !fc.stale && drv.chk.commands() < 300:
-					t.Errorf("only %d commands", drv.chk.commands())
-				}
 			})
-		})
+		}
 	}
 }

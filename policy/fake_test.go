@@ -138,32 +138,44 @@ func TestTrajectoryOutput(t *testing.T) {
 	if cmds != 0 || trajs < int(chunks) || trajs > int(chunks)+5 {
 		t.Errorf("%d commands, %d trajectories for %d chunks", cmds, trajs, chunks)
 	}
-	chk := newDriver(t, model, per, []float64{0, 0, 0})
-	tr := rec.trajs
+	ref := checkReference(t, model, per, rec.trajs)
+	// The second goal (at 1.5 s; 2.5 rad at 2 rad/s for j0) is reached, and the last trajectory
+	// ends at rest.
+	if math.Abs(ref[0]+1) > 0.2 || math.Abs(ref[1]-1) > 0.2 {
+		t.Errorf("final reference %v, want near the goal (-1, 1, -2)", ref)
+	}
+	last := rec.trajs[len(rec.trajs)-1]
+	n := len(last.TimeFromStart)
+	if n >= 2 && !slices.Equal(last.Positions[(n-1)*3:], last.Positions[(n-2)*3:(n-1)*3]) {
+		t.Error("the last trajectory does not end at rest")
+	}
+}
+
+// checkReference rebuilds, tick by tick, the reference a joint_trajectory_controller follows
+// from trajectories written on the tick grid of period per (each replaces the previous one from
+// its start on; point i of a trajectory is for start + (i+1) per; past its end it holds its last
+// point), checks it against the model's limits like any command stream, and returns the final
+// reference.
+func checkReference(t *testing.T, model *robot.Model, per time.Duration, tr []robot.Trajectory) []float64 {
+	t.Helper()
+	d := model.DoF()
+	chk := newDriver(t, model, per, make([]float64, d))
 	first := tr[0].Start
-	end := tr[len(tr)-1].Start.Add(tr[len(tr)-1].TimeFromStart[len(tr[len(tr)-1].TimeFromStart)-1])
+	lastT := tr[len(tr)-1]
+	end := lastT.Start.Add(lastT.TimeFromStart[len(lastT.TimeFromStart)-1])
 	cur := 0
-	ref := make([]float64, 3)
+	ref := make([]float64, d)
 	for at := first.Add(per); !at.After(end); at = at.Add(per) {
 		for cur+1 < len(tr) && tr[cur+1].Start.Before(at) {
 			cur++
 		}
 		p := tr[cur]
 		i := min(int(at.Sub(p.Start)/per)-1, len(p.TimeFromStart)-1)
-		copy(ref, p.Positions[i*3:(i+1)*3])
+		copy(ref, p.Positions[i*d:(i+1)*d])
 		chk.WriteCommand(&robot.Command{Stamp: at, Position: ref})
 	}
 	if chk.bad > 0 {
-		t.Fatalf("%d limit violations in the reference the trajectories make", chk.bad)
+		t.Errorf("%d limit violations in the reference the trajectories make", chk.bad)
 	}
-	// The second goal (at 1.5 s; 2.5 rad at 2 rad/s for j0) is reached, and the last trajectory
-	// ends at rest.
-	if math.Abs(ref[0]+1) > 0.2 || math.Abs(ref[1]-1) > 0.2 {
-		t.Errorf("final reference %v, want near the goal (-1, 1, -2)", ref)
-	}
-	last := tr[len(tr)-1]
-	n := len(last.TimeFromStart)
-	if n >= 2 && !slices.Equal(last.Positions[(n-1)*3:], last.Positions[(n-2)*3:(n-1)*3]) {
-		t.Error("the last trajectory does not end at rest")
-	}
+	return ref
 }
