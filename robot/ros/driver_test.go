@@ -141,3 +141,25 @@ func TestWallClock(t *testing.T) {
 		t.Errorf("cancelled sleep: %v", err)
 	}
 }
+
+// BenchmarkDriverTick is what the control loop pays per tick: read the merged state, write a
+// command (publication happens on the node's sender goroutine).
+func BenchmarkDriverTick(b *testing.B) {
+	n, err := New(Config{Getenv: envMap{}.get}, testModel(), Handlers{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := n.Driver()
+	n.JointStates().Store(js(time.Unix(1, 0), []string{"shoulder", "elbow", "wrist"}, []float64{1, 2, 3}, nil, nil))
+	st := robot.NewState(3)
+	c := robot.Command{Position: []float64{1, 2, 3}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.ReadState(&st); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.WriteCommand(&c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

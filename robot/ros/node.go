@@ -49,9 +49,9 @@ var (
 
 // Node is flowact's ROS node. New builds it without I/O; Run connects to the master (waiting
 // and retrying while it is absent), registers the topics and services, registers them again
-// in place when the master restarts, and unregisters when its context ends. Inputs land in latest-value
-// mailboxes (JointStates, Embeddings); outputs go through Driver, ReportStatus and the
-// periodic /diagnostics.
+// in place when the master restarts, and unregisters when its context ends. Inputs land in
+// latest-value mailboxes (JointStates, Embeddings); outputs go through Driver, ReportStatus and
+// the periodic /diagnostics.
 type Node struct {
 	nm     *names
 	log    *slog.Logger
