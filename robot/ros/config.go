@@ -18,56 +18,64 @@ import (
 // to the node's namespace, "~a" is private (under the node's name). Remaps apply after
 // resolution. The zero value of each field means its default.
 type Topics struct {
-	JointStates string // in, sensor_msgs/JointState; default "/joint_states"
-	Embedding   string // in, see Config.Embedding; default "/flowact/embedding"
-	Command     string // out, std_msgs/Float64MultiArray per tick; default "/flowact/command"
-	Trajectory  string // out, trajectory_msgs/JointTrajectory per chunk; default "/flowact/trajectory"
-	Diagnostics string // out, diagnostic_msgs/DiagnosticArray; default "/diagnostics"
-	Start       string // service, std_srvs/Trigger; default "~start"
-	Stop        string // service, std_srvs/Trigger; default "~stop"
-	Hold        string // service, std_srvs/Trigger; default "~hold"
+	// JointStates: in, sensor_msgs/JointState; default "/joint_states".
+	JointStates string `yaml:"joint_states"`
+	// Embedding: in, see Config.Embedding; default "/flowact/embedding".
+	Embedding string `yaml:"embedding"`
+	// Command: out, std_msgs/Float64MultiArray per tick; default "/flowact/command".
+	Command string `yaml:"command"`
+	// Trajectory: out, trajectory_msgs/JointTrajectory per chunk; default "/flowact/trajectory".
+	Trajectory string `yaml:"trajectory"`
+	// Diagnostics: out, diagnostic_msgs/DiagnosticArray; default "/diagnostics".
+	Diagnostics string `yaml:"diagnostics"`
+	// Start, Stop, Hold: services, std_srvs/Trigger; defaults "~start", "~stop", "~hold".
+	Start string `yaml:"start"`
+	Stop  string `yaml:"stop"`
+	Hold  string `yaml:"hold"`
 }
 
 // Config configures a Node. The zero value is valid: every empty field takes the default its
-// comment gives, most of them from the standard ROS environment variables.
+// comment gives, most of them from the standard ROS environment variables. The yaml tags name
+// the keys of a configuration file (durations as "1s", "250ms").
 type Config struct {
 	// Name is the node's base name, without slashes; default "flowact".
-	Name string
+	Name string `yaml:"name"`
 	// Namespace is the node's namespace, e.g. "/robot1"; default $ROS_NAMESPACE, else "/".
-	Namespace string
+	Namespace string `yaml:"namespace"`
 	// MasterURI is the master's XML-RPC URI, e.g. "http://10.0.0.2:11311/"; default
 	// $ROS_MASTER_URI, else "http://127.0.0.1:11311/".
-	MasterURI string
+	MasterURI string `yaml:"master_uri"`
 	// Host is the address other nodes reach this one at, and the one it listens on; default
 	// $ROS_IP, else $ROS_HOSTNAME, else an address of the interface facing the master.
-	Host string
+	Host string `yaml:"host"`
 	// Remaps maps a name (topic or service) to its replacement, as "from:=to" on a ROS command
 	// line. Both sides are resolved like topic names.
-	Remaps map[string]string
+	Remaps map[string]string `yaml:"remaps"`
 	// Params are private parameters, as "_key:=value" on a ROS command line: Params["gain"] =
 	// "0.5" sets ~gain (e.g. /flowact/gain) on the parameter server, typed by YAML like rosparam
 	// (see ParseParam: scalars, lists, dictionaries), every time the node registers.
-	Params map[string]string
+	Params map[string]string `yaml:"params"`
 
-	Topics Topics
+	Topics Topics `yaml:"topics"`
 	// Embedding is the message type on Topics.Embedding; default EmbeddingMultiArray.
-	Embedding EmbeddingKind
+	Embedding EmbeddingKind `yaml:"embedding"`
 
 	// DiagnosticsPeriod is the period of /diagnostics messages; default 1 s.
-	DiagnosticsPeriod time.Duration
+	DiagnosticsPeriod time.Duration `yaml:"diagnostics_period"`
 	// RetryMin and RetryMax bound the exponential backoff between attempts to reach an absent
 	// master; defaults 100 ms and 2 s.
-	RetryMin, RetryMax time.Duration
+	RetryMin time.Duration `yaml:"retry_min"`
+	RetryMax time.Duration `yaml:"retry_max"`
 	// WatchPeriod is how often the node asks the master whether it still knows it (lookupNode
 	// of itself); a master that forgot it (a restart) makes the node register again. Default 1 s.
-	WatchPeriod time.Duration
+	WatchPeriod time.Duration `yaml:"watch_period"`
 	// Timeout bounds each XML-RPC call and TCPROS handshake; default 3 s.
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 
 	// Logger receives the node's log (and goroslib's, at debug level); default slog.Default().
-	Logger *slog.Logger
+	Logger *slog.Logger `yaml:"-"`
 	// Getenv reads the environment; default os.Getenv. Tests inject a map.
-	Getenv func(string) string
+	Getenv func(string) string `yaml:"-"`
 }
 
 // Defaults of Config and Topics.

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
 )
@@ -142,4 +145,34 @@ func FuzzParseParam(f *testing.F) {
 			_ = xmlrpc.AppendValue(nil, v)
 		}
 	})
+}
+
+func TestConfigYAML(t *testing.T) {
+	const doc = `
+name: pilot
+master_uri: http://10.0.0.2:11311/
+remaps: {/joint_states: /arm/joint_states}
+params: {rate: "50"}
+topics: {command: /arm/command}
+embedding: flowact_msgs/Embedding
+watch_period: 250ms
+`
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "pilot" || c.Embedding != EmbeddingCustom || c.WatchPeriod != 250*time.Millisecond ||
+		c.Topics.Command != "/arm/command" || c.Remaps["/joint_states"] != "/arm/joint_states" || c.Params["rate"] != "50" {
+		t.Errorf("decoded %+v", c)
+	}
+	var k EmbeddingKind
+	if err := k.UnmarshalText([]byte("std_msgs/Float64MultiArray")); err == nil {
+		t.Error("a wrong embedding type accepted")
+	}
+	out, err := yaml.Marshal(struct{ E EmbeddingKind }{EmbeddingCustom})
+	if err != nil || !strings.Contains(string(out), "flowact_msgs/Embedding") {
+		t.Errorf("marshal: %s, %v", out, err)
+	}
 }

@@ -35,6 +35,28 @@ func (k EmbeddingKind) String() string {
 	return fmt.Sprintf("EmbeddingKind(%d)", uint8(k))
 }
 
+// MarshalText gives the ROS type name.
+func (k EmbeddingKind) MarshalText() ([]byte, error) {
+	if k > EmbeddingCustom {
+		return nil, fmt.Errorf("ros: unknown embedding kind %d", uint8(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText accepts the ROS type names ("std_msgs/Float32MultiArray",
+// "flowact_msgs/Embedding") and the short names "multiarray" and "custom".
+func (k *EmbeddingKind) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "std_msgs/Float32MultiArray", "multiarray", "":
+		*k = EmbeddingMultiArray
+	case msgs.EmbeddingType, "custom":
+		*k = EmbeddingCustom
+	default:
+		return fmt.Errorf("ros: embedding message %q: want std_msgs/Float32MultiArray (multiarray) or %s (custom)", b, msgs.EmbeddingType)
+	}
+	return nil
+}
+
 // MaxEmbeddingValues bounds tokens x width. goroslib refuses messages above 16 MiB, i.e. 4 Mi
 // float32 values, so nothing valid is larger.
 const MaxEmbeddingValues = 4 << 20
