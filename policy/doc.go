@@ -11,7 +11,7 @@
 // stay aligned with time. Each tick
 //
 //  1. reads the latest joint state from the driver (robot.Driver.ReadState does not block) and
-//     the latest embedding from an atomic.Pointer mailbox (PutEmbedding);
+//     the latest embedding from an atomic.Pointer mailbox (PutEmbedding) or an EmbeddingSource;
 //  2. takes a finished chunk from the inference worker if one is ready (a non-blocking receive),
 //     checks it (safety.CheckChunk) and splices it (policy/chunk);
 //  3. asks the worker for a new chunk (a non-blocking send) when the actions left in the plan
@@ -35,7 +35,8 @@
 // the chunk comes later the robot holds the plan's last action, which is where the expert
 // continues from; with no plan left the prefix is that held action repeated, never zeros). The
 // first inference of the worker (the cold start: lazy allocation, caches) is never counted, so
-// one slow start does not inflate later prefixes.
+// one slow start does not inflate later prefixes. The guided strategy uses the same frozen
+// length and steers the sampler toward the whole remaining plan (chunk.GuideWeights).
 // One action per tick: Rate is the policy's action rate; a faster servo rate is the driver's.
 //
 // # Output
@@ -54,9 +55,10 @@
 //
 // The robot side is float64 in SI units; the expert works in normalized float32 (package
 // expert). The worker is where they meet: Normalizer.NormalizeState (float64 -> float32),
-// the expert's sampler from seeded noise, then Normalizer.UnnormalizeAction (float32 ->
-// float64). With a prefix, the committed rows are written back bit for bit after sampling, so
-// the executed actions never change.
+// the expert's sampler from seeded noise (request n uses the PCG stream (Seed, n)), then
+// Normalizer.UnnormalizeActions (float32 -> float64). With a prefix (or guided's frozen rows),
+// the committed rows are written back bit for bit after sampling, so the executed actions
+// never change. A panicking inferer faults the loop (ErrInferPanic) instead of the process.
 //
 // # Safety
 //
@@ -68,7 +70,18 @@
 // # Goroutines and memory
 //
 // Run owns every goroutine it starts (the inference worker, the watchdog logger, the telemetry
-// recorder) and returns only after they have stopped. On cancellation it first decelerates the
-// robot to a stop within its limits (at most the braking time), then returns ctx's error. New
-// allocates every buffer; an Embedding put into the mailbox must not be modified afterwards.
+// recorder) and returns only after they have stopped (it waits for an inference in flight). On
+// cancellation it first decelerates the robot to a stop within its limits (at most the braking
+// time; with trajectory output, one stop trajectory), then returns ctx's error; a driver that
+// reports robot.ErrClosed ends it too. New allocates every buffer; an Embedding put into the
+// mailbox must not be modified afterwards.
+//
+// # Telemetry
+//
+// Telemetry holds atomic counters and fixed-bucket histograms (Histogram.Record is lock-free and
+// allocates nothing): tick period, jitter and cost, inference latency, observation-to-command
+// latency, delay and queue depth at arrival, the seam metrics of the configured strategy; clamp
+// and watchdog counters live in the filter and watchdogs. Snapshot copies everything (with a
+// diagnostic level and message) for /diagnostics, and a Recorder (the fleet link) receives one
+// every TelemetryPeriod on the loop's own goroutine.
 package policy
