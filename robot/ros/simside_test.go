@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -355,5 +356,124 @@ func TestSimSideConfig(t *testing.T) {
 	}
 	if _, err := NewSimSide(SimSideConfig{}, nil, &recordSink{}); !errors.Is(err, ErrConfig) {
 		t.Errorf("nil model: %v", err)
+	}
+}
+
+// TestSimSideMasterRestart starts the simulator's node before the master (it waits), then
+// restarts the master: the node registers again, and a runtime node started afterwards gets its
+// joint states; cancelling Run unregisters it.
+func TestSimSideMasterRestart(t *testing.T) {
+	m := newEmbeddedMaster(t)
+	m.Stop(t)
+	side, err := NewSimSide(SimSideConfig{Node: testConfig(t, m, "")}, testModel(), &recordSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- side.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	m.Start(t)
+	eventually(t, 20*time.Second, "registration after the master starts", func() bool { return side.Registrations() == 1 })
+	m.Stop(t)
+	m.Start(t)
+	eventually(t, 20*time.Second, "registration after the master restarts", func() bool { return side.Registrations() == 2 })
+
+	rt, err := New(testConfig(t, m, "flowact"), testModel(), Handlers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopRT := runNode(t, rt)
+	defer stopRT()
+	waitReady(t, rt)
+	st := robot.State{Stamp: time.Unix(7, 0), Position: []float64{1, 2, 3}, Velocity: make([]float64, 3), Effort: make([]float64, 3)}
+	got := robot.NewState(3)
+	eventually(t, 10*time.Second, "joint states after the restart", func() bool {
+		side.PublishJointState(&st)
+		time.Sleep(20 * time.Millisecond)
+		return rt.JointStates().ReadState(&got) == nil
+	})
+	if !slices.Equal(got.Position, st.Position) {
+		t.Errorf("read %v, want %v", got.Position, st.Position)
+	}
+}
+
+// FuzzSimSideDecode feeds arbitrary joint names, point layouts and values to the command and
+// trajectory decoders: they never panic, and what they accept is the message mapped by name.
+func FuzzSimSideDecode(f *testing.F) {
+	f.Add("shoulder,elbow,wrist", []byte{1, 2, 3, 4, 5, 6, 7, 8, 9}, uint8(3), uint32(0))
+	f.Add("wrist,shoulder,elbow", []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, uint8(3), uint32(1))
+	f.Add("shoulder,shoulder,wrist", []byte{1, 2, 3}, uint8(3), uint32(9))
+	f.Add("", []byte{}, uint8(0), uint32(0))
+	f.Add("gripper", []byte{0xff, 0xf8, 0, 0, 0, 0, 0, 0}, uint8(1), uint32(0)) // NaN bits
+	m := testModel()
+	td := newTrajectoryDecoder(m)
+	cd := commandDecoder{cmd: robot.Command{Position: make([]float64, m.DoF())}}
+	f.Fuzz(func(t *testing.T, names string, data []byte, width uint8, offset uint32) {
+		var vals []float64
+		for i := 0; i+8 <= len(data); i += 8 {
+			vals = append(vals, math.Float64frombits(uint64(data[i])<<56|uint64(data[i+1])<<48|uint64(data[i+2])<<40|
+				uint64(data[i+3])<<32|uint64(data[i+4])<<24|uint64(data[i+5])<<16|uint64(data[i+6])<<8|uint64(data[i+7])))
+		}
+		for _, b := range data { // small values too, so that most inputs are finite
+			vals = append(vals, float64(b))
+		}
+		if c, err := cd.decode(&std_msgs.Float64MultiArray{Layout: std_msgs.MultiArrayLayout{DataOffset: offset}, Data: vals}, m.DoF()); err == nil {
+			if !slices.Equal(c.Position, vals[offset:]) {
+				t.Fatalf("command %v from %v at offset %d", c.Position, vals, offset)
+			}
+		}
+		msg := &trajectory_msgs.JointTrajectory{JointNames: strings.Split(names, ",")}
+		w := int(width % 8)
+		for k := 0; w > 0 && (k+1)*w <= len(vals) && k < 16; k++ {
+			msg.Points = append(msg.Points, trajectory_msgs.JointTrajectoryPoint{Positions: vals[k*w : (k+1)*w], TimeFromStart: time.Duration(k+1) * time.Second})
+		}
+		tr, err := td.decode(msg)
+		if err != nil {
+			return
+		}
+		if len(tr.Positions) != len(msg.Points)*m.DoF() {
+			t.Fatalf("%d positions for %d points", len(tr.Positions), len(msg.Points))
+		}
+		for k, pt := range msg.Points {
+			for j, name := range msg.JointNames {
+				if got, want := tr.Positions[k*m.DoF()+m.Index(name)], pt.Positions[j]; math.Float64bits(got) != math.Float64bits(want) {
+					t.Fatalf("point %d joint %s: %v, want %v", k, name, got, want)
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkTrajectoryDecode(b *testing.B) {
+	m := testModel()
+	d := newTrajectoryDecoder(m)
+	msg := &trajectory_msgs.JointTrajectory{JointNames: []string{"wrist", "shoulder", "elbow"}}
+	for k := range 50 { // a 50-point chunk
+		msg.Points = append(msg.Points, trajectory_msgs.JointTrajectoryPoint{Positions: []float64{1, 2, 3}, TimeFromStart: time.Duration(k+1) * 20 * time.Millisecond})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.decode(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPublishJointState(b *testing.B) {
+	side, err := NewSimSide(SimSideConfig{Node: Config{Getenv: envMap{}.get}}, testModel(), &recordSink{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := robot.State{Position: []float64{1, 2, 3}, Velocity: []float64{1, 2, 3}, Effort: []float64{1, 2, 3}}
+	b.ReportAllocs()
+	for b.Loop() {
+		side.PublishJointState(&st) // no connection: the mailbox replaces and counts
 	}
 }
