@@ -1,0 +1,31 @@
+// Package onboard is flowact's onboard runtime: the real-time control loop (package policy)
+// wired to a ROS 1 graph (package robot/ros). It is what `flowact run` runs against a robot and
+// what `flowact demo` runs against the simulator node, the same code in both.
+//
+// # Wiring
+//
+//	ros.Node ─ /joint_states ──────> JointStates mailbox ─> ros.Driver.ReadState ─┐
+//	         ─ embedding topic ────> Embeddings mailbox ──> EmbeddingSource ───────┤
+//	                                  (std_msgs/Float32MultiArray or               │
+//	                                   flowact_msgs/Embedding, Config.ROS.Embedding)│
+//	                                                                    policy.Loop (ticks on the
+//	                                                                    node's Clock: wall or /clock)
+//	ros.Driver.WriteCommand ─> command topic (std_msgs/Float64MultiArray), every tick   │
+//	ros.Driver.WriteTrajectory ─> trajectory topic, per plan change (loop.output: trajectory)
+//	policy.Snapshot (every loop.telemetry_period, default 1 s) ─> /diagnostics status
+//	                                                              "flowact: policy"
+//	~start ~stop ~hold (std_srvs/Trigger) ─> Loop.Start, Stop, Hold
+//
+// # Lifetime and shutdown
+//
+// Run first waits, at most Config.ConnectTimeout, for the ROS master to answer (XML-RPC getUri)
+// and for the node to register: an unreachable master is an error, not an endless wait. Then
+// it runs the loop (Started at once when Config.Start is set; otherwise idle until the ~start
+// service). When its context ends it shuts down in the order STYLE.md asks for: the loop
+// decelerates the robot to a stop within its limits and returns, the last commands are flushed
+// to the publisher (bounded by FlushTimeout), then the node unregisters every topic and service
+// from the master and Run returns nil. If the node ends first (rosnode kill, another node taking
+// its name) the loop is stopped the same way and Run returns the node's error.
+//
+// Run owns every goroutine it starts and returns after they have stopped.
+package onboard

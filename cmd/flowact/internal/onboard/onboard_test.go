@@ -1,0 +1,363 @@
+package onboard
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/policy/chunk"
+	"github.com/flowact/flowact/policy/safety"
+	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/ros"
+	"github.com/flowact/flowact/robot/ros/master"
+	"github.com/flowact/flowact/robot/ros/xmlrpc"
+	"github.com/flowact/flowact/robot/urdf"
+	"github.com/flowact/flowact/sim/node"
+	"github.com/flowact/flowact/sim/task"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// noEnv keeps the tests off the caller's ROS_* environment.
+func noEnv(string) string { return "" }
+
+// goal is an Inferer whose every chunk holds one fixed joint target: the loop, the safety
+// filter and the ROS transport must bring the simulated arm there.
+type goal struct {
+	h      int
+	target atomic.Pointer[[]float64]
+}
+
+func newGoal(h int, target []float64) *goal {
+	g := &goal{h: h}
+	g.target.Store(&target)
+	return g
+}
+
+func (g *goal) Shape() (int, int) { return g.h, len(*g.target.Load()) }
+
+func (g *goal) Infer(dst *chunk.Chunk, req *policy.Request) error {
+	if req.Embedding.Data == nil {
+		return errors.New("no embedding")
+	}
+	target := *g.target.Load()
+	d := len(target)
+	dst.H, dst.D, dst.Start = g.h, d, req.Tick
+	dst.Data = dst.Data[:g.h*d]
+	for i := range g.h {
+		copy(dst.Data[i*d:(i+1)*d], target)
+	}
+	return nil
+}
+
+func embeddedMaster(t *testing.T) string {
+	t.Helper()
+	m, err := master.New(master.Config{Addr: "127.0.0.1:0", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m.URI()
+}
+
+// lookupNode asks the master at uri for node's URI: "" when it does not know the node.
+func lookupNode(t *testing.T, uri, name string) string {
+	t.Helper()
+	c, err := xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	v, err := c.Call(context.Background(), uri, "lookupNode", xmlrpc.String("/test"), xmlrpc.String(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := v.AsArray()
+	if len(a) != 3 {
+		t.Fatalf("lookupNode: %v", v)
+	}
+	if code, _ := a[0].AsInt(); code != 1 {
+		return ""
+	}
+	s, _ := a[2].AsString()
+	return s
+}
+
+func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRunDrivesSimulator runs the runtime against the simulator node (sim/node, with the synthetic
+// VLM publishing flowact_msgs/Embedding) on the embedded master: the arm reaches the inferer's
+// target through ROS; the services are registered; the loop's telemetry is what Status reports;
+// cancelling the context brings the reference to rest, unregisters the node and returns nil.
+func TestRunDrivesSimulator(t *testing.T) {
+	uri := embeddedMaster(t)
+	m, rc, err := urdf.Shipped("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := rc.HomePosition(m)
+	target := slices.Clone(home)
+	target[0] += 0.3 // rad: 0.3 s at the tightened 2 rad/s, well inside the limits
+	target[2] -= 0.2
+
+	sn, err := node.New(m, rc, node.Config{
+		Task: task.Config{Name: "reach"}, Seed: 1, Embedding: true,
+		ROS:    ros.SimSideConfig{Node: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv}},
+		Logger: quiet(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	simDone := make(chan error, 1)
+	go func() { simDone <- sn.Run(sctx) }()
+	t.Cleanup(func() {
+		scancel()
+		if err := <-simDone; err != nil {
+			t.Errorf("simulator: %v", err)
+		}
+	})
+
+	cfg := Config{
+		ROS: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv,
+			Topics: ros.Topics{Command: rc.Topics.Command, JointStates: rc.Topics.JointStates}},
+		Loop:  policy.Config{Rate: 50, TelemetryPeriod: 100 * time.Millisecond},
+		Start: true, ConnectTimeout: 5 * time.Second, Logger: quiet(),
+	}
+	g := newGoal(10, target)
+	rt, err := New(cfg, m, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	defer cancel()
+
+	<-rt.Ready()
+	name := rt.Node().Name()
+	if name != "/flowact" || lookupNode(t, uri, name) == "" {
+		t.Fatalf("node %q not registered", name)
+	}
+	st := robot.NewState(m.DoF())
+	eventually(t, 20*time.Second, "the arm reaches the target", func() bool {
+		sn.Sim().TrueStateTo(&st)
+		for i := range target {
+			if math.Abs(st.Position[i]-target[i]) > 0.005 {
+				return false
+			}
+		}
+		return true
+	})
+	snap := rt.Loop().Snapshot()
+	if snap.State != safety.Running || snap.Counters["chunks"] == 0 || sn.Stats().ROS.Commands == 0 {
+		t.Errorf("state %v, %d chunks, %d commands at the simulator", snap.State, snap.Counters["chunks"], sn.Stats().ROS.Commands)
+	}
+	s := Status(snap, m.Name)
+	if s.Name != StatusName || s.HardwareID != m.Name {
+		t.Errorf("status %q %q", s.Name, s.HardwareID)
+	}
+
+	// Send the arm away again and cancel mid-motion: the loop brakes within its limits, so the
+	// reference (the last command the simulator received) comes to rest well short of the new
+	// target but past where it was at the cancel, by about the braking distance
+	// v^2/(2a) = 2^2/(2*8) = 0.25 rad at the UR5's 2 rad/s and 8 rad/s^2 (plus the jerk ramp).
+	// An abrupt stop would leave it within one tick's step (0.04 rad) of the cancel point.
+	far := slices.Clone(target)
+	far[0] += 1.5
+	g.target.Store(&far)
+	ref := make([]float64, m.DoF())
+	eventually(t, 10*time.Second, "the arm moves at full speed toward the new target", func() bool {
+		sn.Sim().TrueStateTo(&st)
+		return st.Velocity[0] > 1.8 && st.Position[0] < far[0]-0.6
+	})
+	sn.Sim().ReferenceTo(ref)
+	atCancel := ref[0]
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if lookupNode(t, uri, name) != "" {
+		t.Errorf("%s still registered after Run returned", name)
+	}
+	sn.Sim().ReferenceTo(ref)
+	braked := ref[0] - atCancel
+	t.Logf("braked %.3f rad after the cancel", braked)
+	if braked < 0.1 || braked > 0.6 || ref[0] > far[0]-0.2 {
+		t.Errorf("reference moved %.3f rad after the cancel (to %.3f, target %.3f); want a braking distance of about 0.25 rad", braked, ref[0], far[0])
+	}
+}
+
+// TestRunUnreachableMaster: no master at the address: Run gives ErrMaster after the connect
+// timeout, with one line naming the URI and the cause.
+func TestRunUnreachableMaster(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	m, _, err := urdf.Shipped("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri := "http://" + addr + "/"
+	rt, err := New(Config{ROS: ros.Config{MasterURI: uri, Getenv: noEnv}, ConnectTimeout: 300 * time.Millisecond}, m, newGoal(4, make([]float64, m.DoF())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	err = rt.Run(context.Background())
+	if !errors.Is(err, ErrMaster) || !strings.Contains(err.Error(), uri) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Run: %v; want ErrMaster naming %s on one line", err, uri)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("gave up after %v, want about 300 ms", d)
+	}
+	if err := rt.Run(context.Background()); !errors.Is(err, ErrRunning) {
+		t.Errorf("second Run: %v", err)
+	}
+}
+
+// TestRunCancelWhileWaiting: cancelling while the master is absent returns nil at once.
+func TestRunCancelWhileWaiting(t *testing.T) {
+	m, _, err := urdf.Shipped("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(Config{ROS: ros.Config{MasterURI: "http://127.0.0.1:1/", Getenv: noEnv}, ConnectTimeout: -1}, m, newGoal(4, make([]float64, m.DoF())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := rt.Run(ctx); err != nil {
+		t.Errorf("Run: %v, want nil on cancellation", err)
+	}
+}
+
+func TestNewBadConfig(t *testing.T) {
+	m, _, err := urdf.Shipped("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inf := newGoal(4, make([]float64, m.DoF()))
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		inf  policy.Inferer
+		want error
+	}{
+		{"bad node name", Config{ROS: ros.Config{Name: "a/b", Getenv: noEnv}}, inf, ros.ErrConfig},
+		{"bad rate", Config{ROS: ros.Config{Getenv: noEnv}, Loop: policy.Config{Rate: 5}}, inf, policy.ErrConfig},
+		{"negative flush", Config{ROS: ros.Config{Getenv: noEnv}, FlushTimeout: -1}, inf, ErrConfig},
+		{"wrong joints", Config{ROS: ros.Config{Getenv: noEnv}}, newGoal(4, make([]float64, 3)), policy.ErrConfig},
+		{"no inferer", Config{ROS: ros.Config{Getenv: noEnv}}, nil, ErrConfig},
+	} {
+		if _, err := New(c.cfg, m, c.inf); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+// TestStatus checks the diagnostic status built from a snapshot: level, message, and the
+// figures an operator reads in rqt_runtime_monitor.
+func TestStatus(t *testing.T) {
+	h := policy.NewHistogram(policy.ExpBounds(1e-6, 2, 25))
+	for range 99 {
+		h.Record(1e-3)
+	}
+	h.Record(0.1)
+	hs := h.Snapshot()
+	empty := policy.NewHistogram([]float64{1}).Snapshot()
+	snap := &policy.Snapshot{
+		State: safety.Fault, Cause: "nan", Level: policy.Error, Message: "fault: nan", Strategy: chunk.Blend, Rate: 50,
+		Counters: map[string]uint64{"ticks": 10, "overruns": 2},
+		Clamps:   map[string]uint64{"velocity": 3, "position": 1},
+		Trips:    map[string]uint64{"state_stale": 4},
+		Active:   []string{"state_stale", "embedding_stale"},
+		Histogram: map[string]policy.HistogramSnapshot{
+			"tick_jitter_s": hs, "inference_s": hs, "tick_cost_s": empty, "obs_to_command_s": empty,
+			"delay_ticks": empty, "seam_jerk_rad_s3": empty,
+		},
+	}
+	s := Status(snap, "ur5")
+	if s.Level != ros.LevelError || s.Message != "fault: nan" || s.Name != StatusName || s.HardwareID != "ur5" {
+		t.Errorf("status %+v", s)
+	}
+	got := map[string]string{}
+	for _, kv := range s.Values {
+		if _, dup := got[kv.Key]; dup {
+			t.Errorf("key %q twice", kv.Key)
+		}
+		got[kv.Key] = kv.Value
+	}
+	for k, want := range map[string]string{
+		"state": "fault", "fault_cause": "nan", "rate_hz": "50", "ticks": "10", "overruns": "2",
+		"tick_jitter.p50_s": "0.001024", "tick_jitter.max_s": "0.1", "inference.p99_s": "0.001024",
+		"clamps": "4", "clamps.velocity": "3", "watchdog.state_stale": "4",
+		"watchdog.active": "state_stale,embedding_stale", "late": "0",
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %q, want %q", k, got[k], want)
+		}
+	}
+	for _, c := range []struct {
+		in   policy.Level
+		want ros.Level
+	}{{policy.OK, ros.LevelOK}, {policy.Warn, ros.LevelWarn}, {policy.Error, ros.LevelError}} {
+		snap.Level = c.in
+		if got := Status(snap, "").Level; got != c.want {
+			t.Errorf("level %v -> %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestMasterURI(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "ROS_MASTER_URI" {
+				return v
+			}
+			return ""
+		}
+	}
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{ROS: ros.Config{MasterURI: "http://a:1/", Getenv: env("http://b:2/")}}, "http://a:1/"},
+		{Config{ROS: ros.Config{Getenv: env("http://b:2/")}}, "http://b:2/"},
+		{Config{ROS: ros.Config{Getenv: env("")}}, ros.DefaultMasterURI},
+	} {
+		if got := c.cfg.MasterURI(); got != c.want {
+			t.Errorf("MasterURI() = %q, want %q", got, c.want)
+		}
+	}
+}
