@@ -83,7 +83,7 @@ type reader struct {
 	cmds    []Action
 	meta    *Meta
 	lastRec [4]uint64
-	lastHdr [2]time.Time
+	lastHdr map[*bagConn]time.Time // per connection: publishers' clocks differ
 }
 
 func (rd *reader) topicErr(topic string, off int64, err error) error {
@@ -107,18 +107,23 @@ func (rd *reader) expect(m *bagMsg, types ...msgType) (msgType, error) {
 	return msgType{}, rd.topicErr(m.conn.topic, m.offset, fmt.Errorf("%w: %s, want %s", ErrType, m.conn.typ, strings.Join(names, " or ")))
 }
 
-// monotonic checks the record time of stream and, when hdr is not the zero time, its header stamp.
+// monotonic checks the record time of stream (per topic: the recorder's clock) and, when hdr is
+// set, the header stamp per connection (per publisher: two publishers on one topic, an arm and a
+// gripper, stamp with their own clocks, and their stamps may interleave in arrival order).
 func (rd *reader) monotonic(stream int, m *bagMsg, hdr time.Time) error {
 	if m.time < rd.lastRec[stream] {
 		return rd.topicErr(m.conn.topic, m.offset, fmt.Errorf("%w: record time %v after %v",
 			ErrNonMonotonic, time.Unix(0, int64(m.time)).UTC(), time.Unix(0, int64(rd.lastRec[stream])).UTC()))
 	}
 	rd.lastRec[stream] = m.time
-	if stream < 2 && !hdr.IsZero() && hdr.Unix() != 0 {
-		if hdr.Before(rd.lastHdr[stream]) {
-			return rd.topicErr(m.conn.topic, m.offset, fmt.Errorf("%w: header stamp %v after %v", ErrNonMonotonic, hdr, rd.lastHdr[stream]))
+	if !hdr.IsZero() && hdr.Unix() != 0 {
+		if rd.lastHdr == nil {
+			rd.lastHdr = map[*bagConn]time.Time{}
 		}
-		rd.lastHdr[stream] = hdr
+		if last := rd.lastHdr[m.conn]; hdr.Before(last) {
+			return rd.topicErr(m.conn.topic, m.offset, fmt.Errorf("%w: header stamp %v after %v", ErrNonMonotonic, hdr, last))
+		}
+		rd.lastHdr[m.conn] = hdr
 	}
 	return nil
 }

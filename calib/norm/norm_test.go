@@ -252,6 +252,16 @@ func TestSetJSON(t *testing.T) {
 	if err := got.Check(3, 7); !errors.Is(err, ErrDim) {
 		t.Errorf("Check(3, 7) = %v, want ErrDim", err)
 	}
+	if err := got.CheckNames([]string{"j1", "j2", "j3"}); err != nil {
+		t.Error(err)
+	}
+	if err := got.CheckNames([]string{"j2", "j1", "j3"}); !errors.Is(err, ErrDim) {
+		t.Errorf("CheckNames in another order = %v, want ErrDim", err)
+	}
+	got.State.Names, got.Action.Names = nil, nil
+	if err := got.CheckNames([]string{"x"}); err != nil {
+		t.Errorf("CheckNames without recorded names: %v", err)
+	}
 }
 
 func TestDecodeStrict(t *testing.T) {

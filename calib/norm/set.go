@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Version is the JSON format version that Encode writes and Decode accepts.
@@ -43,6 +44,24 @@ func (s *Set) Check(stateDim, actionDim int) error {
 	}
 	if d := s.Action.Dim(); d != actionDim {
 		return fmt.Errorf("%w: action statistics have %d dimensions, the policy %d", ErrDim, d, actionDim)
+	}
+	return nil
+}
+
+// CheckNames reports whether the dimension names recorded in s (when present) are names, in
+// order, for both state and action: statistics of one joint order applied to another would
+// normalize every joint with another joint's scale.
+func (s *Set) CheckNames(names []string) error {
+	for _, st := range []struct {
+		what string
+		s    *Stats
+	}{{"state", &s.State}, {"action", &s.Action}} {
+		if st.s.Names == nil {
+			continue
+		}
+		if !slices.Equal(st.s.Names, names) {
+			return fmt.Errorf("%w: %s statistics are for %v, the policy's joints are %v", ErrDim, st.what, st.s.Names, names)
+		}
 	}
 	return nil
 }
