@@ -34,7 +34,7 @@ func Read(path string, cfg Config) (*Episode, error) {
 // embedding may be flowact_msgs/Embedding or std_msgs/Float32MultiArray (dims [tokens, width];
 // one dim or none means one token). Other topics are ignored. Times are the bag's record times
 // (when the recorder received the message; flowact's Writer records each stamp), which exist for
-// every type; header stamps, where a type has them, must not decrease either.
+// every type; header stamps, where a type has them, must not decrease per publisher either.
 //
 // Joint-state messages are matched by name; names not in the joint order are ignored, and a
 // partial message updates the joints it names (the others hold their last value). States begin
