@@ -263,11 +263,31 @@ func (l *Loop) Run(ctx context.Context) error {
 }
 
 func (l *Loop) ticks(ctx context.Context) error {
+	sleep := l.clock.SleepUntil
+	if _, ok := l.clock.(robot.WallClock); ok {
+		// robot.WallClock makes a timer per call; one reused timer keeps the loop free of
+		// allocations between ticks too.
+		tm := time.NewTimer(time.Hour)
+		defer tm.Stop()
+		sleep = func(ctx context.Context, t time.Time) error {
+			d := time.Until(t)
+			if d <= 0 {
+				return ctx.Err()
+			}
+			tm.Reset(d)
+			select {
+			case <-tm.C:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
 	start := l.clock.Now()
 	var k int64
 	for {
 		deadline := start.Add(time.Duration(k) * l.period)
-		if err := l.clock.SleepUntil(ctx, deadline); err != nil {
+		if err := sleep(ctx, deadline); err != nil {
 			return err
 		}
 		now := l.clock.Now()
