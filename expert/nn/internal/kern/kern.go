@@ -14,42 +14,84 @@ func Gemm(c, a, b []float32, m, k, n int, acc bool) {
 	gemmCols(c, a, b, m, k, n, 0, n, acc)
 }
 
-// gemmCols computes columns [j0, j1) of C = A·B (+C). Rows of A are taken four at a time so that
-// each row of B is loaded once per four output rows; the inner loop streams a row of B.
+// panelK is the depth of a packed panel of B: 4 columns by panelK rows, 4 KB on the stack.
+const panelK = 256
+
+// gemmCols computes columns [j0, j1) of C = A·B (+C). For each block of 4 columns it packs up to
+// panelK rows of those columns of B contiguously (rows of B are n floats apart, which for
+// power-of-two n would map to the same cache set), then runs a micro-kernel that keeps a 2 x 4
+// block of C in registers over the panel: 8 multiply-adds per 6 loads. Single rows
+// (matrix-vector products) stream rows of B instead.
 func gemmCols(c, a, b []float32, m, k, n, j0, j1 int, acc bool) {
 	if m == 0 || j1 <= j0 {
 		return
 	}
 	_ = a[m*k-1]
 	_ = b[k*n-1]
-	w := j1 - j0
-	i := 0
-	for ; i+4 <= m; i += 4 {
-		c0 := c[i*n+j0 : i*n+j1]
-		c1 := c[(i+1)*n+j0 : (i+1)*n+j1]
-		c2 := c[(i+2)*n+j0 : (i+2)*n+j1]
-		c3 := c[(i+3)*n+j0 : (i+3)*n+j1]
-		if !acc {
-			clear(c0)
-			clear(c1)
-			clear(c2)
-			clear(c3)
+	m2 := m &^ 1
+	if m2 > 0 {
+		var panel [panelK * 4]float32
+		j := j0
+		for ; j+4 <= j1; j += 4 {
+			for p0 := 0; p0 < k; p0 += panelK {
+				p1 := min(p0+panelK, k)
+				pk := p1 - p0
+				pan := panel[:pk*4]
+				for p := 0; p < pk; p++ {
+					copy(pan[4*p:4*p+4], b[(p0+p)*n+j:(p0+p)*n+j+4])
+				}
+				add := acc || p0 > 0
+				for i := 0; i < m2; i += 2 {
+					a0 := a[i*k+p0 : i*k+p1]
+					a1 := a[(i+1)*k+p0 : (i+1)*k+p1]
+					a1 = a1[:len(a0)]
+					c0 := c[i*n+j : i*n+j+4 : i*n+j+4]
+					c1 := c[(i+1)*n+j : (i+1)*n+j+4 : (i+1)*n+j+4]
+					var s00, s01, s02, s03, s10, s11, s12, s13 float32
+					if add {
+						s00, s01, s02, s03 = c0[0], c0[1], c0[2], c0[3]
+						s10, s11, s12, s13 = c1[0], c1[1], c1[2], c1[3]
+					}
+					pp := pan[:4*len(a0)]
+					for p, x0 := range a0 {
+						x1 := a1[p]
+						bb := pp[4*p : 4*p+4 : 4*p+4]
+						b0, b1, b2, b3 := bb[0], bb[1], bb[2], bb[3]
+						s00 += x0 * b0
+						s01 += x0 * b1
+						s02 += x0 * b2
+						s03 += x0 * b3
+						s10 += x1 * b0
+						s11 += x1 * b1
+						s12 += x1 * b2
+						s13 += x1 * b3
+					}
+					c0[0], c0[1], c0[2], c0[3] = s00, s01, s02, s03
+					c1[0], c1[1], c1[2], c1[3] = s10, s11, s12, s13
+				}
+			}
 		}
-		a0, a1, a2, a3 := a[i*k:(i+1)*k], a[(i+1)*k:(i+2)*k], a[(i+2)*k:(i+3)*k], a[(i+3)*k:(i+4)*k]
-		for p := 0; p < k; p++ {
-			bp := b[p*n+j0 : p*n+j1]
-			x0, x1, x2, x3 := a0[p], a1[p], a2[p], a3[p]
-			bp = bp[:w]
-			c0, c1, c2, c3 := c0[:w], c1[:w], c2[:w], c3[:w]
-			for j, bv := range bp {
-				c0[j] += x0 * bv
-				c1[j] += x1 * bv
-				c2[j] += x2 * bv
-				c3[j] += x3 * bv
+		// Leftover columns, one at a time.
+		for ; j < j1; j++ {
+			for i := 0; i < m2; i += 2 {
+				var s0, s1 float32
+				if acc {
+					s0, s1 = c[i*n+j], c[(i+1)*n+j]
+				}
+				a0, a1 := a[i*k:(i+1)*k], a[(i+1)*k:(i+2)*k]
+				a1 = a1[:len(a0)]
+				bp := j
+				for p, x0 := range a0 {
+					bv := b[bp]
+					s0 += x0 * bv
+					s1 += a1[p] * bv
+					bp += n
+				}
+				c[i*n+j], c[(i+1)*n+j] = s0, s1
 			}
 		}
 	}
-	for ; i < m; i++ {
+	for i := m2; i < m; i++ {
 		ci := c[i*n+j0 : i*n+j1]
 		if !acc {
 			clear(ci)
