@@ -56,8 +56,9 @@ type SimSideConfig struct {
 	// Markers is the scene's marker topic; default "/flowact/markers".
 	Markers string
 	// SimTime makes the node the ROS clock: it publishes /clock and sets /use_sim_time to true on
-	// the parameter server at every registration, so nodes started afterwards follow it. (The
-	// parameter is left set on exit, as Gazebo leaves it.)
+	// the parameter server at every registration, so nodes started afterwards follow it; when Run
+	// ends it deletes the parameter again (if still true), so that nodes started later do not
+	// wait for a clock that has gone. Without SimTime, a true /use_sim_time is logged as a warning.
 	SimTime bool
 	// Embedding advertises Node.Topics.Embedding for PublishEmbedding (a synthetic VLM).
 	Embedding bool
@@ -346,6 +347,9 @@ func (s *SimSide) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer s.rpc.Close()
+	if s.cfg.SimTime {
+		defer s.clearSimTime()
+	}
 	cfg := s.nm.cfg
 	backoff := cfg.RetryMin
 	waiting := false
@@ -465,6 +469,10 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 	if s.cfg.SimTime {
 		if err := gn.ParamSetBool("/use_sim_time", true); err != nil {
 			return ss, fmt.Errorf("ros: set /use_sim_time: %w", err)
+		}
+	} else if set, _ := gn.ParamIsSet("/use_sim_time"); set {
+		if on, _ := gn.ParamGetBool("/use_sim_time"); on {
+			s.log.Warn("ros: /use_sim_time is true but this simulator runs in real time and publishes no /clock: nodes that follow /use_sim_time will wait (rosparam delete /use_sim_time, or run the simulator on sim time)")
 		}
 	}
 	t := s.topics
@@ -630,4 +638,39 @@ func (s *SimSide) setParam(ctx context.Context, key string, v xmlrpc.Value) erro
 		return fmt.Errorf("ros: setParam %s: %v", key, a[1])
 	}
 	return nil
+}
+
+// clearSimTime deletes /use_sim_time when it is still true, as Run ends: the clock it announced
+// is gone. Errors (the master is gone too) are only logged.
+func (s *SimSide) clearSimTime() {
+	if s.regs.Load() == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.nm.cfg.Timeout)
+	defer cancel()
+	call := func(method string) (xmlrpc.Value, error) {
+		res, err := s.rpc.Call(ctx, s.nm.cfg.MasterURI, method, xmlrpc.String(s.nm.node), xmlrpc.String("/use_sim_time"))
+		if err != nil {
+			return xmlrpc.Value{}, err
+		}
+		a, ok := res.AsArray()
+		if !ok || len(a) != 3 {
+			return xmlrpc.Value{}, fmt.Errorf("malformed answer %v", res)
+		}
+		if code, _ := a[0].AsInt(); code != 1 {
+			return xmlrpc.Value{}, fmt.Errorf("%v", a[1])
+		}
+		return a[2], nil
+	}
+	v, err := call("getParam")
+	if err != nil {
+		s.log.Debug("ros: /use_sim_time not read at exit", "err", err)
+		return
+	}
+	if on, ok := v.AsBool(); !ok || !on {
+		return
+	}
+	if _, err := call("deleteParam"); err != nil {
+		s.log.Warn("ros: could not delete /use_sim_time at exit", "err", err)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/visualization_msgs"
 
 	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/ros/xmlrpc"
 )
 
 func TestTrajectoryDecoder(t *testing.T) {
@@ -475,5 +476,53 @@ func BenchmarkPublishJointState(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		side.PublishJointState(&st) // no connection: the mailbox replaces and counts
+	}
+}
+
+// TestSimSideClearsSimTime checks that a sim-time simulator sets /use_sim_time while it runs and
+// deletes it when Run ends.
+func TestSimSideClearsSimTime(t *testing.T) {
+	m := newEmbeddedMaster(t)
+	c, err := xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	useSimTime := func() (set, on bool) {
+		res, err := c.Call(context.Background(), m.URI(), "getParam", xmlrpc.String("/test"), xmlrpc.String("/use_sim_time"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := res.AsArray()
+		if len(a) != 3 {
+			t.Fatalf("getParam answered %v", res)
+		}
+		if code, _ := a[0].AsInt(); code != 1 {
+			return false, false
+		}
+		on, _ = a[2].AsBool()
+		return true, on
+	}
+	side, err := NewSimSide(SimSideConfig{Node: testConfig(t, m, ""), SimTime: true}, testModel(), &recordSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- side.Run(ctx) }()
+	select {
+	case <-side.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("no registration")
+	}
+	if set, on := useSimTime(); !set || !on {
+		t.Errorf("/use_sim_time set %v, %v while the simulator runs; want true", set, on)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if set, _ := useSimTime(); set {
+		t.Error("/use_sim_time still set after the simulator stopped")
 	}
 }

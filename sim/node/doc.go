@@ -31,7 +31,8 @@
 //   - Real time (the default): ROS time is the wall clock. Stamps are the simulation time plus
 //     the offset between the wall clock and the simulation clock when stepping began.
 //   - SimTime: ROS time is the simulation time, published on /clock after every step; the node
-//     sets /use_sim_time so that nodes started after it follow. Speed sets how many simulated
+//     sets /use_sim_time so that nodes started after it follow (and deletes it when it stops,
+//     so that later nodes do not wait for a clock that is gone). Speed sets how many simulated
 //     seconds pass per wall second (2 is twice as fast as real time; +Inf steps as fast as the
 //     machine allows).
 //
