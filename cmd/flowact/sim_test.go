@@ -109,13 +109,17 @@ func TestSimCommand(t *testing.T) {
 	}
 	defer m.Close()
 
+	simCfg := filepath.Join(t.TempDir(), "sim.yaml")
+	if err := os.WriteFile(simCfg, []byte("lag:\n  order: 2\n  frequency: 30\nfaults:\n  command_delay: 20ms\n  seed: 4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- runSim(ctx, &out, &errb, "--master", m.URI(), "--rate", "50", "--task", "reach", "--seed", "3",
-			"/joint_states:=/arm/joint_states", "__name:=arm_sim")
+			"--sim-config", simCfg, "/joint_states:=/arm/joint_states", "__name:=arm_sim")
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), "flowact sim: /arm_sim") {
