@@ -437,6 +437,18 @@ func TestPartialJointStates(t *testing.T) {
 	}
 }
 
+func TestWriteEpisodeFailureLeavesNothing(t *testing.T) {
+	ep := synthEpisode(100 * time.Millisecond)
+	ep.States[5].Position = []float64{1, 2} // wrong length, half-way through
+	dir := t.TempDir()
+	if err := WriteEpisode(filepath.Join(dir, "x.bag"), ep, WriterConfig{}); !errors.Is(err, ErrShape) {
+		t.Fatalf("WriteEpisode: %v, want ErrShape", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("files left: %v", ents)
+	}
+}
+
 func TestWriterRejects(t *testing.T) {
 	w, err := Create(filepath.Join(t.TempDir(), "w.bag"), WriterConfig{Joints: testJoints})
 	if err != nil {
@@ -467,11 +479,20 @@ func TestWriterRejects(t *testing.T) {
 	if _, err := Create(filepath.Join(t.TempDir(), "x.bag"), WriterConfig{}); err == nil {
 		t.Error("writer without joints accepted")
 	}
+	if _, err := os.Stat(w.path); !os.IsNotExist(err) {
+		t.Errorf("%s exists before Close: %v", w.path, err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+	if _, err := os.Stat(w.path + ".active"); !os.IsNotExist(err) {
+		t.Errorf(".active file left after Close: %v", err)
+	}
+	if _, err := Read(w.path, Config{Actions: ActionsFromNextState, Rate: 10}); !errors.Is(err, ErrMissingTopic) {
+		t.Errorf("reading the closed bag (states only): %v", err)
 	}
 }
 

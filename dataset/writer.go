@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -72,6 +71,7 @@ type Writer struct {
 	cfg    WriterConfig
 	topics Topics
 	f      *os.File // owned, when made by Create
+	path   string   // the final name of f, which is path + ".active" until Close
 	bw     *rosbag.Writer
 	conns  [4]int32 // connection id per stream, -1 before its first message
 	last   [4]time.Time
@@ -89,12 +89,15 @@ const (
 	streamEpisode
 )
 
-// Create creates (or truncates) the file at path and returns a Writer for it.
+// Create returns a Writer for a bag at path. Like rosbag record, it writes path + ".active" and
+// renames it to path when Close succeeds (after syncing it to disk), so an episode cut short by a
+// crash is never mistaken for a complete one: List and ReadDir see only *.bag files. An existing
+// file at path is replaced.
 func Create(path string, cfg WriterConfig) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f, err := os.Create(path)
+	f, err := os.Create(path + ".active")
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
@@ -103,7 +106,7 @@ func Create(path string, cfg WriterConfig) (*Writer, error) {
 		f.Close()
 		return nil, err
 	}
-	w.f = f
+	w.f, w.path = f, path
 	return w, nil
 }
 
@@ -266,7 +269,8 @@ func (w *Writer) WriteMeta(m *Meta, stamp time.Time) error {
 	return w.write(streamEpisode, stamp, w.buf)
 }
 
-// Close writes the index and, for a Writer made by Create, closes the file. It is idempotent.
+// Close writes the index and, for a Writer made by Create, syncs and closes the file and gives it
+// its final name (after a write error it stays at path + ".active"). It is idempotent.
 func (w *Writer) Close() error {
 	if w.closed {
 		return nil
@@ -279,15 +283,25 @@ func (w *Writer) Close() error {
 		}
 	}
 	if w.f != nil {
+		if err == nil {
+			if e := w.f.Sync(); e != nil {
+				err = fmt.Errorf("dataset: %w", e)
+			}
+		}
 		if e := w.f.Close(); e != nil && err == nil {
 			err = fmt.Errorf("dataset: %w", e)
+		}
+		if err == nil {
+			if e := os.Rename(w.f.Name(), w.path); e != nil {
+				err = fmt.Errorf("dataset: %w", e)
+			}
 		}
 	}
 	return err
 }
 
 // WriteEpisode writes ep as a bag at path: every stream merged in stamp order, the metadata last
-// at the latest stamp. cfg.Joints defaults to ep.Meta.Joints.
+// at the latest stamp. cfg.Joints defaults to ep.Meta.Joints. On failure no file is left.
 func WriteEpisode(path string, ep *Episode, cfg WriterConfig) (err error) {
 	if cfg.Joints == nil {
 		cfg.Joints = ep.Meta.Joints
@@ -296,7 +310,15 @@ func WriteEpisode(path string, ep *Episode, cfg WriterConfig) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, w.Close()) }()
+	defer func() {
+		if err != nil { // leave no partial episode behind, under either name
+			w.err = err
+			w.Close()
+			os.Remove(path + ".active")
+			return
+		}
+		err = w.Close()
+	}()
 	type item struct {
 		t      time.Time
 		stream int
