@@ -41,10 +41,15 @@
 //
 // A Condition's Prefix (d x D) marks the first d steps of the chunk as committed (Black et al.
 // 2025, real-time chunking, training-time variant). The network sees them clean; for those rows
-// the Field returns the conditional optimal-transport velocity toward the committed value,
-// v = (p - x) / (1 - t) (0 at t = 1), instead of the network's output. Its solution is the straight
-// line from wherever x is to p arriving at t = 1, so any Runge-Kutta sampler (Euler included)
-// lands exactly on the committed actions without knowing about the prefix.
+// the Field returns, instead of the network's output, the conditional optimal-transport velocity
+// toward the committed value, v = (p - x) / (1 - t), and 0 at t >= 1. The field stays a pure
+// function of (x, t), and:
+//
+//   - from any noise, samplers that never evaluate at t = 1 (Euler, pi0's default, and midpoint)
+//     follow the straight line from the noise to p and land on p exactly;
+//   - when the noise's committed rows already hold the prefix (copy(x0, c.Prefix)), the velocity
+//     of those rows is exactly 0 and every sampler (Heun, RK4, adaptive Dormand-Prince) keeps them
+//     in place. Callers using such samplers copy the prefix into the noise first.
 //
 // # Memory and threads
 //

@@ -8,18 +8,8 @@ import (
 
 	"github.com/flowact/flowact/expert"
 	"github.com/flowact/flowact/expert/ckpt"
+	"github.com/flowact/flowact/expert/ode"
 )
-
-// euler integrates f from t = 0 to 1 in n steps in place (test-only; expert/ode has samplers).
-func euler(x []float32, f expert.Field, n int) {
-	v := make([]float32, len(x))
-	for k := 0; k < n; k++ {
-		f.Velocity(v, x, float64(k)/float64(n))
-		for i := range x {
-			x[i] += v[i] / float32(n)
-		}
-	}
-}
 
 func randVec(r *rand.Rand, n int) []float32 {
 	s := make([]float32, n)
@@ -151,8 +141,10 @@ func TestDeterministicThreadsAndNoAllocs(t *testing.T) {
 	}
 }
 
-// TestPrefixHeld checks that Euler integration lands exactly on the committed actions (the
-// straight-path velocity of committed rows) while the other rows follow the network.
+// TestPrefixHeld checks the committed prefix with expert/ode's samplers: from any noise, Euler
+// and midpoint (which never evaluate at t = 1) land exactly on the committed actions along the
+// straight path; when the noise's committed rows already hold the prefix, every sampler keeps
+// them there exactly (their velocity is 0).
 func TestPrefixHeld(t *testing.T) {
 	for _, tn := range testNets() {
 		t.Run(tn.name, func(t *testing.T) {
@@ -165,12 +157,29 @@ func TestPrefixHeld(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, steps := range []int{1, 3, 10} {
-				x := randVec(r, h*d)
-				euler(x, f, steps)
+			for _, tc := range []struct {
+				name     string
+				s        expert.Sampler
+				anyNoise bool
+			}{
+				{"euler 1", &ode.Fixed{Steps: 1}, true},
+				{"euler 10", &ode.Fixed{}, true},
+				{"midpoint 5", &ode.Fixed{Method: ode.Midpoint, Steps: 5}, true},
+				{"heun 5", &ode.Fixed{Method: ode.Heun, Steps: 5}, false},
+				{"rk4 4", &ode.Fixed{Method: ode.RK4, Steps: 4}, false},
+				{"dopri", &ode.DormandPrince{}, false},
+			} {
+				x0 := randVec(r, h*d)
+				if !tc.anyNoise {
+					copy(x0, prefix)
+				}
+				x := make([]float32, h*d)
+				if err := tc.s.Sample(x, x0, f); err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
 				for i, p := range prefix {
-					if math.Abs(float64(x[i]-p)) > 1e-5 {
-						t.Fatalf("%d steps: committed value %d is %v, want %v", steps, i, x[i], p)
+					if math.Abs(float64(x[i]-p)) > 1e-6 {
+						t.Fatalf("%s: committed value %d is %v, want %v", tc.name, i, x[i], p)
 					}
 				}
 			}
