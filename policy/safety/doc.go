@@ -23,7 +23,9 @@
 //
 // Relative to the previously sent command (the first one relative to the position Reset was given,
 // at rest), every command the Filter produces satisfies, up to floating-point rounding (1e-9
-// relative): Lower <= p <= Upper, |v| <= Velocity and |a| <= Acceleration. This holds for any
+// relative): Lower <= p <= Upper, |v| <= Velocity and |a| <= Acceleration. (A joint that
+// starts beyond a soft limit but inside its hard one is never moved further out, and stays
+// inside the band once in.) This holds for any
 // target, including NaN (treated as hold), while holding and while decelerating. The position
 // guarantee without violating the acceleration limit comes from a discrete braking curve: a step
 // s is allowed only if the joint can still stop before the limit by shrinking its step by

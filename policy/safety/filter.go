@@ -76,8 +76,10 @@ func (f *Filter) Period() float64 { return f.dt }
 func (f *Filter) Active() bool { return f.active }
 
 // Reset starts the filter at rest at pos (the measured joint positions). It returns an error
-// wrapping ErrOutOfLimits, naming the joint, when a position is outside its band (beyond 1e-9
-// rad of rounding, which is clamped); the filter is then inactive.
+// wrapping ErrOutOfLimits, naming the joint, when a position is outside its hard band
+// [HardLower, HardUpper] (beyond 1e-9 of rounding, which is clamped); the filter is then
+// inactive. A position between the band and the hard band is allowed: the joint is never
+// commanded further out, and comes into the band as its targets ask.
 func (f *Filter) Reset(pos []float64) error {
 	if len(pos) != len(f.lim) {
 		return fmt.Errorf("safety: reset with %d positions for %d joints", len(pos), len(f.lim))
@@ -90,11 +92,11 @@ func (f *Filter) Reset(pos []float64) error {
 		}
 		if l.HasPosition {
 			const tol = 1e-9
-			if p < l.Lower-tol || p > l.Upper+tol {
+			if p < l.HardLower-tol || p > l.HardUpper+tol {
 				f.active = false
-				return fmt.Errorf("safety: joint %q: position %g outside [%g, %g]: %w", l.Name, p, l.Lower, l.Upper, ErrOutOfLimits)
+				return fmt.Errorf("safety: joint %q: position %g outside [%g, %g]: %w", l.Name, p, l.HardLower, l.HardUpper, ErrOutOfLimits)
 			}
-			p = math.Min(math.Max(p, l.Lower), l.Upper)
+			p = math.Min(math.Max(p, l.HardLower), l.HardUpper)
 		}
 		f.pos[i], f.s[i], f.s1[i], f.target[i] = p, 0, 0, p
 	}
@@ -275,8 +277,14 @@ func (f *Filter) joint(j int, target float64, hold bool) float64 {
 		f.count(j, kLo)
 	}
 	np := p + step
-	if l.HasPosition { // rounding only; the band above keeps np inside
-		np = math.Min(math.Max(np, l.Lower), l.Upper)
+	if l.HasPosition {
+		// Rounding only: the band above keeps np inside, or, for a joint that started outside
+		// (between a soft and a hard limit), never further out than it is.
+		if np > l.Upper && np > p {
+			np = math.Max(p, l.Upper)
+		} else if np < l.Lower && np < p {
+			np = math.Min(p, l.Lower)
+		}
 	}
 	f.s1[j] = s
 	f.s[j] = np - p

@@ -14,9 +14,14 @@ type Limit struct {
 	Name         string
 	HasPosition  bool    // false for continuous joints
 	Lower, Upper float64 // the position band commands stay in (rad or m)
-	Velocity     float64 // > 0
-	Acceleration float64 // > 0
-	Jerk         float64 // 0: not limited
+	// HardLower and HardUpper are the band a start position must lie in: the model's hard limits
+	// (or config's band where the model has none). A joint that starts between them and the
+	// band above (parked beyond a soft limit) is never moved further out and comes in as its
+	// targets ask.
+	HardLower, HardUpper float64
+	Velocity             float64 // > 0
+	Acceleration         float64 // > 0
+	Jerk                 float64 // 0: not limited
 }
 
 // JointConfig tightens one joint's limits. A nil Lower/Upper or a zero rate keeps the model's.
@@ -130,6 +135,9 @@ func Resolve(m *robot.Model, cfg *Config) ([]Limit, error) {
 					return nil, fmt.Errorf("safety: joint %q: no position limits in the model or config (joints.%s.lower/upper): %w", j.Name, j.Name, ErrLimits)
 				}
 				lo, hi = math.Inf(-1), math.Inf(1)
+				l.HardLower, l.HardUpper = *jc.Lower, *jc.Upper
+			} else {
+				l.HardLower, l.HardUpper = lo, hi
 			}
 			if s := j.Soft; s != nil && j.Limits.HasPosition {
 				lo, hi = math.Max(lo, s.Lower), math.Min(hi, s.Upper)
@@ -157,6 +165,7 @@ func Resolve(m *robot.Model, cfg *Config) ([]Limit, error) {
 				return nil, fmt.Errorf("safety: joint %q: continuous joint needs both lower and upper, lower <= upper: %w", j.Name, ErrLimits)
 			}
 			l.HasPosition, l.Lower, l.Upper = true, *jc.Lower+cfg.PositionMargin, *jc.Upper-cfg.PositionMargin
+			l.HardLower, l.HardUpper = *jc.Lower, *jc.Upper
 			if l.Lower > l.Upper {
 				return nil, fmt.Errorf("safety: joint %q: empty position band: %w", j.Name, ErrLimits)
 			}

@@ -284,9 +284,38 @@ func TestFilterHold(t *testing.T) {
 func TestResetOutOfLimits(t *testing.T) {
 	lim, _ := Resolve(testModel(), &Config{})
 	f := NewFilter(lim, 0.01)
-	err := f.Reset([]float64{0, 0.45, 0}) // elbow beyond its soft limit 0.4
+	err := f.Reset([]float64{0, 0.55, 0}) // elbow beyond its hard limit 0.5
 	if !errors.Is(err, ErrOutOfLimits) || !strings.Contains(err.Error(), "elbow") || f.Active() {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestStartBeyondSoftLimit: a joint parked between its soft (0.4) and hard (0.5) limit starts,
+// is never moved further out, and comes in when asked, within the limits.
+func TestStartBeyondSoftLimit(t *testing.T) {
+	lim, _ := Resolve(testModel(), &Config{})
+	const dt = 0.01
+	f := NewFilter(lim, dt)
+	start := []float64{0, 0.45, 0}
+	if err := f.Reset(start); err != nil {
+		t.Fatal(err)
+	}
+	c := newChecker(t, lim, dt, start)
+	c.lim[1].Upper = 0.5 // check this joint against its hard limit
+	cmd := make([]float64, 3)
+	for k := range 100 {
+		f.Step(cmd, []float64{0, 0.49, 0}) // further out: refused
+		c.check(k, cmd)
+		if cmd[1] != 0.45 {
+			t.Fatalf("tick %d: elbow moved to %g, outward from 0.45", k, cmd[1])
+		}
+	}
+	for k := range 300 {
+		f.Step(cmd, []float64{0, 0, 0})
+		c.check(k, cmd)
+	}
+	if math.Abs(cmd[1]) > 1e-9 {
+		t.Errorf("elbow at %g, want 0", cmd[1])
 	}
 }
 
