@@ -16,6 +16,9 @@
 //     that is 0.1% of the range. Quantiles follow numpy's default definition (linear
 //     interpolation between order statistics at position q (n-1)).
 //
+// Compute runs that pass over a dataset of episode bags (package dataset), one episode in memory
+// at a time, with per-tick states and actions.
+//
 // Normalize and Unnormalize work in place on one row of length Dim or on a row-major block of
 // rows (an action chunk H x D), allocate nothing, and are exact inverses up to rounding (tested
 // to 1e-6 relative). Two modes, as in openpi (src/openpi/transforms.py):
