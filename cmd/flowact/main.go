@@ -60,8 +60,12 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	addCheckConfig(root)
 	root.AddCommand(
 		newMasterCmd(),
+		newCollectCmd(),
+		newTrainCmd(),
+		newEvalCmd(),
 	)
 	return root
 }

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/flowact/flowact/dataset"
+	"github.com/flowact/flowact/robot/urdf"
+	"github.com/flowact/flowact/sim/episode"
+	"github.com/flowact/flowact/sim/task"
+)
+
+// episodeEpoch is the simulated wall time at which recorded episodes start: bag times are ROS
+// times, and rosbag tools treat time 0 as unset. (2023-11-14T22:13:20Z.)
+var episodeEpoch = time.Unix(1_700_000_000, 0).UTC()
+
+// collectSummary is what collect reports.
+type collectSummary struct {
+	Task      string  `json:"task"`
+	Robot     string  `json:"robot"`
+	Episodes  int     `json:"episodes"`
+	Successes int     `json:"successes"`
+	Success   float64 `json:"success_rate"`
+	Ticks     int     `json:"ticks"`
+	Seed      uint64  `json:"seed"`
+	Out       string  `json:"out"`
+	Seconds   float64 `json:"elapsed_s"`
+}
+
+func newCollectCmd() *cobra.Command {
+	var (
+		taskName, out, robotName string
+		episodes                 int
+		seed                     uint64
+		dwell                    time.Duration
+		asJSON                   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "collect --task T --episodes N --out DIR",
+		Short: "Record scripted-expert demonstrations in the simulator as ROS bags",
+		Long: `Run the simulator's scripted expert (sim/demo) in-process, faster than real time, on episodes
+of a task, and write one ROS bag per episode (package dataset: joint states, VLM embeddings,
+commands, and the episode's metadata). Episode i uses seed S+i, so a dataset is reproducible
+from --seed. A reach or detour episode normally ends the moment the end effector is within
+tolerance, while the expert is still moving; --dwell keeps recording the expert coming to rest
+at the goal and holding there, so that a policy learns to stop on the target rather than to
+pass through it. --task is a task file or the name of a shipped one (configs/tasks: reach, detour,
+track).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if taskName == "" || out == "" {
+				return usagef("collect: --task and --out are required")
+			}
+			if episodes <= 0 {
+				return usagef("collect: --episodes %d: want at least 1", episodes)
+			}
+			if dwell < 0 {
+				return usagef("collect: --dwell %v is negative", dwell)
+			}
+			tf, err := loadTaskFile(taskName)
+			if err != nil {
+				return err
+			}
+			if robotName != "" {
+				tf.Robot = robotName
+				if err := tf.Validate(); err != nil {
+					return usagef("collect: --robot: %v", err)
+				}
+			}
+			sum, err := collect(cmd.Context(), tf, episodes, seed, dwell, out, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(w).Encode(sum)
+			}
+			fmt.Fprintf(w, "collected %d %s episodes on %s in %s: %d successful (%.1f%%), %d ticks, seeds %d..%d, in %s\n",
+				sum.Episodes, sum.Task, sum.Robot, sum.Out, sum.Successes, 100*sum.Success, sum.Ticks,
+				seed, seed+uint64(episodes)-1, time.Duration(sum.Seconds*float64(time.Second)).Round(time.Millisecond))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&taskName, "task", "", "task file, or the name of a shipped task (reach, detour, track)")
+	f.IntVar(&episodes, "episodes", 100, "number of episodes")
+	f.StringVar(&out, "out", "", "output directory for the bags (created if missing)")
+	f.StringVar(&robotName, "robot", "", "shipped robot (default: the task file's)")
+	f.Uint64Var(&seed, "seed", 1, "seed of the first episode (episode i uses seed+i)")
+	f.DurationVar(&dwell, "dwell", time.Second, "keep recording this long after the task first succeeds (within its time limit)")
+	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	return cmd
+}
+
+// taskRobot loads a shipped robot as a task.Robot.
+func taskRobot(name string) (*task.Robot, error) {
+	m, cfg, err := urdf.Shipped(name)
+	if err != nil {
+		return nil, err
+	}
+	return task.NewRobot(m, cfg.EELink, cfg.HomePosition(m))
+}
+
+// collect runs the scripted expert on episodes seed, seed+1, ... and writes a bag for each.
+func collect(ctx context.Context, tf *TaskFile, episodes int, seed uint64, dwell time.Duration, out string, progress io.Writer) (*collectSummary, error) {
+	rb, err := taskRobot(tf.Robot)
+	if err != nil {
+		return nil, err
+	}
+	r, err := episode.New(tf.Episode, rb)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	inner, err := task.New(tf.Task)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	var tk task.Task = inner
+	if dwell > 0 {
+		tk = &dwellTask{Task: inner, dwell: dwell}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("collect: %w", err)
+	}
+	sum := &collectSummary{Task: tk.Name(), Robot: tf.Robot, Episodes: episodes, Seed: seed, Out: out}
+	start := time.Now()
+	pb := newProgress(progress, episodes, "collect "+tk.Name())
+	for i := range episodes {
+		s := seed + uint64(i)
+		res, err := r.Run(ctx, tk, s, nil)
+		if err != nil {
+			return nil, fmt.Errorf("collect: %w", err)
+		}
+		path := filepath.Join(out, fmt.Sprintf("%s-%06d.bag", tk.Name(), s))
+		// Every message is stamped with the simulated time at which the policy had it (a bag's
+		// record time), so that dataset.Align reproduces what the policy saw at each tick.
+		ep := res.Episode(tf.Robot, episodeEpoch)
+		if err := dataset.WriteEpisode(path, ep, dataset.WriterConfig{}); err != nil {
+			return nil, fmt.Errorf("collect: %w", err)
+		}
+		if res.Success {
+			sum.Successes++
+		}
+		sum.Ticks += len(res.Records)
+		pb.step(fmt.Sprintf("%d/%d ok", sum.Successes, i+1))
+	}
+	pb.done()
+	sum.Success = float64(sum.Successes) / float64(episodes)
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, nil
+}
+
+// dwellTask keeps an episode going for dwell after the task first succeeds (or to its time
+// limit): the demonstration then shows the expert settling on the goal. Success stays what the
+// task says (reach's is latched; detour's turns false on a later collision).
+type dwellTask struct {
+	task.Task
+	dwell time.Duration
+	since time.Duration // when the task first succeeded; valid when hit
+	hit   bool
+}
+
+func (d *dwellTask) Reset(r *rand.Rand, rb *task.Robot) error {
+	d.hit = false
+	return d.Task.Reset(r, rb)
+}
+
+func (d *dwellTask) Update(t time.Duration, ee [3]float64) bool {
+	done := d.Task.Update(t, ee)
+	if !d.Task.Success() {
+		return done // failed, or still going
+	}
+	if !d.hit {
+		d.hit, d.since = true, t
+	}
+	return t >= d.since+d.dwell || t >= d.Task.TimeLimit()
+}
+
+// progress shows a count: a progress bar on a terminal, a plain line every tenth otherwise.
+type progress struct {
+	w     io.Writer
+	bar   *progressbar.ProgressBar
+	n, i  int
+	label string
+}
+
+func newProgress(w io.Writer, n int, label string) *progress {
+	p := &progress{w: w, n: n, label: label}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.bar = progressbar.NewOptions(n,
+			progressbar.OptionSetWriter(f),
+			progressbar.OptionSetDescription(label),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	return p
+}
+
+func (p *progress) step(note string) {
+	p.i++
+	switch {
+	case p.bar != nil:
+		p.bar.Describe(p.label + " " + note)
+		p.bar.Add(1)
+	case p.w != nil && (p.i == p.n || p.i%max(1, p.n/10) == 0):
+		fmt.Fprintf(p.w, "%s: %d/%d %s\n", p.label, p.i, p.n, note)
+	}
+}
+
+func (p *progress) done() {
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/flowact/flowact/configs"
+)
+
+// TestShippedConfigs loads and validates every shipped policy and task file, and checks that
+// the tasks share one synthetic VLM (a checkpoint is trained for one) and one control rate, which
+// every shipped policy runs at.
+func TestShippedConfigs(t *testing.T) {
+	policies, err := fs.Glob(configs.FS, "policies/*.yaml")
+	if err != nil || len(policies) == 0 {
+		t.Fatalf("no shipped policies (%v)", err)
+	}
+	tasks, err := fs.Glob(configs.FS, "tasks/*.yaml")
+	if err != nil || len(tasks) != 3 {
+		t.Fatalf("shipped tasks %v (%v), want reach, detour and track", tasks, err)
+	}
+	var first *TaskFile
+	for _, name := range tasks {
+		tf, err := loadTaskFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.TrimSuffix(filepath.Base(name), ".yaml"); tf.Task.Name != want {
+			t.Errorf("%s: task %q, want %q", name, tf.Task.Name, want)
+		}
+		if first == nil {
+			first = tf
+			continue
+		}
+		if !reflect.DeepEqual(tf.Episode.VLM, first.Episode.VLM) || tf.Episode.Rate != first.Episode.Rate || tf.Robot != first.Robot {
+			t.Errorf("%s: robot %s, rate %g, VLM %+v; %s has %s, %g, %+v", name, tf.Robot, tf.Episode.Rate, tf.Episode.VLM,
+				tasks[0], first.Robot, first.Episode.Rate, first.Episode.VLM)
+		}
+	}
+	for _, name := range policies {
+		pf, err := loadPolicyFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pf.Robot != first.Robot || pf.Loop.Rate != first.Episode.Rate {
+			t.Errorf("%s: robot %s at %g Hz; the tasks are for %s at %g Hz", name, pf.Robot, pf.Loop.Rate, first.Robot, first.Episode.Rate)
+		}
+		if code, out, errs := runCLI(t, context.Background(), "--check-config", name); code != 0 || !strings.HasSuffix(out, "ok\n") {
+			t.Errorf("--check-config %s: exit %d, %q %q", name, code, out, errs)
+		}
+	}
+}
+
+// TestBadConfigs feeds --check-config broken files: each must give exit status 2 and one line
+// naming the file, the key and the reason.
+func TestBadConfigs(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, body string
+		want       []string // substrings of the error line
+	}{
+		{"unknown-key.yaml", "robot: ur5\nloop: {rate: 50}\nsampler: {solvr: euler}\n", []string{"unknown-key.yaml:3", "solvr"}},
+		{"bad-rate.yaml", "robot: ur5\nloop: {rate: 20}\n", []string{"bad-rate.yaml", "loop", "rate 20"}},
+		{"bad-solver.yaml", "robot: ur5\nsampler: {solver: leapfrog}\n", []string{"bad-solver.yaml", "sampler.solver", "leapfrog"}},
+		{"bad-steps.yaml", "robot: ur5\nsampler: {steps: -1}\n", []string{"bad-steps.yaml", "sampler.steps"}},
+		{"no-robot.yaml", "seed: 3\n", []string{"no-robot.yaml", "robot: required"}},
+		{"bad-robot.yaml", "robot: r2d2\n", []string{"bad-robot.yaml", "robot", "r2d2"}},
+		{"bad-type.yaml", "robot: ur5\nseed: many\n", []string{"bad-type.yaml:2", "seed"}},
+		{"bad-ckpt-ref.yaml", "robot: ur5\ncheckpoint: \"shipped:\"\n", []string{"bad-ckpt-ref.yaml", "checkpoint"}},
+		{"bad-strategy.yaml", "robot: ur5\nloop: {chunk: {strategy: yolo}}\n", []string{"bad-strategy.yaml", "loop", "yolo"}},
+		{"task-bad-name.yaml", "robot: ur5\ntask: {name: juggle}\n", []string{"task-bad-name.yaml", "task", "juggle"}},
+		{"task-bad-tol.yaml", "robot: ur5\ntask: {name: reach, reach: {tolerance: -1}}\n", []string{"task-bad-tol.yaml", "task", "tolerance"}},
+		{"task-bad-vlm.yaml", "robot: ur5\ntask: {name: reach}\nepisode: {vlm: {tokens: -2}}\n", []string{"task-bad-vlm.yaml", "episode", "vlm", "-2"}},
+		{"task-unknown.yaml", "robot: ur5\ntask: {name: reach}\nepisode: {speed: 3}\n", []string{"task-unknown.yaml:3", "speed"}},
+		{"empty.yaml", "# nothing\n", []string{"empty.yaml", "empty"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, c.name)
+			if err := os.WriteFile(path, []byte(c.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, _, stderr := runCLI(t, context.Background(), "--check-config", path)
+			if code != 2 {
+				t.Errorf("exit %d, want 2 (stderr %q)", code, stderr)
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") {
+				t.Errorf("stderr %q: want one line starting with \"flowact: \"", stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q does not contain %q", stderr, w)
+				}
+			}
+		})
+	}
+	if code, _, stderr := runCLI(t, context.Background(), "--check-config", filepath.Join(dir, "missing.yaml")); code != 2 || !strings.Contains(stderr, "missing.yaml") {
+		t.Errorf("missing file: exit %d, %q", code, stderr)
+	}
+}
+
+// TestCheckpointRef resolves the three ways of naming a checkpoint.
+func TestCheckpointRef(t *testing.T) {
+	for _, c := range []struct {
+		ref, dir string
+		shipped  bool
+	}{
+		{"", "checkpoints/" + DefaultCheckpoint, true},
+		{"shipped:other", "checkpoints/other", true},
+		{"/tmp/ck", ".", false},
+	} {
+		fsys, dir := checkpointRef(c.ref)
+		if dir != c.dir || (fsys == fs.FS(configs.FS)) != c.shipped {
+			t.Errorf("%q: %v %q, want dir %q shipped %v", c.ref, fsys, dir, c.dir, c.shipped)
+		}
+	}
+}

@@ -1,0 +1,423 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowact/flowact/calib/norm"
+	"github.com/flowact/flowact/dataset"
+	"github.com/flowact/flowact/expert/ckpt"
+	"github.com/flowact/flowact/expert/nn"
+	"github.com/flowact/flowact/expert/path"
+	"github.com/flowact/flowact/expert/train"
+)
+
+// trainOptions are the flags of `flowact train`.
+type trainOptions struct {
+	data, out   string
+	arch        string
+	steps       int
+	batch       int
+	horizon     int
+	hidden      int
+	layers      int
+	lr, minLR   float64
+	warmup      int
+	ema         float64
+	maxPrefix   int
+	valFraction float64
+	seed        uint64
+	all         bool
+	asJSON      bool
+}
+
+// normArtifact is a checkpoint manifest's "norm": the statistics and the mode they are applied
+// in (normalize -> expert -> unnormalize, package calib/norm).
+type normArtifact struct {
+	Mode  norm.Mode       `json:"mode"`
+	Stats json.RawMessage `json:"stats"`
+}
+
+// trainSummary is what train reports.
+type trainSummary struct {
+	Out        string  `json:"out"`
+	Arch       string  `json:"arch"`
+	Episodes   int     `json:"episodes"`
+	ValEps     int     `json:"val_episodes"`
+	Samples    int     `json:"samples"`
+	Steps      int     `json:"steps"`
+	Seed       uint64  `json:"seed"`
+	Loss       float64 `json:"loss"`
+	ValLoss    float64 `json:"val_loss"`
+	DataHash   string  `json:"data_hash"`
+	Params     int     `json:"params"`
+	Seconds    float64 `json:"elapsed_s"`
+	WeightsMiB float64 `json:"weights_mib"`
+}
+
+func newTrainCmd() *cobra.Command {
+	var o trainOptions
+	cmd := &cobra.Command{
+		Use:   "train --data DIR --out CKPTDIR",
+		Short: "Train the flow-matching action expert on recorded episodes",
+		Long: `Read the episodes (ROS bags) in --data, compute normalization statistics (calib/norm, mean/std of
+joint states and actions), train the action expert with conditional flow matching (expert/train)
+and write a checkpoint to --out: model.safetensors and manifest.json (architecture, path,
+normalization statistics, provenance: the data's hash, the seed, the steps), with train.jsonl
+(one JSON line per logged step) and loss.png beside them. Episodes are split into training and
+validation sets by episode, from --seed. Only successful episodes are used unless --all.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.data == "" || o.out == "" {
+				return usagef("train: --data and --out are required")
+			}
+			sum, err := trainRun(cmd.Context(), o, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if o.asJSON {
+				return json.NewEncoder(w).Encode(sum)
+			}
+			fmt.Fprintf(w, "trained %s (%d parameters) on %d episodes (%d samples; %d for validation) for %d steps in %s: loss %.4f, validation loss %.4f; checkpoint in %s (%.2f MiB)\n",
+				sum.Arch, sum.Params, sum.Episodes, sum.Samples, sum.ValEps, sum.Steps,
+				time.Duration(sum.Seconds*float64(time.Second)).Round(time.Second), sum.Loss, sum.ValLoss, sum.Out, sum.WeightsMiB)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.data, "data", "", "directory of episode bags (from flowact collect or rosbag record)")
+	f.StringVar(&o.out, "out", "", "checkpoint directory to write")
+	f.StringVar(&o.arch, "arch", nn.ArchMLP, "network: mlp or transformer")
+	f.IntVar(&o.steps, "steps", 4000, "optimizer steps")
+	f.IntVar(&o.batch, "batch", 128, "examples per step")
+	f.IntVar(&o.horizon, "horizon", 16, "chunk length H, ticks")
+	f.IntVar(&o.hidden, "hidden", 256, "hidden width")
+	f.IntVar(&o.layers, "layers", 3, "residual blocks (mlp) or transformer blocks")
+	f.Float64Var(&o.lr, "lr", 1e-3, "peak learning rate (AdamW, cosine decay)")
+	f.Float64Var(&o.minLR, "min-lr", 1e-5, "learning rate at the end of the decay")
+	f.IntVar(&o.warmup, "warmup", 200, "linear warmup steps")
+	f.Float64Var(&o.ema, "ema", 0.999, "decay of the weights' moving average written to the checkpoint (0: raw weights)")
+	f.IntVar(&o.maxPrefix, "max-prefix", 8, "largest committed prefix trained for (real-time chunking); 0 for none")
+	f.Float64Var(&o.valFraction, "val", 0.1, "fraction of episodes held out for validation")
+	f.Uint64Var(&o.seed, "seed", 1, "seed of the initialization, the split and every batch")
+	f.BoolVar(&o.all, "all", false, "train on failed episodes too")
+	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON")
+	return cmd
+}
+
+func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSummary, error) {
+	if o.steps <= 0 || o.batch <= 0 || o.horizon <= 0 {
+		return nil, usagef("train: --steps, --batch and --horizon must be positive")
+	}
+	if o.valFraction < 0 || o.valFraction >= 1 {
+		return nil, usagef("train: --val %g not in [0, 1)", o.valFraction)
+	}
+	if o.arch != nn.ArchMLP && o.arch != nn.ArchTransformer {
+		return nil, usagef("train: --arch %q: want mlp or transformer", o.arch)
+	}
+	paths, err := dataset.List(o.data)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("train: --data: %w", err)}
+	}
+	if len(paths) == 0 {
+		return nil, usagef("train: --data %s: no .bag files", o.data)
+	}
+	start := time.Now()
+	trainPaths, valPaths := dataset.Split(paths, o.valFraction, o.seed)
+	trainEps, err := loadEpisodes(trainPaths, o.all)
+	if err != nil {
+		return nil, err
+	}
+	if len(trainEps) == 0 {
+		return nil, fmt.Errorf("train: no usable training episodes in %s", o.data)
+	}
+	valEps, err := loadEpisodes(valPaths, o.all)
+	if err != nil {
+		return nil, err
+	}
+	set, err := episodeStats(trainEps)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := dataHash(trainPaths)
+	if err != nil {
+		return nil, err
+	}
+	ep0 := trainEps[0]
+	d := ep0.D
+	var cfgJSON []byte
+	switch o.arch {
+	case nn.ArchMLP:
+		cfgJSON, err = json.Marshal(nn.MLPConfig{H: o.horizon, D: d, Embed: ep0.Width, State: d, Hidden: o.hidden, Layers: o.layers})
+	default:
+		cfgJSON, err = json.Marshal(map[string]int{"h": o.horizon, "d": d, "embed": ep0.Width, "state": d, "hidden": o.hidden, "layers": o.layers})
+	}
+	if err != nil {
+		return nil, err
+	}
+	threads := 1
+	net, err := nn.New(o.arch, cfgJSON, threads, rand.New(rand.NewPCG(o.seed, 0)))
+	if err != nil {
+		return nil, usageError{fmt.Errorf("train: %w", err)}
+	}
+	defer net.Close()
+
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	logf, err := os.Create(filepath.Join(o.out, "train.jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer logf.Close()
+	sched, tdist := path.CondOT{}, path.Uniform{}
+	tcfg := train.Config{
+		Steps: o.steps, BatchSize: o.batch, LR: o.lr, MinLR: o.minLR, Warmup: min(o.warmup, o.steps),
+		Clip: 1, EMA: o.ema, Seed: o.seed, Scheduler: sched, TimeDist: tdist,
+		MaxPrefix: min(o.maxPrefix, o.horizon-1), ValEvery: max(o.steps/10, 1),
+		Progress: progress, Log: logf, LogEvery: max(o.steps/50, 1),
+	}
+	if len(valEps) == 0 {
+		tcfg.ValEvery = 0
+	}
+	tr, err := train.New(net, tcfg)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	defer tr.Close()
+	src := newEpisodeSource(trainEps, set, o.horizon)
+	var val train.Source
+	if len(valEps) > 0 {
+		val = newEpisodeSource(valEps, set, o.horizon)
+	}
+	if err := tr.Run(ctx, src, val); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if o.ema > 0 {
+		if err := tr.CopyTo(net, true); err != nil {
+			return nil, err
+		}
+	}
+	sum := &trainSummary{Out: o.out, Arch: o.arch, Episodes: len(trainEps), ValEps: len(valEps), Steps: tr.Step(), Seed: o.seed, DataHash: hash}
+	for _, ep := range trainEps {
+		sum.Samples += ep.N
+	}
+	for _, p := range net.Params() {
+		sum.Params += len(p.Data)
+	}
+	if h := tr.History; len(h) > 0 {
+		sum.Loss = h[len(h)-1].Loss
+	}
+	if val != nil {
+		if sum.ValLoss, err = tr.Validate(val); err != nil {
+			return nil, err
+		}
+	}
+	stats, err := set.Encode()
+	if err != nil {
+		return nil, err
+	}
+	normJSON, err := json.Marshal(normArtifact{Mode: norm.MeanStd, Stats: stats})
+	if err != nil {
+		return nil, err
+	}
+	m := ckpt.Manifest{
+		Architecture: net.Arch(), Config: cfgJSONOf(net, cfgJSON),
+		Scheduler: component(sched), TimeDist: component(tdist),
+		Norm: normJSON,
+		Provenance: ckpt.Provenance{DataHash: hash, Seed: o.seed, Steps: tr.Step(), Date: time.Now().UTC().Truncate(time.Second),
+			Note: fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --val %g --seed %d; %d training episodes, robot %s",
+				filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, o.valFraction, o.seed, len(trainEps), ep0.Meta.Robot)},
+	}
+	if err := ckpt.Save(o.out, m, nn.Tensors(net), nil); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if fi, err := os.Stat(filepath.Join(o.out, ckpt.WeightsFile)); err == nil {
+		sum.WeightsMiB = float64(fi.Size()) / (1 << 20)
+	}
+	png, err := os.Create(filepath.Join(o.out, "loss.png"))
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if err := train.PlotLoss(png, tr.History); err != nil {
+		png.Close()
+		return nil, err
+	}
+	if err := png.Close(); err != nil {
+		return nil, err
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, nil
+}
+
+func cfgJSONOf(net nn.Net, fallback []byte) json.RawMessage {
+	if b, err := nn.ConfigJSON(net); err == nil {
+		return b
+	}
+	return fallback
+}
+
+// component names a scheduler or time distribution as checkpoints do: its Go type name and its
+// exported fields as JSON parameters (path.NewScheduler, path.NewTimeDist decode it).
+func component(v any) ckpt.Component {
+	ty := reflect.TypeOf(v)
+	for ty.Kind() == reflect.Pointer {
+		ty = ty.Elem()
+	}
+	params, err := json.Marshal(v)
+	if err != nil || string(params) == "{}" {
+		params = nil
+	}
+	return ckpt.Component{Name: ty.Name(), Params: params}
+}
+
+// loadEpisodes reads and aligns bags; bags that fail to read are errors (one line naming the
+// bag), failed episodes are skipped unless all.
+func loadEpisodes(paths []string, all bool) ([]*dataset.Aligned, error) {
+	var eps []*dataset.Aligned
+	for _, p := range paths {
+		a, err := dataset.Load(p, dataset.Config{})
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if !all && !a.Meta.Success {
+			continue
+		}
+		if len(eps) > 0 {
+			e0 := eps[0]
+			if a.D != e0.D || a.Width != e0.Width || a.Tokens != e0.Tokens || a.Rate != e0.Rate {
+				return nil, fmt.Errorf("train: %s: %d joints, %d x %d embedding at %g Hz; %s has %d, %d x %d at %g Hz",
+					p, a.D, a.Tokens, a.Width, a.Rate, e0.Path, e0.D, e0.Tokens, e0.Width, e0.Rate)
+			}
+		}
+		eps = append(eps, a)
+	}
+	return eps, nil
+}
+
+// episodeStats computes the normalization statistics of the states and actions of eps.
+func episodeStats(eps []*dataset.Aligned) (*norm.Set, error) {
+	d := eps[0].D
+	names := eps[0].Meta.Joints
+	sa := norm.NewAccumulator(d, 0, names)
+	aa := norm.NewAccumulator(d, 0, names)
+	for _, ep := range eps {
+		for k := range ep.N {
+			if err := sa.Add(ep.StateAt(k)); err != nil {
+				return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
+			}
+			if err := aa.Add(ep.ActionAt(k)); err != nil {
+				return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
+			}
+		}
+	}
+	st, err := sa.Stats()
+	if err != nil {
+		return nil, err
+	}
+	at, err := aa.Stats()
+	if err != nil {
+		return nil, err
+	}
+	set := &norm.Set{Version: norm.Version, State: st, Action: at}
+	return set, set.Validate()
+}
+
+// dataHash is the SHA-256 of the training bags, each as its base name and its bytes, in name
+// order: "sha256:<hex>".
+func dataHash(paths []string) (string, error) {
+	h := sha256.New()
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return "", fmt.Errorf("train: %w", err)
+		}
+		fmt.Fprintf(h, "%s\x00", filepath.Base(p))
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("train: %w", err)
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// episodeSource draws training examples, normalized with the statistics, from aligned episodes
+// held in memory: an episode uniformly, then a tick of it uniformly, so that every episode
+// weighs the same (a task with short episodes, reach, is not drowned by one with long ones,
+// track): a train.Source.
+type episodeSource struct {
+	eps    []*dataset.Aligned
+	set    *norm.Set
+	h      int
+	sample dataset.Sample
+	state  []float64
+}
+
+func newEpisodeSource(eps []*dataset.Aligned, set *norm.Set, h int) *episodeSource {
+	return &episodeSource{eps: eps, set: set, h: h}
+}
+
+var errNoSamples = errors.New("train: no samples")
+
+// Next fills dst with dst.B examples drawn from r.
+func (s *episodeSource) Next(dst *train.Batch, r *rand.Rand) error {
+	if len(s.eps) == 0 {
+		return errNoSamples
+	}
+	e0 := s.eps[0]
+	b, h, d := dst.B, s.h, e0.D
+	dst.H, dst.D, dst.Tokens, dst.Width, dst.StateDim = h, d, e0.Tokens, e0.Width, d
+	dst.Actions = grow(dst.Actions, b*h*d)
+	dst.Embedding = grow(dst.Embedding, b*e0.Tokens*e0.Width)
+	dst.State = grow(dst.State, b*d)
+	if cap(dst.Len) < b {
+		dst.Len = make([]int, b)
+	}
+	dst.Len = dst.Len[:b]
+	dst.DimMask = nil
+	for i := range b {
+		ep := s.eps[r.IntN(len(s.eps))]
+		k := r.IntN(ep.N)
+		ep.SampleTo(&s.sample, k, h)
+		s.state = append(s.state[:0], s.sample.State...)
+		s.set.State.Normalize(s.state, norm.MeanStd)
+		for j, v := range s.state {
+			dst.State[i*d+j] = float32(v)
+		}
+		act := s.sample.Action
+		s.set.Action.Normalize(act, norm.MeanStd)
+		for j, v := range act {
+			dst.Actions[i*h*d+j] = float32(v)
+		}
+		copy(dst.Embedding[i*e0.Tokens*e0.Width:], s.sample.Embedding)
+		n := 0
+		for _, m := range s.sample.Mask {
+			if m != 0 {
+				n++
+			}
+		}
+		dst.Len[i] = max(n, 1)
+	}
+	return nil
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flowact/flowact/expert/ckpt"
+	"github.com/flowact/flowact/expert/nn"
+)
+
+// trainTiny collects a few reach episodes and trains a tiny MLP on them for a few steps: enough
+// to exercise every stage of the pipeline, not to learn the task.
+func trainTiny(t *testing.T) (data, ck string, sum trainSummary) {
+	t.Helper()
+	data, ck = t.TempDir(), filepath.Join(t.TempDir(), "ck")
+	collectInto(t, data, "reach", 4, "7")
+	code, out, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", ck,
+		"--steps", "6", "--batch", "8", "--hidden", "32", "--layers", "1", "--warmup", "2", "--ema", "0", "--val", "0.25", "--seed", "3", "--json")
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("train --json: %v: %q", err, out)
+	}
+	return data, ck, sum
+}
+
+// TestTrain checks what train writes: a checkpoint that loads, with the normalization
+// statistics and the provenance in its manifest, the JSON log and the loss plot.
+func TestTrain(t *testing.T) {
+	data, ck, sum := trainTiny(t)
+	if sum.Episodes != 3 || sum.ValEps != 1 || sum.Steps != 6 || sum.Arch != "mlp" || !strings.HasPrefix(sum.DataHash, "sha256:") {
+		t.Errorf("summary %+v", sum)
+	}
+	net, man, err := nn.LoadDir(ck, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	if h, d := net.Shape(); h != 16 || d != 6 {
+		t.Errorf("chunk %d x %d, want 16 x 6", h, d)
+	}
+	p := man.Provenance
+	if p.Seed != 3 || p.Steps != 6 || p.DataHash != sum.DataHash || !strings.Contains(p.Note, "--seed 3") {
+		t.Errorf("provenance %+v", p)
+	}
+	set, mode, err := decodeNorm(man.Norm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Check(6, 6); err != nil || mode.String() != "mean_std" || set.State.Names[0] != "shoulder_pan_joint" {
+		t.Errorf("norm %v, mode %v, names %v", err, mode, set.State.Names)
+	}
+	// The training bags' hash: the validation episode is not part of it.
+	paths, _ := filepath.Glob(filepath.Join(data, "*.bag"))
+	if all, _ := dataHash(paths); all == sum.DataHash {
+		t.Errorf("data hash covers the validation episode too")
+	}
+	log, err := os.ReadFile(filepath.Join(ck, "train.jsonl"))
+	if err != nil || strings.Count(string(log), "\n") < 3 {
+		t.Errorf("train.jsonl: %v, %q", err, log)
+	}
+	if png, err := os.ReadFile(filepath.Join(ck, "loss.png")); err != nil || len(png) < 8 || string(png[1:4]) != "PNG" {
+		t.Errorf("loss.png: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(ck, ckpt.WeightsFile)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestTrainUsage(t *testing.T) {
+	empty := t.TempDir()
+	for _, args := range [][]string{
+		{"train", "--out", empty},
+		{"train", "--data", empty, "--out", filepath.Join(empty, "ck")},
+		{"train", "--data", filepath.Join(empty, "nope"), "--out", filepath.Join(empty, "ck")},
+		{"train", "--data", empty, "--out", empty, "--arch", "rnn"},
+		{"train", "--data", empty, "--out", empty, "--steps", "0"},
+		{"train", "--data", empty, "--out", empty, "--val", "1.5"},
+	} {
+		code, _, stderr := runCLI(t, context.Background(), args...)
+		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and one line", args, code, stderr)
+		}
+	}
+}
