@@ -56,14 +56,14 @@ func TestTrajectoryDecoder(t *testing.T) {
 			wantErr: ErrJointNames},
 		{name: "short point",
 			msg:     trajectory_msgs.JointTrajectory{JointNames: []string{"shoulder", "elbow", "wrist"}, Points: []trajectory_msgs.JointTrajectoryPoint{pt(time.Second, 1, 2)}},
-			wantErr: errAny},
+			wantErr: simAnyErr},
 	}
 	d := newTrajectoryDecoder(m)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tr, err := d.decode(&tc.msg)
 			if tc.wantErr != nil {
-				if err == nil || (tc.wantErr != errAny && !errors.Is(err, tc.wantErr)) {
+				if err == nil || (tc.wantErr != simAnyErr && !errors.Is(err, tc.wantErr)) {
 					t.Fatalf("err = %v, want %v", err, tc.wantErr)
 				}
 				return
@@ -82,8 +82,8 @@ func TestTrajectoryDecoder(t *testing.T) {
 	}
 }
 
-// errAny marks a test case that wants some error.
-var errAny = errors.New("any error")
+// simAnyErr marks a test case that wants some error.
+var simAnyErr = errors.New("any error")
 
 func TestCommandDecoder(t *testing.T) {
 	tests := []struct {
@@ -114,28 +114,28 @@ func TestCommandDecoder(t *testing.T) {
 	}
 }
 
-// recordSink keeps every command and trajectory it receives (copies).
-type recordSink struct {
+// simRecordSink keeps every command and trajectory it receives (copies).
+type simRecordSink struct {
 	mu    sync.Mutex
 	cmds  [][]float64
 	trajs []robot.Trajectory
 }
 
-func (r *recordSink) WriteCommand(c *robot.Command) error {
+func (r *simRecordSink) WriteCommand(c *robot.Command) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cmds = append(r.cmds, slices.Clone(c.Position))
 	return nil
 }
 
-func (r *recordSink) WriteTrajectory(tr *robot.Trajectory) error {
+func (r *simRecordSink) WriteTrajectory(tr *robot.Trajectory) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.trajs = append(r.trajs, robot.Trajectory{Start: tr.Start, TimeFromStart: slices.Clone(tr.TimeFromStart), Positions: slices.Clone(tr.Positions)})
 	return nil
 }
 
-func (r *recordSink) counts() (int, int) {
+func (r *simRecordSink) counts() (int, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.cmds), len(r.trajs)
@@ -188,7 +188,7 @@ func runSimSide(t *testing.T, s *SimSide) {
 // markers and the embedding, and the runtime's clock follows /clock; a trajectory with an unknown joint is counted and dropped.
 func TestSimSideInProcess(t *testing.T) {
 	m := newEmbeddedMaster(t)
-	sink := &recordSink{}
+	sink := &simRecordSink{}
 	sc := SimSideConfig{Node: testConfig(t, m, ""), SimTime: true, Embedding: true}
 	sc.Node.Name = ""
 	side, err := NewSimSide(sc, testModel(), sink)
@@ -335,7 +335,7 @@ func TestSimSideInProcess(t *testing.T) {
 func TestSimSideConfig(t *testing.T) {
 	cfg := SimSideConfig{Node: Config{Getenv: envMap{}.get, Namespace: "/robot1",
 		Remaps: map[string]string{"/tf": "/robot1/tf", "markers": "/viz"}}, Markers: "markers"}
-	s, err := NewSimSide(cfg, testModel(), &recordSink{})
+	s, err := NewSimSide(cfg, testModel(), &simRecordSink{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,11 +351,11 @@ func TestSimSideConfig(t *testing.T) {
 		{Node: Config{Getenv: envMap{}.get}, TF: "bad name"},
 		{Node: Config{Getenv: envMap{}.get, MasterURI: "ftp://x"}},
 	} {
-		if _, err := NewSimSide(bad, testModel(), &recordSink{}); !errors.Is(err, ErrConfig) {
+		if _, err := NewSimSide(bad, testModel(), &simRecordSink{}); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: err %v, want ErrConfig", bad, err)
 		}
 	}
-	if _, err := NewSimSide(SimSideConfig{}, nil, &recordSink{}); !errors.Is(err, ErrConfig) {
+	if _, err := NewSimSide(SimSideConfig{}, nil, &simRecordSink{}); !errors.Is(err, ErrConfig) {
 		t.Errorf("nil model: %v", err)
 	}
 }
@@ -366,7 +366,7 @@ func TestSimSideConfig(t *testing.T) {
 func TestSimSideMasterRestart(t *testing.T) {
 	m := newEmbeddedMaster(t)
 	m.Stop(t)
-	side, err := NewSimSide(SimSideConfig{Node: testConfig(t, m, "")}, testModel(), &recordSink{})
+	side, err := NewSimSide(SimSideConfig{Node: testConfig(t, m, "")}, testModel(), &simRecordSink{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +468,7 @@ func BenchmarkTrajectoryDecode(b *testing.B) {
 }
 
 func BenchmarkPublishJointState(b *testing.B) {
-	side, err := NewSimSide(SimSideConfig{Node: Config{Getenv: envMap{}.get}}, testModel(), &recordSink{})
+	side, err := NewSimSide(SimSideConfig{Node: Config{Getenv: envMap{}.get}}, testModel(), &simRecordSink{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -503,7 +503,7 @@ func TestSimSideClearsSimTime(t *testing.T) {
 		on, _ = a[2].AsBool()
 		return true, on
 	}
-	side, err := NewSimSide(SimSideConfig{Node: testConfig(t, m, ""), SimTime: true}, testModel(), &recordSink{})
+	side, err := NewSimSide(SimSideConfig{Node: testConfig(t, m, ""), SimTime: true}, testModel(), &simRecordSink{})
 	if err != nil {
 		t.Fatal(err)
 	}
