@@ -61,9 +61,6 @@ func (c *Clock) Sim() bool {
 	return c.sim
 }
 
-// epoch is goroslib's sim time before its first /clock message.
-var epoch = time.Unix(0, 0)
-
 // read returns the time and, in sim mode, the connection to wait on (nil while disconnected).
 func (c *Clock) read() (now time.Time, sim bool, gn *goroslib.Node, changed <-chan struct{}) {
 	c.mu.Lock()
@@ -105,14 +102,12 @@ func (c *Clock) SleepUntil(ctx context.Context, t time.Time) error {
 			tm = time.NewTimer(t.Sub(now))
 			wake = tm.C
 		case gn != nil:
-			// goroslib wakes sim-time sleepers from its /clock callback. Before the first
-			// message its sleeps count from that message, so wait for it (a zero-length
-			// sleep) and then sleep for the remainder; wake-ups are re-checked, never trusted.
-			d := time.Duration(0)
-			if !gn.TimeNow().Equal(epoch) {
-				d = t.Sub(now)
-			}
-			wake = gn.TimeSleepChan(d)
+			// Wake at the next /clock message and look again. goroslib's sleeps are relative
+			// to its own sim time when registered, which a /clock message may change between
+			// our reading and the registration, so a longer sleep could overshoot; a
+			// zero-length one ends at the next message in any case (and, before the first
+			// message, at the first).
+			wake = gn.TimeSleepChan(0)
 		}
 		// sim time while disconnected: wake stays nil, wait for a connection.
 		select {

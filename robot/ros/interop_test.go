@@ -79,6 +79,7 @@ func hasNode(out, name string) bool {
 var avgRate = regexp.MustCompile(`average rate: ([0-9.]+)`)
 
 func TestInterop(t *testing.T) {
+	t.Parallel()
 	needROS(t, "rostopic", "rosnode", "rosservice", "python3")
 	msgFile, err := filepath.Abs("../../msgs/flowact_msgs/msg/Embedding.msg")
 	if err != nil {
@@ -259,6 +260,7 @@ func TestInterop(t *testing.T) {
 // the master: the node must register again, data must keep flowing with tools started before
 // the restart (they never re-register) and flow both ways with tools started afterwards.
 func TestMasterRestart(t *testing.T) {
+	t.Parallel()
 	needROS(t, "rostopic")
 	forEachMaster(t, func(t *testing.T, m testMaster) {
 		env := rosEnv(t, m.URI())
