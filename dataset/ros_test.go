@@ -3,6 +3,7 @@ package dataset
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -293,4 +294,55 @@ func TestRospyBagReads(t *testing.T) {
 			t.Errorf("%s: derived: N %d, action 0 %v, want %v", comp, d.N, d.ActionAt(0), a.StateAt(1))
 		}
 	}
+}
+
+// TestROSToolsRewriteOurBags reads our bags after ROS's own tools rewrote them: rosbag compress
+// (bz2 chunks, written by rosbag's Python writer) and rosbag filter (a topic dropped).
+func TestROSToolsRewriteOurBags(t *testing.T) {
+	requireROS(t)
+	ep := synthEpisode(time.Second)
+	path := writeTemp(t, ep, WriterConfig{})
+	orig, err := Read(path, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ros(t, nil, "/usr/bin/rosbag", "compress", "--bz2", "-q", path)
+	got, err := Read(path, Config{})
+	if err != nil {
+		t.Fatalf("after rosbag compress --bz2: %v", err)
+	}
+	if !equalMeta(got.Meta, orig.Meta) || len(got.States) != len(orig.States) || len(got.Actions) != len(orig.Actions) || len(got.Embeddings) != len(orig.Embeddings) {
+		t.Fatalf("after rosbag compress: %d/%d/%d messages, want %d/%d/%d", len(got.States), len(got.Actions), len(got.Embeddings),
+			len(orig.States), len(orig.Actions), len(orig.Embeddings))
+	}
+	for i := range orig.States {
+		if !got.States[i].Stamp.Equal(orig.States[i].Stamp) || !slices.Equal(got.States[i].Position, orig.States[i].Position) ||
+			!slices.Equal(got.Actions[i].Position, orig.Actions[i].Position) {
+			t.Fatalf("after rosbag compress: step %d differs", i)
+		}
+	}
+	for i := range orig.Embeddings {
+		if !slices.Equal(got.Embeddings[i].Data, orig.Embeddings[i].Data) {
+			t.Fatalf("after rosbag compress: embedding %d differs", i)
+		}
+	}
+
+	filtered := filepath.Join(t.TempDir(), "no_command.bag")
+	ros(t, nil, "/usr/bin/rosbag", "filter", path, filtered, "topic != '"+DefaultCommandTopic+"'")
+	if _, err := Read(filtered, Config{}); !errorsIsTopic(err, ErrMissingTopic, DefaultCommandTopic) {
+		t.Errorf("filtered bag with commands required: %v", err)
+	}
+	a, err := Load(filtered, Config{Actions: ActionsFromNextState})
+	if err != nil {
+		t.Fatalf("filtered bag, actions from states: %v", err)
+	}
+	if !slices.Equal(a.ActionAt(0), a.StateAt(1)) {
+		t.Errorf("derived action %v, want the next state %v", a.ActionAt(0), a.StateAt(1))
+	}
+}
+
+func errorsIsTopic(err, target error, topic string) bool {
+	be, ok := err.(*BagError)
+	return ok && be.Topic == topic && errors.Is(err, target)
 }
