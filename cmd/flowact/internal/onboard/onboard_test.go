@@ -106,11 +106,18 @@ func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
 	}
 }
 
-// TestRunDrivesSimulator runs the runtime against the simulator node (sim/node, with the synthetic
-// VLM publishing flowact_msgs/Embedding) on the embedded master: the arm reaches the inferer's
-// target through ROS; the services are registered; the loop's telemetry is what Status reports;
-// cancelling the context brings the reference to rest, unregisters the node and returns nil.
+// TestRunDrivesSimulator runs the runtime against the simulator node (sim/node, with the
+// synthetic VLM publishing flowact_msgs/Embedding) on the embedded master, once per output kind
+// (a Float64MultiArray per tick; a JointTrajectory per plan change): the arm reaches the
+// inferer's target through ROS; the Trigger services are registered; cancelling the context
+// mid-motion brakes the arm to rest, unregisters the node and returns nil.
 func TestRunDrivesSimulator(t *testing.T) {
+	for _, output := range []string{"command", "trajectory"} {
+		t.Run(output, func(t *testing.T) { testDrivesSimulator(t, output) })
+	}
+}
+
+func testDrivesSimulator(t *testing.T, output string) {
 	uri := embeddedMaster(t)
 	m, rc, err := urdf.Shipped("ur5")
 	if err != nil {
@@ -141,8 +148,8 @@ func TestRunDrivesSimulator(t *testing.T) {
 
 	cfg := Config{
 		ROS: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv,
-			Topics: ros.Topics{Command: rc.Topics.Command, JointStates: rc.Topics.JointStates}},
-		Loop:  policy.Config{Rate: 50, TelemetryPeriod: 100 * time.Millisecond},
+			Topics: ros.Topics{Command: rc.Topics.Command, Trajectory: rc.Topics.Trajectory, JointStates: rc.Topics.JointStates}},
+		Loop:  policy.Config{Rate: 50, TelemetryPeriod: 100 * time.Millisecond, Output: output},
 		Start: true, ConnectTimeout: 5 * time.Second, Logger: quiet(),
 	}
 	g := newGoal(10, target)
@@ -160,6 +167,11 @@ func TestRunDrivesSimulator(t *testing.T) {
 	if name != "/flowact" || lookupNode(t, uri, name) == "" {
 		t.Fatalf("node %q not registered", name)
 	}
+	for _, srv := range []string{"start", "stop", "hold"} {
+		if !lookupService(t, uri, name+"/"+srv) {
+			t.Errorf("service %s/%s not registered", name, srv)
+		}
+	}
 	st := robot.NewState(m.DoF())
 	eventually(t, 20*time.Second, "the arm reaches the target", func() bool {
 		sn.Sim().TrueStateTo(&st)
@@ -171,16 +183,16 @@ func TestRunDrivesSimulator(t *testing.T) {
 		return true
 	})
 	snap := rt.Loop().Snapshot()
-	if snap.State != safety.Running || snap.Counters["chunks"] == 0 || sn.Stats().ROS.Commands == 0 {
-		t.Errorf("state %v, %d chunks, %d commands at the simulator", snap.State, snap.Counters["chunks"], sn.Stats().ROS.Commands)
+	ss := sn.Stats().ROS
+	if snap.State != safety.Running || snap.Counters["chunks"] == 0 {
+		t.Errorf("state %v, %d chunks", snap.State, snap.Counters["chunks"])
 	}
-	s := Status(snap, m.Name)
-	if s.Name != StatusName || s.HardwareID != m.Name {
-		t.Errorf("status %q %q", s.Name, s.HardwareID)
+	if (output == "command") != (ss.Commands > 0) || (output == "trajectory") != (ss.Trajectories > 0) {
+		t.Errorf("output %s: the simulator received %d commands and %d trajectories", output, ss.Commands, ss.Trajectories)
 	}
 
 	// Send the arm away again and cancel mid-motion: the loop brakes within its limits, so the
-	// reference (the last command the simulator received) comes to rest well short of the new
+	// reference (what the simulator was told to track) comes to rest well short of the new
 	// target but past where it was at the cancel, by about the braking distance
 	// v^2/(2a) = 2^2/(2*8) = 0.25 rad at the UR5's 2 rad/s and 8 rad/s^2 (plus the jerk ramp).
 	// An abrupt stop would leave it within one tick's step (0.04 rad) of the cancel point.
@@ -206,12 +218,40 @@ func TestRunDrivesSimulator(t *testing.T) {
 	if lookupNode(t, uri, name) != "" {
 		t.Errorf("%s still registered after Run returned", name)
 	}
-	sn.Sim().ReferenceTo(ref)
+	// A trajectory keeps running in the simulator after the last message: let it end.
+	prev := math.NaN()
+	eventually(t, 5*time.Second, "the reference comes to rest", func() bool {
+		sn.Sim().ReferenceTo(ref)
+		still := ref[0] == prev
+		prev = ref[0]
+		time.Sleep(50 * time.Millisecond)
+		return still
+	})
 	braked := ref[0] - atCancel
 	t.Logf("braked %.3f rad after the cancel", braked)
 	if braked < 0.1 || braked > 0.6 || ref[0] > far[0]-0.2 {
 		t.Errorf("reference moved %.3f rad after the cancel (to %.3f, target %.3f); want a braking distance of about 0.25 rad", braked, ref[0], far[0])
 	}
+}
+
+// lookupService reports whether the master at uri knows the service.
+func lookupService(t *testing.T, uri, name string) bool {
+	t.Helper()
+	c, err := xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	v, err := c.Call(context.Background(), uri, "lookupService", xmlrpc.String("/test"), xmlrpc.String(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := v.AsArray()
+	if len(a) != 3 {
+		t.Fatalf("lookupService: %v", v)
+	}
+	code, _ := a[0].AsInt()
+	return code == 1
 }
 
 // TestRunUnreachableMaster: no master at the address: Run gives ErrMaster after the connect
