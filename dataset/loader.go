@@ -30,6 +30,9 @@ type LoaderConfig struct {
 	DropLast bool
 	// Logger, if not nil, receives a warning for each bag that fails to load.
 	Logger *slog.Logger
+	// Keep, if not nil, selects episodes: one for which it returns false is skipped (not an
+	// error), e.g. func(a *Aligned) bool { return a.Meta.Success } to train on successes only.
+	Keep func(*Aligned) bool
 }
 
 // Validate checks the configuration.
@@ -46,10 +49,11 @@ func (c *LoaderConfig) Validate() error {
 // Tokens, Width); an episode of another shape is a bad bag (ErrShape). A Loader is not safe for
 // concurrent use; it starts no goroutines.
 type Loader struct {
-	cfg   LoaderConfig
-	paths []string
-	bad   map[string]bool
-	errs  Errors
+	cfg     LoaderConfig
+	paths   []string
+	bad     map[string]bool
+	skipped map[string]bool // not kept by cfg.Keep
+	errs    Errors
 
 	epoch   int
 	rng     *rand.Rand
@@ -77,7 +81,7 @@ func NewLoader(paths []string, cfg LoaderConfig) (*Loader, error) {
 	if cfg.Resident == 0 {
 		cfg.Resident = DefaultResident
 	}
-	l := &Loader{cfg: cfg, paths: slices.Clone(paths), bad: map[string]bool{}, left: map[*Aligned]int{}}
+	l := &Loader{cfg: cfg, paths: slices.Clone(paths), bad: map[string]bool{}, skipped: map[string]bool{}, left: map[*Aligned]int{}}
 	l.startEpoch()
 	return l, nil
 }
@@ -92,7 +96,7 @@ func (l *Loader) startEpoch() {
 	l.rng = rand.New(rand.NewPCG(l.cfg.Seed, uint64(l.epoch)))
 	l.order = l.order[:0]
 	for _, p := range l.paths {
-		if !l.bad[p] {
+		if !l.bad[p] && !l.skipped[p] {
 			l.order = append(l.order, p)
 		}
 	}
@@ -123,6 +127,10 @@ func (l *Loader) refill() {
 			}
 			continue
 		}
+		if l.cfg.Keep != nil && !l.cfg.Keep(a) {
+			l.skipped[p] = true
+			continue
+		}
 		if !l.shaped {
 			l.shaped, l.d, l.t, l.w = true, a.D, a.Tokens, a.Width
 		}
@@ -139,8 +147,11 @@ func (l *Loader) refill() {
 func (l *Loader) Next(b *Batch) error {
 	l.refill()
 	if len(l.pool) == 0 {
-		if !l.shaped && len(l.bad) == len(l.paths) {
-			return l.errs
+		if !l.shaped && len(l.bad)+len(l.skipped) == len(l.paths) {
+			if len(l.bad) > 0 {
+				return l.errs
+			}
+			return fmt.Errorf("dataset: loader: Keep rejected all %d episodes: %w", len(l.paths), ErrEmpty)
 		}
 		l.epoch++
 		l.startEpoch()

@@ -166,3 +166,32 @@ func TestLoaderShapeMismatch(t *testing.T) {
 		t.Error("no samples from the good episodes")
 	}
 }
+
+func TestLoaderKeep(t *testing.T) {
+	paths, _ := loaderDir(t, 3)
+	// Keep episode 1 only (its elbow values are offset by 1e4).
+	keep := func(a *Aligned) bool { return a.StateAt(0)[1] >= 1e4 && a.StateAt(0)[1] < 2e4 }
+	l, err := NewLoader(paths, LoaderConfig{Horizon: 2, BatchSize: 4, Keep: keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the skip is remembered across epochs
+		keys := epoch(t, l, nil)
+		if len(keys) == 0 {
+			t.Fatal("no samples")
+		}
+		for _, k := range keys {
+			if k < 1e4 || k >= 2e4 {
+				t.Fatalf("sample of another episode: %v", k)
+			}
+		}
+	}
+	if len(l.Errors()) != 0 {
+		t.Errorf("skipped episodes reported as errors: %v", l.Errors())
+	}
+	none, _ := NewLoader(paths, LoaderConfig{Horizon: 2, BatchSize: 4, Keep: func(*Aligned) bool { return false }})
+	var b Batch
+	if err := none.Next(&b); !errors.Is(err, ErrEmpty) {
+		t.Errorf("Keep rejecting everything: %v, want ErrEmpty", err)
+	}
+}
