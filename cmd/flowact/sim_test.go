@@ -22,7 +22,7 @@ import (
 
 // runSim runs `flowact sim args...` in-process, as run does (it adds the sim command to the root
 // when the root does not have it yet), and returns the exit status.
-func runSim(ctx context.Context, stdout, stderr *syncBuffer, args ...string) int {
+func runSim(ctx context.Context, stdout, stderr io.Writer, args ...string) int {
 	root := newRoot(stdout, stderr)
 	if c, _, err := root.Find([]string{"sim"}); err != nil || c == root {
 		root.AddCommand(newSimCmd())

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowact/flowact/robot/ros/xmlrpc"
+)
+
+// TestSimHelperProcess is not a test: TestSimProcess runs this test binary again with it
+// selected and FLOWACT_SIM_CHILD set, which makes it `flowact sim` with the arguments after
+// "--", signals and exit status included (as main does).
+func TestSimHelperProcess(t *testing.T) {
+	if os.Getenv("FLOWACT_SIM_CHILD") != "1" {
+		t.Skip("helper process for TestSimProcess")
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runSim(ctx, os.Stdout, os.Stderr, args...)
+	stop()
+	os.Exit(code)
+}
+
+// simProcess starts `flowact sim args...` as a separate process (this test binary, see
+// TestSimHelperProcess) in its own process group.
+func simProcess(t *testing.T, env []string, args ...string) (cmd *exec.Cmd, stdout, stderr *syncBuffer, done chan struct{}) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], append([]string{"-test.run=^TestSimHelperProcess$", "--"}, args...)...)
+	cmd.Env = append(env, "FLOWACT_SIM_CHILD=1")
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan struct{}) // closed when the process has exited (cmd.ProcessState is set)
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	return cmd, stdout, stderr, done
+}
+
+// needROSTools skips (or, under CI, fails) when Debian's ROS 1 tools are missing.
+func needROSTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := os.Stat(filepath.Join("/usr/bin", tool)); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("ROS 1 tool %s missing under CI (install Debian's ros-core and friends): %v", tool, err)
+			}
+			t.Skipf("ROS 1 tool %s not installed: %v", tool, err)
+		}
+	}
+}
+
+// rosTool runs a Debian ROS tool for at most d (SIGINT then) and returns its output.
+func rosTool(t *testing.T, env []string, d time.Duration, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	c := exec.CommandContext(ctx, filepath.Join("/usr/bin", name), args...)
+	c.Env = env
+	c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
+	c.WaitDelay = 5 * time.Second
+	out, _ := c.CombinedOutput()
+	return string(out)
+}
+
+var simAvgRate = regexp.MustCompile(`average rate: ([0-9.]+)`)
+
+// TestSimProcess runs `flowact sim` as its own process against Debian's rosmaster: rostopic hz
+// sees the configured rate and rostopic echo the joint names in model order; SIGINT makes it
+// unregister and exit 0. Without a master it exits 1 with a one-line error.
+func TestSimProcess(t *testing.T) {
+	needROSTools(t, "rosmaster", "rostopic")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	uri := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	home := t.TempDir()
+	env := []string{"ROS_MASTER_URI=" + uri, "ROS_HOME=" + home, "ROS_LOG_DIR=" + home, "ROS_IP=127.0.0.1",
+		"HOME=" + home, "PATH=/usr/bin:/bin", "PYTHONUNBUFFERED=1"}
+
+	t.Run("no master", func(t *testing.T) {
+		cmd, _, stderr, done := simProcess(t, env, "--wait", "300ms")
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("flowact sim did not give up on the absent master")
+		}
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.HasPrefix(lines[len(lines)-1], "flowact: sim: no ROS master answered at "+uri) {
+			t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
+		}
+	})
+
+	master := exec.Command("/usr/bin/rosmaster", "--core", "-p", strconv.Itoa(port), "-w", "2")
+	master.Env = env
+	master.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := master.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-master.Process.Pid, syscall.SIGINT)
+		master.Wait()
+	})
+
+	// ROS_MASTER_URI, not --master, names the master here.
+	cmd, stdout, stderr, done := simProcess(t, env, "--rate", "50", "--task", "reach", "--seed", "5")
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stdout.String(), "flowact sim: /flowact_sim"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("flowact sim did not report ready; stdout %q stderr %q", stdout.String(), stderr.String())
+		}
+	}
+	hz := rosTool(t, env, 4*time.Second, "rostopic", "hz", "-w", "100", "/joint_states")
+	all := simAvgRate.FindAllStringSubmatch(hz, -1)
+	if len(all) == 0 {
+		t.Fatalf("rostopic hz printed no rate:\n%s", hz)
+	}
+	// ±20%: wide for Python's jitter on a loaded machine, narrow enough to catch a wrong rate.
+	if r, _ := strconv.ParseFloat(all[len(all)-1][1], 64); r < 40 || r > 60 {
+		t.Errorf("rostopic hz /joint_states: %.1f Hz, want 50", r)
+	}
+	echo := rosTool(t, env, 20*time.Second, "rostopic", "echo", "-n", "1", "/joint_states")
+	if !strings.Contains(echo, "name: [shoulder_pan_joint, shoulder_lift_joint, elbow_joint, wrist_1_joint, wrist_2_joint, wrist_3_joint]") &&
+		!strings.Contains(echo, "- shoulder_pan_joint\n  - shoulder_lift_joint\n  - elbow_joint\n  - wrist_1_joint\n  - wrist_2_joint\n  - wrist_3_joint") {
+		t.Errorf("rostopic echo /joint_states:\n%s", echo)
+	}
+
+	syscall.Kill(cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("flowact sim did not exit within 15 s of SIGINT")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit %d after SIGINT; stderr:\n%s", code, stderr.String())
+	}
+	c, err := xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Call(context.Background(), uri, "lookupNode", xmlrpc.String("/test"), xmlrpc.String("/flowact_sim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := res.AsArray(); len(a) == 3 {
+		if code, _ := a[0].AsInt(); code == 1 {
+			t.Errorf("rosmaster still knows /flowact_sim after SIGINT: %v", res)
+		}
+	}
+}
