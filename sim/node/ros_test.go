@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -369,4 +370,36 @@ func TestROSSimTime(t *testing.T) {
 			t.Errorf("joint state stamped %d s, want sim time", s.Secs)
 		}
 	})
+}
+
+// TestROSKill checks that rosnode kill ends Run with ros.ErrShutdown, unregistered.
+func TestROSKill(t *testing.T) {
+	needROS(t, "rosnode")
+	uri := startEmbedded(t)
+	m, rc := ur5(t)
+	n, err := New(m, rc, Config{Rate: testRate, Logger: testLogger(t), ROS: ros.SimSideConfig{Node: rosConfig(t, uri, "")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { errc <- n.Run(ctx) }()
+	select {
+	case <-n.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("no registration")
+	}
+	out := runTool(t, rosEnv(t, uri), 30*time.Second, "rosnode", "kill", n.Name())
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ros.ErrShutdown) {
+			t.Errorf("Run returned %v after rosnode kill, want ros.ErrShutdown; rosnode said:\n%s", err, out)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("Run did not end after rosnode kill:\n%s", out)
+	}
+	if lookupNode(t, uri, n.Name()) {
+		t.Errorf("the master still knows %s", n.Name())
+	}
 }
