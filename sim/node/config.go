@@ -43,7 +43,7 @@ type Config struct {
 
 	// ROS configures the node's ROS side. Empty joint-state, command and trajectory topics take
 	// the robot config's (robot.yaml topics); the node name defaults to ros.DefaultSimName.
-	// ROS.Embedding is overridden by Embedding.
+	// ROS.SimTime and ROS.Embedding are set from SimTime and Embedding.
 	ROS ros.SimSideConfig
 
 	// Clock paces the steps; nil means robot.WallClock. Tests inject a fake.

@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
 	"github.com/flowact/flowact/robot/urdf"
@@ -330,6 +331,49 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := New(nil, rc, Config{}); !errors.Is(err, ErrConfig) {
 		t.Errorf("nil model: %v", err)
+	}
+}
+
+// TestShippedRobots builds a node for every shipped robot with each task, and checks that it
+// publishes its robot.yaml's topics, its joints' home positions, one frame per joint and the
+// task's markers.
+func TestShippedRobots(t *testing.T) {
+	robots, err := configs.Robots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range robots {
+		for _, tk := range task.Names() {
+			t.Run(name+"/"+tk, func(t *testing.T) {
+				m, rc, err := urdf.Shipped(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				synctest.Test(t, func(t *testing.T) {
+					n, err := New(m, rc, Config{Rate: 50, Task: task.Config{Name: tk}, Seed: 11, Embedding: true, Logger: quiet()})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if tp := n.Topics(); tp.JointStates != rc.Topics.JointStates || tp.Trajectory != rc.Topics.Trajectory {
+						t.Errorf("topics %+v, robot.yaml %+v", tp, rc.Topics)
+					}
+					rec := &recorder{}
+					runLoop(t, n, rec, 200*time.Millisecond)
+					// Embeddings: observed at 20 ms and 100 ms, each ready 100 ms later.
+					if len(rec.states) != 10 || len(rec.tfs) != 10 || len(rec.markers) != 2 || len(rec.embs) != 2 {
+						t.Fatalf("%d states, %d tf, %d markers, %d embeddings in 200 ms at 50 Hz", len(rec.states), len(rec.tfs), len(rec.markers), len(rec.embs))
+					}
+					for i, j := range m.Joints {
+						if want, ok := rc.Home[j.Name]; ok && rec.states[0].Position[i] != want {
+							t.Errorf("joint %s at %v, home %v", j.Name, rec.states[0].Position[i], want)
+						}
+					}
+					if len(rec.tfs[0]) != m.DoF() || len(rec.markers[0]) == 0 || n.Instruction() == "" {
+						t.Errorf("%d frames, %d markers, instruction %q", len(rec.tfs[0]), len(rec.markers[0]), n.Instruction())
+					}
+				})
+			})
+		}
 	}
 }
 
