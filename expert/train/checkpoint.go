@@ -1,12 +1,26 @@
 package train
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
 	"github.com/flowact/flowact/expert/ckpt"
 	"github.com/flowact/flowact/expert/nn"
+	"github.com/flowact/flowact/expert/path"
 )
+
+// sameJSON reports whether two JSON values are equal after compaction (empty counts as {}).
+func sameJSON(a, b []byte) bool {
+	norm := func(x []byte) string {
+		var buf bytes.Buffer
+		if len(bytes.TrimSpace(x)) == 0 || json.Compact(&buf, x) != nil {
+			return "{}"
+		}
+		return buf.String()
+	}
+	return norm(a) == norm(b)
+}
 
 // SaveInfo is what a checkpoint records beyond the trainer's own state.
 type SaveInfo struct {
@@ -55,8 +69,9 @@ func (t *Trainer) Save(dir string, info SaveInfo) error {
 }
 
 // Resume loads a checkpoint written by Save and returns its network and a trainer continuing
-// from its step with cfg, which must name the same scheduler and time distribution (and should
-// be the run's original config: the run then repeats an uninterrupted one bit for bit).
+// from its step with cfg (which should be the run's original config: the run then repeats an
+// uninterrupted one bit for bit). A nil cfg.Scheduler or cfg.TimeDist is taken from the
+// manifest (path.NewScheduler, path.NewTimeDist); a given one must match it.
 func Resume(dir string, cfg Config) (*Trainer, nn.Net, error) {
 	c, err := ckpt.Load(dir)
 	if err != nil {
@@ -73,15 +88,28 @@ func Resume(dir string, cfg Config) (*Trainer, nn.Net, error) {
 		net.Close()
 		return nil, nil, err
 	}
+	man := c.Manifest
+	if cfg.Scheduler == nil {
+		if cfg.Scheduler, err = path.NewScheduler(man.Scheduler.Name, man.Scheduler.Params); err != nil {
+			return fail(fmt.Errorf("train: resume: %w", err))
+		}
+	}
+	if cfg.TimeDist == nil {
+		if cfg.TimeDist, err = path.NewTimeDist(man.TimeDist.Name, man.TimeDist.Params); err != nil {
+			return fail(fmt.Errorf("train: resume: %w", err))
+		}
+	}
 	t, err := New(net, cfg)
 	if err != nil {
 		return fail(err)
 	}
-	if got, want := component(t.cfg.Scheduler).Name, c.Manifest.Scheduler.Name; got != want {
-		return fail(fmt.Errorf("train: resume: scheduler %q, checkpoint trained with %q: %w", got, want, ErrConfig))
-	}
-	if got, want := component(t.cfg.TimeDist).Name, c.Manifest.TimeDist.Name; got != want {
-		return fail(fmt.Errorf("train: resume: time distribution %q, checkpoint trained with %q: %w", got, want, ErrConfig))
+	for _, x := range []struct {
+		what      string
+		got, want ckpt.Component
+	}{{"scheduler", component(t.cfg.Scheduler), man.Scheduler}, {"time distribution", component(t.cfg.TimeDist), man.TimeDist}} {
+		if x.got.Name != x.want.Name || !sameJSON(x.got.Params, x.want.Params) {
+			return fail(fmt.Errorf("train: resume: %s %s%s, checkpoint trained with %s%s: %w", x.what, x.got.Name, x.got.Params, x.want.Name, x.want.Params, ErrConfig))
+		}
 	}
 	for i, p := range net.Params() {
 		if t.ema != nil {

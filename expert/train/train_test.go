@@ -111,6 +111,13 @@ func TestResumeRepeatsRun(t *testing.T) {
 	if m.Scheduler.Name != "CondOT" || m.TimeDist.Name != "Uniform" || m.Provenance.Steps != 12 || m.Provenance.Seed != 9 || m.Architecture != "mlp" {
 		t.Fatalf("manifest %+v", m)
 	}
+	// Resuming without naming the scheduler takes the manifest's.
+	if tr2, n2, err := Resume(dir, Config{Steps: 24}); err != nil {
+		t.Fatalf("resume with the manifest's scheduler: %v", err)
+	} else {
+		tr2.Close()
+		n2.Close()
+	}
 	// Resuming with another scheduler is refused.
 	other := cfg
 	other.Scheduler = otherScheduler{}
@@ -222,6 +229,16 @@ func TestBatchErrors(t *testing.T) {
 // committed rows fed clean, and the loss weights of padded dimensions, padded tails and
 // committed rows set to zero, the others equal and summing to one.
 func TestMasks(t *testing.T) {
+	for _, name := range []string{"CondOT", "Cosine", "LinearVP"} {
+		sched, err := path.NewScheduler(name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(name, func(t *testing.T) { testMasks(t, sched) })
+	}
+}
+
+func testMasks(t *testing.T, sched path.Scheduler) {
 	net, err := nn.NewMLP(nn.MLPConfig{H: 5, D: 3, Embed: 2, State: 1, Hidden: 8, Layers: 1, TimeFeatures: 4, TimeWidth: 4, CondWidth: 4}, rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +248,7 @@ func TestMasks(t *testing.T) {
 	bt := parityBatch(r, 6, 5, 3, 2, 2, 1)
 	bt.DimMask = []float32{1, 1, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 	bt.Len = []int{5, 3, 5, 0, 2, 5}
-	tr, err := New(net, Config{Steps: 1, BatchSize: 6, MaxPrefix: 3, Seed: 4})
+	tr, err := New(net, Config{Steps: 1, BatchSize: 6, MaxPrefix: 3, Seed: 4, Scheduler: sched, TimeDist: path.Uniform{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,9 +274,11 @@ func TestMasks(t *testing.T) {
 					}
 					continue
 				}
-				// CondOT: x_t + (1 - t) u = x1.
-				if got := float64(tr.x[k]) + (1-tt)*float64(tr.targetData[k]); math.Abs(got-float64(x1)) > 1e-5 {
-					t.Fatalf("example %d: x_t + (1-t) u = %v, want %v", i, got, x1)
+				// x_t = alpha x1 + sigma x0 and u = alpha' x1 + sigma' x0 for one x0.
+				c := sched.At(tt)
+				x0 := (float64(tr.x[k]) - c.Alpha*float64(x1)) / c.Sigma
+				if got := c.DAlpha*float64(x1) + c.DSigma*x0; math.Abs(got-float64(tr.targetData[k])) > 1e-4*(1+math.Abs(got)) {
+					t.Fatalf("example %d at t = %v: target %v, want %v", i, tt, tr.targetData[k], got)
 				}
 				padded := s >= bt.Len[i] || bt.DimMask[i*3+j] == 0
 				if padded != (w == 0) {
