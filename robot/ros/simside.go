@@ -64,6 +64,10 @@ type SimSideConfig struct {
 	Embedding bool
 }
 
+// JointStateQueue is the length of the joint-state FIFO: 32 messages is 0.32 s at 100 Hz, a
+// stall the simulator catches up from without losing samples.
+const JointStateQueue = 32
+
 // Defaults of SimSideConfig.
 const (
 	DefaultSimName  = "flowact_sim"
@@ -122,10 +126,13 @@ type SimSideStats struct {
 
 // SimSide is the simulator's ROS node. NewSimSide builds it without I/O; Run connects (waiting
 // for an absent master), registers, re-registers after a master restart, and unregisters when its
-// context ends, like Node.Run. The Publish methods never block: each stores a fresh message in a
-// latest-value mailbox that a sender goroutine of Run hands to goroslib (a message not taken
-// before the next one arrives is replaced and counted in Dropped; while no master connection
-// exists, messages are dropped the same way).
+// context ends, like Node.Run. The Publish methods never block: each stores a fresh message for a
+// sender goroutine of Run to hand to goroslib. Joint states wait in a FIFO of JointStateQueue
+// messages, so that every sample reaches the wire (a simulator that falls behind and catches up
+// publishes the whole burst, and a rosbag of it has every sample); the other topics keep only
+// their latest message. A message that does not fit (a full FIFO, or a latest message not taken
+// before the next) is dropped and counted in Dropped, as are messages stored while no master
+// connection exists.
 type SimSide struct {
 	nm     *names
 	topics SimTopics
@@ -135,7 +142,7 @@ type SimSide struct {
 	jnames []string // model order; shared by every outgoing JointState, never modified
 	sink   Sink
 
-	joints  latest[sensor_msgs.JointState]
+	joints  queue[sensor_msgs.JointState]
 	clock   latest[rosgraph_msgs.Clock]
 	tf      latest[tf2_msgs.TFMessage]
 	markers latest[visualization_msgs.MarkerArray]
@@ -415,6 +422,20 @@ func (ss *simSession) close() {
 	ss.gn.Close()
 }
 
+// queueSender returns the loop that hands q's messages to pub, in order, until ctx ends.
+func queueSender[T any](q *queue[T], pub *goroslib.Publisher) func(context.Context) {
+	return func(ctx context.Context) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-q.ch:
+				pub.Write(m)
+			}
+		}
+	}
+}
+
 // sender returns the loop that hands box's messages to pub until ctx ends.
 func sender[T any](box *latest[T], pub *goroslib.Publisher) func(context.Context) {
 	return func(ctx context.Context) {
@@ -488,7 +509,7 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 	if err != nil {
 		return ss, err
 	}
-	ss.senders = append(ss.senders, sender(&s.joints, p))
+	ss.senders = append(ss.senders, queueSender(&s.joints, p))
 	if p, err = pub(t.TF, &tf2_msgs.TFMessage{}, false); err != nil {
 		return ss, err
 	}

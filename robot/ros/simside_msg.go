@@ -48,6 +48,35 @@ func (b *latest[T]) discard() {
 	}
 }
 
+// queue is an outgoing FIFO: put never blocks; a message that finds it full is dropped and
+// counted.
+type queue[T any] struct {
+	ch      chan *T
+	dropped atomic.Uint64
+}
+
+func (q *queue[T]) init() { q.ch = make(chan *T, JointStateQueue) }
+
+func (q *queue[T]) put(m *T) {
+	select {
+	case q.ch <- m:
+	default:
+		q.dropped.Add(1)
+	}
+}
+
+// discard drops the messages stored while no connection existed.
+func (q *queue[T]) discard() {
+	for {
+		select {
+		case <-q.ch:
+			q.dropped.Add(1)
+		default:
+			return
+		}
+	}
+}
+
 // commandDecoder turns Float64MultiArray messages into robot.Commands, reusing one Command (the
 // subscriber calls it from one goroutine at a time; the sink copies).
 type commandDecoder struct {

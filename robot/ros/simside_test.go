@@ -526,3 +526,28 @@ func TestSimSideClearsSimTime(t *testing.T) {
 		t.Error("/use_sim_time still set after the simulator stopped")
 	}
 }
+
+// TestSimQueue checks the joint-state FIFO: a burst up to its length is kept in order, the
+// overflow and what is discarded at reconnection are counted.
+func TestSimQueue(t *testing.T) {
+	var q queue[int]
+	q.init()
+	for i := range JointStateQueue + 8 {
+		q.put(&i)
+	}
+	if d := q.dropped.Load(); d != 8 {
+		t.Errorf("dropped %d of a burst of %d, want 8", d, JointStateQueue+8)
+	}
+	for want := range 3 {
+		if got := <-q.ch; *got != want {
+			t.Fatalf("FIFO gave %d, want %d", *got, want)
+		}
+	}
+	q.discard()
+	if d := q.dropped.Load(); d != 8+JointStateQueue-3 {
+		t.Errorf("dropped %d after discard, want %d", d, 8+JointStateQueue-3)
+	}
+	if len(q.ch) != 0 {
+		t.Errorf("%d left after discard", len(q.ch))
+	}
+}
