@@ -63,6 +63,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	addCheckConfig(root)
 	root.AddCommand(
 		newMasterCmd(),
+		newRunCmd(),
+		newDemoCmd(),
 		newCollectCmd(),
 		newTrainCmd(),
 		newEvalCmd(),

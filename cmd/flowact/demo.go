@@ -1,0 +1,499 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/flowact/flowact/cmd/flowact/internal/onboard"
+	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/policy/safety"
+	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/ros"
+	"github.com/flowact/flowact/robot/ros/master"
+	"github.com/flowact/flowact/robot/urdf"
+	"github.com/flowact/flowact/sim/node"
+	"github.com/flowact/flowact/sim/task"
+)
+
+// demoOptions are the flags of `flowact demo`.
+type demoOptions struct {
+	policy     string
+	checkpoint string
+	robot      string
+	tasks      []string
+	episodes   int
+	headless   bool
+	asJSON     bool
+	master     string
+	seed       uint64
+	logLevel   string
+}
+
+// demoEpisode is one episode of the demo.
+type demoEpisode struct {
+	Task     string  `json:"task"`
+	Seed     uint64  `json:"seed"`
+	Target   string  `json:"target,omitempty"`
+	Success  bool    `json:"success"`
+	Collided bool    `json:"collided,omitempty"`
+	Elapsed  float64 `json:"elapsed_s"`  // simulated time the task ran
+	Distance float64 `json:"distance_m"` // end effector to goal at the end
+	Tracked  float64 `json:"tracked,omitempty"`
+}
+
+// demoTask sums one task's episodes.
+type demoTask struct {
+	Task      string  `json:"task"`
+	Episodes  int     `json:"episodes"`
+	Successes int     `json:"successes"`
+	Success   float64 `json:"success_rate"`
+	Distance  float64 `json:"mean_final_distance_m"`
+}
+
+// demoReport is the demo's summary. Times are wall-clock: the loop ran in real time against the
+// simulator node through ROS.
+type demoReport struct {
+	Policy     string        `json:"policy"`
+	Checkpoint string        `json:"checkpoint"`
+	Robot      string        `json:"robot"`
+	Master     string        `json:"master"`
+	Embedded   bool          `json:"embedded_master"`
+	Strategy   string        `json:"strategy"`
+	Rate       float64       `json:"rate_hz"`
+	Seed       uint64        `json:"seed"`
+	Tasks      []demoTask    `json:"tasks"`
+	Runs       []demoEpisode `json:"episodes_run"`
+	Episodes   int           `json:"episodes"`
+	Successes  int           `json:"successes"`
+	Success    float64       `json:"success_rate"`
+	TickJitter quantiles     `json:"tick_jitter_s"`
+	TickCost   quantiles     `json:"tick_cost_s"`
+	Inference  quantiles     `json:"inference_s"`
+	Delay      quantiles     `json:"chunk_delay_ticks"`
+	SeamJerk   quantiles     `json:"seam_jerk_rad_s3"`
+	Ticks      uint64        `json:"ticks"`
+	Overruns   uint64        `json:"overruns"`
+	Chunks     uint64        `json:"chunks"`
+	Late       uint64        `json:"late_chunks"`
+	HoldTicks  uint64        `json:"hold_ticks"`
+	Clamps     uint64        `json:"clamps"`
+	Commands   uint64        `json:"commands_sent"`
+	Seconds    float64       `json:"elapsed_s"`
+	// Interrupted: SIGINT or SIGTERM ended the demo early; the summary covers the episodes
+	// that finished.
+	Interrupted bool `json:"interrupted,omitempty"`
+}
+
+func newDemoCmd() *cobra.Command {
+	var o demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo [--tasks reach,detour,track] [--episodes N] [--headless] [--json] [--master URL]",
+		Short: "Run the whole system in one process: ROS master, simulator, synthetic VLM, policy loop",
+		Long: `Run flowact end to end in one process, in real time, on a machine with or without ROS:
+an embedded ROS master (or, with --master, an existing one, so that rostopic and rviz can
+watch), the simulator as a ROS node (/flowact_sim: /joint_states, /tf, markers) with the
+synthetic VLM publishing embeddings, and the onboard runtime exactly as ` + "`flowact run`" + ` runs it
+(/flowact: the policy loop with the shipped checkpoint, commands over ROS, /diagnostics).
+
+For each task, --episodes episodes run one after another: the scene is drawn anew from the
+seed (episode i of a task uses --seed + i), the arm starts at home, the loop starts, and the
+episode ends when the task says so (success, collision or its time limit). Live status lines
+show the task, its progress, tick jitter and inference latency (--headless: one line per
+episode); the summary gives the success rate per task, tick jitter and inference latency
+p50/p99, and the seam jerk (--json: as JSON on stdout).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.episodes <= 0 {
+				return usagef("demo: --episodes %d: want at least 1", o.episodes)
+			}
+			// The log and, with --json, the status lines share stderr: one lock for both.
+			stderr := &lockedWriter{w: cmd.ErrOrStderr()}
+			log, err := newLogger(stderr, o.logLevel)
+			if err != nil {
+				return err
+			}
+			status := cmd.OutOrStdout()
+			if o.asJSON {
+				status = stderr
+			}
+			rep, err := runDemo(cmd.Context(), o, status, log)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if o.asJSON {
+				return json.NewEncoder(w).Encode(rep)
+			}
+			printDemo(w, rep)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
+	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
+	f.StringVar(&o.robot, "robot", "", "shipped robot (default: the policy file's, "+DefaultPolicy+": ur5)")
+	f.StringSliceVar(&o.tasks, "tasks", defaultTasks, "task files or shipped task names, comma-separated")
+	f.IntVar(&o.episodes, "episodes", 3, "episodes per task")
+	f.BoolVar(&o.headless, "headless", false, "no live status: one line per episode")
+	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON on stdout (status goes to stderr)")
+	f.StringVar(&o.master, "master", "", "join this ROS master instead of starting an embedded one (e.g. http://127.0.0.1:11311/)")
+	f.Uint64Var(&o.seed, "seed", 1_000_000, "seed of each task's first episode (keep clear of the training seeds)")
+	f.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
+	return cmd
+}
+
+// lockedWriter serializes writes from several goroutines to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// demo is one run of the demo: the runtime, the robot, the status output.
+type demo struct {
+	o      demoOptions
+	log    *slog.Logger
+	uri    string
+	model  *robot.Model
+	rc     robot.Config
+	rt     *onboard.Runtime
+	status io.Writer
+	live   bool // status lines rewrite themselves (a terminal)
+	start  time.Time
+}
+
+func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Logger) (*demoReport, error) {
+	start := time.Now()
+	pf, err := loadPolicyFile(o.policy)
+	if err != nil {
+		return nil, err
+	}
+	if o.robot != "" {
+		if err := checkRobot(o.robot); err != nil {
+			return nil, usagef("--robot: %v", err)
+		}
+		pf.Robot = o.robot
+	}
+	var tfs []*TaskFile
+	for _, name := range o.tasks {
+		tf, err := loadTaskFile(name)
+		if err != nil {
+			return nil, err
+		}
+		if tf.Robot != pf.Robot {
+			return nil, usagef("demo: task %s is for robot %q, the policy for %q", name, tf.Robot, pf.Robot)
+		}
+		tfs = append(tfs, tf)
+	}
+	lp, err := loadPolicy(pf, o.checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer lp.Close()
+	for _, tf := range tfs {
+		if err := checkTaskFits(lp, tf); err != nil {
+			return nil, err
+		}
+	}
+	d := &demo{o: o, log: log, status: status, start: start, model: lp.rb.Model}
+	if _, d.rc, err = urdf.Shipped(pf.Robot); err != nil {
+		return nil, err
+	}
+	if f, ok := status.(*os.File); ok && !o.headless && !o.asJSON && term.IsTerminal(int(f.Fd())) {
+		d.live = true
+	}
+
+	d.uri = o.master
+	if d.uri == "" {
+		m, err := master.New(master.Config{Addr: "127.0.0.1:0", Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		if err := m.Start(); err != nil {
+			return nil, fmt.Errorf("demo: embedded ROS master: %w", err)
+		}
+		defer m.Close()
+		d.uri = m.URI()
+	}
+	fmt.Fprintf(status, "flowact demo: ROS master %s%s; policy %s, checkpoint %s, robot %s\n",
+		d.uri, map[bool]string{true: " (embedded)", false: ""}[o.master == ""], o.policy, lp.ref, pf.Robot)
+
+	// The runtime, exactly as `flowact run` builds it; the demo starts and stops the loop per
+	// episode. flowact_msgs/Embedding: goroslib decodes it with one copy.
+	rosCfg := ros.Config{MasterURI: d.uri, Embedding: ros.EmbeddingCustom, Getenv: noEnv}
+	if d.rt, err = newRuntime(lp, rosCfg, false, onboard.DefaultConnectTimeout, log); err != nil {
+		return nil, err
+	}
+	rctx, rcancel := context.WithCancel(ctx)
+	rtDone := make(chan error, 1)
+	go func() { rtDone <- d.rt.Run(rctx) }()
+	stopRuntime := func() error {
+		rcancel()
+		return <-rtDone
+	}
+	select {
+	case <-d.rt.Ready():
+	case err := <-rtDone:
+		rcancel()
+		return nil, err
+	}
+
+	rep := &demoReport{Policy: o.policy, Checkpoint: lp.ref, Robot: pf.Robot, Master: d.uri, Embedded: o.master == "", Seed: o.seed}
+	var runErr error
+tasks:
+	for _, tf := range tfs {
+		for i := range o.episodes {
+			ep, err := d.episode(ctx, tf, o.seed+uint64(i), i)
+			if ctx.Err() != nil {
+				rep.Interrupted = true
+				break tasks
+			}
+			if err != nil {
+				runErr = err
+				break tasks
+			}
+			rep.Runs = append(rep.Runs, ep)
+		}
+	}
+	snap := d.rt.Loop().Snapshot()
+	drv := d.rt.Node().Driver().Stats()
+	if err := stopRuntime(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		return nil, runErr
+	}
+	rep.fill(snap, drv)
+	rep.Seconds = time.Since(start).Seconds()
+	return rep, nil
+}
+
+// noEnv keeps the demo's ROS nodes off the environment's ROS_NAMESPACE, ROS_IP and
+// ROS_MASTER_URI: the demo names its master itself.
+func noEnv(string) string { return "" }
+
+// checkTaskFits refuses a task the checkpoint was not trained for: another control rate or
+// another embedding width.
+func checkTaskFits(lp *loadedPolicy, tf *TaskFile) error {
+	rate := lp.file.Loop.Rate
+	if rate == 0 {
+		rate = 100 // policy.Config's default
+	}
+	epRate := tf.Episode.Rate
+	if epRate == 0 {
+		epRate = 50 // episode.DefaultRate
+	}
+	if rate != epRate {
+		return usagef("demo: the policy runs at %g Hz, task %s at %g Hz: set loop.rate to the task's rate", rate, tf.Task.Name, epRate)
+	}
+	width := tf.Episode.VLM.Width
+	if width == 0 {
+		width = 256 // vlm.DefaultWidth
+	}
+	if cw, _ := lp.net.CondShape(); cw != width {
+		return usagef("demo: task %s's VLM gives %d-wide embeddings, the checkpoint expects %d", tf.Task.Name, width, cw)
+	}
+	return nil
+}
+
+// episodeWait bounds the waits of an episode: for the simulator node to register and for its
+// first joint state and embedding, and, beyond the task's time limit, for the task to end.
+const episodeWait = 10 * time.Second
+
+// episode runs one episode: a simulator node with the task's scene drawn from seed, the loop
+// started once it has a fresh joint state and embedding, stopped when the task ends.
+func (d *demo) episode(ctx context.Context, tf *TaskFile, seed uint64, i int) (demoEpisode, error) {
+	tk, err := task.New(tf.Task)
+	if err != nil {
+		return demoEpisode{}, usageError{err}
+	}
+	limit := tk.TimeLimit()
+	ep := demoEpisode{Task: tk.Name(), Seed: seed}
+	sn, err := node.New(d.model, d.rc, node.Config{
+		Sim: tf.Episode.Sim, Task: tf.Task, Seed: seed, Embedding: true, VLM: tf.Episode.VLM,
+		ROS:    ros.SimSideConfig{Node: ros.Config{MasterURI: d.uri, Embedding: ros.EmbeddingCustom, Getenv: noEnv, Logger: d.log}},
+		Logger: d.log,
+	})
+	if err != nil {
+		return ep, fmt.Errorf("demo: simulator: %w", err)
+	}
+	t0 := time.Now()
+	nctx, ncancel := context.WithCancel(ctx)
+	simDone := make(chan error, 1)
+	go func() { simDone <- sn.Run(nctx) }()
+	defer func() {
+		ncancel()
+		<-simDone
+	}()
+	loop := d.rt.Loop()
+	st := robot.NewState(d.model.DoF())
+	if err := d.await(ctx, "the simulator's first joint state and embedding", func() bool {
+		if d.rt.Node().Driver().ReadState(&st) != nil || !st.Stamp.After(t0) {
+			return false
+		}
+		e, err := d.rt.Node().Embeddings().Latest()
+		return err == nil && e.Received.After(t0)
+	}, simDone); err != nil {
+		return ep, err
+	}
+	if err := loop.Start(); err != nil {
+		return ep, fmt.Errorf("demo: start: %w", err)
+	}
+	label := fmt.Sprintf("%-7s %d/%d", tk.Name(), i+1, d.o.episodes)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var m task.Meta
+	lastLine := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return ep, ctx.Err()
+		case err := <-simDone:
+			simDone <- err // for the deferred wait
+			return ep, fmt.Errorf("demo: simulator stopped: %v", err)
+		case <-tick.C:
+		}
+		m = sn.Meta()
+		if m.Success || m.Collided || m.Elapsed >= limit {
+			break
+		}
+		if time.Since(t0) > limit+episodeWait {
+			return ep, fmt.Errorf("demo: %s seed %d: the simulator did not finish the task in %v", tk.Name(), seed, limit+episodeWait)
+		}
+		if loop.State() == safety.Fault {
+			return ep, fmt.Errorf("demo: %s seed %d: the loop faulted: %s", tk.Name(), seed, loop.Snapshot().Cause)
+		}
+		switch {
+		case d.live:
+			fmt.Fprintf(d.status, "\r\033[K%s", d.statusLine(label, m, limit))
+		case !d.o.headless && time.Since(lastLine) >= time.Second:
+			lastLine = time.Now()
+			fmt.Fprintln(d.status, d.statusLine(label, m, limit))
+		}
+	}
+	// Stop: decelerate to rest and go idle before the next scene replaces this one.
+	if err := loop.Stop(); err != nil {
+		return ep, fmt.Errorf("demo: stop: %w", err)
+	}
+	if err := d.await(ctx, "the loop to stop", func() bool { return loop.State() == safety.Idle }, simDone); err != nil {
+		return ep, err
+	}
+	ep.Target, ep.Success, ep.Collided = m.Target, m.Success, m.Collided
+	ep.Elapsed, ep.Distance, ep.Tracked = m.Elapsed.Seconds(), m.Distance, m.Tracked
+	verdict := "success"
+	switch {
+	case m.Collided:
+		verdict = "collided"
+	case !m.Success:
+		verdict = "failed"
+	}
+	extra := ""
+	if tk.Name() == "track" {
+		extra = fmt.Sprintf(", tracked %.0f%%", 100*m.Tracked)
+	}
+	if d.live {
+		fmt.Fprint(d.status, "\r\033[K")
+	}
+	fmt.Fprintf(d.status, "%s  %-8s in %4.1f s, final distance %5.1f mm%s  (%q, seed %d)\n",
+		label, verdict, ep.Elapsed, 1000*m.Distance, extra, m.Instruction, seed)
+	return ep, nil
+}
+
+// await polls ok every 5 ms until it holds, at most episodeWait.
+func (d *demo) await(ctx context.Context, what string, ok func() bool, simDone chan error) error {
+	deadline := time.Now().Add(episodeWait)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo: waited %v for %s", episodeWait, what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-simDone:
+			simDone <- err
+			return fmt.Errorf("demo: simulator stopped while waiting for %s: %v", what, err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// statusLine is the live line: task and progress, then the loop's tick jitter and inference
+// latency so far.
+func (d *demo) statusLine(label string, m task.Meta, limit time.Duration) string {
+	s := d.rt.Loop().Snapshot()
+	jit, inf := s.Histogram["tick_jitter_s"], s.Histogram["inference_s"]
+	return fmt.Sprintf("%s  %4.1f/%.0f s  distance %5.1f mm  | %s | tick jitter p50 %s p99 %s | inference p50 %s p99 %s | chunks %d",
+		label, m.Elapsed.Seconds(), limit.Seconds(), 1000*m.Distance, s.State,
+		secs(jit.Quantile(0.5)), secs(jit.Quantile(0.99)), secs(inf.Quantile(0.5)), secs(inf.Quantile(0.99)), s.Counters["chunks"])
+}
+
+// fill sums the episodes and takes the loop's telemetry.
+func (r *demoReport) fill(s *policy.Snapshot, drv ros.DriverStats) {
+	index := map[string]int{}
+	for _, ep := range r.Runs {
+		i, ok := index[ep.Task]
+		if !ok {
+			i = len(r.Tasks)
+			index[ep.Task] = i
+			r.Tasks = append(r.Tasks, demoTask{Task: ep.Task})
+		}
+		t := &r.Tasks[i]
+		t.Episodes++
+		t.Distance += ep.Distance
+		if ep.Success {
+			t.Successes++
+		}
+	}
+	for i := range r.Tasks {
+		t := &r.Tasks[i]
+		t.Success = float64(t.Successes) / float64(t.Episodes)
+		t.Distance /= float64(t.Episodes)
+		r.Episodes += t.Episodes
+		r.Successes += t.Successes
+	}
+	if r.Episodes > 0 {
+		r.Success = float64(r.Successes) / float64(r.Episodes)
+	}
+	r.Strategy, r.Rate = string(s.Strategy), s.Rate
+	r.TickJitter = quant(s.Histogram["tick_jitter_s"])
+	r.TickCost = quant(s.Histogram["tick_cost_s"])
+	r.Inference = quant(s.Histogram["inference_s"])
+	r.Delay = quant(s.Histogram["delay_ticks"])
+	r.SeamJerk = quant(s.Histogram["seam_jerk_rad_s3"])
+	r.Ticks, r.Overruns, r.Chunks = s.Counters["ticks"], s.Counters["overruns"], s.Counters["chunks"]
+	r.Late, r.HoldTicks = s.Counters["late"], s.Counters["hold_ticks"]
+	for _, n := range s.Clamps {
+		r.Clamps += n
+	}
+	r.Commands = drv.CommandsSent
+}
+
+func printDemo(w io.Writer, r *demoReport) {
+	if r.Interrupted {
+		fmt.Fprintf(w, "interrupted: the summary covers the %d episodes that finished\n", len(r.Runs))
+	}
+	fmt.Fprintf(w, "summary: %s splicing at %g Hz over ROS (%s), seeds from %d\n", r.Strategy, r.Rate, r.Master, r.Seed)
+	for _, t := range r.Tasks {
+		fmt.Fprintf(w, "  %-8s %3d/%-3d success %5.1f%%  mean final distance %.1f mm\n", t.Task, t.Successes, t.Episodes, 100*t.Success, 1000*t.Distance)
+	}
+	fmt.Fprintf(w, "  all      %3d/%-3d success %5.1f%%\n", r.Successes, r.Episodes, 100*r.Success)
+	fmt.Fprintf(w, "tick jitter p50 %s p99 %s (%d ticks, %d overruns); inference p50 %s p99 %s; tick cost p99 %s\n",
+		secs(r.TickJitter.P50), secs(r.TickJitter.P99), r.Ticks, r.Overruns, secs(r.Inference.P50), secs(r.Inference.P99), secs(r.TickCost.P99))
+	fmt.Fprintf(w, "chunks %d (delay p99 %.0f ticks, %d late), seam jerk p50 %.3g p99 %.3g rad/s^3, %d clamps, %d commands sent; %.1f s\n",
+		r.Chunks, r.Delay.P99, r.Late, r.SeamJerk.P50, r.SeamJerk.P99, r.Clamps, r.Commands, r.Seconds)
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowact/flowact/cmd/flowact/internal/onboard"
+	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/ros"
+	"github.com/flowact/flowact/robot/urdf"
+)
+
+// runOptions are the flags of `flowact run`.
+type runOptions struct {
+	policy         string
+	checkpoint     string
+	robot          string
+	master         string
+	embedding      string
+	start          bool
+	connectTimeout time.Duration
+	logLevel       string
+}
+
+func newRunCmd() *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [--policy FILE] [--robot NAME] [--master URL] [ROS args: from:=to __name:=n __ns:=/ns _param:=value]",
+		Short: "Run the onboard runtime: the policy loop on a robot through a ROS master",
+		Long: `Load the robot (URDF and robot.yaml: limits, controller topics) and the policy's checkpoint
+(weights and normalization statistics, checked against the robot), then run the real-time
+control loop as the ROS node /flowact:
+
+  in   joint states (robot.yaml topics.joint_states, default /joint_states)
+  in   the VLM embedding on /flowact/embedding, std_msgs/Float32MultiArray (--embedding
+       multiarray) or flowact_msgs/Embedding (--embedding custom)
+  out  std_msgs/Float64MultiArray on topics.command every tick, or, with loop.output:
+       trajectory in the policy file, trajectory_msgs/JointTrajectory on topics.trajectory
+       whenever the plan changes
+  out  /diagnostics: the loop's telemetry every second (tick jitter, overruns, inference
+       latency, clamps, watchdogs)
+  srv  ~start ~stop ~hold (std_srvs/Trigger)
+
+ROS arguments work as with roscpp nodes: from:=to remaps a topic or service, __name:= and
+__ns:= rename the node, __master:= (or --master, or ROS_MASTER_URI) picks the master, and
+_key:=value sets a private parameter. The master must answer within --connect-timeout.
+SIGINT or SIGTERM decelerates the robot to a stop within its limits, unregisters from the
+master and exits 0.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), o.logLevel)
+			if err != nil {
+				return err
+			}
+			var rc ros.Config
+			rest, err := rc.ParseArgs(args)
+			if err != nil {
+				return usageError{err}
+			}
+			if len(rest) > 0 {
+				return usagef("run: unexpected argument %q (ROS arguments look like from:=to, __name:=n, _key:=value)", rest[0])
+			}
+			if o.master != "" {
+				rc.MasterURI = o.master
+			}
+			if rc.Embedding, err = embeddingKind(o.embedding); err != nil {
+				return err
+			}
+			pf, err := loadPolicyFile(o.policy)
+			if err != nil {
+				return err
+			}
+			if o.robot != "" {
+				if err := checkRobot(o.robot); err != nil {
+					return usagef("--robot: %v", err)
+				}
+				pf.Robot = o.robot
+			}
+			lp, err := loadPolicy(pf, o.checkpoint)
+			if err != nil {
+				return err
+			}
+			defer lp.Close()
+			rt, err := newRuntime(lp, rc, o.start, o.connectTimeout, log)
+			if err != nil {
+				return err
+			}
+			return rt.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
+	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
+	f.StringVar(&o.robot, "robot", "", "shipped robot (default: the policy file's)")
+	f.StringVar(&o.master, "master", "", "ROS master URI (default: __master:=, else $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
+	f.StringVar(&o.embedding, "embedding", "multiarray", "embedding message: multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding)")
+	f.BoolVar(&o.start, "start", true, "execute chunks as soon as joint states and an embedding arrive (false: stay idle until ~start is called)")
+	f.DurationVar(&o.connectTimeout, "connect-timeout", onboard.DefaultConnectTimeout, "how long to wait for the ROS master at start")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
+	return cmd
+}
+
+// newLogger returns a text logger writing to w at the named level.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// embeddingKind parses --embedding.
+func embeddingKind(s string) (ros.EmbeddingKind, error) {
+	switch strings.ToLower(s) {
+	case "multiarray", "float32multiarray", "std_msgs/float32multiarray":
+		return ros.EmbeddingMultiArray, nil
+	case "custom", "embedding", "flowact_msgs/embedding":
+		return ros.EmbeddingCustom, nil
+	}
+	return 0, usagef("--embedding %q: want multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding)", s)
+}
+
+// newRuntime wires a loaded policy into the onboard runtime: the robot's controller topics from
+// its robot.yaml (unless rc names them), the expert (normalize -> sampler -> unnormalize,
+// seeded by the policy file), the loop config. `run` and `demo` both build their runtime here.
+func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time.Duration, log *slog.Logger) (*onboard.Runtime, error) {
+	_, robotCfg, err := urdf.Shipped(lp.file.Robot)
+	if err != nil {
+		return nil, err
+	}
+	applyTopics(&rc.Topics, &robotCfg)
+	rc.Logger = log
+	nrm, err := policy.NewNorm(lp.set, lp.mode, lp.h, lp.d)
+	if err != nil {
+		return nil, err
+	}
+	loopCfg := lp.file.Loop
+	if lp.file.Seed != 0 {
+		loopCfg.Seed = lp.file.Seed
+	}
+	inf := policy.NewExpert(lp.net, lp.file.Sampler.Sampler(), nrm, loopCfg.Seed)
+	rt, err := onboard.New(onboard.Config{
+		ROS: rc, Loop: loopCfg, Start: start, ConnectTimeout: connectTimeout, Logger: log,
+	}, lp.rb.Model, inf)
+	if err != nil {
+		if errors.Is(err, ros.ErrConfig) || errors.Is(err, policy.ErrConfig) || errors.Is(err, onboard.ErrConfig) {
+			return nil, usageError{err}
+		}
+		return nil, err
+	}
+	return rt, nil
+}
+
+// applyTopics fills the controller topics rc does not name from the robot's config.
+func applyTopics(t *ros.Topics, rc *robot.Config) {
+	rc.EnsureDefaults()
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{{&t.JointStates, rc.Topics.JointStates}, {&t.Command, rc.Topics.Command}, {&t.Trajectory, rc.Topics.Trajectory}} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
+	}
+}

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/ros"
+	"github.com/flowact/flowact/robot/urdf"
+	"github.com/flowact/flowact/sim/node"
+	"github.com/flowact/flowact/sim/task"
+)
+
+// Helpers for the tests of `flowact run` against Debian's ROS 1 (rosmaster, rostopic, rosnode,
+// rosservice in /usr/bin). Under CI a missing tool fails the test; elsewhere it skips it. Every
+// process a test starts is stopped and waited for in t.Cleanup.
+
+// requireROS fails (CI) or skips the test when one of Debian's ROS 1 tools is missing.
+func requireROS(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := os.Stat(filepath.Join("/usr/bin", tool)); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("ROS 1 tool %s missing under CI (install Debian's ros-core, python3-rostopic, ...): %v", tool, err)
+			}
+			t.Skipf("ROS 1 tool %s not installed: %v", tool, err)
+		}
+	}
+}
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process's writes and the test's reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// proc is a started subprocess.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer // stdout and stderr
+	done chan struct{}
+	err  error // Wait's, valid after done
+}
+
+// startProc starts name with args in env and stops it (SIGINT, then SIGKILL) at cleanup.
+func startProc(t *testing.T, env []string, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(name, args...), out: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+			return
+		default:
+		}
+		p.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// wait waits at most d for the process to exit.
+func (p *proc) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		t.Fatalf("%s still running after %v; output:\n%s", p.cmd.Path, d, p.out.String())
+		return nil
+	}
+}
+
+// execROSTool runs a ROS command-line tool to completion (at most 30 s) and returns its output.
+func execROSTool(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join("/usr/bin", name), args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// rosEnvironment is the environment for processes talking to the master at uri, with ROS's
+// logs kept in a temporary directory.
+func rosEnvironment(t *testing.T, uri string) []string {
+	home := t.TempDir()
+	return []string{"ROS_MASTER_URI=" + uri, "ROS_HOME=" + home, "ROS_LOG_DIR=" + home, "ROS_IP=127.0.0.1",
+		"HOME=" + home, "PATH=/usr/bin:/bin", "PYTHONUNBUFFERED=1"}
+}
+
+// startRosmaster starts Debian's rosmaster on a free port and returns its URI.
+func startRosmaster(t *testing.T) (uri string, env []string) {
+	t.Helper()
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	uri = "http://" + addr + "/"
+	env = rosEnvironment(t, uri)
+	p := startProc(t, env, "/usr/bin/rosmaster", "--core", "-p", port, "-w", "2")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return uri, env
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("rosmaster exited: %v\n%s", p.err, p.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rosmaster not answering on %s: %v\n%s", addr, err, p.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// buildFlowact builds this command into a temporary directory, with the race detector when the
+// test runs under it (so that the build reuses the packages compiled for the test).
+func buildFlowact(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "flowact")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, ".")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// startSimNode runs the simulator node (sim/node) in this process: the UR5 with a reach scene and
+// the synthetic VLM publishing std_msgs/Float32MultiArray embeddings.
+func startSimNode(t *testing.T, uri string) (*node.Node, *robot.Model, robot.Config) {
+	t.Helper()
+	m, rc, err := urdf.Shipped("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf, err := loadTaskFile("reach")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, err := node.New(m, rc, node.Config{
+		Task: task.Config{Name: "reach"}, Seed: 1, Embedding: true, VLM: tf.Episode.VLM,
+		ROS:    ros.SimSideConfig{Node: ros.Config{MasterURI: uri, Host: "127.0.0.1", Getenv: func(string) string { return "" }}},
+		Logger: quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sn.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("simulator node: %v", err)
+		}
+	})
+	return sn, m, rc
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRunAgainstRosmaster runs the flowact binary's `run` as its own process against Debian's
+// rosmaster, with the simulator node in the test's process, and checks what ROS's own tools see:
+// the arm moves under the policy's commands, rostopic echo shows the Float64MultiArray commands
+// and the loop's /diagnostics status, rosservice calls hold and start, a private parameter from
+// the command line is on the parameter server, and SIGINT ends the process with status 0 after
+// it has unregistered (rosnode list no longer shows it).
+func TestRunAgainstRosmaster(t *testing.T) {
+	requireROS(t, "rosmaster", "rostopic", "rosnode", "rosservice", "rosparam")
+	t.Parallel()
+	bin := buildFlowact(t)
+	_, ck, _ := trainTiny(t) // an untrained checkpoint: its chunks still move the arm
+	uri, env := startRosmaster(t)
+	sn, m, rc := startSimNode(t, uri)
+
+	run := startProc(t, env, bin, "run", "--checkpoint", ck, "--master", uri,
+		"--connect-timeout", "20s", "__name:=policy", "_answer:=42")
+	home := rc.HomePosition(m)
+	st := robot.NewState(m.DoF())
+	waitUntil(t, 60*time.Second, "the arm moves under flowact run's commands\n"+run.out.String(), func() bool {
+		sn.Sim().TrueStateTo(&st)
+		for i := range home {
+			if math.Abs(st.Position[i]-home[i]) > 0.01 {
+				return true
+			}
+		}
+		return false
+	})
+
+	if out := execROSTool(t, env, "rostopic", "echo", "-n", "1", rc.Topics.Command); !strings.Contains(out, "label: \"joints\"") ||
+		strings.Count(strings.SplitN(out, "data:", 2)[1], ",") != m.DoF()-1 {
+		t.Errorf("rostopic echo %s:\n%s", rc.Topics.Command, out)
+	}
+	if out := execROSTool(t, env, "rostopic", "echo", "-n", "1", "/diagnostics"); !strings.Contains(out, "flowact: policy") ||
+		!strings.Contains(out, "tick_jitter.p99_s") || !strings.Contains(out, "inference.p50_s") || !strings.Contains(out, "watchdog.active") {
+		t.Errorf("rostopic echo /diagnostics:\n%s", out)
+	}
+	if out := execROSTool(t, env, "rosparam", "get", "/policy/answer"); strings.TrimSpace(out) != "42" {
+		t.Errorf("rosparam get /policy/answer: %q", out)
+	}
+	if out := execROSTool(t, env, "rosservice", "call", "/policy/hold"); !strings.Contains(out, "success: True") || !strings.Contains(out, "holding") {
+		t.Errorf("rosservice call /policy/hold:\n%s", out)
+	}
+	if out := execROSTool(t, env, "rosservice", "call", "/policy/start"); !strings.Contains(out, "success: True") || !strings.Contains(out, "running") {
+		t.Errorf("rosservice call /policy/start:\n%s", out)
+	}
+	if out := execROSTool(t, env, "rosnode", "list"); !strings.Contains(out, "/policy\n") {
+		t.Fatalf("rosnode list does not show /policy:\n%s", out)
+	}
+
+	if err := run.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.wait(t, 20*time.Second); err != nil {
+		t.Fatalf("flowact run after SIGINT: %v, want exit status 0; output:\n%s", err, run.out.String())
+	}
+	if out := run.out.String(); !strings.Contains(out, "stopped and unregistered") {
+		t.Errorf("flowact run's log does not say it stopped and unregistered:\n%s", out)
+	}
+	if out := execROSTool(t, env, "rosnode", "list"); strings.Contains(out, "/policy\n") {
+		t.Errorf("rosnode list still shows /policy after flowact run exited:\n%s", out)
+	}
+}
+
+// TestRunBadInput: a bad config, a missing checkpoint, an unreachable master, bad ROS arguments:
+// one line on stderr each, starting "flowact: ", and a non-zero exit status. A signal while
+// waiting for the master is not an error.
+func TestRunBadInput(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	unknownKey := filepath.Join(dir, "unknown.yaml")
+	if err := os.WriteFile(unknownKey, []byte("robot: ur5\nloop: {rate: 50, hoizon: 16}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badValue := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(badValue, []byte("robot: ur5\nloop: {rate: 5000}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, ck, _ := trainTiny(t)
+	nobody := "http://" + freeAddr(t) + "/"
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "--policy", unknownKey, "--checkpoint", ck}, 2, "hoizon"},
+		{[]string{"run", "--policy", badValue, "--checkpoint", ck}, 2, "rate"},
+		{[]string{"run", "--policy", filepath.Join(dir, "none.yaml")}, 2, "none.yaml"},
+		{[]string{"run", "--checkpoint", filepath.Join(dir, "missing")}, 2, "missing"},
+		{[]string{"run", "--checkpoint", ck, "--master", nobody, "--connect-timeout", "500ms"}, 1, "unreachable"},
+		{[]string{"run", "--checkpoint", ck, "--master", "ftp://x/"}, 2, "master URI"},
+		{[]string{"run", "--checkpoint", ck, "__name:=a/b"}, 2, "node name"},
+		{[]string{"run", "--checkpoint", ck, "stray"}, 2, "stray"},
+		{[]string{"run", "--checkpoint", ck, "--embedding", "jpeg"}, 2, "jpeg"},
+		{[]string{"run", "--checkpoint", ck, "--robot", "r2d2"}, 2, "r2d2"},
+		{[]string{"run", "--checkpoint", ck, "--robot", "panda"}, 2, "joints"},
+	} {
+		t0 := time.Now()
+		code, _, stderr := runCLI(t, context.Background(), c.args...)
+		if code != c.code || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") || !strings.Contains(stderr, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want %d and one line about %q", c.args, code, stderr, c.code, c.want)
+		}
+		if d := time.Since(t0); d > 10*time.Second {
+			t.Errorf("%q: took %v", c.args, d)
+		}
+	}
+
+	// SIGINT (a cancelled context) while waiting for the master ends run at once, status 0.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	code, _, stderr := runCLI(t, ctx, "run", "--checkpoint", ck, "--master", nobody, "--connect-timeout", "30s")
+	if code != 0 || !errors.Is(ctx.Err(), context.DeadlineExceeded) || stderr != "" {
+		t.Errorf("cancelled while waiting for the master: exit %d (%v), stderr %q; want 0 and nothing said", code, ctx.Err(), stderr)
+	}
+}
