@@ -144,7 +144,14 @@ func runSimCmd(cmd *cobra.Command, o simOptions, args []string) error {
 	if ins := n.Instruction(); ins != "" {
 		fmt.Fprintf(cmd.OutOrStdout(), "flowact sim: task %s, seed %d: %q\n", o.task, o.seed, ins)
 	}
-	return <-errc // nil once SIGINT or SIGTERM has ended the node and it has unregistered
+	if err := <-errc; err != nil {
+		return err
+	}
+	// SIGINT or SIGTERM ended the node and it has unregistered.
+	st := n.Stats()
+	fmt.Fprintf(cmd.OutOrStdout(), "flowact sim: stopped after %d steps (%d late); %d joint states; %d commands (%d rejected), %d trajectories (%d rejected)\n",
+		st.Steps, st.Late, st.JointStates, st.ROS.Commands, st.ROS.CommandsRejected, st.ROS.Trajectories, st.ROS.TrajectoriesRejected)
+	return nil
 }
 
 // loadRobot loads a robot from dir on disk, or the shipped robot name. A directory and an

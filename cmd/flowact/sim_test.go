@@ -164,6 +164,9 @@ func TestSimCommand(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d after cancel; stderr %q", code, errb.String())
 		}
+		if !strings.Contains(out.String(), "flowact sim: stopped after ") {
+			t.Errorf("no summary line: %q", out.String())
+		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("flowact sim did not stop after cancel")
 	}
