@@ -89,6 +89,7 @@ func isInf(x float64) bool { return x > 1e300 || x < -1e300 }
 func (r *reporter) finish() {
 	if r.bar != nil {
 		r.bar.Finish()
+		fmt.Fprintln(r.cfg.Progress)
 	}
 }
 

@@ -329,3 +329,18 @@ func TestTransformerTrains(t *testing.T) {
 		t.Fatalf("validation loss %.4f -> %.4f: not learning", before, after)
 	}
 }
+
+func TestRunStopsOnCancel(t *testing.T) {
+	net := smallMLP(t)
+	defer net.Close()
+	tr, err := New(net, Config{Steps: 1000, BatchSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := tr.Run(ctx, Bimodal{H: 4, Slope: 1}, nil); !errors.Is(err, context.Canceled) || tr.Step() != 0 {
+		t.Fatalf("cancelled run: %v after %d steps", err, tr.Step())
+	}
+}
