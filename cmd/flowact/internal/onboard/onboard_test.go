@@ -110,14 +110,23 @@ func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
 // synthetic VLM publishing flowact_msgs/Embedding) on the embedded master, once per output kind
 // (a Float64MultiArray per tick; a JointTrajectory per plan change): the arm reaches the
 // inferer's target through ROS; the Trigger services are registered; cancelling the context
-// mid-motion brakes the arm to rest, unregisters the node and returns nil.
+// mid-motion brakes the arm to rest, unregisters the node and returns nil. With sim time the
+// simulator is the ROS clock (/clock, /use_sim_time, here at twice real time) and the loop ticks
+// on it.
 func TestRunDrivesSimulator(t *testing.T) {
-	for _, output := range []string{"command", "trajectory"} {
-		t.Run(output, func(t *testing.T) { testDrivesSimulator(t, output) })
+	for _, c := range []struct {
+		name, output string
+		simTime      bool
+	}{
+		{"command", "command", false},
+		{"trajectory", "trajectory", false},
+		{"sim_time", "command", true},
+	} {
+		t.Run(c.name, func(t *testing.T) { testDrivesSimulator(t, c.output, c.simTime) })
 	}
 }
 
-func testDrivesSimulator(t *testing.T, output string) {
+func testDrivesSimulator(t *testing.T, output string, simTime bool) {
 	uri := embeddedMaster(t)
 	m, rc, err := urdf.Shipped("ur5")
 	if err != nil {
@@ -128,8 +137,12 @@ func testDrivesSimulator(t *testing.T, output string) {
 	target[0] += 0.3 // rad: 0.3 s at the tightened 2 rad/s, well inside the limits
 	target[2] -= 0.2
 
+	speed := 0.0
+	if simTime {
+		speed = 2
+	}
 	sn, err := node.New(m, rc, node.Config{
-		Task: task.Config{Name: "reach"}, Seed: 1, Embedding: true,
+		Task: task.Config{Name: "reach"}, Seed: 1, Embedding: true, SimTime: simTime, Speed: speed,
 		ROS:    ros.SimSideConfig{Node: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv}},
 		Logger: quiet(),
 	})
@@ -146,6 +159,8 @@ func testDrivesSimulator(t *testing.T, output string) {
 		}
 	})
 
+	// With sim time the simulator sets /use_sim_time when it registers: start after it.
+	<-sn.Ready()
 	cfg := Config{
 		ROS: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv,
 			Topics: ros.Topics{Command: rc.Topics.Command, Trajectory: rc.Topics.Trajectory, JointStates: rc.Topics.JointStates}},
@@ -186,6 +201,9 @@ func testDrivesSimulator(t *testing.T, output string) {
 	ss := sn.Stats().ROS
 	if snap.State != safety.Running || snap.Counters["chunks"] == 0 {
 		t.Errorf("state %v, %d chunks", snap.State, snap.Counters["chunks"])
+	}
+	if rt.Node().Clock().Sim() != simTime {
+		t.Errorf("the runtime's clock follows /clock: %v, want %v", rt.Node().Clock().Sim(), simTime)
 	}
 	if (output == "command") != (ss.Commands > 0) || (output == "trajectory") != (ss.Trajectories > 0) {
 		t.Errorf("output %s: the simulator received %d commands and %d trajectories", output, ss.Commands, ss.Trajectories)
