@@ -69,7 +69,9 @@ type Config struct {
 	// WatchPeriod is how often the node asks the master whether it still knows it (lookupNode
 	// of itself); a master that forgot it (a restart) makes the node register again. Default 1 s.
 	WatchPeriod time.Duration `yaml:"watch_period"`
-	// Timeout bounds each XML-RPC call and TCPROS handshake; default 3 s.
+	// Timeout bounds each XML-RPC call and TCPROS handshake; default 10 s (goroslib's own;
+	// a loaded Python rosmaster can take seconds to answer, and an unregistration that times
+	// out leaves the node listed).
 	Timeout time.Duration `yaml:"timeout"`
 
 	// Logger receives the node's log (and goroslib's, at debug level); default slog.Default().
@@ -86,7 +88,7 @@ const (
 	DefaultRetryMin          = 100 * time.Millisecond
 	DefaultRetryMax          = 2 * time.Second
 	DefaultWatchPeriod       = time.Second
-	DefaultTimeout           = 3 * time.Second
+	DefaultTimeout           = 10 * time.Second
 )
 
 // DefaultTopics are the default names of Topics.

@@ -63,10 +63,11 @@ var masterKinds = []struct {
 	{"embedded", newEmbeddedMaster},
 }
 
-// forEachMaster runs f as a subtest per master kind, each with a fresh master.
+// forEachMaster runs f as a parallel subtest per master kind, each with a fresh master.
 func forEachMaster(t *testing.T, f func(t *testing.T, m testMaster)) {
 	for _, k := range masterKinds {
 		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
 			m := k.new(t)
 			f(t, m)
 		})

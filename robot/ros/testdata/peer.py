@@ -3,9 +3,12 @@
 
 It publishes sensor_msgs/JointState on /joint_states and an embedding on /flowact/embedding
 (std_msgs/Float32MultiArray, or flowact_msgs/Embedding built at run time from the .msg file with
-genpy.dynamic, as rosbag does for unknown types), subscribes to /flowact/command
-(std_msgs/Float64MultiArray), and exits 0 after it has received a few commands, printing
-"COMMAND <values>" for the last one and "MD5 <md5>" of the embedding type it published.
+genpy.dynamic, as rosbag does for unknown types); subscribes to /flowact/command
+(std_msgs/Float64MultiArray), /flowact/trajectory (trajectory_msgs/JointTrajectory) and
+/diagnostics; calls the std_srvs/Trigger services /flowact/start and /flowact/hold. It exits 0
+once it has seen a few commands, a trajectory and a diagnostics message, printing what it got:
+"COMMAND <values>", "TRAJECTORY <joint names> | <last positions> | <time_from_start in s>",
+"DIAGNOSTICS <status names>", "SERVICE <name> <success> <message>", "MD5 <md5>".
 """
 import argparse
 import struct
@@ -13,8 +16,11 @@ import sys
 
 import genpy.dynamic
 import rospy
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32MultiArray, Float64MultiArray, Header, MultiArrayDimension
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
 
 TOKENS, WIDTH = 4, 8
 
@@ -34,6 +40,7 @@ def main():
     ap.add_argument("--joint-states-topic", default="/joint_states")
     ap.add_argument("--commands", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--services", nargs="*", default=["/flowact/start", "/flowact/hold"])
     args = ap.parse_args(rospy.myargv()[1:])
 
     rospy.init_node("peer", disable_signals=True)
@@ -52,8 +59,15 @@ def main():
     else:
         pubs.append((rospy.Publisher(args.embedding_topic, Float32MultiArray, queue_size=1), multi))
     pub_js = rospy.Publisher(args.joint_states_topic, JointState, queue_size=1)
-    got = []
+    got, trajs, diags = [], [], []
     rospy.Subscriber("/flowact/command", Float64MultiArray, lambda m: got.append(list(m.data)), queue_size=1)
+    rospy.Subscriber("/flowact/trajectory", JointTrajectory, trajs.append, queue_size=1)
+    rospy.Subscriber("/diagnostics", DiagnosticArray, diags.append, queue_size=1)
+
+    for name in args.services:
+        rospy.wait_for_service(name, timeout=args.timeout)
+        res = rospy.ServiceProxy(name, Trigger)()
+        print("SERVICE", name, res.success, res.message, flush=True)
 
     js = JointState(name=["wrist", "shoulder", "elbow", "finger"],
                     position=[0.25, 0.5, -0.5, 9.0], velocity=[0.0, 0.1, 0.2, 0.0])
@@ -62,9 +76,10 @@ def main():
     # Keep going until commands came back and every publisher has had a subscriber for a
     # while (subscribers connect asynchronously, so early messages may reach nobody).
     connected_rounds = 0
-    while len(got) < args.commands or connected_rounds < 10:
+    while len(got) < args.commands or connected_rounds < 10 or not trajs or not diags:
         if rospy.get_time() > deadline:
-            print("TIMEOUT after", len(got), "commands", flush=True)
+            print("TIMEOUT after", len(got), "commands,", len(trajs), "trajectories,",
+                  len(diags), "diagnostics", flush=True)
             return 1
         js.header.stamp = rospy.Time.now()
         pub_js.publish(js)
@@ -76,6 +91,10 @@ def main():
             pub.publish(msg)
         rate.sleep()
     print("COMMAND", " ".join(repr(v) for v in got[-1]), flush=True)
+    tr = trajs[-1]
+    print("TRAJECTORY", " ".join(tr.joint_names), "|", " ".join(repr(v) for v in tr.points[-1].positions),
+          "|", " ".join(repr(p.time_from_start.to_sec()) for p in tr.points), flush=True)
+    print("DIAGNOSTICS", " ".join(repr(st.name) for st in diags[-1].status), flush=True)
     rospy.signal_shutdown("done")
     return 0
 
