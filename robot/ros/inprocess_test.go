@@ -3,6 +3,7 @@ package ros
 import (
 	"context"
 	"errors"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -345,5 +346,44 @@ func TestDuplicateNameShutsDown(t *testing.T) {
 	eventually(t, 10*time.Second, "the node to stop", func() bool { return !n.Connected() })
 	if err := stop(); !errors.Is(err, ErrShutdown) {
 		t.Errorf("Run: %v, want ErrShutdown", err)
+	}
+}
+
+// TestEnvironmentAndRemaps: the master comes from ROS_MASTER_URI and the host from ROS_IP (as
+// the node's Getenv sees them), a ROS command line renames the node, remaps the joint states
+// and sets a private parameter; data then flows on the remapped topic.
+func TestEnvironmentAndRemaps(t *testing.T) {
+	m := newEmbeddedMaster(t)
+	cfg := Config{
+		Getenv:      envMap{"ROS_MASTER_URI": m.URI(), "ROS_IP": "127.0.0.1"}.get,
+		WatchPeriod: 150 * time.Millisecond, Logger: testLogger(t),
+	}
+	if _, err := cfg.ParseArgs([]string{"__name:=pilot", "__ns:=/lab", "/joint_states:=/arm/joint_states", "_rate:=50"}); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("ROS_NAMESPACE") != "" {
+		t.Skip("ROS_NAMESPACE is set in this environment; goroslib would override __ns")
+	}
+	n, err := New(cfg, testModel(), Handlers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, n)
+	waitReady(t, n)
+	if n.Name() != "/lab/pilot" {
+		t.Errorf("name %q", n.Name())
+	}
+	peer := peerNode(t, m, "arm")
+	pub := publisher[sensor_msgs.JointState](t, peer, "/arm/joint_states")
+	var st robot.State
+	eventually(t, 10*time.Second, "joint state on the remapped topic", func() bool {
+		pub.Write(&sensor_msgs.JointState{Name: []string{"shoulder", "elbow", "wrist"}, Position: []float64{3, 2, 1}})
+		return n.JointStates().ReadState(&st) == nil && slices.Equal(st.Position, []float64{3, 2, 1})
+	})
+	if v, err := peer.ParamGetInt("/lab/pilot/rate"); err != nil || v != 50 {
+		t.Errorf("/lab/pilot/rate = %v, %v", v, err)
+	}
+	if uri, err := n.Param(context.Background(), "/lab/pilot/rate"); err != nil || !xmlrpc.Equal(uri, xmlrpc.Int(50)) {
+		t.Errorf("Param = %v, %v", uri, err)
 	}
 }
