@@ -14,6 +14,7 @@ import (
 
 	"github.com/bluenviron/goroslib/v2"
 	"github.com/bluenviron/goroslib/v2/pkg/apimaster"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/diagnostic_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/geometry_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/rosgraph_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
@@ -45,6 +46,7 @@ type Sink interface {
 //	out  Markers                  visualization_msgs/MarkerArray  PublishMarkers
 //	out  /clock                   rosgraph_msgs/Clock             PublishClock (SimTime only)
 //	out  Node.Topics.Embedding    Node.Embedding's type           PublishEmbedding (Embedding only)
+//	out  Node.Topics.Diagnostics  diagnostic_msgs/DiagnosticArray PublishStatus
 //
 // Names resolve and remap as Node's do (Node.Remaps apply to every topic here).
 type SimSideConfig struct {
@@ -81,7 +83,7 @@ const (
 
 // SimTopics are a SimSide's resolved (absolute, remapped) topic names.
 type SimTopics struct {
-	JointStates, Command, Trajectory, TF, TFStatic, Markers, Clock, Embedding string
+	JointStates, Command, Trajectory, TF, TFStatic, Markers, Clock, Embedding, Diagnostics string
 }
 
 // Transform is one frame of the kinematic tree as tf carries it: Child's frame in Parent's.
@@ -148,6 +150,7 @@ type SimSide struct {
 	markers latest[visualization_msgs.MarkerArray]
 	embMA   latest[std_msgs.Float32MultiArray]
 	embC    latest[msgs.Embedding]
+	diag    latest[diagnostic_msgs.DiagnosticArray]
 	static  atomic.Pointer[tf2_msgs.TFMessage]
 	seq     atomic.Uint32
 
@@ -189,7 +192,7 @@ func NewSimSide(cfg SimSideConfig, model *robot.Model, sink Sink) (*SimSide, err
 		return nil, err
 	}
 	t := SimTopics{JointStates: nm.topics.JointStates, Command: nm.topics.Command, Trajectory: nm.topics.Trajectory,
-		Embedding: nm.topics.Embedding, Clock: ClockTopic}
+		Embedding: nm.topics.Embedding, Diagnostics: nm.topics.Diagnostics, Clock: ClockTopic}
 	for _, f := range []struct {
 		dst *string
 		src string
@@ -215,7 +218,7 @@ func NewSimSide(cfg SimSideConfig, model *robot.Model, sink Sink) (*SimSide, err
 	}
 	s.cmdIn = commandDecoder{cmd: robot.Command{Position: make([]float64, model.DoF())}}
 	s.trajIn = newTrajectoryDecoder(model)
-	for _, b := range []interface{ init() }{&s.joints, &s.clock, &s.tf, &s.markers, &s.embMA, &s.embC} {
+	for _, b := range []interface{ init() }{&s.joints, &s.clock, &s.tf, &s.markers, &s.embMA, &s.embC, &s.diag} {
 		b.init()
 	}
 	return s, nil
@@ -240,7 +243,7 @@ func (s *SimSide) Stats() SimSideStats {
 		Trajectories: s.stats.trajs.Load(), TrajectoriesRejected: s.stats.trajsBad.Load(),
 		JointStates: s.stats.states.Load(),
 		Dropped: s.joints.dropped.Load() + s.clock.dropped.Load() + s.tf.dropped.Load() + s.markers.dropped.Load() +
-			s.embMA.dropped.Load() + s.embC.dropped.Load(),
+			s.embMA.dropped.Load() + s.embC.dropped.Load() + s.diag.dropped.Load(),
 	}
 }
 
@@ -345,6 +348,15 @@ func (s *SimSide) PublishEmbedding(tokens, width int, data []float32, stamp time
 		}},
 		Data: append([]float32(nil), data...),
 	})
+}
+
+// PublishStatus publishes the statuses, stamped stamp, as one DiagnosticArray.
+func (s *SimSide) PublishStatus(stamp time.Time, sts ...Status) {
+	arr := &diagnostic_msgs.DiagnosticArray{Header: std_msgs.Header{Stamp: stamp}, Status: make([]diagnostic_msgs.DiagnosticStatus, len(sts))}
+	for i, st := range sts {
+		arr.Status[i] = statusMsg(st)
+	}
+	s.diag.put(arr)
 }
 
 // Run runs the node until ctx ends; then it unregisters everything and returns nil. It returns
@@ -518,6 +530,10 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 		return ss, err
 	}
 	ss.senders = append(ss.senders, sender(&s.markers, p))
+	if p, err = pub(t.Diagnostics, &diagnostic_msgs.DiagnosticArray{}, false); err != nil {
+		return ss, err
+	}
+	ss.senders = append(ss.senders, sender(&s.diag, p))
 	if st := s.static.Load(); st != nil {
 		if p, err = pub(t.TFStatic, &tf2_msgs.TFMessage{}, true); err != nil {
 			return ss, err
@@ -561,7 +577,7 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 
 // serve runs the senders and watches the registration, as Node.serve does.
 func (s *SimSide) serve(ctx context.Context, ss *simSession) error {
-	for _, b := range []interface{ discard() }{&s.joints, &s.clock, &s.tf, &s.markers, &s.embMA, &s.embC} {
+	for _, b := range []interface{ discard() }{&s.joints, &s.clock, &s.tf, &s.markers, &s.embMA, &s.embC, &s.diag} {
 		b.discard()
 	}
 	sctx, cancel := context.WithCancel(ctx)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/goroslib/v2"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/diagnostic_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/tf2_msgs"
@@ -214,10 +215,18 @@ func TestSimSideInProcess(t *testing.T) {
 	var tf, static *tf2_msgs.TFMessage
 	var markers *visualization_msgs.MarkerArray
 	var emb *std_msgs.Float32MultiArray
+	var diag *diagnostic_msgs.DiagnosticArray
 	simPeerSub(t, peer, "/tf", func(m *tf2_msgs.TFMessage) { mu.Lock(); tf = m; mu.Unlock() })
 	simPeerSub(t, peer, "/tf_static", func(m *tf2_msgs.TFMessage) { mu.Lock(); static = m; mu.Unlock() })
 	simPeerSub(t, peer, DefaultMarkers, func(m *visualization_msgs.MarkerArray) { mu.Lock(); markers = m; mu.Unlock() })
 	simPeerSub(t, peer, "/flowact/embedding", func(m *std_msgs.Float32MultiArray) { mu.Lock(); emb = m; mu.Unlock() })
+	simPeerSub(t, peer, "/diagnostics", func(m *diagnostic_msgs.DiagnosticArray) {
+		if len(m.Status) > 0 && m.Status[0].Name == "flowact: sim" { // the runtime node publishes here too
+			mu.Lock()
+			diag = m
+			mu.Unlock()
+		}
+	})
 	trajPub, err := goroslib.NewPublisher(goroslib.PublisherConf{Node: peer, Topic: "/flowact/trajectory", Msg: &trajectory_msgs.JointTrajectory{}})
 	if err != nil {
 		t.Fatal(err)
@@ -234,10 +243,11 @@ func TestSimSideInProcess(t *testing.T) {
 		side.PublishMarkers(stamp, "base", []Marker{{NS: "targets", ID: 0, Shape: MarkerSphere, Pose: robot.Pose{Pos: [3]float64{0.5, 0, 0.2}, Rot: robot.Identity.Rot}, Scale: [3]float64{0.1, 0.1, 0.1}, RGBA: [4]float32{1, 0, 0, 1}}})
 		side.PublishClock(stamp)
 		side.PublishEmbedding(2, 3, []float32{1, 2, 3, 4, 5, 6}, stamp)
+		side.PublishStatus(stamp, Status{Level: LevelWarn, Name: "flowact: sim", Message: "late", Values: []KeyValue{{"steps", "7"}}})
 		time.Sleep(20 * time.Millisecond)
 		mu.Lock()
 		defer mu.Unlock()
-		return rt.JointStates().ReadState(&got) == nil && tf != nil && static != nil && markers != nil && rt.Clock().Now().Equal(stamp) && emb != nil
+		return rt.JointStates().ReadState(&got) == nil && tf != nil && static != nil && markers != nil && rt.Clock().Now().Equal(stamp) && emb != nil && diag != nil
 	})
 	if !slices.Equal(got.Position, st.Position) || !slices.Equal(got.Velocity, st.Velocity) || !got.Stamp.Equal(stamp) {
 		t.Errorf("runtime read %+v, want %+v", got, st)
@@ -253,6 +263,9 @@ func TestSimSideInProcess(t *testing.T) {
 	if len(markers.Markers) != 2 || markers.Markers[0].Action != int32(visualization_msgs.Marker_DELETEALL) ||
 		markers.Markers[1].Type != int32(visualization_msgs.Marker_SPHERE) || markers.Markers[1].Color.R != 1 || markers.Markers[1].Header.FrameId != "base" {
 		t.Errorf("markers: %+v", markers)
+	}
+	if d := diag.Status[0]; d.Level != int8(LevelWarn) || d.Message != "late" || len(d.Values) != 1 || d.Values[0].Value != "7" || !diag.Header.Stamp.Equal(stamp) {
+		t.Errorf("diagnostics %+v", diag)
 	}
 	if !rt.Clock().Sim() {
 		t.Error("the runtime node, started after the simulator, does not follow /clock")
@@ -340,7 +353,8 @@ func TestSimSideConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := SimTopics{JointStates: "/joint_states", Command: "/flowact/command", Trajectory: "/flowact/trajectory",
-		TF: "/robot1/tf", TFStatic: "/tf_static", Markers: "/viz", Clock: "/clock", Embedding: "/flowact/embedding"}
+		TF: "/robot1/tf", TFStatic: "/tf_static", Markers: "/viz", Clock: "/clock", Embedding: "/flowact/embedding",
+		Diagnostics: "/diagnostics"}
 	if s.Topics() != want {
 		t.Errorf("topics %+v, want %+v", s.Topics(), want)
 	}

@@ -14,6 +14,9 @@
 //	                                and obstacles (capsules: a cylinder and two spheres) at MarkerRate
 //	out  /clock                     rosgraph_msgs/Clock after every step, with SimTime
 //	out  /flowact/embedding         the synthetic VLM's embedding (sim/vlm), with Embedding and a task
+//	out  /diagnostics               diagnostic_msgs/DiagnosticArray "flowact: sim" every
+//	                                ROS.Node.DiagnosticsPeriod (1 s): step, command and drop
+//	                                counters, the task's progress; WARN when steps ran late
 //
 // JointTrajectory joint_names are matched by name into model order; a message that names an
 // unknown joint, names one twice or leaves one out is dropped, counted and logged (at most once a

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ type publisher interface {
 	PublishTF(stamp time.Time, tfs []ros.Transform)
 	PublishMarkers(stamp time.Time, frame string, ms []ros.Marker)
 	PublishEmbedding(tokens, width int, data []float32, stamp time.Time)
+	PublishStatus(stamp time.Time, sts ...ros.Status)
 }
 
 var _ publisher = (*ros.SimSide)(nil)
@@ -224,6 +226,12 @@ func (n *Node) loop(ctx context.Context, pub publisher) {
 	wallPeriod := time.Duration(math.Round(float64(period) / cfg.Speed))
 	every := func(rate float64) int64 { return max(1, int64(math.Round(cfg.Rate/rate))) }
 	tfEvery, markerEvery := every(cfg.TFRate), every(cfg.MarkerRate)
+	diagPeriod := cfg.ROS.Node.DiagnosticsPeriod
+	if diagPeriod == 0 {
+		diagPeriod = ros.DefaultDiagnosticsPeriod
+	}
+	diagEvery := every(1 / diagPeriod.Seconds())
+	var lateBefore int64
 
 	dof := n.model.DoF()
 	st := robot.NewState(dof)
@@ -302,6 +310,11 @@ func (n *Node) loop(ctx context.Context, pub publisher) {
 			}
 			pub.PublishTF(now.Add(offset), tfs)
 		}
+		if k%diagEvery == 0 {
+			late := n.late.Load()
+			pub.PublishStatus(now.Add(offset), n.status(late-lateBefore, diagEvery))
+			lateBefore = late
+		}
 		if k%markerEvery == 0 && n.tk != nil {
 			n.tk.SceneTo(&sc, elapsed)
 			n.s.SetObjects(sc.Targets, sc.Obstacles)
@@ -309,6 +322,42 @@ func (n *Node) loop(ctx context.Context, pub publisher) {
 			pub.PublishMarkers(now.Add(offset), n.model.Root, markers)
 		}
 	}
+}
+
+// status is the node's diagnostic status: warn when steps started late since the last status
+// (steps of them), when commands were rejected, or when the task failed.
+func (n *Node) status(late, steps int64) ros.Status {
+	st := n.Stats()
+	s := ros.Status{Level: ros.LevelOK, Name: "flowact: sim", Message: "ok", HardwareID: n.model.Name}
+	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
+	u64 := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	s.Values = []ros.KeyValue{
+		{Key: "rate_hz", Value: strconv.FormatFloat(n.cfg.Rate, 'g', -1, 64)},
+		{Key: "sim_time", Value: strconv.FormatBool(n.cfg.SimTime)},
+		{Key: "steps", Value: i64(st.Steps)},
+		{Key: "late", Value: i64(st.Late)},
+		{Key: "joint_states", Value: i64(st.JointStates)},
+		{Key: "commands", Value: u64(st.ROS.Commands)},
+		{Key: "commands_rejected", Value: u64(st.ROS.CommandsRejected)},
+		{Key: "trajectories", Value: u64(st.ROS.Trajectories)},
+		{Key: "trajectories_rejected", Value: u64(st.ROS.TrajectoriesRejected)},
+		{Key: "dropped", Value: u64(st.ROS.Dropped)},
+	}
+	if late > 0 {
+		s.Level, s.Message = ros.LevelWarn, fmt.Sprintf("%d of %d steps late: the machine cannot keep the rate", late, steps)
+	}
+	if st.ROS.CommandsRejected+st.ROS.TrajectoriesRejected > 0 && s.Level == ros.LevelOK {
+		s.Level, s.Message = ros.LevelWarn, "commands rejected (see the log)"
+	}
+	if n.tk != nil {
+		m := n.Meta()
+		s.Values = append(s.Values,
+			ros.KeyValue{Key: "task", Value: m.Task},
+			ros.KeyValue{Key: "instruction", Value: m.Instruction},
+			ros.KeyValue{Key: "success", Value: strconv.FormatBool(m.Success)},
+			ros.KeyValue{Key: "distance_m", Value: strconv.FormatFloat(m.Distance, 'f', 4, 64)})
+	}
+	return s
 }
 
 // rosSink hands the ROS side's commands to the simulator, converting a trajectory's start from

@@ -31,6 +31,7 @@ type recorder struct {
 	markers [][]ros.Marker
 	frame   string
 	embs    []time.Time
+	status  []ros.Status
 }
 
 func (r *recorder) PublishJointState(st *robot.State) {
@@ -59,6 +60,12 @@ func (r *recorder) PublishMarkers(_ time.Time, frame string, ms []ros.Marker) {
 	defer r.mu.Unlock()
 	r.markers = append(r.markers, slices.Clone(ms))
 	r.frame = frame
+}
+
+func (r *recorder) PublishStatus(_ time.Time, sts ...ros.Status) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status = append(r.status, sts...)
 }
 
 func (r *recorder) PublishEmbedding(tokens, width int, data []float32, stamp time.Time) {
@@ -155,6 +162,10 @@ func TestLoopRates(t *testing.T) {
 				}
 				if s := n.Stats(); s.Steps != int64(len(rec.clocks)) || s.Late != 0 {
 					t.Errorf("stats %+v", s)
+				}
+				// One status per second of ROS time (the default diagnostics period).
+				if want := len(rec.clocks) / int(n.cfg.Rate); len(rec.status) != want || rec.status[0].Level != ros.LevelOK || rec.status[0].Name != "flowact: sim" {
+					t.Errorf("%d statuses, want %d: %+v", len(rec.status), want, rec.status)
 				}
 			})
 		})
@@ -455,6 +466,7 @@ func (c *counter) PublishClock(time.Time) {
 func (c *counter) PublishTF(time.Time, []ros.Transform)            {}
 func (c *counter) PublishMarkers(time.Time, string, []ros.Marker)  {}
 func (c *counter) PublishEmbedding(int, int, []float32, time.Time) {}
+func (c *counter) PublishStatus(time.Time, ...ros.Status)          {}
 
 // TestUnpaced checks that sim time at speed +Inf runs faster than real time: 10 s of simulation
 // at 100 Hz in well under 10 s of wall time (about 0.1 s on a laptop; under -race on a loaded

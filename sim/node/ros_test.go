@@ -203,6 +203,13 @@ func TestROS(t *testing.T) {
 						t.Errorf("%d noisy states, RMS error %.4f; want 20, 0.01", len(msgs), rms)
 					}
 				})
+				t.Run("diagnostics", func(t *testing.T) {
+					t.Parallel()
+					out := runTool(t, env, 30*time.Second, "rostopic", "echo", "-n", "2", "/diagnostics")
+					if !strings.Contains(out, `name: "flowact: sim"`) || !strings.Contains(out, "key: \"steps\"") || !strings.Contains(out, "hardware_id: \""+m.Name+"\"") {
+						t.Errorf("rostopic echo /diagnostics:\n%s", out)
+					}
+				})
 				t.Run("topics", func(t *testing.T) {
 					t.Parallel()
 					out := runTool(t, env, 30*time.Second, "rostopic", "list", "-v")
