@@ -192,3 +192,20 @@ func BenchmarkEmbeddingDecode(b *testing.B) {
 		}
 	}
 }
+
+// TestEmbeddingsLatestNoAlloc: the control tick reads the embedding every tick; that read must
+// not allocate, before and after the first embedding.
+func TestEmbeddingsLatestNoAlloc(t *testing.T) {
+	e := NewEmbeddings(nil)
+	if a := testing.AllocsPerRun(100, func() { _, _ = e.Latest() }); a != 0 {
+		t.Errorf("Latest with no embedding allocates %v", a)
+	}
+	e.StoreMultiArray(multiArray(1, 2, 0, 0, 0, []float32{1, 2}))
+	if a := testing.AllocsPerRun(100, func() {
+		if _, err := e.Latest(); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("Latest allocates %v", a)
+	}
+}
