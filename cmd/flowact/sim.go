@@ -15,7 +15,6 @@ import (
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
 	"github.com/flowact/flowact/robot/urdf"
-	"github.com/flowact/flowact/sim"
 	"github.com/flowact/flowact/sim/node"
 	"github.com/flowact/flowact/sim/task"
 )
@@ -30,7 +29,7 @@ type simOptions struct {
 	task            string
 	seed            uint64
 	embedding       bool
-	simConfig       string
+	config          string
 	wait            time.Duration
 	debug           bool
 }
@@ -68,7 +67,7 @@ Stops on SIGINT or SIGTERM, unregistering from the master.`,
 	f.StringVar(&o.task, "task", "", "task whose scene to show: "+strings.Join(task.Names(), ", ")+" (default none)")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the task's scene and the synthetic VLM's noise")
 	f.BoolVar(&o.embedding, "embedding", false, "publish the synthetic VLM's embedding of the task (needs --task)")
-	f.StringVar(&o.simConfig, "sim-config", "", "YAML file of simulator settings (lag, sensor_period, faults; see package sim)")
+	f.StringVar(&o.config, "config", "", "YAML file of node settings (keys of sim/node.Config: rate, sim_time, speed, tf_rate, marker_rate,\nsim {lag, sensor_period, faults}, task, seed, embedding, vlm, ros {node, tf, tf_static, markers});\nflags given explicitly override it")
 	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the master before giving up")
 	f.BoolVar(&o.debug, "debug", false, "log at debug level (goroslib's messages too)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -82,42 +81,82 @@ func runSimCmd(cmd *cobra.Command, o simOptions, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
-	var rosCfg ros.Config
-	rest, err := rosCfg.ParseArgs(args)
+	// ROS arguments (from:=to, __name:=, __ns:=, __master:=, _param:=) after the flags.
+	var rosArgs ros.Config
+	rest, err := rosArgs.ParseArgs(args)
 	if err != nil {
 		return usageError{err}
 	}
 	if len(rest) > 0 {
 		return usagef("sim: unexpected argument %q (ROS arguments look like from:=to)", rest[0])
 	}
-	if cmd.Flags().Changed("name") || rosCfg.Name == "" {
-		rosCfg.Name = o.name
-	}
-	if o.master != "" {
-		rosCfg.MasterURI = o.master
-	}
-	rosCfg.Logger = log
-
 	m, rc, err := loadRobot(o.robot, o.robotDir, cmd.Flags().Changed("robot"))
 	if err != nil {
 		return usageError{err}
 	}
-	cfg := node.Config{
-		Rate: o.rate, SimTime: o.simTime, Speed: o.speed,
-		Task: task.Config{Name: o.task}, Seed: o.seed, Embedding: o.embedding,
-		ROS: ros.SimSideConfig{Node: rosCfg}, Logger: log,
-	}
-	if o.simConfig != "" {
-		data, err := os.ReadFile(o.simConfig)
+	var cfg node.Config
+	if o.config != "" {
+		data, err := os.ReadFile(o.config)
 		if err != nil {
 			return usagef("sim: %v", err)
 		}
-		var sc sim.Config
-		if err := configs.Decode(o.simConfig, data, &sc); err != nil {
+		if err := configs.Decode(o.config, data, &cfg); err != nil {
 			return usageError{err}
 		}
-		cfg.Sim = sc
 	}
+	// Flags given explicitly override the file; the others fill in what it leaves at zero.
+	fl := cmd.Flags()
+	use := func(flag string, fileZero bool) bool { return fl.Changed(flag) || fileZero }
+	if use("rate", cfg.Rate == 0) {
+		cfg.Rate = o.rate
+	}
+	if use("sim-time", !cfg.SimTime) {
+		cfg.SimTime = o.simTime
+	}
+	if use("speed", cfg.Speed == 0) {
+		cfg.Speed = o.speed
+	}
+	if use("task", cfg.Task.Name == "") {
+		cfg.Task.Name = o.task
+	}
+	if use("seed", cfg.Seed == 0) {
+		cfg.Seed = o.seed
+	}
+	if use("embedding", !cfg.Embedding) {
+		cfg.Embedding = o.embedding
+	}
+	// ROS settings: the ROS arguments first, then --name and --master, then the file.
+	rn := &cfg.ROS.Node
+	if use("name", rn.Name == "") {
+		rn.Name = o.name
+	}
+	if o.master != "" {
+		rn.MasterURI = o.master
+	}
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&rn.Name, rosArgs.Name}, {&rn.Namespace, rosArgs.Namespace}, {&rn.MasterURI, rosArgs.MasterURI}, {&rn.Host, rosArgs.Host},
+	} {
+		if f.src != "" {
+			*f.dst = f.src
+		}
+	}
+	for _, kv := range []struct {
+		dst *map[string]string
+		src map[string]string
+	}{{&rn.Remaps, rosArgs.Remaps}, {&rn.Params, rosArgs.Params}} {
+		for k, v := range kv.src {
+			if *kv.dst == nil {
+				*kv.dst = map[string]string{}
+			}
+			(*kv.dst)[k] = v
+		}
+	}
+	rn.Logger = log
+	cfg.Logger = log
+	rosCfg := *rn
 	n, err := node.New(m, rc, cfg)
 	if err != nil {
 		return usageError{err}

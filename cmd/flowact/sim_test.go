@@ -42,33 +42,42 @@ func runSim(ctx context.Context, stdout, stderr io.Writer, args ...string) int {
 
 func TestSimUsageErrors(t *testing.T) {
 	badYAML := filepath.Join(t.TempDir(), "sim.yaml")
-	if err := os.WriteFile(badYAML, []byte("lag:\n  order: 1\nbogus_key: 3\n"), 0o644); err != nil {
+	if err := os.WriteFile(badYAML, []byte("sim:\n  lag:\n    order: 1\n  bogus_key: 3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{
-		{"--no-such-flag"},
-		{"--rate", "-5"},
-		{"--rate", "fast"},
-		{"--robot", "no_such_robot"},
-		{"--robot-dir", t.TempDir()},
-		{"--task", "juggle"},
-		{"--speed", "2"},                          // needs --sim-time
-		{"--embedding"},                           // needs --task
-		{"stray-argument"},                        // not a ROS argument
-		{"/joint_states:="},                       // remap with no target
-		{"--sim-config", badYAML},                 // unknown key
-		{"--sim-config", "/no/such/file.yaml"},    // missing file
-		{"--master", "ftp://somewhere"},           // not an http URI
-		{"--robot", "ur5", "--robot-dir", "/tmp"}, // ambiguous
+	badRate := filepath.Join(t.TempDir(), "rate.yaml")
+	if err := os.WriteFile(badRate, []byte("rate: -3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string // in the error line
+	}{
+		{[]string{"--no-such-flag"}, "unknown flag"},
+		{[]string{"--rate", "-5"}, "rate -5 Hz"},
+		{[]string{"--rate", "fast"}, "invalid argument"},
+		{[]string{"--robot", "no_such_robot"}, "no_such_robot"},
+		{[]string{"--robot-dir", t.TempDir()}, "robot.yaml"},
+		{[]string{"--task", "juggle"}, `unknown task "juggle"`},
+		{[]string{"--speed", "2"}, "needs sim time"},
+		{[]string{"--embedding"}, "embedding needs a task"},
+		{[]string{"stray-argument"}, `unexpected argument "stray-argument"`},
+		{[]string{"/joint_states:="}, "empty target"},
+		{[]string{"--config", badYAML}, "bogus_key"},
+		{[]string{"--config", badRate}, "rate -3 Hz"},
+		{[]string{"--config", "/no/such/file.yaml"}, "no such file"},
+		{[]string{"--master", "ftp://somewhere"}, "master URI"},
+		{[]string{"--robot", "ur5", "--robot-dir", "/tmp"}, "not both"},
 	} {
+		args := tc.args
 		var out, errb syncBuffer
 		code := runSim(context.Background(), &out, &errb, args...)
 		stderr := errb.String()
 		if code != 2 {
 			t.Errorf("%q: exit %d, want 2 (usage); stderr %q", args, code, stderr)
 		}
-		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 || !strings.HasPrefix(stderr, "flowact: ") {
-			t.Errorf("%q: stderr %q, want one line starting with \"flowact: \"", args, stderr)
+		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 || !strings.HasPrefix(stderr, "flowact: ") || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: stderr %q, want one line starting with \"flowact: \" that says %q", args, stderr, tc.want)
 		}
 	}
 }
@@ -110,7 +119,15 @@ func TestSimCommand(t *testing.T) {
 	defer m.Close()
 
 	simCfg := filepath.Join(t.TempDir(), "sim.yaml")
-	if err := os.WriteFile(simCfg, []byte("lag:\n  order: 2\n  frequency: 30\nfaults:\n  command_delay: 20ms\n  seed: 4\n"), 0o644); err != nil {
+	const file = `rate: 20            # --rate 50 overrides it
+sim:
+  lag: {order: 2, frequency: 30}
+  faults: {command_delay: 20ms, seed: 4}
+ros:
+  node: {name: file_sim} # __name:=arm_sim overrides it
+  markers: /arm/markers
+`
+	if err := os.WriteFile(simCfg, []byte(file), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -119,7 +136,7 @@ func TestSimCommand(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- runSim(ctx, &out, &errb, "--master", m.URI(), "--rate", "50", "--task", "reach", "--seed", "3",
-			"--sim-config", simCfg, "/joint_states:=/arm/joint_states", "__name:=arm_sim")
+			"--config", simCfg, "/joint_states:=/arm/joint_states", "__name:=arm_sim")
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), "flowact sim: /arm_sim") {
@@ -129,7 +146,8 @@ func TestSimCommand(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !strings.Contains(out.String(), "/arm/joint_states out") || !strings.Contains(out.String(), "task reach, seed 3") {
+	if !strings.Contains(out.String(), "/arm/joint_states out") || !strings.Contains(out.String(), "task reach, seed 3") ||
+		!strings.Contains(out.String(), "at 50 Hz") {
 		t.Errorf("stdout %q", out.String())
 	}
 

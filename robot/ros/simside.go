@@ -37,7 +37,8 @@ type Sink interface {
 }
 
 // SimSideConfig configures a SimSide, the robot's end of flowact's interfaces: it publishes what
-// a ROS-controlled arm publishes and subscribes to the controllers' command topics.
+// a ROS-controlled arm publishes and subscribes to the controllers' command topics. The yaml tags
+// name the keys of a configuration file.
 //
 //	out  Node.Topics.JointStates  sensor_msgs/JointState          PublishJointState
 //	in   Node.Topics.Command      std_msgs/Float64MultiArray      -> Sink.WriteCommand
@@ -52,18 +53,19 @@ type Sink interface {
 type SimSideConfig struct {
 	// Node is the node's config; its zero Name means DefaultSimName. Its Embedding, Diagnostics
 	// and service names are used only as described above.
-	Node Config
+	Node Config `yaml:"node"`
 	// TF and TFStatic are the transform topics; defaults "/tf" and "/tf_static".
-	TF, TFStatic string
+	TF       string `yaml:"tf"`
+	TFStatic string `yaml:"tf_static"`
 	// Markers is the scene's marker topic; default "/flowact/markers".
-	Markers string
+	Markers string `yaml:"markers"`
 	// SimTime makes the node the ROS clock: it publishes /clock and sets /use_sim_time to true on
 	// the parameter server at every registration, so nodes started afterwards follow it; when Run
 	// ends it deletes the parameter again (if still true), so that nodes started later do not
 	// wait for a clock that has gone. Without SimTime, a true /use_sim_time is logged as a warning.
-	SimTime bool
+	SimTime bool `yaml:"sim_time"`
 	// Embedding advertises Node.Topics.Embedding for PublishEmbedding (a synthetic VLM).
-	Embedding bool
+	Embedding bool `yaml:"embedding"`
 }
 
 // JointStateQueue is the length of the joint-state FIFO: 32 messages is 0.32 s at 100 Hz, a
@@ -76,8 +78,8 @@ const (
 	DefaultTF       = "/tf"
 	DefaultTFStatic = "/tf_static"
 	DefaultMarkers  = "/flowact/markers"
-	// ClockTopic is where ROS nodes with /use_sim_time read the time; it is not remappable in
-	// rospy or roscpp either.
+	// ClockTopic is where ROS nodes with /use_sim_time read the time (goroslib subscribes to
+	// this name itself).
 	ClockTopic = "/clock"
 )
 

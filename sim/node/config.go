@@ -13,43 +13,44 @@ import (
 	"github.com/flowact/flowact/sim/vlm"
 )
 
-// Config configures a Node. The zero value steps at 100 Hz in real time with no task.
+// Config configures a Node. The zero value steps at 100 Hz in real time with no task. The yaml
+// tags name the keys of a configuration file (`flowact sim --config`; durations as "50ms").
 type Config struct {
 	// Rate is the simulation step and /joint_states rate, Hz; 0 means DefaultRate.
-	Rate float64
+	Rate float64 `yaml:"rate"`
 	// SimTime makes the node the ROS clock (see the package documentation); the default is real
 	// time.
-	SimTime bool
+	SimTime bool `yaml:"sim_time"`
 	// Speed is simulated seconds per wall second with SimTime; 0 means 1 and +Inf means as fast
 	// as possible. Without SimTime it must be 0 or 1.
-	Speed float64
+	Speed float64 `yaml:"speed"`
 	// TFRate is the /tf rate, Hz; 0 means min(Rate, DefaultTFRate). It is rounded to a whole
 	// number of steps.
-	TFRate float64
+	TFRate float64 `yaml:"tf_rate"`
 	// MarkerRate is the marker rate, Hz; 0 means min(Rate, DefaultMarkerRate). It is rounded to a
 	// whole number of steps.
-	MarkerRate float64
+	MarkerRate float64 `yaml:"marker_rate"`
 
 	// Sim configures the simulator; a nil Sim.Initial means the robot config's home.
-	Sim sim.Config
+	Sim sim.Config `yaml:"sim"`
 	// Task is the task whose scene the node shows; an empty Task.Name means none.
-	Task task.Config
+	Task task.Config `yaml:"task"`
 	// Seed draws the task's scene and seeds the VLM's noise.
-	Seed uint64
+	Seed uint64 `yaml:"seed"`
 	// Embedding publishes the synthetic VLM's embedding (needs a task).
-	Embedding bool
+	Embedding bool `yaml:"embedding"`
 	// VLM configures the synthetic VLM.
-	VLM vlm.Config
+	VLM vlm.Config `yaml:"vlm"`
 
 	// ROS configures the node's ROS side. Empty joint-state, command and trajectory topics take
 	// the robot config's (robot.yaml topics); the node name defaults to ros.DefaultSimName.
 	// ROS.SimTime and ROS.Embedding are set from SimTime and Embedding.
-	ROS ros.SimSideConfig
+	ROS ros.SimSideConfig `yaml:"ros"`
 
 	// Clock paces the steps; nil means robot.WallClock. Tests inject a fake.
-	Clock robot.Clock
+	Clock robot.Clock `yaml:"-"`
 	// Logger receives the node's log; nil means slog.Default().
-	Logger *slog.Logger
+	Logger *slog.Logger `yaml:"-"`
 }
 
 // Defaults.
