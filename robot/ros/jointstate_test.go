@@ -1,6 +1,7 @@
 package ros
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/protocommon"
 
 	"github.com/flowact/flowact/robot"
 )
@@ -138,4 +140,34 @@ func BenchmarkJointStatesStore(b *testing.B) {
 	for b.Loop() {
 		j.Store(m)
 	}
+}
+
+// FuzzJointStates feeds arbitrary wire bytes through goroslib's decoder into the mailbox: no
+// panic, and a state, once complete, always has DoF finite positions.
+func FuzzJointStates(f *testing.F) {
+	f.Add(wire(f, js(time.Unix(1, 2), []string{"shoulder", "elbow", "wrist"}, []float64{1, 2, 3}, nil, nil)))
+	f.Add(wire(f, js(time.Time{}, []string{"elbow", "x"}, []float64{1, 2}, []float64{0, 0}, []float64{1, 1})))
+	f.Add([]byte{12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m sensor_msgs.JointState
+		if protocommon.MessageDecode(bytes.NewReader(b), &m) != nil {
+			return
+		}
+		j := NewJointStates(testModel(), nil)
+		j.Store(&m)
+		j.Store(js(time.Unix(5, 0), []string{"shoulder", "elbow", "wrist"}, []float64{1, 2, 3}, nil, nil))
+		j.Store(&m)
+		var st robot.State
+		if err := j.ReadState(&st); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Position) != 3 || len(st.Velocity) != 3 || len(st.Effort) != 3 {
+			t.Fatalf("state %+v", st)
+		}
+		for _, p := range st.Position {
+			if math.IsNaN(p) || math.IsInf(p, 0) {
+				t.Fatalf("non-finite position in %v", st.Position)
+			}
+		}
+	})
 }
