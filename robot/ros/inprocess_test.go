@@ -452,3 +452,37 @@ func BenchmarkLoopbackBaseline(b *testing.B) {
 	b.StopTimer()
 	reportLatency(b, lat)
 }
+
+// TestReregisterFindsNewPublishers: a publisher that registered with a restarted master before
+// the node noticed the restart must still reach the node: registering again in place hands the
+// master's publisher list to the node's own subscriber (a publisherUpdate to itself).
+func TestReregisterFindsNewPublishers(t *testing.T) {
+	m := newEmbeddedMaster(t)
+	cfg := testConfig(t, m, "flowact")
+	cfg.WatchPeriod = time.Second // slow enough for the peer to register first
+	n, err := New(cfg, testModel(), Handlers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, n)
+	waitReady(t, n)
+	m.Stop(t)
+	m.Start(t)
+	// goroslib's HTTP client (http.DefaultTransport) may hold a kept-alive connection to the
+	// old master: the first call on it fails with EOF, so try again.
+	var late *goroslib.Node
+	eventually(t, 10*time.Second, "a peer node on the new master", func() bool {
+		gn, err := goroslib.NewNode(goroslib.NodeConf{Name: "late", MasterAddress: m.URI()[len("http://") : len(m.URI())-1],
+			Host: "127.0.0.1", LogDestinations: goroslib.LogDestinationCallback})
+		late = gn
+		return err == nil
+	})
+	t.Cleanup(late.Close)
+	pub := publisher[sensor_msgs.JointState](t, late, "/joint_states")
+	eventually(t, 20*time.Second, "the node to register again", func() bool { return n.Registrations() >= 2 })
+	var st robot.State
+	eventually(t, 10*time.Second, "joint state from the publisher that came first", func() bool {
+		pub.Write(&sensor_msgs.JointState{Name: []string{"shoulder", "elbow", "wrist"}, Position: []float64{5, 6, 7}})
+		return n.JointStates().ReadState(&st) == nil && slices.Equal(st.Position, []float64{5, 6, 7})
+	})
+}
