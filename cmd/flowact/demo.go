@@ -147,7 +147,7 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON on stdout (status goes to stderr)")
 	f.StringVar(&o.master, "master", "", "join this ROS master instead of starting an embedded one (e.g. http://127.0.0.1:11311/)")
 	f.Uint64Var(&o.seed, "seed", 1_000_000, "seed of each task's first episode (keep clear of the training seeds)")
-	f.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
+	f.StringVar(&o.logLevel, "log-level", "error", "log level on stderr: debug, info, warn or error (watchdog warnings are counted in the summary either way)")
 	return cmd
 }
 
