@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,7 +90,10 @@ type demoReport struct {
 	HoldTicks  uint64        `json:"hold_ticks"`
 	Clamps     uint64        `json:"clamps"`
 	Commands   uint64        `json:"commands_sent"`
-	Seconds    float64       `json:"elapsed_s"`
+	// Trips counts the watchdogs' trips by kind (policy/safety: state_stale, embedding_stale,
+	// starved, chunk_late, chunk_rejected, faulted).
+	Trips   map[string]uint64 `json:"watchdog_trips"`
+	Seconds float64           `json:"elapsed_s"`
 	// Interrupted: SIGINT or SIGTERM ended the demo early; the summary covers the episodes
 	// that finished.
 	Interrupted bool `json:"interrupted,omitempty"`
@@ -481,6 +487,7 @@ func (r *demoReport) fill(s *policy.Snapshot, drv ros.DriverStats) {
 		r.Clamps += n
 	}
 	r.Commands = drv.CommandsSent
+	r.Trips = s.Trips
 }
 
 func printDemo(w io.Writer, r *demoReport) {
@@ -494,6 +501,15 @@ func printDemo(w io.Writer, r *demoReport) {
 	fmt.Fprintf(w, "  all      %3d/%-3d success %5.1f%%\n", r.Successes, r.Episodes, 100*r.Success)
 	fmt.Fprintf(w, "tick jitter p50 %s p99 %s (%d ticks, %d overruns); inference p50 %s p99 %s; tick cost p99 %s\n",
 		secs(r.TickJitter.P50), secs(r.TickJitter.P99), r.Ticks, r.Overruns, secs(r.Inference.P50), secs(r.Inference.P99), secs(r.TickCost.P99))
-	fmt.Fprintf(w, "chunks %d (delay p99 %.0f ticks, %d late), seam jerk p50 %.3g p99 %.3g rad/s^3, %d clamps, %d commands sent; %.1f s\n",
-		r.Chunks, r.Delay.P99, r.Late, r.SeamJerk.P50, r.SeamJerk.P99, r.Clamps, r.Commands, r.Seconds)
+	fmt.Fprintf(w, "chunks %d (delay p99 %.0f ticks, %d late), seam jerk p50 %.3g p99 %.3g rad/s^3, %d clamps, %d hold ticks, %d commands sent; %.1f s\n",
+		r.Chunks, r.Delay.P99, r.Late, r.SeamJerk.P50, r.SeamJerk.P99, r.Clamps, r.HoldTicks, r.Commands, r.Seconds)
+	var trips []string
+	for _, k := range slices.Sorted(maps.Keys(r.Trips)) {
+		if n := r.Trips[k]; n > 0 {
+			trips = append(trips, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	if len(trips) > 0 {
+		fmt.Fprintf(w, "watchdog trips: %s\n", strings.Join(trips, ", "))
+	}
 }

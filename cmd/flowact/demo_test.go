@@ -60,6 +60,9 @@ func TestDemoJSON(t *testing.T) {
 	if tr := r.Runs[1]; tr.Elapsed < 1.5 || tr.Elapsed > 1.6 {
 		t.Errorf("track episode ran %g s, want its 1.5 s time limit", tr.Elapsed)
 	}
+	if _, ok := r.Trips["state_stale"]; !ok {
+		t.Errorf("watchdog trips %v lack state_stale", r.Trips)
+	}
 	if r.Ticks == 0 || r.TickJitter.N == 0 || r.Inference.N == 0 || r.Chunks == 0 || r.Commands == 0 || r.SeamJerk.N == 0 {
 		t.Errorf("the loop did not run through ROS: %+v", r)
 	}
