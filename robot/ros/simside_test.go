@@ -565,3 +565,33 @@ func TestSimQueue(t *testing.T) {
 		t.Errorf("%d left after discard", len(q.ch))
 	}
 }
+
+// TestSimSideEmbeddingCustom checks the flowact_msgs/Embedding form of PublishEmbedding: it
+// decodes back to the values, shape and stamp, and is dropped when Embedding is off.
+func TestSimSideEmbeddingCustom(t *testing.T) {
+	cfg := SimSideConfig{Node: Config{Getenv: envMap{}.get, Embedding: EmbeddingCustom}, Embedding: true}
+	side, err := NewSimSide(cfg, testModel(), &simRecordSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []float32{1.5, -2, 3, 4.25, 5, -6}
+	stamp := time.Unix(3, 7)
+	side.PublishEmbedding(3, 2, data, stamp)
+	m := side.embC.take()
+	if m == nil || side.embMA.take() != nil {
+		t.Fatal("the custom embedding was not stored (or a multi-array one was)")
+	}
+	e, err := DecodeCustom(m, nil, time.Now())
+	if err != nil || e.Tokens != 3 || e.Width != 2 || !slices.Equal(e.Data, data) || !e.Stamp.Equal(stamp) {
+		t.Errorf("decoded %+v, %v", e, err)
+	}
+	cfg.Embedding = false
+	off, err := NewSimSide(cfg, testModel(), &simRecordSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off.PublishEmbedding(3, 2, data, stamp)
+	if off.embC.take() != nil {
+		t.Error("PublishEmbedding stored a message with Embedding off")
+	}
+}
