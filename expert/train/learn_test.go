@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/flowact/flowact/expert"
@@ -67,28 +68,30 @@ func mixtureCond(class, classes int) *expert.Condition {
 	return &expert.Condition{Tokens: 1, Width: classes, Embedding: e}
 }
 
-func trainToy(t *testing.T, src Source, cfg nn.MLPConfig, tc Config) *nn.MLP {
-	t.Helper()
+// trainToy trains an MLP expert on src and returns it with its EMA weights (if EMA is on).
+func trainToy(src Source, cfg nn.MLPConfig, tc Config) (*nn.MLP, []Point, error) {
 	net, err := nn.NewMLP(cfg, rand.New(rand.NewPCG(tc.Seed, 1)))
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	tr, err := New(net, tc)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	defer tr.Close()
 	if err := tr.Run(context.Background(), src, nil); err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	h := tr.History
-	t.Logf("loss: first %.4f, last %.4f over %d steps", h[0].Loss, h[len(h)-1].Loss, tc.Steps)
 	if tc.EMA > 0 {
 		if err := tr.CopyTo(net, true); err != nil {
-			t.Fatal(err)
+			return nil, nil, err
 		}
 	}
-	return net
+	return net, tr.History, nil
+}
+
+func logLoss(t *testing.T, what string, h []Point) {
+	t.Logf("%s loss: first %.4f, last %.4f over %d steps", what, h[0].Loss, h[len(h)-1].Loss, h[len(h)-1].Step)
 }
 
 // TestLearnsMultimodal trains a small flow-matching MLP and a same-size MSE regressor on the
@@ -99,12 +102,25 @@ func TestLearnsMultimodal(t *testing.T) {
 	toy := FourAndTwo()
 	cfg := nn.MLPConfig{H: 1, D: 2, Embed: 2, State: 0, Hidden: 64, Layers: 2, TimeFeatures: 16, TimeWidth: 32, CondWidth: 32}
 	tc := Config{Steps: learnSteps, BatchSize: 64, LR: 1e-2, MinLR: 1e-4, Warmup: 50, Clip: 1, EMA: 0.99, Seed: 1, LogEvery: 50}
-	flow := trainToy(t, toy, cfg, tc)
-	defer flow.Close()
 	// The regressor's optimum (the conditional mean) is easy to reach: fewer steps suffice.
-	tc.Objective, tc.Steps, tc.Warmup = Regression, learnSteps/4, 10
-	reg := trainToy(t, toy, cfg, tc)
+	rc := tc
+	rc.Objective, rc.Steps, rc.Warmup = Regression, learnSteps/4, 10
+	// Both train at once, one goroutine each, waited for here.
+	var flow, reg *nn.MLP
+	var fh, rh []Point
+	var ferr, rerr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); flow, fh, ferr = trainToy(toy, cfg, tc) }()
+	go func() { defer wg.Done(); reg, rh, rerr = trainToy(toy, cfg, rc) }()
+	wg.Wait()
+	if ferr != nil || rerr != nil {
+		t.Fatalf("training: %v, %v", ferr, rerr)
+	}
+	defer flow.Close()
 	defer reg.Close()
+	logLoss(t, "flow matching", fh)
+	logLoss(t, "regression", rh)
 
 	const n = 400 // samples per class
 	r := rand.New(rand.NewPCG(99, 0))
