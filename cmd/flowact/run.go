@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -91,6 +92,9 @@ master and exits 0.`,
 			if err != nil {
 				return err
 			}
+			// Debug: an unreachable master must stay one line on stderr at the default level.
+			log.Debug("run: policy loaded", "policy", o.policy, "checkpoint", lp.ref, "robot", pf.Robot,
+				"chunk", fmt.Sprintf("%dx%d", lp.h, lp.d), "rate_hz", 1/rt.Loop().Period().Seconds(), "start", o.start)
 			return rt.Run(cmd.Context())
 		},
 	}
