@@ -33,6 +33,11 @@ func ConfigJSON(net Net) (json.RawMessage, error) {
 // New builds an untrained network of the given architecture from its config JSON (strict:
 // unknown fields are errors), with threads threads. r drives the initialization.
 func New(arch string, config json.RawMessage, threads int, r *rand.Rand) (Net, error) {
+	return build(arch, config, threads, r, false)
+}
+
+// build is New; dry builds only the parameter list (names and shapes, no data, no goroutine).
+func build(arch string, config json.RawMessage, threads int, r *rand.Rand, dry bool) (Net, error) {
 	dec := json.NewDecoder(bytes.NewReader(config))
 	dec.DisallowUnknownFields()
 	switch arch {
@@ -42,14 +47,14 @@ func New(arch string, config json.RawMessage, threads int, r *rand.Rand) (Net, e
 			return nil, fmt.Errorf("nn: mlp config: %v: %w", err, ckpt.ErrFormat)
 		}
 		c.Threads = threads
-		return NewMLP(c, r)
+		return newMLP(c, r, dry)
 	case ArchTransformer:
 		var c TransformerConfig
 		if err := dec.Decode(&c); err != nil {
 			return nil, fmt.Errorf("nn: transformer config: %v: %w", err, ckpt.ErrFormat)
 		}
 		c.Threads = threads
-		return NewTransformer(c, r)
+		return newTransformer(c, r, dry)
 	}
 	return nil, fmt.Errorf("nn: architecture %q: %w", arch, ckpt.ErrArchitecture)
 }
@@ -58,6 +63,15 @@ func New(arch string, config json.RawMessage, threads int, r *rand.Rand) (Net, e
 // architecture needs must be present with its shape, and no other tensor may be: errors wrap
 // ckpt.ErrMissingTensor, ckpt.ErrShape, ckpt.ErrExtraTensor or ckpt.ErrArchitecture.
 func Load(c *ckpt.Checkpoint, threads int) (Net, error) {
+	// Check the layout against the tensors before allocating anything: a config is data, and
+	// one with absurd sizes must fail here, not exhaust memory.
+	layout, err := build(c.Manifest.Architecture, c.Manifest.Config, threads, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLayout(layout, c.Tensors); err != nil {
+		return nil, err
+	}
 	net, err := New(c.Manifest.Architecture, c.Manifest.Config, threads, rand.New(rand.NewPCG(0, 0)))
 	if err != nil {
 		return nil, err
@@ -71,6 +85,17 @@ func Load(c *ckpt.Checkpoint, threads int) (Net, error) {
 
 // SetWeights copies the tensors into net's weights, requiring exactly net's names and shapes.
 func SetWeights(net Net, ts map[string]ckpt.Tensor) error {
+	if err := checkLayout(net, ts); err != nil {
+		return err
+	}
+	for _, p := range net.Params() {
+		copy(p.Data, ts[p.Name].Data)
+	}
+	return nil
+}
+
+// checkLayout requires ts to hold exactly net's tensor names with their shapes.
+func checkLayout(net Net, ts map[string]ckpt.Tensor) error {
 	ps := net.Params()
 	for _, p := range ps {
 		t, ok := ts[p.Name]
@@ -91,9 +116,6 @@ func SetWeights(net Net, ts map[string]ckpt.Tensor) error {
 				return fmt.Errorf("nn: %s: tensor %q: %w", net.Arch(), name, ckpt.ErrExtraTensor)
 			}
 		}
-	}
-	for _, p := range ps {
-		copy(p.Data, ts[p.Name].Data)
 	}
 	return nil
 }

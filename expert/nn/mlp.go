@@ -96,7 +96,10 @@ var _ Net = (*MLP)(nil)
 
 // NewMLP returns an MLP expert with its training initialization drawn from r: weight matrices
 // normal with std 1/sqrt(fan in), biases zero, and the FiLM maps zero (blocks start unmodulated).
-func NewMLP(cfg MLPConfig, r *rand.Rand) (*MLP, error) {
+func NewMLP(cfg MLPConfig, r *rand.Rand) (*MLP, error) { return newMLP(cfg, r, false) }
+
+// newMLP builds the network; dry builds only its parameter list (names and shapes).
+func newMLP(cfg MLPConfig, r *rand.Rand, dry bool) (*MLP, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -104,6 +107,7 @@ func NewMLP(cfg MLPConfig, r *rand.Rand) (*MLP, error) {
 	m := &MLP{cfg: cfg}
 	hd, w, tw, cw := cfg.H*cfg.D, cfg.Hidden, cfg.TimeWidth, cfg.CondWidth
 	p := &m.ps
+	p.dry = dry
 	m.tfc1w, m.tfc1b = p.add("time.fc1.w", cfg.TimeFeatures, tw), p.add("time.fc1.b", tw)
 	m.tfc2w, m.tfc2b = p.add("time.fc2.w", tw, tw), p.add("time.fc2.b", tw)
 	m.condw, m.condb = p.add("cond.w", cfg.Embed+cfg.State, cw), p.add("cond.b", cw)
@@ -117,6 +121,9 @@ func NewMLP(cfg MLPConfig, r *rand.Rand) (*MLP, error) {
 		m.blocks = append(m.blocks, b)
 	}
 	m.outw, m.outb = p.add("out.w", w, hd), p.add("out.b", hd)
+	if dry {
+		return m, nil
+	}
 	Init(m, r, 1)
 	for _, b := range m.blocks {
 		clear(b.scaleT)

@@ -303,3 +303,39 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// FuzzLoad feeds arbitrary architectures and configs with the tensors of a small MLP: Load
+// either fails with an error or returns a network that runs; it never panics or allocates
+// what the config alone asks for.
+func FuzzLoad(f *testing.F) {
+	tn := testNets()[0]
+	n, err := tn.make(1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg, _ := ConfigJSON(n)
+	ts := map[string]ckpt.Tensor{}
+	for _, t := range Tensors(n) {
+		ts[t.Name] = t
+	}
+	f.Add("mlp", []byte(cfg))
+	f.Add("mlp", []byte(`{"h":1000000000,"d":1000000000,"embed":8,"state":5,"hidden":1000000000}`))
+	f.Add("transformer", []byte(`{"h":6,"d":3,"embed":8,"state":5}`))
+	f.Add("mlp", []byte(`{"h":-1}`))
+	f.Fuzz(func(t *testing.T, arch string, config []byte) {
+		c := &ckpt.Checkpoint{Manifest: ckpt.Manifest{Architecture: arch, Config: config}, Tensors: ts}
+		net, err := Load(c, 1)
+		if err != nil {
+			return
+		}
+		defer net.Close()
+		h, d := net.Shape()
+		w, s := net.CondShape()
+		fl, err := net.Bind(&expert.Condition{Tokens: 1, Width: w, Embedding: make([]float32, w), State: make([]float32, s)})
+		if err != nil {
+			t.Fatalf("loaded net refuses a fitting condition: %v", err)
+		}
+		v := make([]float32, h*d)
+		fl.Velocity(v, make([]float32, h*d), 0.5)
+	})
+}

@@ -36,12 +36,17 @@ var (
 )
 
 // params builds a network's parameter list in one backing array.
+// In a dry run (layout only) it records names and shapes and allocates nothing.
 type params struct {
 	list []Param
-	data []float32
+	dry  bool
 }
 
 func (p *params) add(name string, shape ...int) []float32 {
+	if p.dry {
+		p.list = append(p.list, Param{Name: name, Shape: shape})
+		return nil
+	}
 	n := 1
 	for _, s := range shape {
 		n *= s

@@ -121,6 +121,11 @@ var _ Net = (*Transformer)(nil)
 // weight matrices normal with std 1/sqrt(fan in), biases zero, position embeddings normal with
 // std 0.02, and, as in DiT's adaLN-zero, the modulation maps and the output layer zero.
 func NewTransformer(cfg TransformerConfig, r *rand.Rand) (*Transformer, error) {
+	return newTransformer(cfg, r, false)
+}
+
+// newTransformer builds the network; dry builds only its parameter list (names and shapes).
+func newTransformer(cfg TransformerConfig, r *rand.Rand, dry bool) (*Transformer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -128,6 +133,7 @@ func NewTransformer(cfg TransformerConfig, r *rand.Rand) (*Transformer, error) {
 	m := &Transformer{cfg: cfg}
 	w, F := cfg.Width, cfg.TimeFeatures
 	p := &m.ps
+	p.dry = dry
 	lin := func(name string, in, out int) linear {
 		return linear{p.add(name+".w", in, out), p.add(name+".b", out)}
 	}
@@ -147,6 +153,9 @@ func NewTransformer(cfg TransformerConfig, r *rand.Rand) (*Transformer, error) {
 	}
 	m.fshift, m.fscale = lin("final.shift", w, w), lin("final.scale", w, w)
 	m.out = lin("out", w, cfg.D)
+	if dry {
+		return m, nil
+	}
 	Init(m, r, 1)
 	// pos is a matrix for Init's purposes; give it DiT's small scale instead.
 	for i := range m.pos {
