@@ -221,36 +221,15 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) loop(ctx context.Context, pub publisher) {
 	cfg := n.cfg
 	clk := cfg.Clock
-	period := time.Duration(math.Round(float64(time.Second) / cfg.Rate))
-	paced := !math.IsInf(cfg.Speed, 1)
-	wallPeriod := time.Duration(math.Round(float64(period) / cfg.Speed))
-	every := func(rate float64) int64 { return max(1, int64(math.Round(cfg.Rate/rate))) }
-	tfEvery, markerEvery := every(cfg.TFRate), every(cfg.MarkerRate)
-	diagPeriod := cfg.ROS.Node.DiagnosticsPeriod
-	if diagPeriod == 0 {
-		diagPeriod = ros.DefaultDiagnosticsPeriod
-	}
-	diagEvery := every(1 / diagPeriod.Seconds())
-	var lateBefore int64
-
-	dof := n.model.DoF()
-	st := robot.NewState(dof)
-	var truth robot.State
-	var sc sim.Scene
-	var vsc vlm.Scene
-	tfs := make([]ros.Transform, dof)
-	var markers []ros.Marker
-	var lastStamp time.Time
-	var lastObs time.Duration = -1
-	taskDone := false
-
 	t0 := clk.Now()
-	simStart := n.s.Now()
 	var offset time.Duration // ROS time minus simulation time
 	if !cfg.SimTime {
-		offset = t0.Sub(simStart)
+		offset = t0.Sub(n.s.Now())
 		n.offset.Store(int64(offset))
 	}
+	l := n.newStepper(pub, offset)
+	paced := !math.IsInf(cfg.Speed, 1)
+	wallPeriod := time.Duration(math.Round(float64(l.period) / cfg.Speed))
 	n.log.Info("node: stepping", "rate_hz", cfg.Rate, "sim_time", cfg.SimTime, "speed", cfg.Speed, "task", cfg.Task.Name, "instruction", n.Instruction())
 	for k := int64(1); ; k++ {
 		if paced {
@@ -265,62 +244,108 @@ func (n *Node) loop(ctx context.Context, pub publisher) {
 		if ctx.Err() != nil {
 			return
 		}
-		n.s.Step(period)
-		n.steps.Add(1)
-		now := n.s.Now()
-		elapsed := now.Sub(simStart)
-		pub.PublishClock(now) // sim time only
+		l.step(k)
+	}
+}
 
-		if err := n.s.ReadState(&st); err == nil && !st.Stamp.Equal(lastStamp) {
-			lastStamp = st.Stamp
-			st.Stamp = st.Stamp.Add(offset)
-			pub.PublishJointState(&st)
-			n.published.Add(1)
-		}
+// stepper is the stepping loop's state: the schedule and the buffers every step reuses.
+type stepper struct {
+	n        *Node
+	pub      publisher
+	period   time.Duration
+	offset   time.Duration // ROS time minus simulation time
+	simStart time.Time
 
-		if n.tk != nil {
-			if !taskDone {
-				n.s.TrueStateTo(&truth)
-				taskDone = n.tk.Update(elapsed, n.rb.EEPos(truth.Position))
-				n.metaMu.Lock()
-				n.meta = n.tk.Meta()
-				n.metaMu.Unlock()
-				if taskDone {
-					m := n.tk.Meta()
-					n.log.Info("node: task over", "task", m.Task, "success", m.Success, "elapsed", m.Elapsed, "distance_m", m.Distance)
-				}
-			}
-			if n.stream != nil {
-				if n.stream.Due(elapsed) {
-					n.tk.ObserveTo(&vsc, elapsed)
-					n.stream.Observe(elapsed, &vsc)
-				}
-				if emb, at, ok := n.stream.Latest(elapsed); ok && at != lastObs {
-					lastObs = at
-					pub.PublishEmbedding(n.tokens, n.width, emb, simStart.Add(at+offset))
-				}
-			}
-		}
+	tfEvery, markerEvery, diagEvery int64 // in steps
 
-		if k%tfEvery == 0 {
-			n.s.SceneTo(&sc)
-			for i := range tfs {
-				f := &sc.Frames[i]
-				tfs[i] = ros.Transform{Parent: f.Parent, Child: f.Child, Pose: f.Pose}
+	st, truth  robot.State
+	sc         sim.Scene
+	vsc        vlm.Scene
+	tfs        []ros.Transform
+	markers    []ros.Marker
+	lastStamp  time.Time     // of the last joint state published
+	lastObs    time.Duration // observation time of the last embedding published
+	taskDone   bool
+	lateBefore int64 // late steps at the last status
+}
+
+func (n *Node) newStepper(pub publisher, offset time.Duration) *stepper {
+	cfg := n.cfg
+	every := func(rate float64) int64 { return max(1, int64(math.Round(cfg.Rate/rate))) }
+	diagPeriod := cfg.ROS.Node.DiagnosticsPeriod
+	if diagPeriod == 0 {
+		diagPeriod = ros.DefaultDiagnosticsPeriod
+	}
+	return &stepper{
+		n: n, pub: pub, offset: offset, simStart: n.s.Now(),
+		period:  time.Duration(math.Round(float64(time.Second) / cfg.Rate)),
+		tfEvery: every(cfg.TFRate), markerEvery: every(cfg.MarkerRate), diagEvery: every(1 / diagPeriod.Seconds()),
+		st:      robot.NewState(n.model.DoF()),
+		tfs:     make([]ros.Transform, n.model.DoF()),
+		lastObs: -1,
+	}
+}
+
+// step runs step k (1, 2, ...): it advances the simulation by one period and publishes what is
+// due. It allocates nothing (once its buffers have grown) except on diagnostic steps, whose
+// status holds fresh strings.
+func (l *stepper) step(k int64) {
+	n, pub, offset := l.n, l.pub, l.offset
+	n.s.Step(l.period)
+	n.steps.Add(1)
+	now := n.s.Now()
+	elapsed := now.Sub(l.simStart)
+	pub.PublishClock(now) // sim time only
+
+	if err := n.s.ReadState(&l.st); err == nil && !l.st.Stamp.Equal(l.lastStamp) {
+		l.lastStamp = l.st.Stamp
+		l.st.Stamp = l.st.Stamp.Add(offset)
+		pub.PublishJointState(&l.st)
+		n.published.Add(1)
+	}
+
+	if n.tk != nil {
+		if !l.taskDone {
+			n.s.TrueStateTo(&l.truth)
+			l.taskDone = n.tk.Update(elapsed, n.rb.EEPos(l.truth.Position))
+			m := n.tk.Meta()
+			n.metaMu.Lock()
+			n.meta = m
+			n.metaMu.Unlock()
+			if l.taskDone {
+				n.log.Info("node: task over", "task", m.Task, "success", m.Success, "elapsed", m.Elapsed, "distance_m", m.Distance)
 			}
-			pub.PublishTF(now.Add(offset), tfs)
 		}
-		if k%diagEvery == 0 {
-			late := n.late.Load()
-			pub.PublishStatus(now.Add(offset), n.status(late-lateBefore, diagEvery))
-			lateBefore = late
+		if n.stream != nil {
+			if n.stream.Due(elapsed) {
+				n.tk.ObserveTo(&l.vsc, elapsed)
+				n.stream.Observe(elapsed, &l.vsc)
+			}
+			if emb, at, ok := n.stream.Latest(elapsed); ok && at != l.lastObs {
+				l.lastObs = at
+				pub.PublishEmbedding(n.tokens, n.width, emb, l.simStart.Add(at+offset))
+			}
 		}
-		if k%markerEvery == 0 && n.tk != nil {
-			n.tk.SceneTo(&sc, elapsed)
-			n.s.SetObjects(sc.Targets, sc.Obstacles)
-			markers = appendMarkers(markers[:0], sc.Targets, sc.Obstacles)
-			pub.PublishMarkers(now.Add(offset), n.model.Root, markers)
+	}
+
+	if k%l.tfEvery == 0 {
+		n.s.SceneTo(&l.sc)
+		for i := range l.tfs {
+			f := &l.sc.Frames[i]
+			l.tfs[i] = ros.Transform{Parent: f.Parent, Child: f.Child, Pose: f.Pose}
 		}
+		pub.PublishTF(now.Add(offset), l.tfs)
+	}
+	if k%l.diagEvery == 0 {
+		late := n.late.Load()
+		pub.PublishStatus(now.Add(offset), n.status(late-l.lateBefore, l.diagEvery))
+		l.lateBefore = late
+	}
+	if k%l.markerEvery == 0 && n.tk != nil {
+		n.tk.SceneTo(&l.sc, elapsed)
+		n.s.SetObjects(l.sc.Targets, l.sc.Obstacles)
+		l.markers = appendMarkers(l.markers[:0], l.sc.Targets, l.sc.Obstacles)
+		pub.PublishMarkers(now.Add(offset), n.model.Root, l.markers)
 	}
 }
 

@@ -500,3 +500,29 @@ func BenchmarkStep(b *testing.B) {
 	b.ResetTimer()
 	n.loop(ctx, c)
 }
+
+// TestStepAllocs proves that a step allocates nothing once its buffers have grown, with every
+// output due (joint states, /clock, /tf, markers, embeddings), except on diagnostic steps.
+func TestStepAllocs(t *testing.T) {
+	m, rc := ur5(t)
+	for _, tk := range task.Names() {
+		n, err := New(m, rc, Config{Rate: 100, TFRate: 100, MarkerRate: 100, SimTime: true, Task: task.Config{Name: tk}, Embedding: true, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := n.newStepper(&counter{limit: -1, cancel: func() {}}, 0)
+		k := int64(0)
+		next := func() {
+			if k++; k%l.diagEvery == 0 {
+				k++
+			}
+			l.step(k)
+		}
+		for range 30 { // grow the buffers: the first embedding is ready after 100 ms
+			next()
+		}
+		if a := testing.AllocsPerRun(200, next); a != 0 {
+			t.Errorf("%s: a step allocates %v times", tk, a)
+		}
+	}
+}
