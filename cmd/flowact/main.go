@@ -68,6 +68,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newCollectCmd(),
 		newTrainCmd(),
 		newEvalCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowact/flowact/cmd/flowact/internal/bench"
+	"github.com/flowact/flowact/expert/nn"
+	"github.com/flowact/flowact/policy/chunk"
+)
+
+// benchOptions are the flags of `flowact bench`.
+type benchOptions struct {
+	json       bool
+	archs      []string
+	solvers    []string
+	steps      int
+	threads    []int
+	duration   time.Duration
+	minReps    int
+	seed       uint64
+	strategies []string
+	rate       float64
+	sizes      bench.Sizes
+}
+
+// benchReport is what `flowact bench --json` prints.
+type benchReport struct {
+	Env      bench.Env            `json:"env"`
+	Sizes    bench.Sizes          `json:"sizes"`
+	Duration string               `json:"duration"` // per measurement
+	Seed     uint64               `json:"seed"`
+	Expert   []bench.ExpertResult `json:"expert"`
+	Tick     []bench.TickResult   `json:"tick"`
+}
+
+func newBenchCmd() *cobra.Command {
+	o := benchOptions{sizes: bench.Reference()}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure expert sampling latency and the control tick's cost on this machine",
+		Long: `Measure, on this machine, how long the action expert takes to sample one chunk, for each
+architecture, ODE solver and thread count, and what one control tick of the policy loop costs.
+
+Expert: the reference networks of the README (MLP: 3 blocks of 1024, 16 x 512 embedding;
+transformer: width 256, 4 layers, 4 heads, MLP ratio 4, 16 x 256 embedding; both 50 x 7 chunks
+and a state of 7) with seeded random weights, batch 1. A chunk is noise, Bind (the per-chunk
+condition work) and the solve from t = 0 to 1. Reported per case: ms per chunk (median and p99
+over the repetitions), velocity evaluations per chunk, GFLOP/s from the network's analytic FLOP
+count, and allocations per chunk in steady state (after one warm-up chunk).
+
+Tick: policy.Loop with every piece real (worker, splicer, safety filter, watchdogs) on a fake
+robot (ideal tracking, closed-form chunks, a virtual clock that skips the sleeps), per splicing
+strategy: ns per tick (median, p99, mean) and allocations per tick.
+
+Each case runs for --duration (at least --min-reps chunks). The machine's load changes the
+figures: the report states GOMAXPROCS, the CPU model and the load average.`,
+		Example: `  flowact bench
+  flowact bench --json > bench.json
+  flowact bench --arch mlp --solvers euler --threads 1 --duration 5s
+  flowact bench --arch transformer --solvers euler,rk4 --steps 5 --strategies ""`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("bench: unexpected argument %q", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return runBench(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.json, "json", false, "print the results as JSON")
+	f.StringSliceVar(&o.archs, "arch", []string{nn.ArchMLP, nn.ArchTransformer}, "architectures: mlp, transformer (comma-separated)")
+	f.StringSliceVar(&o.solvers, "solvers", []string{"euler", "heun", "rk4"}, "ODE solvers: "+strings.Join(bench.Solvers(), ", "))
+	f.IntVar(&o.steps, "steps", 10, "steps of the fixed-step solvers")
+	f.IntSliceVar(&o.threads, "threads", []int{1, 2}, "matrix-product threads of the network: 1, 2")
+	f.DurationVar(&o.duration, "duration", 2*time.Second, "least time spent timing each case")
+	f.IntVar(&o.minReps, "min-reps", 3, "least number of timed chunks per expert case")
+	f.Uint64Var(&o.seed, "seed", 1, "seed of the weights, conditions and noise")
+	f.StringSliceVar(&o.strategies, "strategies", []string{"replace", "ensemble", "blend", "prefix", "guided"},
+		`splicing strategies whose tick is measured ("" for none)`)
+	f.Float64Var(&o.rate, "rate", 500, "control rate of the tick measurement, Hz")
+	s := &o.sizes
+	f.IntVar(&s.H, "chunk", s.H, "chunk length H (steps)")
+	f.IntVar(&s.D, "dof", s.D, "action dimensions D (and the tick's joints)")
+	f.IntVar(&s.Tokens, "tokens", s.Tokens, "embedding tokens of the condition")
+	f.IntVar(&s.State, "state", s.State, "state length of the condition")
+	f.IntVar(&s.MLPHidden, "mlp-hidden", s.MLPHidden, "MLP width")
+	f.IntVar(&s.MLPLayers, "mlp-layers", s.MLPLayers, "MLP residual blocks")
+	f.IntVar(&s.MLPEmbed, "mlp-embed", s.MLPEmbed, "MLP embedding width")
+	f.IntVar(&s.TFWidth, "tf-width", s.TFWidth, "transformer width")
+	f.IntVar(&s.TFLayers, "tf-layers", s.TFLayers, "transformer blocks")
+	f.IntVar(&s.TFHeads, "tf-heads", s.TFHeads, "transformer attention heads")
+	f.IntVar(&s.TFMLPRatio, "tf-mlp-ratio", s.TFMLPRatio, "transformer MLP ratio")
+	f.IntVar(&s.TFEmbed, "tf-embed", s.TFEmbed, "transformer embedding width")
+	return cmd
+}
+
+// validate checks every flag before anything is measured: a bad one is a usage error.
+func (o *benchOptions) validate() error {
+	empty := func(s string) bool { return s == "" }
+	o.archs = slices.DeleteFunc(o.archs, empty)
+	o.strategies = slices.DeleteFunc(o.strategies, empty)
+	if len(o.archs) == 0 && len(o.strategies) == 0 {
+		return usagef("bench: nothing to measure (no --arch and no --strategies)")
+	}
+	if len(o.archs) > 0 && (len(o.solvers) == 0 || len(o.threads) == 0) {
+		return usagef("bench: --solvers and --threads need at least one value")
+	}
+	if o.duration <= 0 {
+		return usagef("bench: --duration %v, want > 0", o.duration)
+	}
+	if o.steps <= 0 {
+		return usagef("bench: --steps %d, want > 0", o.steps)
+	}
+	if o.minReps <= 0 {
+		return usagef("bench: --min-reps %d, want > 0", o.minReps)
+	}
+	for _, th := range o.threads {
+		if th != 1 && th != 2 {
+			return usagef("bench: --threads %d, want 1 or 2", th)
+		}
+	}
+	for _, s := range o.solvers {
+		if !slices.Contains(bench.Solvers(), s) {
+			return usagef("bench: unknown solver %q (want one of %s)", s, strings.Join(bench.Solvers(), ", "))
+		}
+	}
+	for _, a := range o.archs {
+		if a != nn.ArchMLP && a != nn.ArchTransformer {
+			return usagef("bench: unknown architecture %q (want %s or %s)", a, nn.ArchMLP, nn.ArchTransformer)
+		}
+		if err := o.sizes.CheckArch(a, 1); err != nil {
+			return usageError{err}
+		}
+	}
+	for _, s := range o.strategies {
+		c := chunk.Config{Strategy: chunk.Strategy(s)}
+		if err := c.Validate(); err != nil {
+			return usagef("bench: --strategies: %v", err)
+		}
+	}
+	if len(o.strategies) > 0 {
+		if o.sizes.D <= 0 || o.sizes.H < 2 {
+			return usagef("bench: the tick needs --dof > 0 and --chunk >= 2")
+		}
+		if o.rate < 50 || o.rate > 1000 {
+			return usagef("bench: --rate %g Hz, want 50 to 1000", o.rate)
+		}
+	}
+	return nil
+}
+
+func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
+	rep := benchReport{Env: bench.ReadEnv(), Sizes: o.sizes, Duration: o.duration.String(), Seed: o.seed,
+		Expert: []bench.ExpertResult{}, Tick: []bench.TickResult{}}
+	progress := func(format string, args ...any) {
+		if !o.json {
+			fmt.Fprintf(stderr, "bench: "+format+"\n", args...)
+		}
+	}
+	for _, arch := range o.archs {
+		for _, s := range o.solvers {
+			for _, th := range o.threads {
+				progress("%s, %s, %d thread(s)", arch, s, th)
+				r, err := bench.Expert(ctx, bench.ExpertConfig{Arch: arch, Solver: s, Steps: o.steps, Threads: th,
+					Sizes: o.sizes, Duration: o.duration, MinReps: o.minReps, Seed: o.seed})
+				if err != nil {
+					return err
+				}
+				rep.Expert = append(rep.Expert, r)
+			}
+		}
+	}
+	for _, st := range o.strategies {
+		progress("tick, %s", st)
+		r, err := bench.Tick(ctx, bench.TickConfig{Strategy: chunk.Strategy(st), Rate: o.rate, Joints: o.sizes.D,
+			H: o.sizes.H, Tokens: o.sizes.Tokens, Width: o.sizes.TFEmbed, Duration: o.duration})
+		if err != nil {
+			return err
+		}
+		rep.Tick = append(rep.Tick, r)
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printBench(stdout, &rep)
+	return nil
+}
+
+func printBench(w io.Writer, r *benchReport) {
+	e := r.Env
+	fmt.Fprintf(w, "%s %s/%s, GOMAXPROCS %d, %d CPUs", e.GoVersion, e.GOOS, e.GOARCH, e.GOMAXPROCS, e.NumCPU)
+	if e.CPU != "" {
+		fmt.Fprintf(w, ", %s", e.CPU)
+	}
+	if len(e.LoadAvg) == 3 {
+		fmt.Fprintf(w, ", load average %.2f %.2f %.2f", e.LoadAvg[0], e.LoadAvg[1], e.LoadAvg[2])
+	}
+	fmt.Fprintf(w, "\n%s, seed %d, %s per case\n", e.Time.Format(time.RFC3339), r.Seed, r.Duration)
+	s := r.Sizes
+	if len(r.Expert) > 0 {
+		fmt.Fprintf(w, "\nExpert: one %d x %d chunk at batch 1 (noise, Bind, solve), %d condition tokens\n", s.H, s.D, s.Tokens)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "arch\tsolver\tsteps\tthreads\treps\tms p50\tms p99\tevals\tMFLOP\tGFLOP/s\tallocs/chunk\t")
+		for _, x := range r.Expert {
+			steps := "adaptive"
+			if x.Steps > 0 {
+				steps = fmt.Sprint(x.Steps)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%.4g\t%.4g\t%.2f\t%.2f\t\n", x.Arch, x.Solver, steps, x.Threads, x.Reps,
+				ms(x.MsMedian), ms(x.MsP99), x.Evals, x.MFLOP, x.GFLOPS, x.Allocs)
+		}
+		tw.Flush()
+	}
+	if len(r.Tick) > 0 {
+		t := r.Tick[0]
+		fmt.Fprintf(w, "\nControl tick: policy.Loop, %d joints, H = %d, %g Hz, fake driver and clock\n", t.Joints, t.H, t.Rate)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "strategy\tticks\tns p50\tns p99\tns mean\tallocs/tick\tholds\t")
+		for _, x := range r.Tick {
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%.4f\t%d\t\n", x.Strategy, x.Ticks, x.NsMedian, x.NsP99, x.NsMean, x.Allocs, x.HoldTicks)
+		}
+		tw.Flush()
+	}
+}
+
+// ms formats milliseconds with three significant digits.
+func ms(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}

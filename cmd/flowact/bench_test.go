@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// tinyBench are flags that make `flowact bench` measure small networks for a few milliseconds.
+var tinyBench = []string{"bench", "--chunk", "8", "--dof", "3", "--tokens", "4", "--state", "3",
+	"--mlp-hidden", "32", "--mlp-layers", "2", "--mlp-embed", "16",
+	"--tf-width", "32", "--tf-layers", "1", "--tf-heads", "2", "--tf-mlp-ratio", "2", "--tf-embed", "16",
+	"--duration", "1ms", "--min-reps", "2", "--rate", "250"}
+
+func TestBenchJSON(t *testing.T) {
+	args := append(append([]string{}, tinyBench...), "--json", "--solvers", "euler,rk4", "--steps", "3",
+		"--threads", "1,2", "--strategies", "replace,prefix")
+	code, stdout, stderr := runCLI(t, context.Background(), args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if stderr != "" {
+		t.Errorf("stderr with --json: %q", stderr)
+	}
+	var rep benchReport
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	e := rep.Env
+	if e.GoVersion == "" || e.GOOS == "" || e.GOARCH == "" || e.GOMAXPROCS < 1 {
+		t.Errorf("env %+v", e)
+	}
+	if rep.Sizes.H != 8 || rep.Sizes.TFWidth != 32 || rep.Seed != 1 || rep.Duration != "1ms" {
+		t.Errorf("sizes %+v, seed %d, duration %q", rep.Sizes, rep.Seed, rep.Duration)
+	}
+	// 2 architectures x 2 solvers x 2 thread counts, in flag order.
+	if len(rep.Expert) != 8 {
+		t.Fatalf("%d expert results, want 8", len(rep.Expert))
+	}
+	evals := map[string]float64{"euler": 3, "rk4": 12}
+	for i, r := range rep.Expert {
+		wantArch, wantSolver, wantThreads := []string{"mlp", "transformer"}[i/4], []string{"euler", "rk4"}[i/2%2], 1+i%2
+		if r.Arch != wantArch || r.Solver != wantSolver || r.Threads != wantThreads || r.Steps != 3 {
+			t.Errorf("result %d is %s/%s/%d threads/%d steps, want %s/%s/%d/3", i, r.Arch, r.Solver, r.Threads, r.Steps,
+				wantArch, wantSolver, wantThreads)
+		}
+		if !(r.MsMedian > 0 && r.MsP99 >= r.MsMedian && r.GFLOPS > 0 && r.MFLOP > 0 && r.Reps >= 2) {
+			t.Errorf("result %d: %+v", i, r)
+		}
+		if r.Evals != evals[r.Solver] {
+			t.Errorf("result %d: %g evaluations, want %g", i, r.Evals, evals[r.Solver])
+		}
+	}
+	if len(rep.Tick) != 2 || rep.Tick[0].Strategy != "replace" || rep.Tick[1].Strategy != "prefix" {
+		t.Fatalf("tick results %+v", rep.Tick)
+	}
+	for _, r := range rep.Tick {
+		if !(r.NsMedian > 0 && r.NsP99 >= r.NsMedian && r.Ticks >= 100 && r.Joints == 3 && r.H == 8 && r.Rate == 250) {
+			t.Errorf("tick %+v", r)
+		}
+	}
+}
+
+func TestBenchTable(t *testing.T) {
+	args := append(append([]string{}, tinyBench...), "--arch", "mlp", "--solvers", "heun", "--threads", "1",
+		"--strategies", "blend")
+	code, stdout, stderr := runCLI(t, context.Background(), args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"GOMAXPROCS", "ms p50", "GFLOP/s", "allocs/chunk", "heun", "ns p50", "blend"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "transformer") {
+		t.Errorf("--arch mlp measured the transformer:\n%s", stdout)
+	}
+	// Progress goes to stderr, one line per case.
+	if n := strings.Count(stderr, "\n"); n != 2 {
+		t.Errorf("stderr has %d lines, want 2 (one per case):\n%s", n, stderr)
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--threads", "3"},
+		{"bench", "--threads", "x"},
+		{"bench", "--solvers", "rk45"},
+		{"bench", "--arch", "cnn"},
+		{"bench", "--steps", "0"},
+		{"bench", "--duration", "0s"},
+		{"bench", "--duration", "soon"},
+		{"bench", "--min-reps", "0"},
+		{"bench", "--strategies", "bogus"},
+		{"bench", "--rate", "5"},
+		{"bench", "--tf-heads", "3"},
+		{"bench", "--mlp-hidden", "0"},
+		{"bench", "--arch", "", "--strategies", ""},
+		{"bench", "extra"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, &out, &errb)
+		stderr := errb.String()
+		if code != 2 {
+			t.Errorf("%q: exit %d, want 2 (stderr %q)", args, code, stderr)
+		}
+		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 || !strings.HasPrefix(stderr, "flowact: ") {
+			t.Errorf("%q: stderr %q, want one line starting with \"flowact: \"", args, stderr)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%q: measured something before failing: %q", args, out.String())
+		}
+	}
+}

@@ -1,0 +1,51 @@
+// Package bench measures flowact's hot paths on the machine it runs on, for `flowact bench`: the
+// latency of one action chunk from the expert (architecture x ODE solver x threads) and the cost
+// of one control tick of policy.Loop.
+//
+// # Expert chunks
+//
+// Expert builds an expert/nn network of the given Sizes (Reference: the reference configurations
+// of issue 3) with seeded random weights: nn.Init with gain 1, so every weight matrix is random,
+// including the modulation and output maps that a training initialization zeroes (an untrained
+// transformer would otherwise return exactly 0). One condition (embedding and state) is drawn from
+// the same seed. A chunk is what policy.Expert does per request minus normalization: draw the
+// noise (expert.Noise), Bind the condition (the per-chunk work: pooling, FiLM or cross-attention
+// keys and values) and integrate the field from t = 0 (noise) to t = 1 (data) with an expert/ode
+// solver at batch 1. One untimed warm-up chunk sizes every workspace; then chunks are timed one by
+// one with the monotonic wall clock until both the duration and the minimum repetition count are
+// reached (at most MaxReps). Reported: median, p99 (nearest rank), minimum and mean milliseconds
+// per chunk; velocity evaluations per chunk (ode.Stats.Evals, the mean for the adaptive solver);
+// GFLOP/s from the networks' analytic counts (nn's FLOPs methods: multiply-adds count 2, only
+// matrix products and attention are counted), total FLOPs over total time; and allocations per
+// chunk.
+//
+// # The control tick
+//
+// Tick runs a real policy.Loop (Run, with its inference worker) on a fake robot: an ideal driver
+// (the state is the last command, stamped now), a closed-form inferer (a slow sinusoid per joint
+// within the joint limits, holding a committed prefix or frozen rows exactly, as the expert
+// does), a fresh embedding at every tick, and a virtual clock. The clock's time moves only when
+// the tick sleeps, and jumps straight to the deadline, so ticks run back to back and never
+// overrun; while the tick sleeps after a request, the clock waits until the worker has finished
+// that inference (so the plan never runs dry and every tick is a steady-state tick; the wait is
+// not timed). A tick's cost is the wall time from the end of one sleep to the start of the next:
+// the tick itself plus the loop's bookkeeping and two clock readings. The first Warmup ticks
+// (the cold start and the first chunks) are not measured.
+//
+// # Allocations
+//
+// Allocations are differences of runtime.MemStats.Mallocs and TotalAlloc across the timed
+// repetitions, divided by their number. They count every goroutine of the process (the network's
+// worker thread, the loop's inference worker), so a 0 means the whole steady state allocates
+// nothing. They include the runtime's own: a goroutine that blocks on a channel takes a waiter
+// record (a 112-byte sudog) from a per-processor cache that the runtime refills by allocating, so
+// the two-thread network's hand-overs cost a rare allocation until the caches settle (a warm-up
+// of 3 chunks instead of 1 shortens that), and a fraction of an allocation per repetition is the
+// runtime's, not flowact's. AllocsTotal gives the count. A garbage collection is forced before
+// each warm-up, so that the construction's garbage is not collected during the measurement.
+//
+// # Memory and concurrency
+//
+// Measurements are sequential and own everything they build; a measurement holds one network (or
+// loop) at a time and closes it before returning. Nothing here prints: callers format the results.
+package bench

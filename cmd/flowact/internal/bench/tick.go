@@ -1,0 +1,345 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/policy/chunk"
+	"github.com/flowact/flowact/robot"
+)
+
+// TickConfig is one control-tick measurement. The zero values take the defaults their comments
+// give.
+type TickConfig struct {
+	// Strategy is the splicing strategy (policy/chunk); "" means policy's default, blend.
+	Strategy chunk.Strategy
+	// Rate is the control rate in Hz; 0 means 500.
+	Rate float64
+	// Joints is the robot's joint count; 0 means 7.
+	Joints int
+	// H is the chunk length in ticks; 0 means 50.
+	H int
+	// Tokens x Width is the embedding handed to the loop at every tick; 0 means 16 x 256.
+	Tokens, Width int
+	// Warmup is how many ticks run before the measurement; 0 means 5 H.
+	Warmup int
+	// Duration is the least wall time of the measurement (waits for inference included); 0 means
+	// 2 s. At least MinTicks ticks are measured (0 means 100) and at most MaxTicks (0 means 1<<18).
+	Duration           time.Duration
+	MinTicks, MaxTicks int
+}
+
+func (c TickConfig) withDefaults() TickConfig {
+	if c.Strategy == "" {
+		c.Strategy = chunk.Blend
+	}
+	if c.Rate == 0 {
+		c.Rate = 500
+	}
+	if c.Joints == 0 {
+		c.Joints = 7
+	}
+	if c.H == 0 {
+		c.H = 50
+	}
+	if c.Tokens == 0 {
+		c.Tokens = 16
+	}
+	if c.Width == 0 {
+		c.Width = 256
+	}
+	if c.Warmup == 0 {
+		c.Warmup = 5 * c.H
+	}
+	if c.Duration == 0 {
+		c.Duration = 2 * time.Second
+	}
+	if c.MinTicks == 0 {
+		c.MinTicks = 100
+	}
+	if c.MaxTicks == 0 {
+		c.MaxTicks = 1 << 18
+	}
+	return c
+}
+
+// Validate reports a bad field (after defaults); the loop's own config (rate range, strategy)
+// is checked by policy.New.
+func (c TickConfig) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Joints < 0 || c.H < 2 || c.Tokens < 0 || c.Width < 0:
+		return fmt.Errorf("%w: tick joints %d, chunk %d, embedding %d x %d", ErrConfig, c.Joints, c.H, c.Tokens, c.Width)
+	case c.Warmup < 0 || c.MinTicks < 1 || c.MaxTicks < c.MinTicks:
+		return fmt.Errorf("%w: tick warm-up %d, ticks min %d max %d", ErrConfig, c.Warmup, c.MinTicks, c.MaxTicks)
+	case c.Duration < 0:
+		return fmt.Errorf("%w: duration %v is negative", ErrConfig, c.Duration)
+	}
+	return nil
+}
+
+// TickResult is the measured cost of the control tick with one strategy.
+type TickResult struct {
+	Strategy string  `json:"strategy"`
+	Rate     float64 `json:"rate_hz"`
+	Joints   int     `json:"joints"`
+	H        int     `json:"h"`
+	Ticks    int     `json:"ticks"` // measured ticks
+
+	NsMedian float64 `json:"ns_median"`
+	NsP99    float64 `json:"ns_p99"`
+	NsMean   float64 `json:"ns_mean"`
+	NsMax    float64 `json:"ns_max"`
+
+	Allocs      float64 `json:"allocs_per_tick"`
+	Bytes       float64 `json:"bytes_per_tick"`
+	AllocsTotal uint64  `json:"allocs_total"` // over all measured ticks
+
+	// The loop's own counters over the whole run (warm-up included): chunks spliced, ticks held
+	// (a plan that ran dry: should be 0), missed deadlines (0 on the virtual clock).
+	Chunks    uint64 `json:"chunks"`
+	HoldTicks uint64 `json:"hold_ticks"`
+	Overruns  uint64 `json:"overruns"`
+}
+
+// Tick measures the control tick of policy.Loop (see the package documentation).
+func Tick(ctx context.Context, c TickConfig) (TickResult, error) {
+	if err := c.Validate(); err != nil {
+		return TickResult{}, err
+	}
+	c = c.withDefaults()
+	period := time.Duration(float64(time.Second) / c.Rate)
+	tb := &tickBench{
+		warmup:   c.Warmup,
+		duration: c.Duration,
+		minTicks: c.MinTicks,
+		ns:       make([]float64, 0, c.MaxTicks),
+		emb:      make([]float32, c.Tokens*c.Width),
+		tokens:   c.Tokens, width: c.Width,
+	}
+	tb.now.Store(time.Unix(1_000_000, 0).UnixNano())
+	m := benchArm(c.Joints)
+	inf := &waveInferer{h: c.H, d: c.Joints, dt: period.Seconds(), tb: tb}
+	drv := &idealDriver{m: m, pos: make([]float64, c.Joints), clock: tb}
+	inf.wave(drv.pos, 0)
+	l, err := policy.New(policy.Config{Rate: c.Rate, Horizon: c.H, Chunk: chunk.Config{Strategy: c.Strategy}},
+		policy.Deps{Driver: drv, Inferer: inf, Clock: tb, Embeddings: tb})
+	if err != nil {
+		return TickResult{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	tb.tel = l.Telemetry()
+	if err := l.Start(); err != nil {
+		return TickResult{}, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tb.cancel = cancel
+	err = l.Run(rctx)
+	if !errors.Is(err, context.Canceled) {
+		return TickResult{}, fmt.Errorf("bench: tick loop: %w", err)
+	}
+	if ctx.Err() != nil {
+		return TickResult{}, ctx.Err()
+	}
+	if len(tb.ns) == 0 {
+		return TickResult{}, errors.New("bench: no tick measured")
+	}
+	tel := l.Telemetry()
+	res := TickResult{Strategy: string(c.Strategy), Rate: c.Rate, Joints: c.Joints, H: c.H, Ticks: len(tb.ns),
+		Chunks: tel.Chunks.Load(), HoldTicks: tel.HoldTicks.Load(), Overruns: tel.Overruns.Load()}
+	n := float64(len(tb.ns))
+	res.AllocsTotal = tb.m1.Mallocs - tb.m0.Mallocs
+	res.Allocs = float64(res.AllocsTotal) / n
+	res.Bytes = float64(tb.m1.TotalAlloc-tb.m0.TotalAlloc) / n
+	sum := 0.0
+	for _, v := range tb.ns {
+		sum += v
+	}
+	res.NsMean = sum / n
+	slices.Sort(tb.ns)
+	res.NsMedian, res.NsP99, res.NsMax = Quantile(tb.ns, 0.5), Quantile(tb.ns, 0.99), tb.ns[len(tb.ns)-1]
+	return res, nil
+}
+
+// benchArm is a d-joint revolute arm with every limit the safety filter uses (a typical
+// manipulator's: ±3 rad, 2 rad/s, 20 rad/s², 2000 rad/s³).
+func benchArm(d int) *robot.Model {
+	m := &robot.Model{Name: "bench", Root: "base"}
+	for j := range d {
+		m.Joints = append(m.Joints, robot.Joint{Name: fmt.Sprintf("j%d", j), Type: robot.Revolute,
+			Limits: robot.Limits{HasPosition: true, Lower: -3, Upper: 3, Velocity: 2, Acceleration: 20, Jerk: 2000}})
+	}
+	return m
+}
+
+// tickBench is the measurement's virtual clock and embedding source. Its SleepUntil is called by
+// the loop's tick goroutine only (the loop has no Recorder); Now by the tick and the worker.
+type tickBench struct {
+	now    atomic.Int64 // virtual time, ns since the Unix epoch
+	tel    *policy.Telemetry
+	cancel context.CancelFunc
+
+	emb           []float32
+	tokens, width int
+
+	// Signals from the worker, counted: inferences finished; clock readings after one (the
+	// worker reads the clock right before handing the result to the tick). The tick spins on
+	// them (runtime.Gosched) rather than blocking on a channel, which would make the runtime
+	// allocate waiter records now and then (see the package documentation).
+	done     atomic.Uint64
+	nowSeen  atomic.Uint64
+	awaitNow atomic.Bool
+
+	// Owned by the tick goroutine.
+	warmup    int
+	duration  time.Duration
+	minTicks  int
+	sleeps    int
+	finished  uint64    // inferences waited for
+	tickStart time.Time // wall time the current tick started (zero before the first)
+	measuring bool
+	stopped   bool
+	wallStart time.Time
+	ns        []float64
+	m0, m1    runtime.MemStats
+}
+
+func (tb *tickBench) Now() time.Time {
+	if tb.awaitNow.CompareAndSwap(true, false) {
+		tb.nowSeen.Add(1)
+	}
+	return time.Unix(0, tb.now.Load())
+}
+
+func (tb *tickBench) SleepUntil(ctx context.Context, t time.Time) error {
+	wall := time.Now()
+	if tb.measuring {
+		tb.ns = append(tb.ns, float64(wall.Sub(tb.tickStart)))
+		if len(tb.ns) == cap(tb.ns) || len(tb.ns) >= tb.minTicks && wall.Sub(tb.wallStart) >= tb.duration {
+			runtime.ReadMemStats(&tb.m1)
+			tb.measuring, tb.stopped = false, true
+			tb.cancel()
+		}
+	}
+	tb.sleeps++
+	if tb.sleeps == tb.warmup/2+1 && !tb.stopped {
+		runtime.GC() // the construction's garbage, collected before the warm-up ends (see Expert)
+	}
+	if tb.sleeps == tb.warmup+1 && !tb.stopped {
+		tb.measuring = true
+		runtime.ReadMemStats(&tb.m0)
+		tb.wallStart = time.Now()
+	}
+	if !tb.stopped {
+		// The tick that just ran should have taken the last finished inference; if the worker
+		// had not handed it over yet (its thread lost the CPU), give it time before the next
+		// tick, so that the plan never runs dry while the worker is descheduled.
+		for t0 := time.Now(); tb.consumed() < tb.finished && time.Since(t0) < maxHandoffWait; {
+			runtime.Gosched()
+		}
+		// Wait (untimed) for the inference the last tick asked for, so that its chunk is spliced
+		// on time; Gosched lets the worker's buffered hand-over happen first.
+		if n := tb.tel.Requests.Load(); tb.finished < n {
+			for tb.done.Load() < n || tb.nowSeen.Load() < n {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				runtime.Gosched()
+			}
+			tb.finished = n
+			runtime.Gosched()
+		}
+	}
+	if v := t.UnixNano(); v > tb.now.Load() {
+		tb.now.Store(v)
+	}
+	tb.tickStart = time.Now()
+	return ctx.Err()
+}
+
+// maxHandoffWait bounds how long a tick that missed a finished inference's hand-over waits for
+// it (the worker is a few instructions from its channel send, unless its thread lost the CPU).
+const maxHandoffWait = 10 * time.Millisecond
+
+// consumed returns how many results the loop has taken from its worker: each is counted once,
+// as a chunk, or a late, stale or rejected one.
+func (tb *tickBench) consumed() uint64 {
+	t := tb.tel
+	return t.Chunks.Load() + t.Late.Load() + t.Stale.Load() + t.Rejected.Load()
+}
+
+// Latest implements policy.EmbeddingSource: the same embedding, always fresh.
+func (tb *tickBench) Latest() (policy.Embedding, error) {
+	return policy.Embedding{Stamp: tb.Now(), Tokens: tb.tokens, Width: tb.width, Data: tb.emb}, nil
+}
+
+// idealDriver is a robot that reaches every command at once: its state is the last command,
+// measured now.
+type idealDriver struct {
+	m     *robot.Model
+	pos   []float64
+	clock robot.Clock
+}
+
+func (d *idealDriver) Model() *robot.Model { return d.m }
+
+func (d *idealDriver) ReadState(dst *robot.State) error {
+	dst.Stamp = d.clock.Now()
+	copy(dst.Position, d.pos)
+	clear(dst.Velocity)
+	clear(dst.Effort)
+	return nil
+}
+
+func (d *idealDriver) WriteCommand(c *robot.Command) error {
+	copy(d.pos, c.Position)
+	return nil
+}
+
+// Wave parameters: each joint follows 0.5 sin(2π 0.25 t + 0.5 j) rad, whose speed (0.79 rad/s),
+// acceleration (1.2 rad/s²) and jerk (1.9 rad/s³) are well inside benchArm's limits.
+const (
+	waveAmp   = 0.5
+	waveFreq  = 0.25
+	wavePhase = 0.5
+)
+
+// waveInferer is a closed-form Inferer: row i of a chunk is the wave at tick req.Tick+i, with
+// the committed prefix (prefix) or frozen rows (guided) written back exactly, as policy.Expert
+// does.
+type waveInferer struct {
+	h, d int
+	dt   float64
+	tb   *tickBench
+}
+
+func (w *waveInferer) Shape() (h, d int) { return w.h, w.d }
+
+func (w *waveInferer) wave(dst []float64, tick int64) {
+	t := float64(tick) * w.dt
+	for j := range dst {
+		dst[j] = waveAmp * math.Sin(2*math.Pi*waveFreq*t+wavePhase*float64(j))
+	}
+}
+
+func (w *waveInferer) Infer(dst *chunk.Chunk, req *policy.Request) error {
+	dst.H, dst.D, dst.Start = w.h, w.d, req.Tick
+	dst.Data = dst.Data[:w.h*w.d]
+	for i := range w.h {
+		w.wave(dst.Data[i*w.d:(i+1)*w.d], req.Tick+int64(i))
+	}
+	copy(dst.Data, req.Prefix)
+	if req.Frozen > 0 && len(req.Guide) >= req.Frozen*w.d {
+		copy(dst.Data, req.Guide[:req.Frozen*w.d])
+	}
+	w.tb.awaitNow.Store(true)
+	w.tb.done.Add(1)
+	return nil
+}
