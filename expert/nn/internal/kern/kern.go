@@ -52,20 +52,7 @@ func gemmCols(c, a, b []float32, m, k, n, j0, j1 int, acc bool) {
 						s00, s01, s02, s03 = c0[0], c0[1], c0[2], c0[3]
 						s10, s11, s12, s13 = c1[0], c1[1], c1[2], c1[3]
 					}
-					pp := pan[:4*len(a0)]
-					for p, x0 := range a0 {
-						x1 := a1[p]
-						bb := pp[4*p : 4*p+4 : 4*p+4]
-						b0, b1, b2, b3 := bb[0], bb[1], bb[2], bb[3]
-						s00 += x0 * b0
-						s01 += x0 * b1
-						s02 += x0 * b2
-						s03 += x0 * b3
-						s10 += x1 * b0
-						s11 += x1 * b1
-						s12 += x1 * b2
-						s13 += x1 * b3
-					}
+					s00, s01, s02, s03, s10, s11, s12, s13 = micro2x4(a0, a1, pan, s00, s01, s02, s03, s10, s11, s12, s13)
 					c0[0], c0[1], c0[2], c0[3] = s00, s01, s02, s03
 					c1[0], c1[1], c1[2], c1[3] = s10, s11, s12, s13
 				}
@@ -248,4 +235,28 @@ func Attention(out, q, k, v []float32, tq, tk, heads, dh int, scores []float32) 
 			}
 		}
 	}
+}
+
+// micro2x4 adds the products of rows a0 and a1 with the packed 4-column panel pan (len 4·len(a0))
+// to the 2 x 4 accumulators. It is a function of its own so that the accumulators stay in
+// registers: inlined into gemmCols's loop nest they spill.
+//
+//go:noinline
+func micro2x4(a0, a1, pan []float32, s00, s01, s02, s03, s10, s11, s12, s13 float32) (float32, float32, float32, float32, float32, float32, float32, float32) {
+	a1 = a1[:len(a0)]
+	pan = pan[:4*len(a0)]
+	for p, x0 := range a0 {
+		x1 := a1[p]
+		bb := pan[4*p : 4*p+4 : 4*p+4]
+		b0, b1, b2, b3 := bb[0], bb[1], bb[2], bb[3]
+		s00 += x0 * b0
+		s01 += x0 * b1
+		s02 += x0 * b2
+		s03 += x0 * b3
+		s10 += x1 * b0
+		s11 += x1 * b1
+		s12 += x1 * b2
+		s13 += x1 * b3
+	}
+	return s00, s01, s02, s03, s10, s11, s12, s13
 }
