@@ -55,13 +55,16 @@ transformer: width 256, 4 layers, 4 heads, MLP ratio 4, 16 x 256 embedding; both
 and a state of 7) with seeded random weights, batch 1. A chunk is noise, Bind (the per-chunk
 condition work) and the solve from t = 0 to 1. Reported per case: ms per chunk (median and p99
 over the repetitions), velocity evaluations per chunk, GFLOP/s from the network's analytic FLOP
-count, and allocations per chunk in steady state (after one warm-up chunk).
+count, and allocations per chunk in steady state (after untimed warm-up chunks: 1, or 3 with two
+threads). dopri5 is adaptive (tolerances 1e-4, at most 2000 evaluations): on random weights it
+needs hundreds of evaluations per chunk, so it is not in the default list.
 
 Tick: policy.Loop with every piece real (worker, splicer, safety filter, watchdogs) on a fake
 robot (ideal tracking, closed-form chunks, a virtual clock that skips the sleeps), per splicing
-strategy: ns per tick (median, p99, mean) and allocations per tick.
+strategy: ns per tick (median, p99, mean), allocations per tick, and the ticks the robot was
+held (1: the first tick, before any chunk).
 
-Each case runs for --duration (at least --min-reps chunks). The machine's load changes the
+Each case runs for --duration (at least --min-reps chunks; the tick at most 262144 ticks). The machine's load changes the
 figures: the report states GOMAXPROCS, the CPU model and the load average.`,
 		Example: `  flowact bench
   flowact bench --json > bench.json
