@@ -75,6 +75,75 @@ func needROSTools(t *testing.T, tools ...string) {
 	}
 }
 
+// startRosmasterProc starts Debian's rosmaster on a free port and returns its URI and the ROS
+// environment for it. Another process may take the port between the probe and rosmaster's bind,
+// so the master counts as up only when getPid answers with its own pid; otherwise it is tried
+// again on a new port.
+func startRosmasterProc(t *testing.T) (uri string, env []string) {
+	for attempt := 0; attempt < 3; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		uri = fmt.Sprintf("http://127.0.0.1:%d/", port)
+		home := t.TempDir()
+		env = []string{"ROS_MASTER_URI=" + uri, "ROS_HOME=" + home, "ROS_LOG_DIR=" + home, "ROS_IP=127.0.0.1",
+			"HOME=" + home, "PATH=/usr/bin:/bin", "PYTHONUNBUFFERED=1"}
+		master := exec.Command("/usr/bin/rosmaster", "--core", "-p", strconv.Itoa(port), "-w", "2")
+		master.Env = env
+		master.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := master.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { master.Wait(); close(exited) }()
+		stop := func(sig syscall.Signal) {
+			syscall.Kill(-master.Process.Pid, sig)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				syscall.Kill(-master.Process.Pid, syscall.SIGKILL)
+				<-exited
+			}
+		}
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if pid, ok := masterPid(uri); ok && pid == master.Process.Pid {
+				t.Cleanup(func() { stop(syscall.SIGINT) })
+				return uri, env
+			}
+			select {
+			case <-exited:
+				deadline = time.Time{} // it could not bind: try another port
+			default:
+			}
+		}
+		stop(syscall.SIGKILL)
+	}
+	t.Fatal("rosmaster did not come up on a free port in 3 attempts")
+	return "", nil
+}
+
+// masterPid asks the master at uri for its pid.
+func masterPid(uri string) (int, bool) {
+	c, err := xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: time.Second})
+	if err != nil {
+		return 0, false
+	}
+	defer c.Close()
+	res, err := c.Call(context.Background(), uri, "getPid", xmlrpc.String("/test"))
+	if err != nil {
+		return 0, false
+	}
+	a, _ := res.AsArray()
+	if len(a) != 3 {
+		return 0, false
+	}
+	pid, ok := a[2].AsInt()
+	return int(pid), ok
+}
+
 // rosTool runs a Debian ROS tool for at most d (SIGINT then) and returns its output.
 func rosTool(t *testing.T, env []string, d time.Duration, name string, args ...string) string {
 	t.Helper()
@@ -119,16 +188,7 @@ func TestSimProcess(t *testing.T) {
 		}
 	})
 
-	master := exec.Command("/usr/bin/rosmaster", "--core", "-p", strconv.Itoa(port), "-w", "2")
-	master.Env = env
-	master.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := master.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-master.Process.Pid, syscall.SIGINT)
-		master.Wait()
-	})
+	uri, env = startRosmasterProc(t)
 
 	// ROS_MASTER_URI, not --master, names the master here.
 	cmd, stdout, stderr, done := simProcess(t, env, "--rate", "50", "--task", "reach", "--seed", "5")

@@ -275,8 +275,11 @@ traj = JointTrajectory(joint_names=names, points=points)
 traj.header.stamp = rospy.Time.now() + rospy.Duration(0.3)  # an absolute start, in wall time
 pub.publish(traj)
 rospy.sleep(1.8)
-pub.publish(JointTrajectory(joint_names=["gripper_joint"] + names[1:], points=points))
-rospy.sleep(0.5)
+bad = JointTrajectory(joint_names=["gripper_joint"] + names[1:], points=points)
+for _ in range(3):  # rospy sends from a thread: give it time on a loaded machine
+    pub.publish(bad)
+    rospy.sleep(0.3)
+rospy.sleep(1.0)
 `, rc.Topics.Trajectory, pyStrings(rnames), yamlList(rev(mid)), yamlList(rev(final)))
 				p := startTool(t, env, "python3", "-c", script)
 				eventually(t, 20*time.Second, "the arm follows the trajectory to its last point", func() bool {

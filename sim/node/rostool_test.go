@@ -65,24 +65,54 @@ var masterKinds = []struct {
 	{"embedded", startEmbedded},
 }
 
+// startRosmaster starts Debian's rosmaster on a free port. Another process may take the port
+// between the probe and rosmaster's bind (the machine runs many tests), so the master counts as
+// up only when getPid answers with its own pid; if it exits, it is tried again on a new port.
 func startRosmaster(t *testing.T) string {
 	needROS(t)
-	port := freePort(t)
-	uri := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	p := startTool(t, rosEnv(t, uri), "rosmaster", "--core", "-p", strconv.Itoa(port), "-w", "2")
-	t.Cleanup(func() { p.stop(syscall.SIGINT) })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-			return uri
+	for attempt := 0; ; attempt++ {
+		port := freePort(t)
+		uri := fmt.Sprintf("http://127.0.0.1:%d/", port)
+		p := startTool(t, rosEnv(t, uri), "rosmaster", "--core", "-p", strconv.Itoa(port), "-w", "2")
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if pid, ok := masterPid(uri); ok && pid == p.cmd.Process.Pid {
+				t.Cleanup(func() { p.stop(syscall.SIGINT) })
+				return uri
+			}
+			select {
+			case <-p.done:
+			case <-time.After(50 * time.Millisecond):
+				if time.Now().Before(deadline) {
+					continue
+				}
+				p.stop(syscall.SIGKILL)
+			}
+			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rosmaster did not listen within 15 s: %s", p.out.String())
+		if attempt == 2 {
+			t.Fatalf("rosmaster did not come up on a free port in 3 attempts; last output:\n%s", p.out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// masterPid asks the master at uri for its pid.
+func masterPid(uri string) (int, bool) {
+	c, err := xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: time.Second})
+	if err != nil {
+		return 0, false
+	}
+	defer c.Close()
+	res, err := c.Call(context.Background(), uri, "getPid", xmlrpc.String("/test"))
+	if err != nil {
+		return 0, false
+	}
+	a, _ := res.AsArray()
+	if len(a) != 3 {
+		return 0, false
+	}
+	pid, ok := a[2].AsInt()
+	return int(pid), ok
 }
 
 func startEmbedded(t *testing.T) string {
