@@ -100,7 +100,7 @@ func logLoss(t *testing.T, what string, h []Point) {
 func TestLearnsMultimodal(t *testing.T) {
 	t.Parallel() // the two learning tests share the two cores
 	toy := FourAndTwo()
-	cfg := nn.MLPConfig{H: 1, D: 2, Embed: 2, State: 0, Hidden: 64, Layers: 2, TimeFeatures: 16, TimeWidth: 32, CondWidth: 32}
+	cfg := nn.MLPConfig{H: 1, D: 2, Embed: 2, State: 0, Hidden: 64, Layers: 2, TimeFeatures: 8, TimeWidth: 16, CondWidth: 16}
 	tc := Config{Steps: learnSteps, BatchSize: 64, LR: 1e-2, MinLR: 1e-4, Warmup: 50, Clip: 1, EMA: 0.99, Seed: 1, LogEvery: 50}
 	// The regressor's optimum (the conditional mean) is easy to reach: fewer steps suffice.
 	rc := tc

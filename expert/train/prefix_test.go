@@ -14,7 +14,7 @@ import (
 func TestPrefixContinuesMode(t *testing.T) {
 	t.Parallel() // the two learning tests share the two cores
 	toy := Bimodal{H: 8, Slope: 1.5, Std: 0.05}
-	cfg := nn.MLPConfig{H: 8, D: 1, Embed: 1, State: 1, Hidden: 48, Layers: 2, TimeFeatures: 16, TimeWidth: 32, CondWidth: 16}
+	cfg := nn.MLPConfig{H: 8, D: 1, Embed: 1, State: 1, Hidden: 48, Layers: 2, TimeFeatures: 8, TimeWidth: 16, CondWidth: 16}
 	tc := Config{Steps: prefixSteps, BatchSize: 64, LR: 1e-2, MinLR: 1e-4, Warmup: 20, Clip: 1, EMA: 0.98, Seed: 2, MaxPrefix: 4, LogEvery: 50}
 	net, hist, err := trainToy(toy, cfg, tc)
 	if err != nil {
