@@ -82,7 +82,7 @@ func New(cfg Config, model *robot.Model, h Handlers) (*Node, error) {
 		return nil, fmt.Errorf("%w: nil model", ErrConfig)
 	}
 	if err := model.Validate(); err != nil {
-		return nil, fmt.Errorf("ros: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	nm, err := cfg.resolve()
 	if err != nil {
@@ -147,7 +147,8 @@ func (n *Node) Registrations() uint64 { return n.regs.Load() }
 func (n *Node) ReportStatus(s Status) { n.status.set(s) }
 
 // Run runs the node until ctx ends (connect ctx to SIGINT and SIGTERM): then it unregisters
-// everything from the master and returns nil. It returns an error for a shutdown request or a
+// everything from the master and returns nil (within about Config.Timeout when a master call is
+// under way, as goroslib's calls cannot be cancelled). It returns an error for a shutdown request or a
 // second call; a master that is absent or restarts is waited for, not an error.
 func (n *Node) Run(ctx context.Context) error {
 	if !n.ran.CompareAndSwap(false, true) {
