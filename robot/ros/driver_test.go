@@ -163,3 +163,20 @@ func BenchmarkDriverTick(b *testing.B) {
 		}
 	}
 }
+
+func TestNewRejects(t *testing.T) {
+	env := envMap{}.get
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		model *robot.Model
+	}{
+		{"nil model", Config{Getenv: env}, nil},
+		{"model without joints", Config{Getenv: env}, &robot.Model{Name: "empty"}},
+		{"bad config", Config{Getenv: env, Name: "a b"}, testModel()},
+	} {
+		if _, err := New(tc.cfg, tc.model, Handlers{}); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: err = %v, want ErrConfig", tc.name, err)
+		}
+	}
+}
