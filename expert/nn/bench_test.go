@@ -39,6 +39,7 @@ func benchChunk(b *testing.B, net flopper, tokens, width int) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuSeconds()
 	for i := 0; i < b.N; i++ {
 		expert.Noise(x, r)
 		f, err := net.Bind(c)
@@ -52,10 +53,15 @@ func benchChunk(b *testing.B, net flopper, tokens, width int) {
 			}
 		}
 	}
+	cpu := cpuSeconds() - cpu0
 	bind, vel := net.FLOPs(tokens)
 	flops := float64(bind+steps*vel) * float64(b.N)
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/chunk")
+	// CPU time of all threads per chunk: on a loaded machine wall time stretches, this does not.
+	if cpu > 0 {
+		b.ReportMetric(cpu*1e3/float64(b.N), "cpu-ms/chunk")
+	}
 }
 
 func BenchmarkChunk(b *testing.B) {

@@ -20,9 +20,12 @@ type task struct {
 	acc     bool
 }
 
-// minParallel is the product size m·k·n below which Gemm stays on one thread: a channel round
-// trip costs a few microseconds, about the time of 50k multiply-adds.
-const minParallel = 1 << 16
+// minParallel is the product size m·k·n below which Gemm stays on one thread. A hand-off to the
+// worker costs a few microseconds on an idle machine but up to a scheduler time slice on a busy
+// one; below 2M multiply-adds (about half a millisecond of work) splitting does not pay. At batch
+// 1 this keeps the reference MLP's matrix-vector products on one thread and splits the
+// transformer's (51-row) products.
+const minParallel = 1 << 21
 
 // NewPool returns a pool using threads threads (1 or 2; other values are clamped).
 func NewPool(threads int) *Pool {
