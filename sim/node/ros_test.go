@@ -146,8 +146,12 @@ func TestROS(t *testing.T) {
 			t.Parallel()
 			uri := mk.start(t)
 			env := rosEnv(t, uri)
+			// The embedding goes out as flowact_msgs/Embedding: goroslib encodes a Float32MultiArray
+			// element by element, which costs more CPU than the rest of the node together.
+			mainCfg := rosConfig(t, uri, "")
+			mainCfg.Embedding = ros.EmbeddingCustom
 			n, stop := startNode(t, uri, Config{Rate: testRate, Task: task.Config{Name: "reach"}, Seed: 7, Embedding: true,
-				ROS: ros.SimSideConfig{Node: rosConfig(t, uri, "")}})
+				ROS: ros.SimSideConfig{Node: mainCfg}})
 			home := n.cfg.Sim.Initial
 			// A second node with sensor faults on its own topics: half the samples dropped, and
 			// position noise of 0.01 rad.
@@ -215,7 +219,7 @@ func TestROS(t *testing.T) {
 					t.Parallel()
 					out := runTool(t, env, 30*time.Second, "rostopic", "list", "-v")
 					for _, want := range []string{"/tf [tf2_msgs/TFMessage]", "/tf_static [tf2_msgs/TFMessage]",
-						"/flowact/markers [visualization_msgs/MarkerArray]", "/flowact/embedding [std_msgs/Float32MultiArray]",
+						"/flowact/markers [visualization_msgs/MarkerArray]", "/flowact/embedding [flowact_msgs/Embedding]",
 						rc.Topics.Command + " [std_msgs/Float64MultiArray]", rc.Topics.Trajectory + " [trajectory_msgs/JointTrajectory]"} {
 						if !strings.Contains(out, want) {
 							t.Errorf("rostopic list -v lacks %q:\n%s", want, out)
