@@ -54,8 +54,9 @@ Expert: the reference networks of the README (MLP: 3 blocks of 1024, 16 x 512 em
 transformer: width 256, 4 layers, 4 heads, MLP ratio 4, 16 x 256 embedding; both 50 x 7 chunks
 and a state of 7) with seeded random weights, batch 1. A chunk is noise, Bind (the per-chunk
 condition work) and the solve from t = 0 to 1. Reported per case: ms per chunk (median and p99
-over the repetitions), velocity evaluations per chunk, GFLOP/s from the network's analytic FLOP
-count, and allocations per chunk in steady state (after untimed warm-up chunks: 1, or 3 with two
+over the repetitions), the process's CPU time per chunk (cpu-ms, all threads: a loaded machine
+stretches the wall time, not this), velocity evaluations per chunk, GFLOP/s from the network's
+analytic FLOP count (and per CPU second), and allocations per chunk in steady state (after untimed warm-up chunks: 1, or 3 with two
 threads). dopri5 is adaptive (tolerances 1e-4, at most 2000 evaluations): on random weights it
 needs hundreds of evaluations per chunk, so it is not in the default list.
 
@@ -219,14 +220,14 @@ func printBench(w io.Writer, r *benchReport) {
 	if len(r.Expert) > 0 {
 		fmt.Fprintf(w, "\nExpert: one %d x %d chunk at batch 1 (noise, Bind, solve), %d condition tokens\n", s.H, s.D, s.Tokens)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "arch\tsolver\tsteps\tthreads\treps\tms p50\tms p99\tevals\tMFLOP\tGFLOP/s\tallocs/chunk\t")
+		fmt.Fprintln(tw, "arch\tsolver\tsteps\tthreads\treps\tms p50\tms p99\tcpu-ms\tevals\tMFLOP\tGFLOP/s\tGFLOP/cpu-s\tallocs/chunk\t")
 		for _, x := range r.Expert {
 			steps := "adaptive"
 			if x.Steps > 0 {
 				steps = fmt.Sprint(x.Steps)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%.4g\t%.4g\t%.2f\t%.2f\t\n", x.Arch, x.Solver, steps, x.Threads, x.Reps,
-				ms(x.MsMedian), ms(x.MsP99), x.Evals, x.MFLOP, x.GFLOPS, x.Allocs)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%.4g\t%.4g\t%.2f\t%.2f\t%.2f\t\n", x.Arch, x.Solver, steps, x.Threads, x.Reps,
+				ms(x.MsMedian), ms(x.MsP99), ms(x.CPUMs), x.Evals, x.MFLOP, x.GFLOPS, x.GFLOPPerCPUs, x.Allocs)
 		}
 		tw.Flush()
 	}

@@ -64,6 +64,9 @@ func TestExpert(t *testing.T) {
 					if want := (float64(bind) + r.Evals*float64(vel)) / 1e6; abs(r.MFLOP-want) > 1e-9*want {
 						t.Errorf("MFLOP %g, want %g", r.MFLOP, want)
 					}
+					if r.CPUMs < 0 || (r.CPUMs > 0) != (r.GFLOPPerCPUs > 0) {
+						t.Errorf("CPU ms %g, GFLOP per CPU s %g", r.CPUMs, r.GFLOPPerCPUs)
+					}
 					if r.GFLOPS <= 0 || r.Params <= 0 || r.Batch != 1 {
 						t.Errorf("GFLOP/s %g, params %d, batch %d", r.GFLOPS, r.Params, r.Batch)
 					}

@@ -16,7 +16,9 @@
 // reached (at most MaxReps). Reported: median, p99 (nearest rank), minimum and mean milliseconds
 // per chunk; velocity evaluations per chunk (ode.Stats.Evals, the mean for the adaptive solver);
 // GFLOP/s from the networks' analytic counts (nn's FLOPs methods: multiply-adds count 2, only
-// matrix products and attention are counted), total FLOPs over total time; and allocations per
+// matrix products and attention are counted), total FLOPs over total time; the process's CPU
+// time per chunk (getrusage: all threads, user and system), which a loaded machine does not
+// stretch as it stretches wall time, and the GFLOP per CPU second it gives; and allocations per
 // chunk.
 //
 // # The control tick

@@ -247,6 +247,12 @@ type ExpertResult struct {
 	MFLOP  float64 `json:"mflop_per_chunk"` // analytic: Bind + Evals velocity evaluations
 	GFLOPS float64 `json:"gflops"`          // total FLOPs over total time
 
+	// CPUMs is the process's CPU time (all threads) per chunk: on a loaded machine the wall time
+	// stretches while the CPU time stays what the chunk costs. GFLOPPerCPUs is the total FLOPs
+	// over that CPU time. Both are 0 where the CPU time is not known (non-unix systems).
+	CPUMs        float64 `json:"cpu_ms_per_chunk"`
+	GFLOPPerCPUs float64 `json:"gflop_per_cpu_s"`
+
 	Allocs      float64 `json:"allocs_per_chunk"`
 	Bytes       float64 `json:"bytes_per_chunk"`
 	AllocsTotal uint64  `json:"allocs_total"` // over all Reps chunks
@@ -317,6 +323,7 @@ func Expert(ctx context.Context, c ExpertConfig) (ExpertResult, error) {
 	evals := 0
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	cpu0 := cpuSeconds()
 	start := time.Now()
 	for len(ms) < c.MaxReps && (len(ms) < c.MinReps || time.Since(start) < c.Duration) {
 		t0 := time.Now()
@@ -328,6 +335,7 @@ func Expert(ctx context.Context, c ExpertConfig) (ExpertResult, error) {
 		ms = append(ms, float64(dt)/float64(time.Millisecond))
 		evals += st.Evals
 	}
+	cpu := cpuSeconds() - cpu0
 	runtime.ReadMemStats(&m1)
 	n := float64(len(ms))
 	res.Reps = len(ms)
@@ -345,6 +353,10 @@ func Expert(ctx context.Context, c ExpertConfig) (ExpertResult, error) {
 	res.MsMean = sum / n
 	if sum > 0 {
 		res.GFLOPS = total / (sum / 1e3) / 1e9
+	}
+	if cpu > 0 {
+		res.CPUMs = cpu * 1e3 / n
+		res.GFLOPPerCPUs = total / cpu / 1e9
 	}
 	slices.Sort(ms)
 	res.MsMin, res.MsMedian, res.MsP99 = ms[0], Quantile(ms, 0.5), Quantile(ms, 0.99)

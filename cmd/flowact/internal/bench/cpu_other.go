@@ -1,0 +1,6 @@
+//go:build !unix
+
+package bench
+
+// cpuSeconds returns 0: the process's CPU time is read on unix systems only.
+func cpuSeconds() float64 { return 0 }
