@@ -68,6 +68,7 @@ func TestSimUsageErrors(t *testing.T) {
 		{[]string{"--config", "/no/such/file.yaml"}, "no such file"},
 		{[]string{"--master", "ftp://somewhere"}, "master URI"},
 		{[]string{"--robot", "ur5", "--robot-dir", "/tmp"}, "not both"},
+		{[]string{"--embedding-type", "sensor_msgs/Image"}, "--embedding-type"},
 	} {
 		args := tc.args
 		var out, errb syncBuffer
@@ -136,7 +137,8 @@ ros:
 	done := make(chan int, 1)
 	go func() {
 		done <- runSim(ctx, &out, &errb, "--master", m.URI(), "--rate", "50", "--task", "reach", "--seed", "3",
-			"--config", simCfg, "/joint_states:=/arm/joint_states", "__name:=arm_sim")
+			"--config", simCfg, "--embedding", "--embedding-type", "flowact_msgs/Embedding",
+			"/joint_states:=/arm/joint_states", "__name:=arm_sim")
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), "flowact sim: /arm_sim") {
@@ -156,7 +158,7 @@ ros:
 		t.Fatal(err)
 	}
 	rt, err := ros.New(ros.Config{Name: "runtime", MasterURI: m.URI(), Host: "127.0.0.1", Getenv: func(string) string { return "" },
-		Topics: ros.Topics{JointStates: "/arm/joint_states"}, Logger: quietLog()}, model, ros.Handlers{})
+		Topics: ros.Topics{JointStates: "/arm/joint_states"}, Embedding: ros.EmbeddingCustom, Logger: quietLog()}, model, ros.Handlers{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +170,18 @@ ros:
 	for deadline := time.Now().Add(20 * time.Second); rt.JointStates().ReadState(&st) != nil; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the runtime read no joint state from flowact sim")
+		}
+	}
+	// --embedding-type flowact_msgs/Embedding: the runtime, subscribed with that type, gets it.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if e, err := rt.Embeddings().Latest(); err == nil {
+			if e.Tokens*e.Width == 0 || len(e.Data) != e.Tokens*e.Width {
+				t.Errorf("embedding %d x %d with %d values", e.Tokens, e.Width, len(e.Data))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the runtime read no embedding from flowact sim --embedding")
 		}
 	}
 	for i, j := range model.Joints {

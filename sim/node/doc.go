@@ -13,7 +13,10 @@
 //	out  /flowact/markers           visualization_msgs/MarkerArray: the task's targets (spheres)
 //	                                and obstacles (capsules: a cylinder and two spheres) at MarkerRate
 //	out  /clock                     rosgraph_msgs/Clock after every step, with SimTime
-//	out  /flowact/embedding         the synthetic VLM's embedding (sim/vlm), with Embedding and a task
+//	out  /flowact/embedding         the synthetic VLM's embedding (sim/vlm), with Embedding and a task:
+//	                                std_msgs/Float32MultiArray, or flowact_msgs/Embedding with
+//	                                ROS.Node.Embedding = ros.EmbeddingCustom (goroslib encodes the
+//	                                latter ~250x faster: 37 us against 9 ms for 16 x 256 under -race)
 //	out  /diagnostics               diagnostic_msgs/DiagnosticArray "flowact: sim" every
 //	                                ROS.Node.DiagnosticsPeriod (1 s): step, command and drop
 //	                                counters, the task's progress; WARN when steps ran late
