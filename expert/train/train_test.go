@@ -35,7 +35,7 @@ func fixedClock() func() time.Time {
 // gives the same weights, moments and moving average bit for bit as 24 steps in one go.
 func TestResumeRepeatsRun(t *testing.T) {
 	toy := Bimodal{H: 4, Slope: 1, Std: 0.1}
-	cfg := Config{Steps: 24, BatchSize: 8, LR: 1e-2, Warmup: 5, Clip: 0.5, EMA: 0.9, Decay: 0.01, Seed: 9, MaxPrefix: 2, LogEvery: 4, Now: fixedClock()}
+	cfg := Config{Steps: 24, BatchSize: 8, LR: 1e-2, Warmup: 5, Clip: 0.5, EMA: 0.9, Decay: 0.01, Seed: 9, MaxPrefix: 2, LogEvery: 4, ValEvery: 8, Now: fixedClock()}
 
 	a := smallMLP(t)
 	defer a.Close()
@@ -43,7 +43,8 @@ func TestResumeRepeatsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ta.Run(context.Background(), toy, nil); err != nil {
+	// Validation along the way (on the moving average) must not disturb training.
+	if err := ta.Run(context.Background(), toy, toy); err != nil {
 		t.Fatal(err)
 	}
 	defer ta.Close()

@@ -166,6 +166,7 @@ type Trainer struct {
 	targetData   []float32
 	gradBufs     [][]float32
 	lastNorm     float64
+	swap         [][]float32 // the training weights while Validate runs the moving average
 
 	// History holds the logged points of every Run.
 	History []Point
@@ -450,8 +451,27 @@ func (t *Trainer) adamW(s int, grads [][]float32, gscale float64) {
 }
 
 // Validate returns the mean loss over ValBatches batches of val, drawn from a fixed stream so
-// values at different steps compare. It does not change the weights.
+// values at different steps compare. It evaluates the weights a checkpoint would hold (the
+// moving average when EMA is on) and leaves the training weights as they were, bit for bit.
 func (t *Trainer) Validate(val Source) (float64, error) {
+	if t.ema != nil {
+		ps := t.net.Params()
+		if t.swap == nil {
+			t.swap = make([][]float32, len(ps))
+			for i, p := range ps {
+				t.swap[i] = make([]float32, len(p.Data))
+			}
+		}
+		for i, p := range ps {
+			copy(t.swap[i], p.Data)
+			copy(p.Data, t.ema[i])
+		}
+		defer func() {
+			for i, p := range ps {
+				copy(p.Data, t.swap[i])
+			}
+		}()
+	}
 	var sum float64
 	for i := 0; i < t.cfg.ValBatches; i++ {
 		r := rand.New(rand.NewPCG(t.cfg.Seed^valStream, uint64(i)))
