@@ -250,7 +250,8 @@ func (s *SimSide) Stats() SimSideStats {
 }
 
 // PublishJointState publishes st (model order; Stamp is the measurement time) as a JointState
-// with the model's joint names. It copies st.
+// with the model's joint names. It copies st, and panics if st's slices do not have the model's
+// DoF values (a programmer error).
 func (s *SimSide) PublishJointState(st *robot.State) {
 	n := len(s.jnames)
 	if len(st.Position) != n || len(st.Velocity) != n || len(st.Effort) != n {
