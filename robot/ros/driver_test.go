@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/flowact/flowact/robot"
+
+	"github.com/flowact/flowact/internal/rostest"
 )
 
 // newOffline returns a node that has not run (no master needed).
 func newOffline(t *testing.T) *Node {
 	t.Helper()
-	n, err := New(Config{Getenv: envMap{}.get, Logger: testLogger(t)}, testModel(), Handlers{})
+	n, err := New(Config{Getenv: envMap{}.get, Logger: rostest.Logger(t)}, testModel(), Handlers{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/flowact/flowact/robot/ros/master"
+
+	"github.com/flowact/flowact/internal/rostest"
 )
 
 // embeddedMaster is flowact's in-process master (robot/ros/master) behind testMaster. The first
@@ -28,7 +30,7 @@ func (e *embeddedMaster) URI() string { return fmt.Sprintf("http://127.0.0.1:%d/
 
 func (e *embeddedMaster) Start(t testing.TB) {
 	t.Helper()
-	m, err := master.New(master.Config{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(e.port)), Logger: testLogger(t)})
+	m, err := master.New(master.Config{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(e.port)), Logger: rostest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,8 @@ import (
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/robottest"
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
+
+	"github.com/flowact/flowact/internal/rostest"
 )
 
 // Tests that need no ROS installation: flowact's node against the embedded master
@@ -244,7 +246,7 @@ func TestSimTime(t *testing.T) {
 		t.Fatal("clock is not sim time with /use_sim_time set")
 	}
 	t0 := time.Unix(1000, 0)
-	eventually(t, 10*time.Second, "sim time from /clock", func() bool {
+	rostest.Eventually(t, 10*time.Second, "sim time from /clock", func() bool {
 		clock.Write(&rosgraph_msgs.Clock{Clock: t0})
 		return c.Now().Equal(t0)
 	})
@@ -256,7 +258,7 @@ func TestSimTime(t *testing.T) {
 		t.Fatalf("SleepUntil returned before sim time reached its deadline: %v", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	eventually(t, 10*time.Second, "SleepUntil to return", func() bool {
+	rostest.Eventually(t, 10*time.Second, "SleepUntil to return", func() bool {
 		clock.Write(&rosgraph_msgs.Clock{Clock: t0.Add(600 * time.Millisecond)})
 		select {
 		case err := <-woke:
@@ -290,7 +292,7 @@ func TestSimTime(t *testing.T) {
 func BenchmarkJointStateLatency(b *testing.B) {
 	m := newEmbeddedMaster(b)
 	cfg := Config{Name: "flowact", MasterURI: m.URI(), Host: "127.0.0.1", Getenv: envMap{}.get,
-		DiagnosticsPeriod: time.Hour, Logger: testLogger(b)}
+		DiagnosticsPeriod: time.Hour, Logger: rostest.Logger(b)}
 	n, err := New(cfg, testModel(), Handlers{})
 	if err != nil {
 		b.Fatal(err)
@@ -358,7 +360,7 @@ func TestDuplicateNameShutsDown(t *testing.T) {
 	stop := runNode(t, n)
 	waitReady(t, n)
 	peerNode(t, m, "flowact")
-	eventually(t, 10*time.Second, "the node to stop", func() bool { return !n.Connected() })
+	rostest.Eventually(t, 10*time.Second, "the node to stop", func() bool { return !n.Connected() })
 	if err := stop(); !errors.Is(err, ErrShutdown) {
 		t.Errorf("Run: %v, want ErrShutdown", err)
 	}
@@ -371,7 +373,7 @@ func TestEnvironmentAndRemaps(t *testing.T) {
 	m := newEmbeddedMaster(t)
 	cfg := Config{
 		Getenv:      envMap{"ROS_MASTER_URI": m.URI(), "ROS_IP": "127.0.0.1"}.get,
-		WatchPeriod: 150 * time.Millisecond, Logger: testLogger(t),
+		WatchPeriod: 150 * time.Millisecond, Logger: rostest.Logger(t),
 	}
 	if _, err := cfg.ParseArgs([]string{"__name:=pilot", "__ns:=/lab", "/joint_states:=/arm/joint_states", "_rate:=50"}); err != nil {
 		t.Fatal(err)
@@ -391,7 +393,7 @@ func TestEnvironmentAndRemaps(t *testing.T) {
 	peer := peerNode(t, m, "arm")
 	pub := publisher[sensor_msgs.JointState](t, peer, "/arm/joint_states")
 	var st robot.State
-	eventually(t, 10*time.Second, "joint state on the remapped topic", func() bool {
+	rostest.Eventually(t, 10*time.Second, "joint state on the remapped topic", func() bool {
 		pub.Write(&sensor_msgs.JointState{Name: []string{"shoulder", "elbow", "wrist"}, Position: []float64{3, 2, 1}})
 		return n.JointStates().ReadState(&st) == nil && slices.Equal(st.Position, []float64{3, 2, 1})
 	})
@@ -471,7 +473,7 @@ func TestReregisterFindsNewPublishers(t *testing.T) {
 	// goroslib's HTTP client (http.DefaultTransport) may hold a kept-alive connection to the
 	// old master: the first call on it fails with EOF, so try again.
 	var late *goroslib.Node
-	eventually(t, 10*time.Second, "a peer node on the new master", func() bool {
+	rostest.Eventually(t, 10*time.Second, "a peer node on the new master", func() bool {
 		gn, err := goroslib.NewNode(goroslib.NodeConf{Name: "late", MasterAddress: m.URI()[len("http://") : len(m.URI())-1],
 			Host: "127.0.0.1", LogDestinations: goroslib.LogDestinationCallback})
 		late = gn
@@ -479,9 +481,9 @@ func TestReregisterFindsNewPublishers(t *testing.T) {
 	})
 	t.Cleanup(late.Close)
 	pub := publisher[sensor_msgs.JointState](t, late, "/joint_states")
-	eventually(t, 20*time.Second, "the node to register again", func() bool { return n.Registrations() >= 2 })
+	rostest.Eventually(t, 20*time.Second, "the node to register again", func() bool { return n.Registrations() >= 2 })
 	var st robot.State
-	eventually(t, 10*time.Second, "joint state from the publisher that came first", func() bool {
+	rostest.Eventually(t, 10*time.Second, "joint state from the publisher that came first", func() bool {
 		pub.Write(&sensor_msgs.JointState{Name: []string{"shoulder", "elbow", "wrist"}, Position: []float64{5, 6, 7}})
 		return n.JointStates().ReadState(&st) == nil && slices.Equal(st.Position, []float64{5, 6, 7})
 	})

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/flowact/flowact/robot"
+
+	"github.com/flowact/flowact/internal/rostest"
 )
 
 // envMap is a Getenv that sees only its own entries, so tests ignore the caller's ROS_*.
@@ -33,7 +35,7 @@ func testConfig(t *testing.T, m testMaster, name string) Config {
 		DiagnosticsPeriod: 200 * time.Millisecond,
 		RetryMin:          20 * time.Millisecond,
 		RetryMax:          200 * time.Millisecond,
-		Logger:            testLogger(t),
+		Logger:            rostest.Logger(t),
 	}
 }
 
@@ -80,13 +82,13 @@ var avgRate = regexp.MustCompile(`average rate: ([0-9.]+)`)
 
 func TestInterop(t *testing.T) {
 	t.Parallel()
-	needROS(t, "rostopic", "rosnode", "rosservice", "python3")
+	rostest.Require(t, "rosmaster", "rostopic", "rosnode", "rosservice", "python3")
 	msgFile, err := filepath.Abs("../../msgs/flowact_msgs/msg/Embedding.msg")
 	if err != nil {
 		t.Fatal(err)
 	}
 	forEachMaster(t, func(t *testing.T, m testMaster) {
-		env := rosEnv(t, m.URI())
+		env := rostest.Env(t, m.URI())
 		n, err := New(testConfig(t, m, "flowact"), testModel(), Handlers{
 			Start: func() (string, error) { return "started", nil },
 			Hold:  func() (string, error) { return "", errors.New("nothing to hold") },
@@ -113,29 +115,29 @@ func TestInterop(t *testing.T) {
 		t.Run("tools", func(t *testing.T) {
 			t.Run("rosnode list", func(t *testing.T) {
 				t.Parallel()
-				out := runTool(t, env, 30*time.Second, "rosnode", "list")
+				out := rostest.Run(t, env, 30*time.Second, "rosnode", "list")
 				if !hasNode(out, "/flowact") || !hasNode(out, "/flowact_custom") {
 					t.Errorf("rosnode list:\n%s", out)
 				}
 			})
 			t.Run("rostopic echo command", func(t *testing.T) {
 				t.Parallel()
-				out := runTool(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/flowact/command")
+				out := rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/flowact/command")
 				if !strings.Contains(out, "data: [0.1, 0.2, 0.3]") || !strings.Contains(out, "label: \"joints\"") {
 					t.Errorf("rostopic echo:\n%s", out)
 				}
 			})
 			t.Run("rostopic hz command", func(t *testing.T) {
 				t.Parallel()
-				p := startTool(t, env, "rostopic", "hz", "/flowact/command")
+				p := rostest.Start(t, env, "rostopic", "hz", "/flowact/command")
 				before := n.Driver().Stats()
 				time.Sleep(5 * time.Second)
 				after := n.Driver().Stats()
-				p.stop(syscall.SIGINT)
+				p.Stop(syscall.SIGINT)
 				sent := float64(after.CommandsSent-before.CommandsSent) / 5
-				all := avgRate.FindAllStringSubmatch(p.out.String(), -1)
+				all := avgRate.FindAllStringSubmatch(p.Output(), -1)
 				if len(all) == 0 {
-					t.Fatalf("no rate in rostopic hz output:\n%s", p.out.String())
+					t.Fatalf("no rate in rostopic hz output:\n%s", p.Output())
 				}
 				rate, _ := strconv.ParseFloat(all[len(all)-1][1], 64)
 				// Wide tolerances: two cores shared with other test processes, -race, and
@@ -151,13 +153,13 @@ func TestInterop(t *testing.T) {
 			})
 			t.Run("rostopic pub joint_states", func(t *testing.T) {
 				t.Parallel()
-				p := startTool(t, env, "rostopic", "pub", "-r", "10", "/joint_states", "sensor_msgs/JointState",
+				p := rostest.Start(t, env, "rostopic", "pub", "-r", "10", "/joint_states", "sensor_msgs/JointState",
 					"{name: [elbow, shoulder, wrist, gripper], position: [2, 1, 3, 7]}")
 				var st robot.State
-				eventually(t, 30*time.Second, "joint state from rostopic pub", func() bool {
+				rostest.Eventually(t, 30*time.Second, "joint state from rostopic pub", func() bool {
 					return n.JointStates().ReadState(&st) == nil && slices.Equal(st.Position, []float64{1, 2, 3})
 				})
-				p.stop(syscall.SIGINT)
+				p.Stop(syscall.SIGINT)
 				if s := n.JointStates().Stats(); s.Unknown == 0 {
 					t.Errorf("unknown name gripper not counted: %+v", s)
 				}
@@ -166,7 +168,7 @@ func TestInterop(t *testing.T) {
 				t.Parallel()
 				// The peer's joint states go to flowact_custom only (its own topic), so they do
 				// not race with rostopic pub above.
-				p := startTool(t, env, "python3", "testdata/peer.py", "--custom", msgFile,
+				p := rostest.Start(t, env, "python3", "testdata/peer.py", "--custom", msgFile,
 					"--embedding-topic", "/flowact/embedding_custom", "--also-multiarray",
 					"--joint-states-topic", "/peer/joint_states")
 				tr := robot.Trajectory{TimeFromStart: []time.Duration{250 * time.Millisecond, 1500 * time.Millisecond},
@@ -176,12 +178,12 @@ func TestInterop(t *testing.T) {
 						t.Fatal(err)
 					}
 					select {
-					case <-p.done:
+					case <-p.Done():
 						done = true
 					case <-time.After(100 * time.Millisecond):
 					}
 				}
-				out := p.wait(t, time.Second)
+				out := p.Wait(t, time.Second)
 				for _, want := range []string{
 					"COMMAND 0.1 0.2 0.3",
 					"TRAJECTORY shoulder elbow wrist | 0.4 0.5 0.6 | 0.25 1.5",
@@ -216,14 +218,14 @@ func TestInterop(t *testing.T) {
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			out := runTool(t, env, 30*time.Second, "rosnode", "kill", "/flowact_custom")
+			out := rostest.Run(t, env, 30*time.Second, "rosnode", "kill", "/flowact_custom")
 			if !strings.Contains(out, "killed") {
 				t.Errorf("rosnode kill:\n%s", out)
 			}
 			if err := stopC(); !errors.Is(err, ErrShutdown) {
 				t.Errorf("Run after rosnode kill: %v, want ErrShutdown", err)
 			}
-			out = runTool(t, env, 30*time.Second, "rosnode", "list")
+			out = rostest.Run(t, env, 30*time.Second, "rosnode", "list")
 			if hasNode(out, "/flowact") || hasNode(out, "/flowact_custom") {
 				t.Errorf("rosnode list still shows flowact's nodes after cancel and kill:\n%s", out)
 			}
@@ -239,9 +241,9 @@ func TestInterop(t *testing.T) {
 // the restart (they never re-register) and flow both ways with tools started afterwards.
 func TestMasterRestart(t *testing.T) {
 	t.Parallel()
-	needROS(t, "rostopic")
+	rostest.Require(t, "rosmaster", "rostopic")
 	forEachMaster(t, func(t *testing.T, m testMaster) {
-		env := rosEnv(t, m.URI())
+		env := rostest.Env(t, m.URI())
 		m.Stop(t)
 		n, err := New(testConfig(t, m, "flowact"), testModel(), Handlers{})
 		if err != nil {
@@ -260,15 +262,15 @@ func TestMasterRestart(t *testing.T) {
 
 		check := func(pos []float64) {
 			t.Helper()
-			echo := startTool(t, env, "rostopic", "echo", "-n", "1", "/flowact/command")
-			p := startTool(t, env, "rostopic", "pub", "-r", "10", "/joint_states", "sensor_msgs/JointState",
+			echo := rostest.Start(t, env, "rostopic", "echo", "-n", "1", "/flowact/command")
+			p := rostest.Start(t, env, "rostopic", "pub", "-r", "10", "/joint_states", "sensor_msgs/JointState",
 				fmt.Sprintf("{name: [shoulder, elbow, wrist], position: [%g, %g, %g]}", pos[0], pos[1], pos[2]))
 			var st robot.State
-			eventually(t, 30*time.Second, "joint state from rostopic pub", func() bool {
+			rostest.Eventually(t, 30*time.Second, "joint state from rostopic pub", func() bool {
 				return n.JointStates().ReadState(&st) == nil && slices.Equal(st.Position, pos)
 			})
-			p.stop(syscall.SIGINT)
-			if out := echo.wait(t, 30*time.Second); !strings.Contains(out, "data: [0.4, 0.5, 0.6]") {
+			p.Stop(syscall.SIGINT)
+			if out := echo.Wait(t, 30*time.Second); !strings.Contains(out, "data: [0.4, 0.5, 0.6]") {
 				t.Errorf("rostopic echo:\n%s", out)
 			}
 		}
@@ -276,27 +278,27 @@ func TestMasterRestart(t *testing.T) {
 
 		// Peers that never re-register (rospy, roscpp) keep their connections through the
 		// restart: the node registers again in place.
-		echo := startTool(t, env, "rostopic", "echo", "/flowact/command")
-		old := startTool(t, env, "rostopic", "pub", "-r", "20", "/joint_states", "sensor_msgs/JointState",
+		echo := rostest.Start(t, env, "rostopic", "echo", "/flowact/command")
+		old := rostest.Start(t, env, "rostopic", "pub", "-r", "20", "/joint_states", "sensor_msgs/JointState",
 			"{name: [shoulder, elbow, wrist], position: [7, 8, 9]}")
 		var st robot.State
-		eventually(t, 30*time.Second, "joint state from the old rostopic pub", func() bool {
+		rostest.Eventually(t, 30*time.Second, "joint state from the old rostopic pub", func() bool {
 			return n.JointStates().ReadState(&st) == nil && slices.Equal(st.Position, []float64{7, 8, 9})
 		})
-		eventually(t, 30*time.Second, "commands at the old rostopic echo", func() bool {
-			return strings.Contains(echo.out.String(), "data: [0.4, 0.5, 0.6]")
+		rostest.Eventually(t, 30*time.Second, "commands at the old rostopic echo", func() bool {
+			return strings.Contains(echo.Output(), "data: [0.4, 0.5, 0.6]")
 		})
 
 		m.Stop(t)
-		eventually(t, 10*time.Second, "node to notice the master is gone", func() bool { return !n.Connected() })
+		rostest.Eventually(t, 10*time.Second, "node to notice the master is gone", func() bool { return !n.Connected() })
 		m.Start(t)
-		eventually(t, 20*time.Second, "second registration", func() bool { return n.Registrations() >= 2 && n.Connected() })
-		echoed, stored := strings.Count(echo.out.String(), "---"), n.JointStates().Stats().Stored
-		eventually(t, 10*time.Second, "data over the connections made before the restart", func() bool {
-			return strings.Count(echo.out.String(), "---") >= echoed+5 && n.JointStates().Stats().Stored >= stored+5
+		rostest.Eventually(t, 20*time.Second, "second registration", func() bool { return n.Registrations() >= 2 && n.Connected() })
+		echoed, stored := strings.Count(echo.Output(), "---"), n.JointStates().Stats().Stored
+		rostest.Eventually(t, 10*time.Second, "data over the connections made before the restart", func() bool {
+			return strings.Count(echo.Output(), "---") >= echoed+5 && n.JointStates().Stats().Stored >= stored+5
 		})
-		old.stop(syscall.SIGINT)
-		echo.stop(syscall.SIGINT)
+		old.Stop(syscall.SIGINT)
+		echo.Stop(syscall.SIGINT)
 		check([]float64{4, 5, 6})
 	})
 }

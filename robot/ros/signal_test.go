@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowact/flowact/internal/rostest"
 )
 
 // TestHelperNodeProcess is not a test: TestSIGTERMUnregisters runs this test binary again with
@@ -21,7 +22,7 @@ func TestHelperNodeProcess(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := New(Config{Name: "flowact_child", Host: "127.0.0.1", Logger: testLogger(t)}, testModel(), Handlers{})
+	n, err := New(Config{Name: "flowact_child", Host: "127.0.0.1", Logger: rostest.Logger(t)}, testModel(), Handlers{})
 	if err != nil {
 		fmt.Println("NEW FAILED", err)
 		os.Exit(2)
@@ -38,19 +39,8 @@ func TestHelperNodeProcess(t *testing.T) {
 // master before it exits, so the ROS graph forgets it (what `rosnode list` shows).
 func TestSIGTERMUnregisters(t *testing.T) {
 	m := newEmbeddedMaster(t)
-	out := &syncBuffer{}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNodeProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "FLOWACT_ROS_HELPER=1", "ROS_MASTER_URI="+m.URI())
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{}) // closed when the child has exited
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
+	p := rostest.Start(t, append(os.Environ(), "FLOWACT_ROS_HELPER=1", "ROS_MASTER_URI="+m.URI()),
+		os.Args[0], "-test.run=^TestHelperNodeProcess$", "-test.count=1")
 	peer := peerNode(t, m, "observer")
 	listed := func() bool {
 		nodes, err := peer.MasterGetNodes()
@@ -60,19 +50,15 @@ func TestSIGTERMUnregisters(t *testing.T) {
 		_, ok := nodes["/flowact_child"]
 		return ok
 	}
-	eventually(t, 30*time.Second, "the child node in the master's graph", func() bool {
-		return strings.Contains(out.String(), "READY") && listed()
+	rostest.Eventually(t, 30*time.Second, "the child node in the master's graph", func() bool {
+		return strings.Contains(p.Output(), "READY") && listed()
 	})
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("child did not exit 30 s after SIGTERM:\n%s", out.String())
-	}
-	if !strings.Contains(out.String(), "RUN RETURNED <nil>") {
-		t.Errorf("child output:\n%s", out.String())
+	p.Exited(t, 30*time.Second)
+	if !strings.Contains(p.Output(), "RUN RETURNED <nil>") {
+		t.Errorf("child output:\n%s", p.Output())
 	}
 	if listed() {
 		t.Errorf("the master still lists /flowact_child after it exited on SIGTERM")

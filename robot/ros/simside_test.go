@@ -20,6 +20,8 @@ import (
 
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
+
+	"github.com/flowact/flowact/internal/rostest"
 )
 
 func TestTrajectoryDecoder(t *testing.T) {
@@ -237,7 +239,7 @@ func TestSimSideInProcess(t *testing.T) {
 	rot := robot.RotAxisAngle([3]float64{0, 0, 1}, math.Pi/2)
 	st := robot.State{Stamp: stamp, Position: []float64{0.1, 0.2, 0.3}, Velocity: []float64{1, 2, 3}, Effort: make([]float64, 3)}
 	got := robot.NewState(3)
-	eventually(t, 10*time.Second, "the runtime reads the simulator's joint state, and the peer sees every topic", func() bool {
+	rostest.Eventually(t, 10*time.Second, "the runtime reads the simulator's joint state, and the peer sees every topic", func() bool {
 		side.PublishJointState(&st)
 		side.PublishTF(stamp, []Transform{{Parent: "base", Child: "shoulder_link", Pose: robot.Pose{Pos: [3]float64{1, 2, 3}, Rot: rot}}})
 		side.PublishMarkers(stamp, "base", []Marker{{NS: "targets", ID: 0, Shape: MarkerSphere, Pose: robot.Pose{Pos: [3]float64{0.5, 0, 0.2}, Rot: robot.Identity.Rot}, Scale: [3]float64{0.1, 0.1, 0.1}, RGBA: [4]float32{1, 0, 0, 1}}})
@@ -283,7 +285,7 @@ func TestSimSideInProcess(t *testing.T) {
 	// Commands and trajectories from the runtime's driver.
 	cmd := robot.Command{Position: []float64{0.4, 0.5, 0.6}}
 	tr := robot.Trajectory{TimeFromStart: []time.Duration{time.Second}, Positions: []float64{0.7, 0.8, 0.9}}
-	eventually(t, 10*time.Second, "a command and a trajectory reach the sink", func() bool {
+	rostest.Eventually(t, 10*time.Second, "a command and a trajectory reach the sink", func() bool {
 		if err := rt.Driver().WriteCommand(&cmd); err != nil {
 			t.Fatal(err)
 		}
@@ -307,7 +309,7 @@ func TestSimSideInProcess(t *testing.T) {
 		Points: []trajectory_msgs.JointTrajectoryPoint{{Positions: []float64{1, 2, 3}, TimeFromStart: time.Second}}}
 	good := &trajectory_msgs.JointTrajectory{JointNames: []string{"wrist", "shoulder", "elbow"},
 		Points: []trajectory_msgs.JointTrajectoryPoint{{Positions: []float64{-3, -1, -2}, TimeFromStart: time.Second}}}
-	eventually(t, 10*time.Second, "the peer's trajectories arrive", func() bool {
+	rostest.Eventually(t, 10*time.Second, "the peer's trajectories arrive", func() bool {
 		trajPub.Write(bad)
 		trajPub.Write(good)
 		time.Sleep(20 * time.Millisecond)
@@ -334,7 +336,7 @@ func TestSimSideInProcess(t *testing.T) {
 	runSimSide(t, side2)
 	var js2 bool
 	simPeerSub(t, peer, "/sim2/joint_states", func(*sensor_msgs.JointState) { mu.Lock(); js2 = true; mu.Unlock() })
-	eventually(t, 10*time.Second, "the second simulator's joint states", func() bool {
+	rostest.Eventually(t, 10*time.Second, "the second simulator's joint states", func() bool {
 		side2.PublishJointState(&st)
 		side2.PublishClock(stamp.Add(time.Second))
 		time.Sleep(20 * time.Millisecond)
@@ -395,10 +397,10 @@ func TestSimSideMasterRestart(t *testing.T) {
 	}()
 	time.Sleep(100 * time.Millisecond)
 	m.Start(t)
-	eventually(t, 20*time.Second, "registration after the master starts", func() bool { return side.Registrations() == 1 })
+	rostest.Eventually(t, 20*time.Second, "registration after the master starts", func() bool { return side.Registrations() == 1 })
 	m.Stop(t)
 	m.Start(t)
-	eventually(t, 20*time.Second, "registration after the master restarts", func() bool { return side.Registrations() == 2 })
+	rostest.Eventually(t, 20*time.Second, "registration after the master restarts", func() bool { return side.Registrations() == 2 })
 
 	rt, err := New(testConfig(t, m, "flowact"), testModel(), Handlers{})
 	if err != nil {
@@ -409,7 +411,7 @@ func TestSimSideMasterRestart(t *testing.T) {
 	waitReady(t, rt)
 	st := robot.State{Stamp: time.Unix(7, 0), Position: []float64{1, 2, 3}, Velocity: make([]float64, 3), Effort: make([]float64, 3)}
 	got := robot.NewState(3)
-	eventually(t, 10*time.Second, "joint states after the restart", func() bool {
+	rostest.Eventually(t, 10*time.Second, "joint states after the restart", func() bool {
 		side.PublishJointState(&st)
 		time.Sleep(20 * time.Millisecond)
 		return rt.JointStates().ReadState(&got) == nil
