@@ -1,181 +1,60 @@
 package master
 
 import (
-	"bufio"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flowact/flowact/internal/rostest"
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
 	"gopkg.in/yaml.v3"
 )
 
-// These tests run Debian's ROS 1 tools against the embedded master. Without ROS they fail under
-// CI (whose script installs it) and are skipped elsewhere. Every process gets its own process
-// group and is stopped when its test ends.
+// These tests run Debian's ROS 1 tools against the embedded master, through internal/rostest:
+// without ROS they fail under CI (whose script installs it) and are skipped elsewhere; every
+// process gets its own process group and is stopped when its test ends.
 
-const py = "/usr/bin/python3"
-
-func needROS(t *testing.T) {
-	t.Helper()
-	var missing []string
-	for _, tool := range []string{py, "/usr/bin/rosparam", "/usr/bin/rostopic", "/usr/bin/rosnode", "/usr/bin/roslaunch"} {
-		if _, err := os.Stat(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		if err := exec.Command(py, "-c", "import rospy, std_msgs.msg").Run(); err != nil {
-			missing = append(missing, "rospy ("+err.Error()+")")
-		}
-	}
-	if len(missing) > 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set but ROS is missing: %v", missing)
-		}
-		t.Skipf("ROS missing: %v", missing)
-	}
-}
+const py = rostest.Python
 
 // rosEnv runs ROS tools against one master.
 type rosEnv struct {
 	t   *testing.T
 	m   *Master
 	env []string
-	dir string
+	dir string // for the files a test hands the tools
 }
 
 func newROSEnv(t *testing.T) *rosEnv {
-	needROS(t)
+	rostest.Require(t, "rosparam", "rostopic", "rosnode", "roslaunch")
+	rostest.RequirePython(t, "rospy", "std_msgs.msg")
 	t.Parallel()
 	m := startMaster(t)
-	dir := t.TempDir()
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ROS_") && !strings.HasPrefix(kv, "PATH=") {
-			env = append(env, kv)
-		}
-	}
-	// Scripts that roslaunch runs start with "#!/usr/bin/env python3": Debian's must come first.
-	env = append(env, "PATH=/usr/bin:"+os.Getenv("PATH"), "ROS_MASTER_URI="+m.URI(), "ROS_HOME="+dir, "ROS_LOG_DIR="+filepath.Join(dir, "log"),
-		"ROS_HOSTNAME=127.0.0.1", "PYTHONUNBUFFERED=1")
-	return &rosEnv{t: t, m: m, env: env, dir: dir}
+	return &rosEnv{t: t, m: m, env: rostest.Env(t, m.URI()), dir: t.TempDir()}
 }
 
-// run runs a tool to completion (at most 30 s) and returns its output.
+// run runs a tool to completion (at most 30 s) and returns its stdout.
 func (e *rosEnv) run(name string, args ...string) string {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = e.env
-	cmd.Dir = e.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	return string(out)
+	return rostest.Run(e.t, e.env, 30*time.Second, name, args...)
 }
 
-// proc is a long-running peer whose output lines are collected.
-type proc struct {
-	cmd   *exec.Cmd
-	done  chan struct{}
-	mu    sync.Mutex
-	lines []string
-}
-
-func (e *rosEnv) start(name string, args ...string) *proc {
+// start starts a long-running peer, stopped when the test ends.
+func (e *rosEnv) start(name string, args ...string) *rostest.Proc {
 	e.t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = e.env
-	cmd.Dir = e.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-		}
-		cmd.Wait()
-		close(p.done)
-	}()
-	e.t.Cleanup(func() {
-		p.signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			p.signal(syscall.SIGKILL)
-			<-p.done
-		}
-	})
-	return p
+	return rostest.Start(e.t, e.env, name, args...)
 }
 
-func (p *proc) signal(s syscall.Signal) { syscall.Kill(-p.cmd.Process.Pid, s) }
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
-
-// waitLine waits up to 20 s for an output line containing s.
-func (p *proc) waitLine(t *testing.T, s string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		p.mu.Lock()
-		found := slices.ContainsFunc(p.lines, func(l string) bool { return strings.Contains(l, s) })
-		p.mu.Unlock()
-		if found {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no line with %q from %v; output:\n%s", s, p.cmd.Args, p.output())
-}
-
-// exited waits up to 15 s for the process to end.
-func (p *proc) exited(t *testing.T) {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("%v did not exit; output:\n%s", p.cmd.Args, p.output())
-	}
-}
-
-// eventually polls cond for up to 15 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// Bounds of the waits below: a Python node's start-up takes seconds on a loaded machine.
+const (
+	lineWait = 20 * time.Second // for a line of a peer's output
+	exitWait = 15 * time.Second // for a peer to exit
+	pollWait = 15 * time.Second // for the master's state to change
+)
 
 func (e *rosEnv) param(key string) (xmlrpc.Value, bool) {
 	e.m.mu.Lock()
@@ -273,7 +152,7 @@ func TestRealRoslaunch(t *testing.T) {
 	}
 	// roslaunch uploads the parameters (in one system.multicall), then runs the node.
 	rl := e.start("/usr/bin/roslaunch", launch)
-	eventually(t, "the launched node publishes /launched", func() bool {
+	rostest.Eventually(t, pollWait, "the launched node publishes /launched", func() bool {
 		e.m.mu.Lock()
 		defer e.m.mu.Unlock()
 		return slices.Equal(e.m.reg.apis(kindPub, "/launched"), []string{e.nodeAPI("/talker")})
@@ -295,9 +174,9 @@ func TestRealRoslaunch(t *testing.T) {
 		t.Error("roslaunch did not set /rosversion")
 	}
 	// On SIGINT roslaunch stops its node, which unregisters.
-	rl.cmd.Process.Signal(syscall.SIGINT)
-	rl.exited(t)
-	eventually(t, "the launched node is unregistered", func() bool { return len(e.nodes()) == 0 })
+	rl.Process().Signal(syscall.SIGINT) // roslaunch alone: it must stop its node
+	rl.Exited(t, exitWait)
+	rostest.Eventually(t, pollWait, "the launched node is unregistered", func() bool { return len(e.nodes()) == 0 })
 }
 
 // pyNode is a rospy node; its first argument picks a behaviour, its second the node name.
@@ -328,9 +207,9 @@ elif mode == "param":
 func TestRealTopics(t *testing.T) {
 	e := newROSEnv(t)
 	listener := e.start(py, "-c", pyNode, "listen", "listener")
-	listener.waitLine(t, "ready")
+	listener.WaitOutput(t, lineWait, "ready")
 	pub := e.start("/usr/bin/rostopic", "pub", "-r", "10", "/chatter", "std_msgs/String", "data: hi")
-	listener.waitLine(t, "heard hi")
+	listener.WaitOutput(t, lineWait, "heard hi")
 	if out := e.run("/usr/bin/rostopic", "echo", "-n", "1", "/chatter"); !strings.Contains(out, `data: "hi"`) {
 		t.Fatalf("rostopic echo printed %q", out)
 	}
@@ -340,12 +219,12 @@ func TestRealTopics(t *testing.T) {
 	}
 
 	e.run("/usr/bin/rosnode", "kill", "/listener")
-	listener.exited(t)
-	eventually(t, "/listener is unregistered", func() bool { return !slices.Contains(e.nodes(), "/listener") })
+	listener.Exited(t, exitWait)
+	rostest.Eventually(t, pollWait, "/listener is unregistered", func() bool { return !slices.Contains(e.nodes(), "/listener") })
 
-	pub.signal(syscall.SIGTERM) // rospy unregisters (through system.multicall) on SIGTERM
-	pub.exited(t)
-	eventually(t, "every node is unregistered", func() bool { return len(e.nodes()) == 0 })
+	pub.Signal(syscall.SIGTERM) // rospy unregisters (through system.multicall) on SIGTERM
+	pub.Exited(t, exitWait)
+	rostest.Eventually(t, pollWait, "every node is unregistered", func() bool { return len(e.nodes()) == 0 })
 }
 
 // TestRealParamSubscription: rospy's get_param_cached subscribes, then follows changes through
@@ -366,29 +245,29 @@ func TestRealParamSubscription(t *testing.T) {
 	set("/gain", i1)
 	set("/ns", st("x", i1, "y", i2))
 	n := e.start(py, "-c", pyNode, "param", "watcher")
-	n.waitLine(t, "got 1")
-	n.waitLine(t, "got ns [('x', 1), ('y', 2)]")
+	n.WaitOutput(t, lineWait, "got 1")
+	n.WaitOutput(t, lineWait, "got ns [('x', 1), ('y', 2)]")
 	set("/gain", i2)
-	n.waitLine(t, "updated 2")
+	n.WaitOutput(t, lineWait, "updated 2")
 	set("/ns/x", xmlrpc.Int(5))
-	n.waitLine(t, "updated ns [('x', 5), ('y', 2)]")
-	n.exited(t)
+	n.WaitOutput(t, lineWait, "updated ns [('x', 5), ('y', 2)]")
+	n.Exited(t, exitWait)
 }
 
 // TestRealDuplicateName: a second node with the same name makes the master shut the first down.
 func TestRealDuplicateName(t *testing.T) {
 	e := newROSEnv(t)
 	first := e.start(py, "-c", pyNode, "listen", "dup")
-	first.waitLine(t, "ready")
+	first.WaitOutput(t, lineWait, "ready")
 	second := e.start(py, "-c", pyNode, "listen", "dup")
-	second.waitLine(t, "ready")
-	first.exited(t)
-	if !strings.Contains(first.output(), "bye") {
-		t.Fatalf("first node did not shut down cleanly:\n%s", first.output())
+	second.WaitOutput(t, lineWait, "ready")
+	first.Exited(t, exitWait)
+	if !strings.Contains(first.Output(), "bye") {
+		t.Fatalf("first node did not shut down cleanly:\n%s", first.Output())
 	}
 	select {
-	case <-second.done:
-		t.Fatalf("the second node exited too:\n%s", second.output())
+	case <-second.Done():
+		t.Fatalf("the second node exited too:\n%s", second.Output())
 	default:
 	}
 	if got := e.nodes(); !slices.Equal(got, []string{"/dup"}) {
