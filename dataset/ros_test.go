@@ -1,63 +1,36 @@
 package dataset
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowact/flowact/internal/rostest"
 	"gopkg.in/yaml.v3"
 )
 
 // Interop with Debian's ROS 1: its rosbag and rostopic must read flowact's bags, and bags written
 // by rospy's rosbag API (as `rosbag record` writes them) must read back as a dataset. Without ROS
-// these tests skip, except under CI (CI set), where they fail.
+// these tests skip, except under CI (CI set), where they fail (internal/rostest).
 
 func requireROS(t *testing.T) {
 	t.Helper()
-	var missing []string
-	for _, p := range []string{"/usr/bin/rosbag", "/usr/bin/rostopic", "/usr/bin/python3", "/usr/lib/genpy/genmsg_py.py"} {
-		if _, err := os.Stat(p); err != nil {
-			missing = append(missing, p)
-		}
-	}
-	if len(missing) == 0 {
-		if out, err := exec.Command("/usr/bin/python3", "-c", "import rosbag, rospy, genpy, sensor_msgs.msg, std_msgs.msg").CombinedOutput(); err != nil {
-			missing = append(missing, "python modules: "+strings.TrimSpace(string(out)))
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("ROS 1 missing under CI (scripts/test installs it): %v", missing)
-	}
-	t.Skipf("ROS 1 missing: %v", missing)
+	rostest.Require(t, "rosbag", "rostopic", "/usr/lib/genpy/genmsg_py.py")
+	rostest.RequirePython(t, "rosbag", "rospy", "genpy", "sensor_msgs.msg", "std_msgs.msg")
 }
 
-// ros runs a ROS command with a deadline and returns its stdout. extraEnv is added to the
-// environment.
-func ros(t *testing.T, extraEnv []string, name string, args ...string) string {
+// ros runs a ROS command (no master needed) to completion, at most 60 s, and returns its stdout.
+// extra is added to the environment rostest.Env makes.
+func ros(t *testing.T, extra []string, name string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), extraEnv...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, stderr.String())
-	}
-	return string(out)
+	return rostest.Run(t, rostest.Env(t, "", extra...), 60*time.Second, name, args...)
 }
 
 // genFlowactMsgs generates the Python module of flowact_msgs/Embedding from

@@ -3,31 +3,19 @@ package xmlrpc
 import (
 	"bytes"
 	"math"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
-)
 
-// python returns Debian's python3, which the ROS tools run on. Without it the test fails under
-// CI (the CI script installs it with ROS) and is skipped elsewhere.
-func python(t *testing.T) string {
-	t.Helper()
-	const p = "/usr/bin/python3"
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set but %s is missing: %v", p, err)
-		}
-		t.Skipf("%s missing: %v", p, err)
-	}
-	return p
-}
+	"github.com/flowact/flowact/internal/rostest"
+)
 
 // TestPythonInterop sends a call encoded here through Python's xmlrpc.client (the codec rospy,
 // rosparam and roslaunch use): Python decodes it and encodes its params back as one array in a
 // response, which must decode here to the same values; then a fault Python encodes.
 func TestPythonInterop(t *testing.T) {
-	py := python(t)
+	rostest.Require(t, rostest.Python) // fails under CI, skips elsewhere
+	py := rostest.Python
 	params := []Value{
 		Int(-2147483648), Int(7), Bool(true), Bool(false),
 		String("plain"), String("esc <&> \"' \t\n \u00e9\u4e16\U0001F600"), String(""),
