@@ -158,12 +158,12 @@ func (m *Master) routes() {
 
 	// Registration.
 	m.route("registerService", 3, zero, m.registerService)
-	m.route("unregisterService", 2, zero, m.unregisterService)
+	m.route("unregisterService", 2, zero, m.unregisterHandler(kindService))
 	m.route("lookupService", 1, emptyStr, m.lookupService)
 	m.route("registerSubscriber", 3, emptyList, m.registerSubscriber)
-	m.route("unregisterSubscriber", 2, zero, m.unregisterSubscriber)
+	m.route("unregisterSubscriber", 2, zero, m.unregisterHandler(kindSub))
 	m.route("registerPublisher", 3, emptyList, m.registerPublisher)
-	m.route("unregisterPublisher", 2, zero, m.unregisterPublisher)
+	m.route("unregisterPublisher", 2, zero, m.unregisterHandler(kindPub))
 	m.route("lookupNode", 1, emptyStr, m.lookupNode)
 	m.route("getPublishedTopics", 1, zero, m.getPublishedTopics)
 	m.route("getTopicTypes", 0, emptyList, m.getTopicTypes)
@@ -393,22 +393,6 @@ func (m *Master) registerService(a *args) (int, string, xmlrpc.Value, error) {
 	return codeSuccess, fmt.Sprintf("Registered [%s] as provider of [%s]", a.caller, svc), xmlrpc.Int(1), nil
 }
 
-func (m *Master) unregisterService(a *args) (int, string, xmlrpc.Value, error) {
-	svc, err := a.graphName(0, "service", true)
-	if err != nil {
-		return 0, "", zero, err
-	}
-	svcAPI, err := a.api(1, "service_api")
-	if err != nil {
-		return 0, "", zero, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	msg, n := m.reg.unregister(kindService, svc, a.caller, svcAPI)
-	m.log.Debug("master: -SERVICE", "service", svc, "node", a.caller)
-	return codeSuccess, msg, xmlrpc.Int(int64(n)), nil
-}
-
 func (m *Master) lookupService(a *args) (int, string, xmlrpc.Value, error) {
 	svc, err := a.graphName(0, "service", true)
 	if err != nil {
@@ -446,22 +430,6 @@ func (m *Master) registerSubscriber(a *args) (int, string, xmlrpc.Value, error) 
 	return codeSuccess, fmt.Sprintf("Subscribed to [%s]", topic), xmlrpc.Strings(m.reg.apis(kindPub, topic)), nil
 }
 
-func (m *Master) unregisterSubscriber(a *args) (int, string, xmlrpc.Value, error) {
-	topic, err := a.graphName(0, "topic", true)
-	if err != nil {
-		return 0, "", zero, err
-	}
-	api, err := a.api(1, "caller_api")
-	if err != nil {
-		return 0, "", zero, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	msg, n := m.reg.unregister(kindSub, topic, a.caller, api)
-	m.log.Debug("master: -SUB", "topic", topic, "node", a.caller)
-	return codeSuccess, msg, xmlrpc.Int(int64(n)), nil
-}
-
 func (m *Master) registerPublisher(a *args) (int, string, xmlrpc.Value, error) {
 	topic, err := a.graphName(0, "topic", true)
 	if err != nil {
@@ -486,23 +454,36 @@ func (m *Master) registerPublisher(a *args) (int, string, xmlrpc.Value, error) {
 	return codeSuccess, fmt.Sprintf("Registered [%s] as publisher of [%s]", a.caller, topic), xmlrpc.Strings(m.reg.apis(kindSub, topic)), nil
 }
 
-func (m *Master) unregisterPublisher(a *args) (int, string, xmlrpc.Value, error) {
-	topic, err := a.graphName(0, "topic", true)
-	if err != nil {
-		return 0, "", zero, err
+// unregisterHandler is the handler of unregisterPublisher, unregisterSubscriber and
+// unregisterService (k): the caller drops its registration of a topic or service made with the
+// given API. The three differ only in their parameters' names (rosmaster's, which its error
+// messages show) and in that subscribers hear, through publisherUpdate, of a publisher that left.
+func (m *Master) unregisterHandler(k regKind) handler {
+	name, apiName, tag := "topic", "caller_api", "master: -PUB"
+	switch k {
+	case kindSub:
+		tag = "master: -SUB"
+	case kindService:
+		name, apiName, tag = "service", "service_api", "master: -SERVICE"
 	}
-	api, err := a.api(1, "caller_api")
-	if err != nil {
-		return 0, "", zero, err
+	return func(a *args) (int, string, xmlrpc.Value, error) {
+		key, err := a.graphName(0, name, true)
+		if err != nil {
+			return 0, "", zero, err
+		}
+		api, err := a.api(1, apiName)
+		if err != nil {
+			return 0, "", zero, err
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		msg, n := m.reg.unregister(k, key, a.caller, api)
+		if k == kindPub && n > 0 {
+			m.notifyTopic(key)
+		}
+		m.log.Debug(tag, name, key, "node", a.caller)
+		return codeSuccess, msg, xmlrpc.Int(int64(n)), nil
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	msg, n := m.reg.unregister(kindPub, topic, a.caller, api)
-	if n > 0 {
-		m.notifyTopic(topic)
-	}
-	m.log.Debug("master: -PUB", "topic", topic, "node", a.caller)
-	return codeSuccess, msg, xmlrpc.Int(int64(n)), nil
 }
 
 func (m *Master) lookupNode(a *args) (int, string, xmlrpc.Value, error) {
