@@ -114,6 +114,11 @@ type Marker struct {
 	Pose  robot.Pose
 	Scale [3]float64
 	RGBA  [4]float32
+	// Frame is the marker's own frame, e.g. a link; "" means the array's frame.
+	Frame string
+	// FrameLocked makes rviz re-transform the marker into its frame on every redraw, so that a
+	// marker attached to a moving link follows /tf rather than the marker rate.
+	FrameLocked bool
 }
 
 // SimSideStats counts what a SimSide did. All counters only grow.
@@ -303,7 +308,8 @@ func tfMessage(stamp time.Time, tfs []Transform) *tf2_msgs.TFMessage {
 	return m
 }
 
-// PublishMarkers publishes ms in frame (e.g. the model's root link), stamped stamp, as one
+// PublishMarkers publishes ms in frame (e.g. the model's root link; a marker may name its own),
+// stamped stamp, as one
 // MarkerArray that first deletes every marker of this node (DELETEALL), so shapes that are gone
 // from ms vanish in rviz.
 func (s *SimSide) PublishMarkers(stamp time.Time, frame string, ms []Marker) {
@@ -314,9 +320,13 @@ func (s *SimSide) PublishMarkers(stamp time.Time, frame string, ms []Marker) {
 	})
 	for _, m := range ms {
 		x, y, z, w := m.Pose.Quaternion()
+		f := frame
+		if m.Frame != "" {
+			f = m.Frame
+		}
 		arr.Markers = append(arr.Markers, visualization_msgs.Marker{
-			Header: std_msgs.Header{Stamp: stamp, FrameId: frame},
-			Ns:     m.NS, Id: m.ID, Type: int32(m.Shape), Action: int32(visualization_msgs.Marker_ADD),
+			Header: std_msgs.Header{Stamp: stamp, FrameId: f}, FrameLocked: m.FrameLocked,
+			Ns: m.NS, Id: m.ID, Type: int32(m.Shape), Action: int32(visualization_msgs.Marker_ADD),
 			Pose: geometry_msgs.Pose{
 				Position:    geometry_msgs.Point{X: m.Pose.Pos[0], Y: m.Pose.Pos[1], Z: m.Pose.Pos[2]},
 				Orientation: geometry_msgs.Quaternion{X: x, Y: y, Z: z, W: w},

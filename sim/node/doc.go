@@ -10,8 +10,11 @@
 //	                                (joint_trajectory_controller replacement semantics, see sim)
 //	out  /tf, /tf_static            tf2_msgs/TFMessage: the moving joints' link frames at TFRate;
 //	                                the fixed joints once, latched
-//	out  /flowact/markers           visualization_msgs/MarkerArray: the task's targets (spheres)
-//	                                and obstacles (capsules: a cylinder and two spheres) at MarkerRate
+//	out  /flowact/markers           visualization_msgs/MarkerArray at MarkerRate: the arm as a stick
+//	                                figure (frame-locked to its links, so it moves with /tf; the
+//	                                shipped URDFs have no visuals; a prismatic joint's segment is
+//	                                drawn at its zero position), the task's targets (spheres) and
+//	                                obstacles (capsules: a cylinder and two spheres)
 //	out  /clock                     rosgraph_msgs/Clock after every step, with SimTime
 //	out  /flowact/embedding         the synthetic VLM's embedding (sim/vlm), with Embedding and a task:
 //	                                std_msgs/Float32MultiArray, or flowact_msgs/Embedding with

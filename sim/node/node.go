@@ -44,6 +44,7 @@ type Node struct {
 	stream *vlm.Stream // nil without Embedding
 	tokens int
 	width  int
+	arm    []ros.Marker // the robot as a stick figure, attached to its links
 
 	ran       atomic.Bool
 	offset    atomic.Int64 // ROS time minus simulation time, ns (0 with SimTime)
@@ -118,6 +119,7 @@ func New(m *robot.Model, rc robot.Config, cfg Config) (*Node, error) {
 	if len(static) > 0 {
 		side.SetStaticTF(time.Time{}, static)
 	}
+	n.arm = armMarkers(m)
 	if cfg.Task.Name != "" {
 		if n.rb, err = task.NewRobot(m, rc.EELink, cfg.Sim.Initial); err != nil {
 			return nil, fmt.Errorf("node: %w", err)
@@ -341,10 +343,13 @@ func (l *stepper) step(k int64) {
 		pub.PublishStatus(now.Add(offset), n.status(late-l.lateBefore, l.diagEvery))
 		l.lateBefore = late
 	}
-	if k%l.markerEvery == 0 && n.tk != nil {
-		n.tk.SceneTo(&l.sc, elapsed)
-		n.s.SetObjects(l.sc.Targets, l.sc.Obstacles)
-		l.markers = appendMarkers(l.markers[:0], l.sc.Targets, l.sc.Obstacles)
+	if k%l.markerEvery == 0 {
+		l.markers = append(l.markers[:0], n.arm...)
+		if n.tk != nil {
+			n.tk.SceneTo(&l.sc, elapsed)
+			n.s.SetObjects(l.sc.Targets, l.sc.Obstacles)
+			l.markers = appendMarkers(l.markers, l.sc.Targets, l.sc.Obstacles)
+		}
 		pub.PublishMarkers(now.Add(offset), n.model.Root, l.markers)
 	}
 }
@@ -402,9 +407,40 @@ func (k rosSink) WriteTrajectory(tr *robot.Trajectory) error {
 
 // Marker namespaces.
 const (
+	nsArm       = "arm"
 	nsTargets   = "targets"
 	nsObstacles = "obstacles"
 )
+
+// Sizes of the arm's stick figure, m: the shipped URDFs have no visual geometry, so rviz shows
+// the arm through these markers (and the frames of /tf).
+const (
+	armLinkDiameter  = 0.04
+	armJointDiameter = 0.06
+)
+
+// armMarkers draws the robot as a stick figure: a cylinder from each link's origin to each child
+// joint's origin, in the parent link's frame, and a sphere at every joint, in the child link's
+// frame. The shapes are fixed in their links' frames and frame-locked, so rviz moves them with
+// /tf at its rate, not at the marker rate.
+func armMarkers(m *robot.Model) []ros.Marker {
+	var out []ros.Marker
+	blue := [4]float32{0.35, 0.45, 0.6, 1}
+	joints := append(append([]robot.Joint(nil), m.Joints...), m.Fixed...)
+	for _, j := range joints {
+		p := j.Origin.Pos
+		l := math.Sqrt(p[0]*p[0] + p[1]*p[1] + p[2]*p[2])
+		if l > 1e-6 {
+			out = append(out, ros.Marker{NS: nsArm, ID: int32(len(out)), Shape: ros.MarkerCylinder, Frame: j.Parent, FrameLocked: true,
+				Pose:  robot.Pose{Pos: [3]float64{p[0] / 2, p[1] / 2, p[2] / 2}, Rot: zTo([3]float64{p[0] / l, p[1] / l, p[2] / l})},
+				Scale: [3]float64{armLinkDiameter, armLinkDiameter, l}, RGBA: blue})
+		}
+		out = append(out, ros.Marker{NS: nsArm, ID: int32(len(out)), Shape: ros.MarkerSphere, Frame: j.Child, FrameLocked: true,
+			Pose:  robot.Identity,
+			Scale: [3]float64{armJointDiameter, armJointDiameter, armJointDiameter}, RGBA: blue})
+	}
+	return out
+}
 
 // appendMarkers draws targets as spheres and obstacles as capsules: a cylinder from A to B and a
 // sphere at each end (one sphere when A == B).

@@ -113,7 +113,7 @@ func TestLoopRates(t *testing.T) {
 	}{
 		{name: "real time 100 Hz", cfg: Config{Task: task.Config{Name: "reach"}}, states: 100, tfs: 50, markers: 10, clocks: 100},
 		{name: "real time 40 Hz, tf 20", cfg: Config{Rate: 40, TFRate: 20, Task: task.Config{Name: "detour"}}, states: 40, tfs: 20, markers: 10, clocks: 40},
-		{name: "sim time speed 2", cfg: Config{Rate: 50, SimTime: true, Speed: 2}, states: 100, tfs: 100, markers: 0, clocks: 100, simTime: true},
+		{name: "sim time speed 2", cfg: Config{Rate: 50, SimTime: true, Speed: 2}, states: 100, tfs: 100, markers: 20, clocks: 100, simTime: true},
 		{name: "embedding", cfg: Config{Rate: 100, Task: task.Config{Name: "track"}, Embedding: true}, states: 100, tfs: 50, markers: 10, clocks: 100},
 	}
 	for _, tc := range tests {
@@ -407,6 +407,44 @@ func TestNewTopics(t *testing.T) {
 	}
 	if tp := n.Topics(); tp.Command != "/my/command" || tp.Trajectory != "/my/trajectory" || n.Name() != "/"+ros.DefaultSimName {
 		t.Errorf("topics %+v, name %s", tp, n.Name())
+	}
+}
+
+// TestArmMarkers checks the stick figure: a sphere per joint in its child link's frame, and a
+// cylinder per joint offset in the parent link's frame running from the parent's origin to the
+// joint's.
+func TestArmMarkers(t *testing.T) {
+	m, _ := ur5(t)
+	ms := armMarkers(m)
+	joints := append(append([]robot.Joint(nil), m.Joints...), m.Fixed...)
+	spheres, cylinders := 0, 0
+	for _, mk := range ms {
+		if !mk.FrameLocked || mk.NS != nsArm {
+			t.Errorf("marker %+v", mk)
+		}
+		switch mk.Shape {
+		case ros.MarkerSphere:
+			spheres++
+		case ros.MarkerCylinder:
+			cylinders++
+			var j *robot.Joint
+			for i := range joints {
+				if joints[i].Parent == mk.Frame && j == nil {
+					half := mk.Pose.Rotate([3]float64{0, 0, mk.Scale[2] / 2})
+					end := [3]float64{mk.Pose.Pos[0] + half[0], mk.Pose.Pos[1] + half[1], mk.Pose.Pos[2] + half[2]}
+					start := [3]float64{mk.Pose.Pos[0] - half[0], mk.Pose.Pos[1] - half[1], mk.Pose.Pos[2] - half[2]}
+					if near(end[:], joints[i].Origin.Pos[:], 1e-9) && near(start[:], []float64{0, 0, 0}, 1e-9) {
+						j = &joints[i]
+					}
+				}
+			}
+			if j == nil {
+				t.Errorf("cylinder %+v runs between no link origin and joint origin", mk)
+			}
+		}
+	}
+	if spheres != len(joints) || cylinders == 0 || cylinders > len(joints) {
+		t.Errorf("%d spheres, %d cylinders for %d joints", spheres, cylinders, len(joints))
 	}
 }
 
