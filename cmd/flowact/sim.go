@@ -41,9 +41,12 @@ func newSimCmd() *cobra.Command {
 		Use:   "sim [from:=to ...] [__name:=NAME] [_param:=VALUE ...]",
 		Short: "Run the kinematic simulator as a ROS node",
 		Long: `Run flowact's kinematic simulator as a ROS 1 node that stands in for a ROS-controlled arm:
-it publishes /joint_states, /tf, /tf_static and visualization markers for the task's targets and
-obstacles, and accepts std_msgs/Float64MultiArray commands (one per control tick) and
-trajectory_msgs/JointTrajectory chunks on the topics of the robot's robot.yaml.
+it publishes /joint_states, /tf, /tf_static, /diagnostics and visualization markers (the arm,
+the task's targets and obstacles; add a MarkerArray display on /flowact/markers in rviz), and
+accepts std_msgs/Float64MultiArray commands (one per control tick) and
+trajectory_msgs/JointTrajectory chunks on the topics of the robot's robot.yaml. With --task and
+--embedding it also publishes the synthetic VLM's embedding of the scene on /flowact/embedding,
+so that 'flowact run' can drive it.
 
 It joins the master at --master, else $ROS_MASTER_URI, else http://127.0.0.1:11311/ (start one
 with 'flowact master' or roscore), and exits with an error if none answers within --wait.
@@ -68,7 +71,7 @@ Stops on SIGINT or SIGTERM, unregistering from the master.`,
 	f.StringVar(&o.task, "task", "", "task whose scene to show: "+strings.Join(task.Names(), ", ")+" (default none)")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the task's scene and the synthetic VLM's noise")
 	f.BoolVar(&o.embedding, "embedding", false, "publish the synthetic VLM's embedding of the task (needs --task)")
-	f.StringVar(&o.embeddingType, "embedding-type", "", "embedding message: std_msgs/Float32MultiArray (the default) or flowact_msgs/Embedding\n(about 250x cheaper for goroslib to encode; what flowact run reads fastest)")
+	f.StringVar(&o.embeddingType, "embedding-type", "", "embedding message: std_msgs/Float32MultiArray (the default) or flowact_msgs/Embedding\n(about 250x cheaper for goroslib to encode and decode)")
 	f.StringVar(&o.config, "config", "", "YAML file of node settings (keys of sim/node.Config: rate, sim_time, speed, tf_rate, marker_rate,\nsim {lag, sensor_period, faults}, task, seed, embedding, vlm, ros {node, tf, tf_static, markers});\nflags given explicitly override it")
 	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the master before giving up")
 	f.BoolVar(&o.debug, "debug", false, "log at debug level (goroslib's messages too)")
