@@ -41,11 +41,14 @@
 // repetitions, divided by their number. They count every goroutine of the process (the network's
 // worker thread, the loop's inference worker), so a 0 means the whole steady state allocates
 // nothing. They include the runtime's own: a goroutine that blocks on a channel takes a waiter
-// record (a 112-byte sudog) from a per-processor cache that the runtime refills by allocating, so
-// the two-thread network's hand-overs cost a rare allocation until the caches settle (a warm-up
-// of 3 chunks instead of 1 shortens that), and a fraction of an allocation per repetition is the
-// runtime's, not flowact's. AllocsTotal gives the count. A garbage collection is forced before
-// each warm-up, so that the construction's garbage is not collected during the measurement.
+// record (a 112-byte sudog) from its processor's cache, and allocates one when that cache and the
+// central one are empty. When the two-thread network's caller and worker block on one processor
+// and wake on the other, records pile up in one cache (up to 128 before half spill to the central
+// cache) while the other allocates: a bounded number of allocations (a few hundred per process),
+// spread over the first chunks, that a warm-up of 3 chunks does not always absorb. AllocsTotal
+// gives the count. A garbage collection is forced before each warm-up, so that the
+// construction's garbage is not collected during the measurement (a collection also empties the
+// central cache).
 //
 // # Memory and concurrency
 //
