@@ -1,7 +1,15 @@
-// Code generated from the message definitions of Debian's ROS 1 (rospy's _full_text) and
-// msgs/flowact_msgs/msg/Embedding.msg; TestDefinitions checks them against ROS. DO NOT EDIT.
+// Full message definitions, as a bag's connection header stores them and rospy's _full_text
+// gives them (genmsg's compute_full_text): the message's own text, then for each message it uses
+// a line of 80 '=', "MSG: <type>" and that message's own text. The texts are Debian's ROS 1,
+// byte for byte (trailing spaces included), and msgs/flowact_msgs/msg/Embedding.msg; msg.go
+// holds their MD5 sums. TestDefinitions checks both against ROS: change them only from ROS's own
+// output.
 
 package dataset
+
+// msgSep starts the text of a message that a definition uses: a line of 80 '='.
+const msgSep = "\n" + "========================================" +
+	"========================================" + "\nMSG: "
 
 const jointStateDef = `# This is a message that holds data to describe the state of a set of torque controlled joints. 
 #
@@ -29,107 +37,25 @@ string[] name
 float64[] position
 float64[] velocity
 float64[] effort
+` + msgSep + "std_msgs/Header\n" + headerDef
 
-================================================================================
-MSG: std_msgs/Header
-# Standard metadata for higher-level stamped data types.
-# This is generally used to communicate timestamped data 
-# in a particular coordinate frame.
-# 
-# sequence ID: consecutively increasing ID 
-uint32 seq
-#Two-integer timestamp that is expressed as:
-# * stamp.sec: seconds (stamp_secs) since epoch (in Python the variable is called 'secs')
-# * stamp.nsec: nanoseconds since stamp_secs (in Python the variable is called 'nsecs')
-# time-handling sugar is provided by the client library
-time stamp
-#Frame this data is associated with
-string frame_id
+// multiArrayHead is the start of std_msgs/Float32MultiArray and Float64MultiArray, which differ
+// only in the type of their data line.
+const multiArrayHead = `# Please look at the MultiArrayLayout message definition for
+# documentation on all multiarrays.
+
+MultiArrayLayout  layout        # specification of data layout
 `
 
-const float32MultiArrayDef = `# Please look at the MultiArrayLayout message definition for
-# documentation on all multiarrays.
+// multiArrayUses are the messages that both multiarrays use.
+const multiArrayUses = msgSep + "std_msgs/MultiArrayLayout\n" + multiArrayLayoutDef +
+	msgSep + "std_msgs/MultiArrayDimension\n" + multiArrayDimensionDef
 
-MultiArrayLayout  layout        # specification of data layout
-float32[]         data          # array of data
+const float32MultiArrayDef = multiArrayHead +
+	"float32[]         data          # array of data\n\n" + multiArrayUses
 
-
-================================================================================
-MSG: std_msgs/MultiArrayLayout
-# The multiarray declares a generic multi-dimensional array of a
-# particular data type.  Dimensions are ordered from outer most
-# to inner most.
-
-MultiArrayDimension[] dim # Array of dimension properties
-uint32 data_offset        # padding elements at front of data
-
-# Accessors should ALWAYS be written in terms of dimension stride
-# and specified outer-most dimension first.
-# 
-# multiarray(i,j,k) = data[data_offset + dim_stride[1]*i + dim_stride[2]*j + k]
-#
-# A standard, 3-channel 640x480 image with interleaved color channels
-# would be specified as:
-#
-# dim[0].label  = "height"
-# dim[0].size   = 480
-# dim[0].stride = 3*640*480 = 921600  (note dim[0] stride is just size of image)
-# dim[1].label  = "width"
-# dim[1].size   = 640
-# dim[1].stride = 3*640 = 1920
-# dim[2].label  = "channel"
-# dim[2].size   = 3
-# dim[2].stride = 3
-#
-# multiarray(i,j,k) refers to the ith row, jth column, and kth channel.
-
-================================================================================
-MSG: std_msgs/MultiArrayDimension
-string label   # label of given dimension
-uint32 size    # size of given dimension (in type units)
-uint32 stride  # stride of given dimension`
-
-const float64MultiArrayDef = `# Please look at the MultiArrayLayout message definition for
-# documentation on all multiarrays.
-
-MultiArrayLayout  layout        # specification of data layout
-float64[]         data          # array of data
-
-
-================================================================================
-MSG: std_msgs/MultiArrayLayout
-# The multiarray declares a generic multi-dimensional array of a
-# particular data type.  Dimensions are ordered from outer most
-# to inner most.
-
-MultiArrayDimension[] dim # Array of dimension properties
-uint32 data_offset        # padding elements at front of data
-
-# Accessors should ALWAYS be written in terms of dimension stride
-# and specified outer-most dimension first.
-# 
-# multiarray(i,j,k) = data[data_offset + dim_stride[1]*i + dim_stride[2]*j + k]
-#
-# A standard, 3-channel 640x480 image with interleaved color channels
-# would be specified as:
-#
-# dim[0].label  = "height"
-# dim[0].size   = 480
-# dim[0].stride = 3*640*480 = 921600  (note dim[0] stride is just size of image)
-# dim[1].label  = "width"
-# dim[1].size   = 640
-# dim[1].stride = 3*640 = 1920
-# dim[2].label  = "channel"
-# dim[2].size   = 3
-# dim[2].stride = 3
-#
-# multiarray(i,j,k) refers to the ith row, jth column, and kth channel.
-
-================================================================================
-MSG: std_msgs/MultiArrayDimension
-string label   # label of given dimension
-uint32 size    # size of given dimension (in type units)
-uint32 stride  # stride of given dimension`
+const float64MultiArrayDef = multiArrayHead +
+	"float64[]         data          # array of data\n\n" + multiArrayUses
 
 const stringDef = `string data
 `
@@ -148,10 +74,11 @@ Header header
 uint32 tokens
 uint32 width
 uint8[] data
+` + msgSep + "std_msgs/Header\n" + headerDef
 
-================================================================================
-MSG: std_msgs/Header
-# Standard metadata for higher-level stamped data types.
+// The own texts of the std_msgs messages used above.
+
+const headerDef = `# Standard metadata for higher-level stamped data types.
 # This is generally used to communicate timestamped data 
 # in a particular coordinate frame.
 # 
@@ -165,3 +92,35 @@ time stamp
 #Frame this data is associated with
 string frame_id
 `
+
+const multiArrayLayoutDef = `# The multiarray declares a generic multi-dimensional array of a
+# particular data type.  Dimensions are ordered from outer most
+# to inner most.
+
+MultiArrayDimension[] dim # Array of dimension properties
+uint32 data_offset        # padding elements at front of data
+
+# Accessors should ALWAYS be written in terms of dimension stride
+# and specified outer-most dimension first.
+# 
+# multiarray(i,j,k) = data[data_offset + dim_stride[1]*i + dim_stride[2]*j + k]
+#
+# A standard, 3-channel 640x480 image with interleaved color channels
+# would be specified as:
+#
+# dim[0].label  = "height"
+# dim[0].size   = 480
+# dim[0].stride = 3*640*480 = 921600  (note dim[0] stride is just size of image)
+# dim[1].label  = "width"
+# dim[1].size   = 640
+# dim[1].stride = 3*640 = 1920
+# dim[2].label  = "channel"
+# dim[2].size   = 3
+# dim[2].stride = 3
+#
+# multiarray(i,j,k) refers to the ith row, jth column, and kth channel.
+`
+
+const multiArrayDimensionDef = `string label   # label of given dimension
+uint32 size    # size of given dimension (in type units)
+uint32 stride  # stride of given dimension`
