@@ -43,7 +43,9 @@
 //     sets /use_sim_time so that nodes started after it follow (and deletes it when it stops,
 //     so that later nodes do not wait for a clock that is gone). Speed sets how many simulated
 //     seconds pass per wall second (2 is twice as fast as real time; +Inf steps as fast as the
-//     machine allows).
+//     machine allows). The node never waits for its consumers: a controller that cannot keep up
+//     with the chosen speed sees late states and commands that land late, as on a real robot;
+//     lockstep evaluation belongs in-process (sim/episode).
 //
 // Stepping starts once the node has registered with the master, so nothing happens unseen.
 //
