@@ -35,7 +35,8 @@ type Config struct {
 	Sim sim.Config `yaml:"sim"`
 	// Task is the task whose scene the node shows; an empty Task.Name means none.
 	Task task.Config `yaml:"task"`
-	// Seed draws the task's scene and seeds the VLM's noise.
+	// Seed draws the task's scene and seeds the VLM's noise, as sim/episode does for the episode
+	// with this seed (the same scene and instruction).
 	Seed uint64 `yaml:"seed"`
 	// Embedding publishes the synthetic VLM's embedding (needs a task).
 	Embedding bool `yaml:"embedding"`

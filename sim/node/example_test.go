@@ -37,5 +37,5 @@ func Example() {
 	// /flowact_sim at 100 Hz
 	// out: /joint_states /tf /tf_static /flowact/markers /flowact/embedding
 	// in:  /joint_group_pos_controller/command /scaled_pos_joint_traj_controller/command
-	// task: "touch the yellow ball"
+	// task: "move to the purple one"
 }

@@ -127,7 +127,9 @@ func New(m *robot.Model, rc robot.Config, cfg Config) (*Node, error) {
 		if n.tk, err = task.New(cfg.Task); err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
-		if err := n.tk.Reset(rand.New(rand.NewPCG(cfg.Seed, 0x51de)), n.rb); err != nil {
+		// The scene's PCG stream is sim/episode's (seed, 1): the node shows the scene of the
+		// in-process episode with the same seed.
+		if err := n.tk.Reset(rand.New(rand.NewPCG(cfg.Seed, 1)), n.rb); err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
 		n.meta = n.tk.Meta()
@@ -139,7 +141,7 @@ func New(m *robot.Model, rc robot.Config, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: %w", err)
 		}
 		n.tokens, n.width = enc.Shape()
-		n.stream = vlm.NewStream(enc, cfg.Seed^0x5a5a5a5a)
+		n.stream = vlm.NewStream(enc, cfg.Seed^0x5a5a5a5a) // sim/episode's noise seed for the VLM
 	}
 	return n, nil
 }

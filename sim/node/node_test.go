@@ -18,6 +18,7 @@ import (
 	"github.com/flowact/flowact/robot/ros"
 	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim"
+	"github.com/flowact/flowact/sim/episode"
 	"github.com/flowact/flowact/sim/task"
 )
 
@@ -384,6 +385,42 @@ func TestShippedRobots(t *testing.T) {
 					}
 				})
 			})
+		}
+	}
+}
+
+// TestSameSceneAsEpisode checks that a node shows the scene of sim/episode's episode with the
+// same seed: `flowact sim --task T --seed N` is episode N of `flowact collect` and `eval`.
+func TestSameSceneAsEpisode(t *testing.T) {
+	m, rc := ur5(t)
+	for _, name := range task.Names() {
+		for _, seed := range []uint64{1, 7, 1234} {
+			n, err := New(m, rc, Config{Task: task.Config{Name: name}, Seed: seed, Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rb, err := task.NewRobot(m, rc.EELink, n.cfg.Sim.Initial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := episode.New(episode.Config{}, rb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tk, err := task.New(task.Config{Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := r.Start(tk, seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a, b sim.Scene
+			n.tk.SceneTo(&a, 0)
+			tk.SceneTo(&b, 0)
+			if env.Instruction() != n.Instruction() || !slices.Equal(a.Targets, b.Targets) || !slices.Equal(a.Obstacles, b.Obstacles) {
+				t.Errorf("%s seed %d: node %q %+v, episode %q %+v", name, seed, n.Instruction(), a.Targets, env.Instruction(), b.Targets)
+			}
 		}
 	}
 }
