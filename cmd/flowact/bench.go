@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -30,6 +32,7 @@ type benchOptions struct {
 	strategies []string
 	rate       float64
 	sizes      bench.Sizes
+	cpuProfile string
 }
 
 // benchReport is what `flowact bench --json` prints.
@@ -70,7 +73,8 @@ figures: the report states GOMAXPROCS, the CPU model and the load average.`,
 		Example: `  flowact bench
   flowact bench --json > bench.json
   flowact bench --arch mlp --solvers euler --threads 1 --duration 5s
-  flowact bench --arch transformer --solvers euler,rk4 --steps 5 --strategies ""`,
+  flowact bench --arch transformer --solvers euler,rk4 --steps 5 --strategies ""
+  flowact bench --arch mlp --solvers euler --threads 1 --strategies "" --cpuprofile cpu.out && go tool pprof -top cpu.out`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usagef("bench: unexpected argument %q", args[0])
@@ -96,6 +100,7 @@ figures: the report states GOMAXPROCS, the CPU model and the load average.`,
 	f.StringSliceVar(&o.strategies, "strategies", []string{"replace", "ensemble", "blend", "prefix", "guided"},
 		`splicing strategies whose tick is measured ("" for none)`)
 	f.Float64Var(&o.rate, "rate", 500, "control rate of the tick measurement, Hz")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurements to this file (go tool pprof)")
 	s := &o.sizes
 	f.IntVar(&s.H, "chunk", s.H, "chunk length H (steps)")
 	f.IntVar(&s.D, "dof", s.D, "action dimensions D (and the tick's joints)")
@@ -170,6 +175,22 @@ func (o *benchOptions) validate() error {
 func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
 	rep := benchReport{Env: bench.ReadEnv(), Sizes: o.sizes, Duration: o.duration.String(), Seed: o.seed,
 		Expert: []bench.ExpertResult{}, Tick: []bench.TickResult{}}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("bench: cpu profile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(stderr, "bench: cpu profile: %v\n", err)
+			}
+		}()
+	}
 	progress := func(format string, args ...any) {
 		if !o.json {
 			fmt.Fprintf(stderr, "bench: "+format+"\n", args...)

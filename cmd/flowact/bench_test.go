@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -83,6 +85,27 @@ func TestBenchTable(t *testing.T) {
 	// Progress goes to stderr, one line per case.
 	if n := strings.Count(stderr, "\n"); n != 2 {
 		t.Errorf("stderr has %d lines, want 2 (one per case):\n%s", n, stderr)
+	}
+}
+
+func TestBenchCPUProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.out")
+	args := append(append([]string{}, tinyBench...), "--arch", "mlp", "--solvers", "euler", "--threads", "1",
+		"--strategies", "", "--json", "--cpuprofile", prof)
+	if code, _, stderr := runCLI(t, context.Background(), args...); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b { // pprof profiles are gzipped protobufs
+		t.Fatalf("%s is not a gzipped profile (%d bytes)", prof, len(b))
+	}
+	// An unwritable profile path is an error before anything is measured.
+	code, stdout, stderr := runCLI(t, context.Background(), "bench", "--cpuprofile", filepath.Join(prof, "x"), "--json")
+	if code != 1 || stdout != "" || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("unwritable profile: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
 
