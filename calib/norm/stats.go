@@ -124,55 +124,20 @@ func (s *Stats) mustRows(n int) {
 
 // Normalize maps x in place from data space to normalized space. len(x) must be a multiple of
 // Dim(): one row, or a row-major block such as an H x D action chunk. It allocates nothing.
-func (s *Stats) Normalize(x []float64, m Mode) {
-	s.mustRows(len(x))
-	d := len(s.Mean)
-	switch m {
-	case MeanStd:
-		for o := 0; o < len(x); o += d {
-			r := x[o : o+d]
-			for j := range r {
-				r[j] = (r[j] - s.Mean[j]) / (s.Std[j] + Eps)
-			}
-		}
-	case Quantile:
-		for o := 0; o < len(x); o += d {
-			r := x[o : o+d]
-			for j := range r {
-				r[j] = 2*(r[j]-s.Q01[j])/(s.Q99[j]-s.Q01[j]+Eps) - 1
-			}
-		}
-	default:
-		panic(fmt.Sprintf("norm: unknown mode %d", uint8(m)))
-	}
-}
+func (s *Stats) Normalize(x []float64, m Mode) { normalize(s, x, m) }
 
 // Unnormalize is the inverse of Normalize.
-func (s *Stats) Unnormalize(x []float64, m Mode) {
-	s.mustRows(len(x))
-	d := len(s.Mean)
-	switch m {
-	case MeanStd:
-		for o := 0; o < len(x); o += d {
-			r := x[o : o+d]
-			for j := range r {
-				r[j] = r[j]*(s.Std[j]+Eps) + s.Mean[j]
-			}
-		}
-	case Quantile:
-		for o := 0; o < len(x); o += d {
-			r := x[o : o+d]
-			for j := range r {
-				r[j] = (r[j]+1)/2*(s.Q99[j]-s.Q01[j]+Eps) + s.Q01[j]
-			}
-		}
-	default:
-		panic(fmt.Sprintf("norm: unknown mode %d", uint8(m)))
-	}
-}
+func (s *Stats) Unnormalize(x []float64, m Mode) { unnormalize(s, x, m) }
 
 // Normalize32 is Normalize for float32 values; the arithmetic is done in float64.
-func (s *Stats) Normalize32(x []float32, m Mode) {
+func (s *Stats) Normalize32(x []float32, m Mode) { normalize(s, x, m) }
+
+// Unnormalize32 is the inverse of Normalize32.
+func (s *Stats) Unnormalize32(x []float32, m Mode) { unnormalize(s, x, m) }
+
+// normalize is Normalize and Normalize32: each value is converted to float64, mapped and
+// rounded back (both conversions are no-ops for float64).
+func normalize[T float32 | float64](s *Stats, x []T, m Mode) {
 	s.mustRows(len(x))
 	d := len(s.Mean)
 	switch m {
@@ -180,14 +145,14 @@ func (s *Stats) Normalize32(x []float32, m Mode) {
 		for o := 0; o < len(x); o += d {
 			r := x[o : o+d]
 			for j := range r {
-				r[j] = float32((float64(r[j]) - s.Mean[j]) / (s.Std[j] + Eps))
+				r[j] = T((float64(r[j]) - s.Mean[j]) / (s.Std[j] + Eps))
 			}
 		}
 	case Quantile:
 		for o := 0; o < len(x); o += d {
 			r := x[o : o+d]
 			for j := range r {
-				r[j] = float32(2*(float64(r[j])-s.Q01[j])/(s.Q99[j]-s.Q01[j]+Eps) - 1)
+				r[j] = T(2*(float64(r[j])-s.Q01[j])/(s.Q99[j]-s.Q01[j]+Eps) - 1)
 			}
 		}
 	default:
@@ -195,8 +160,8 @@ func (s *Stats) Normalize32(x []float32, m Mode) {
 	}
 }
 
-// Unnormalize32 is the inverse of Normalize32.
-func (s *Stats) Unnormalize32(x []float32, m Mode) {
+// unnormalize is Unnormalize and Unnormalize32, in float64 as normalize is.
+func unnormalize[T float32 | float64](s *Stats, x []T, m Mode) {
 	s.mustRows(len(x))
 	d := len(s.Mean)
 	switch m {
@@ -204,14 +169,14 @@ func (s *Stats) Unnormalize32(x []float32, m Mode) {
 		for o := 0; o < len(x); o += d {
 			r := x[o : o+d]
 			for j := range r {
-				r[j] = float32(float64(r[j])*(s.Std[j]+Eps) + s.Mean[j])
+				r[j] = T(float64(r[j])*(s.Std[j]+Eps) + s.Mean[j])
 			}
 		}
 	case Quantile:
 		for o := 0; o < len(x); o += d {
 			r := x[o : o+d]
 			for j := range r {
-				r[j] = float32((float64(r[j])+1)/2*(s.Q99[j]-s.Q01[j]+Eps) + s.Q01[j])
+				r[j] = T((float64(r[j])+1)/2*(s.Q99[j]-s.Q01[j]+Eps) + s.Q01[j])
 			}
 		}
 	default:
