@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,8 +156,7 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.done.Store(true)
 	defer n.rpc.Close()
 	defer n.httpc.CloseIdleConnections()
-	backoff := n.nm.cfg.RetryMin
-	waiting := false
+	w := newMasterWait(&n.nm.cfg, n.log)
 	for {
 		s, err := n.connect(ctx)
 		if ctx.Err() != nil {
@@ -168,23 +166,12 @@ func (n *Node) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			if !waiting {
-				n.log.Warn("ros: waiting for the master", "master", n.nm.cfg.MasterURI, "err", err)
-				waiting = true
-			} else {
-				n.log.Debug("ros: master still absent", "err", err, "retry_in", backoff)
-			}
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !w.wait(ctx, err) {
 				return nil
-			case <-t.C:
 			}
-			backoff = min(2*backoff, n.nm.cfg.RetryMax)
 			continue
 		}
-		waiting, backoff = false, n.nm.cfg.RetryMin
+		w.registered()
 		n.regs.Add(1)
 		n.connected.Store(true)
 		n.readyOnce.Do(func() { close(n.ready) })
@@ -260,7 +247,7 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 		Host:            cfg.Host,
 		LogLevel:        goroslib.LogLevelDebug,
 		LogDestinations: goroslib.LogDestinationCallback,
-		OnLog:           n.onLog,
+		OnLog:           goroslibLog(n.log, n.shutdown),
 		ReadTimeout:     cfg.Timeout,
 		WriteTimeout:    cfg.Timeout,
 	})
@@ -580,22 +567,4 @@ func (n *Node) diagnostics() *diagnostic_msgs.DiagnosticArray {
 	arr.Status = append(arr.Status, statusMsg(st))
 	arr.Status = n.status.appendTo(arr.Status)
 	return arr
-}
-
-// onLog receives goroslib's log. goroslib has no other way to report that the master asked the
-// node to shut down (rosnode kill, or a new node with the same name), so that message is caught
-// here and ends Run.
-func (n *Node) onLog(level goroslib.LogLevel, msg string) {
-	if strings.HasPrefix(msg, "got shutdown request") {
-		select {
-		case n.shutdown <- msg:
-		default:
-		}
-	}
-	l := slog.LevelDebug
-	if level >= goroslib.LogLevelWarn {
-		// goroslib logs a peer going away at error level; it is routine on a robot.
-		l = slog.LevelWarn
-	}
-	n.log.Log(context.Background(), l, "goroslib: "+msg)
 }

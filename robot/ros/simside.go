@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -383,8 +382,7 @@ func (s *SimSide) Run(ctx context.Context) error {
 		defer s.clearSimTime()
 	}
 	cfg := s.nm.cfg
-	backoff := cfg.RetryMin
-	waiting := false
+	w := newMasterWait(&cfg, s.log)
 	for {
 		ss, err := s.connect(ctx)
 		if ctx.Err() != nil {
@@ -394,23 +392,12 @@ func (s *SimSide) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			if !waiting {
-				s.log.Warn("ros: waiting for the master", "master", cfg.MasterURI, "err", err)
-				waiting = true
-			} else {
-				s.log.Debug("ros: master still absent", "err", err, "retry_in", backoff)
-			}
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !w.wait(ctx, err) {
 				return nil
-			case <-t.C:
 			}
-			backoff = min(2*backoff, cfg.RetryMax)
 			continue
 		}
-		waiting, backoff = false, cfg.RetryMin
+		w.registered()
 		s.regs.Add(1)
 		s.readyOnce.Do(func() { close(s.ready) })
 		s.log.Info("ros: simulator registered", "master", cfg.MasterURI, "uri", ss.selfURI, "sim_time", s.cfg.SimTime)
@@ -493,7 +480,7 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 		Host:            cfg.Host,
 		LogLevel:        goroslib.LogLevelDebug,
 		LogDestinations: goroslib.LogDestinationCallback,
-		OnLog:           s.onLog,
+		OnLog:           goroslibLog(s.log, s.shutdown),
 		ReadTimeout:     cfg.Timeout,
 		WriteTimeout:    cfg.Timeout,
 	})
@@ -632,20 +619,6 @@ func (s *SimSide) serve(ctx context.Context, ss *simSession) error {
 			return errForgotten
 		}
 	}
-}
-
-func (s *SimSide) onLog(level goroslib.LogLevel, msg string) {
-	if strings.HasPrefix(msg, "got shutdown request") {
-		select {
-		case s.shutdown <- msg:
-		default:
-		}
-	}
-	l := slog.LevelDebug
-	if level >= goroslib.LogLevelWarn {
-		l = slog.LevelWarn
-	}
-	s.log.Log(context.Background(), l, "goroslib: "+msg)
 }
 
 // onCommand decodes a Float64MultiArray (positions in model order) and hands it to the sink.

@@ -1,0 +1,71 @@
+package ros
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/bluenviron/goroslib/v2"
+)
+
+// What Node and SimSide share around their goroslib node's life.
+
+// masterWait paces the attempts to reach an absent master: Config.RetryMin after the first
+// failure, doubling up to RetryMax, back to RetryMin after a registration. The first failure in a
+// row is logged at warn level, the others at debug level.
+type masterWait struct {
+	min, max time.Duration
+	log      *slog.Logger
+	uri      string // the master's, for the log
+	backoff  time.Duration
+	waiting  bool
+}
+
+func newMasterWait(cfg *Config, log *slog.Logger) *masterWait {
+	return &masterWait{min: cfg.RetryMin, max: cfg.RetryMax, log: log, uri: cfg.MasterURI, backoff: cfg.RetryMin}
+}
+
+// wait logs err, the failure of an attempt, and waits before the next one; it returns false if
+// ctx ended first.
+func (w *masterWait) wait(ctx context.Context, err error) bool {
+	if !w.waiting {
+		w.log.Warn("ros: waiting for the master", "master", w.uri, "err", err)
+		w.waiting = true
+	} else {
+		w.log.Debug("ros: master still absent", "err", err, "retry_in", w.backoff)
+	}
+	t := time.NewTimer(w.backoff)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	case <-t.C:
+	}
+	w.backoff = min(2*w.backoff, w.max)
+	return true
+}
+
+// registered resets the pacing after a registration.
+func (w *masterWait) registered() { w.waiting, w.backoff = false, w.min }
+
+// goroslibLog returns the OnLog of a goroslib node, which forwards goroslib's log to log.
+// goroslib has no other way to report that the master asked the node to shut down (rosnode kill,
+// or a new node with the same name), so that message is caught here and sent to shutdown (whose
+// capacity is 1: a second request while one waits is dropped), which ends Run.
+func goroslibLog(log *slog.Logger, shutdown chan<- string) func(goroslib.LogLevel, string) {
+	return func(level goroslib.LogLevel, msg string) {
+		if strings.HasPrefix(msg, "got shutdown request") {
+			select {
+			case shutdown <- msg:
+			default:
+			}
+		}
+		l := slog.LevelDebug
+		if level >= goroslib.LogLevelWarn {
+			// goroslib logs a peer going away at error level; it is routine on a robot.
+			l = slog.LevelWarn
+		}
+		log.Log(context.Background(), l, "goroslib: "+msg)
+	}
+}
