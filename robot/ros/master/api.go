@@ -407,16 +407,23 @@ func (m *Master) lookupService(a *args) (int, string, xmlrpc.Value, error) {
 	return codeSuccess, fmt.Sprintf("rosrpc URI: [%s]", s.serviceAPI), xmlrpc.String(s.serviceAPI), nil
 }
 
+// topicRegistration is the parameters of registerSubscriber and registerPublisher: topic,
+// topic_type and caller_api.
+func (a *args) topicRegistration() (topic, typ, api string, err error) {
+	if topic, err = a.graphName(0, "topic", true); err != nil {
+		return "", "", "", err
+	}
+	if typ, err = a.typeName(1, "topic_type"); err != nil {
+		return "", "", "", err
+	}
+	if api, err = a.api(2, "caller_api"); err != nil {
+		return "", "", "", err
+	}
+	return topic, typ, api, nil
+}
+
 func (m *Master) registerSubscriber(a *args) (int, string, xmlrpc.Value, error) {
-	topic, err := a.graphName(0, "topic", true)
-	if err != nil {
-		return 0, "", emptyList, err
-	}
-	typ, err := a.typeName(1, "topic_type")
-	if err != nil {
-		return 0, "", emptyList, err
-	}
-	api, err := a.api(2, "caller_api")
+	topic, typ, api, err := a.topicRegistration()
 	if err != nil {
 		return 0, "", emptyList, err
 	}
@@ -431,15 +438,7 @@ func (m *Master) registerSubscriber(a *args) (int, string, xmlrpc.Value, error) 
 }
 
 func (m *Master) registerPublisher(a *args) (int, string, xmlrpc.Value, error) {
-	topic, err := a.graphName(0, "topic", true)
-	if err != nil {
-		return 0, "", emptyList, err
-	}
-	typ, err := a.typeName(1, "topic_type")
-	if err != nil {
-		return 0, "", emptyList, err
-	}
-	api, err := a.api(2, "caller_api")
+	topic, typ, api, err := a.topicRegistration()
 	if err != nil {
 		return 0, "", emptyList, err
 	}
