@@ -71,8 +71,8 @@ func startNode(t *testing.T, uri string, cfg Config) (n *Node, stop func()) {
 	case <-n.Ready():
 	case err := <-errc:
 		t.Fatalf("Run: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("the simulator did not register within 20 s")
+	case <-time.After(45 * time.Second):
+		t.Fatal("the simulator did not register within 45 s")
 	}
 	return n, stop
 }
@@ -236,7 +236,7 @@ func TestROS(t *testing.T) {
 				p := startTool(t, env, "rostopic", "pub", "-r", "20", rc.Topics.Command, "std_msgs/Float64MultiArray",
 					fmt.Sprintf("{layout: {dim: [], data_offset: 0}, data: %s}", yamlList(target)))
 				var st robot.State
-				eventually(t, 20*time.Second, "the arm reaches the commanded position", func() bool {
+				eventually(t, 45*time.Second, "the arm reaches the commanded position", func() bool {
 					n.Sim().TrueStateTo(&st)
 					return near(st.Position, target, 1e-3)
 				})
@@ -286,12 +286,12 @@ for _ in range(3):  # rospy sends from a thread: give it time on a loaded machin
 rospy.sleep(1.0)
 `, rc.Topics.Trajectory, pyStrings(rnames), yamlList(rev(mid)), yamlList(rev(final)))
 				p := startTool(t, env, "python3", "-c", script)
-				eventually(t, 20*time.Second, "the arm follows the trajectory to its last point", func() bool {
+				eventually(t, 45*time.Second, "the arm follows the trajectory to its last point", func() bool {
 					n.Sim().TrueStateTo(&st)
 					return near(st.Position, final, 1e-3)
 				})
 				p.wait(t, 30*time.Second)
-				eventually(t, 10*time.Second, "the bad trajectory is counted", func() bool {
+				eventually(t, 20*time.Second, "the bad trajectory is counted", func() bool {
 					return n.Stats().ROS.TrajectoriesRejected > before.TrajectoriesRejected
 				})
 				if s := n.Stats().ROS; s.Trajectories <= before.Trajectories {
@@ -306,7 +306,7 @@ rospy.sleep(1.0)
 			t.Run("rosbag", func(t *testing.T) {
 				bag := filepath.Join(t.TempDir(), "sim.bag")
 				rec := startTool(t, env, "rosbag", "record", "-O", bag, "/joint_states", rc.Topics.Command, "/flowact/embedding")
-				eventually(t, 20*time.Second, "rosbag record subscribes", func() bool {
+				eventually(t, 45*time.Second, "rosbag record subscribes", func() bool {
 					return len(subscribers(t, uri, "/flowact/embedding")) > 0 && len(subscribers(t, uri, rc.Topics.Command)) > 1 &&
 						len(subscribers(t, uri, "/joint_states")) > 0
 				})
@@ -409,7 +409,7 @@ func TestROSKill(t *testing.T) {
 	go func() { errc <- n.Run(ctx) }()
 	select {
 	case <-n.Ready():
-	case <-time.After(20 * time.Second):
+	case <-time.After(45 * time.Second):
 		t.Fatal("no registration")
 	}
 	out := runTool(t, rosEnv(t, uri), 30*time.Second, "rosnode", "kill", n.Name())
