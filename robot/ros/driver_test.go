@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowact/flowact/robot"
-
 	"github.com/flowact/flowact/internal/rostest"
+	"github.com/flowact/flowact/robot"
 )
 
 // newOffline returns a node that has not run (no master needed).

@@ -6,9 +6,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/flowact/flowact/robot/ros/master"
-
 	"github.com/flowact/flowact/internal/rostest"
+	"github.com/flowact/flowact/robot/ros/master"
 )
 
 // embeddedMaster is flowact's in-process master (robot/ros/master) behind testMaster. The first

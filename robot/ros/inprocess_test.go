@@ -19,11 +19,10 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/trajectory_msgs"
 
+	"github.com/flowact/flowact/internal/rostest"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/robottest"
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
-
-	"github.com/flowact/flowact/internal/rostest"
 )
 
 // Tests that need no ROS installation: flowact's node against the embedded master

@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowact/flowact/robot"
-
 	"github.com/flowact/flowact/internal/rostest"
+	"github.com/flowact/flowact/robot"
 )
 
 // envMap is a Getenv that sees only its own entries, so tests ignore the caller's ROS_*.

@@ -18,10 +18,9 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/trajectory_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/visualization_msgs"
 
+	"github.com/flowact/flowact/internal/rostest"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
-
-	"github.com/flowact/flowact/internal/rostest"
 )
 
 func TestTrajectoryDecoder(t *testing.T) {
@@ -144,29 +143,6 @@ func (r *simRecordSink) counts() (int, int) {
 	return len(r.cmds), len(r.trajs)
 }
 
-// simPeer is a plain goroslib node on master uri for the tests to publish and subscribe with.
-func simPeer(tb testing.TB, uri, name string) *goroslib.Node {
-	tb.Helper()
-	gn, err := goroslib.NewNode(goroslib.NodeConf{
-		Name: name, MasterAddress: uri[len("http://") : len(uri)-1], Host: "127.0.0.1",
-		LogDestinations: goroslib.LogDestinationCallback,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(gn.Close)
-	return gn
-}
-
-func simPeerSub[T any](tb testing.TB, gn *goroslib.Node, topic string, cb func(*T)) {
-	tb.Helper()
-	s, err := goroslib.NewSubscriber(goroslib.SubscriberConf{Node: gn, Topic: topic, Callback: cb, QueueSize: subscriberQueue})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Close)
-}
-
 // runSimSide runs s until the test ends and checks that Run returns nil on cancel.
 func runSimSide(t *testing.T, s *SimSide) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -212,17 +188,17 @@ func TestSimSideInProcess(t *testing.T) {
 	defer stopRT()
 	waitReady(t, rt)
 
-	peer := simPeer(t, m.URI(), "peer")
+	peer := peerNode(t, m, "peer")
 	var mu sync.Mutex
 	var tf, static *tf2_msgs.TFMessage
 	var markers *visualization_msgs.MarkerArray
 	var emb *std_msgs.Float32MultiArray
 	var diag *diagnostic_msgs.DiagnosticArray
-	simPeerSub(t, peer, "/tf", func(m *tf2_msgs.TFMessage) { mu.Lock(); tf = m; mu.Unlock() })
-	simPeerSub(t, peer, "/tf_static", func(m *tf2_msgs.TFMessage) { mu.Lock(); static = m; mu.Unlock() })
-	simPeerSub(t, peer, DefaultMarkers, func(m *visualization_msgs.MarkerArray) { mu.Lock(); markers = m; mu.Unlock() })
-	simPeerSub(t, peer, "/flowact/embedding", func(m *std_msgs.Float32MultiArray) { mu.Lock(); emb = m; mu.Unlock() })
-	simPeerSub(t, peer, "/diagnostics", func(m *diagnostic_msgs.DiagnosticArray) {
+	subscriber(t, peer, "/tf", func(m *tf2_msgs.TFMessage) { mu.Lock(); tf = m; mu.Unlock() })
+	subscriber(t, peer, "/tf_static", func(m *tf2_msgs.TFMessage) { mu.Lock(); static = m; mu.Unlock() })
+	subscriber(t, peer, DefaultMarkers, func(m *visualization_msgs.MarkerArray) { mu.Lock(); markers = m; mu.Unlock() })
+	subscriber(t, peer, "/flowact/embedding", func(m *std_msgs.Float32MultiArray) { mu.Lock(); emb = m; mu.Unlock() })
+	subscriber(t, peer, "/diagnostics", func(m *diagnostic_msgs.DiagnosticArray) {
 		if len(m.Status) > 0 && m.Status[0].Name == "flowact: sim" { // the runtime node publishes here too
 			mu.Lock()
 			diag = m
@@ -335,7 +311,7 @@ func TestSimSideInProcess(t *testing.T) {
 	}
 	runSimSide(t, side2)
 	var js2 bool
-	simPeerSub(t, peer, "/sim2/joint_states", func(*sensor_msgs.JointState) { mu.Lock(); js2 = true; mu.Unlock() })
+	subscriber(t, peer, "/sim2/joint_states", func(*sensor_msgs.JointState) { mu.Lock(); js2 = true; mu.Unlock() })
 	rostest.Eventually(t, 10*time.Second, "the second simulator's joint states", func() bool {
 		side2.PublishJointState(&st)
 		side2.PublishClock(stamp.Add(time.Second))
