@@ -60,7 +60,7 @@ type Node struct {
 	emb    *Embeddings
 	clock  *Clock
 	cmd    *commandBox
-	traj   *msgBox[trajectory_msgs.JointTrajectory]
+	traj   latest[trajectory_msgs.JointTrajectory]
 	status statusBoard
 	driver *Driver
 
@@ -100,10 +100,10 @@ func New(cfg Config, model *robot.Model, h Handlers) (*Node, error) {
 		h:        h,
 		clock:    newClock(),
 		cmd:      newCommandBox(model.DoF()),
-		traj:     newMsgBox[trajectory_msgs.JointTrajectory](),
 		ready:    make(chan struct{}),
 		shutdown: make(chan string, 1),
 	}
+	n.traj.init()
 	if n.rpc, err = xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: nm.cfg.Timeout}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
@@ -381,7 +381,8 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { n.sendCommands(sctx, s.pubCmd) })
-	wg.Go(func() { n.sendTrajectories(sctx, s.pubTraj) })
+	sendTraj := sender(&n.traj, s.pubTraj)
+	wg.Go(func() { sendTraj(sctx) })
 	wg.Go(func() { n.sendDiagnostics(sctx, s.pubDiag) })
 	defer func() {
 		cancel()
@@ -491,20 +492,6 @@ func (n *Node) sendCommands(ctx context.Context, pub *goroslib.Publisher) {
 		if m := n.cmd.take(); m != nil {
 			pub.Write(m)
 			n.cmd.sent.Add(1)
-		}
-	}
-}
-
-func (n *Node) sendTrajectories(ctx context.Context, pub *goroslib.Publisher) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-n.traj.signal:
-		}
-		if m := n.traj.take(); m != nil {
-			pub.Write(m)
-			n.traj.sent.Add(1)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package ros
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bluenviron/goroslib/v2"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/diagnostic_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/trajectory_msgs"
@@ -79,19 +81,21 @@ func (b *commandBox) discard() {
 	b.mu.Unlock()
 }
 
-// msgBox is the outgoing latest-value mailbox for messages built by the caller's goroutine
-// (trajectories).
-type msgBox[T any] struct {
+// latest is the outgoing latest-value mailbox for messages built by the caller's goroutine
+// (trajectories, and everything SimSide publishes but joint states): put stores a message and
+// signals the sender, take empties it. A message replaced or discarded before it was taken counts
+// as dropped. Call init before use.
+type latest[T any] struct {
 	p       atomic.Pointer[T]
-	signal  chan struct{}
-	written atomic.Uint64
-	sent    atomic.Uint64
-	dropped atomic.Uint64
+	signal  chan struct{} // capacity 1
+	written atomic.Uint64 // put calls
+	sent    atomic.Uint64 // messages handed to the publisher
+	dropped atomic.Uint64 // replaced or discarded before sending
 }
 
-func newMsgBox[T any]() *msgBox[T] { return &msgBox[T]{signal: make(chan struct{}, 1)} }
+func (b *latest[T]) init() { b.signal = make(chan struct{}, 1) }
 
-func (b *msgBox[T]) put(m *T) {
+func (b *latest[T]) put(m *T) {
 	b.written.Add(1)
 	if b.p.Swap(m) != nil {
 		b.dropped.Add(1)
@@ -102,11 +106,29 @@ func (b *msgBox[T]) put(m *T) {
 	}
 }
 
-func (b *msgBox[T]) take() *T { return b.p.Swap(nil) }
+func (b *latest[T]) take() *T { return b.p.Swap(nil) }
 
-func (b *msgBox[T]) discard() {
+// discard drops a message stored while no connection existed: stale once one comes up.
+func (b *latest[T]) discard() {
 	if b.p.Swap(nil) != nil {
 		b.dropped.Add(1)
+	}
+}
+
+// sender returns the loop that hands box's messages to pub until ctx ends.
+func sender[T any](box *latest[T], pub *goroslib.Publisher) func(context.Context) {
+	return func(ctx context.Context) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-box.signal:
+			}
+			if m := box.take(); m != nil {
+				pub.Write(m)
+				box.sent.Add(1)
+			}
+		}
 	}
 }
 

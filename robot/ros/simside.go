@@ -448,22 +448,6 @@ func queueSender[T any](q *queue[T], pub *goroslib.Publisher) func(context.Conte
 	}
 }
 
-// sender returns the loop that hands box's messages to pub until ctx ends.
-func sender[T any](box *latest[T], pub *goroslib.Publisher) func(context.Context) {
-	return func(ctx context.Context) {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-box.signal:
-			}
-			if m := box.take(); m != nil {
-				pub.Write(m)
-			}
-		}
-	}
-}
-
 func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 	cfg := s.nm.cfg
 	master := apimaster.NewClient(s.nm.masterAddr, s.nm.node, &http.Client{Timeout: cfg.Timeout})

@@ -19,35 +19,6 @@ import (
 // model's joints exactly once each (an unknown, repeated or missing name).
 var ErrJointNames = errors.New("ros: trajectory joint names do not match the model")
 
-// latest is an outgoing latest-value mailbox: put stores a message and signals the sender, take
-// empties it. A message replaced or discarded before it was taken counts as dropped.
-type latest[T any] struct {
-	p       atomic.Pointer[T]
-	signal  chan struct{} // capacity 1
-	dropped atomic.Uint64
-}
-
-func (b *latest[T]) init() { b.signal = make(chan struct{}, 1) }
-
-func (b *latest[T]) put(m *T) {
-	if b.p.Swap(m) != nil {
-		b.dropped.Add(1)
-	}
-	select {
-	case b.signal <- struct{}{}:
-	default:
-	}
-}
-
-func (b *latest[T]) take() *T { return b.p.Swap(nil) }
-
-// discard drops a message stored while no connection existed: stale once one comes up.
-func (b *latest[T]) discard() {
-	if b.p.Swap(nil) != nil {
-		b.dropped.Add(1)
-	}
-}
-
 // queue is an outgoing FIFO: put never blocks; a message that finds it full is dropped and
 // counted.
 type queue[T any] struct {
