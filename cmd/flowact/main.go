@@ -63,6 +63,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	addCheckConfig(root)
 	root.AddCommand(
 		newMasterCmd(),
+		newSimCmd(),
 		newRunCmd(),
 		newDemoCmd(),
 		newCollectCmd(),

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,24 +19,9 @@ import (
 	"github.com/flowact/flowact/robot/urdf"
 )
 
-// runSim runs `flowact sim args...` in-process, as run does (it adds the sim command to the root
-// when the root does not have it yet), and returns the exit status.
+// runSim runs `flowact sim args...` in-process and returns the exit status.
 func runSim(ctx context.Context, stdout, stderr io.Writer, args ...string) int {
-	root := newRoot(stdout, stderr)
-	if c, _, err := root.Find([]string{"sim"}); err != nil || c == root {
-		root.AddCommand(newSimCmd())
-	}
-	root.SetArgs(append([]string{"sim"}, args...))
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintf(stderr, "flowact: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return 2
-	}
-	return 1
+	return run(ctx, append([]string{"sim"}, args...), stdout, stderr)
 }
 
 func TestSimUsageErrors(t *testing.T) {
