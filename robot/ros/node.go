@@ -262,7 +262,7 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 		}
 	}()
 	for _, p := range n.nm.params {
-		if err := n.setParam(ctx, p.key, p.val); err != nil {
+		if err := setParam(ctx, n.rpc, n.nm, p.key, p.val); err != nil {
 			return s, err
 		}
 	}
@@ -445,7 +445,7 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 // master would.
 func (n *Node) reregister(ctx context.Context, s *session) error {
 	for _, p := range n.nm.params {
-		if err := n.setParam(ctx, p.key, p.val); err != nil {
+		if err := setParam(ctx, n.rpc, n.nm, p.key, p.val); err != nil {
 			return err
 		}
 	}

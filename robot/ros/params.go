@@ -93,11 +93,12 @@ func yamlValue(y *yaml.Node, depth int) (xmlrpc.Value, error) {
 	return xmlrpc.Value{}, fmt.Errorf("unsupported YAML node kind %v", y.Kind)
 }
 
-// masterCall calls a Master or Parameter API method and unwraps rosmaster's
-// [code, statusMessage, value] answer.
-func (n *Node) masterCall(ctx context.Context, method string, params ...xmlrpc.Value) (int64, string, xmlrpc.Value, error) {
-	args := append([]xmlrpc.Value{xmlrpc.String(n.nm.node)}, params...)
-	res, err := n.rpc.Call(ctx, n.nm.cfg.MasterURI, method, args...)
+// masterCall calls a Master or Parameter API method of nm's master, through rpc, as nm's node,
+// and unwraps rosmaster's [code, statusMessage, value] answer. Node and SimSide use it for what
+// goroslib lacks: parameters of any shape, and deleting one.
+func masterCall(ctx context.Context, rpc *xmlrpc.Client, nm *names, method string, params ...xmlrpc.Value) (int64, string, xmlrpc.Value, error) {
+	args := append([]xmlrpc.Value{xmlrpc.String(nm.node)}, params...)
+	res, err := rpc.Call(ctx, nm.cfg.MasterURI, method, args...)
 	if err != nil {
 		return 0, "", xmlrpc.Value{}, fmt.Errorf("ros: %s: %w", method, err)
 	}
@@ -133,7 +134,7 @@ func (n *Node) Param(ctx context.Context, key string) (xmlrpc.Value, error) {
 	if err != nil {
 		return xmlrpc.Value{}, err
 	}
-	code, msg, v, err := n.masterCall(ctx, "getParam", xmlrpc.String(k))
+	code, msg, v, err := masterCall(ctx, n.rpc, n.nm, "getParam", xmlrpc.String(k))
 	if err != nil {
 		return xmlrpc.Value{}, err
 	}
@@ -149,11 +150,12 @@ func (n *Node) SetParam(ctx context.Context, key string, v xmlrpc.Value) error {
 	if err != nil {
 		return err
 	}
-	return n.setParam(ctx, k, v)
+	return setParam(ctx, n.rpc, n.nm, k, v)
 }
 
-func (n *Node) setParam(ctx context.Context, key string, v xmlrpc.Value) error {
-	code, msg, _, err := n.masterCall(ctx, "setParam", xmlrpc.String(key), v)
+// setParam sets key (resolved) to v on nm's parameter server, as nm's node.
+func setParam(ctx context.Context, rpc *xmlrpc.Client, nm *names, key string, v xmlrpc.Value) error {
+	code, msg, _, err := masterCall(ctx, rpc, nm, "setParam", xmlrpc.String(key), v)
 	if err != nil {
 		return err
 	}

@@ -479,7 +479,7 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 		}
 	}()
 	for _, p := range s.nm.params {
-		if err := s.setParam(ctx, p.key, p.val); err != nil {
+		if err := setParam(ctx, s.rpc, s.nm, p.key, p.val); err != nil {
 			return ss, err
 		}
 	}
@@ -633,20 +633,6 @@ func (s *SimSide) onTrajectory(m *trajectory_msgs.JointTrajectory) {
 	s.stats.trajs.Add(1)
 }
 
-// setParam sets key to v on the parameter server (private parameters of any shape).
-func (s *SimSide) setParam(ctx context.Context, key string, v xmlrpc.Value) error {
-	res, err := s.rpc.Call(ctx, s.nm.cfg.MasterURI, "setParam", xmlrpc.String(s.nm.node), xmlrpc.String(key), v)
-	if err != nil {
-		return fmt.Errorf("ros: setParam %s: %w", key, err)
-	}
-	if a, ok := res.AsArray(); !ok || len(a) != 3 {
-		return fmt.Errorf("ros: setParam %s: malformed answer %v", key, res)
-	} else if code, _ := a[0].AsInt(); code != 1 {
-		return fmt.Errorf("ros: setParam %s: %v", key, a[1])
-	}
-	return nil
-}
-
 // clearSimTime deletes /use_sim_time when it is still true, as Run ends: the clock it announced
 // is gone. Errors (the master is gone too) are only logged.
 func (s *SimSide) clearSimTime() {
@@ -656,18 +642,11 @@ func (s *SimSide) clearSimTime() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.nm.cfg.Timeout)
 	defer cancel()
 	call := func(method string) (xmlrpc.Value, error) {
-		res, err := s.rpc.Call(ctx, s.nm.cfg.MasterURI, method, xmlrpc.String(s.nm.node), xmlrpc.String("/use_sim_time"))
-		if err != nil {
-			return xmlrpc.Value{}, err
+		code, msg, v, err := masterCall(ctx, s.rpc, s.nm, method, xmlrpc.String("/use_sim_time"))
+		if err == nil && code != 1 {
+			err = fmt.Errorf("ros: %s: %s", method, msg)
 		}
-		a, ok := res.AsArray()
-		if !ok || len(a) != 3 {
-			return xmlrpc.Value{}, fmt.Errorf("malformed answer %v", res)
-		}
-		if code, _ := a[0].AsInt(); code != 1 {
-			return xmlrpc.Value{}, fmt.Errorf("%v", a[1])
-		}
-		return a[2], nil
+		return v, err
 	}
 	v, err := call("getParam")
 	if err != nil {
