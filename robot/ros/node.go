@@ -230,29 +230,9 @@ func typeName(msg any) string {
 
 // connect makes one attempt to register. On error it has closed whatever it opened.
 func (n *Node) connect(ctx context.Context) (s *session, err error) {
-	cfg := n.nm.cfg
-	master := apimaster.NewClient(n.nm.masterAddr, n.nm.node, n.httpc)
-	// Probe first: goroslib opens listeners and registers /rosout before it can tell the
-	// master is absent.
-	if _, err := master.GetURI(); err != nil {
-		return nil, err
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	gn, err := goroslib.NewNode(goroslib.NodeConf{
-		MasterAddress:   n.nm.masterAddr,
-		Namespace:       cfg.Namespace,
-		Name:            cfg.Name,
-		Host:            cfg.Host,
-		LogLevel:        goroslib.LogLevelDebug,
-		LogDestinations: goroslib.LogDestinationCallback,
-		OnLog:           goroslibLog(n.log, n.shutdown),
-		ReadTimeout:     cfg.Timeout,
-		WriteTimeout:    cfg.Timeout,
-	})
+	master, gn, err := joinMaster(ctx, n.nm, n.httpc, n.log, n.shutdown)
 	if err != nil {
-		return nil, fmt.Errorf("ros: node: %w", err)
+		return nil, err
 	}
 	s = &session{gn: gn, master: master}
 	defer func() {

@@ -2,11 +2,14 @@ package ros
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/bluenviron/goroslib/v2"
+	"github.com/bluenviron/goroslib/v2/pkg/apimaster"
 )
 
 // What Node and SimSide share around their goroslib node's life.
@@ -48,6 +51,35 @@ func (w *masterWait) wait(ctx context.Context, err error) bool {
 
 // registered resets the pacing after a registration.
 func (w *masterWait) registered() { w.waiting, w.backoff = false, w.min }
+
+// joinMaster makes one attempt to join nm's master: it probes the master first, through httpc
+// (goroslib opens listeners and registers /rosout before it can tell that the master is absent),
+// then starts the goroslib node, whose log goes to log and whose shutdown requests to shutdown.
+func joinMaster(ctx context.Context, nm *names, httpc *http.Client, log *slog.Logger, shutdown chan<- string) (*apimaster.Client, *goroslib.Node, error) {
+	master := apimaster.NewClient(nm.masterAddr, nm.node, httpc)
+	if _, err := master.GetURI(); err != nil {
+		return nil, nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, nil, ctx.Err()
+	}
+	cfg := nm.cfg
+	gn, err := goroslib.NewNode(goroslib.NodeConf{
+		MasterAddress:   nm.masterAddr,
+		Namespace:       cfg.Namespace,
+		Name:            cfg.Name,
+		Host:            cfg.Host,
+		LogLevel:        goroslib.LogLevelDebug,
+		LogDestinations: goroslib.LogDestinationCallback,
+		OnLog:           goroslibLog(log, shutdown),
+		ReadTimeout:     cfg.Timeout,
+		WriteTimeout:    cfg.Timeout,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("ros: node: %w", err)
+	}
+	return master, gn, nil
+}
 
 // goroslibLog returns the OnLog of a goroslib node, which forwards goroslib's log to log.
 // goroslib has no other way to report that the master asked the node to shut down (rosnode kill,

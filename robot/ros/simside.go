@@ -449,27 +449,9 @@ func queueSender[T any](q *queue[T], pub *goroslib.Publisher) func(context.Conte
 }
 
 func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
-	cfg := s.nm.cfg
-	master := apimaster.NewClient(s.nm.masterAddr, s.nm.node, &http.Client{Timeout: cfg.Timeout})
-	if _, err := master.GetURI(); err != nil {
-		return nil, err
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	gn, err := goroslib.NewNode(goroslib.NodeConf{
-		MasterAddress:   s.nm.masterAddr,
-		Namespace:       cfg.Namespace,
-		Name:            cfg.Name,
-		Host:            cfg.Host,
-		LogLevel:        goroslib.LogLevelDebug,
-		LogDestinations: goroslib.LogDestinationCallback,
-		OnLog:           goroslibLog(s.log, s.shutdown),
-		ReadTimeout:     cfg.Timeout,
-		WriteTimeout:    cfg.Timeout,
-	})
+	master, gn, err := joinMaster(ctx, s.nm, &http.Client{Timeout: s.nm.cfg.Timeout}, s.log, s.shutdown)
 	if err != nil {
-		return nil, fmt.Errorf("ros: node: %w", err)
+		return nil, err
 	}
 	ss = &simSession{gn: gn, master: master}
 	defer func() {
