@@ -26,6 +26,7 @@ type benchOptions struct {
 	solvers    []string
 	steps      int
 	threads    []int
+	batches    []int
 	duration   time.Duration
 	minReps    int
 	seed       uint64
@@ -55,7 +56,8 @@ architecture, ODE solver and thread count, and what one control tick of the poli
 
 Expert: the reference networks of the README (MLP: 3 blocks of 1024, 16 x 512 embedding;
 transformer: width 256, 4 layers, 4 heads, MLP ratio 4, 16 x 256 embedding; both 50 x 7 chunks
-and a state of 7) with seeded random weights, batch 1. A chunk is noise, Bind (the per-chunk
+and a state of 7) with seeded random weights, at batch 1 unless --batch says more (then every
+figure is per call of that many chunks). A chunk is noise, Bind (the per-chunk
 condition work) and the solve from t = 0 to 1. Reported per case: ms per chunk (median and p99
 over the repetitions), the process's CPU time per chunk (cpu-ms, all threads: a loaded machine
 stretches the wall time, not this), velocity evaluations per chunk, GFLOP/s from the network's
@@ -94,6 +96,7 @@ figures: the report states GOMAXPROCS, the CPU model and the load average.`,
 	f.StringSliceVar(&o.solvers, "solvers", []string{"euler", "heun", "rk4"}, "ODE solvers: "+strings.Join(bench.Solvers(), ", "))
 	f.IntVar(&o.steps, "steps", 10, "steps of the fixed-step solvers")
 	f.IntSliceVar(&o.threads, "threads", []int{1, 2}, "matrix-product threads of the network: 1, 2")
+	f.IntSliceVar(&o.batches, "batch", []int{1}, fmt.Sprintf("chunks per call (1 to %d); figures are per call", bench.MaxBatch))
 	f.DurationVar(&o.duration, "duration", 2*time.Second, "least time spent timing each case")
 	f.IntVar(&o.minReps, "min-reps", 3, "least number of timed chunks per expert case")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the weights, conditions and noise")
@@ -125,8 +128,13 @@ func (o *benchOptions) validate() error {
 	if len(o.archs) == 0 && len(o.strategies) == 0 {
 		return usagef("bench: nothing to measure (no --arch and no --strategies)")
 	}
-	if len(o.archs) > 0 && (len(o.solvers) == 0 || len(o.threads) == 0) {
-		return usagef("bench: --solvers and --threads need at least one value")
+	if len(o.archs) > 0 && (len(o.solvers) == 0 || len(o.threads) == 0 || len(o.batches) == 0) {
+		return usagef("bench: --solvers, --threads and --batch need at least one value")
+	}
+	for _, b := range o.batches {
+		if b < 1 || b > bench.MaxBatch {
+			return usagef("bench: --batch %d, want 1 to %d", b, bench.MaxBatch)
+		}
 	}
 	if o.duration <= 0 {
 		return usagef("bench: --duration %v, want > 0", o.duration)
@@ -199,13 +207,15 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	for _, arch := range o.archs {
 		for _, s := range o.solvers {
 			for _, th := range o.threads {
-				progress("%s, %s, %d thread(s)", arch, s, th)
-				r, err := bench.Expert(ctx, bench.ExpertConfig{Arch: arch, Solver: s, Steps: o.steps, Threads: th,
-					Sizes: o.sizes, Duration: o.duration, MinReps: o.minReps, Seed: o.seed})
-				if err != nil {
-					return err
+				for _, b := range o.batches {
+					progress("%s, %s, %d thread(s), batch %d", arch, s, th, b)
+					r, err := bench.Expert(ctx, bench.ExpertConfig{Arch: arch, Solver: s, Steps: o.steps, Threads: th,
+						Batch: b, Sizes: o.sizes, Duration: o.duration, MinReps: o.minReps, Seed: o.seed})
+					if err != nil {
+						return err
+					}
+					rep.Expert = append(rep.Expert, r)
 				}
-				rep.Expert = append(rep.Expert, r)
 			}
 		}
 	}
@@ -239,16 +249,16 @@ func printBench(w io.Writer, r *benchReport) {
 	fmt.Fprintf(w, "\n%s, seed %d, %s per case\n", e.Time.Format(time.RFC3339), r.Seed, r.Duration)
 	s := r.Sizes
 	if len(r.Expert) > 0 {
-		fmt.Fprintf(w, "\nExpert: one %d x %d chunk at batch 1 (noise, Bind, solve), %d condition tokens\n", s.H, s.D, s.Tokens)
+		fmt.Fprintf(w, "\nExpert: %d x %d chunks (noise, Bind, solve), %d condition tokens; figures per call of batch chunks\n", s.H, s.D, s.Tokens)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "arch\tsolver\tsteps\tthreads\treps\tms p50\tms p99\tcpu-ms\tevals\tMFLOP\tGFLOP/s\tGFLOP/cpu-s\tallocs/chunk\t")
+		fmt.Fprintln(tw, "arch\tsolver\tsteps\tthreads\tbatch\treps\tms p50\tms p99\tcpu-ms\tevals\tMFLOP\tGFLOP/s\tGFLOP/cpu-s\tallocs\t")
 		for _, x := range r.Expert {
 			steps := "adaptive"
 			if x.Steps > 0 {
 				steps = fmt.Sprint(x.Steps)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%.4g\t%.4g\t%.2f\t%.2f\t%.2f\t\n", x.Arch, x.Solver, steps, x.Threads, x.Reps,
-				ms(x.MsMedian), ms(x.MsP99), ms(x.CPUMs), x.Evals, x.MFLOP, x.GFLOPS, x.GFLOPPerCPUs, x.Allocs)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.4g\t%s\t%.2f\t%.2f\t%.2f\t\n", x.Arch, x.Solver, steps, x.Threads, x.Batch, x.Reps,
+				ms(x.MsMedian), ms(x.MsP99), ms(x.CPUMs), x.Evals, ms(x.MFLOP), x.GFLOPS, x.GFLOPPerCPUs, x.Allocs)
 		}
 		tw.Flush()
 	}
@@ -264,7 +274,8 @@ func printBench(w io.Writer, r *benchReport) {
 	}
 }
 
-// ms formats milliseconds with three significant digits.
+// ms formats a positive figure (milliseconds, MFLOP) with three significant digits, or as an
+// integer from 100 on.
 func ms(v float64) string {
 	switch {
 	case v >= 100:

@@ -69,12 +69,12 @@ func TestBenchJSON(t *testing.T) {
 
 func TestBenchTable(t *testing.T) {
 	args := append(append([]string{}, tinyBench...), "--arch", "mlp", "--solvers", "heun", "--threads", "1",
-		"--strategies", "blend")
+		"--batch", "1,3", "--strategies", "blend")
 	code, stdout, stderr := runCLI(t, context.Background(), args...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"GOMAXPROCS", "ms p50", "GFLOP/s", "allocs/chunk", "heun", "ns p50", "blend"} {
+	for _, want := range []string{"GOMAXPROCS", "ms p50", "GFLOP/s", "allocs", "batch", "heun", "ns p50", "blend"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
@@ -82,9 +82,9 @@ func TestBenchTable(t *testing.T) {
 	if strings.Contains(stdout, "transformer") {
 		t.Errorf("--arch mlp measured the transformer:\n%s", stdout)
 	}
-	// Progress goes to stderr, one line per case.
-	if n := strings.Count(stderr, "\n"); n != 2 {
-		t.Errorf("stderr has %d lines, want 2 (one per case):\n%s", n, stderr)
+	// Progress goes to stderr, one line per case: two batch sizes and a tick.
+	if n := strings.Count(stderr, "\n"); n != 3 {
+		t.Errorf("stderr has %d lines, want 3 (one per case):\n%s", n, stderr)
 	}
 }
 
@@ -113,6 +113,8 @@ func TestBenchUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench", "--threads", "3"},
 		{"bench", "--threads", "x"},
+		{"bench", "--batch", "0"},
+		{"bench", "--batch", "1000"},
 		{"bench", "--solvers", "rk45"},
 		{"bench", "--arch", "cnn"},
 		{"bench", "--steps", "0"},

@@ -106,11 +106,34 @@ func TestExpertNoAllocs(t *testing.T) {
 
 func abs(x float64) float64 { return max(x, -x) }
 
+// TestExpertBatch: a call over B chunks does B chunks' FLOPs with the same evaluations.
+func TestExpertBatch(t *testing.T) {
+	for _, arch := range []string{"mlp", "transformer"} {
+		var mflop [2]float64
+		for i, b := range []int{1, 3} {
+			r, err := Expert(context.Background(), ExpertConfig{Arch: arch, Solver: "midpoint", Steps: 2, Batch: b,
+				Sizes: tiny(), Duration: time.Millisecond, MinReps: 2, MaxReps: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Batch != b || r.Evals != 4 || r.MsMedian <= 0 {
+				t.Errorf("%s batch %d: %+v", arch, b, r)
+			}
+			mflop[i] = r.MFLOP
+		}
+		if abs(mflop[1]-3*mflop[0]) > 1e-9*mflop[1] {
+			t.Errorf("%s: %g MFLOP at batch 3, want 3 x %g", arch, mflop[1], mflop[0])
+		}
+	}
+}
+
 func TestExpertErrors(t *testing.T) {
 	for _, c := range []ExpertConfig{
 		{Arch: "cnn", Solver: "euler"},
 		{Arch: "mlp", Solver: "rk45"},
 		{Arch: "mlp", Solver: "euler", Threads: 3},
+		{Arch: "mlp", Solver: "euler", Batch: -1},
+		{Arch: "mlp", Solver: "euler", Batch: MaxBatch + 1},
 		{Arch: "mlp", Solver: "euler", Steps: -1},
 		{Arch: "mlp", Solver: "euler", Duration: -time.Second},
 		{Arch: "mlp", Solver: "euler", MinReps: 10, MaxReps: 5},

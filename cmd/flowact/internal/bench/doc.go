@@ -7,19 +7,20 @@
 // Expert builds an expert/nn network of the given Sizes (Reference: the reference configurations
 // of issue 3) with seeded random weights: nn.Init with gain 1, so every weight matrix is random,
 // including the modulation and output maps that a training initialization zeroes (an untrained
-// transformer would otherwise return exactly 0). One condition (embedding and state) is drawn from
-// the same seed. A chunk is what policy.Expert does per request minus normalization: draw the
+// transformer would otherwise return exactly 0). The conditions (embedding and state) are drawn
+// from the same seed. A chunk is what policy.Expert does per request minus normalization: draw the
 // noise (expert.Noise), Bind the condition (the per-chunk work: pooling, FiLM or cross-attention
 // keys and values) and integrate the field from t = 0 (noise) to t = 1 (data) with an expert/ode
-// solver at batch 1. One untimed warm-up chunk sizes every workspace; then chunks are timed one by
-// one with the monotonic wall clock until both the duration and the minimum repetition count are
-// reached (at most MaxReps). Reported: median, p99 (nearest rank), minimum and mean milliseconds
-// per chunk; velocity evaluations per chunk (ode.Stats.Evals, the mean for the adaptive solver);
-// GFLOP/s from the networks' analytic counts (nn's FLOPs methods: multiply-adds count 2, only
-// matrix products and attention are counted), total FLOPs over total time; the process's CPU
-// time per chunk (getrusage: all threads, user and system), which a loaded machine does not
-// stretch as it stretches wall time, and the GFLOP per CPU second it gives; and allocations per
-// chunk.
+// solver, at batch 1 or for a batch of chunks in one call (BindBatch: one field over B chunks,
+// each with its own condition and noise; the figures are then per call). Untimed warm-up chunks
+// size every workspace; then chunks are timed one by one with the monotonic wall clock until both
+// the duration and the minimum repetition count are reached (at most MaxReps). Reported: median,
+// p99 (nearest rank), minimum and mean milliseconds per chunk; velocity evaluations per chunk
+// (ode.Stats.Evals, the mean for the adaptive solver); GFLOP/s from the networks' analytic counts
+// (nn's FLOPs methods: multiply-adds count 2, only matrix products and attention are counted),
+// total FLOPs over total time; the process's CPU time per chunk (getrusage: all threads, user and
+// system), which a loaded machine does not stretch as it stretches wall time, and the GFLOP per
+// CPU second it gives; and allocations per chunk.
 //
 // # The control tick
 //

@@ -168,6 +168,9 @@ type ExpertConfig struct {
 	Steps int
 	// Threads is the network's matrix-product threads, 1 or 2; 0 means 1.
 	Threads int
+	// Batch is the number of chunks sampled in one call (BindBatch: B conditions, one field over
+	// B chunks); 0 means 1, at most MaxBatch.
+	Batch int
 	// Sizes are the network's sizes; the zero value means Reference().
 	Sizes Sizes
 	// Duration is the least total time of the timed chunks; 0 means 2 s.
@@ -187,6 +190,9 @@ func (c ExpertConfig) withDefaults() ExpertConfig {
 	}
 	if c.Threads == 0 {
 		c.Threads = 1
+	}
+	if c.Batch == 0 {
+		c.Batch = 1
 	}
 	if c.Warmup == 0 {
 		c.Warmup = 1
@@ -218,6 +224,8 @@ func (c ExpertConfig) Validate() error {
 		return fmt.Errorf("%w: steps %d, want > 0", ErrConfig, c.Steps)
 	case c.Threads != 1 && c.Threads != 2:
 		return fmt.Errorf("%w: threads %d, want 1 or 2", ErrConfig, c.Threads)
+	case c.Batch < 1 || c.Batch > MaxBatch:
+		return fmt.Errorf("%w: batch %d, want 1 to %d", ErrConfig, c.Batch, MaxBatch)
 	case c.Duration < 0:
 		return fmt.Errorf("%w: duration %v is negative", ErrConfig, c.Duration)
 	case c.Warmup < 0:
@@ -228,7 +236,12 @@ func (c ExpertConfig) Validate() error {
 	return c.Sizes.Validate()
 }
 
-// ExpertResult is the measured latency of one architecture, solver and thread count at batch 1.
+// MaxBatch bounds ExpertConfig.Batch (a sanity limit on memory: the reference transformer's
+// workspace grows by about 2 MB per chunk).
+const MaxBatch = 256
+
+// ExpertResult is the measured latency of one architecture, solver, thread count and batch. The
+// times, CPU time, FLOPs and allocations are per call, which samples Batch chunks.
 type ExpertResult struct {
 	Arch    string `json:"arch"`
 	Solver  string `json:"solver"`
@@ -244,7 +257,7 @@ type ExpertResult struct {
 	MsMean   float64 `json:"ms_mean"`
 
 	Evals  float64 `json:"evals_per_chunk"` // velocity evaluations (mean; constant for fixed steps)
-	MFLOP  float64 `json:"mflop_per_chunk"` // analytic: Bind + Evals velocity evaluations
+	MFLOP  float64 `json:"mflop_per_chunk"` // analytic: Batch x (Bind + Evals velocity evaluations)
 	GFLOPS float64 `json:"gflops"`          // total FLOPs over total time
 
 	// CPUMs is the process's CPU time (all threads) per chunk: on a loaded machine the wall time
@@ -278,7 +291,7 @@ func Expert(ctx context.Context, c ExpertConfig) (ExpertResult, error) {
 	if !ok {
 		return ExpertResult{}, fmt.Errorf("bench: %s network has no FLOP count", c.Arch)
 	}
-	res := ExpertResult{Arch: c.Arch, Solver: c.Solver, Threads: c.Threads, Batch: 1}
+	res := ExpertResult{Arch: c.Arch, Solver: c.Solver, Threads: c.Threads, Batch: c.Batch}
 	if !adaptive {
 		res.Steps = c.Steps
 	}
@@ -288,15 +301,18 @@ func Expert(ctx context.Context, c ExpertConfig) (ExpertResult, error) {
 
 	r := rand.New(rand.NewPCG(c.Seed, 0xc0d))
 	width, state := net.CondShape()
-	cond := &expert.Condition{Tokens: c.Sizes.Tokens, Width: width,
-		Embedding: make([]float32, c.Sizes.Tokens*width), State: make([]float32, state)}
-	expert.Noise(cond.Embedding, r)
-	expert.Noise(cond.State, r)
+	conds := make([]*expert.Condition, c.Batch)
+	for i := range conds {
+		conds[i] = &expert.Condition{Tokens: c.Sizes.Tokens, Width: width,
+			Embedding: make([]float32, c.Sizes.Tokens*width), State: make([]float32, state)}
+		expert.Noise(conds[i].Embedding, r)
+		expert.Noise(conds[i].State, r)
+	}
 	h, d := net.Shape()
-	x0, x := make([]float32, h*d), make([]float32, h*d)
+	x0, x := make([]float32, c.Batch*h*d), make([]float32, c.Batch*h*d)
 	chunk := func() (ode.Stats, error) {
 		expert.Noise(x0, r)
-		f, err := net.Bind(cond)
+		f, err := bind(net, conds)
 		if err != nil {
 			return ode.Stats{}, err
 		}
@@ -344,7 +360,7 @@ func Expert(ctx context.Context, c ExpertConfig) (ExpertResult, error) {
 	res.Bytes = float64(m1.TotalAlloc-m0.TotalAlloc) / n
 	res.Evals = float64(evals) / n
 	bind, vel := fl.FLOPs(c.Sizes.Tokens)
-	total := n*float64(bind) + float64(evals)*float64(vel)
+	total := float64(c.Batch) * (n*float64(bind) + float64(evals)*float64(vel))
 	res.MFLOP = total / n / 1e6
 	sum := 0.0
 	for _, v := range ms {
@@ -361,6 +377,28 @@ func Expert(ctx context.Context, c ExpertConfig) (ExpertResult, error) {
 	slices.Sort(ms)
 	res.MsMin, res.MsMedian, res.MsP99 = ms[0], Quantile(ms, 0.5), Quantile(ms, 0.99)
 	return res, nil
+}
+
+// bind binds conds to net: Bind for one, BindBatch for more.
+func bind(net nn.Net, conds []*expert.Condition) (expert.Field, error) {
+	if len(conds) == 1 {
+		return net.Bind(conds[0])
+	}
+	switch m := net.(type) {
+	case *nn.MLP:
+		f, err := m.BindBatch(conds)
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	case *nn.Transformer:
+		f, err := m.BindBatch(conds)
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
+	return nil, fmt.Errorf("bench: %s network has no batch binding", net.Arch())
 }
 
 // Quantile returns the nearest-rank q-quantile (0 < q <= 1) of sorted, a non-empty increasing
