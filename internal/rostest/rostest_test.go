@@ -55,10 +55,41 @@ func TestProc(t *testing.T) {
 	}
 }
 
-// fakeT records Fatalf and panics to stop the caller, as t.FailNow stops a test.
+// TestRequire: a missing tool fails the test when CI is set and skips it otherwise; present
+// tools do neither.
+func TestRequire(t *testing.T) {
+	for _, ci := range []string{"1", ""} {
+		t.Setenv("CI", ci)
+		for _, tools := range [][]string{{"sh"}, {"sh", "/nonexistent/rostool"}} {
+			ft := fakeT{TB: t}
+			func() {
+				defer func() { recover() }()
+				Require(&ft, tools...)
+			}()
+			missing := len(tools) == 2
+			switch {
+			case !missing && (ft.msg != "" || ft.skipped != ""):
+				t.Errorf("CI=%q, %v present: failed %q, skipped %q", ci, tools, ft.msg, ft.skipped)
+			case missing && ci != "" && (!strings.Contains(ft.msg, "/nonexistent/rostool") || ft.skipped != ""):
+				t.Errorf("CI=%q, a tool missing: failed %q, skipped %q; want a failure", ci, ft.msg, ft.skipped)
+			case missing && ci == "" && (ft.msg != "" || !strings.Contains(ft.skipped, "/nonexistent/rostool")):
+				t.Errorf("CI unset, a tool missing: failed %q, skipped %q; want a skip", ft.msg, ft.skipped)
+			}
+		}
+	}
+}
+
+// fakeT records Fatalf and Skipf and panics to stop the caller, as t.FailNow and t.SkipNow stop a
+// test.
 type fakeT struct {
 	testing.TB
-	msg string
+	msg     string
+	skipped string
+}
+
+func (f *fakeT) Skipf(format string, args ...any) {
+	f.skipped = fmt.Sprintf(format, args...)
+	panic(f)
 }
 
 func (f *fakeT) Helper() {}
