@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flowact/flowact/dataset"
+	"github.com/flowact/flowact/internal/rostest"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
 	"github.com/flowact/flowact/sim"
@@ -29,7 +30,7 @@ import (
 func rosConfig(t testing.TB, uri, name string) ros.Config {
 	return ros.Config{Name: name, MasterURI: uri, Host: "127.0.0.1", Getenv: func(string) string { return "" },
 		WatchPeriod: 200 * time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		Logger: testLogger(t)}
+		Logger: rostest.Logger(t)}
 }
 
 // startNode runs a node until the test ends (or stop is called) and waits for its registration.
@@ -38,7 +39,7 @@ func startNode(t *testing.T, uri string, cfg Config) (n *Node, stop func()) {
 	t.Helper()
 	m, rc := ur5(t)
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
+		cfg.Logger = rostest.Logger(t)
 	}
 	n, err := New(m, rc, cfg)
 	if err != nil {
@@ -82,13 +83,13 @@ var avgRate = regexp.MustCompile(`average rate: ([0-9.]+)`)
 // hz runs rostopic hz on topic until it has printed its first rate (Python's start-up takes
 // seconds on a loaded machine), then for d more, and returns the last average rate it printed.
 func hz(t *testing.T, env []string, topic string, d time.Duration) float64 {
-	p := startTool(t, env, "rostopic", "hz", "-w", "100", topic)
-	eventually(t, 60*time.Second, "rostopic hz "+topic+" to print a rate", func() bool {
-		return avgRate.MatchString(p.out.String())
+	p := rostest.Start(t, env, "rostopic", "hz", "-w", "100", topic)
+	rostest.Eventually(t, 60*time.Second, "rostopic hz "+topic+" to print a rate", func() bool {
+		return avgRate.MatchString(p.Stdout())
 	})
 	time.Sleep(d)
-	p.stop(syscall.SIGINT)
-	all := avgRate.FindAllStringSubmatch(p.out.String(), -1)
+	p.Stop(syscall.SIGINT)
+	all := avgRate.FindAllStringSubmatch(p.Stdout(), -1)
 	r, err := strconv.ParseFloat(all[len(all)-1][1], 64)
 	if err != nil {
 		t.Fatal(err)
@@ -138,14 +139,14 @@ const (
 // states, rostopic pub commands and trajectories move the arm, rosbag record of the node and a
 // rospy commander reads back as a dataset, and the node unregisters on cancel.
 func TestROS(t *testing.T) {
-	needROS(t, "rostopic", "rosbag", "python3")
+	rostest.Require(t, "rosmaster", "rostopic", "rosbag", "python3")
 	m, rc := ur5(t)
 	names := m.Names()
 	for _, mk := range masterKinds {
 		t.Run(mk.name, func(t *testing.T) {
 			t.Parallel()
 			uri := mk.start(t)
-			env := rosEnv(t, uri)
+			env := rostest.Env(t, uri)
 			// The embedding goes out as flowact_msgs/Embedding: goroslib encodes a Float32MultiArray
 			// element by element, which costs more CPU than the rest of the node together.
 			mainCfg := rosConfig(t, uri, "")
@@ -183,7 +184,7 @@ func TestROS(t *testing.T) {
 				})
 				t.Run("echo", func(t *testing.T) {
 					t.Parallel()
-					msgs := parseEcho(t, runTool(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/joint_states"))
+					msgs := parseEcho(t, rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/joint_states"))
 					if len(msgs) != 1 || !slices.Equal(msgs[0].Name, names) || !near(msgs[0].Position, home, 1e-9) {
 						t.Fatalf("rostopic echo /joint_states: %+v; want names %v at %v", msgs, names, home)
 					}
@@ -194,7 +195,7 @@ func TestROS(t *testing.T) {
 				})
 				t.Run("echo with noise", func(t *testing.T) {
 					t.Parallel()
-					msgs := parseEcho(t, runTool(t, env, 30*time.Second, "rostopic", "echo", "-n", "20", "/faulty/joint_states"))
+					msgs := parseEcho(t, rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "20", "/faulty/joint_states"))
 					var sum2 float64
 					var cnt int
 					for _, msg := range msgs {
@@ -210,14 +211,14 @@ func TestROS(t *testing.T) {
 				})
 				t.Run("diagnostics", func(t *testing.T) {
 					t.Parallel()
-					out := runTool(t, env, 30*time.Second, "rostopic", "echo", "-n", "2", "/diagnostics")
+					out := rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "2", "/diagnostics")
 					if !strings.Contains(out, `name: "flowact: sim"`) || !strings.Contains(out, "key: \"steps\"") || !strings.Contains(out, "hardware_id: \""+m.Name+"\"") {
 						t.Errorf("rostopic echo /diagnostics:\n%s", out)
 					}
 				})
 				t.Run("topics", func(t *testing.T) {
 					t.Parallel()
-					out := runTool(t, env, 30*time.Second, "rostopic", "list", "-v")
+					out := rostest.Run(t, env, 30*time.Second, "rostopic", "list", "-v")
 					for _, want := range []string{"/tf [tf2_msgs/TFMessage]", "/tf_static [tf2_msgs/TFMessage]",
 						"/flowact/markers [visualization_msgs/MarkerArray]", "/flowact/embedding [flowact_msgs/Embedding]",
 						rc.Topics.Command + " [std_msgs/Float64MultiArray]", rc.Topics.Trajectory + " [trajectory_msgs/JointTrajectory]"} {
@@ -233,18 +234,18 @@ func TestROS(t *testing.T) {
 				for i, d := range []float64{0.2, -0.1, 0.1, 0.1, -0.1, 0.2} {
 					target[i] += d
 				}
-				p := startTool(t, env, "rostopic", "pub", "-r", "20", rc.Topics.Command, "std_msgs/Float64MultiArray",
+				p := rostest.Start(t, env, "rostopic", "pub", "-r", "20", rc.Topics.Command, "std_msgs/Float64MultiArray",
 					fmt.Sprintf("{layout: {dim: [], data_offset: 0}, data: %s}", yamlList(target)))
 				var st robot.State
-				eventually(t, 45*time.Second, "the arm reaches the commanded position", func() bool {
+				rostest.Eventually(t, 45*time.Second, "the arm reaches the commanded position", func() bool {
 					n.Sim().TrueStateTo(&st)
 					return near(st.Position, target, 1e-3)
 				})
-				msgs := parseEcho(t, runTool(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/joint_states"))
+				msgs := parseEcho(t, rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/joint_states"))
 				if len(msgs) != 1 || !near(msgs[0].Position, target, 1e-3) {
 					t.Errorf("rostopic echo after the command: %+v, want %v", msgs, target)
 				}
-				p.stop(syscall.SIGINT)
+				p.Stop(syscall.SIGINT)
 				if s := n.Stats().ROS; s.Commands == 0 {
 					t.Errorf("stats %+v", s)
 				}
@@ -285,13 +286,13 @@ for _ in range(3):  # rospy sends from a thread: give it time on a loaded machin
     rospy.sleep(0.3)
 rospy.sleep(1.0)
 `, rc.Topics.Trajectory, pyStrings(rnames), yamlList(rev(mid)), yamlList(rev(final)))
-				p := startTool(t, env, "python3", "-c", script)
-				eventually(t, 45*time.Second, "the arm follows the trajectory to its last point", func() bool {
+				p := rostest.Start(t, env, "python3", "-c", script)
+				rostest.Eventually(t, 45*time.Second, "the arm follows the trajectory to its last point", func() bool {
 					n.Sim().TrueStateTo(&st)
 					return near(st.Position, final, 1e-3)
 				})
-				p.wait(t, 30*time.Second)
-				eventually(t, 20*time.Second, "the bad trajectory is counted", func() bool {
+				p.Wait(t, 30*time.Second)
+				rostest.Eventually(t, 20*time.Second, "the bad trajectory is counted", func() bool {
 					return n.Stats().ROS.TrajectoriesRejected > before.TrajectoriesRejected
 				})
 				if s := n.Stats().ROS; s.Trajectories <= before.Trajectories {
@@ -305,8 +306,8 @@ rospy.sleep(1.0)
 
 			t.Run("rosbag", func(t *testing.T) {
 				bag := filepath.Join(t.TempDir(), "sim.bag")
-				rec := startTool(t, env, "rosbag", "record", "-O", bag, "/joint_states", rc.Topics.Command, "/flowact/embedding")
-				eventually(t, 45*time.Second, "rosbag record subscribes", func() bool {
+				rec := rostest.Start(t, env, "rosbag", "record", "-O", bag, "/joint_states", rc.Topics.Command, "/flowact/embedding")
+				rostest.Eventually(t, 45*time.Second, "rosbag record subscribes", func() bool {
 					return len(subscribers(t, uri, "/flowact/embedding")) > 0 && len(subscribers(t, uri, rc.Topics.Command)) > 1 &&
 						len(subscribers(t, uri, "/joint_states")) > 0
 				})
@@ -327,13 +328,15 @@ for k in range(40):
     pub.publish(Float64MultiArray(data=[q + s for q in q0]))
     rate.sleep()
 `, rc.Topics.Command, yamlList(st.Position))
-				runTool(t, env, 60*time.Second, "python3", "-c", script)
+				rostest.Run(t, env, 60*time.Second, "python3", "-c", script)
 				time.Sleep(200 * time.Millisecond) // the last messages reach the recorder
-				rec.stop(syscall.SIGINT)
+				// rosbag record closes the bag on SIGINT: allow it 10 s.
+				rec.Signal(syscall.SIGINT)
+				rec.Exited(t, 10*time.Second)
 				ep, err := dataset.Read(bag, dataset.Config{Rate: 20,
 					Topics: dataset.Topics{JointStates: "/joint_states", Command: rc.Topics.Command, Embedding: "/flowact/embedding"}})
 				if err != nil {
-					t.Fatalf("dataset.Read of rosbag record's bag: %v\nrosbag: %s", err, rec.out.String())
+					t.Fatalf("dataset.Read of rosbag record's bag: %v\nrosbag: %s", err, rec.Output())
 				}
 				if !slices.Equal(ep.Meta.Joints, names) || len(ep.Actions) < 35 || len(ep.Actions) > 40 || len(ep.States) < 100 || len(ep.Embeddings) < 20 {
 					t.Fatalf("episode: joints %v, %d states, %d actions, %d embeddings; want %v, >= 100, 35..40, >= 20",
@@ -365,9 +368,9 @@ for k in range(40):
 // configured rate in sim time, and joint states are stamped in sim time.
 func TestROSSimTime(t *testing.T) {
 	t.Parallel()
-	needROS(t, "rostopic")
+	rostest.Require(t, "rosmaster", "rostopic")
 	uri := startEmbedded(t)
-	env := rosEnv(t, uri)
+	env := rostest.Env(t, uri)
 	_, _ = startNode(t, uri, Config{Rate: testRate, SimTime: true, Speed: 2, ROS: ros.SimSideConfig{Node: rosConfig(t, uri, "")}})
 	t.Run("hz", func(t *testing.T) {
 		t.Parallel()
@@ -377,8 +380,8 @@ func TestROSSimTime(t *testing.T) {
 	})
 	t.Run("echo", func(t *testing.T) {
 		t.Parallel()
-		msgs := parseEcho(t, runTool(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/clock"))
-		js := parseEcho(t, runTool(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/joint_states"))
+		msgs := parseEcho(t, rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/clock"))
+		js := parseEcho(t, rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/joint_states"))
 		if len(msgs) != 1 || len(js) != 1 {
 			t.Fatalf("/clock %+v, /joint_states %+v", msgs, js)
 		}
@@ -396,10 +399,10 @@ func TestROSSimTime(t *testing.T) {
 // TestROSKill checks that rosnode kill ends Run with ros.ErrShutdown, unregistered.
 func TestROSKill(t *testing.T) {
 	t.Parallel()
-	needROS(t, "rosnode")
+	rostest.Require(t, "rosmaster", "rosnode")
 	uri := startEmbedded(t)
 	m, rc := ur5(t)
-	n, err := New(m, rc, Config{Rate: testRate, Logger: testLogger(t), ROS: ros.SimSideConfig{Node: rosConfig(t, uri, "")}})
+	n, err := New(m, rc, Config{Rate: testRate, Logger: rostest.Logger(t), ROS: ros.SimSideConfig{Node: rosConfig(t, uri, "")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +415,9 @@ func TestROSKill(t *testing.T) {
 	case <-time.After(45 * time.Second):
 		t.Fatal("no registration")
 	}
-	out := runTool(t, rosEnv(t, uri), 30*time.Second, "rosnode", "kill", n.Name())
+	kill := rostest.Start(t, rostest.Env(t, uri), "rosnode", "kill", n.Name())
+	kill.Wait(t, 30*time.Second)
+	out := kill.Output()
 	select {
 	case err := <-errc:
 		if !errors.Is(err, ros.ErrShutdown) {
