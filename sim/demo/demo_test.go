@@ -6,17 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim/task"
 )
 
 func shipped(t testing.TB, name string) *task.Robot {
 	t.Helper()
-	m, cfg, err := urdf.Shipped(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, err := task.NewRobot(m, cfg.EELink, cfg.HomePosition(m))
+	rb, err := task.ShippedRobot(name)
 	if err != nil {
 		t.Fatal(err)
 	}

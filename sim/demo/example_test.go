@@ -6,17 +6,12 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim/demo"
 	"github.com/flowact/flowact/sim/task"
 )
 
 func Example() {
-	m, rc, err := urdf.Shipped("ur5")
-	if err != nil {
-		panic(err)
-	}
-	rb, err := task.NewRobot(m, rc.EELink, rc.HomePosition(m))
+	rb, err := task.ShippedRobot("ur5") // configs/robots/ur5: model, end-effector link, home
 	if err != nil {
 		panic(err)
 	}
@@ -27,7 +22,7 @@ func Example() {
 	ex.Reset(rb.Home)
 	g := task.Truth{Goal: rb.EEPos(rb.Home)}
 	g.Goal[2] -= 0.2 // 20 cm down
-	q := make([]float64, m.DoF())
+	q := make([]float64, len(rb.Home))
 	for t := time.Duration(0); t <= 2*time.Second; t += 20 * time.Millisecond { // 50 Hz
 		ex.CommandTo(q, t, &g)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/dataset"
 	"github.com/flowact/flowact/robot"
-	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim"
 	"github.com/flowact/flowact/sim/demo"
 	"github.com/flowact/flowact/sim/task"
@@ -22,11 +21,7 @@ import (
 
 func shipped(t testing.TB, name string) *task.Robot {
 	t.Helper()
-	m, cfg, err := urdf.Shipped(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, err := task.NewRobot(m, cfg.EELink, cfg.HomePosition(m))
+	rb, err := task.ShippedRobot(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,11 +216,7 @@ func BenchmarkExpertEpisode(b *testing.B) {
 }
 
 func Example() {
-	m, cfg, err := urdf.Shipped("ur5")
-	if err != nil {
-		panic(err)
-	}
-	rb, err := task.NewRobot(m, cfg.EELink, cfg.HomePosition(m))
+	rb, err := task.ShippedRobot("ur5") // configs/robots/ur5: model, end-effector link, home
 	if err != nil {
 		panic(err)
 	}

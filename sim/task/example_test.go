@@ -5,16 +5,11 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim/task"
 )
 
 func Example() {
-	m, rc, err := urdf.Shipped("panda")
-	if err != nil {
-		panic(err)
-	}
-	rb, err := task.NewRobot(m, rc.EELink, rc.HomePosition(m))
+	rb, err := task.ShippedRobot("panda") // configs/robots/panda: model, end-effector link, home
 	if err != nil {
 		panic(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim"
 	"github.com/flowact/flowact/sim/vlm"
 )
@@ -38,6 +39,16 @@ func NewRobot(m *robot.Model, ee string, home []float64) (*Robot, error) {
 		return nil, fmt.Errorf("task: %d home positions for %d joints", len(home), m.DoF())
 	}
 	return &Robot{Model: m, EE: c, Home: append([]float64(nil), home...)}, nil
+}
+
+// ShippedRobot returns the Robot of the robot name shipped in the binary (urdf.Shipped), with the
+// end-effector link and home position of its robot.yaml.
+func ShippedRobot(name string) (*Robot, error) {
+	m, rc, err := urdf.Shipped(name)
+	if err != nil {
+		return nil, fmt.Errorf("task: %w", err)
+	}
+	return NewRobot(m, rc.EELink, rc.HomePosition(m))
 }
 
 // EEPos returns the end effector's position at joint values q.

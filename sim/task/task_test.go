@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,15 +17,34 @@ import (
 
 func shipped(t testing.TB, name string) *Robot {
 	t.Helper()
-	m, cfg, err := urdf.Shipped(name)
+	return must[*Robot](t)(ShippedRobot(name))
+}
+
+// TestShippedRobot checks that every shipped robot loads at the home position and end-effector
+// link of its robot.yaml, and that an unknown name is an error.
+func TestShippedRobot(t *testing.T) {
+	names, err := configs.Robots()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rb, err := NewRobot(m, cfg.EELink, cfg.HomePosition(m))
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range names {
+		rb, err := ShippedRobot(name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		m, rc, err := urdf.Shipped(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		links := rb.EE.Links()
+		if !slices.Equal(rb.Home, rc.HomePosition(m)) || links[len(links)-1] != rc.EELink || rb.Model.DoF() != m.DoF() {
+			t.Errorf("%s: home %v, end effector %s; want %v, %s", name, rb.Home, links[len(links)-1], rc.HomePosition(m), rc.EELink)
+		}
 	}
-	return rb
+	if _, err := ShippedRobot("no-such-robot"); err == nil || !strings.HasPrefix(err.Error(), "task: ") {
+		t.Errorf("ShippedRobot of an unknown robot: %v, want a task: error", err)
+	}
 }
 
 func reset(t *testing.T, tk Task, rb *Robot, seed uint64) {
