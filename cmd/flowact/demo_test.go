@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowact/flowact/configs"
+	"github.com/flowact/flowact/internal/rostest"
 )
 
 // shortTrack writes the shipped track task with a 1.5 s time limit (0.5 s to settle): the
@@ -113,10 +114,11 @@ func TestDemoBadInput(t *testing.T) {
 // TestDemoJoinsRosmaster: with --master the demo joins an existing graph (Debian's rosmaster)
 // instead of starting its own, so ROS's tools see its nodes and topics while it runs.
 func TestDemoJoinsRosmaster(t *testing.T) {
-	requireROS(t, "rosmaster", "rostopic", "rosnode")
+	rostest.Require(t, "rosmaster", "rostopic", "rosnode")
 	t.Parallel()
 	_, ck, _ := trainTiny(t)
-	uri, env := startRosmaster(t)
+	uri := rostest.StartRosmaster(t).URI()
+	env := rostest.Env(t, uri)
 	track := shortTrack(t)
 	// Long enough for the Python tools to start and look while the episode runs.
 	b, err := os.ReadFile(track)
@@ -137,12 +139,12 @@ func TestDemoJoinsRosmaster(t *testing.T) {
 		code, out, stderr := runCLI(t, ctx, "demo", "--checkpoint", ck, "--tasks", track, "--episodes", "1", "--master", uri, "--headless")
 		done <- result{code, out, stderr}
 	}()
-	waitUntil(t, 20*time.Second, "the demo's nodes in rosnode list", func() bool {
-		out := execROSTool(t, env, "rosnode", "list")
+	rostest.Eventually(t, 20*time.Second, "the demo's nodes in rosnode list", func() bool {
+		out := rostest.Run(t, env, 30*time.Second, "rosnode", "list")
 		return strings.Contains(out, "/flowact\n") && strings.Contains(out, "/flowact_sim\n")
 	})
 	for topic, want := range map[string]string{"/joint_states": "shoulder_pan_joint", "/joint_group_pos_controller/command": "joints"} {
-		if out := execROSTool(t, env, "rostopic", "echo", "-n", "1", topic); !strings.Contains(out, want) {
+		if out := rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", topic); !strings.Contains(out, want) {
 			t.Errorf("rostopic echo %s:\n%s", topic, out)
 		}
 	}
@@ -154,7 +156,7 @@ func TestDemoJoinsRosmaster(t *testing.T) {
 	if strings.Contains(r.out, "(embedded)") || !strings.Contains(r.out, uri) {
 		t.Errorf("demo output does not name the joined master %s:\n%s", uri, r.out)
 	}
-	if out := execROSTool(t, env, "rosnode", "list"); strings.Contains(out, "/flowact") {
+	if out := rostest.Run(t, env, 30*time.Second, "rosnode", "list"); strings.Contains(out, "/flowact") {
 		t.Errorf("the demo's nodes are still registered after it ended:\n%s", out)
 	}
 }

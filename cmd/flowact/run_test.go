@@ -1,22 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
+	"fmt"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flowact/flowact/internal/rostest"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
 	"github.com/flowact/flowact/robot/urdf"
@@ -24,147 +21,8 @@ import (
 	"github.com/flowact/flowact/sim/task"
 )
 
-// Helpers for the tests of `flowact run` against Debian's ROS 1 (rosmaster, rostopic, rosnode,
-// rosservice in /usr/bin). Under CI a missing tool fails the test; elsewhere it skips it. Every
-// process a test starts is stopped and waited for in t.Cleanup.
-
-// requireROS fails (CI) or skips the test when one of Debian's ROS 1 tools is missing.
-func requireROS(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := os.Stat(filepath.Join("/usr/bin", tool)); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("ROS 1 tool %s missing under CI (install Debian's ros-core, python3-rostopic, ...): %v", tool, err)
-			}
-			t.Skipf("ROS 1 tool %s not installed: %v", tool, err)
-		}
-	}
-}
-
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// lockedBuffer is a bytes.Buffer safe for a process's writes and the test's reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// proc is a started subprocess.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *lockedBuffer // stdout and stderr
-	done chan struct{}
-	err  error // Wait's, valid after done
-}
-
-// startProc starts name with args in env and stops it (SIGINT, then SIGKILL) at cleanup.
-func startProc(t *testing.T, env []string, name string, args ...string) *proc {
-	t.Helper()
-	p := &proc{cmd: exec.Command(name, args...), out: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-			return
-		default:
-		}
-		p.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-// wait waits at most d for the process to exit.
-func (p *proc) wait(t *testing.T, d time.Duration) error {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(d):
-		t.Fatalf("%s still running after %v; output:\n%s", p.cmd.Path, d, p.out.String())
-		return nil
-	}
-}
-
-// execROSTool runs a ROS command-line tool to completion (at most 30 s) and returns its output.
-func execROSTool(t *testing.T, env []string, name string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join("/usr/bin", name), args...)
-	cmd.Env = env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// rosEnvironment is the environment for processes talking to the master at uri, with ROS's
-// logs kept in a temporary directory.
-func rosEnvironment(t *testing.T, uri string) []string {
-	home := t.TempDir()
-	return []string{"ROS_MASTER_URI=" + uri, "ROS_HOME=" + home, "ROS_LOG_DIR=" + home, "ROS_IP=127.0.0.1",
-		"HOME=" + home, "PATH=/usr/bin:/bin", "PYTHONUNBUFFERED=1"}
-}
-
-// startRosmaster starts Debian's rosmaster on a free port and returns its URI.
-func startRosmaster(t *testing.T) (uri string, env []string) {
-	t.Helper()
-	addr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	uri = "http://" + addr + "/"
-	env = rosEnvironment(t, uri)
-	p := startProc(t, env, "/usr/bin/rosmaster", "--core", "-p", port, "-w", "2")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return uri, env
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("rosmaster exited: %v\n%s", p.err, p.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rosmaster not answering on %s: %v\n%s", addr, err, p.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// The tests against Debian's ROS 1 use internal/rostest: under CI a missing tool fails the test,
+// elsewhere it skips it; every process a test starts is stopped and waited for when it ends.
 
 // buildFlowact builds this command into a temporary directory, with the race detector when the
 // test runs under it (so that the build reuses the packages compiled for the test).
@@ -182,8 +40,6 @@ func buildFlowact(t *testing.T) string {
 	return bin
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 // startSimNode runs the simulator node (sim/node) in this process: the UR5 with a reach scene and
 // the synthetic VLM publishing std_msgs/Float32MultiArray embeddings.
 func startSimNode(t *testing.T, uri string) (*node.Node, *robot.Model, robot.Config) {
@@ -199,7 +55,7 @@ func startSimNode(t *testing.T, uri string) (*node.Node, *robot.Model, robot.Con
 	sn, err := node.New(m, rc, node.Config{
 		Task: task.Config{Name: "reach"}, Seed: 1, Embedding: true, VLM: tf.Episode.VLM,
 		ROS:    ros.SimSideConfig{Node: ros.Config{MasterURI: uri, Host: "127.0.0.1", Getenv: func(string) string { return "" }}},
-		Logger: quietLogger(),
+		Logger: rostest.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -216,17 +72,6 @@ func startSimNode(t *testing.T, uri string) (*node.Node, *robot.Model, robot.Con
 	return sn, m, rc
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestRunAgainstRosmaster runs the flowact binary's `run` as its own process against Debian's
 // rosmaster, with the simulator node in the test's process, and checks what ROS's own tools see:
 // the arm moves under the policy's commands, rostopic echo shows the Float64MultiArray commands
@@ -234,18 +79,19 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 // the command line is on the parameter server, and SIGINT ends the process with status 0 after
 // it has unregistered (rosnode list no longer shows it).
 func TestRunAgainstRosmaster(t *testing.T) {
-	requireROS(t, "rosmaster", "rostopic", "rosnode", "rosservice", "rosparam")
+	rostest.Require(t, "rosmaster", "rostopic", "rosnode", "rosservice", "rosparam")
 	t.Parallel()
 	bin := buildFlowact(t)
 	_, ck, _ := trainTiny(t) // an untrained checkpoint: its chunks still move the arm
-	uri, env := startRosmaster(t)
+	uri := rostest.StartRosmaster(t).URI()
+	env := rostest.Env(t, uri)
 	sn, m, rc := startSimNode(t, uri)
 
-	run := startProc(t, env, bin, "run", "--checkpoint", ck, "--master", uri,
+	run := rostest.Start(t, env, bin, "run", "--checkpoint", ck, "--master", uri,
 		"--connect-timeout", "20s", "__name:=policy", "_answer:=42")
 	home := rc.HomePosition(m)
 	st := robot.NewState(m.DoF())
-	waitUntil(t, 60*time.Second, "the arm moves under flowact run's commands\n"+run.out.String(), func() bool {
+	rostest.Eventually(t, 60*time.Second, "the arm to move under flowact run's commands", func() bool {
 		sn.Sim().TrueStateTo(&st)
 		for i := range home {
 			if math.Abs(st.Position[i]-home[i]) > 0.01 {
@@ -255,38 +101,36 @@ func TestRunAgainstRosmaster(t *testing.T) {
 		return false
 	})
 
-	if out := execROSTool(t, env, "rostopic", "echo", "-n", "1", rc.Topics.Command); !strings.Contains(out, "label: \"joints\"") ||
+	if out := rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", rc.Topics.Command); !strings.Contains(out, "label: \"joints\"") ||
 		strings.Count(strings.SplitN(out, "data:", 2)[1], ",") != m.DoF()-1 {
 		t.Errorf("rostopic echo %s:\n%s", rc.Topics.Command, out)
 	}
 	// The simulator publishes its own /diagnostics too: take the runtime's.
-	if out := execROSTool(t, env, "rostopic", "echo", "-n", "1", "--filter", "any(s.name == 'flowact: policy' for s in m.status)", "/diagnostics"); !strings.Contains(out, "flowact: policy") ||
+	if out := rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "--filter", "any(s.name == 'flowact: policy' for s in m.status)", "/diagnostics"); !strings.Contains(out, "flowact: policy") ||
 		!strings.Contains(out, "tick_jitter.p99_s") || !strings.Contains(out, "inference.p50_s") || !strings.Contains(out, "watchdog.active") {
 		t.Errorf("rostopic echo /diagnostics:\n%s", out)
 	}
-	if out := execROSTool(t, env, "rosparam", "get", "/policy/answer"); strings.TrimSpace(out) != "42" {
+	if out := rostest.Run(t, env, 30*time.Second, "rosparam", "get", "/policy/answer"); strings.TrimSpace(out) != "42" {
 		t.Errorf("rosparam get /policy/answer: %q", out)
 	}
-	if out := execROSTool(t, env, "rosservice", "call", "/policy/hold"); !strings.Contains(out, "success: True") || !strings.Contains(out, "holding") {
+	if out := rostest.Run(t, env, 30*time.Second, "rosservice", "call", "/policy/hold"); !strings.Contains(out, "success: True") || !strings.Contains(out, "holding") {
 		t.Errorf("rosservice call /policy/hold:\n%s", out)
 	}
-	if out := execROSTool(t, env, "rosservice", "call", "/policy/start"); !strings.Contains(out, "success: True") || !strings.Contains(out, "running") {
+	if out := rostest.Run(t, env, 30*time.Second, "rosservice", "call", "/policy/start"); !strings.Contains(out, "success: True") || !strings.Contains(out, "running") {
 		t.Errorf("rosservice call /policy/start:\n%s", out)
 	}
-	if out := execROSTool(t, env, "rosnode", "list"); !strings.Contains(out, "/policy\n") {
+	if out := rostest.Run(t, env, 30*time.Second, "rosnode", "list"); !strings.Contains(out, "/policy\n") {
 		t.Fatalf("rosnode list does not show /policy:\n%s", out)
 	}
 
-	if err := run.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := run.Process().Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	if err := run.wait(t, 20*time.Second); err != nil {
-		t.Fatalf("flowact run after SIGINT: %v, want exit status 0; output:\n%s", err, run.out.String())
-	}
-	if out := run.out.String(); !strings.Contains(out, "stopped and unregistered") {
+	run.Wait(t, 20*time.Second) // fails unless the exit status is 0
+	if out := run.Output(); !strings.Contains(out, "stopped and unregistered") {
 		t.Errorf("flowact run's log does not say it stopped and unregistered:\n%s", out)
 	}
-	if out := execROSTool(t, env, "rosnode", "list"); strings.Contains(out, "/policy\n") {
+	if out := rostest.Run(t, env, 30*time.Second, "rosnode", "list"); strings.Contains(out, "/policy\n") {
 		t.Errorf("rosnode list still shows /policy after flowact run exited:\n%s", out)
 	}
 }
@@ -306,7 +150,7 @@ func TestRunBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, ck, _ := trainTiny(t)
-	nobody := "http://" + freeAddr(t) + "/"
+	nobody := fmt.Sprintf("http://127.0.0.1:%d/", rostest.FreePort(t))
 	for _, c := range []struct {
 		args []string
 		code int
