@@ -192,18 +192,25 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-func TestCommandAllocs(t *testing.T) {
-	rb := shipped(t, "ur5")
+// lowerBy10cm returns the expert of a UR5 reset at home, a goal 10 cm below its end effector
+// there, and a command buffer.
+func lowerBy10cm(tb testing.TB) (*Expert, *task.Truth, []float64) {
+	tb.Helper()
+	rb := shipped(tb, "ur5")
 	e, err := New(Config{}, rb, rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	e.Reset(rb.Home)
-	g := task.Truth{Goal: rb.EEPos(rb.Home)}
+	g := &task.Truth{Goal: rb.EEPos(rb.Home)}
 	g.Goal[2] -= 0.1
-	cmd := make([]float64, len(rb.Home))
+	return e, g, make([]float64, len(rb.Home))
+}
+
+func TestCommandAllocs(t *testing.T) {
+	e, g, cmd := lowerBy10cm(t)
 	now := time.Duration(0)
-	if allocs := testing.AllocsPerRun(50, func() { e.CommandTo(cmd, now, &g); now += 20 * time.Millisecond }); allocs != 0 {
+	if allocs := testing.AllocsPerRun(50, func() { e.CommandTo(cmd, now, g); now += 20 * time.Millisecond }); allocs != 0 {
 		t.Errorf("CommandTo allocates %v times", allocs)
 	}
 }
@@ -220,17 +227,9 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func BenchmarkCommandTo(b *testing.B) {
-	rb := shipped(b, "ur5")
-	e, err := New(Config{}, rb, rand.New(rand.NewPCG(1, 1)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.Reset(rb.Home)
-	g := task.Truth{Goal: rb.EEPos(rb.Home)}
-	g.Goal[2] -= 0.1
-	cmd := make([]float64, len(rb.Home))
+	e, g, cmd := lowerBy10cm(b)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		e.CommandTo(cmd, time.Duration(i%100)*20*time.Millisecond, &g)
+		e.CommandTo(cmd, time.Duration(i%100)*20*time.Millisecond, g)
 	}
 }

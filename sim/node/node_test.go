@@ -543,19 +543,28 @@ func (c *counter) PublishMarkers(time.Time, string, []ros.Marker)  {}
 func (c *counter) PublishEmbedding(int, int, []float32, time.Time) {}
 func (c *counter) PublishStatus(time.Time, ...ros.Status)          {}
 
+// unpaced returns a UR5 reach node at 100 Hz on sim time at speed +Inf, and run, which runs its
+// loop without ROS for steps steps.
+func unpaced(tb testing.TB, steps int) (n *Node, run func()) {
+	tb.Helper()
+	m, rc := ur5(tb)
+	n, err := New(m, rc, Config{Rate: 100, SimTime: true, Speed: math.Inf(1), Task: task.Config{Name: "reach"}, Logger: quiet()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n, func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		n.loop(ctx, &counter{limit: steps, cancel: cancel})
+	}
+}
+
 // TestUnpaced checks that sim time at speed +Inf runs faster than real time: 10 s of simulation
 // at 100 Hz in well under 10 s of wall time (about 0.1 s on a laptop; under -race on a loaded
 // 2-core machine still far below the bound).
 func TestUnpaced(t *testing.T) {
-	m, rc := ur5(t)
-	n, err := New(m, rc, Config{Rate: 100, SimTime: true, Speed: math.Inf(1), Task: task.Config{Name: "reach"}, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &counter{limit: 1000, cancel: cancel}
+	n, run := unpaced(t, 1000)
 	start := time.Now()
-	n.loop(ctx, c)
+	run()
 	if wall := time.Since(start); wall > 5*time.Second || n.Sim().Elapsed() != 10*time.Second {
 		t.Errorf("%v of simulation in %v of wall time", n.Sim().Elapsed(), wall)
 	}
@@ -564,16 +573,10 @@ func TestUnpaced(t *testing.T) {
 // BenchmarkStep measures one step of the node's loop (simulate 10 ms in 1 ms substeps, read the
 // sensor, update the task, every other step the link frames) without ROS publishing.
 func BenchmarkStep(b *testing.B) {
-	m, rc := ur5(b)
-	n, err := New(m, rc, Config{Rate: 100, SimTime: true, Speed: math.Inf(1), Task: task.Config{Name: "reach"}, Logger: quiet()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &counter{limit: b.N, cancel: cancel}
+	_, run := unpaced(b, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
-	n.loop(ctx, c)
+	run()
 }
 
 // TestStepAllocs proves that a step allocates nothing once its buffers have grown, with every
