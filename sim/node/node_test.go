@@ -78,6 +78,19 @@ func (r *recorder) PublishEmbedding(tokens, width int, data []float32, stamp tim
 	r.embs = append(r.embs, stamp)
 }
 
+// near reports whether a and b have the same length and differ by at most tol in each element.
+func near(a, b []float64, tol float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Abs(a[i]-b[i]) > tol {
+			return false
+		}
+	}
+	return true
+}
+
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func ur5(t testing.TB) (*robot.Model, robot.Config) {
@@ -258,10 +271,8 @@ func TestLoopCommands(t *testing.T) {
 		rec := &recorder{}
 		runLoop(t, n, rec, 2*time.Second)
 		last := rec.states[len(rec.states)-1].Position
-		for i := range last {
-			if math.Abs(last[i]-target[i]) > 1e-3 {
-				t.Fatalf("after 2 s at %v, commanded %v", last, target)
-			}
+		if !near(last, target, 1e-3) {
+			t.Fatalf("after 2 s at %v, commanded %v", last, target)
 		}
 	})
 }
@@ -297,11 +308,8 @@ func TestTrajectoryStart(t *testing.T) {
 		}
 		time.Sleep(1500 * time.Millisecond) // 1.985 s: 485 ms after the last point's time
 		n.Sim().TrueStateTo(&st)
-		for i := range st.Position {
-			if math.Abs(st.Position[i]-target[i]) > 1e-3 {
-				t.Errorf("at %v, want %v", st.Position, target)
-				break
-			}
+		if !near(st.Position, target, 1e-3) {
+			t.Errorf("at %v, want %v", st.Position, target)
 		}
 		cancel()
 		<-done
@@ -493,10 +501,8 @@ func TestMarkers(t *testing.T) {
 		l := math.Sqrt(u[0]*u[0] + u[1]*u[1] + u[2]*u[2])
 		u = [3]float64{u[0] / l, u[1] / l, u[2] / l}
 		got := robot.Pose{Rot: zTo(u)}.Rotate([3]float64{0, 0, 1})
-		for i := range 3 {
-			if math.Abs(got[i]-u[i]) > 1e-12 {
-				t.Fatalf("zTo(%v) takes z to %v", u, got)
-			}
+		if !near(got[:], u[:], 1e-12) {
+			t.Fatalf("zTo(%v) takes z to %v", u, got)
 		}
 	}
 	for _, u := range [][3]float64{{0, 0, 1}, {0, 0, -1}} {

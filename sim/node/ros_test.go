@@ -98,18 +98,6 @@ func hz(t *testing.T, env []string, topic string, d time.Duration) float64 {
 	return r
 }
 
-func near(a, b []float64, tol float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Abs(a[i]-b[i]) > tol {
-			return false
-		}
-	}
-	return true
-}
-
 func pyStrings(v []string) string {
 	q := make([]string, len(v))
 	for i, s := range v {
