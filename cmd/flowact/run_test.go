@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -185,4 +186,69 @@ func TestRunBadInput(t *testing.T) {
 	if code != 0 || !errors.Is(ctx.Err(), context.DeadlineExceeded) || stderr != "" {
 		t.Errorf("cancelled while waiting for the master: exit %d (%v), stderr %q; want 0 and nothing said", code, ctx.Err(), stderr)
 	}
+}
+
+// TestRunWithSimProcess: `flowact run` and `flowact sim` as two processes of the built binary
+// against Debian's rosmaster, seen only through ROS's tools: the joint states rostopic echoes
+// leave home under the runtime's commands, and SIGINT ends both with status 0, unregistered.
+func TestRunWithSimProcess(t *testing.T) {
+	rostest.Require(t, "rosmaster", "rostopic", "rosnode")
+	t.Parallel()
+	bin := buildFlowact(t)
+	_, ck, _ := trainTiny(t)
+	uri := rostest.StartRosmaster(t).URI()
+	env := rostest.Env(t, uri)
+	m, rc, err := urdf.Shipped("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := rc.HomePosition(m)
+
+	sim := rostest.Start(t, env, bin, "sim", "--robot", "ur5", "--task", "reach", "--embedding", "--master", uri)
+	run := rostest.Start(t, env, bin, "run", "--checkpoint", ck, "--master", uri, "--connect-timeout", "20s")
+	rostest.Eventually(t, 60*time.Second, "rostopic echo of /joint_states away from home", func() bool {
+		out := rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/joint_states")
+		pos, err := echoedFloats(out, "position")
+		if err != nil {
+			t.Fatalf("%v in\n%s", err, out)
+		}
+		for i := range home {
+			if math.Abs(pos[i]-home[i]) > 0.01 {
+				return true
+			}
+		}
+		return false
+	})
+	if out := rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", rc.Topics.Command); !strings.Contains(out, "data: [") {
+		t.Errorf("rostopic echo %s:\n%s", rc.Topics.Command, out)
+	}
+	for _, p := range []*rostest.Proc{run, sim} {
+		if err := p.Process().Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		p.Wait(t, 20*time.Second) // fails unless the exit status is 0
+	}
+	if out := rostest.Run(t, env, 30*time.Second, "rosnode", "list"); strings.Contains(out, "/flowact") {
+		t.Errorf("rosnode list after both exited:\n%s", out)
+	}
+}
+
+// echoedFloats parses the list field "key: [a, b, ...]" of rostopic echo's YAML output.
+func echoedFloats(out, key string) ([]float64, error) {
+	for _, line := range strings.Split(out, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), key+": [")
+		if !ok {
+			continue
+		}
+		var v []float64
+		for _, f := range strings.Split(strings.TrimSuffix(rest, "]"), ",") {
+			x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", key, err)
+			}
+			v = append(v, x)
+		}
+		return v, nil
+	}
+	return nil, fmt.Errorf("no %s list", key)
 }
