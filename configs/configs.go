@@ -8,7 +8,7 @@ import (
 
 // FS holds the shipped configuration files (see the package documentation for the layout).
 //
-//go:embed robots policies tasks
+//go:embed robots policies tasks checkpoints
 var FS embed.FS
 
 // Robots returns the names of the shipped robots, sorted: the directories under robots/.

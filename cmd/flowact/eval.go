@@ -85,7 +85,9 @@ type evalReport struct {
 	HoldTicks  uint64    `json:"hold_ticks"`
 	Late       uint64    `json:"late_chunks"`
 	Clamps     uint64    `json:"clamps"`
-	SimSeconds float64   `json:"simulated_s"`
+	// ClampsByKind splits Clamps by the safety filter's kind (position, velocity, ...).
+	ClampsByKind map[string]uint64 `json:"clamps_by_kind"`
+	SimSeconds   float64           `json:"simulated_s"`
 	// Missed counts chunks the loop took a tick late because the worker's hand-over lost a race
 	// with the simulated clock (a loaded machine); 0 means the run is reproducible from its seed.
 	Missed  int     `json:"missed_handovers"`
@@ -512,6 +514,7 @@ type aggregate struct {
 	hist                map[string]policy.HistogramSnapshot
 	chunks, holds, late uint64
 	clamps              uint64
+	clampKinds          map[string]uint64
 	simSeconds          float64
 	missed              int
 	grace               time.Duration // the lockstep hand-over wait, shared by the episodes
@@ -519,15 +522,16 @@ type aggregate struct {
 
 func newAggregate() *aggregate {
 	b := policy.ExpBounds(1e-6, 1.25, 80) // 1 µs to 0.6 s
-	return &aggregate{inference: policy.NewHistogram(b), tickCost: policy.NewHistogram(b), hist: map[string]policy.HistogramSnapshot{}, grace: deliverGrace}
+	return &aggregate{inference: policy.NewHistogram(b), tickCost: policy.NewHistogram(b), hist: map[string]policy.HistogramSnapshot{}, clampKinds: map[string]uint64{}, grace: deliverGrace}
 }
 
 func (a *aggregate) add(s *policy.Snapshot) {
 	a.chunks += s.Counters["chunks"]
 	a.holds += s.Counters["hold_ticks"]
 	a.late += s.Counters["late"]
-	for _, n := range s.Clamps {
+	for k, n := range s.Clamps {
 		a.clamps += n
+		a.clampKinds[k] += n
 	}
 	for _, k := range []string{"tick_jitter_s", "delay_ticks", "seam_jerk_rad_s3"} {
 		a.hist[k] = mergeHist(a.hist[k], s.Histogram[k])
@@ -540,7 +544,7 @@ func (a *aggregate) fill(r *evalReport) {
 	r.SeamJerk = quant(a.hist["seam_jerk_rad_s3"])
 	r.TickCost = quant(a.tickCost.Snapshot())
 	r.Inference = quant(a.inference.Snapshot())
-	r.Chunks, r.HoldTicks, r.Late, r.Clamps = a.chunks, a.holds, a.late, a.clamps
+	r.Chunks, r.HoldTicks, r.Late, r.Clamps, r.ClampsByKind = a.chunks, a.holds, a.late, a.clamps, a.clampKinds
 	r.SimSeconds = a.simSeconds
 	r.Missed = a.missed
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -96,4 +98,111 @@ func TestEvalBadInput(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "100 Hz") {
 		t.Errorf("policy at 100 Hz on 50 Hz tasks: exit %d, %q", code, stderr)
 	}
+}
+
+// shippedRates are the success rates per task of the shipped checkpoint with the shipped
+// policy, as its README states them (flowact eval --episodes 100, seeds 1000000-1000099).
+var shippedRates = map[string]float64{"reach": 0.99, "detour": 0.49, "track": 0.86}
+
+// TestShippedCheckpoint loads the shipped policy and checkpoint from the binary and drives the
+// simulator through seeded episodes of each bundled task, on seeds that neither the training
+// data (1000-5599) nor the README's evaluation (1000000-1000099) use. Each task must succeed at least
+// minSuccesses(n, rate, 1e-3) times in n episodes: if the checkpoint still has the rate its
+// README states, the test fails by chance with probability below 1e-3 per task; a checkpoint
+// that lost its skill fails it. Under the race detector the network runs some 30x slower, so
+// the test runs 2 episodes per task instead of 10, and the bounds follow (they still fail a
+// checkpoint that reaches nothing).
+func TestShippedCheckpoint(t *testing.T) {
+	n := 10
+	if raceBuild() {
+		n = 2
+	}
+	code, out, stderr := runCLI(t, context.Background(), "eval", "--episodes", itoa(n), "--seed", "7000000", "--json")
+	if code != 0 {
+		t.Fatalf("eval of the shipped checkpoint: exit %d: %s", code, stderr)
+	}
+	var r evalReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Checkpoint != shippedPrefix+DefaultCheckpoint || len(r.Tasks) != len(shippedRates) {
+		t.Fatalf("report %+v", r)
+	}
+	var mean float64
+	for _, tr := range r.Tasks {
+		rate, ok := shippedRates[tr.Task]
+		if !ok {
+			t.Fatalf("task %s has no stated rate", tr.Task)
+		}
+		mean += rate / float64(len(r.Tasks))
+		k := minSuccesses(n, rate, 1e-3)
+		t.Logf("%s: %d/%d, stated rate %.2f, at least %d required (failed seeds %v)", tr.Task, tr.Successes, tr.Episodes, rate, k, tr.Failed)
+		if tr.Successes < k {
+			t.Errorf("%s: %d of %d episodes succeeded, want at least %d (stated rate %.2f)", tr.Task, tr.Successes, tr.Episodes, k, rate)
+		}
+	}
+	// The tasks together: a sum of binomials, bounded here by one binomial at the mean rate
+	// (the sum is more concentrated than that).
+	if k := minSuccesses(r.Episodes, mean, 1e-3); r.Successes < k {
+		t.Errorf("%d of %d episodes succeeded, want at least %d (mean stated rate %.2f)", r.Successes, r.Episodes, k, mean)
+	}
+}
+
+// minSuccesses returns the largest k such that a binomial(n, p) count falls below k with
+// probability below alpha.
+func minSuccesses(n int, p, alpha float64) int {
+	k, cdf := 0, 0.0 // cdf = P(X < k)
+	for ; k <= n; k++ {
+		next := cdf + binomPMF(n, k, p)
+		if next >= alpha {
+			break
+		}
+		cdf = next
+	}
+	return k
+}
+
+func binomPMF(n, k int, p float64) float64 {
+	lg := func(x int) float64 { v, _ := math.Lgamma(float64(x) + 1); return v }
+	if p <= 0 {
+		if k == 0 {
+			return 1
+		}
+		return 0
+	}
+	if p >= 1 {
+		if k == n {
+			return 1
+		}
+		return 0
+	}
+	return math.Exp(lg(n) - lg(k) - lg(n-k) + float64(k)*math.Log(p) + float64(n-k)*math.Log1p(-p))
+}
+
+func TestMinSuccesses(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		p    float64
+		want int
+	}{
+		{10, 0.9, 5}, {30, 0.9, 21}, {60, 0.95, 51}, {10, 0, 0}, {5, 1, 5}, {3, 0.5, 0},
+	} {
+		if got := minSuccesses(c.n, c.p, 1e-3); got != c.want {
+			t.Errorf("minSuccesses(%d, %g) = %d, want %d", c.n, c.p, got, c.want)
+		}
+	}
+}
+
+// raceBuild reports whether the test binary was built with the race detector.
+func raceBuild() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }

@@ -163,7 +163,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	case nn.ArchMLP:
 		cfgJSON, err = json.Marshal(nn.MLPConfig{H: o.horizon, D: d, Embed: ep0.Width, State: d, Hidden: o.hidden, Layers: o.layers})
 	default:
-		cfgJSON, err = json.Marshal(map[string]int{"h": o.horizon, "d": d, "embed": ep0.Width, "state": d, "hidden": o.hidden, "layers": o.layers})
+		cfgJSON, err = json.Marshal(nn.TransformerConfig{H: o.horizon, D: d, Embed: ep0.Width, State: d, Width: o.hidden, Layers: o.layers})
 	}
 	if err != nil {
 		return nil, err

@@ -67,8 +67,16 @@ func TestTrain(t *testing.T) {
 	if png, err := os.ReadFile(filepath.Join(ck, "loss.png")); err != nil || len(png) < 8 || string(png[1:4]) != "PNG" {
 		t.Errorf("loss.png: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(ck, ckpt.WeightsFile)); err != nil {
-		t.Error(err)
+	// Training is reproducible from the seed: the same data and flags give the same weights.
+	again := filepath.Join(t.TempDir(), "ck")
+	if code, _, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", again,
+		"--steps", "6", "--batch", "8", "--hidden", "32", "--layers", "1", "--warmup", "2", "--ema", "0", "--val", "0.25", "--seed", "3"); code != 0 {
+		t.Fatalf("train again: %s", stderr)
+	}
+	w1, err1 := os.ReadFile(filepath.Join(ck, ckpt.WeightsFile))
+	w2, err2 := os.ReadFile(filepath.Join(again, ckpt.WeightsFile))
+	if err1 != nil || err2 != nil || string(w1) != string(w2) {
+		t.Errorf("two runs from seed 3 wrote different weights (%v, %v)", err1, err2)
 	}
 }
 
@@ -86,5 +94,24 @@ func TestTrainUsage(t *testing.T) {
 		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and one line", args, code, stderr)
 		}
+	}
+}
+
+// TestTrainTransformer trains the other architecture for a few steps and loads it back.
+func TestTrainTransformer(t *testing.T) {
+	data, ck := t.TempDir(), filepath.Join(t.TempDir(), "ck")
+	collectInto(t, data, "reach", 2, "9")
+	code, _, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", ck, "--arch", "transformer",
+		"--steps", "2", "--batch", "4", "--hidden", "32", "--layers", "1", "--warmup", "1", "--ema", "0", "--val", "0")
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	net, man, err := nn.LoadDir(ck, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	if man.Architecture != nn.ArchTransformer || net.Arch() != nn.ArchTransformer {
+		t.Errorf("architecture %q", man.Architecture)
 	}
 }
