@@ -223,8 +223,9 @@ func loadTaskFile(name string) (*TaskFile, error) {
 	return &t, nil
 }
 
-// checkConfig validates a config file without running anything. Its kind comes from where it
-// lives (policies/ or tasks/) or, failing that, from which kind decodes.
+// checkConfig validates a config file without running anything; a policy file's checkpoint
+// must load and fit its robot. The kind of file comes from where it lives (policies/ or
+// tasks/), else from its keys.
 func checkConfig(name string) (string, error) {
 	file, b, err := readConfig(name, "policies")
 	if err != nil {
@@ -239,7 +240,14 @@ func checkConfig(name string) (string, error) {
 		err = configs.Decode(file, b, &t)
 	default:
 		var p PolicyFile
-		err = configs.Decode(file, b, &p)
+		if err = configs.Decode(file, b, &p); err == nil {
+			// The checkpoint is part of the policy: it must load and fit the robot.
+			lp, lerr := loadPolicy(&p, "")
+			if lerr != nil {
+				return "", usagef("%s: %v", file, lerr)
+			}
+			lp.Close()
+		}
 	}
 	if err != nil {
 		return "", usageError{oneLine(err)}

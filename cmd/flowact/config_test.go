@@ -78,6 +78,8 @@ func TestBadConfigs(t *testing.T) {
 		{"task-bad-vlm.yaml", "robot: ur5\ntask: {name: reach}\nepisode: {vlm: {tokens: -2}}\n", []string{"task-bad-vlm.yaml", "episode", "vlm", "-2"}},
 		{"task-unknown.yaml", "robot: ur5\ntask: {name: reach}\nepisode: {speed: 3}\n", []string{"task-unknown.yaml:3", "speed"}},
 		{"empty.yaml", "# nothing\n", []string{"empty.yaml", "empty"}},
+		{"no-ckpt.yaml", "robot: ur5\ncheckpoint: /nonexistent/ck\n", []string{"no-ckpt.yaml", "checkpoint /nonexistent/ck"}},
+		{"other-robot.yaml", "robot: panda\n", []string{"other-robot.yaml", "6 joints", "panda"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(dir, c.name)

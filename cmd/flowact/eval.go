@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -187,6 +188,11 @@ func loadPolicy(pf *PolicyFile, ckptDir string) (*loadedPolicy, error) {
 	}
 	if ref == "" {
 		ref = shippedPrefix + DefaultCheckpoint
+	}
+	if !strings.HasPrefix(ref, shippedPrefix) {
+		if fi, err := os.Stat(ref); err != nil || !fi.IsDir() {
+			return nil, usagef("checkpoint %s: no such directory", ref)
+		}
 	}
 	fsys, dir := checkpointRef(ref)
 	c, err := ckpt.LoadFS(fsys, dir)
