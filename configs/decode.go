@@ -91,7 +91,7 @@ func Decode(name string, data []byte, v any) (err error) {
 		if !errors.As(err, &te) {
 			return syntaxError(name, err)
 		}
-		keys := keyLines(&root)
+		keys := indexKeys(&root)
 		errs := make([]error, 0, len(te.Errors))
 		for _, msg := range te.Errors {
 			errs = append(errs, typeError(name, msg, keys))
@@ -134,7 +134,7 @@ func syntaxError(name string, err error) error {
 	return &Error{File: name, Reason: strings.TrimPrefix(msg, "yaml: "), Err: err}
 }
 
-func typeError(name, msg string, keys map[int]string) error {
+func typeError(name, msg string, keys keyIndex) error {
 	e := &Error{File: name, Reason: msg}
 	m := lineRe.FindStringSubmatch(msg)
 	if m == nil {
@@ -142,10 +142,14 @@ func typeError(name, msg string, keys map[int]string) error {
 	}
 	e.Line, _ = strconv.Atoi(m[1])
 	e.Reason = m[2]
-	e.Key = keys[e.Line]
+	e.Key = keys.deepest[e.Line]
 	switch {
 	case unknownRe.MatchString(e.Reason):
 		s := unknownRe.FindStringSubmatch(e.Reason)
+		if p, ok := keys.named[lineKey{e.Line, s[1]}]; ok {
+			// In a flow mapping several keys share a line: name the one that is unknown.
+			e.Key = p
+		}
 		e.Reason = fmt.Sprintf("unknown key %q (%s has no such field)", s[1], s[2])
 	case repeatRe.MatchString(e.Reason):
 		s := repeatRe.FindStringSubmatch(e.Reason)
@@ -154,9 +158,21 @@ func typeError(name, msg string, keys map[int]string) error {
 	return e
 }
 
-// keyLines maps each line of the document to the dotted path of the deepest key (or sequence
-// item) on it; among keys of the same depth on one line (flow style) the first wins.
-func keyLines(root *yaml.Node) map[int]string {
+// keyIndex locates keys of a document by line: deepest maps each line to the dotted path of the
+// deepest key (or sequence item) on it, the first among keys of the same depth (flow style);
+// named maps a line and a key's name to that key's path.
+type keyIndex struct {
+	deepest map[int]string
+	named   map[lineKey]string
+}
+
+type lineKey struct {
+	line int
+	name string
+}
+
+func indexKeys(root *yaml.Node) keyIndex {
+	named := make(map[lineKey]string)
 	type entry struct {
 		path  string
 		depth int
@@ -182,6 +198,9 @@ func keyLines(root *yaml.Node) map[int]string {
 					p = path + "." + k.Value
 				}
 				mark(k.Line, p, depth+1)
+				if _, ok := named[lineKey{k.Line, k.Value}]; !ok {
+					named[lineKey{k.Line, k.Value}] = p
+				}
 				walk(val, p, depth+1)
 			}
 		case yaml.SequenceNode:
@@ -196,9 +215,9 @@ func keyLines(root *yaml.Node) map[int]string {
 		}
 	}
 	walk(root, "", 0)
-	keys := make(map[int]string, len(found))
+	deepest := make(map[int]string, len(found))
 	for line, e := range found {
-		keys[line] = e.path
+		deepest[line] = e.path
 	}
-	return keys
+	return keyIndex{deepest: deepest, named: named}
 }

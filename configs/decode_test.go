@@ -71,6 +71,8 @@ func TestDecodeErrors(t *testing.T) {
 			[]string{`t.yaml:4: joints.elbow.jerkk: unknown key "jerkk"`}, nil},
 		{"unknown key in flow mapping", "joints:\n  elbow: {velocty: 1}\n", &cfg{},
 			[]string{`t.yaml:2: joints.elbow.velocty: unknown key "velocty"`}, nil},
+		{"unknown key after a known one in a flow mapping", "joints:\n  elbow: {velocity: 1, jerkk: 2}\n", &cfg{},
+			[]string{`t.yaml:2: joints.elbow.jerkk: unknown key "jerkk"`}, nil},
 		{"wrong type", "joints:\n  elbow:\n    velocity: fast\n", &cfg{},
 			[]string{"t.yaml:3: joints.elbow.velocity: cannot unmarshal !!str `fast` into float64"}, nil},
 		{"wrong type in a sequence", "steps:\n  - velocity: 1\n  - velocity: [1]\n", &cfg{},
