@@ -7,6 +7,8 @@
 //	robots/<name>/robot.yaml    robot.Config: ee_link, topics, limit overrides, motor map
 //	policies/                   policy configs (see policies/README.md)
 //	tasks/                      simulator task configs (see tasks/README.md)
+//	checkpoints/<name>/         a shipped expert: model.safetensors, manifest.json, and a README
+//	                            with the commands and seeds that reproduce it
 //
 // Load a robot with robot/urdf.LoadConfig(configs.FS, "robots/<name>"). This package imports
 // nothing of flowact's, so that any package may read the shipped files; the Go types of the files
