@@ -67,8 +67,9 @@ needs hundreds of evaluations per chunk, so it is not in the default list.
 
 Tick: policy.Loop with every piece real (worker, splicer, safety filter, watchdogs) on a fake
 robot (ideal tracking, closed-form chunks, a virtual clock that skips the sleeps), per splicing
-strategy: ns per tick (median, p99, mean), allocations per tick, and the ticks the robot was
-held (1: the first tick, before any chunk).
+strategy: ns per tick (median, p99, mean; also for the ticks that ask the worker for a chunk and
+those that splice one), allocations per tick, and the ticks the robot was held (1: the first
+tick, before any chunk).
 
 Each case runs for --duration (at least --min-reps chunks; the tick at most 262144 ticks). The machine's load changes the
 figures: the report states GOMAXPROCS, the CPU model and the load average.`,
@@ -266,9 +267,10 @@ func printBench(w io.Writer, r *benchReport) {
 		t := r.Tick[0]
 		fmt.Fprintf(w, "\nControl tick: policy.Loop, %d joints, H = %d, %g Hz, fake driver and clock\n", t.Joints, t.H, t.Rate)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "strategy\tticks\tns p50\tns p99\tns mean\tallocs/tick\tholds\t")
+		fmt.Fprintln(tw, "strategy\tticks\tns p50\tns p99\tns mean\trequest p50\trequest p99\tsplice p50\tsplice p99\tallocs/tick\tholds\t")
 		for _, x := range r.Tick {
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%.4f\t%d\t\n", x.Strategy, x.Ticks, x.NsMedian, x.NsP99, x.NsMean, x.Allocs, x.HoldTicks)
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.4f\t%d\t\n", x.Strategy, x.Ticks, x.NsMedian, x.NsP99, x.NsMean,
+				x.Request.NsMedian, x.Request.NsP99, x.Splice.NsMedian, x.Splice.NsP99, x.Allocs, x.HoldTicks)
 		}
 		tw.Flush()
 	}

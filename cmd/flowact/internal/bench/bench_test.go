@@ -175,6 +175,11 @@ func TestTick(t *testing.T) {
 			if min := uint64(r.Ticks/10 + 5); r.Chunks < min || r.Overruns != 0 || r.HoldTicks > 1 {
 				t.Errorf("chunks %d (want >= %d), overruns %d, hold ticks %d", r.Chunks, min, r.Overruns, r.HoldTicks)
 			}
+			// Every measured tick is of some kind; one in about H/2 asks for a chunk, one splices.
+			if p, q, s := r.Plain, r.Request, r.Splice; p.Ticks+q.Ticks+s.Ticks < r.Ticks || q.Ticks < r.Ticks/10 || s.Ticks < r.Ticks/10 ||
+				p.NsMedian <= 0 || q.NsMedian <= 0 || s.NsMedian <= 0 {
+				t.Errorf("by kind: plain %+v, request %+v, splice %+v of %d ticks", p, q, s, r.Ticks)
+			}
 			// The tick allocates nothing (policy proves it with testing.AllocsPerRun); what this
 			// whole-process count may see is the runtime's own waiter records for the worker's
 			// blocking receive, a few per run: a per-tick or per-chunk allocation would give at

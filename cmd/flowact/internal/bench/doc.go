@@ -34,7 +34,8 @@
 // not timed). A tick's cost is the wall time from the end of one sleep to the start of the next:
 // the tick itself, the loop's bookkeeping around it and one wall-clock reading (time.Now, tens
 // of ns with a TSC clock source). The first Warmup ticks (the cold start and the first chunks)
-// are not measured.
+// are not measured. Quantiles are also given per kind of tick: plain ones, those that send a
+// request to the worker, and those that splice a chunk.
 //
 // # Allocations
 //

@@ -98,6 +98,13 @@ type TickResult struct {
 	NsMean   float64 `json:"ns_mean"`
 	NsMax    float64 `json:"ns_max"`
 
+	// The same by kind of tick: ticks that only run the plan (Plain), ticks that sent a request
+	// to the inference worker (Request: waking it may wake an OS thread), and ticks that spliced
+	// a chunk (Splice). A tick that did both counts in both.
+	Plain   TickStats `json:"plain"`
+	Request TickStats `json:"request"`
+	Splice  TickStats `json:"splice"`
+
 	Allocs      float64 `json:"allocs_per_tick"`
 	Bytes       float64 `json:"bytes_per_tick"`
 	AllocsTotal uint64  `json:"allocs_total"` // over all measured ticks
@@ -108,6 +115,19 @@ type TickResult struct {
 	HoldTicks uint64 `json:"hold_ticks"`
 	Overruns  uint64 `json:"overruns"`
 }
+
+// TickStats are the quantiles of one kind of tick.
+type TickStats struct {
+	Ticks    int     `json:"ticks"`
+	NsMedian float64 `json:"ns_median"`
+	NsP99    float64 `json:"ns_p99"`
+}
+
+// Kinds of tick, a bit set.
+const (
+	tickRequest = 1 << iota
+	tickSplice
+)
 
 // Tick measures the control tick of policy.Loop (see the package documentation).
 func Tick(ctx context.Context, c TickConfig) (TickResult, error) {
@@ -121,6 +141,7 @@ func Tick(ctx context.Context, c TickConfig) (TickResult, error) {
 		duration: c.Duration,
 		minTicks: c.MinTicks,
 		ns:       make([]float64, 0, c.MaxTicks),
+		kinds:    make([]uint8, 0, c.MaxTicks),
 		emb:      make([]float32, c.Tokens*c.Width),
 		tokens:   c.Tokens, width: c.Width,
 	}
@@ -163,9 +184,28 @@ func Tick(ctx context.Context, c TickConfig) (TickResult, error) {
 		sum += v
 	}
 	res.NsMean = sum / n
+	res.Plain = kindStats(tb.ns, tb.kinds, func(k uint8) bool { return k == 0 })
+	res.Request = kindStats(tb.ns, tb.kinds, func(k uint8) bool { return k&tickRequest != 0 })
+	res.Splice = kindStats(tb.ns, tb.kinds, func(k uint8) bool { return k&tickSplice != 0 })
 	slices.Sort(tb.ns)
 	res.NsMedian, res.NsP99, res.NsMax = Quantile(tb.ns, 0.5), Quantile(tb.ns, 0.99), tb.ns[len(tb.ns)-1]
 	return res, nil
+}
+
+// kindStats returns the quantiles of the ticks whose kind is selected (after the measurement: it
+// allocates).
+func kindStats(ns []float64, kinds []uint8, sel func(uint8) bool) TickStats {
+	var v []float64
+	for i, k := range kinds {
+		if sel(k) {
+			v = append(v, ns[i])
+		}
+	}
+	if len(v) == 0 {
+		return TickStats{}
+	}
+	slices.Sort(v)
+	return TickStats{Ticks: len(v), NsMedian: Quantile(v, 0.5), NsP99: Quantile(v, 0.99)}
 }
 
 // benchArm is a d-joint revolute arm with every limit the safety filter uses (a typical
@@ -208,6 +248,9 @@ type tickBench struct {
 	stopped   bool
 	wallStart time.Time
 	ns        []float64
+	kinds     []uint8 // per measured tick: tickRequest | tickSplice
+	requests  uint64  // Telemetry.Requests and Chunks after the last tick
+	chunks    uint64
 	m0, m1    runtime.MemStats
 }
 
@@ -222,12 +265,21 @@ func (tb *tickBench) SleepUntil(ctx context.Context, t time.Time) error {
 	wall := time.Now()
 	if tb.measuring {
 		tb.ns = append(tb.ns, float64(wall.Sub(tb.tickStart)))
+		var k uint8
+		if n := tb.tel.Requests.Load(); n != tb.requests {
+			k |= tickRequest
+		}
+		if n := tb.tel.Chunks.Load(); n != tb.chunks {
+			k |= tickSplice
+		}
+		tb.kinds = append(tb.kinds, k)
 		if len(tb.ns) == cap(tb.ns) || len(tb.ns) >= tb.minTicks && wall.Sub(tb.wallStart) >= tb.duration {
 			runtime.ReadMemStats(&tb.m1)
 			tb.measuring, tb.stopped = false, true
 			tb.cancel()
 		}
 	}
+	tb.requests, tb.chunks = tb.tel.Requests.Load(), tb.tel.Chunks.Load()
 	tb.sleeps++
 	if tb.sleeps == tb.warmup/2+1 && !tb.stopped {
 		runtime.GC() // the construction's garbage, collected before the warm-up ends (see Expert)
