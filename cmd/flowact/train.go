@@ -41,6 +41,8 @@ type trainOptions struct {
 	seed        uint64
 	all         bool
 	asJSON      bool
+	read        dataset.Config // topics, rate and action source of the bags
+	actions     string         // --actions: command or next-state
 }
 
 // normArtifact is a checkpoint manifest's "norm": the statistics and the mode they are applied
@@ -77,7 +79,13 @@ joint states and actions), train the action expert with conditional flow matchin
 and write a checkpoint to --out: model.safetensors and manifest.json (architecture, path,
 normalization statistics, provenance: the data's hash, the seed, the steps), with train.jsonl
 (one JSON line per logged step) and loss.png beside them. Episodes are split into training and
-validation sets by episode, from --seed. Only successful episodes are used unless --all.`,
+validation sets by episode, from --seed. Only successful episodes are used unless --all.
+
+Bags recorded with rosbag record work too: name their topics with --joint-states-topic,
+--embedding-topic and --command-topic (or --actions next-state when no command was recorded:
+the action at each tick is then the next tick's joint positions), and give the control rate
+with --rate. Such bags have no episode metadata; each one counts as a successful
+demonstration.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.data == "" || o.out == "" {
@@ -115,6 +123,11 @@ validation sets by episode, from --seed. Only successful episodes are used unles
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the initialization, the split and every batch")
 	f.BoolVar(&o.all, "all", false, "train on failed episodes too")
 	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON")
+	f.StringVar(&o.read.Topics.JointStates, "joint-states-topic", dataset.DefaultJointStatesTopic, "sensor_msgs/JointState topic in the bags")
+	f.StringVar(&o.read.Topics.Embedding, "embedding-topic", dataset.DefaultEmbeddingTopic, "embedding topic in the bags (flowact_msgs/Embedding or std_msgs/Float32MultiArray)")
+	f.StringVar(&o.read.Topics.Command, "command-topic", dataset.DefaultCommandTopic, "std_msgs/Float64MultiArray command topic in the bags (the actions)")
+	f.Float64Var(&o.read.Rate, "rate", 0, "control rate in Hz at which episodes are sampled (0: the bags' metadata; required for bags without)")
+	f.StringVar(&o.actions, "actions", "command", "where actions come from: command (the command topic) or next-state (the next tick's joint positions)")
 	return cmd
 }
 
@@ -128,6 +141,17 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if o.arch != nn.ArchMLP && o.arch != nn.ArchTransformer {
 		return nil, usagef("train: --arch %q: want mlp or transformer", o.arch)
 	}
+	switch o.actions {
+	case "", "command":
+		o.read.Actions = dataset.ActionsFromCommand
+	case "next-state":
+		o.read.Actions = dataset.ActionsFromNextState
+	default:
+		return nil, usagef("train: --actions %q: want command or next-state", o.actions)
+	}
+	if err := o.read.Validate(); err != nil {
+		return nil, usageError{fmt.Errorf("train: %w", err)}
+	}
 	paths, err := dataset.List(o.data)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("train: --data: %w", err)}
@@ -137,14 +161,14 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	start := time.Now()
 	trainPaths, valPaths := dataset.Split(paths, o.valFraction, o.seed)
-	trainEps, err := loadEpisodes(trainPaths, o.all)
+	trainEps, err := loadEpisodes(trainPaths, o.read, o.all)
 	if err != nil {
 		return nil, err
 	}
 	if len(trainEps) == 0 {
 		return nil, fmt.Errorf("train: no usable training episodes in %s", o.data)
 	}
-	valEps, err := loadEpisodes(valPaths, o.all)
+	valEps, err := loadEpisodes(valPaths, o.read, o.all)
 	if err != nil {
 		return nil, err
 	}
@@ -285,15 +309,16 @@ func component(v any) ckpt.Component {
 }
 
 // loadEpisodes reads and aligns bags; bags that fail to read are errors (one line naming the
-// bag), failed episodes are skipped unless all.
-func loadEpisodes(paths []string, all bool) ([]*dataset.Aligned, error) {
+// bag), failed episodes are skipped unless all. A bag without episode metadata (a user's rosbag
+// record: dataset.Read leaves its task empty) is a demonstration and always kept.
+func loadEpisodes(paths []string, cfg dataset.Config, all bool) ([]*dataset.Aligned, error) {
 	var eps []*dataset.Aligned
 	for _, p := range paths {
-		a, err := dataset.Load(p, dataset.Config{})
+		a, err := dataset.Load(p, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
-		if !all && !a.Meta.Success {
+		if !all && a.Meta.Task != "" && !a.Meta.Success {
 			continue
 		}
 		if len(eps) > 0 {

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/flowact/flowact/dataset"
 	"github.com/flowact/flowact/expert/ckpt"
 	"github.com/flowact/flowact/expert/nn"
 )
@@ -113,5 +115,78 @@ func TestTrainTransformer(t *testing.T) {
 	defer net.Close()
 	if man.Architecture != nn.ArchTransformer || net.Arch() != nn.ArchTransformer {
 		t.Errorf("architecture %q", man.Architecture)
+	}
+}
+
+// TestTrainRecordedBags trains on bags as a user's `rosbag record` leaves them: other topic
+// names, no episode metadata, and (in the second case) no command topic. Without --rate such
+// bags cannot be aligned, which is a one-line error.
+func TestTrainRecordedBags(t *testing.T) {
+	src := t.TempDir()
+	collectInto(t, src, "reach", 3, "11")
+	paths, err := dataset.List(src)
+	if err != nil || len(paths) != 3 {
+		t.Fatalf("collected bags: %v %v", paths, err)
+	}
+	topics := dataset.Topics{JointStates: "/arm/joint_states", Embedding: "/vlm/embedding", Command: "/arm/command"}
+	data := t.TempDir()
+	for i, p := range paths {
+		ep, err := dataset.Read(p, dataset.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := dataset.Create(filepath.Join(data, fmt.Sprintf("rec%d.bag", i)), dataset.WriterConfig{Topics: topics, Joints: ep.Meta.Joints})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range ep.States {
+			if err := w.WriteState(&ep.States[k]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for k := range ep.Embeddings {
+			if err := w.WriteEmbedding(&ep.Embeddings[k]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for k := range ep.Actions {
+			if err := w.WriteAction(&ep.Actions[k]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	common := []string{"train", "--data", data, "--joint-states-topic", topics.JointStates, "--embedding-topic", topics.Embedding,
+		"--steps", "4", "--batch", "8", "--hidden", "32", "--layers", "1", "--warmup", "1", "--ema", "0", "--val", "0", "--json"}
+
+	code, _, stderr := runCLI(t, context.Background(), append(common, "--command-topic", topics.Command, "--out", filepath.Join(t.TempDir(), "ck"))...)
+	if code == 0 || !strings.Contains(stderr, "rate") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("no --rate: exit %d, stderr %q; want one line about the rate", code, stderr)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"command", []string{"--command-topic", topics.Command}},
+		{"next-state", []string{"--actions", "next-state"}},
+	} {
+		ck := filepath.Join(t.TempDir(), "ck")
+		args := append(append(append([]string{}, common...), tc.args...), "--rate", "50", "--out", ck)
+		code, out, stderr := runCLI(t, context.Background(), args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.name, code, stderr)
+		}
+		var sum trainSummary
+		if err := json.Unmarshal([]byte(out), &sum); err != nil {
+			t.Fatalf("%s: %v: %q", tc.name, err, out)
+		}
+		if sum.Episodes != 3 {
+			t.Errorf("%s: trained on %d episodes, want all 3 (bags without metadata are demonstrations)", tc.name, sum.Episodes)
+		}
+		if _, _, err := nn.LoadDir(ck, 1); err != nil {
+			t.Errorf("%s: checkpoint does not load: %v", tc.name, err)
+		}
 	}
 }
