@@ -28,10 +28,12 @@ type Topics struct {
 	Trajectory string `yaml:"trajectory"`
 	// Diagnostics: out, diagnostic_msgs/DiagnosticArray; default "/diagnostics".
 	Diagnostics string `yaml:"diagnostics"`
-	// Start, Stop, Hold: services, std_srvs/Trigger; defaults "~start", "~stop", "~hold".
+	// Start, Stop, Hold, Reset: services, std_srvs/Trigger; defaults "~start", "~stop",
+	// "~hold", "~reset".
 	Start string `yaml:"start"`
 	Stop  string `yaml:"stop"`
 	Hold  string `yaml:"hold"`
+	Reset string `yaml:"reset"`
 }
 
 // Config configures a Node. The zero value is valid: every empty field takes the default its
@@ -101,6 +103,7 @@ var DefaultTopics = Topics{
 	Start:       "~start",
 	Stop:        "~stop",
 	Hold:        "~hold",
+	Reset:       "~reset",
 }
 
 // ErrConfig is wrapped by every configuration error.
@@ -185,7 +188,7 @@ func (c Config) withDefaults() Config {
 	}{
 		{&t.JointStates, d.JointStates}, {&t.Embedding, d.Embedding}, {&t.Command, d.Command},
 		{&t.Trajectory, d.Trajectory}, {&t.Diagnostics, d.Diagnostics},
-		{&t.Start, d.Start}, {&t.Stop, d.Stop}, {&t.Hold, d.Hold},
+		{&t.Start, d.Start}, {&t.Stop, d.Stop}, {&t.Hold, d.Hold}, {&t.Reset, d.Reset},
 	} {
 		if *f.v == "" {
 			*f.v = f.def
@@ -286,7 +289,7 @@ func (c *Config) resolve() (*names, error) {
 	}
 	tp := cfg.Topics
 	for _, f := range []*string{&tp.JointStates, &tp.Embedding, &tp.Command, &tp.Trajectory,
-		&tp.Diagnostics, &tp.Start, &tp.Stop, &tp.Hold} {
+		&tp.Diagnostics, &tp.Start, &tp.Stop, &tp.Hold, &tp.Reset} {
 		r, err := n.resolveName(*f)
 		if err != nil {
 			return nil, bad("topic %q: %v", *f, err)

@@ -10,7 +10,7 @@
 //	out  /flowact/command     std_msgs/Float64MultiArray      per control tick (Driver.WriteCommand)
 //	out  /flowact/trajectory  trajectory_msgs/JointTrajectory per chunk (Driver.WriteTrajectory)
 //	out  /diagnostics         diagnostic_msgs/DiagnosticArray every Config.DiagnosticsPeriod
-//	srv  ~start ~stop ~hold   std_srvs/Trigger, answered by Handlers (e.g. /flowact/start)
+//	srv  ~start ~stop ~hold ~reset  std_srvs/Trigger, answered by Handlers (e.g. /flowact/start)
 //
 // Joint order is always the robot model's: JointState messages are matched by name (partial
 // messages merge, unknown names are ignored and counted, each joint keeps its own stamp and

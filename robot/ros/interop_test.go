@@ -91,6 +91,7 @@ func TestInterop(t *testing.T) {
 		n, err := New(testConfig(t, m, "flowact"), testModel(), Handlers{
 			Start: func() (string, error) { return "started", nil },
 			Hold:  func() (string, error) { return "", errors.New("nothing to hold") },
+			Reset: func() (string, error) { return "reset", nil },
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -189,6 +190,7 @@ func TestInterop(t *testing.T) {
 					"DIAGNOSTICS 'flowact: ros'",
 					"SERVICE /flowact/start True started",
 					"SERVICE /flowact/hold False nothing to hold",
+					"SERVICE /flowact/reset True reset",
 				} {
 					if !strings.Contains(out, want) {
 						t.Errorf("peer output lacks %q:\n%s", want, out)

@@ -34,7 +34,7 @@ type TriggerFunc func() (message string, err error)
 // Handlers are the service callbacks. A nil handler means the service is not advertised. They
 // run on goroslib's goroutines, one call at a time per service, and must not block for long.
 type Handlers struct {
-	Start, Stop, Hold TriggerFunc
+	Start, Stop, Hold, Reset TriggerFunc
 }
 
 // Errors returned by Run.
@@ -296,7 +296,7 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	for _, sv := range []struct {
 		name string
 		f    TriggerFunc
-	}{{t.Start, n.h.Start}, {t.Stop, n.h.Stop}, {t.Hold, n.h.Hold}} {
+	}{{t.Start, n.h.Start}, {t.Stop, n.h.Stop}, {t.Hold, n.h.Hold}, {t.Reset, n.h.Reset}} {
 		if sv.f == nil {
 			continue
 		}

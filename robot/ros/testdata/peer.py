@@ -5,8 +5,9 @@ It publishes sensor_msgs/JointState on /joint_states and an embedding on /flowac
 (std_msgs/Float32MultiArray, or flowact_msgs/Embedding built at run time from the .msg file with
 genpy.dynamic, as rosbag does for unknown types); subscribes to /flowact/command
 (std_msgs/Float64MultiArray), /flowact/trajectory (trajectory_msgs/JointTrajectory) and
-/diagnostics; calls the std_srvs/Trigger services /flowact/start and /flowact/hold. It exits 0
-once it has seen a few commands, a trajectory and a diagnostics message, printing what it got:
+/diagnostics; calls the std_srvs/Trigger services /flowact/start, /flowact/hold and
+/flowact/reset. It exits 0 once it has seen a few commands, a trajectory and a diagnostics
+message, printing what it got:
 "COMMAND <values>", "TRAJECTORY <joint names> | <last positions> | <time_from_start in s>",
 "DIAGNOSTICS <status names>", "SERVICE <name> <success> <message>", "MD5 <md5>".
 """
@@ -40,7 +41,7 @@ def main():
     ap.add_argument("--joint-states-topic", default="/joint_states")
     ap.add_argument("--commands", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=30)
-    ap.add_argument("--services", nargs="*", default=["/flowact/start", "/flowact/hold"])
+    ap.add_argument("--services", nargs="*", default=["/flowact/start", "/flowact/hold", "/flowact/reset"])
     args = ap.parse_args(rospy.myargv()[1:])
 
     rospy.init_node("peer", disable_signals=True)

@@ -14,7 +14,7 @@
 //	ros.Driver.WriteTrajectory ─> trajectory topic, per plan change (loop.output: trajectory)
 //	policy.Snapshot (every loop.telemetry_period, default 1 s) ─> /diagnostics status
 //	                                                              "flowact: policy"
-//	~start ~stop ~hold (std_srvs/Trigger) ─> Loop.Start, Stop, Hold
+//	~start ~stop ~hold ~reset (std_srvs/Trigger) ─> Loop.Start, Stop, Hold, Reset
 //
 // # Lifetime and shutdown
 //

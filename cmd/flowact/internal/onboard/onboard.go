@@ -141,6 +141,7 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 		Start: trig((*policy.Loop).Start),
 		Stop:  trig((*policy.Loop).Stop),
 		Hold:  trig((*policy.Loop).Hold),
+		Reset: trig((*policy.Loop).Reset),
 	}
 	node, err := ros.New(cfg.ROS, model, h)
 	if err != nil {

@@ -183,7 +183,7 @@ func testDrivesSimulator(t *testing.T, output string, simTime bool) {
 	if name != "/flowact" || lookupNode(t, uri, name) == "" {
 		t.Fatalf("node %q not registered", name)
 	}
-	for _, srv := range []string{"start", "stop", "hold"} {
+	for _, srv := range []string{"start", "stop", "hold", "reset"} {
 		if !lookupService(t, uri, name+"/"+srv) {
 			t.Errorf("service %s/%s not registered", name, srv)
 		}
