@@ -316,6 +316,22 @@ func checkTaskFits(lp *loadedPolicy, tf *TaskFile) error {
 	return nil
 }
 
+// taskNodeConfig is the simulator node's world for an episode of tf with seed: the task, its
+// scene drawn from seed, and the episode's simulator and synthetic VLM (the VLM the task's
+// checkpoint was trained with), embedding on. `flowact demo` and `flowact sim --task` both build
+// their nodes from it.
+func taskNodeConfig(tf *TaskFile, seed uint64) node.Config {
+	return node.Config{Sim: tf.Episode.Sim, Task: tf.Task, Seed: seed, Embedding: true, VLM: tf.Episode.VLM}
+}
+
+// nodeConfig is the demo's simulator node for an episode: taskNodeConfig on the demo's master.
+func (d *demo) nodeConfig(tf *TaskFile, seed uint64) node.Config {
+	c := taskNodeConfig(tf, seed)
+	c.ROS = ros.SimSideConfig{Node: ros.Config{MasterURI: d.uri, Embedding: ros.EmbeddingCustom, Getenv: noEnv, Logger: d.log}}
+	c.Logger = d.log
+	return c
+}
+
 // episodeWait bounds the waits of an episode: for the simulator node to register and for its
 // first joint state and embedding, and, beyond the task's time limit, for the task to end.
 const episodeWait = 10 * time.Second
@@ -329,11 +345,7 @@ func (d *demo) episode(ctx context.Context, tf *TaskFile, seed uint64, i int) (d
 	}
 	limit := tk.TimeLimit()
 	ep := demoEpisode{Task: tk.Name(), Seed: seed}
-	sn, err := node.New(d.model, d.rc, node.Config{
-		Sim: tf.Episode.Sim, Task: tf.Task, Seed: seed, Embedding: true, VLM: tf.Episode.VLM,
-		ROS:    ros.SimSideConfig{Node: ros.Config{MasterURI: d.uri, Embedding: ros.EmbeddingCustom, Getenv: noEnv, Logger: d.log}},
-		Logger: d.log,
-	})
+	sn, err := node.New(d.model, d.rc, d.nodeConfig(tf, seed))
 	if err != nil {
 		return ep, fmt.Errorf("demo: simulator: %w", err)
 	}

@@ -46,7 +46,7 @@ control loop as the ROS node /flowact:
        whenever the plan changes
   out  /diagnostics: the loop's telemetry every second (tick jitter, overruns, inference
        latency, clamps, watchdogs)
-  srv  ~start ~stop ~hold (std_srvs/Trigger)
+  srv  ~start ~stop ~hold ~reset (std_srvs/Trigger)
 
 ROS arguments work as with roscpp nodes: from:=to remaps a topic or service, __name:= and
 __ns:= rename the node, __master:= (or --master, or ROS_MASTER_URI) picks the master, and

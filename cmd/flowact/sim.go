@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/robot"
@@ -35,8 +37,10 @@ type simOptions struct {
 	debug           bool
 }
 
-func newSimCmd() *cobra.Command {
-	var o simOptions
+func newSimCmd() *cobra.Command { return simCommand(new(simOptions)) }
+
+// simCommand is `flowact sim` with its flags bound to o.
+func simCommand(o *simOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sim [from:=to ...] [__name:=NAME] [_param:=VALUE ...]",
 		Short: "Run the kinematic simulator as a ROS node",
@@ -46,7 +50,10 @@ the task's targets and obstacles; add a MarkerArray display on /flowact/markers 
 accepts std_msgs/Float64MultiArray commands (one per control tick) and
 trajectory_msgs/JointTrajectory chunks on the topics of the robot's robot.yaml. With --task and
 --embedding it also publishes the synthetic VLM's embedding of the scene on /flowact/embedding,
-so that 'flowact run' can drive it.
+so that 'flowact run' can drive it. --task takes a task file or a shipped task's name
+(configs/tasks) and builds the scene as 'flowact demo' does: the file's task, robot (unless
+--robot or --robot-dir is given), and its episode's synthetic VLM and simulator settings (unless
+--config sets them), so a checkpoint trained for the task sees the VLM it was trained with.
 
 It joins the master at --master, else $ROS_MASTER_URI, else http://127.0.0.1:11311/ (start one
 with 'flowact master' or roscore), and exits with an error if none answers within --wait.
@@ -58,17 +65,17 @@ Stops on SIGINT or SIGTERM, unregistering from the master.`,
 		Example: `  flowact sim --robot ur5 --rate 100
   flowact sim --robot panda --task reach --seed 3 --embedding --master http://10.0.0.2:11311/
   flowact sim --sim-time --speed inf /joint_states:=/arm/joint_states`,
-		RunE: func(cmd *cobra.Command, args []string) error { return runSimCmd(cmd, o, args) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runSimCmd(cmd, *o, args) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.robot, "robot", "ur5", "shipped robot (configs/robots/NAME)")
+	f.StringVar(&o.robot, "robot", "ur5", "shipped robot (configs/robots/NAME; default: the --task file's, else ur5)")
 	f.StringVar(&o.robotDir, "robot-dir", "", "robot directory on disk with robot.yaml and its URDF (instead of --robot)")
 	f.Float64Var(&o.rate, "rate", node.DefaultRate, "simulation step and /joint_states rate, Hz")
 	f.StringVar(&o.master, "master", "", "ROS master URI (default $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
 	f.StringVar(&o.name, "name", ros.DefaultSimName, "ROS node name")
 	f.BoolVar(&o.simTime, "sim-time", false, "publish /clock and run on simulation time")
 	f.Float64Var(&o.speed, "speed", 1, "with --sim-time: simulated seconds per wall second (inf: as fast as possible)")
-	f.StringVar(&o.task, "task", "", "task whose scene to show: "+strings.Join(task.Names(), ", ")+" (default none)")
+	f.StringVar(&o.task, "task", "", "task file, or shipped task ("+strings.Join(task.Names(), ", ")+"), whose scene to show (default none)")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the task's scene and the synthetic VLM's noise")
 	f.BoolVar(&o.embedding, "embedding", false, "publish the synthetic VLM's embedding of the task (needs --task)")
 	f.StringVar(&o.embeddingType, "embedding-type", "", "embedding message: std_msgs/Float32MultiArray (the default) or flowact_msgs/Embedding\n(about 250x cheaper for goroslib to encode and decode)")
@@ -86,32 +93,103 @@ func runSimCmd(cmd *cobra.Command, o simOptions, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
+	m, rc, cfg, err := simNodeConfig(cmd.Flags(), o, args)
+	if err != nil {
+		return err
+	}
+	rn := &cfg.ROS.Node
+	rn.Logger = log
+	cfg.Logger = log
+	rosCfg := *rn
+	n, err := node.New(m, rc, cfg)
+	if err != nil {
+		return usageError{err}
+	}
+
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- n.Run(ctx) }()
+	timer := time.NewTimer(o.wait)
+	defer timer.Stop()
+	select {
+	case <-n.Ready():
+	case err := <-errc:
+		return err
+	case <-timer.C:
+		cancel()
+		<-errc
+		return fmt.Errorf("sim: no ROS master answered at %s within %v (start one with 'flowact master' or roscore, or pass --master)", masterURI(rosCfg), o.wait)
+	}
+	t := n.Topics()
+	fmt.Fprintf(cmd.OutOrStdout(), "flowact sim: %s (%s, %d joints) at %g Hz on %s: %s out, %s and %s in\n",
+		n.Name(), m.Name, m.DoF(), n.Rate(), masterURI(rosCfg), t.JointStates, t.Command, t.Trajectory)
+	if ins := n.Instruction(); ins != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "flowact sim: task %s, seed %d: %q\n", o.task, o.seed, ins)
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	// SIGINT or SIGTERM ended the node and it has unregistered.
+	st := n.Stats()
+	fmt.Fprintf(cmd.OutOrStdout(), "flowact sim: stopped after %d steps (%d late); %d joint states; %d commands (%d rejected), %d trajectories (%d rejected)\n",
+		st.Steps, st.Late, st.JointStates, st.ROS.Commands, st.ROS.CommandsRejected, st.ROS.Trajectories, st.ROS.TrajectoriesRejected)
+	return nil
+}
+
+// simNodeConfig builds the simulator node's robot and config from the flags of `flowact sim`
+// (fl tells which were given), its --config and --task files and the ROS arguments args.
+// Precedence: flags given explicitly, then --config, then the --task file, then the flags'
+// defaults. With --task the node gets the scene 'flowact demo' would run for that task and seed
+// (taskNodeConfig): the task file's task, and its episode's VLM and simulator settings where
+// --config leaves those sections empty.
+func simNodeConfig(fl *pflag.FlagSet, o simOptions, args []string) (*robot.Model, robot.Config, node.Config, error) {
+	var cfg node.Config
+	fail := func(err error) (*robot.Model, robot.Config, node.Config, error) {
+		return nil, robot.Config{}, cfg, err
+	}
 	// ROS arguments (from:=to, __name:=, __ns:=, __master:=, _param:=) after the flags.
 	var rosArgs ros.Config
 	rest, err := rosArgs.ParseArgs(args)
 	if err != nil {
-		return usageError{err}
+		return fail(usageError{err})
 	}
 	if len(rest) > 0 {
-		return usagef("sim: unexpected argument %q (ROS arguments look like from:=to)", rest[0])
+		return fail(usagef("sim: unexpected argument %q (ROS arguments look like from:=to)", rest[0]))
 	}
-	m, rc, err := loadRobot(o.robot, o.robotDir, cmd.Flags().Changed("robot"))
-	if err != nil {
-		return usageError{err}
-	}
-	var cfg node.Config
 	if o.config != "" {
 		data, err := os.ReadFile(o.config)
 		if err != nil {
-			return usagef("sim: %v", err)
+			return fail(usagef("sim: %v", err))
 		}
 		if err := configs.Decode(o.config, data, &cfg); err != nil {
-			return usageError{err}
+			return fail(usageError{err})
 		}
 	}
 	// Flags given explicitly override the file; the others fill in what it leaves at zero.
-	fl := cmd.Flags()
 	use := func(flag string, fileZero bool) bool { return fl.Changed(flag) || fileZero }
+	robotName, robotNamed := o.robot, fl.Changed("robot")
+	if use("task", cfg.Task.Name == "") && o.task != "" {
+		tf, err := loadTaskFile(o.task)
+		if err != nil {
+			return fail(err)
+		}
+		tc := taskNodeConfig(tf, 0)
+		cfg.Task = tc.Task
+		if reflect.ValueOf(cfg.VLM).IsZero() {
+			cfg.VLM = tc.VLM
+		}
+		if reflect.ValueOf(cfg.Sim).IsZero() {
+			cfg.Sim = tc.Sim
+		}
+		if !robotNamed && o.robotDir == "" {
+			robotName = tf.Robot
+		}
+	}
+	m, rc, err := loadRobot(robotName, o.robotDir, robotNamed)
+	if err != nil {
+		return fail(usageError{err})
+	}
 	if use("rate", cfg.Rate == 0) {
 		cfg.Rate = o.rate
 	}
@@ -120,9 +198,6 @@ func runSimCmd(cmd *cobra.Command, o simOptions, args []string) error {
 	}
 	if use("speed", cfg.Speed == 0) {
 		cfg.Speed = o.speed
-	}
-	if use("task", cfg.Task.Name == "") {
-		cfg.Task.Name = o.task
 	}
 	if use("seed", cfg.Seed == 0) {
 		cfg.Seed = o.seed
@@ -161,46 +236,10 @@ func runSimCmd(cmd *cobra.Command, o simOptions, args []string) error {
 	}
 	if o.embeddingType != "" {
 		if err := rn.Embedding.UnmarshalText([]byte(o.embeddingType)); err != nil {
-			return usagef("sim: --embedding-type: %v", err)
+			return fail(usagef("sim: --embedding-type: %v", err))
 		}
 	}
-	rn.Logger = log
-	cfg.Logger = log
-	rosCfg := *rn
-	n, err := node.New(m, rc, cfg)
-	if err != nil {
-		return usageError{err}
-	}
-
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- n.Run(ctx) }()
-	timer := time.NewTimer(o.wait)
-	defer timer.Stop()
-	select {
-	case <-n.Ready():
-	case err := <-errc:
-		return err
-	case <-timer.C:
-		cancel()
-		<-errc
-		return fmt.Errorf("sim: no ROS master answered at %s within %v (start one with 'flowact master' or roscore, or pass --master)", masterURI(rosCfg), o.wait)
-	}
-	t := n.Topics()
-	fmt.Fprintf(cmd.OutOrStdout(), "flowact sim: %s (%s, %d joints) at %g Hz on %s: %s out, %s and %s in\n",
-		n.Name(), m.Name, m.DoF(), n.Rate(), masterURI(rosCfg), t.JointStates, t.Command, t.Trajectory)
-	if ins := n.Instruction(); ins != "" {
-		fmt.Fprintf(cmd.OutOrStdout(), "flowact sim: task %s, seed %d: %q\n", o.task, o.seed, ins)
-	}
-	if err := <-errc; err != nil {
-		return err
-	}
-	// SIGINT or SIGTERM ended the node and it has unregistered.
-	st := n.Stats()
-	fmt.Fprintf(cmd.OutOrStdout(), "flowact sim: stopped after %d steps (%d late); %d joint states; %d commands (%d rejected), %d trajectories (%d rejected)\n",
-		st.Steps, st.Late, st.JointStates, st.ROS.Commands, st.ROS.CommandsRejected, st.ROS.Trajectories, st.ROS.TrajectoriesRejected)
-	return nil
+	return m, rc, cfg, nil
 }
 
 // loadRobot loads a robot from dir on disk, or the shipped robot name. A directory and an

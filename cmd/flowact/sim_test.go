@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/flowact/flowact/robot/ros/master"
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
 	"github.com/flowact/flowact/robot/urdf"
+	"github.com/flowact/flowact/sim/node"
 )
 
 // runSim runs `flowact sim args...` in-process and returns the exit status.
@@ -42,7 +44,8 @@ func TestSimUsageErrors(t *testing.T) {
 		{[]string{"--rate", "fast"}, "invalid argument"},
 		{[]string{"--robot", "no_such_robot"}, "no_such_robot"},
 		{[]string{"--robot-dir", t.TempDir()}, "robot.yaml"},
-		{[]string{"--task", "juggle"}, `unknown task "juggle"`},
+		{[]string{"--task", "juggle"}, "juggle: no such file (nor a shipped task config)"},
+		{[]string{"--task", "reach", "--robot", "r2d2"}, "r2d2"},
 		{[]string{"--speed", "2"}, "needs sim time"},
 		{[]string{"--embedding"}, "embedding needs a task"},
 		{[]string{"stray-argument"}, `unexpected argument "stray-argument"`},
@@ -204,3 +207,75 @@ ros:
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestSimTaskConfig checks that `flowact sim --task` builds the node `flowact demo` builds for
+// the same task and seed: the task file's robot, task, synthetic VLM and simulator settings,
+// not the VLM's defaults (the shipped checkpoint was trained with the file's VLM). A --config
+// file's vlm section and an explicit --robot still win.
+func TestSimTaskConfig(t *testing.T) {
+	const seed = 3
+	custom := filepath.Join(t.TempDir(), "custom_task.yaml")
+	if err := os.WriteFile(custom, []byte("robot: ur5\ntask: {name: reach, reach: {targets: 2}}\n"+
+		"episode: {vlm: {tokens: 2, width: 64, gain: 0.3, seed: 11}, sim: {lag: {order: 1, frequency: 20}}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []string{"reach", "detour", "track", custom} {
+		t.Run(filepath.Base(task), func(t *testing.T) {
+			tf, err := loadTaskFile(task)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := simConfig(t, "--task", task, "--seed", fmt.Sprint(seed), "--embedding")
+			want := (&demo{}).nodeConfig(tf, seed)
+			if !reflect.DeepEqual(got.Task, want.Task) || !reflect.DeepEqual(got.VLM, want.VLM) || !reflect.DeepEqual(got.Sim, want.Sim) ||
+				got.Seed != want.Seed || got.Embedding != want.Embedding {
+				t.Errorf("sim builds task %+v vlm %+v sim %+v seed %d embedding %v;\ndemo builds task %+v vlm %+v sim %+v seed %d embedding %v",
+					got.Task, got.VLM, got.Sim, got.Seed, got.Embedding, want.Task, want.VLM, want.Sim, want.Seed, want.Embedding)
+			}
+			if reflect.ValueOf(got.VLM).IsZero() {
+				t.Errorf("VLM left at its defaults: %+v", got.VLM)
+			}
+		})
+	}
+	// The shipped reach task's VLM, as configs/tasks/reach.yaml states it.
+	if v := simConfig(t, "--task", "reach").VLM; v.Tokens != 1 || v.Width != 256 || v.Gain != 0.1 || v.Seed != 7 {
+		t.Errorf("reach's VLM %+v, want tokens 1, width 256, gain 0.1, seed 7 (configs/tasks/reach.yaml)", v)
+	}
+	// An explicit --robot overrides the task file's (as with `flowact collect`).
+	if c := simConfigFor(t, "panda", "--task", "reach", "--robot", "panda"); c.VLM.Gain != 0.1 {
+		t.Errorf("--robot panda --task reach: vlm %+v, want reach's", c.VLM)
+	}
+	// --config's vlm section wins over the task file's; its absent sim section does not.
+	cfgFile := filepath.Join(t.TempDir(), "sim.yaml")
+	if err := os.WriteFile(cfgFile, []byte("vlm: {gain: 0.5}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c := simConfig(t, "--task", custom, "--config", cfgFile); c.VLM.Gain != 0.5 || c.VLM.Seed != 0 || c.Sim.Lag.Order != 1 {
+		t.Errorf("--config vlm {gain: 0.5} over %s: vlm %+v, sim %+v", custom, c.VLM, c.Sim)
+	}
+}
+
+// simConfig is the node config `flowact sim args...` builds, checking that it loads the shipped
+// robot wantRobot.
+func simConfigFor(t *testing.T, wantRobot string, args ...string) node.Config {
+	t.Helper()
+	var o simOptions
+	cmd := simCommand(&o)
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	m, _, c, err := simNodeConfig(cmd.Flags(), o, nil)
+	if err != nil {
+		t.Fatalf("%q: %v", args, err)
+	}
+	if want, _, err := urdf.Shipped(wantRobot); err != nil || m.Name != want.Name {
+		t.Errorf("%q: robot %q, want %s's %q (%v)", args, m.Name, wantRobot, want.Name, err)
+	}
+	return c
+}
+
+// simConfig is simConfigFor the shipped tasks' robot, ur5.
+func simConfig(t *testing.T, args ...string) node.Config {
+	t.Helper()
+	return simConfigFor(t, "ur5", args...)
+}
