@@ -184,37 +184,12 @@ type demo struct {
 
 func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Logger) (*demoReport, error) {
 	start := time.Now()
-	pf, err := loadPolicyFile(o.policy)
-	if err != nil {
-		return nil, err
-	}
-	if o.robot != "" {
-		if err := checkRobot(o.robot); err != nil {
-			return nil, usagef("--robot: %v", err)
-		}
-		pf.Robot = o.robot
-	}
-	var tfs []*TaskFile
-	for _, name := range o.tasks {
-		tf, err := loadTaskFile(name)
-		if err != nil {
-			return nil, err
-		}
-		if tf.Robot != pf.Robot {
-			return nil, usagef("demo: task %s is for robot %q, the policy for %q", name, tf.Robot, pf.Robot)
-		}
-		tfs = append(tfs, tf)
-	}
-	lp, err := loadPolicy(pf, o.checkpoint)
+	lp, tfs, err := loadPolicyTasks("demo", o.policy, o.robot, o.checkpoint, o.tasks)
 	if err != nil {
 		return nil, err
 	}
 	defer lp.Close()
-	for _, tf := range tfs {
-		if err := checkTaskFits(lp, tf); err != nil {
-			return nil, err
-		}
-	}
+	pf := lp.file
 	d := &demo{o: o, log: log, status: status, start: start, model: lp.rb.Model}
 	if _, d.rc, err = urdf.Shipped(pf.Robot); err != nil {
 		return nil, err
@@ -294,7 +269,7 @@ func noEnv(string) string { return "" }
 
 // checkTaskFits refuses a task the checkpoint was not trained for: another control rate or
 // another embedding width.
-func checkTaskFits(lp *loadedPolicy, tf *TaskFile) error {
+func checkTaskFits(cmd string, lp *loadedPolicy, tf *TaskFile) error {
 	rate := lp.file.Loop.Rate
 	if rate == 0 {
 		rate = 100 // policy.Config's default
@@ -304,14 +279,14 @@ func checkTaskFits(lp *loadedPolicy, tf *TaskFile) error {
 		epRate = 50 // episode.DefaultRate
 	}
 	if rate != epRate {
-		return usagef("demo: the policy runs at %g Hz, task %s at %g Hz: set loop.rate to the task's rate", rate, tf.Task.Name, epRate)
+		return usagef("%s: the policy runs at %g Hz, task %s at %g Hz: set loop.rate to the task's rate", cmd, rate, tf.Task.Name, epRate)
 	}
 	width := tf.Episode.VLM.Width
 	if width == 0 {
 		width = 256 // vlm.DefaultWidth
 	}
 	if cw, _ := lp.net.CondShape(); cw != width {
-		return usagef("demo: task %s's VLM gives %d-wide embeddings, the checkpoint expects %d", tf.Task.Name, width, cw)
+		return usagef("%s: task %s's VLM gives %d-wide embeddings, the checkpoint expects %d", cmd, tf.Task.Name, width, cw)
 	}
 	return nil
 }

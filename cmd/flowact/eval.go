@@ -247,24 +247,48 @@ func decodeNorm(raw json.RawMessage) (*norm.Set, norm.Mode, error) {
 
 func (lp *loadedPolicy) Close() { lp.net.Close() }
 
-// evaluate runs o's episodes.
-func evaluate(ctx context.Context, o evalOptions, progress io.Writer) (*evalReport, error) {
-	pf, err := loadPolicyFile(o.policy)
+// loadPolicyTasks loads the policy file policyName (its robot replaced by robotName when that is
+// not empty), the task files to run it on, and the policy's checkpoint (ckptDir, when not empty,
+// replaces the file's), and checks that every task is for the policy's robot and fits the
+// checkpoint. cmd names the command in errors. The caller closes the policy.
+func loadPolicyTasks(cmd, policyName, robotName, ckptDir string, tasks []string) (*loadedPolicy, []*TaskFile, error) {
+	pf, err := loadPolicyFile(policyName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var tfs []*TaskFile
-	for _, name := range o.tasks {
+	if robotName != "" {
+		if err := checkRobot(robotName); err != nil {
+			return nil, nil, usagef("--robot: %v", err)
+		}
+		pf.Robot = robotName
+	}
+	tfs := make([]*TaskFile, 0, len(tasks))
+	for _, name := range tasks {
 		tf, err := loadTaskFile(name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if tf.Robot != pf.Robot {
-			return nil, usagef("eval: task %s is for robot %q, the policy for %q", name, tf.Robot, pf.Robot)
+			return nil, nil, usagef("%s: task %s is for robot %q, the policy for %q", cmd, name, tf.Robot, pf.Robot)
 		}
 		tfs = append(tfs, tf)
 	}
-	lp, err := loadPolicy(pf, o.checkpoint)
+	lp, err := loadPolicy(pf, ckptDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, tf := range tfs {
+		if err := checkTaskFits(cmd, lp, tf); err != nil {
+			lp.Close()
+			return nil, nil, err
+		}
+	}
+	return lp, tfs, nil
+}
+
+// evaluate runs o's episodes.
+func evaluate(ctx context.Context, o evalOptions, progress io.Writer) (*evalReport, error) {
+	lp, tfs, err := loadPolicyTasks("eval", o.policy, "", o.checkpoint, o.tasks)
 	if err != nil {
 		return nil, err
 	}
