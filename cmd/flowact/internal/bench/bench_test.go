@@ -171,8 +171,11 @@ func TestTick(t *testing.T) {
 				t.Errorf("timings median %g p99 %g max %g mean %g", r.NsMedian, r.NsP99, r.NsMax, r.NsMean)
 			}
 			// Chunks flow (at least one per H ticks after the warm-up of 5 H), the virtual clock
-			// never overruns, and the robot is held only before the first chunk arrives.
-			if min := uint64(r.Ticks/10 + 5); r.Chunks < min || r.Overruns != 0 || r.HoldTicks > 1 {
+			// never overruns, and the robot is held before the first chunk arrives and otherwise
+			// only when the worker's thread lost the CPU for longer than the harness waits for a
+			// hand-over (maxHandoffWait): rare, but seen on a loaded machine under -race, so a
+			// few such ticks are allowed; a plan that ran dry every chunk would give Ticks/H.
+			if min := uint64(r.Ticks/10 + 5); r.Chunks < min || r.Overruns != 0 || r.HoldTicks > uint64(1+r.Ticks/100) {
 				t.Errorf("chunks %d (want >= %d), overruns %d, hold ticks %d", r.Chunks, min, r.Overruns, r.HoldTicks)
 			}
 			// Every measured tick is of some kind; one in about H/2 asks for a chunk, one splices.
