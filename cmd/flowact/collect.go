@@ -15,7 +15,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/flowact/flowact/dataset"
-	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim/episode"
 	"github.com/flowact/flowact/sim/task"
 )
@@ -102,9 +101,9 @@ track).`,
 	return cmd
 }
 
-// taskRobot loads a shipped robot as a task.Robot.
-func taskRobot(name string) (*task.Robot, error) {
-	m, cfg, err := urdf.Shipped(name)
+// taskRobot loads a robot (a shipped name or a directory, see openRobot) as a task.Robot.
+func taskRobot(ref string) (*task.Robot, error) {
+	m, cfg, err := openRobot(ref)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,8 @@ import (
 	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/expert/ode"
 	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/robot"
+	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim/episode"
 	"github.com/flowact/flowact/sim/task"
 )
@@ -33,7 +36,9 @@ const shippedPrefix = "shipped:"
 // expert, how to sample it, and how the control loop runs it. Zero fields take the defaults
 // their comments give.
 type PolicyFile struct {
-	// Robot is a shipped robot (a directory under configs/robots); required.
+	// Robot is a shipped robot (a directory under configs/robots), or a robot directory on disk
+	// holding robot.yaml and its URDF, given as a path with a slash (e.g. ./my_arm or /opt/arm),
+	// relative to the working directory; required.
 	Robot string `yaml:"robot"`
 	// Checkpoint is the expert's checkpoint directory on disk, or "shipped:<name>" for one inside
 	// the binary; "" means "shipped:" + DefaultCheckpoint.
@@ -83,7 +88,7 @@ func (c SamplerConfig) Sampler() *ode.Fixed {
 // Validate checks every field that does not need the checkpoint or the robot model.
 func (p *PolicyFile) Validate() error {
 	if p.Robot == "" {
-		return errors.New("robot: required (a directory under configs/robots)")
+		return errors.New("robot: required (a shipped robot's name or a robot directory)")
 	}
 	if err := checkRobot(p.Robot); err != nil {
 		return fmt.Errorf("robot: %w", err)
@@ -157,6 +162,12 @@ func keyed(key string, err error) error {
 }
 
 func checkRobot(name string) error {
+	if isRobotDir(name) {
+		if _, err := os.Stat(filepath.Join(name, "robot.yaml")); err != nil {
+			return fmt.Errorf("robot directory %s: %w", name, err)
+		}
+		return nil
+	}
 	names, err := configs.Robots()
 	if err != nil {
 		return err
@@ -167,6 +178,19 @@ func checkRobot(name string) error {
 		}
 	}
 	return fmt.Errorf("%q is not a shipped robot (%s)", name, strings.Join(names, ", "))
+}
+
+// isRobotDir reports whether a robot reference names a directory on disk rather than a shipped
+// robot: shipped names have no path separator.
+func isRobotDir(ref string) bool { return strings.ContainsAny(ref, "/\\") }
+
+// openRobot loads a robot reference: a robot directory on disk (see isRobotDir) or a shipped
+// robot.
+func openRobot(ref string) (*robot.Model, robot.Config, error) {
+	if isRobotDir(ref) {
+		return urdf.LoadConfig(os.DirFS(ref), ".")
+	}
+	return urdf.Shipped(ref)
 }
 
 // ConfigKind is the kind of a config file, told by its top-level keys' owner.

@@ -121,3 +121,52 @@ func TestCheckpointRef(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyRobotDirectory runs the shipped policy on a robot read from a directory on disk (a
+// copy of the shipped UR5), as a user's own robot would be, and names a bad directory.
+func TestPolicyRobotDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my_arm")
+	if err := os.CopyFS(dir, mustSub(t, configs.FS, "robots/ur5")); err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := os.ReadFile(filepath.Join("..", "..", "configs", "policies", "ur5-mlp.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(robotRef string) string {
+		p := filepath.Join(t.TempDir(), "policy.yaml")
+		b := strings.Replace(string(shipped), "robot: ur5", "robot: "+robotRef, 1)
+		if b == string(shipped) {
+			t.Fatal("the shipped policy has no 'robot: ur5' line")
+		}
+		if err := os.WriteFile(p, []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pf, err := loadPolicyFile(write(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp, err := loadPolicy(pf, "")
+	if err != nil {
+		t.Fatalf("policy on a robot directory: %v", err)
+	}
+	defer lp.Close()
+	if got := lp.rb.Model.DoF(); got != 6 {
+		t.Errorf("robot from %s has %d joints, want 6", dir, got)
+	}
+	missing := filepath.Join(t.TempDir(), "no_arm")
+	if _, err := loadPolicyFile(write(missing)); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("missing robot directory: error %v, want one naming %s", err, missing)
+	}
+}
+
+func mustSub(t *testing.T, fsys fs.FS, dir string) fs.FS {
+	t.Helper()
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}

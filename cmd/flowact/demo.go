@@ -22,7 +22,6 @@ import (
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
 	"github.com/flowact/flowact/robot/ros/master"
-	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim/node"
 	"github.com/flowact/flowact/sim/task"
 )
@@ -191,7 +190,7 @@ func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Log
 	defer lp.Close()
 	pf := lp.file
 	d := &demo{o: o, log: log, status: status, start: start, model: lp.rb.Model}
-	if _, d.rc, err = urdf.Shipped(pf.Robot); err != nil {
+	if _, d.rc, err = openRobot(pf.Robot); err != nil {
 		return nil, err
 	}
 	if f, ok := status.(*os.File); ok && !o.headless && !o.asJSON && term.IsTerminal(int(f.Fd())) {

@@ -14,7 +14,6 @@ import (
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
-	"github.com/flowact/flowact/robot/urdf"
 )
 
 // runOptions are the flags of `flowact run`.
@@ -134,7 +133,7 @@ func embeddingKind(s string) (ros.EmbeddingKind, error) {
 // its robot.yaml (unless rc names them), the expert (normalize -> sampler -> unnormalize,
 // seeded by the policy file), the loop config. `run` and `demo` both build their runtime here.
 func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time.Duration, log *slog.Logger) (*onboard.Runtime, error) {
-	_, robotCfg, err := urdf.Shipped(lp.file.Robot)
+	_, robotCfg, err := openRobot(lp.file.Robot)
 	if err != nil {
 		return nil, err
 	}
