@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -369,38 +368,10 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 		wg.Wait()
 	}()
 
-	watch := time.NewTicker(n.nm.cfg.WatchPeriod)
-	defer watch.Stop()
-	unreachable := false
 	failures := 0 // consecutive failed re-registrations
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case reason := <-n.shutdown:
-			return fmt.Errorf("%w: %s", ErrShutdown, reason)
-		case <-watch.C:
-		}
-		uri, err := s.master.LookupNode(n.nm.node)
-		var uerr *url.Error
-		switch {
-		case err == nil && uri == s.selfURI:
-			if unreachable {
-				n.log.Info("ros: master reachable again")
-				unreachable = false
-				n.connected.Store(true)
-			}
-		case err == nil:
-			return fmt.Errorf("%w: another node registered as %s (at %s)", ErrShutdown, n.nm.node, uri)
-		case errors.As(err, &uerr):
-			// The master is down (or slow). Peer-to-peer links keep working meanwhile; keep
-			// everything and look again.
-			if !unreachable {
-				n.log.Warn("ros: master unreachable; keeping connections to peers", "err", err)
-				unreachable = true
-				n.connected.Store(false)
-			}
-		default:
+	return watchMaster(ctx, n.log, n.nm.cfg.WatchPeriod, n.shutdown, s.master, n.nm.node, s.selfURI,
+		n.connected.Store,
+		func(err error) error {
 			n.log.Warn("ros: the master forgot this node (restarted?): registering again", "err", err)
 			if err := n.reregister(ctx, s); err != nil {
 				failures++
@@ -408,15 +379,14 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 				if failures >= 3 {
 					return errForgotten
 				}
-				continue
+				return nil
 			}
 			failures = 0
-			unreachable = false
 			n.regs.Add(1)
 			n.connected.Store(true)
 			n.log.Info("ros: registered again", "master", n.nm.cfg.MasterURI, "uri", s.selfURI)
-		}
-	}
+			return nil
+		})
 }
 
 // reregister tells a master that forgot the node about every parameter, publisher, subscriber

@@ -2,9 +2,11 @@ package ros
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -99,5 +101,50 @@ func goroslibLog(log *slog.Logger, shutdown chan<- string) func(goroslib.LogLeve
 			l = slog.LevelWarn
 		}
 		log.Log(context.Background(), l, "goroslib: "+msg)
+	}
+}
+
+// watchMaster asks master every period whether it still knows node at selfURI, until ctx ends
+// (nil) or a shutdown is requested (ErrShutdown). Another URI under the node's name means another
+// node took the name (ErrShutdown). An unreachable master is logged once and waited out: links
+// to peers keep working meanwhile; reachable(false) and reachable(true) mark the change. A master
+// that answers but no longer knows the node (it restarted) calls forgotten: its error ends the
+// watch, nil keeps watching (forgotten has registered the node again).
+func watchMaster(ctx context.Context, log *slog.Logger, period time.Duration, shutdown <-chan string,
+	master *apimaster.Client, node, selfURI string, reachable func(bool), forgotten func(err error) error) error {
+	watch := time.NewTicker(period)
+	defer watch.Stop()
+	unreachable := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case reason := <-shutdown:
+			return fmt.Errorf("%w: %s", ErrShutdown, reason)
+		case <-watch.C:
+		}
+		uri, err := master.LookupNode(node)
+		var uerr *url.Error
+		switch {
+		case err == nil && uri == selfURI:
+			if unreachable {
+				log.Info("ros: master reachable again")
+				unreachable = false
+				reachable(true)
+			}
+		case err == nil:
+			return fmt.Errorf("%w: another node registered as %s (at %s)", ErrShutdown, node, uri)
+		case errors.As(err, &uerr):
+			if !unreachable {
+				log.Warn("ros: master unreachable; keeping connections to peers", "err", err)
+				unreachable = true
+				reachable(false)
+			}
+		default:
+			if err := forgotten(err); err != nil {
+				return err
+			}
+			unreachable = false
+		}
 	}
 }

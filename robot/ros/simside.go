@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -555,36 +554,8 @@ func (s *SimSide) serve(ctx context.Context, ss *simSession) error {
 		cancel()
 		wg.Wait()
 	}()
-	watch := time.NewTicker(s.nm.cfg.WatchPeriod)
-	defer watch.Stop()
-	unreachable := false
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case reason := <-s.shutdown:
-			return fmt.Errorf("%w: %s", ErrShutdown, reason)
-		case <-watch.C:
-		}
-		uri, err := ss.master.LookupNode(s.nm.node)
-		var uerr *url.Error
-		switch {
-		case err == nil && uri == ss.selfURI:
-			if unreachable {
-				s.log.Info("ros: master reachable again")
-				unreachable = false
-			}
-		case err == nil:
-			return fmt.Errorf("%w: another node registered as %s (at %s)", ErrShutdown, s.nm.node, uri)
-		case errors.As(err, &uerr):
-			if !unreachable {
-				s.log.Warn("ros: master unreachable; keeping connections to peers", "err", err)
-				unreachable = true
-			}
-		default:
-			return errForgotten
-		}
-	}
+	return watchMaster(ctx, s.log, s.nm.cfg.WatchPeriod, s.shutdown, ss.master, s.nm.node, ss.selfURI,
+		func(bool) {}, func(error) error { return errForgotten })
 }
 
 // onCommand decodes a Float64MultiArray (positions in model order) and hands it to the sink.
