@@ -22,8 +22,10 @@ import (
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
 	"github.com/flowact/flowact/robot/ros/master"
+	"github.com/flowact/flowact/sim/episode"
 	"github.com/flowact/flowact/sim/node"
 	"github.com/flowact/flowact/sim/task"
+	"github.com/flowact/flowact/sim/vlm"
 )
 
 // demoOptions are the flags of `flowact demo`.
@@ -145,7 +147,7 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 	f := cmd.Flags()
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
-	f.StringVar(&o.robot, "robot", "", "shipped robot (default: the policy file's, "+DefaultPolicy+": ur5)")
+	f.StringVar(&o.robot, "robot", "", "shipped robot's name or robot directory (default: the policy file's, "+DefaultPolicy+": ur5)")
 	f.StringSliceVar(&o.tasks, "tasks", defaultTasks, "task files or shipped task names, comma-separated")
 	f.IntVar(&o.episodes, "episodes", 3, "episodes per task")
 	f.BoolVar(&o.headless, "headless", false, "no live status: one line per episode")
@@ -275,14 +277,14 @@ func checkTaskFits(cmd string, lp *loadedPolicy, tf *TaskFile) error {
 	}
 	epRate := tf.Episode.Rate
 	if epRate == 0 {
-		epRate = 50 // episode.DefaultRate
+		epRate = episode.DefaultRate
 	}
 	if rate != epRate {
 		return usagef("%s: the policy runs at %g Hz, task %s at %g Hz: set loop.rate to the task's rate", cmd, rate, tf.Task.Name, epRate)
 	}
 	width := tf.Episode.VLM.Width
 	if width == 0 {
-		width = 256 // vlm.DefaultWidth
+		width = vlm.DefaultWidth
 	}
 	if cw, _ := lp.net.CondShape(); cw != width {
 		return usagef("%s: task %s's VLM gives %d-wide embeddings, the checkpoint expects %d", cmd, tf.Task.Name, width, cw)
