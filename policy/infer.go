@@ -125,6 +125,41 @@ func (n *Norm) UnnormalizeActions(dst []float64, src []float32) {
 	n.set.Action.Unnormalize(d, n.mode)
 }
 
+// Frame is how an expert's actions are expressed: what its Normalizer's action statistics are of.
+type Frame uint8
+
+const (
+	// Absolute actions are joint targets (rad).
+	Absolute Frame = iota
+	// Relative actions are offsets of the joint targets from the joint positions of the
+	// observation (rad): row k of a chunk is target(Tick+k) - Position. Small motions, the
+	// start of a move and the last millimetres to a goal, then span the network's output range
+	// instead of a sliver of the workspace, so they are resolved far more finely.
+	Relative
+)
+
+// String returns "absolute" or "relative".
+func (f Frame) String() string {
+	switch f {
+	case Absolute:
+		return "absolute"
+	case Relative:
+		return "relative"
+	}
+	return fmt.Sprintf("Frame(%d)", uint8(f))
+}
+
+// ParseFrame parses "absolute" or "relative"; "" is Absolute (checkpoints from before frames).
+func ParseFrame(s string) (Frame, error) {
+	switch s {
+	case "", "absolute":
+		return Absolute, nil
+	case "relative":
+		return Relative, nil
+	}
+	return 0, fmt.Errorf("policy: action frame %q: want absolute or relative", s)
+}
+
 // Expert is the Inferer of a flow-matching action expert: normalize the observation, bind the
 // condition (embedding, state, committed prefix), sample from seeded noise, unnormalize. The
 // committed prefix rows are written back exactly after sampling. It allocates nothing per
@@ -135,6 +170,8 @@ type Expert struct {
 	norm    Normalizer
 	seed    uint64
 	h, d    int
+	frame   Frame
+	rel     []float64 // H x D: prefix or guide rows as offsets (Relative)
 
 	pcg   *rand.PCG
 	rng   *rand.Rand
@@ -159,6 +196,29 @@ func NewExpert(model expert.Model, sampler expert.Sampler, n Normalizer, seed ui
 		gf: guided{d: d, y: make([]float32, h*d)}}
 }
 
+// SetFrame sets the frame the model's actions are in (default Absolute); call it before the
+// first Infer. Requests and chunks stay absolute either way: the Expert converts.
+func (e *Expert) SetFrame(f Frame) {
+	e.frame = f
+	if f == Relative && e.rel == nil {
+		e.rel = make([]float64, e.h*e.d)
+	}
+}
+
+// normalizeActions normalizes absolute rows src into dst, as offsets from pos when the frame is
+// Relative.
+func (e *Expert) normalizeActions(dst []float32, src, pos []float64) {
+	if e.frame != Relative {
+		e.norm.NormalizeActions(dst, src)
+		return
+	}
+	r := e.rel[:len(src)]
+	for i, v := range src {
+		r[i] = v - pos[i%e.d]
+	}
+	e.norm.NormalizeActions(dst, r)
+}
+
 // Shape returns the model's chunk shape.
 func (e *Expert) Shape() (h, d int) { return e.h, e.d }
 
@@ -178,7 +238,7 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 	}
 	e.cond.Prefix = nil
 	if n := len(req.Prefix); n > 0 {
-		e.norm.NormalizeActions(e.pre[:n], req.Prefix)
+		e.normalizeActions(e.pre[:n], req.Prefix, req.Position)
 		e.cond.Prefix = e.pre[:n]
 	}
 	f, err := e.model.Bind(&e.cond)
@@ -194,7 +254,7 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 			return fmt.Errorf("policy: guide of %d values, %d weights, %d frozen rows for %d x %d chunks: %w",
 				len(req.Guide), len(req.GuideWeights), req.Frozen, e.h, e.d, expert.ErrShape)
 		}
-		e.norm.NormalizeActions(e.gf.y, req.Guide)
+		e.normalizeActions(e.gf.y, req.Guide, req.Position)
 		e.gf.inner, e.gf.w, e.gf.beta = f, req.GuideWeights, req.GuidanceWeight
 		f = &e.gf
 		frozen = req.Guide[:req.Frozen*e.d]
@@ -209,6 +269,11 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 	dst.H, dst.D, dst.Start = e.h, e.d, req.Tick
 	dst.Data = dst.Data[:e.h*e.d]
 	e.norm.UnnormalizeActions(dst.Data, e.x)
+	if e.frame == Relative {
+		for i := range dst.Data {
+			dst.Data[i] += req.Position[i%e.d]
+		}
+	}
 	copy(dst.Data, frozen)
 	return nil
 }

@@ -221,3 +221,79 @@ func TestGuidance(t *testing.T) {
 		t.Errorf("rows past the overlap moved: %g vs %g", b, a)
 	}
 }
+
+// recordModel is a Model whose field is zero (a sample is its noise) and that records the
+// prefix it was bound with.
+type recordModel struct {
+	h, d   int
+	prefix []float32
+}
+
+func (m *recordModel) Shape() (int, int) { return m.h, m.d }
+func (m *recordModel) Bind(c *expert.Condition) (expert.Field, error) {
+	m.prefix = append(m.prefix[:0], c.Prefix...)
+	return zeroField(m.h * m.d), nil
+}
+
+type zeroField int
+
+func (f zeroField) Dim() int                           { return int(f) }
+func (zeroField) Velocity(dst, _ []float32, _ float64) { clear(dst) }
+
+// TestExpertRelativeFrame: in the Relative frame the model sees the prefix as offsets from the
+// observed positions and its chunk is shifted back by them: with the same noise, the chunk is
+// the Absolute chunk plus the positions, row by row, and the committed rows still come back
+// exactly. Requests and chunks stay absolute.
+func TestExpertRelativeFrame(t *testing.T) {
+	const h, d = 5, 3
+	mk := func(f Frame) (*Expert, *recordModel) {
+		n, _ := NewNorm(testSet(d), norm.MeanStd, h, d)
+		m := &recordModel{h: h, d: d}
+		e := NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 2}, n, 7)
+		e.SetFrame(f)
+		return e, m
+	}
+	abs, am := mk(Absolute)
+	rel, rm := mk(Relative)
+	pos := []float64{0.5, -1, 2}
+	req := &Request{Seq: 3, Tick: 10, Position: pos, Prefix: []float64{0.6, -0.9, 2.1, 0.7, -0.8, 2.2}}
+	ca := chunk.Chunk{Data: make([]float64, h*d)}
+	cr := chunk.Chunk{Data: make([]float64, h*d)}
+	if err := abs.Infer(&ca, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := rel.Infer(&cr, req); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cr.Data[:6], req.Prefix) {
+		t.Errorf("relative: prefix rows %v, want %v exactly", cr.Data[:6], req.Prefix)
+	}
+	for i := 6; i < h*d; i++ {
+		if got, want := cr.Data[i]-ca.Data[i], pos[i%d]; math.Abs(got-want) > 1e-5 {
+			t.Errorf("row %d joint %d: relative - absolute = %g, want the position %g", i/d, i%d, got, want)
+		}
+	}
+	n, _ := NewNorm(testSet(d), norm.MeanStd, h, d)
+	wantAbs, wantRel := make([]float32, 6), make([]float32, 6)
+	n.NormalizeActions(wantAbs, req.Prefix)
+	off := make([]float64, 6)
+	for i, v := range req.Prefix {
+		off[i] = v - pos[i%d]
+	}
+	n.NormalizeActions(wantRel, off)
+	if !slices.Equal(am.prefix, wantAbs) || !slices.Equal(rm.prefix, wantRel) {
+		t.Errorf("model saw prefixes %v (absolute) and %v (relative), want %v and %v", am.prefix, rm.prefix, wantAbs, wantRel)
+	}
+	if n := testing.AllocsPerRun(20, func() { rel.Infer(&cr, req) }); n != 0 {
+		t.Errorf("relative Infer allocates %v", n)
+	}
+	for _, s := range []string{"", "absolute", "relative"} {
+		f, err := ParseFrame(s)
+		if err != nil || (s != "" && f.String() != s) {
+			t.Errorf("ParseFrame(%q) = %v, %v", s, f, err)
+		}
+	}
+	if _, err := ParseFrame("delta"); err == nil {
+		t.Error(`ParseFrame("delta") accepted`)
+	}
+}

@@ -174,8 +174,9 @@ type loadedPolicy struct {
 	net  nn.Net
 	man  *ckpt.Manifest
 	set  *norm.Set
-	mode norm.Mode
-	h, d int
+	mode  norm.Mode
+	frame policy.Frame
+	h, d  int
 	rb   *task.Robot
 }
 
@@ -209,7 +210,7 @@ func loadPolicy(pf *PolicyFile, ckptDir string) (*loadedPolicy, error) {
 		return nil, err
 	}
 	lp.h, lp.d = net.Shape()
-	if lp.set, lp.mode, err = decodeNorm(c.Manifest.Norm); err != nil {
+	if lp.set, lp.mode, lp.frame, err = decodeNorm(c.Manifest.Norm); err != nil {
 		return fail(usagef("checkpoint %s: norm: %v", ref, err))
 	}
 	if err := lp.set.Check(lp.d, lp.d); err != nil {
@@ -228,21 +229,25 @@ func loadPolicy(pf *PolicyFile, ckptDir string) (*loadedPolicy, error) {
 }
 
 // decodeNorm decodes a manifest's norm artifact strictly.
-func decodeNorm(raw json.RawMessage) (*norm.Set, norm.Mode, error) {
+func decodeNorm(raw json.RawMessage) (*norm.Set, norm.Mode, policy.Frame, error) {
 	if len(raw) == 0 {
-		return nil, 0, errors.New("the checkpoint has no normalization statistics")
+		return nil, 0, 0, errors.New("the checkpoint has no normalization statistics")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var a normArtifact
 	if err := dec.Decode(&a); err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
+	}
+	frame, err := policy.ParseFrame(a.Frame)
+	if err != nil {
+		return nil, 0, 0, err
 	}
 	set, err := norm.Decode(a.Stats)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
-	return set, a.Mode, nil
+	return set, a.Mode, frame, nil
 }
 
 func (lp *loadedPolicy) Close() { lp.net.Close() }
@@ -359,6 +364,7 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 			return nil, err
 		}
 		inf := policy.NewExpert(lp.net, sampler, nrm, lp.file.Seed^seed)
+		inf.SetFrame(lp.frame)
 		meta, err := runEpisode(ctx, env, inf, lp.file.Loop, o.latency, agg)
 		if err != nil {
 			return nil, fmt.Errorf("eval: %s seed %d: %w", tk.Name(), seed, err)

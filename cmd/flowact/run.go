@@ -148,6 +148,7 @@ func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time
 		loopCfg.Seed = lp.file.Seed
 	}
 	inf := policy.NewExpert(lp.net, lp.file.Sampler.Sampler(), nrm, loopCfg.Seed)
+	inf.SetFrame(lp.frame)
 	rt, err := onboard.New(onboard.Config{
 		ROS: rc, Loop: loopCfg, Start: start, ConnectTimeout: connectTimeout, Logger: log,
 	}, lp.rb.Model, inf)

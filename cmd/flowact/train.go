@@ -22,6 +22,7 @@ import (
 	"github.com/flowact/flowact/expert/nn"
 	"github.com/flowact/flowact/expert/path"
 	"github.com/flowact/flowact/expert/train"
+	"github.com/flowact/flowact/policy"
 )
 
 // trainOptions are the flags of `flowact train`.
@@ -43,6 +44,7 @@ type trainOptions struct {
 	asJSON      bool
 	read        dataset.Config // topics, rate and action source of the bags
 	actions     string         // --actions: command or next-state
+	frame       string         // --frame: absolute or relative
 }
 
 // normArtifact is a checkpoint manifest's "norm": the statistics and the mode they are applied
@@ -50,6 +52,10 @@ type trainOptions struct {
 type normArtifact struct {
 	Mode  norm.Mode       `json:"mode"`
 	Stats json.RawMessage `json:"stats"`
+	// Frame is the actions' frame (policy.Frame): "relative" (offsets from the observed joint
+	// positions, what the action statistics are of) or "absolute"; absent in checkpoints from
+	// before frames, which are absolute.
+	Frame string `json:"frame,omitempty"`
 }
 
 // trainSummary is what train reports.
@@ -118,6 +124,7 @@ demonstration.`,
 	f.Float64Var(&o.minLR, "min-lr", 1e-5, "learning rate at the end of the decay")
 	f.IntVar(&o.warmup, "warmup", 200, "linear warmup steps")
 	f.Float64Var(&o.ema, "ema", 0.999, "decay of the weights' moving average written to the checkpoint (0: raw weights)")
+	f.StringVar(&o.frame, "frame", "relative", "actions as absolute joint targets or relative to the observed joint positions (finer at small motions)")
 	f.IntVar(&o.maxPrefix, "max-prefix", 8, "largest committed prefix trained for (real-time chunking); 0 for none")
 	f.Float64Var(&o.valFraction, "val", 0.1, "fraction of episodes held out for validation")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the initialization, the split and every batch")
@@ -140,6 +147,10 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	if o.arch != nn.ArchMLP && o.arch != nn.ArchTransformer {
 		return nil, usagef("train: --arch %q: want mlp or transformer", o.arch)
+	}
+	frame, err := policy.ParseFrame(o.frame)
+	if err != nil || o.frame == "" {
+		return nil, usagef("train: --frame %q: want absolute or relative", o.frame)
 	}
 	switch o.actions {
 	case "", "command":
@@ -172,7 +183,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if err != nil {
 		return nil, err
 	}
-	set, err := episodeStats(trainEps)
+	set, err := episodeStats(trainEps, frame, o.horizon)
 	if err != nil {
 		return nil, err
 	}
@@ -222,10 +233,10 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		return nil, usageError{err}
 	}
 	defer tr.Close()
-	src := newEpisodeSource(trainEps, set, o.horizon)
+	src := newEpisodeSource(trainEps, set, o.horizon, frame)
 	var val train.Source
 	if len(valEps) > 0 {
-		val = newEpisodeSource(valEps, set, o.horizon)
+		val = newEpisodeSource(valEps, set, o.horizon, frame)
 	}
 	if err := tr.Run(ctx, src, val); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -254,7 +265,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if err != nil {
 		return nil, err
 	}
-	normJSON, err := json.Marshal(normArtifact{Mode: norm.MeanStd, Stats: stats})
+	normJSON, err := json.Marshal(normArtifact{Mode: norm.MeanStd, Stats: stats, Frame: frame.String()})
 	if err != nil {
 		return nil, err
 	}
@@ -263,8 +274,8 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		Scheduler: component(sched), TimeDist: component(tdist),
 		Norm: normJSON,
 		Provenance: ckpt.Provenance{DataHash: hash, Seed: o.seed, Steps: tr.Step(), Date: time.Now().UTC().Truncate(time.Second),
-			Note: fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --val %g --seed %d; %d training episodes, robot %s",
-				filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, o.valFraction, o.seed, len(trainEps), ep0.Meta.Robot)},
+			Note: fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --frame %s --val %g --seed %d; %d training episodes, robot %s",
+				filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, frame, o.valFraction, o.seed, len(trainEps), ep0.Meta.Robot)},
 	}
 	if err := ckpt.Save(o.out, m, nn.Tensors(net), nil); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -333,19 +344,34 @@ func loadEpisodes(paths []string, cfg dataset.Config, all bool) ([]*dataset.Alig
 	return eps, nil
 }
 
-// episodeStats computes the normalization statistics of the states and actions of eps.
-func episodeStats(eps []*dataset.Aligned) (*norm.Set, error) {
+// episodeStats computes the normalization statistics of the states and actions of eps. Relative
+// actions are the offsets of the h recorded actions from each tick's joint positions (the
+// offsets a chunk of h holds), not the actions themselves.
+func episodeStats(eps []*dataset.Aligned, frame policy.Frame, h int) (*norm.Set, error) {
 	d := eps[0].D
 	names := eps[0].Meta.Joints
 	sa := norm.NewAccumulator(d, 0, names)
 	aa := norm.NewAccumulator(d, 0, names)
+	off := make([]float64, d)
 	for _, ep := range eps {
 		for k := range ep.N {
 			if err := sa.Add(ep.StateAt(k)); err != nil {
 				return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
 			}
-			if err := aa.Add(ep.ActionAt(k)); err != nil {
-				return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
+			if frame == policy.Absolute {
+				if err := aa.Add(ep.ActionAt(k)); err != nil {
+					return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
+				}
+				continue
+			}
+			q := ep.StateAt(k)
+			for i := k; i < min(k+h, ep.N); i++ {
+				for j, a := range ep.ActionAt(i) {
+					off[j] = a - q[j]
+				}
+				if err := aa.Add(off); err != nil {
+					return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
+				}
 			}
 		}
 	}
@@ -388,12 +414,13 @@ type episodeSource struct {
 	eps    []*dataset.Aligned
 	set    *norm.Set
 	h      int
+	frame  policy.Frame
 	sample dataset.Sample
 	state  []float64
 }
 
-func newEpisodeSource(eps []*dataset.Aligned, set *norm.Set, h int) *episodeSource {
-	return &episodeSource{eps: eps, set: set, h: h}
+func newEpisodeSource(eps []*dataset.Aligned, set *norm.Set, h int, frame policy.Frame) *episodeSource {
+	return &episodeSource{eps: eps, set: set, h: h, frame: frame}
 }
 
 var errNoSamples = errors.New("train: no samples")
@@ -424,6 +451,11 @@ func (s *episodeSource) Next(dst *train.Batch, r *rand.Rand) error {
 			dst.State[i*d+j] = float32(v)
 		}
 		act := s.sample.Action
+		if s.frame == policy.Relative {
+			for j := range act {
+				act[j] -= s.sample.State[j%d]
+			}
+		}
 		s.set.Action.Normalize(act, norm.MeanStd)
 		for j, v := range act {
 			dst.Actions[i*h*d+j] = float32(v)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/flowact/flowact/dataset"
 	"github.com/flowact/flowact/expert/ckpt"
 	"github.com/flowact/flowact/expert/nn"
+	"github.com/flowact/flowact/policy"
 )
 
 // trainTiny collects a few reach episodes and trains a tiny MLP on them for a few steps: enough
@@ -50,12 +52,12 @@ func TestTrain(t *testing.T) {
 	if p.Seed != 3 || p.Steps != 6 || p.DataHash != sum.DataHash || !strings.Contains(p.Note, "--seed 3") {
 		t.Errorf("provenance %+v", p)
 	}
-	set, mode, err := decodeNorm(man.Norm)
+	set, mode, frame, err := decodeNorm(man.Norm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := set.Check(6, 6); err != nil || mode.String() != "mean_std" || set.State.Names[0] != "shoulder_pan_joint" {
-		t.Errorf("norm %v, mode %v, names %v", err, mode, set.State.Names)
+	if err := set.Check(6, 6); err != nil || mode.String() != "mean_std" || frame != policy.Relative || set.State.Names[0] != "shoulder_pan_joint" {
+		t.Errorf("norm %v, mode %v, frame %v, names %v", err, mode, frame, set.State.Names)
 	}
 	// The training bags' hash: the validation episode is not part of it.
 	paths, _ := filepath.Glob(filepath.Join(data, "*.bag"))
@@ -82,6 +84,32 @@ func TestTrain(t *testing.T) {
 	}
 }
 
+// TestEpisodeStatsFrames: absolute action statistics are of the actions; relative ones of the
+// offsets a chunk of h holds from each tick's joint positions, h rows per tick where the episode
+// has them.
+func TestEpisodeStatsFrames(t *testing.T) {
+	// One joint; positions 0, 1, 2, 3 and actions 1, 2, 3, 3 (the next position, then hold).
+	ep := &dataset.Aligned{N: 4, D: 1, State: []float64{0, 1, 2, 3}, Action: []float64{1, 2, 3, 3}, Meta: dataset.Meta{Joints: []string{"j"}}}
+	abs, err := episodeStats([]*dataset.Aligned{ep}, policy.Absolute, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := episodeStats([]*dataset.Aligned{ep}, policy.Relative, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Relative, h = 2: offsets 1, 2 (tick 0), 1, 2 (tick 1), 1, 1 (tick 2), 0 (tick 3).
+	if abs.Action.Count != 4 || abs.Action.Mean[0] != 2.25 {
+		t.Errorf("absolute: %d actions, mean %v; want 4 and 2.25", abs.Action.Count, abs.Action.Mean)
+	}
+	if rel.Action.Count != 7 || math.Abs(rel.Action.Mean[0]-8.0/7) > 1e-12 || rel.Action.Min[0] != 0 || rel.Action.Max[0] != 2 {
+		t.Errorf("relative: %d offsets, mean %v, min %v, max %v; want 7, 8/7, 0, 2", rel.Action.Count, rel.Action.Mean, rel.Action.Min, rel.Action.Max)
+	}
+	if rel.State.Mean[0] != 1.5 {
+		t.Errorf("relative: state mean %v, want the positions' 1.5", rel.State.Mean)
+	}
+}
+
 func TestTrainUsage(t *testing.T) {
 	empty := t.TempDir()
 	for _, args := range [][]string{
@@ -91,6 +119,7 @@ func TestTrainUsage(t *testing.T) {
 		{"train", "--data", empty, "--out", empty, "--arch", "rnn"},
 		{"train", "--data", empty, "--out", empty, "--steps", "0"},
 		{"train", "--data", empty, "--out", empty, "--val", "1.5"},
+		{"train", "--data", empty, "--out", empty, "--frame", "delta"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), args...)
 		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") {
