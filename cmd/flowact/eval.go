@@ -81,6 +81,7 @@ type evalReport struct {
 	TickCost   quantiles `json:"tick_cost_s"`
 	Inference  quantiles `json:"inference_s"`
 	Delay      quantiles `json:"chunk_delay_ticks"`
+	SeamJump   quantiles `json:"seam_jump_rad"`
 	SeamJerk   quantiles `json:"seam_jerk_rad_s3"`
 	Chunks     uint64    `json:"chunks"`
 	HoldTicks  uint64    `json:"hold_ticks"`
@@ -156,8 +157,8 @@ func printReport(w io.Writer, r *evalReport) {
 	fmt.Fprintf(w, "  all      %3d/%-3d success %5.1f%%\n", r.Successes, r.Episodes, 100*r.Success)
 	fmt.Fprintf(w, "tick jitter (sim clock) p50 %s p99 %s; tick cost p50 %s p99 %s; inference p50 %s p99 %s\n",
 		secs(r.TickJitter.P50), secs(r.TickJitter.P99), secs(r.TickCost.P50), secs(r.TickCost.P99), secs(r.Inference.P50), secs(r.Inference.P99))
-	fmt.Fprintf(w, "chunks %d (delay p50 %.0f p99 %.0f ticks, %d late), seam jerk p50 %.3g p99 %.3g rad/s^3, %d hold ticks, %d clamps; %.0f s simulated in %.1f s\n",
-		r.Chunks, r.Delay.P50, r.Delay.P99, r.Late, r.SeamJerk.P50, r.SeamJerk.P99, r.HoldTicks, r.Clamps, r.SimSeconds, r.Seconds)
+	fmt.Fprintf(w, "chunks %d (delay p50 %.0f p99 %.0f ticks, %d late), seam jump mean %.3g p99 %.3g rad, seam jerk mean %.3g p99 %.3g rad/s^3, %d hold ticks, %d clamps; %.0f s simulated in %.1f s\n",
+		r.Chunks, r.Delay.P50, r.Delay.P99, r.Late, r.SeamJump.Mean, r.SeamJump.P99, r.SeamJerk.Mean, r.SeamJerk.P99, r.HoldTicks, r.Clamps, r.SimSeconds, r.Seconds)
 	if r.Missed > 0 {
 		fmt.Fprintf(w, "warning: %d chunks were handed to the loop a tick late (a loaded machine): this run is not exactly reproducible\n", r.Missed)
 	}
@@ -169,15 +170,15 @@ func secs(s float64) string {
 
 // loadedPolicy is a policy file with its checkpoint loaded.
 type loadedPolicy struct {
-	file *PolicyFile
-	ref  string
-	net  nn.Net
-	man  *ckpt.Manifest
-	set  *norm.Set
+	file  *PolicyFile
+	ref   string
+	net   nn.Net
+	man   *ckpt.Manifest
+	set   *norm.Set
 	mode  norm.Mode
 	frame policy.Frame
 	h, d  int
-	rb   *task.Robot
+	rb    *task.Robot
 }
 
 // loadPolicy loads a policy file's checkpoint (ckptDir, if not empty, replaces it) and its
@@ -393,7 +394,7 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 
 // runEpisode runs the control loop on one episode until the task ends it.
 func runEpisode(ctx context.Context, env *episode.Env, inf policy.Inferer, cfg policy.Config, latency time.Duration, agg *aggregate) (task.Meta, error) {
-	ls := &lockstep{deliverAt: -1, grace: &agg.grace, inner: inf, clock: env.Clock(), latency: latency, done: make(chan struct{}, 1), nowSeen: make(chan struct{}, 1), wall: agg.inference}
+	ls := newLockstep(env.Clock(), inf, latency, agg)
 	drv := &timedDriver{Driver: env.Driver(), cost: agg.tickCost}
 	loop, err := policy.New(cfg, policy.Deps{Driver: drv, Inferer: ls, Clock: ls, Embeddings: envEmbeddings{env}})
 	if err != nil {
@@ -428,10 +429,14 @@ func (e envEmbeddings) Latest() (policy.Embedding, error) {
 // really took. It is the loop's Clock and its Inferer (around the real one).
 //
 // The loop counts a request (Telemetry.Requests) before its tick ends; SleepUntil sees it at
-// the next sleep. Sleeping past the request's release time first waits for the inference to
-// finish, then for the worker's next clock reading (it reads the clock for the latency right
-// before handing the result to the loop, while the tick is parked here), then yields briefly so
-// that the hand-over, a buffered channel send, has happened before the tick looks for it.
+// the next sleep. A finished inference holds its result (Infer does not return) until the
+// simulated clock reaches the request's release time: sleeping past it, the tick waits for the
+// inference to finish, lets Infer return, waits for the worker's next clock reading (it reads
+// the clock for the latency right before handing the result to the loop, while the tick is
+// parked here), then yields briefly so that the hand-over, a buffered channel send, has
+// happened before the tick looks for it. Without the hold, a network faster than the
+// simulator's ticks delivered before the latency had passed, and asking again before the first
+// result was released blocked the worker for good at the episode's end.
 type lockstep struct {
 	inner   policy.Inferer
 	clock   robot.Clock
@@ -440,7 +445,9 @@ type lockstep struct {
 	wall    *policy.Histogram
 
 	done     chan struct{} // one value per finished inference (at most one is in flight)
+	handOver chan struct{} // lets the finished inference return
 	nowSeen  chan struct{} // the worker read the clock after an inference
+	quit     chan struct{} // closed when the tick loop ends: nothing waits for the worker any more
 	awaitNow atomic.Bool
 
 	// Owned by the tick goroutine.
@@ -468,23 +475,49 @@ const (
 	maxGrace     = 5 * time.Millisecond
 )
 
+// newLockstep returns the lockstep of inf on clock, with the hand-over wait shared in agg.
+func newLockstep(clock robot.Clock, inf policy.Inferer, latency time.Duration, agg *aggregate) *lockstep {
+	return &lockstep{inner: inf, clock: clock, latency: latency, wall: agg.inference, grace: &agg.grace, deliverAt: -1,
+		done: make(chan struct{}, 1), handOver: make(chan struct{}, 1), nowSeen: make(chan struct{}, 1), quit: make(chan struct{})}
+}
+
 func (s *lockstep) Shape() (h, d int) { return s.inner.Shape() }
 
 func (s *lockstep) Infer(dst *chunk.Chunk, req *policy.Request) error {
 	t0 := time.Now()
 	err := s.inner.Infer(dst, req)
 	s.wall.Record(time.Since(t0).Seconds())
-	s.awaitNow.Store(true)
-	s.done <- struct{}{}
+	select {
+	case s.done <- struct{}{}:
+	case <-s.quit:
+		return err
+	}
+	select {
+	case <-s.handOver:
+		s.awaitNow.Store(true)
+	case <-s.quit:
+	}
 	return err
 }
 
 func (s *lockstep) Now() time.Time {
 	now := s.clock.Now() // before the signal: the simulator's lock may be busy right after it
 	if s.awaitNow.CompareAndSwap(true, false) {
-		s.nowSeen <- struct{}{}
+		select {
+		case s.nowSeen <- struct{}{}:
+		case <-s.quit:
+		}
 	}
 	return now
+}
+
+// stop tells a held inference that the tick loop has ended.
+func (s *lockstep) stop() {
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
+	}
 }
 
 func (s *lockstep) SleepUntil(ctx context.Context, t time.Time) error {
@@ -503,13 +536,18 @@ func (s *lockstep) SleepUntil(ctx context.Context, t time.Time) error {
 	}
 	if s.finished < s.seen && !t.Before(s.release) {
 		if err := s.clock.SleepUntil(ctx, s.release); err != nil {
+			s.stop()
 			return err
 		}
-		for _, ch := range []chan struct{}{s.done, s.nowSeen} {
+		for i, ch := range []chan struct{}{s.done, s.nowSeen} {
 			select {
 			case <-ch:
 			case <-ctx.Done():
+				s.stop()
 				return ctx.Err()
+			}
+			if i == 0 {
+				s.handOver <- struct{}{}
 			}
 		}
 		s.finished++
@@ -520,6 +558,7 @@ func (s *lockstep) SleepUntil(ctx context.Context, t time.Time) error {
 	err := s.clock.SleepUntil(ctx, t)
 	if err != nil {
 		s.deliverAt = -1 // no tick follows
+		s.stop()
 	}
 	return err
 }
@@ -569,7 +608,7 @@ func (a *aggregate) add(s *policy.Snapshot) {
 		a.clamps += n
 		a.clampKinds[k] += n
 	}
-	for _, k := range []string{"tick_jitter_s", "delay_ticks", "seam_jerk_rad_s3"} {
+	for _, k := range []string{"tick_jitter_s", "delay_ticks", "seam_jump_rad", "seam_jerk_rad_s3"} {
 		a.hist[k] = mergeHist(a.hist[k], s.Histogram[k])
 	}
 }
@@ -577,6 +616,7 @@ func (a *aggregate) add(s *policy.Snapshot) {
 func (a *aggregate) fill(r *evalReport) {
 	r.TickJitter = quant(a.hist["tick_jitter_s"])
 	r.Delay = quant(a.hist["delay_ticks"])
+	r.SeamJump = quant(a.hist["seam_jump_rad"])
 	r.SeamJerk = quant(a.hist["seam_jerk_rad_s3"])
 	r.TickCost = quant(a.tickCost.Snapshot())
 	r.Inference = quant(a.inference.Snapshot())

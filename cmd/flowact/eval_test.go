@@ -40,6 +40,20 @@ func TestEvalPipeline(t *testing.T) {
 	if r.Missed == 0 && (r.Delay.P99 != 1 || r.Late != 0) {
 		t.Errorf("chunk delay p99 %g ticks, %d late; want 1 and 0", r.Delay.P99, r.Late)
 	}
+	// At 300 ms (15 ticks) every chunk arrives 15 ticks after its request, although the tiny
+	// network finishes long before the simulator has run 15 ticks: the lockstep holds the result.
+	code, out, stderr := runCLI(t, context.Background(), "eval", "--checkpoint", ck, "--task", "reach", "--episodes", "3", "--seed", "5", "--latency", "300ms", "--json")
+	if code != 0 {
+		t.Fatalf("eval --latency 300ms: exit %d: %s", code, stderr)
+	}
+	var slow evalReport
+	if err := json.Unmarshal([]byte(out), &slow); err != nil {
+		t.Fatalf("eval --json: %v: %q", err, out)
+	}
+	t.Logf("at 300 ms: delays %+v, %d missed hand-overs, %d late", slow.Delay, slow.Missed, slow.Late)
+	if slow.Missed == 0 && (slow.Delay.N == 0 || slow.Delay.Mean != 15 || slow.Delay.Max != 15) {
+		t.Errorf("at 300 ms: chunk delays %+v ticks; want all 15", slow.Delay)
+	}
 	r2 := evalJSON()
 	if r.Missed+r2.Missed > 0 {
 		// The machine was too loaded for the lockstep hand-over (evalReport.Missed): the runs
