@@ -111,9 +111,9 @@ func New(cfg Config, h, d int) (Splicer, error) {
 	}
 	cfg = cfg.WithDefaults()
 	switch cfg.Strategy {
-	case Replace, Prefix, Guided:
+	case Replace, Guided:
 		return &replacer{cur: newPlan(h, d)}, nil
-	case Blend:
+	case Blend, Prefix:
 		return &blender{cur: newPlan(h, d), old: newPlan(cfg.BlendTicks, d), next: newPlan(cfg.BlendTicks, d), k: cfg.BlendTicks}, nil
 	case Ensemble:
 		e := &ensembler{m: cfg.EnsembleDecay, d: d, tmp: make([]float64, d)}

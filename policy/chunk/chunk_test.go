@@ -55,8 +55,8 @@ func TestConsistentChunks(t *testing.T) {
 				}
 				for j := range d {
 					want := float64(k) + float64(j)/10
-					if st == Blend && k == 66 {
-						// After starving, blend fades from the held action (tick 50's) over 5 ticks.
+					if (st == Blend || st == Prefix) && k == 66 {
+						// After starving, blend and prefix fade from the held action (tick 50's) over 5 ticks.
 						w := 0.5 * (1 - math.Cos(math.Pi/6))
 						want = (1-w)*(50+float64(j)/10) + w*want
 					}

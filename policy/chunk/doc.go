@@ -22,9 +22,13 @@
 //   - prefix: real-time chunking with training-time action conditioning (Black et al., "Real-Time
 //     Execution of Action Chunking Flow Policies", 2025, and its training-time variant): the
 //     expert is given the plan's actions for the ticks [Start, Start+p) as a committed prefix
-//     (Committed, padded by holding the last action, never zeros), continues them, and the
-//     chunk takes over at arrival like replace. When the delay estimate p is at least the actual
-//     delay the handover is exact.
+//     (Committed, padded by holding the last action, never zeros) and continues them; the chunk
+//     then takes over through blend's cross-fade. Over the committed rows the two plans are the
+//     same, so the fade changes nothing there (when the delay estimate p is at least the actual
+//     delay the handover is exact); after them it smooths what is left of the model's error in
+//     continuing the prefix. Conditioning keeps the new chunk on the plan's side of a
+//     multimodal choice, so the fade mixes two plans that agree, never two modes (blending two
+//     unconditioned chunks that chose different sides of an obstacle steers through it).
 //   - guided: real-time chunking by inference-time guidance (Black et al. 2025, the
 //     pseudo-inverse guidance of Pokle et al. 2023), for experts without prefix conditioning:
 //     the sampler is steered toward the previous plan with the soft mask GuideWeights (1 on the
