@@ -619,6 +619,14 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 		l.wd.Fire(safety.ChunkLate, k, now, float64(d))
 		return
 	}
+	// The committed rows are the plan's own actions (the Expert writes them back; this makes
+	// it so for any Inferer): the splicer hands over after them.
+	c.Frozen = 0
+	if n := len(l.req.Prefix); n > 0 {
+		c.Frozen = copy(c.Data, l.req.Prefix) / l.d
+	} else if l.req.Frozen > 0 {
+		c.Frozen = copy(c.Data, l.req.Guide[:l.req.Frozen*l.d]) / l.d
+	}
 	l.splicer.Splice(c, k)
 	l.hadPlan = true
 	t.Chunks.Add(1)

@@ -6,11 +6,14 @@ import (
 	"math"
 )
 
-// Chunk is H x D absolute joint targets whose row 0 is the action for tick Start.
+// Chunk is H x D absolute joint targets whose row 0 is the action for tick Start. Its first
+// Frozen rows are the previous plan's committed actions, repeated exactly (prefix and guided
+// chunks; 0 for others): blend and prefix fade to the new chunk after them.
 type Chunk struct {
-	Start int64
-	H, D  int
-	Data  []float64
+	Start  int64
+	H, D   int
+	Frozen int
+	Data   []float64
 }
 
 // Row returns row i, aliasing c.Data.
@@ -230,27 +233,31 @@ func (b *blender) Splice(c *Chunk, now int64) {
 	if now-c.Start >= int64(c.H) {
 		return
 	}
-	// Materialize what the plan would have done from now on (it may itself be mid-fade) for the
-	// fade window, then take c.
+	// The fade starts at arrival, or after the committed rows (the plan's own actions, so
+	// there is nothing to fade over them). Materialize what the plan would have done from then
+	// on (it may itself be mid-fade) for the fade window, then take c.
+	from := max(now, c.Start+int64(max(c.Frozen, 0)))
 	nx := &b.next
 	nx.n = 0
-	fade := b.k
-	if end := b.End(); end > now {
-		n := min(int(end-now), b.k)
+	fade := 0
+	if end := b.End(); end > from {
+		n := min(int(end-from), b.k)
 		for i := range n {
-			b.Action(nx.data[i*nx.d:(i+1)*nx.d], now+int64(i))
+			b.Action(nx.data[i*nx.d:(i+1)*nx.d], from+int64(i))
 		}
-		nx.start, nx.n = now, n
+		nx.start, nx.n = from, n
 		fade = n
-	} else if end > 0 {
+	} else if end > 0 && end <= now {
 		// The plan ran out before the arrival (the robot holds its last action): fade from it.
 		b.Action(nx.data[:nx.d], end-1)
-		nx.start, nx.n = now, 1
+		nx.start, nx.n = from, 1
+		fade = b.k
 	}
+	// Otherwise the committed rows reach the plan's end: the chunk continues them, unfaded.
 	b.old, b.next = b.next, b.old
 	b.n = fade
 	b.cur.set(c, now)
-	b.fade = now
+	b.fade = from
 }
 
 func (b *blender) Action(dst []float64, k int64) bool {

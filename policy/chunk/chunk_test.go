@@ -299,3 +299,46 @@ func TestGuideWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefixFadesAfterCommitted: a prefix chunk's committed rows (Frozen) are the plan's own
+// actions, executed as they are; the cross-fade to the chunk's continuation starts after them,
+// so a continuation that misses the plan by an offset is faded in over K ticks, not jumped to.
+func TestPrefixFadesAfterCommitted(t *testing.T) {
+	const h, d, k = 20, 1, 4
+	s, err := New(Config{Strategy: Prefix, BlendTicks: k}, h, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Splice(tickChunk(0, h, d, 0), 0)
+	// Observed at tick 10, arriving at 12, 5 rows committed (ticks 10-14, equal to the plan);
+	// the continuation from tick 15 on is 1 rad off the plan.
+	c := tickChunk(10, h, d, 1)
+	for i := range 5 {
+		c.Data[i] = float64(10 + i)
+	}
+	c.Frozen = 5
+	s.Splice(c, 12)
+	dst := make([]float64, d)
+	for tick := int64(12); tick < 22; tick++ {
+		s.Action(dst, tick)
+		want := float64(tick)
+		if i := tick - 15; i >= 0 {
+			w := 1.0
+			if i < k {
+				w = 0.5 * (1 - math.Cos(math.Pi*float64(i+1)/float64(k+1)))
+			}
+			want += w // (1-w) plan + w (plan + 1)
+		}
+		if math.Abs(dst[0]-want) > 1e-12 {
+			t.Errorf("tick %d: %g, want %g", tick, dst[0], want)
+		}
+	}
+	// Without Frozen the fade starts at arrival: tick 15 is then fully the new chunk's.
+	s.Reset()
+	s.Splice(tickChunk(0, h, d, 0), 0)
+	c.Frozen = 0
+	s.Splice(c, 12)
+	if s.Action(dst, 16); dst[0] != 17 {
+		t.Errorf("no committed rows: tick 16 is %g, want the new chunk's 17", dst[0])
+	}
+}
