@@ -45,8 +45,8 @@ func TestTrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer net.Close()
-	if h, d := net.Shape(); h != 16 || d != 6 {
-		t.Errorf("chunk %d x %d, want 16 x 6", h, d)
+	if h, d := net.Shape(); h != 32 || d != 6 {
+		t.Errorf("chunk %d x %d, want 32 x 6 (the default horizon)", h, d)
 	}
 	p := man.Provenance
 	if p.Seed != 3 || p.Steps != 6 || p.DataHash != sum.DataHash || !strings.Contains(p.Note, "--seed 3") {

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/flowact/flowact/configs"
+)
+
+// TestSeamsOnTasks is the seam comparison of the splicing strategies on the bundled tasks with
+// the shipped checkpoint: the shipped policy with only chunk.strategy changed, at 0, 100 and
+// 300 ms of simulated inference delay, the same episodes for each. Real-time chunking (prefix)
+// must splice with smaller seams than cross-fading (blend), and blend smaller than switching
+// (replace), in the mean position jump at a seam (policy/chunk.Seam, the spliced targets
+// before the safety filter); replace must have the largest mean seam jerk. The README's seam
+// table comes from the same runs with more episodes (`flowact eval --policy FILE --latency L
+// --episodes 20`). FLOWACT_SEAM_EPISODES sets the episodes per task.
+func TestSeamsOnTasks(t *testing.T) {
+	n := 4
+	if raceBuild() {
+		n = 1 // the network runs some 30x slower under the race detector
+	}
+	if v := os.Getenv("FLOWACT_SEAM_EPISODES"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	shipped, err := fs.ReadFile(configs.FS, "policies/"+DefaultPolicy+".yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = "    strategy: prefix"
+	if strings.Count(string(shipped), line+"\n") != 1 {
+		t.Fatalf("the shipped policy has no line %q to vary", line)
+	}
+	dir := t.TempDir()
+	strategies := []string{"prefix", "blend", "replace"}
+	files := map[string]string{}
+	for _, s := range strategies {
+		files[s] = filepath.Join(dir, s+".yaml")
+		text := strings.Replace(string(shipped), line+"\n", "    strategy: "+s+"\n", 1)
+		if err := os.WriteFile(files[s], []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, delay := range []string{"0s", "100ms", "300ms"} {
+		reports := map[string]evalReport{}
+		for _, s := range strategies {
+			code, out, stderr := runCLI(t, context.Background(), "eval", "--policy", files[s], "--episodes", itoa(n),
+				"--seed", "8000000", "--latency", delay, "--json")
+			if code != 0 {
+				t.Fatalf("%s at %s: exit %d: %s", s, delay, code, stderr)
+			}
+			var r evalReport
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.SeamJump.N == 0 || r.Strategy != s {
+				t.Fatalf("%s at %s: no seams measured (%+v)", s, delay, r)
+			}
+			reports[s] = r
+			t.Logf("%-5s %-7s: %d/%d success, %d seams, jump mean %.4f rad, jerk mean %.0f rad/s^3, delay %.0f ticks, %d hold ticks",
+				delay, s, r.Successes, r.Episodes, r.SeamJump.N, r.SeamJump.Mean, r.SeamJerk.Mean, r.Delay.Mean, r.HoldTicks)
+		}
+		p, b, r := reports["prefix"], reports["blend"], reports["replace"]
+		if !(p.SeamJump.Mean < b.SeamJump.Mean && b.SeamJump.Mean < r.SeamJump.Mean) {
+			t.Errorf("at %s: mean seam jump prefix %.4f, blend %.4f, replace %.4f rad; want increasing", delay, p.SeamJump.Mean, b.SeamJump.Mean, r.SeamJump.Mean)
+		}
+		// Jerk: both fades are below replace's switch. Between prefix and blend the seam jerk of
+		// a learned expert is the chunks' own roughness (each fades between two sampled chunks),
+		// and at 300 ms an H = 32 plan overlaps its successor by 1-2 ticks, so neither has room to
+		// fade: prefix is below blend at 0 ms, 10% above at 100 ms and 15-30% above at 300 ms
+		// (on the closed-form model of policy's TestSeams it is below at every delay). So only
+		// replace's excess is asserted here.
+		if !(p.SeamJerk.Mean < r.SeamJerk.Mean && b.SeamJerk.Mean < r.SeamJerk.Mean) {
+			t.Errorf("at %s: mean seam jerk prefix %.0f, blend %.0f, replace %.0f rad/s^3; want replace's the largest", delay, p.SeamJerk.Mean, b.SeamJerk.Mean, r.SeamJerk.Mean)
+		}
+	}
+}
