@@ -19,15 +19,7 @@ func TestEvalPipeline(t *testing.T) {
 	_, ck, _ := trainTiny(t)
 	evalJSON := func() evalReport {
 		t.Helper()
-		code, out, stderr := runCLI(t, context.Background(), "eval", "--checkpoint", ck, "--task", "reach", "--task", "detour", "--episodes", "1", "--seed", "5", "--json")
-		if code != 0 {
-			t.Fatalf("eval: exit %d: %s", code, stderr)
-		}
-		var r evalReport
-		if err := json.Unmarshal([]byte(out), &r); err != nil {
-			t.Fatalf("eval --json: %v: %q", err, out)
-		}
-		return r
+		return evalRun(t, "--checkpoint", ck, "--task", "reach", "--task", "detour", "--episodes", "1", "--seed", "5")
 	}
 	r := evalJSON()
 	if r.Episodes != 2 || len(r.Tasks) != 2 || r.Tasks[0].Task != "reach" || r.Tasks[1].Task != "detour" || r.Rate != 50 {
@@ -42,14 +34,7 @@ func TestEvalPipeline(t *testing.T) {
 	}
 	// At 300 ms (15 ticks) every chunk arrives 15 ticks after its request, although the tiny
 	// network finishes long before the simulator has run 15 ticks: the lockstep holds the result.
-	code, out, stderr := runCLI(t, context.Background(), "eval", "--checkpoint", ck, "--task", "reach", "--episodes", "3", "--seed", "5", "--latency", "300ms", "--json")
-	if code != 0 {
-		t.Fatalf("eval --latency 300ms: exit %d: %s", code, stderr)
-	}
-	var slow evalReport
-	if err := json.Unmarshal([]byte(out), &slow); err != nil {
-		t.Fatalf("eval --json: %v: %q", err, out)
-	}
+	slow := evalRun(t, "--checkpoint", ck, "--task", "reach", "--episodes", "3", "--seed", "5", "--latency", "300ms")
 	t.Logf("at 300 ms: delays %+v, %d missed hand-overs, %d late", slow.Delay, slow.Missed, slow.Late)
 	if slow.Missed == 0 && (slow.Delay.N == 0 || slow.Delay.Mean != 15 || slow.Delay.Max != 15) {
 		t.Errorf("at 300 ms: chunk delays %+v ticks; want all 15", slow.Delay)
@@ -70,6 +55,20 @@ func TestEvalPipeline(t *testing.T) {
 	if r.Chunks != r2.Chunks || r.SeamJerk != r2.SeamJerk {
 		t.Errorf("two runs from one seed differ: %d vs %d chunks, seam jerk %+v vs %+v", r.Chunks, r2.Chunks, r.SeamJerk, r2.SeamJerk)
 	}
+}
+
+// evalRun runs `flowact eval ARGS --json` and decodes its report; a failed run fails the test.
+func evalRun(t *testing.T, args ...string) evalReport {
+	t.Helper()
+	code, out, stderr := runCLI(t, context.Background(), append(append([]string{"eval"}, args...), "--json")...)
+	if code != 0 {
+		t.Fatalf("eval %q: exit %d: %s", args, code, stderr)
+	}
+	var r evalReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("eval --json: %v: %q", err, out)
+	}
+	return r
 }
 
 // TestEvalBadInput: a missing checkpoint, a bad policy file, a checkpoint for another shape, a
@@ -132,14 +131,7 @@ func TestShippedCheckpoint(t *testing.T) {
 	if raceBuild() {
 		n = 2
 	}
-	code, out, stderr := runCLI(t, context.Background(), "eval", "--episodes", itoa(n), "--seed", "7000000", "--json")
-	if code != 0 {
-		t.Fatalf("eval of the shipped checkpoint: exit %d: %s", code, stderr)
-	}
-	var r evalReport
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatal(err)
-	}
+	r := evalRun(t, "--episodes", itoa(n), "--seed", "7000000")
 	if r.Checkpoint != shippedPrefix+DefaultCheckpoint || len(r.Tasks) != len(shippedRates) {
 		t.Fatalf("report %+v", r)
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -50,15 +48,7 @@ func TestSeamsOnTasks(t *testing.T) {
 	for _, delay := range []string{"0s", "100ms", "300ms"} {
 		reports := map[string]evalReport{}
 		for _, s := range strategies {
-			code, out, stderr := runCLI(t, context.Background(), "eval", "--policy", files[s], "--episodes", itoa(n),
-				"--seed", "8000000", "--latency", delay, "--json")
-			if code != 0 {
-				t.Fatalf("%s at %s: exit %d: %s", s, delay, code, stderr)
-			}
-			var r evalReport
-			if err := json.Unmarshal([]byte(out), &r); err != nil {
-				t.Fatal(err)
-			}
+			r := evalRun(t, "--policy", files[s], "--episodes", itoa(n), "--seed", "8000000", "--latency", delay)
 			if r.SeamJump.N == 0 || r.Strategy != s {
 				t.Fatalf("%s at %s: no seams measured (%+v)", s, delay, r)
 			}
