@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowact/flowact/calib/norm"
+	"github.com/flowact/flowact/expert"
 	"github.com/flowact/flowact/expert/ckpt"
 	"github.com/flowact/flowact/expert/nn"
 	"github.com/flowact/flowact/policy"
@@ -253,6 +254,14 @@ func decodeNorm(raw json.RawMessage) (*norm.Set, norm.Mode, policy.Frame, error)
 
 func (lp *loadedPolicy) Close() { lp.net.Close() }
 
+// expert returns the Inferer of the checkpoint's network with sampler, normalizer nrm and noise
+// seed, in the checkpoint's action frame.
+func (lp *loadedPolicy) expert(sampler expert.Sampler, nrm policy.Normalizer, seed uint64) *policy.Expert {
+	inf := policy.NewExpert(lp.net, sampler, nrm, seed)
+	inf.SetFrame(lp.frame)
+	return inf
+}
+
 // loadPolicyTasks loads the policy file policyName (its robot replaced by robotName when that is
 // not empty), the task files to run it on, and the policy's checkpoint (ckptDir, when not empty,
 // replaces the file's), and checks that every task is for the policy's robot and fits the
@@ -364,8 +373,7 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		if err != nil {
 			return nil, err
 		}
-		inf := policy.NewExpert(lp.net, sampler, nrm, lp.file.Seed^seed)
-		inf.SetFrame(lp.frame)
+		inf := lp.expert(sampler, nrm, lp.file.Seed^seed)
 		meta, err := runEpisode(ctx, env, inf, lp.file.Loop, o.latency, agg)
 		if err != nil {
 			return nil, fmt.Errorf("eval: %s seed %d: %w", tk.Name(), seed, err)

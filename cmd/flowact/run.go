@@ -147,8 +147,7 @@ func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time
 	if lp.file.Seed != 0 {
 		loopCfg.Seed = lp.file.Seed
 	}
-	inf := policy.NewExpert(lp.net, lp.file.Sampler.Sampler(), nrm, loopCfg.Seed)
-	inf.SetFrame(lp.frame)
+	inf := lp.expert(lp.file.Sampler.Sampler(), nrm, loopCfg.Seed)
 	rt, err := onboard.New(onboard.Config{
 		ROS: rc, Loop: loopCfg, Start: start, ConnectTimeout: connectTimeout, Logger: log,
 	}, lp.rb.Model, inf)
