@@ -42,6 +42,8 @@ func newCollectCmd() *cobra.Command {
 		episodes                 int
 		seed                     uint64
 		dwell                    time.Duration
+		perturb                  float64
+		perturbTime              time.Duration
 		asJSON                   bool
 	)
 	cmd := &cobra.Command{
@@ -53,7 +55,9 @@ commands, and the episode's metadata). Episode i uses seed S+i, so a dataset is 
 from --seed. A reach or detour episode normally ends the moment the end effector is within
 tolerance, while the expert is still moving; --dwell keeps recording the expert coming to rest
 at the goal and holding there, so that a policy learns to stop on the target rather than to
-pass through it. --task is a task file or the name of a shipped one (configs/tasks: reach, detour,
+pass through it. --perturb disturbs the commands the robot executes with slow, smooth noise
+while the bags record the expert's own (DART): the demonstrations then show the way back to
+the expert's path from where a policy's error would take the arm. --task is a task file or the name of a shipped one (configs/tasks: reach, detour,
 track).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -69,6 +73,17 @@ track).`,
 			tf, err := loadTaskFile(taskName)
 			if err != nil {
 				return err
+			}
+			if f := cmd.Flags(); f.Changed("perturb") || f.Changed("perturb-time") {
+				if f.Changed("perturb") {
+					tf.Episode.Demo.Perturb = perturb
+				}
+				if f.Changed("perturb-time") {
+					tf.Episode.Demo.PerturbTime = perturbTime
+				}
+				if err := tf.Episode.Demo.Validate(); err != nil {
+					return usagef("collect: %v", err)
+				}
 			}
 			if robotName != "" {
 				tf.Robot = robotName
@@ -97,6 +112,8 @@ track).`,
 	f.StringVar(&robotName, "robot", "", "shipped robot (default: the task file's)")
 	f.Uint64Var(&seed, "seed", 1, "seed of the first episode (episode i uses seed+i)")
 	f.DurationVar(&dwell, "dwell", time.Second, "keep recording this long after the task first succeeds (within its time limit)")
+	f.Float64Var(&perturb, "perturb", 0, "disturb the executed commands by this std, rad per joint, recording the expert's own (DART; default: the task file's demo.perturb)")
+	f.DurationVar(&perturbTime, "perturb-time", 0, "correlation time of the disturbance (default: the task file's demo.perturb_time, or 0.5s)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return cmd
 }

@@ -74,6 +74,8 @@ func TestCollectUsage(t *testing.T) {
 		{"collect", "--task", "juggle", "--episodes", "1", "--out", dir},
 		{"collect", "--task", "reach", "--episodes", "1", "--out", dir, "--robot", "r2d2"},
 		{"collect", "--task", "reach", "--episodes", "x", "--out", dir},
+		{"collect", "--task", "detour", "--episodes", "1", "--out", dir, "--perturb", "-0.01"},
+		{"collect", "--task", "detour", "--episodes", "1", "--out", dir, "--perturb-time", "-1s"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), args...)
 		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") {

@@ -34,6 +34,11 @@ type Config struct {
 	Posture float64 `yaml:"posture"`
 	// MaxStep is the largest joint change per IK step, rad; 0 means 0.2.
 	MaxStep float64 `yaml:"max_step"`
+	// Perturb is the standard deviation, rad per joint, of a disturbance added to the commands
+	// the robot executes but not to those recorded (see Perturbation); 0 means none.
+	Perturb float64 `yaml:"perturb"`
+	// PerturbTime is the disturbance's correlation time; 0 means 0.5 s.
+	PerturbTime time.Duration `yaml:"perturb_time"`
 }
 
 func (c Config) withDefaults() Config {
@@ -56,6 +61,9 @@ func (c Config) withDefaults() Config {
 	if c.Iterations == 0 {
 		c.Iterations = 4
 	}
+	if c.PerturbTime == 0 {
+		c.PerturbTime = 500 * time.Millisecond
+	}
 	return c
 }
 
@@ -77,6 +85,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: clearance %v, via_jitter %v or tilt %v", ErrConfig, c.Clearance, c.ViaJitter, c.Tilt)
 	case !ok(c.Lambda), !ok(c.Posture), !ok(c.MaxStep), c.Iterations < 0:
 		return fmt.Errorf("%w: IK lambda %v, posture %v, max_step %v or iterations %d", ErrConfig, c.Lambda, c.Posture, c.MaxStep, c.Iterations)
+	case !(c.Perturb >= 0) || math.IsInf(c.Perturb, 0) || c.PerturbTime < 0:
+		return fmt.Errorf("%w: perturb %v rad, perturb_time %v: want a finite std >= 0 and a time >= 0", ErrConfig, c.Perturb, c.PerturbTime)
 	}
 	return nil
 }

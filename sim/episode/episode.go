@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -147,11 +148,19 @@ func (r *Runner) Run(ctx context.Context, tk task.Task, seed uint64, pol Policy)
 		return nil, err
 	}
 	var ex *demo.Expert
+	var perturb *demo.Perturbation
 	if pol == nil {
 		if ex, err = demo.New(r.cfg.Demo, r.rb, rand.New(rand.NewPCG(seed, 2))); err != nil {
 			return nil, err
 		}
 		ex.Reset(r.rb.Home)
+		if d := r.cfg.Demo; d.Perturb > 0 {
+			tau := d.PerturbTime
+			if tau == 0 {
+				tau = 500 * time.Millisecond
+			}
+			perturb = demo.NewPerturbation(len(r.rb.Home), d.Perturb, tau, r.dt, rand.New(rand.NewPCG(seed, 3)))
+		}
 	}
 	t0 := s.Now()
 	stream := vlm.NewStream(r.enc, seed^0x5a5a5a5a)
@@ -172,7 +181,14 @@ func (r *Runner) Run(ctx context.Context, tk task.Task, seed uint64, pol Policy)
 		return slab[len(slab)-len(v) : len(slab) : len(slab)]
 	}
 	obs := Observation{Tokens: tokens, Width: width, Instruction: tk.Instruction()}
-	cmd := make([]float64, n)
+	cmd, exec := make([]float64, n), make([]float64, n)
+	lower, upper := make([]float64, n), make([]float64, n)
+	for j, jt := range r.rb.Model.Joints {
+		lower[j], upper[j] = math.Inf(-1), math.Inf(1)
+		if jt.Limits.HasPosition {
+			lower[j], upper[j] = jt.Limits.Lower, jt.Limits.Upper
+		}
+	}
 	var emb []float32 // the current embedding's copy, shared by records
 	var embAt time.Duration = -1
 	for k := 0; ; k++ {
@@ -206,7 +222,13 @@ func (r *Runner) Run(ctx context.Context, tk task.Task, seed uint64, pol Policy)
 		} else if err := pol(&obs, cmd); err != nil {
 			return nil, fmt.Errorf("episode: policy at %v: %w", t, err)
 		}
-		if err := s.WriteCommand(&robot.Command{Position: cmd}); err != nil {
+		// The robot executes the expert's command disturbed (when configured); the record keeps
+		// the expert's own.
+		copy(exec, cmd)
+		if perturb != nil {
+			perturb.Apply(exec, lower, upper)
+		}
+		if err := s.WriteCommand(&robot.Command{Position: exec}); err != nil {
 			return nil, fmt.Errorf("episode: command at %v: %w", t, err)
 		}
 		res.Records = append(res.Records, Record{

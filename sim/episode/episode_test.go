@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +127,44 @@ func TestDeterministic(t *testing.T) {
 	}
 	if c.Meta.Instruction == a.Meta.Instruction && len(c.Records) == len(a.Records) && slices.Equal(c.Records[10].Command, a.Records[10].Command) {
 		t.Error("seeds 3 and 4 give the same episode")
+	}
+}
+
+// TestPerturbedDemonstrations: with demo.perturb the robot executes disturbed commands (its
+// joint states leave the undisturbed run's) while the records keep the expert's own commands,
+// tick for tick the same as without the disturbance (DART).
+func TestPerturbedDemonstrations(t *testing.T) {
+	rb := shipped(t, "ur5")
+	run := func(perturb float64) *Result {
+		r, err := New(Config{VLM: smallVLM, Demo: demo.Config{Perturb: perturb}}, rb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Run(context.Background(), newTask(t, "detour"), 5, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	clean, dist := run(0), run(0.04)
+	n := min(len(clean.Records), len(dist.Records))
+	off := 0.0
+	for i := range n {
+		a, b := clean.Records[i], dist.Records[i]
+		if !slices.Equal(a.Command, b.Command) {
+			t.Fatalf("tick %d: recorded command %v disturbed, %v undisturbed; want the expert's own in both", i, b.Command, a.Command)
+		}
+		for j := range a.Position {
+			off = max(off, math.Abs(a.Position[j]-b.Position[j]))
+		}
+	}
+	// A 0.04 rad disturbance with a 0.5 s correlation time moves some joint by well over a
+	// hundredth of a radian within an episode of a few seconds.
+	if off < 0.01 {
+		t.Errorf("the disturbed run's joint states stay within %.4f rad of the undisturbed run's", off)
+	}
+	if _, err := New(Config{Demo: demo.Config{Perturb: -1}}, rb); err == nil || !strings.Contains(err.Error(), "perturb") {
+		t.Errorf("a negative perturb: error %v, want one naming perturb", err)
 	}
 }
 
