@@ -29,7 +29,12 @@
 // (rad, model order) whose row i is the action for tick k0+i. A chunk that arrives at tick n
 // has its first d = n-k0 rows in the past and they are never executed; the delay d is measured
 // in ticks actually elapsed, not guessed from wall time. A chunk with d >= H is dropped
-// (ChunkLate). The prefix strategy needs the delay before the chunk exists: it conditions the
+// (ChunkLate). Rows are in the past only for ticks the robot spent executing the plan: if the
+// plan ended at tick e < n (or there was none, as at the cold start), the robot held still from
+// e on, so only the e-k0 rows before it (none at the cold start) are skipped and the chunk
+// resumes from the next row at tick n. Skipping all d rows would command the robot to where the
+// chunk expected it to be by now: a jump of up to d ticks of motion (at the cold start, the
+// first inference's whole latency). The prefix strategy needs the delay before the chunk exists: it conditions the
 // expert on the plan's actions for [k0, k0+p) with p the largest delay of the last DelayWindow
 // chunks (plus DelayMargin; Threshold before any delay was measured), cut at the plan's end (if
 // the chunk comes later the robot holds the plan's last action, which is where the expert

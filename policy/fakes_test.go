@@ -123,8 +123,10 @@ func (m *planModel) Bind(c *expert.Condition) (expert.Field, error) {
 	return &m.f, nil
 }
 
-// tickModel's chunks encode absolute ticks: its state is the observation tick (see tickDriver),
-// and row i of every joint is state + i, the tick it is for.
+// tickModel plans one unit of motion per tick: row i of every joint is state + i + 1, where the
+// robot would be after i + 1 more ticks. Driving the ideal driver (the measured position is the
+// last command), every executed chunk continues the previous command by exactly 1, so a skipped
+// or repeated action shows as a step of 2 or 0.
 type tickModel struct {
 	h, d   int
 	f      line
@@ -147,7 +149,7 @@ func (m *tickModel) Bind(c *expert.Condition) (expert.Field, error) {
 	m.prefix = append(m.prefix, c.PrefixLen(m.d))
 	for i := range m.h {
 		for j := range m.d {
-			m.f.mu[i*m.d+j] = c.State[j] + float32(i)
+			m.f.mu[i*m.d+j] = c.State[j] + float32(i+1)
 		}
 	}
 	return &m.f, nil
@@ -166,7 +168,6 @@ type driver struct {
 	stamp   time.Time // last stamp when frozen
 	nostate bool
 	stampFn func(now time.Time) time.Time // optional
-	posFn   func(now time.Time, dst []float64)
 	// checking
 	prev, step []float64
 	prevAt     time.Time
@@ -192,11 +193,7 @@ func (d *driver) ReadState(dst *robot.State) error {
 		return robot.ErrNoState
 	}
 	now := time.Now()
-	if d.posFn != nil {
-		d.posFn(now, dst.Position)
-	} else {
-		copy(dst.Position, d.pos)
-	}
+	copy(dst.Position, d.pos)
 	if d.stampFn != nil {
 		now = d.stampFn(now)
 	}

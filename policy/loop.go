@@ -619,6 +619,13 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 		l.wd.Fire(safety.ChunkLate, k, now, float64(d))
 		return
 	}
+	// Rows are in the past for the ticks the robot spent executing the plan. If the plan ended
+	// at tick e before the arrival (or there was none: the cold start), the robot has held
+	// still since e, so only the rows before e are consumed and the chunk resumes from there
+	// at tick k, instead of jumping d rows ahead of the robot.
+	if e := l.splicer.End(); e < k {
+		c.Start = k - max(e-c.Start, 0)
+	}
 	// The committed rows are the plan's own actions (the Expert writes them back; this makes
 	// it so for any Inferer): the splicer hands over after them.
 	c.Frozen = 0

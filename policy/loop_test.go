@@ -54,9 +54,11 @@ func runFor(t *testing.T, l *Loop, dur time.Duration, during func(elapsed time.D
 	}
 }
 
-// TestSlowFirstInference: the first inference takes 405 ms, later ones 25 ms. Chunks encode their
-// absolute tick, so every command after the first arrival must equal its tick: no skipped or
-// repeated action, for every strategy. The cold start must not enter the delay estimate.
+// TestSlowFirstInference: the first inference takes 405 ms, later ones 25 ms. The robot holds
+// still until the first chunk arrives at tick 41; nothing of that chunk was executed, so it
+// starts from its first row (it does not jump 41 rows ahead of the robot), and every later chunk
+// continues the commands one unit per tick: no skipped or repeated action, for every strategy.
+// The cold start must not enter the delay estimate.
 func TestSlowFirstInference(t *testing.T) {
 	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Blend, chunk.Ensemble, chunk.Prefix, chunk.Guided} {
 		t.Run(string(st), func(t *testing.T) {
@@ -72,11 +74,6 @@ func TestSlowFirstInference(t *testing.T) {
 				}
 				t0 := time.Now()
 				drv := newDriver(t, wideModel(d), per, make([]float64, d))
-				drv.posFn = func(now time.Time, dst []float64) {
-					for j := range dst {
-						dst[j] = float64(now.Sub(t0) / per)
-					}
-				}
 				l, err := New(Config{Rate: rate, Threshold: 20, Chunk: chunk.Config{Strategy: st}},
 					Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 10}, nil, 1)})
 				if err != nil {
@@ -91,8 +88,8 @@ func TestSlowFirstInference(t *testing.T) {
 				runFor(t, l, 3*time.Second, func(el time.Duration) {
 					k := int64(el / per) // the last tick that ran
 					drv.last(cmd)
-					want := float64(k)
-					if k < 41 { // the cold chunk arrives at tick 41 (405 ms)
+					want := float64(k - 40) // row 0 of the cold chunk, 1, at tick 41 (405 ms)
+					if k < 41 {
 						want = 0
 					}
 					if math.Abs(cmd[0]-want) > 1e-3 && errs < 5 {
