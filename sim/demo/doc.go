@@ -20,6 +20,13 @@
 // configuration, (I - J^+ J) k (q_home - q), with J^+ the damped pseudo-inverse; each step is
 // limited to MaxStep rad and clamped into the position limits. Orientation is free.
 //
+// Disturbed demonstrations. With Config.Perturb the robot executes the expert's commands plus
+// a slow, smooth random disturbance (Perturbation: an Ornstein-Uhlenbeck process low-passed at
+// its own rate) while the episode records the expert's own commands (DART, Laskey et al. 2017).
+// The expert's command is a function of time, not of the state, so from wherever the
+// disturbance took the arm the recorded action leads back to the expert's path: a policy trained
+// on them learns to recover from its own drift instead of continuing it.
+//
 // Units are SI; positions are in the robot's root frame; time is a time.Duration since the start
 // of the episode. An Expert is not safe for concurrent use; CommandTo allocates nothing.
 package demo
