@@ -91,13 +91,21 @@ type Norm struct {
 }
 
 // NewNorm returns a Normalizer for set in mode, for chunks of up to h x d actions and a state of
-// d joints; set must match d (norm.Set.Check).
+// d joint positions, or d + 3 with the end effector's position (Expert.SetEndEffector); set
+// must match (norm.Set.Check).
 func NewNorm(set *norm.Set, mode norm.Mode, h, d int) (*Norm, error) {
-	if err := set.Check(d, d); err != nil {
+	sd := d
+	if set.State.Dim() == d+EEStateDim {
+		sd = d + EEStateDim
+	}
+	if err := set.Check(sd, d); err != nil {
 		return nil, fmt.Errorf("policy: normalization: %w", err)
 	}
-	return &Norm{set: set, mode: mode, scratch: make([]float64, h*d)}, nil
+	return &Norm{set: set, mode: mode, scratch: make([]float64, max(h*d, sd))}, nil
 }
+
+// EEStateDim is the number of state values the end effector's position adds.
+const EEStateDim = 3
 
 func (n *Norm) NormalizeState(dst []float32, src []float64) {
 	s := n.scratch[:len(src)]
@@ -176,6 +184,8 @@ type Expert struct {
 	pcg   *rand.PCG
 	rng   *rand.Rand
 	cond  expert.Condition
+	fk    func(q []float64) [3]float64 // SetEndEffector
+	q     []float64                    // the state before normalization: positions [, end effector]
 	state []float32
 	pre   []float32
 	x     []float32
@@ -192,7 +202,7 @@ func NewExpert(model expert.Model, sampler expert.Sampler, n Normalizer, seed ui
 	pcg := rand.NewPCG(seed, 0)
 	return &Expert{model: model, sampler: sampler, norm: n, seed: seed, h: h, d: d,
 		pcg: pcg, rng: rand.New(pcg),
-		state: make([]float32, d), pre: make([]float32, h*d), x: make([]float32, h*d),
+		q: make([]float64, d), state: make([]float32, d), pre: make([]float32, h*d), x: make([]float32, h*d),
 		gf: guided{d: d, y: make([]float32, h*d)}}
 }
 
@@ -203,6 +213,20 @@ func (e *Expert) SetFrame(f Frame) {
 	if f == Relative && e.rel == nil {
 		e.rel = make([]float64, e.h*e.d)
 	}
+}
+
+// SetEndEffector makes the model's state the joint positions followed by the end effector's
+// position fk(q) (m, the robot's root frame; EEStateDim values), for a checkpoint trained so.
+// An expert conditioned on a Cartesian goal (a VLM embedding) then compares it with a Cartesian
+// position directly, instead of learning the forward kinematics as well. fk must not allocate.
+// Call it before the first Infer.
+func (e *Expert) SetEndEffector(fk func(q []float64) [3]float64) {
+	e.fk = fk
+	n := e.d
+	if fk != nil {
+		n += EEStateDim
+	}
+	e.q, e.state = make([]float64, n), make([]float32, n)
 }
 
 // normalizeActions normalizes absolute rows src into dst, as offsets from pos when the frame is
@@ -230,7 +254,12 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 	if len(req.Prefix)%e.d != 0 || len(req.Prefix) > e.h*e.d {
 		return fmt.Errorf("policy: prefix of %d values for %d x %d chunks: %w", len(req.Prefix), e.h, e.d, expert.ErrShape)
 	}
-	e.norm.NormalizeState(e.state, req.Position)
+	copy(e.q, req.Position)
+	if e.fk != nil {
+		p := e.fk(req.Position)
+		copy(e.q[e.d:], p[:])
+	}
+	e.norm.NormalizeState(e.state, e.q)
 	e.cond.State = e.state
 	e.cond.Tokens, e.cond.Width, e.cond.Embedding = 0, 0, nil
 	if emb := &req.Embedding; emb.Data != nil {

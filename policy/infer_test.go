@@ -67,6 +67,61 @@ func TestNorm(t *testing.T) {
 	}
 }
 
+// stateModel records the state it is conditioned on and plans to stay put.
+type stateModel struct {
+	h, d  int
+	state []float32
+	f     line
+}
+
+func (m *stateModel) Shape() (int, int) { return m.h, m.d }
+func (m *stateModel) Bind(c *expert.Condition) (expert.Field, error) {
+	m.state = append(m.state[:0], c.State...)
+	return &m.f, nil
+}
+
+// TestExpertEndEffector: with SetEndEffector the model is conditioned on the joint positions
+// followed by the end effector's position fk(q), both normalized with the state statistics
+// (d + 3 of them), and the request path still allocates nothing.
+func TestExpertEndEffector(t *testing.T) {
+	const h, d = 4, 3
+	set := testSet(d)
+	set.State = testSet(d + EEStateDim).State
+	n, err := NewNorm(set, norm.MeanStd, h, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &stateModel{h: h, d: d, f: line{h: h, d: d, mu: make([]float32, h*d), u: make([]float32, h*d)}}
+	e := NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 2}, n, 1)
+	fk := func(q []float64) [3]float64 { return [3]float64{q[0] + 1, 2, 3} }
+	e.SetEndEffector(fk)
+	req := &Request{Seq: 1, Position: []float64{0.5, -0.25, 1}}
+	c := &chunk.Chunk{Data: make([]float64, h*d)}
+	if err := e.Infer(c, req); err != nil {
+		t.Fatal(err)
+	}
+	raw := []float64{0.5, -0.25, 1, 1.5, 2, 3}
+	if len(m.state) != len(raw) {
+		t.Fatalf("the model saw a state of %d values, want %d (joints, then the end effector)", len(m.state), len(raw))
+	}
+	for i, v := range raw {
+		want := (v - set.State.Mean[i]) / (set.State.Std[i] + norm.Eps)
+		if math.Abs(float64(m.state[i])-want) > 1e-6 {
+			t.Errorf("state value %d: %g, want %g", i, m.state[i], want)
+		}
+	}
+	if a := testing.AllocsPerRun(20, func() { req.Seq++; _ = e.Infer(c, req) }); a != 0 {
+		t.Errorf("Infer allocates %v times", a)
+	}
+	if _, err := NewNorm(testSet(d), norm.MeanStd, h, d); err != nil {
+		t.Errorf("joint-only statistics refused: %v", err)
+	}
+	set.State = testSet(d + 1).State
+	if _, err := NewNorm(set, norm.MeanStd, h, d); err == nil {
+		t.Error("state statistics of d + 1 dimensions accepted")
+	}
+}
+
 // TestExpertDeterministic: the same seed and request number give the same chunk bit for bit;
 // the committed prefix comes back exactly; another request number gives other noise.
 func TestExpertDeterministic(t *testing.T) {

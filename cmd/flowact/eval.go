@@ -178,6 +178,7 @@ type loadedPolicy struct {
 	set   *norm.Set
 	mode  norm.Mode
 	frame policy.Frame
+	ee    bool // the state input holds the end effector's position (normArtifact.State)
 	h, d  int
 	rb    *task.Robot
 }
@@ -212,10 +213,16 @@ func loadPolicy(pf *PolicyFile, ckptDir string) (*loadedPolicy, error) {
 		return nil, err
 	}
 	lp.h, lp.d = net.Shape()
-	if lp.set, lp.mode, lp.frame, err = decodeNorm(c.Manifest.Norm); err != nil {
+	a, err := decodeNorm(c.Manifest.Norm)
+	if err != nil {
 		return fail(usagef("checkpoint %s: norm: %v", ref, err))
 	}
-	if err := lp.set.Check(lp.d, lp.d); err != nil {
+	lp.set, lp.mode, lp.frame, lp.ee = a.set, a.mode, a.frame, a.ee
+	sd := lp.d
+	if lp.ee {
+		sd += policy.EEStateDim
+	}
+	if err := lp.set.Check(sd, lp.d); err != nil {
 		return fail(usagef("checkpoint %s: %v", ref, err))
 	}
 	if lp.rb, err = taskRobot(pf.Robot); err != nil {
@@ -230,35 +237,54 @@ func loadPolicy(pf *PolicyFile, ckptDir string) (*loadedPolicy, error) {
 	return lp, nil
 }
 
+// decodedNorm is a manifest's norm artifact, decoded.
+type decodedNorm struct {
+	set   *norm.Set
+	mode  norm.Mode
+	frame policy.Frame
+	ee    bool // the state holds the end effector's position
+}
+
 // decodeNorm decodes a manifest's norm artifact strictly.
-func decodeNorm(raw json.RawMessage) (*norm.Set, norm.Mode, policy.Frame, error) {
+func decodeNorm(raw json.RawMessage) (decodedNorm, error) {
 	if len(raw) == 0 {
-		return nil, 0, 0, errors.New("the checkpoint has no normalization statistics")
+		return decodedNorm{}, errors.New("the checkpoint has no normalization statistics")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var a normArtifact
 	if err := dec.Decode(&a); err != nil {
-		return nil, 0, 0, err
+		return decodedNorm{}, err
 	}
 	frame, err := policy.ParseFrame(a.Frame)
 	if err != nil {
-		return nil, 0, 0, err
+		return decodedNorm{}, err
+	}
+	var ee bool
+	switch a.State {
+	case "", stateJoints:
+	case stateJointsEE:
+		ee = true
+	default:
+		return decodedNorm{}, fmt.Errorf("state %q: want %s or %s", a.State, stateJoints, stateJointsEE)
 	}
 	set, err := norm.Decode(a.Stats)
 	if err != nil {
-		return nil, 0, 0, err
+		return decodedNorm{}, err
 	}
-	return set, a.Mode, frame, nil
+	return decodedNorm{set: set, mode: a.Mode, frame: frame, ee: ee}, nil
 }
 
 func (lp *loadedPolicy) Close() { lp.net.Close() }
 
 // expert returns the Inferer of the checkpoint's network with sampler, normalizer nrm and noise
-// seed, in the checkpoint's action frame.
+// seed, in the checkpoint's action frame and with its state input.
 func (lp *loadedPolicy) expert(sampler expert.Sampler, nrm policy.Normalizer, seed uint64) *policy.Expert {
 	inf := policy.NewExpert(lp.net, sampler, nrm, seed)
 	inf.SetFrame(lp.frame)
+	if lp.ee {
+		inf.SetEndEffector(lp.rb.EEPos)
+	}
 	return inf
 }
 

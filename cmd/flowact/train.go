@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +25,7 @@ import (
 	"github.com/flowact/flowact/expert/path"
 	"github.com/flowact/flowact/expert/train"
 	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/sim/task"
 )
 
 // trainOptions are the flags of `flowact train`.
@@ -45,6 +48,8 @@ type trainOptions struct {
 	read        dataset.Config // topics, rate and action source of the bags
 	actions     string         // --actions: command or next-state
 	frame       string         // --frame: absolute or relative
+	state       string         // --state: joints or joints+ee
+	robot       string         // --robot: for joints+ee (default: the bags' metadata)
 }
 
 // normArtifact is a checkpoint manifest's "norm": the statistics and the mode they are applied
@@ -56,6 +61,37 @@ type normArtifact struct {
 	// positions, what the action statistics are of) or "absolute"; absent in checkpoints from
 	// before frames, which are absolute.
 	Frame string `json:"frame,omitempty"`
+	// State is what the network's state input holds: "joints" (the joint positions; also
+	// when absent) or "joints+ee" (then the end effector's position, m, in the robot's root
+	// frame: policy.Expert.SetEndEffector).
+	State string `json:"state,omitempty"`
+}
+
+// State inputs of a checkpoint (normArtifact.State).
+const (
+	stateJoints   = "joints"
+	stateJointsEE = "joints+ee"
+)
+
+// stateFeatures builds the network's state input from joint positions: the positions, and the
+// end effector's position when rb is not nil.
+type stateFeatures struct{ rb *task.Robot }
+
+func (f stateFeatures) dim(d int) int {
+	if f.rb != nil {
+		return d + policy.EEStateDim
+	}
+	return d
+}
+
+// to writes the state of joint positions q into dst[:0] and returns it.
+func (f stateFeatures) to(dst, q []float64) []float64 {
+	dst = append(dst[:0], q...)
+	if f.rb != nil {
+		p := f.rb.EEPos(q)
+		dst = append(dst, p[:]...)
+	}
+	return dst
 }
 
 // trainSummary is what train reports.
@@ -125,6 +161,8 @@ demonstration.`,
 	f.IntVar(&o.warmup, "warmup", 200, "linear warmup steps")
 	f.Float64Var(&o.ema, "ema", 0.999, "decay of the weights' moving average written to the checkpoint (0: raw weights)")
 	f.StringVar(&o.frame, "frame", "relative", "actions as absolute joint targets or relative to the observed joint positions (finer at small motions)")
+	f.StringVar(&o.state, "state", stateJoints, "the network's state input: joints (positions) or joints+ee (and the end effector's position, by forward kinematics)")
+	f.StringVar(&o.robot, "robot", "", "robot whose kinematics give the end effector's position for --state joints+ee (default: the bags' metadata)")
 	f.IntVar(&o.maxPrefix, "max-prefix", 20, "largest committed prefix trained for (real-time chunking); 0 for none")
 	f.Float64Var(&o.valFraction, "val", 0.1, "fraction of episodes held out for validation")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the initialization, the split and every batch")
@@ -151,6 +189,9 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	frame, err := policy.ParseFrame(o.frame)
 	if err != nil || o.frame == "" {
 		return nil, usagef("train: --frame %q: want absolute or relative", o.frame)
+	}
+	if o.state != stateJoints && o.state != stateJointsEE {
+		return nil, usagef("train: --state %q: want %s or %s", o.state, stateJoints, stateJointsEE)
 	}
 	switch o.actions {
 	case "", "command":
@@ -183,7 +224,23 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if err != nil {
 		return nil, err
 	}
-	set, err := episodeStats(trainEps, frame, o.horizon)
+	var feat stateFeatures
+	if o.state == stateJointsEE {
+		name := o.robot
+		if name == "" {
+			name = trainEps[0].Meta.Robot
+		}
+		if name == "" {
+			return nil, usagef("train: --state %s: the bags name no robot; give --robot", stateJointsEE)
+		}
+		if feat.rb, err = taskRobot(name); err != nil {
+			return nil, usagef("train: --robot: %v", err)
+		}
+		if got, want := feat.rb.Model.Names(), trainEps[0].Meta.Joints; want != nil && strings.Join(got, ",") != strings.Join(want, ",") {
+			return nil, usagef("train: robot %q has joints %v, the bags %v", name, got, want)
+		}
+	}
+	set, err := episodeStats(trainEps, frame, o.horizon, feat)
 	if err != nil {
 		return nil, err
 	}
@@ -196,9 +253,9 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	var cfgJSON []byte
 	switch o.arch {
 	case nn.ArchMLP:
-		cfgJSON, err = json.Marshal(nn.MLPConfig{H: o.horizon, D: d, Embed: ep0.Width, State: d, Hidden: o.hidden, Layers: o.layers})
+		cfgJSON, err = json.Marshal(nn.MLPConfig{H: o.horizon, D: d, Embed: ep0.Width, State: feat.dim(d), Hidden: o.hidden, Layers: o.layers})
 	default:
-		cfgJSON, err = json.Marshal(nn.TransformerConfig{H: o.horizon, D: d, Embed: ep0.Width, State: d, Width: o.hidden, Layers: o.layers})
+		cfgJSON, err = json.Marshal(nn.TransformerConfig{H: o.horizon, D: d, Embed: ep0.Width, State: feat.dim(d), Width: o.hidden, Layers: o.layers})
 	}
 	if err != nil {
 		return nil, err
@@ -233,10 +290,10 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		return nil, usageError{err}
 	}
 	defer tr.Close()
-	src := newEpisodeSource(trainEps, set, o.horizon, frame)
+	src := newEpisodeSource(trainEps, set, o.horizon, frame, feat)
 	var val train.Source
 	if len(valEps) > 0 {
-		val = newEpisodeSource(valEps, set, o.horizon, frame)
+		val = newEpisodeSource(valEps, set, o.horizon, frame, feat)
 	}
 	if err := tr.Run(ctx, src, val); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -265,7 +322,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if err != nil {
 		return nil, err
 	}
-	normJSON, err := json.Marshal(normArtifact{Mode: norm.MeanStd, Stats: stats, Frame: frame.String()})
+	normJSON, err := json.Marshal(normArtifact{Mode: norm.MeanStd, Stats: stats, Frame: frame.String(), State: o.state})
 	if err != nil {
 		return nil, err
 	}
@@ -274,8 +331,8 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		Scheduler: component(sched), TimeDist: component(tdist),
 		Norm: normJSON,
 		Provenance: ckpt.Provenance{DataHash: hash, Seed: o.seed, Steps: tr.Step(), Date: time.Now().UTC().Truncate(time.Second),
-			Note: fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --frame %s --val %g --seed %d; %d training episodes, robot %s",
-				filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, frame, o.valFraction, o.seed, len(trainEps), ep0.Meta.Robot)},
+			Note: fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --frame %s --state %s --val %g --seed %d; %d training episodes, robot %s",
+				filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, frame, o.state, o.valFraction, o.seed, len(trainEps), ep0.Meta.Robot)},
 	}
 	if err := ckpt.Save(o.out, m, nn.Tensors(net), nil); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -347,15 +404,21 @@ func loadEpisodes(paths []string, cfg dataset.Config, all bool) ([]*dataset.Alig
 // episodeStats computes the normalization statistics of the states and actions of eps. Relative
 // actions are the offsets of the h recorded actions from each tick's joint positions (the
 // offsets a chunk of h holds), not the actions themselves.
-func episodeStats(eps []*dataset.Aligned, frame policy.Frame, h int) (*norm.Set, error) {
+func episodeStats(eps []*dataset.Aligned, frame policy.Frame, h int, feat stateFeatures) (*norm.Set, error) {
 	d := eps[0].D
 	names := eps[0].Meta.Joints
-	sa := norm.NewAccumulator(d, 0, names)
+	stateNames := names
+	if feat.rb != nil && names != nil {
+		stateNames = append(slices.Clip(names), "ee_x", "ee_y", "ee_z")
+	}
+	sa := norm.NewAccumulator(feat.dim(d), 0, stateNames)
 	aa := norm.NewAccumulator(d, 0, names)
 	off := make([]float64, d)
+	var row []float64
 	for _, ep := range eps {
 		for k := range ep.N {
-			if err := sa.Add(ep.StateAt(k)); err != nil {
+			row = feat.to(row, ep.StateAt(k))
+			if err := sa.Add(row); err != nil {
 				return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
 			}
 			if frame == policy.Absolute {
@@ -415,12 +478,13 @@ type episodeSource struct {
 	set    *norm.Set
 	h      int
 	frame  policy.Frame
+	feat   stateFeatures
 	sample dataset.Sample
 	state  []float64
 }
 
-func newEpisodeSource(eps []*dataset.Aligned, set *norm.Set, h int, frame policy.Frame) *episodeSource {
-	return &episodeSource{eps: eps, set: set, h: h, frame: frame}
+func newEpisodeSource(eps []*dataset.Aligned, set *norm.Set, h int, frame policy.Frame, feat stateFeatures) *episodeSource {
+	return &episodeSource{eps: eps, set: set, h: h, frame: frame, feat: feat}
 }
 
 var errNoSamples = errors.New("train: no samples")
@@ -432,10 +496,11 @@ func (s *episodeSource) Next(dst *train.Batch, r *rand.Rand) error {
 	}
 	e0 := s.eps[0]
 	b, h, d := dst.B, s.h, e0.D
-	dst.H, dst.D, dst.Tokens, dst.Width, dst.StateDim = h, d, e0.Tokens, e0.Width, d
+	sd := s.feat.dim(d)
+	dst.H, dst.D, dst.Tokens, dst.Width, dst.StateDim = h, d, e0.Tokens, e0.Width, sd
 	dst.Actions = grow(dst.Actions, b*h*d)
 	dst.Embedding = grow(dst.Embedding, b*e0.Tokens*e0.Width)
-	dst.State = grow(dst.State, b*d)
+	dst.State = grow(dst.State, b*sd)
 	if cap(dst.Len) < b {
 		dst.Len = make([]int, b)
 	}
@@ -445,10 +510,10 @@ func (s *episodeSource) Next(dst *train.Batch, r *rand.Rand) error {
 		ep := s.eps[r.IntN(len(s.eps))]
 		k := r.IntN(ep.N)
 		ep.SampleTo(&s.sample, k, h)
-		s.state = append(s.state[:0], s.sample.State...)
+		s.state = s.feat.to(s.state, s.sample.State)
 		s.set.State.Normalize(s.state, norm.MeanStd)
 		for j, v := range s.state {
-			dst.State[i*d+j] = float32(v)
+			dst.State[i*sd+j] = float32(v)
 		}
 		act := s.sample.Action
 		if s.frame == policy.Relative {

@@ -52,10 +52,11 @@ func TestTrain(t *testing.T) {
 	if p.Seed != 3 || p.Steps != 6 || p.DataHash != sum.DataHash || !strings.Contains(p.Note, "--seed 3") {
 		t.Errorf("provenance %+v", p)
 	}
-	set, mode, frame, err := decodeNorm(man.Norm)
+	a, err := decodeNorm(man.Norm)
 	if err != nil {
 		t.Fatal(err)
 	}
+	set, mode, frame := a.set, a.mode, a.frame
 	if err := set.Check(6, 6); err != nil || mode.String() != "mean_std" || frame != policy.Relative || set.State.Names[0] != "shoulder_pan_joint" {
 		t.Errorf("norm %v, mode %v, frame %v, names %v", err, mode, frame, set.State.Names)
 	}
@@ -90,11 +91,11 @@ func TestTrain(t *testing.T) {
 func TestEpisodeStatsFrames(t *testing.T) {
 	// One joint; positions 0, 1, 2, 3 and actions 1, 2, 3, 3 (the next position, then hold).
 	ep := &dataset.Aligned{N: 4, D: 1, State: []float64{0, 1, 2, 3}, Action: []float64{1, 2, 3, 3}, Meta: dataset.Meta{Joints: []string{"j"}}}
-	abs, err := episodeStats([]*dataset.Aligned{ep}, policy.Absolute, 2)
+	abs, err := episodeStats([]*dataset.Aligned{ep}, policy.Absolute, 2, stateFeatures{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := episodeStats([]*dataset.Aligned{ep}, policy.Relative, 2)
+	rel, err := episodeStats([]*dataset.Aligned{ep}, policy.Relative, 2, stateFeatures{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +121,53 @@ func TestTrainUsage(t *testing.T) {
 		{"train", "--data", empty, "--out", empty, "--steps", "0"},
 		{"train", "--data", empty, "--out", empty, "--val", "1.5"},
 		{"train", "--data", empty, "--out", empty, "--frame", "delta"},
+		{"train", "--data", empty, "--out", empty, "--state", "joints+velocity"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), args...)
 		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and one line", args, code, stderr)
 		}
+	}
+}
+
+// TestTrainEndEffectorState trains with --state joints+ee: the manifest says so, the state
+// statistics have the joints and then ee_x, ee_y, ee_z, whose mean is the end effector's mean
+// position over the training ticks (near home for a few reach episodes), and eval runs the
+// checkpoint (its expert computes the end effector's position from each joint state).
+func TestTrainEndEffectorState(t *testing.T) {
+	data, ck := t.TempDir(), filepath.Join(t.TempDir(), "ck")
+	collectInto(t, data, "reach", 2, "13")
+	code, _, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", ck, "--state", "joints+ee",
+		"--steps", "2", "--batch", "4", "--hidden", "32", "--layers", "1", "--warmup", "1", "--ema", "0", "--val", "0")
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	net, man, err := nn.LoadDir(ck, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.Close()
+	a, err := decodeNorm(man.Norm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := a.set.State.Names
+	if !a.ee || len(names) != 9 || names[6] != "ee_x" || names[8] != "ee_z" || a.set.Action.Dim() != 6 {
+		t.Fatalf("norm: end effector %v, state names %v, %d action dims; want true, 6 joints then ee_x..ee_z, 6", a.ee, names, a.set.Action.Dim())
+	}
+	rb, err := taskRobot("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := rb.EEPos(rb.Home)
+	for i := range 3 {
+		if m := a.set.State.Mean[6+i]; math.Abs(m-home[i]) > 0.3 {
+			t.Errorf("ee mean %v, home at %v: not end-effector positions (m)", a.set.State.Mean[6:], home)
+		}
+	}
+	r := evalRun(t, "--checkpoint", ck, "--task", "reach", "--episodes", "1")
+	if r.Episodes != 1 || r.Chunks == 0 {
+		t.Errorf("eval of the end-effector checkpoint: %d episodes, %d chunks", r.Episodes, r.Chunks)
 	}
 }
 
