@@ -15,8 +15,8 @@ import (
 // the shipped checkpoint: the shipped policy with only chunk.strategy changed, at 0, 100 and
 // 300 ms of simulated inference delay, the same episodes for each. Real-time chunking (prefix)
 // must splice with smaller seams than cross-fading (blend), and blend smaller than switching
-// (replace), in the mean position jump at a seam (policy/chunk.Seam, the spliced targets
-// before the safety filter); replace must have the largest mean seam jerk. The README's seam
+// (replace), in the mean position jump and the mean jerk at a seam (policy/chunk.Seam, the
+// spliced targets before the safety filter). The README's seam
 // table comes from the same runs with more episodes (`flowact eval --policy FILE --latency L
 // --episodes 20`). FLOWACT_SEAM_EPISODES sets the episodes per task.
 func TestSeamsOnTasks(t *testing.T) {
@@ -60,14 +60,8 @@ func TestSeamsOnTasks(t *testing.T) {
 		if !(p.SeamJump.Mean < b.SeamJump.Mean && b.SeamJump.Mean < r.SeamJump.Mean) {
 			t.Errorf("at %s: mean seam jump prefix %.4f, blend %.4f, replace %.4f rad; want increasing", delay, p.SeamJump.Mean, b.SeamJump.Mean, r.SeamJump.Mean)
 		}
-		// Jerk: both fades are below replace's switch. Between prefix and blend the seam jerk of
-		// a learned expert is the chunks' own roughness (each fades between two sampled chunks),
-		// and at 300 ms an H = 32 plan overlaps its successor by 1-2 ticks, so neither has room to
-		// fade: they tie, prefix a little below blend at 0 ms and up to 10% above at 100 and
-		// 300 ms (on the closed-form model of policy's TestSeams it is below at every delay). So
-		// only replace's excess is asserted here.
-		if !(p.SeamJerk.Mean < r.SeamJerk.Mean && b.SeamJerk.Mean < r.SeamJerk.Mean) {
-			t.Errorf("at %s: mean seam jerk prefix %.0f, blend %.0f, replace %.0f rad/s^3; want replace's the largest", delay, p.SeamJerk.Mean, b.SeamJerk.Mean, r.SeamJerk.Mean)
+		if !(p.SeamJerk.Mean < b.SeamJerk.Mean && b.SeamJerk.Mean < r.SeamJerk.Mean) {
+			t.Errorf("at %s: mean seam jerk prefix %.0f, blend %.0f, replace %.0f rad/s^3; want increasing", delay, p.SeamJerk.Mean, b.SeamJerk.Mean, r.SeamJerk.Mean)
 		}
 	}
 }
