@@ -135,17 +135,7 @@ func TestTrainUsage(t *testing.T) {
 // position over the training ticks (near home for a few reach episodes), and eval runs the
 // checkpoint (its expert computes the end effector's position from each joint state).
 func TestTrainEndEffectorState(t *testing.T) {
-	data, ck := t.TempDir(), filepath.Join(t.TempDir(), "ck")
-	collectInto(t, data, "reach", 2, "13")
-	code, _, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", ck, "--state", "joints+ee",
-		"--steps", "2", "--batch", "4", "--hidden", "32", "--layers", "1", "--warmup", "1", "--ema", "0", "--val", "0")
-	if code != 0 {
-		t.Fatalf("train: exit %d: %s", code, stderr)
-	}
-	net, man, err := nn.LoadDir(ck, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ck, net, man := trainQuick(t, "13", "--state", "joints+ee")
 	net.Close()
 	a, err := decodeNorm(man.Norm)
 	if err != nil {
@@ -171,12 +161,15 @@ func TestTrainEndEffectorState(t *testing.T) {
 	}
 }
 
-// TestTrainTransformer trains the other architecture for a few steps and loads it back.
-func TestTrainTransformer(t *testing.T) {
+// trainQuick collects two reach episodes from seed, trains a tiny network on them for two steps
+// with the extra flags, and returns the checkpoint's directory, its network and its manifest.
+func trainQuick(t *testing.T, seed string, extra ...string) (string, nn.Net, *ckpt.Manifest) {
+	t.Helper()
 	data, ck := t.TempDir(), filepath.Join(t.TempDir(), "ck")
-	collectInto(t, data, "reach", 2, "9")
-	code, _, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", ck, "--arch", "transformer",
-		"--steps", "2", "--batch", "4", "--hidden", "32", "--layers", "1", "--warmup", "1", "--ema", "0", "--val", "0")
+	collectInto(t, data, "reach", 2, seed)
+	args := append([]string{"train", "--data", data, "--out", ck,
+		"--steps", "2", "--batch", "4", "--hidden", "32", "--layers", "1", "--warmup", "1", "--ema", "0", "--val", "0"}, extra...)
+	code, _, stderr := runCLI(t, context.Background(), args...)
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s", code, stderr)
 	}
@@ -184,6 +177,12 @@ func TestTrainTransformer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ck, net, man
+}
+
+// TestTrainTransformer trains the other architecture for a few steps and loads it back.
+func TestTrainTransformer(t *testing.T) {
+	_, net, man := trainQuick(t, "9", "--arch", "transformer")
 	defer net.Close()
 	if man.Architecture != nn.ArchTransformer || net.Arch() != nn.ArchTransformer {
 		t.Errorf("architecture %q", man.Architecture)
