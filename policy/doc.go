@@ -34,14 +34,15 @@
 // e on, so only the e-k0 rows before it (none at the cold start) are skipped and the chunk
 // resumes from the next row at tick n. Skipping all d rows would command the robot to where the
 // chunk expected it to be by now: a jump of up to d ticks of motion (at the cold start, the
-// first inference's whole latency). The prefix strategy needs the delay before the chunk exists: it conditions the
-// expert on the plan's actions for [k0, k0+p) with p the largest delay of the last DelayWindow
-// chunks (plus DelayMargin; Threshold before any delay was measured), cut at the plan's end (if
-// the chunk comes later the robot holds the plan's last action, which is where the expert
-// continues from; with no plan left the prefix is that held action repeated, never zeros). The
-// first inference of the worker (the cold start: lazy allocation, caches) is never counted, so
-// one slow start does not inflate later prefixes. The guided strategy uses the same frozen
-// length and steers the sampler toward the whole remaining plan (chunk.GuideWeights).
+// first inference's whole latency). The prefix strategy needs the delay before the chunk
+// exists: it conditions the expert on the plan's actions for [k0, k0+p) with p the largest
+// delay of the last DelayWindow chunks (plus DelayMargin; Threshold before any delay was
+// measured), cut at the plan's end (if the chunk comes later the robot holds the plan's last
+// action, which is where the expert continues from; with no plan left the prefix is that held
+// action repeated, never zeros). The first inference of the worker (the cold start: lazy
+// allocation, caches) is never counted, so one slow start does not inflate later prefixes. The
+// guided strategy uses the same frozen length and steers the sampler toward the whole remaining
+// plan (chunk.GuideWeights).
 // One action per tick: Rate is the policy's action rate; a faster servo rate is the driver's.
 //
 // # Output

@@ -57,8 +57,8 @@ tolerance, while the expert is still moving; --dwell keeps recording the expert 
 at the goal and holding there, so that a policy learns to stop on the target rather than to
 pass through it. --perturb disturbs the commands the robot executes with slow, smooth noise
 while the bags record the expert's own (DART): the demonstrations then show the way back to
-the expert's path from where a policy's error would take the arm. --task is a task file or the name of a shipped one (configs/tasks: reach, detour,
-track).`,
+the expert's path from where a policy's error would take the arm. --task is a task file or the
+name of a shipped one (configs/tasks: reach, detour, track).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if taskName == "" || out == "" {

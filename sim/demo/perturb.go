@@ -25,6 +25,16 @@ type Perturbation struct {
 	r    *rand.Rand
 }
 
+// Perturbation returns the disturbance c configures (Perturb, PerturbTime with its default) for
+// the commands of dof joints sampled every dt, drawn from r, or nil when Perturb is 0.
+func (c Config) Perturbation(dof int, dt time.Duration, r *rand.Rand) *Perturbation {
+	if c.Perturb == 0 {
+		return nil
+	}
+	c = c.withDefaults()
+	return NewPerturbation(dof, c.Perturb, c.PerturbTime, dt, r)
+}
+
 // NewPerturbation returns the disturbance of dof joints sampled every dt, drawn from r; std 0
 // disturbs nothing.
 func NewPerturbation(dof int, std float64, tau, dt time.Duration, r *rand.Rand) *Perturbation {

@@ -106,6 +106,9 @@ type Runner struct {
 	tr    task.Truth
 	st    robot.State
 	truth robot.State
+	// lower, upper are the joints' position limits (infinite where a joint has none), for the
+	// disturbed demonstrations.
+	lower, upper []float64
 }
 
 // New returns a runner for rb.
@@ -123,7 +126,15 @@ func New(cfg Config, rb *task.Robot) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{cfg: cfg, rb: rb, enc: enc, dt: time.Duration(float64(time.Second) / cfg.Rate), st: robot.NewState(len(rb.Home))}, nil
+	r := &Runner{cfg: cfg, rb: rb, enc: enc, dt: time.Duration(float64(time.Second) / cfg.Rate), st: robot.NewState(len(rb.Home))}
+	for _, j := range rb.Model.Joints {
+		lo, hi := math.Inf(-1), math.Inf(1)
+		if j.Limits.HasPosition {
+			lo, hi = j.Limits.Lower, j.Limits.Upper
+		}
+		r.lower, r.upper = append(r.lower, lo), append(r.upper, hi)
+	}
+	return r, nil
 }
 
 // Encoder returns the runner's synthetic VLM.
@@ -154,13 +165,7 @@ func (r *Runner) Run(ctx context.Context, tk task.Task, seed uint64, pol Policy)
 			return nil, err
 		}
 		ex.Reset(r.rb.Home)
-		if d := r.cfg.Demo; d.Perturb > 0 {
-			tau := d.PerturbTime
-			if tau == 0 {
-				tau = 500 * time.Millisecond
-			}
-			perturb = demo.NewPerturbation(len(r.rb.Home), d.Perturb, tau, r.dt, rand.New(rand.NewPCG(seed, 3)))
-		}
+		perturb = r.cfg.Demo.Perturbation(len(r.rb.Home), r.dt, rand.New(rand.NewPCG(seed, 3)))
 	}
 	t0 := s.Now()
 	stream := vlm.NewStream(r.enc, seed^0x5a5a5a5a)
@@ -182,13 +187,6 @@ func (r *Runner) Run(ctx context.Context, tk task.Task, seed uint64, pol Policy)
 	}
 	obs := Observation{Tokens: tokens, Width: width, Instruction: tk.Instruction()}
 	cmd, exec := make([]float64, n), make([]float64, n)
-	lower, upper := make([]float64, n), make([]float64, n)
-	for j, jt := range r.rb.Model.Joints {
-		lower[j], upper[j] = math.Inf(-1), math.Inf(1)
-		if jt.Limits.HasPosition {
-			lower[j], upper[j] = jt.Limits.Lower, jt.Limits.Upper
-		}
-	}
 	var emb []float32 // the current embedding's copy, shared by records
 	var embAt time.Duration = -1
 	for k := 0; ; k++ {
@@ -226,7 +224,7 @@ func (r *Runner) Run(ctx context.Context, tk task.Task, seed uint64, pol Policy)
 		// the expert's own.
 		copy(exec, cmd)
 		if perturb != nil {
-			perturb.Apply(exec, lower, upper)
+			perturb.Apply(exec, r.lower, r.upper)
 		}
 		if err := s.WriteCommand(&robot.Command{Position: exec}); err != nil {
 			return nil, fmt.Errorf("episode: command at %v: %w", t, err)
