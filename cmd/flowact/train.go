@@ -50,6 +50,7 @@ type trainOptions struct {
 	frame       string         // --frame: absolute or relative
 	state       string         // --state: joints or joints+ee
 	robot       string         // --robot: for joints+ee (default: the bags' metadata)
+	dtype       string         // --weights-dtype: F32 or F16
 }
 
 // normArtifact is a checkpoint manifest's "norm": the statistics and the mode they are applied
@@ -163,6 +164,7 @@ demonstration.`,
 	f.StringVar(&o.frame, "frame", "relative", "actions as absolute joint targets or relative to the observed joint positions (finer at small motions)")
 	f.StringVar(&o.state, "state", stateJoints, "the network's state input: joints (positions) or joints+ee (and the end effector's position, by forward kinematics)")
 	f.StringVar(&o.robot, "robot", "", "robot whose kinematics give the end effector's position for --state joints+ee (default: the bags' metadata)")
+	f.StringVar(&o.dtype, "weights-dtype", ckpt.DTypeF32, "how model.safetensors stores the weights: F32, or F16 (half the size; each weight rounded to the nearest half-precision value)")
 	f.IntVar(&o.maxPrefix, "max-prefix", 20, "largest committed prefix trained for (real-time chunking); 0 for none")
 	f.Float64Var(&o.valFraction, "val", 0.1, "fraction of episodes held out for validation")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the initialization, the split and every batch")
@@ -192,6 +194,11 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	if o.state != stateJoints && o.state != stateJointsEE {
 		return nil, usagef("train: --state %q: want %s or %s", o.state, stateJoints, stateJointsEE)
+	}
+	switch o.dtype = strings.ToUpper(o.dtype); o.dtype {
+	case ckpt.DTypeF32, ckpt.DTypeF16:
+	default:
+		return nil, usagef("train: --weights-dtype %q: want %s or %s", o.dtype, ckpt.DTypeF32, ckpt.DTypeF16)
 	}
 	switch o.actions {
 	case "", "command":
@@ -331,8 +338,9 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		Scheduler: component(sched), TimeDist: component(tdist),
 		Norm: normJSON,
 		Provenance: ckpt.Provenance{DataHash: hash, Seed: o.seed, Steps: tr.Step(), Date: time.Now().UTC().Truncate(time.Second),
-			Note: fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --frame %s --state %s --val %g --seed %d; %d training episodes, robot %s",
-				filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, frame, o.state, o.valFraction, o.seed, len(trainEps), ep0.Meta.Robot)},
+			Note: fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --frame %s --state %s --val %g --seed %d --weights-dtype %s; %d training episodes, robot %s",
+				filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, frame, o.state, o.valFraction, o.seed, o.dtype, len(trainEps), ep0.Meta.Robot)},
+		Weights: ckpt.FileRef{DType: o.dtype},
 	}
 	if err := ckpt.Save(o.out, m, nn.Tensors(net), nil); err != nil {
 		return nil, fmt.Errorf("train: %w", err)

@@ -122,6 +122,7 @@ func TestTrainUsage(t *testing.T) {
 		{"train", "--data", empty, "--out", empty, "--val", "1.5"},
 		{"train", "--data", empty, "--out", empty, "--frame", "delta"},
 		{"train", "--data", empty, "--out", empty, "--state", "joints+velocity"},
+		{"train", "--data", empty, "--out", empty, "--weights-dtype", "BF16"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), args...)
 		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") {
@@ -178,6 +179,50 @@ func trainQuick(t *testing.T, seed string, extra ...string) (string, nn.Net, *ck
 		t.Fatal(err)
 	}
 	return ck, net, man
+}
+
+// TestTrainF16 writes the weights as half precision: the same training as F32 (same seed) gives
+// a weights file about half the size whose every weight is the F32 weight rounded to the nearest
+// half, and the manifest says F16.
+func TestTrainF16(t *testing.T) {
+	_, net32, man32 := trainQuick(t, "9")
+	defer net32.Close()
+	ck16, net16, man16 := trainQuick(t, "9", "--weights-dtype", "f16")
+	defer net16.Close()
+	if man32.Weights.DType != ckpt.DTypeF32 || man16.Weights.DType != ckpt.DTypeF16 {
+		t.Fatalf("weights dtypes %q and %q", man32.Weights.DType, man16.Weights.DType)
+	}
+	w32, w16 := nn.Tensors(net32), nn.Tensors(net16)
+	var n int
+	for i := range w32 {
+		for j, v := range w32[i].Data {
+			n++
+			if got, want := w16[i].Data[j], float32(float16Round(v)); got != want {
+				t.Fatalf("%s[%d]: F16 checkpoint has %g, F32 %g rounds to %g", w32[i].Name, j, got, v, want)
+			}
+		}
+	}
+	fi, err := os.Stat(filepath.Join(ck16, ckpt.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data := fi.Size(); data > int64(2*n+4096) {
+		t.Errorf("F16 weights file %d bytes for %d weights", data, n)
+	}
+}
+
+// float16Round rounds v to the nearest half-precision value by float64 arithmetic, ties to
+// even: an independent reference for the checkpoint writer (normal range only, which is where
+// a trained network's weights are, besides exact zeros).
+func float16Round(v float32) float64 {
+	x := float64(v)
+	if x == 0 {
+		return x
+	}
+	e := math.Floor(math.Log2(math.Abs(x)))
+	e = max(e, -14) // subnormal halves share the smallest normal's spacing
+	ulp := math.Ldexp(1, int(e)-10)
+	return math.RoundToEven(x/ulp) * ulp
 }
 
 // TestTrainTransformer trains the other architecture for a few steps and loads it back.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -100,7 +101,9 @@ func TestReadSafetensorsErrors(t *testing.T) {
 		{"huge header", binary.LittleEndian.AppendUint64(nil, 1<<40), ErrFormat},
 		{"not json", header(`[1]`, nil), ErrFormat},
 		{"bad json", header(`{"a":`, nil), ErrFormat},
-		{"dtype", header(`{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}`, four), ErrDType},
+		{"dtype", header(`{"a":{"dtype":"F64","shape":[2],"data_offsets":[0,4]}}`, four), ErrDType},
+		{"no dtype", header(`{"a":{"shape":[1],"data_offsets":[0,4]}}`, four), ErrDType},
+		{"f16 shape vs offsets", header(`{"a":{"dtype":"F16","shape":[1],"data_offsets":[0,4]}}`, four), ErrShape},
 		{"shape vs offsets", header(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}`, four), ErrShape},
 		{"negative dim", header(`{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`, four), ErrShape},
 		{"past data", header(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, four), ErrTruncated},
@@ -233,6 +236,7 @@ func FuzzReadSafetensors(f *testing.F) {
 	f.Add(buf.Bytes())
 	f.Add(header(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, make([]byte, 8)))
 	f.Add(header(`{}`, nil))
+	f.Add(header(`{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}`, []byte{0x00, 0x3c, 0x01, 0x7c}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ts, _, err := ReadSafetensors(b)
@@ -247,6 +251,16 @@ func FuzzReadSafetensors(f *testing.F) {
 		ts2, _, err := ReadSafetensors(out.Bytes())
 		if err != nil || len(ts2) != len(ts) {
 			t.Fatalf("re-read: %v", err)
+		}
+		for i := range ts {
+			if ts2[i].DType != ts[i].DType {
+				t.Fatalf("%s: dtype %s re-read as %s", ts[i].Name, ts[i].DType, ts2[i].DType)
+			}
+			for j := range ts[i].Data {
+				if math.Float32bits(ts2[i].Data[j]) != math.Float32bits(ts[i].Data[j]) {
+					t.Fatalf("%s[%d]: %x re-read as %x", ts[i].Name, j, math.Float32bits(ts[i].Data[j]), math.Float32bits(ts2[i].Data[j]))
+				}
+			}
 		}
 	})
 }
@@ -273,4 +287,137 @@ func compact(b []byte) string {
 	var buf bytes.Buffer
 	json.Compact(&buf, b)
 	return buf.String()
+}
+
+// TestF16EveryHalf converts every half-precision bit pattern to float32 and back: each is
+// exact, NaNs included (their payloads survive).
+func TestF16EveryHalf(t *testing.T) {
+	for h := range 1 << 16 {
+		v := fromF16(uint16(h))
+		back, ok := toF16(v)
+		if !ok || back != uint16(h) {
+			t.Fatalf("half %#04x -> %g -> %#04x (ok %v)", h, v, back, ok)
+		}
+	}
+	for _, c := range []struct {
+		h uint16
+		v float32
+	}{{0x3c00, 1}, {0xc000, -2}, {0x7bff, 65504}, {0x0001, 1.0 / (1 << 24)}, {0x0400, 1.0 / (1 << 14)}, {0x3555, 0.333251953125}} {
+		if got := fromF16(c.h); got != c.v {
+			t.Errorf("half %#04x is %g, want %g", c.h, got, c.v)
+		}
+	}
+}
+
+// TestF16Rounding checks that float32 values become the nearest half, ties to even, across the
+// normal and subnormal ranges, and that values beyond the largest half are refused.
+func TestF16Rounding(t *testing.T) {
+	nearest := func(v float32) {
+		t.Helper()
+		h, ok := toF16(v)
+		if !ok {
+			t.Fatalf("%g refused", v)
+		}
+		d := math.Abs(float64(v) - float64(fromF16(h)))
+		for _, n := range []uint16{h - 1, h + 1} {
+			if n&0x7fff > 0x7bff || (h&0x7fff == 0 && n == h-1) {
+				continue // past the largest half, or across zero
+			}
+			dn := math.Abs(float64(v) - float64(fromF16(n)))
+			if dn < d || dn == d && h&1 == 1 {
+				t.Fatalf("%g became %#04x (%g, off %g); %#04x (%g) is off %g", v, h, fromF16(h), d, n, fromF16(n), dn)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		v := float32(math.Exp(r.Float64()*math.Log(65504/1e-9)) * 1e-9)
+		if r.IntN(2) == 0 {
+			v = -v
+		}
+		nearest(v)
+	}
+	// Exact ties: halfway between two neighbouring halves, normal and subnormal.
+	for _, h := range []uint16{0x0001, 0x0002, 0x03ff, 0x0400, 0x3c00, 0x3c01, 0x7bfe} {
+		mid := (float64(fromF16(h)) + float64(fromF16(h+1))) / 2
+		nearest(float32(mid))
+		nearest(float32(-mid))
+	}
+	for _, v := range []float32{65519.99, 0x1p-26, float32(math.Copysign(0, -1))} {
+		nearest(v)
+	}
+	for _, v := range []float32{65520, 1e6, -7e4, math.MaxFloat32} {
+		if h, ok := toF16(v); ok {
+			t.Errorf("%g became %#04x, want refused", v, h)
+		}
+	}
+	if h, ok := toF16(float32(math.Inf(-1))); !ok || h != 0xfc00 {
+		t.Errorf("-Inf became %#04x %v", h, ok)
+	}
+}
+
+// TestSaveLoadF16 saves weights as F16: the manifest says so, the file holds 2 bytes per value,
+// loading gives each weight rounded to the nearest half, a value beyond the half's range is
+// refused, and a manifest that disagrees with the file is an error.
+func TestSaveLoadF16(t *testing.T) {
+	dir := t.TempDir()
+	m := sampleManifest()
+	m.Weights.DType = DTypeF16
+	ws := []Tensor{{Name: "w", Shape: []int{2, 2}, Data: []float32{1, -0.1, 3e-6, 65504}}}
+	train := []Tensor{{Name: "adam.m/w", Shape: []int{1}, Data: []float32{0.1}}}
+	if err := Save(dir, m, ws, train); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Manifest.Weights.DType != DTypeF16 || c.Manifest.TrainState.DType != "" {
+		t.Fatalf("weights dtype %q, train state %q", c.Manifest.Weights.DType, c.Manifest.TrainState.DType)
+	}
+	d, err := c.Tensor("w", 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []float32{1, -0.0999755859375, 2.9802322387695312e-06, 65504} {
+		if d[i] != want {
+			t.Errorf("w[%d] = %g, want %g", i, d[i], want)
+		}
+	}
+	if v, _ := c.TrainTensor("adam.m/w", 1); v[0] != 0.1 {
+		t.Errorf("train state %g, want 0.1 exactly (F32)", v[0])
+	}
+	fi, err := os.Stat(filepath.Join(dir, WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl := int64(binary.LittleEndian.Uint64(mustRead(t, filepath.Join(dir, WeightsFile))))
+	if data := fi.Size() - 8 - hl; data != 8 {
+		t.Errorf("%d data bytes for 4 halves", data)
+	}
+	// The manifest says F32 for an F16 file.
+	mb := mustRead(t, filepath.Join(dir, ManifestFile))
+	if err := os.WriteFile(filepath.Join(dir, ManifestFile), bytes.Replace(mb, []byte(`"dtype": "F16"`), []byte(`"dtype": "F32"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); !errors.Is(err, ErrDType) {
+		t.Errorf("F16 file under an F32 manifest: %v, want ErrDType", err)
+	}
+	ws[0].Data[1] = 1e5
+	if err := Save(t.TempDir(), m, ws, nil); !errors.Is(err, ErrDType) {
+		t.Errorf("1e5 as F16: %v, want ErrDType", err)
+	}
+	m.Weights.DType = "F8"
+	if err := Save(t.TempDir(), m, ws, nil); !errors.Is(err, ErrDType) {
+		t.Errorf("dtype F8: %v, want ErrDType", err)
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -83,6 +84,9 @@ type Provenance struct {
 type FileRef struct {
 	File   string `json:"file"`
 	SHA256 string `json:"sha256"`
+	// DType is what every tensor of the file is stored as: DTypeF32 (also when absent) or
+	// DTypeF16. Loading converts to float32 either way.
+	DType string `json:"dtype,omitempty"`
 }
 
 // ParseManifest decodes and validates a manifest. Unknown fields are errors.
@@ -136,7 +140,18 @@ func (r FileRef) validate(what string) error {
 	if b, err := hex.DecodeString(r.SHA256); err != nil || len(b) != sha256.Size {
 		return fmt.Errorf("ckpt: manifest %s sha256 %q is not 64 hex digits: %w", what, r.SHA256, ErrFormat)
 	}
+	if dtypeSize(r.DType) == 0 {
+		return fmt.Errorf("ckpt: manifest %s dtype %q, want %s or %s: %w", what, r.DType, DTypeF32, DTypeF16, ErrDType)
+	}
 	return nil
+}
+
+// dtype returns the file's dtype, DTypeF32 when unset.
+func (r FileRef) dtype() string {
+	if r.DType == "" {
+		return DTypeF32
+	}
+	return r.DType
 }
 
 // Checkpoint is a loaded checkpoint: its manifest and its tensors by name.
@@ -183,23 +198,27 @@ func equalShape(a, b []int) bool {
 	return true
 }
 
-// Save writes a checkpoint to directory dir (created if missing): the weights, the optional
-// train state, and the manifest with their checksums filled in. m's Version, TimeConvention and
-// file references are set by Save.
+// Save writes a checkpoint to directory dir (created if missing): the weights, stored as
+// m.Weights.DType (F32 when unset), the optional train state (F32, so that a resumed run
+// continues bit for bit), and the manifest with their checksums filled in. m's Version,
+// TimeConvention and file names and checksums are set by Save.
 func Save(dir string, m Manifest, weights, train []Tensor) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("ckpt: save: %w", err)
 	}
+	if dtypeSize(m.Weights.DType) == 0 {
+		return fmt.Errorf("ckpt: save: weights dtype %q, want %s or %s: %w", m.Weights.DType, DTypeF32, DTypeF16, ErrDType)
+	}
 	m.Version = Version
 	m.TimeConvention = TimeConvention
-	ref, err := writeTensors(filepath.Join(dir, WeightsFile), weights)
+	ref, err := writeTensors(filepath.Join(dir, WeightsFile), weights, m.Weights.DType)
 	if err != nil {
 		return err
 	}
 	m.Weights = ref
 	m.TrainState = nil
 	if train != nil {
-		ref, err := writeTensors(filepath.Join(dir, TrainStateFile), train)
+		ref, err := writeTensors(filepath.Join(dir, TrainStateFile), train, "")
 		if err != nil {
 			return err
 		}
@@ -215,7 +234,12 @@ func Save(dir string, m Manifest, weights, train []Tensor) error {
 	return writeFile(filepath.Join(dir, ManifestFile), append(b, '\n'))
 }
 
-func writeTensors(name string, ts []Tensor) (FileRef, error) {
+// writeTensors writes ts, each stored as dtype ("" is F32), to file name.
+func writeTensors(name string, ts []Tensor, dtype string) (FileRef, error) {
+	ts = slices.Clone(ts)
+	for i := range ts {
+		ts[i].DType = dtype
+	}
 	var buf bytes.Buffer
 	if err := WriteSafetensors(&buf, ts, map[string]string{"format": "pt"}); err != nil {
 		return FileRef{}, err
@@ -224,7 +248,7 @@ func writeTensors(name string, ts []Tensor) (FileRef, error) {
 	if err := writeFile(name, buf.Bytes()); err != nil {
 		return FileRef{}, err
 	}
-	return FileRef{File: filepath.Base(name), SHA256: hex.EncodeToString(sum[:])}, nil
+	return FileRef{File: filepath.Base(name), SHA256: hex.EncodeToString(sum[:]), DType: dtype}, nil
 }
 
 // writeFile writes through a temporary file and a rename, so a reader never sees half a file.
@@ -280,6 +304,9 @@ func readRef(fsys fs.FS, dir string, ref FileRef) (map[string]Tensor, error) {
 	}
 	out := make(map[string]Tensor, len(ts))
 	for _, t := range ts {
+		if t.DType != ref.dtype() {
+			return nil, fmt.Errorf("ckpt: %s: tensor %q is stored as %s, the manifest says %s: %w", ref.File, t.Name, t.DType, ref.dtype(), ErrDType)
+		}
 		out[t.Name] = t
 	}
 	return out, nil

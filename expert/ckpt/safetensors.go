@@ -16,10 +16,29 @@ type Tensor struct {
 	Name  string
 	Shape []int
 	Data  []float32
+	// DType is how the tensor is stored in a file: DTypeF32 (also "") or DTypeF16. Data is
+	// float32 either way; reading sets it, writing converts to it.
+	DType string
 }
 
-// DTypeF32 is the only dtype this package reads and writes.
-const DTypeF32 = "F32"
+// The dtypes this package reads and writes. F16 (IEEE 754 half precision) halves a checkpoint;
+// writing rounds to the nearest half, ties to even, and refuses a finite value beyond the
+// half's range (65504) rather than write an infinity.
+const (
+	DTypeF32 = "F32"
+	DTypeF16 = "F16"
+)
+
+// dtypeSize returns the bytes per value of a dtype this package handles, or 0.
+func dtypeSize(dt string) int {
+	switch dt {
+	case "", DTypeF32:
+		return 4
+	case DTypeF16:
+		return 2
+	}
+	return 0
+}
 
 // maxHeader is the largest header accepted, as in the reference implementation (100 MB).
 const maxHeader = 100 << 20
@@ -52,12 +71,20 @@ func WriteSafetensors(w io.Writer, tensors []Tensor, meta map[string]string) err
 		if !ok || n != len(t.Data) {
 			return fmt.Errorf("ckpt: write: tensor %q: shape %v holds %d values, data has %d: %w", t.Name, t.Shape, n, len(t.Data), ErrShape)
 		}
+		size := dtypeSize(t.DType)
+		if size == 0 {
+			return fmt.Errorf("ckpt: write: tensor %q: dtype %q, want %s or %s: %w", t.Name, t.DType, DTypeF32, DTypeF16, ErrDType)
+		}
+		dt := t.DType
+		if dt == "" {
+			dt = DTypeF32
+		}
 		shape := t.Shape
 		if shape == nil {
 			shape = []int{}
 		}
-		header[t.Name] = tensorHeader{DType: DTypeF32, Shape: shape, DataOffsets: [2]int64{off, off + 4*int64(n)}}
-		off += 4 * int64(n)
+		header[t.Name] = tensorHeader{DType: dt, Shape: shape, DataOffsets: [2]int64{off, off + int64(size*n)}}
+		off += int64(size * n)
 	}
 	hj, err := json.Marshal(header)
 	if err != nil {
@@ -71,8 +98,18 @@ func WriteSafetensors(w io.Writer, tensors []Tensor, meta map[string]string) err
 	binary.LittleEndian.PutUint64(buf, uint64(len(hj)))
 	buf = append(buf, hj...)
 	for _, t := range ts {
-		for _, v := range t.Data {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		if t.DType != DTypeF16 {
+			for _, v := range t.Data {
+				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+			}
+			continue
+		}
+		for i, v := range t.Data {
+			h, ok := toF16(v)
+			if !ok {
+				return fmt.Errorf("ckpt: write: tensor %q value %d is %g, beyond the range of %s: %w", t.Name, i, v, DTypeF16, ErrDType)
+			}
+			buf = binary.LittleEndian.AppendUint16(buf, h)
 		}
 	}
 	if _, err := w.Write(buf); err != nil {
@@ -147,8 +184,9 @@ func ReadSafetensors(b []byte) ([]Tensor, map[string]string, error) {
 		if err := d.Decode(&th); err != nil {
 			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q: %v: %w", name, err, ErrFormat)
 		}
-		if th.DType != DTypeF32 {
-			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q has dtype %q, want %s: %w", name, th.DType, DTypeF32, ErrDType)
+		size := dtypeSize(th.DType)
+		if size == 0 || th.DType == "" {
+			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q has dtype %q, want %s or %s: %w", name, th.DType, DTypeF32, DTypeF16, ErrDType)
 		}
 		if th.Shape == nil {
 			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q has no shape: %w", name, ErrFormat)
@@ -161,15 +199,19 @@ func ReadSafetensors(b []byte) ([]Tensor, map[string]string, error) {
 		if be < 0 || en < be {
 			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q: bad data offsets [%d, %d]: %w", name, be, en, ErrFormat)
 		}
-		if en-be != 4*int64(n) {
-			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q: shape %v needs %d bytes, offsets give %d: %w", name, th.Shape, 4*n, en-be, ErrShape)
+		if en-be != int64(size*n) {
+			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q: shape %v needs %d bytes, offsets give %d: %w", name, th.Shape, size*n, en-be, ErrShape)
 		}
 		if en > int64(len(data)) {
 			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q ends at byte %d of %d data bytes: %w", name, en, len(data), ErrTruncated)
 		}
 		spans = append(spans, span{be, en, name})
-		t := Tensor{Name: name, Shape: th.Shape, Data: make([]float32, n)}
+		t := Tensor{Name: name, Shape: th.Shape, Data: make([]float32, n), DType: th.DType}
 		for i := range t.Data {
+			if size == 2 {
+				t.Data[i] = fromF16(binary.LittleEndian.Uint16(data[be+2*int64(i):]))
+				continue
+			}
 			t.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[be+4*int64(i):]))
 		}
 		ts = append(ts, t)
@@ -192,4 +234,66 @@ func ReadSafetensors(b []byte) ([]Tensor, map[string]string, error) {
 	}
 	slices.SortFunc(ts, func(a, b Tensor) int { return strings.Compare(a.Name, b.Name) })
 	return ts, meta, nil
+}
+
+// toF16 returns the IEEE 754 half-precision bits nearest to v (ties to even), keeping
+// infinities and NaNs (a NaN stays a NaN); ok is false for a finite v that rounds beyond the
+// largest half, 65504.
+func toF16(v float32) (h uint16, ok bool) {
+	b := math.Float32bits(v)
+	sign := uint16(b>>16) & 0x8000
+	exp := int(b>>23) & 0xff
+	man := b & 0x7fffff
+	if exp == 0xff {
+		m := uint16(man >> 13)
+		if man != 0 && m == 0 {
+			m = 0x200 // a NaN whose payload is all in the dropped bits
+		}
+		return sign | 0x7c00 | m, true
+	}
+	e := exp - 127 + 15 // the half's biased exponent
+	if e <= 0 {
+		// A subnormal half (or zero): the value is m * 2^-24.
+		if e < -10 {
+			return sign, true // below half the smallest subnormal
+		}
+		full := man | 0x800000
+		shift := uint(14 - e)
+		return sign | uint16(roundShift(full, shift)), true // a carry into 0x400 is the smallest normal
+	}
+	m := roundShift(man, 13)
+	if m == 0x400 { // the mantissa rounded up to the next power of two
+		m, e = 0, e+1
+	}
+	if e >= 0x1f {
+		return 0, false
+	}
+	return sign | uint16(e)<<10 | uint16(m), true
+}
+
+// roundShift returns x >> s rounded to the nearest integer, ties to even.
+func roundShift(x uint32, s uint) uint32 {
+	q, rem, half := x>>s, x&(1<<s-1), uint32(1)<<(s-1)
+	if rem > half || rem == half && q&1 == 1 {
+		q++
+	}
+	return q
+}
+
+// fromF16 returns the float32 equal to half-precision bits h (every half is a float32).
+func fromF16(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	exp := uint32(h>>10) & 0x1f
+	man := uint32(h & 0x3ff)
+	switch exp {
+	case 0x1f:
+		return math.Float32frombits(sign | 0x7f800000 | man<<13)
+	case 0:
+		v := float32(man) / (1 << 24)
+		if sign != 0 {
+			v = -v
+		}
+		return v
+	}
+	return math.Float32frombits(sign | (exp+127-15)<<23 | man<<13)
 }
