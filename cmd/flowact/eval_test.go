@@ -115,9 +115,9 @@ func TestEvalBadInput(t *testing.T) {
 
 // shippedRates are the success rates per task of the shipped checkpoint with the shipped
 // policy, as its README states them (flowact eval --episodes 100, seeds 1000000-1000099).
-// As measured: 100, 77 and 100 of 100; reach and track are taken as 0.99, which 100 of 100
-// does not contradict, since a rate of 1 would let no episode fail.
-var shippedRates = map[string]float64{"reach": 0.99, "detour": 0.77, "track": 0.99}
+// As measured: 100, 90 and 99 of 100; reach is taken as 0.99, which 100 of 100 does not
+// contradict, since a rate of 1 would let no episode fail.
+var shippedRates = map[string]float64{"reach": 0.99, "detour": 0.90, "track": 0.99}
 
 // TestShippedCheckpoint loads the shipped policy and checkpoint from the binary and drives the
 // simulator through seeded episodes of each bundled task, on seeds that neither the training
