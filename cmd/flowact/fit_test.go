@@ -18,9 +18,11 @@ import (
 // effector's lateral motion over the next 10 ticks (toward the demonstrator's side, m) with the
 // demonstrator's, by how far along the way the end effector is. The checkpoint README's figures
 // come from FLOWACT_FIT_EPISODES=40 FLOWACT_FIT_SAMPLES=4 `go test -run TestDetourFit -v
-// ./cmd/flowact/` (FLOWACT_FIT_CHECKPOINT=DIR measures another checkpoint). Asserted, while the end effector is 10-30% of the way: the expert heads to the
-// demonstrator's side in at least 60% of the samples (86-90% measured; an expert that ignored
-// its state and embedding would be at 50%) with at least 30% of its lateral motion (70%).
+// ./cmd/flowact/` (FLOWACT_FIT_CHECKPOINT=DIR measures another checkpoint). Asserted, while the
+// end effector is 10-30% of the way: the expert heads to the demonstrator's side in at least 60%
+// of the samples (measured: 97% with the README's settings, 92% with this test's, 79% under the
+// race detector's 2 episodes; an expert that ignored its state and embedding would be at 50%)
+// with at least 30% of its lateral motion (85%, 75%, 55%).
 func TestDetourFit(t *testing.T) {
 	episodes, samples := 4, 2
 	if raceBuild() {
