@@ -83,8 +83,9 @@ func WriteSafetensors(w io.Writer, tensors []Tensor, meta map[string]string) err
 		if shape == nil {
 			shape = []int{}
 		}
-		header[t.Name] = tensorHeader{DType: dt, Shape: shape, DataOffsets: [2]int64{off, off + int64(size*n)}}
-		off += int64(size * n)
+		nb := int64(size) * int64(n)
+		header[t.Name] = tensorHeader{DType: dt, Shape: shape, DataOffsets: [2]int64{off, off + nb}}
+		off += nb
 	}
 	hj, err := json.Marshal(header)
 	if err != nil {
@@ -199,8 +200,8 @@ func ReadSafetensors(b []byte) ([]Tensor, map[string]string, error) {
 		if be < 0 || en < be {
 			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q: bad data offsets [%d, %d]: %w", name, be, en, ErrFormat)
 		}
-		if en-be != int64(size*n) {
-			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q: shape %v needs %d bytes, offsets give %d: %w", name, th.Shape, size*n, en-be, ErrShape)
+		if need := int64(size) * int64(n); en-be != need {
+			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q: shape %v needs %d bytes, offsets give %d: %w", name, th.Shape, need, en-be, ErrShape)
 		}
 		if en > int64(len(data)) {
 			return nil, nil, fmt.Errorf("ckpt: safetensors: tensor %q ends at byte %d of %d data bytes: %w", name, en, len(data), ErrTruncated)
