@@ -146,14 +146,6 @@ func (r FileRef) validate(what string) error {
 	return nil
 }
 
-// dtype returns the file's dtype, DTypeF32 when unset.
-func (r FileRef) dtype() string {
-	if r.DType == "" {
-		return DTypeF32
-	}
-	return r.DType
-}
-
 // Checkpoint is a loaded checkpoint: its manifest and its tensors by name.
 type Checkpoint struct {
 	Manifest Manifest
@@ -304,8 +296,8 @@ func readRef(fsys fs.FS, dir string, ref FileRef) (map[string]Tensor, error) {
 	}
 	out := make(map[string]Tensor, len(ts))
 	for _, t := range ts {
-		if t.DType != ref.dtype() {
-			return nil, fmt.Errorf("ckpt: %s: tensor %q is stored as %s, the manifest says %s: %w", ref.File, t.Name, t.DType, ref.dtype(), ErrDType)
+		if want := orF32(ref.DType); t.DType != want {
+			return nil, fmt.Errorf("ckpt: %s: tensor %q is stored as %s, the manifest says %s: %w", ref.File, t.Name, t.DType, want, ErrDType)
 		}
 		out[t.Name] = t
 	}

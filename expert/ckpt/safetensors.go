@@ -40,6 +40,14 @@ func dtypeSize(dt string) int {
 	return 0
 }
 
+// orF32 returns dt, or DTypeF32 for the unset dtype.
+func orF32(dt string) string {
+	if dt == "" {
+		return DTypeF32
+	}
+	return dt
+}
+
 // maxHeader is the largest header accepted, as in the reference implementation (100 MB).
 const maxHeader = 100 << 20
 
@@ -75,16 +83,12 @@ func WriteSafetensors(w io.Writer, tensors []Tensor, meta map[string]string) err
 		if size == 0 {
 			return fmt.Errorf("ckpt: write: tensor %q: dtype %q, want %s or %s: %w", t.Name, t.DType, DTypeF32, DTypeF16, ErrDType)
 		}
-		dt := t.DType
-		if dt == "" {
-			dt = DTypeF32
-		}
 		shape := t.Shape
 		if shape == nil {
 			shape = []int{}
 		}
 		nb := int64(size) * int64(n)
-		header[t.Name] = tensorHeader{DType: dt, Shape: shape, DataOffsets: [2]int64{off, off + nb}}
+		header[t.Name] = tensorHeader{DType: orF32(t.DType), Shape: shape, DataOffsets: [2]int64{off, off + nb}}
 		off += nb
 	}
 	hj, err := json.Marshal(header)
