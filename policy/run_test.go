@@ -35,8 +35,10 @@ func (s *slowWriter) WriteCommand(c *robot.Command) error {
 	return s.driver.WriteCommand(c)
 }
 
-// TestOverruns: a tick that takes 2.5 periods skips the deadlines it missed (counted) and the
-// next tick runs on the original grid: no burst, no drift.
+// TestOverruns: a tick that takes 2.5 periods makes the next tick run late, for the period it
+// falls in, once: the deadline in between is skipped (counted), the late tick is the tick of its
+// own period (so actions stay aligned with time), and the ticks after it run on the original
+// grid: no burst, no drift.
 func TestOverruns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		per := 10 * time.Millisecond
@@ -50,18 +52,19 @@ func TestOverruns(t *testing.T) {
 			t.Fatal(err)
 		}
 		tel := l.Telemetry()
-		// Every 10th tick runs 25 ms: it misses 2 deadlines, skips them, and the next tick starts
-		// at the next grid point, 30 ms after it: cycles of 10 + 2 = 12 grid points with 10 ticks.
+		// Every 10th tick (k) runs 25 ms: the next tick starts when it ends, 25 ms after it, as
+		// tick k+2 (its deadline 20 ms after k's, so 5 ms late); tick k+1 is skipped, and tick
+		// k+3 starts on the grid 5 ms later: cycles of 10 + 1 = 11 grid points with 10 ticks.
 		p := tel.TickPeriod.Snapshot()
-		if p.Max != 0.03 {
-			t.Errorf("longest period %v, want 30 ms (one overrunning tick, two skipped deadlines)", p.Max)
+		if p.Max != 0.025 {
+			t.Errorf("longest period %v, want 25 ms (the tick after the overrunning one starts when it ends)", p.Max)
 		}
 		j := tel.TickJitter.Snapshot()
-		if j.Max != 0 {
-			t.Errorf("a tick started %v s after its deadline: missed deadlines must be skipped", j.Max)
+		if j.Max != 0.005 {
+			t.Errorf("largest jitter %v s, want 5 ms (the late tick runs for its own period)", j.Max)
 		}
 		ticks, over := tel.Ticks.Load(), tel.Overruns.Load()
-		if ticks+over != 101 || over != 2*(ticks/10) {
+		if ticks+over != 101 || over != ticks/10 {
 			t.Errorf("%d ticks and %d overruns in 1 s at 100 Hz", ticks, over)
 		}
 	})

@@ -13,8 +13,8 @@ import (
 
 // TestEvalPipeline runs collect -> train -> eval on a tiny checkpoint: the report must account
 // for every episode, the loop must have run chunks through the expert, and the same seed must
-// give the same report (the lockstep clock makes the evaluation independent of this machine's
-// speed).
+// give the same report (the loop steps in simulated time, inference between ticks: the
+// evaluation does not depend on this machine's speed or load).
 func TestEvalPipeline(t *testing.T) {
 	_, ck, _ := trainTiny(t)
 	evalJSON := func() evalReport {
@@ -29,23 +29,16 @@ func TestEvalPipeline(t *testing.T) {
 		t.Errorf("the loop ran no chunks: %+v", r)
 	}
 	// At 0 simulated latency every chunk arrives at the tick after its request.
-	if r.Missed == 0 && (r.Delay.P99 != 1 || r.Late != 0) {
+	if r.Delay.P99 != 1 || r.Late != 0 {
 		t.Errorf("chunk delay p99 %g ticks, %d late; want 1 and 0", r.Delay.P99, r.Late)
 	}
 	// At 300 ms (15 ticks) every chunk arrives 15 ticks after its request, although the tiny
-	// network finishes long before the simulator has run 15 ticks: the lockstep holds the result.
+	// network finishes long before the simulator has run 15 ticks: the loop holds the result.
 	slow := evalRun(t, "--checkpoint", ck, "--task", "reach", "--episodes", "3", "--seed", "5", "--latency", "300ms")
-	t.Logf("at 300 ms: delays %+v, %d missed hand-overs, %d late", slow.Delay, slow.Missed, slow.Late)
-	if slow.Missed == 0 && (slow.Delay.N == 0 || slow.Delay.Mean != 15 || slow.Delay.Max != 15) {
+	if slow.Delay.N == 0 || slow.Delay.Mean != 15 || slow.Delay.Max != 15 {
 		t.Errorf("at 300 ms: chunk delays %+v ticks; want all 15", slow.Delay)
 	}
 	r2 := evalJSON()
-	if r.Missed+r2.Missed > 0 {
-		// The machine was too loaded for the lockstep hand-over (evalReport.Missed): the runs
-		// need not agree, but they must say so.
-		t.Logf("%d + %d hand-overs missed: not comparing the runs", r.Missed, r2.Missed)
-		return
-	}
 	for i := range r.Tasks {
 		a, b := r.Tasks[i], r2.Tasks[i]
 		if a.Successes != b.Successes || a.Distance != b.Distance {

@@ -3,8 +3,9 @@
 // the action expert. Run `flowact --help` for the subcommands.
 //
 // Errors are one line on stderr and a non-zero exit: 1 for a failure, 2 for bad usage (an
-// unknown flag, a bad argument, an invalid config). SIGINT and SIGTERM cancel the command's
-// context: long-running subcommands hold the robot, unregister from ROS and exit 0.
+// unknown flag, a bad argument, an invalid config), 130 for a run that a signal cut short after
+// reporting what it did (eval). SIGINT and SIGTERM cancel the command's context: long-running
+// subcommands hold the robot, unregister from ROS and exit 0.
 package main
 
 import (
@@ -44,11 +45,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "flowact: %v\n", err)
 	var ue usageError
-	if errors.As(err, &ue) {
+	switch {
+	case errors.As(err, &ue):
 		return 2
+	case errors.Is(err, errInterrupted):
+		return 130
 	}
 	return 1
 }
+
+// errInterrupted is wrapped by the error of a command that a signal ended early after reporting
+// what it did (exit status 130, the shell's for SIGINT).
+var errInterrupted = errors.New("interrupted")
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
