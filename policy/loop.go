@@ -60,7 +60,7 @@ type Loop struct {
 	lastAccept, lastReject atomic.Int64
 	rejectCause            atomic.Pointer[error]
 	embCause               atomic.Pointer[error] // the last invalid embedding's
-	tickNow                atomic.Int64 // the current tick, for snapshots
+	tickNow                atomic.Int64          // the current tick, for snapshots
 
 	reqCh chan *Request
 	resCh chan result

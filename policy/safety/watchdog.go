@@ -3,8 +3,8 @@ package safety
 import (
 	"context"
 	"fmt"
-	"math"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 )
