@@ -69,4 +69,10 @@
 // the weight toward its tau = 1, the noise. With t = 1 - tau this is t = 0.999 b, b ~ Beta(1, 1.5):
 // the weight is toward our t = 0, still the noise end, and no time above t = 0.999 (the cutoff keeps
 // the clean-data end, where the target is degenerate for a network, out of training).
+//
+// ValidateTraining checks a scheduler and a time distribution as a pair: every distribution here
+// can draw t = 0 exactly in floating point (Beta{A: 0.01} about 5.8e-4 of the time, by
+// underflow), where Polynomial{N < 1} has alpha' = +Inf, so that pair is refused rather than
+// clamped (its expected squared target is infinite for A <= 2(1 - N) anyway); expert/train's
+// Config.Validate calls it.
 package path

@@ -47,7 +47,8 @@ type Config struct {
 	Seed   uint64  // every random draw derives from (Seed, step)
 
 	// Scheduler is the probability path (default path.CondOT); TimeDist the training-time
-	// distribution (default path.Uniform).
+	// distribution (default path.Uniform). Validate refuses a pair whose velocity target can be
+	// infinite (path.ValidateTraining: Polynomial{N < 1}, infinite at t = 0).
 	Scheduler path.Scheduler
 	TimeDist  path.TimeDist
 	// MaxPrefix is the largest committed prefix: each example commits d ~ U{0..MaxPrefix}
@@ -128,6 +129,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: objective %d", ErrConfig, c.Objective)
 	case c.ValEvery < 0 || c.ValBatches < 0 || c.LogEvery < 0:
 		return fmt.Errorf("%w: negative period", ErrConfig)
+	}
+	if c.Objective == FlowMatching {
+		// A scheduler and time distribution whose velocity target can be infinite
+		// (Polynomial{N < 1} at t = 0) are refused here, before any step writes one.
+		if err := path.ValidateTraining(c.Scheduler, c.TimeDist); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 	}
 	return nil
 }
