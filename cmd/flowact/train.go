@@ -160,7 +160,7 @@ demonstration.`,
 	f.Float64Var(&o.lr, "lr", 1e-3, "peak learning rate (AdamW, cosine decay)")
 	f.Float64Var(&o.minLR, "min-lr", 1e-5, "learning rate at the end of the decay")
 	f.IntVar(&o.warmup, "warmup", 200, "linear warmup steps")
-	f.Float64Var(&o.ema, "ema", 0.999, "decay of the weights' moving average written to the checkpoint (0: raw weights)")
+	f.Float64Var(&o.ema, "ema", 0.999, "decay of the weights' moving average written to the checkpoint, warmed up as min(ema, (1+step)/(10+step)) (0: raw weights)")
 	f.StringVar(&o.frame, "frame", "relative", "actions as absolute joint targets or relative to the observed joint positions (finer at small motions)")
 	f.StringVar(&o.state, "state", stateJoints, "the network's state input: joints (positions) or joints+ee (and the end effector's position, by forward kinematics)")
 	f.StringVar(&o.robot, "robot", "", "robot whose kinematics give the end effector's position for --state joints+ee (default: the bags' metadata)")
