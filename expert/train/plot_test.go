@@ -63,7 +63,7 @@ func equalStrings(a, b []string) bool {
 func TestPlotLayout(t *testing.T) {
 	var hist []Point
 	for s := 10; s <= 1000; s += 10 {
-		p := Point{Step: s, Loss: 3 * math.Exp(-float64(s)/200) + 0.05, LR: 1e-3 * math.Min(1, float64(s)/100), GradNorm: 2 / math.Sqrt(float64(s))}
+		p := Point{Step: s, Loss: 3*math.Exp(-float64(s)/200) + 0.05, LR: 1e-3 * math.Min(1, float64(s)/100), GradNorm: 2 / math.Sqrt(float64(s))}
 		if s%100 == 0 {
 			p.ValLoss = p.Loss * 1.2
 		}
