@@ -425,7 +425,7 @@ func loadEpisodes(paths []string, cfg dataset.Config, all bool) ([]*dataset.Alig
 	for _, p := range paths {
 		a, err := dataset.Load(p, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("train: %w", err)
+			return nil, bagHint(err, cfg)
 		}
 		if !all && a.Meta.Task != "" && !a.Meta.Success {
 			continue
@@ -440,6 +440,28 @@ func loadEpisodes(paths []string, cfg dataset.Config, all bool) ([]*dataset.Alig
 		eps = append(eps, a)
 	}
 	return eps, nil
+}
+
+// bagHint returns a bag's error with the flag that addresses it, when a flag does: --rate for
+// bags without metadata, the topic flags (and --actions next-state) for a missing topic.
+func bagHint(err error, cfg dataset.Config) error {
+	var be *dataset.BagError
+	switch {
+	case errors.Is(err, dataset.ErrNoRate):
+		return usagef("train: %v; give the rate with --rate HZ", err)
+	case errors.Is(err, dataset.ErrMissingTopic) && errors.As(err, &be):
+		flag, ok := map[string]string{cfg.Topics.JointStates: "--joint-states-topic", cfg.Topics.Embedding: "--embedding-topic",
+			cfg.Topics.Command: "--command-topic"}[be.Topic]
+		if !ok {
+			break
+		}
+		hint := flag + " names it"
+		if be.Topic == cfg.Topics.Command && cfg.Actions == dataset.ActionsFromCommand {
+			hint += ", --actions next-state does without it"
+		}
+		return usagef("train: %v; %s", err, hint)
+	}
+	return fmt.Errorf("train: %w", err)
 }
 
 // episodeStats computes the normalization statistics of the states and actions of eps. Relative

@@ -326,8 +326,16 @@ func TestTrainRecordedBags(t *testing.T) {
 		"--steps", "4", "--batch", "8", "--hidden", "32", "--layers", "1", "--warmup", "1", "--ema", "0", "--val", "0", "--json"}
 
 	code, _, stderr := runCLI(t, context.Background(), append(common, "--command-topic", topics.Command, "--out", filepath.Join(t.TempDir(), "ck"))...)
-	if code == 0 || !strings.Contains(stderr, "rate") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
-		t.Fatalf("no --rate: exit %d, stderr %q; want one line about the rate", code, stderr)
+	if code != 2 || !strings.Contains(stderr, "control rate unknown") || !strings.HasSuffix(stderr, "; give the rate with --rate HZ\n") ||
+		strings.Contains(stderr, "Config.") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("no --rate: exit %d, stderr %q; want one line about the rate naming --rate", code, stderr)
+	}
+	// The command topic under its default name is missing: the message names the flags that help.
+	code, _, stderr = runCLI(t, context.Background(), append(common, "--rate", "50", "--out", filepath.Join(t.TempDir(), "ck"))...)
+	if code != 2 || !strings.Contains(stderr, "topic /flowact/command: topic missing") ||
+		!strings.HasSuffix(stderr, "; --command-topic names it, --actions next-state does without it\n") ||
+		strings.Contains(stderr, "Config.") || strings.Contains(stderr, "ActionsFrom") {
+		t.Fatalf("no command topic: exit %d, stderr %q", code, stderr)
 	}
 	for _, tc := range []struct {
 		name string
