@@ -37,6 +37,7 @@
 // # Output
 //
 // Nothing is printed unless Config.Progress or Config.Log is set: a progress bar on a terminal,
-// plain periodic lines otherwise, JSON lines to the log, and PlotLoss draws the loss curve as a
-// PNG with gonum/plot.
+// plain periodic lines otherwise, JSON lines to the log, and PlotLoss draws a PNG with gonum/plot:
+// the training and validation loss, the learning rate and the gradient norm, on one step axis
+// with labelled ticks and the legend outside the data.
 package train
