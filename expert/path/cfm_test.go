@@ -64,18 +64,19 @@ func cfmDraw(s path.Scheduler, data experttest.Mixture, fields []expert.Field, n
 	return out
 }
 
-// meanZ returns the mean of v and its z-score, mean / standard error (samples are independent).
-func meanZ(v []float64) (mean, z float64) {
-	var s, s2 float64
-	for _, x := range v {
-		s += x
-	}
-	mean = s / float64(len(v))
-	for _, x := range v {
-		s2 += (x - mean) * (x - mean)
-	}
-	se := math.Sqrt(s2 / float64(len(v)-1) / float64(len(v)))
-	return mean, mean / se
+// acc accumulates a sample mean and its standard error (samples are independent).
+type acc struct {
+	n, s, s2 float64
+}
+
+func (a *acc) add(x float64) { a.n++; a.s += x; a.s2 += x * x }
+
+func (a *acc) mean() float64 { return a.s / a.n }
+
+// z returns the mean's z-score, mean / standard error.
+func (a *acc) z() float64 {
+	m := a.mean()
+	return m / math.Sqrt((a.s2-a.n*m*m)/(a.n-1)/a.n)
 }
 
 type cfmTheta [2][cfmFeatures]float64
@@ -117,53 +118,51 @@ func fmMinimizer(smp []cfmSample, k int) cfmTheta {
 // smallest of the largest |z| of a component of the FM gradient itself (that the gradients
 // compared are not both zero), and the mean gap at thetas[0].
 func cfmCheck(smp []cfmSample, k int, thetas []cfmTheta, nonzero int) (gradZ, gapZ, gradSize, gap float64) {
-	n := len(smp)
-	dg, g := make([]float64, n), make([]float64, n)
-	gap0 := make([]float64, n)
+	gap0 := make([]float64, len(smp))
 	gradSize = math.Inf(1)
 	for ti := range thetas {
 		th := &thetas[ti]
-		size := 0.0 // the largest |z| of a component of grad L_FM at th
-		vs := make([][2]float64, n)
+		var dg, g [2][cfmFeatures]acc // grad L_CFM - grad L_FM and grad L_FM, per parameter
+		var gaps acc                  // L_CFM - L_FM at th, minus the same at thetas[0]
 		for i := range smp {
-			vs[i] = th.v(&smp[i].phi)
+			s := &smp[i]
+			v := th.v(&s.phi)
+			var lc, lm float64
+			for o := range 2 {
+				rc, rm := v[o]-s.uc[o], v[o]-s.um[k][o]
+				lc += rc * rc
+				lm += rm * rm
+				for j, p := range s.phi {
+					// d/dW[o][j] |v - u|^2 = 2 (v_o - u_o) phi_j, for each loss.
+					gc, gm := 2*rc*p, 2*rm*p
+					dg[o][j].add(gc - gm)
+					g[o][j].add(gm)
+				}
+			}
+			if ti == 0 {
+				gap0[i] = lc - lm
+			}
+			gaps.add(lc - lm - gap0[i])
 		}
+		size := 0.0 // the largest |z| of a component of grad L_FM at th
 		for o := range 2 {
 			for j := range cfmFeatures {
-				for i, s := range smp {
-					// d/dW[o][j] |v - u|^2 = 2 (v_o - u_o) phi_j, for each loss.
-					gc := 2 * (vs[i][o] - s.uc[o]) * s.phi[j]
-					gm := 2 * (vs[i][o] - s.um[k][o]) * s.phi[j]
-					dg[i], g[i] = gc-gm, gm
-				}
-				_, z := meanZ(dg)
-				gradZ = math.Max(gradZ, math.Abs(z))
-				if ti < nonzero {
-					_, z = meanZ(g)
-					size = math.Max(size, math.Abs(z))
-				}
+				gradZ = math.Max(gradZ, math.Abs(dg[o][j].z()))
+				size = math.Max(size, math.Abs(g[o][j].z()))
 			}
 		}
 		if ti < nonzero {
 			gradSize = math.Min(gradSize, size)
 		}
-		for i, s := range smp {
-			var lc, lm float64
-			for o := range 2 {
-				lc += (vs[i][o] - s.uc[o]) * (vs[i][o] - s.uc[o])
-				lm += (vs[i][o] - s.um[k][o]) * (vs[i][o] - s.um[k][o])
-			}
-			if ti == 0 {
-				gap0[i] = lc - lm
-			}
-			dg[i] = lc - lm - gap0[i]
-		}
 		if ti == 0 {
-			gap, _ = meanZ(gap0)
+			var a acc
+			for _, x := range gap0 {
+				a.add(x)
+			}
+			gap = a.mean()
 			continue
 		}
-		_, z := meanZ(dg)
-		gapZ = math.Max(gapZ, math.Abs(z))
+		gapZ = math.Max(gapZ, math.Abs(gaps.z()))
 	}
 	return gradZ, gapZ, gradSize, gap
 }
