@@ -3,9 +3,10 @@
 // the action expert. Run `flowact --help` for the subcommands.
 //
 // Errors are one line on stderr and a non-zero exit: 1 for a failure, 2 for bad usage (an
-// unknown flag, a bad argument, an invalid config), 130 for a run that a signal cut short after
-// reporting what it did (eval). SIGINT and SIGTERM cancel the command's context: long-running
-// subcommands hold the robot, unregister from ROS and exit 0.
+// unknown command or flag, a bad argument, an invalid config), 130 for a run that a signal cut
+// short after reporting what it did (eval). `flowact --version` prints the module version and
+// the VCS commit the binary was built from. SIGINT and SIGTERM cancel the command's context:
+// long-running subcommands hold the robot, unregister from ROS and exit 0.
 package main
 
 import (
@@ -15,6 +16,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -59,12 +62,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 var errInterrupted = errors.New("interrupted")
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	bi, ok := debug.ReadBuildInfo()
 	root := &cobra.Command{
 		Use:           "flowact",
 		Short:         "On-robot runtime for flow-matching action experts",
+		Version:       version(bi, ok),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("flowact {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -79,5 +85,59 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newEvalCmd(),
 		newBenchCmd(),
 	)
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes every argument error of cmd and its subcommands a usage error (exit 2), as
+// the README says: cobra's "unknown command" and "accepts N arg(s)" are plain errors.
+func usageArgs(cmd *cobra.Command) {
+	if args := cmd.Args; args != nil {
+		cmd.Args = func(c *cobra.Command, a []string) error {
+			err := args(c, a)
+			switch {
+			case err == nil:
+				return nil
+			case c.HasSubCommands() && len(a) > 0:
+				return usagef("unknown command %q (flowact --help lists them)", a[0])
+			}
+			return usageError{err}
+		}
+	}
+	for _, c := range cmd.Commands() {
+		usageArgs(c)
+	}
+}
+
+// version describes the build from its module version and VCS stamps (go build stamps them by
+// default in a git checkout): "v0.3.0 (commit 1a2b3c4d5e6f, 2026-12-07T05:00:00Z, modified)".
+// A binary built by go run or go test, or outside a checkout, has "(devel)" and fewer stamps.
+func version(bi *debug.BuildInfo, ok bool) string {
+	if !ok || bi == nil {
+		return "unknown (no build information)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var stamps []string
+	for _, key := range []string{"vcs.revision", "vcs.time", "vcs.modified"} {
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key != key:
+			case key == "vcs.revision":
+				stamps = append(stamps, "commit "+s.Value[:min(len(s.Value), 12)])
+			case key == "vcs.modified":
+				if s.Value == "true" {
+					stamps = append(stamps, "modified")
+				}
+			default:
+				stamps = append(stamps, s.Value)
+			}
+		}
+	}
+	if len(stamps) > 0 {
+		v += " (" + strings.Join(stamps, ", ") + ")"
+	}
+	return v
 }
