@@ -111,7 +111,7 @@ func TestBadStateMidRun(t *testing.T) {
 				if s.Level != Error || !strings.Contains(s.Cause, c.cause) || !strings.Contains(s.Message, c.cause) {
 					t.Errorf("snapshot level %v, message %q, cause %q; want an error naming %q", s.Level, s.Message, s.Cause, c.cause)
 				}
-				if s.Trips["state_invalid"] == 0 {
+				if s.Trips[safety.StateInvalid] == 0 {
 					t.Errorf("trips %v: no state_invalid", s.Trips)
 				}
 				if len(logs.with("safety: state_invalid", c.cause)) == 0 || len(logs.with("safety: fault", c.cause)) == 0 {
@@ -132,16 +132,16 @@ func TestRejectionDiagnostics(t *testing.T) {
 		emb   func(at time.Time) *Embedding
 		level Level
 		msg   string
-		trip  string
+		trip  safety.Trip
 	}{
 		{"wrong embedding width", func() Inferer {
 			return NewExpert(newMLP(t, 20, 3, 8, 16), &ode.Fixed{Method: ode.Euler, Steps: 2}, nil, 1)
 		}, func(at time.Time) *Embedding {
 			return &Embedding{Stamp: at, Tokens: 2, Width: 5, Data: make([]float32, 10)}
-		}, Error, "embedding width 5, the model takes 8", "embedding_invalid"},
+		}, Error, "embedding width 5, the model takes 8", safety.EmbeddingInvalid},
 		{"every inference fails", func() Inferer {
 			return inferFunc{h: 20, d: 3, f: func(*chunk.Chunk, *Request) error { return failing }}
-		}, nil, Error, "every chunk of the last second rejected: expert: want width 256", "chunk_rejected"},
+		}, nil, Error, "every chunk of the last second rejected: expert: want width 256", safety.ChunkRejected},
 		{"every other chunk NaN", func() Inferer {
 			ex := NewExpert(newPlanModel(20, 3), &ode.Fixed{Method: ode.Euler, Steps: 2}, nil, 1)
 			n := 0
@@ -152,7 +152,7 @@ func TestRejectionDiagnostics(t *testing.T) {
 				}
 				return err
 			}}
-		}, nil, Warn, "chunks rejected in the last second: safety: chunk step 1 joint 1 is NaN", "chunk_rejected"},
+		}, nil, Warn, "chunks rejected in the last second: safety: chunk step 1 joint 1 is NaN", safety.ChunkRejected},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -176,7 +176,7 @@ func TestRejectionDiagnostics(t *testing.T) {
 				if s.Trips[c.trip] == 0 {
 					t.Errorf("trips %v: no %s", s.Trips, c.trip)
 				}
-				if len(logs.with("safety: "+c.trip, strings.TrimPrefix(c.msg[strings.Index(c.msg, ":")+1:], " "))) == 0 && len(logs.with("safety: "+c.trip, c.msg)) == 0 {
+				if len(logs.with("safety: "+c.trip.String(), strings.TrimPrefix(c.msg[strings.Index(c.msg, ":")+1:], " "))) == 0 && len(logs.with("safety: "+c.trip.String(), c.msg)) == 0 {
 					t.Errorf("no log line for %s with its cause: %q", c.trip, logs.lines)
 				}
 			})

@@ -891,29 +891,28 @@ func (l *Loop) Snapshot() *Snapshot {
 	s := &Snapshot{
 		Time: l.clock.Now(), State: l.m.State(), Cause: l.m.Cause(), Strategy: t.Strategy, Rate: l.cfg.Rate,
 		DelayEst: int(l.delayEs.Load()),
-		Counters: map[string]uint64{
-			"ticks": t.Ticks.Load(), "overruns": t.Overruns.Load(), "requests": t.Requests.Load(),
-			"chunks": t.Chunks.Load(), "late": t.Late.Load(), "rejected": t.Rejected.Load(),
-			"stale": t.Stale.Load(), "read_errors": t.ReadErrors.Load(), "write_errors": t.WriteErrors.Load(),
-			"hold_ticks": t.HoldTicks.Load(), "events_dropped": l.wd.Dropped(),
+		Counters: Counters{
+			Ticks: t.Ticks.Load(), Overruns: t.Overruns.Load(), Requests: t.Requests.Load(),
+			Chunks: t.Chunks.Load(), Late: t.Late.Load(), Rejected: t.Rejected.Load(),
+			Stale: t.Stale.Load(), ReadErrors: t.ReadErrors.Load(), WriteErrors: t.WriteErrors.Load(),
+			HoldTicks: t.HoldTicks.Load(), EventsDropped: l.wd.Dropped(),
 		},
-		Clamps: map[string]uint64{}, Trips: map[string]uint64{},
-		Histogram: map[string]HistogramSnapshot{
-			"tick_period_s": t.TickPeriod.Snapshot(), "tick_jitter_s": t.TickJitter.Snapshot(),
-			"tick_cost_s": t.TickCost.Snapshot(), "inference_s": t.Inference.Snapshot(),
-			"obs_to_command_s": t.ObsToCommand.Snapshot(), "delay_ticks": t.Delay.Snapshot(),
-			"queue_depth":   t.QueueDepth.Snapshot(),
-			"seam_jump_rad": t.SeamJump.Snapshot(), "seam_velocity_rad_s": t.SeamVel.Snapshot(),
-			"seam_acceleration_rad_s2": t.SeamAcc.Snapshot(), "seam_jerk_rad_s3": t.SeamJerk.Snapshot(),
+		Hist: Histograms{
+			TickPeriod: t.TickPeriod.Snapshot(), TickJitter: t.TickJitter.Snapshot(),
+			TickCost: t.TickCost.Snapshot(), Inference: t.Inference.Snapshot(),
+			ObsToCommand: t.ObsToCommand.Snapshot(), Delay: t.Delay.Snapshot(),
+			QueueDepth: t.QueueDepth.Snapshot(),
+			SeamJump:   t.SeamJump.Snapshot(), SeamVel: t.SeamVel.Snapshot(),
+			SeamAcc: t.SeamAcc.Snapshot(), SeamJerk: t.SeamJerk.Snapshot(),
 		},
 	}
 	for k := range safety.NumKinds {
-		s.Clamps[k.String()] = l.filter.Count(-1, k)
+		s.Clamps[k] = l.filter.Count(-1, k)
 	}
 	for tr := range safety.NumTrips {
-		s.Trips[tr.String()] = l.wd.Count(tr)
+		s.Trips[tr] = l.wd.Count(tr)
 		if tr.Level() && l.wd.Active(tr) {
-			s.Active = append(s.Active, tr.String())
+			s.Active = append(s.Active, tr)
 		}
 	}
 	s.Level, s.Message = OK, s.State.String()

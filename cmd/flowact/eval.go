@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/flowact/flowact/expert/ckpt"
 	"github.com/flowact/flowact/expert/nn"
 	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/policy/chunk"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/sim/episode"
@@ -517,60 +517,43 @@ func (d *timedDriver) WriteCommand(c *robot.Command) error {
 // aggregate sums the loops' telemetry over episodes.
 type aggregate struct {
 	inference, tickCost *policy.Histogram
-	hist                map[string]policy.HistogramSnapshot
+	jitter, delay       policy.HistogramSnapshot
+	seamJump, seamJerk  policy.HistogramSnapshot
 	chunks, holds, late uint64
-	clamps              uint64
-	clampKinds          map[string]uint64
+	clamps              policy.Clamps
 	simSeconds          float64
 }
 
 func newAggregate() *aggregate {
-	b := policy.ExpBounds(1e-6, 1.25, 80) // 1 µs to 0.6 s
-	return &aggregate{inference: policy.NewHistogram(b), tickCost: policy.NewHistogram(b), hist: map[string]policy.HistogramSnapshot{}, clampKinds: map[string]uint64{}}
+	return &aggregate{inference: policy.NewHistogram(), tickCost: policy.NewHistogram()}
 }
 
 func (a *aggregate) add(s *policy.Snapshot) {
-	a.chunks += s.Counters["chunks"]
-	a.holds += s.Counters["hold_ticks"]
-	a.late += s.Counters["late"]
+	a.chunks += s.Counters.Chunks
+	a.holds += s.Counters.HoldTicks
+	a.late += s.Counters.Late
 	for k, n := range s.Clamps {
-		a.clamps += n
-		a.clampKinds[k] += n
+		a.clamps[k] += n
 	}
-	for _, k := range []string{"tick_jitter_s", "delay_ticks", "seam_jump_rad", "seam_jerk_rad_s3"} {
-		a.hist[k] = mergeHist(a.hist[k], s.Histogram[k])
-	}
+	a.jitter.Merge(s.Hist.TickJitter)
+	a.delay.Merge(s.Hist.Delay)
+	a.seamJump.Merge(s.Hist.SeamJump)
+	a.seamJerk.Merge(s.Hist.SeamJerk)
 }
 
 func (a *aggregate) fill(r *evalReport) {
-	r.TickJitter = quant(a.hist["tick_jitter_s"])
-	r.Delay = quant(a.hist["delay_ticks"])
-	r.SeamJump = quant(a.hist["seam_jump_rad"])
-	r.SeamJerk = quant(a.hist["seam_jerk_rad_s3"])
+	r.TickJitter = quant(a.jitter)
+	r.Delay = quant(a.delay)
+	r.SeamJump = quant(a.seamJump)
+	r.SeamJerk = quant(a.seamJerk)
 	r.TickCost = quant(a.tickCost.Snapshot())
 	r.Inference = quant(a.inference.Snapshot())
-	r.Chunks, r.HoldTicks, r.Late, r.Clamps, r.ClampsByKind = a.chunks, a.holds, a.late, a.clamps, a.clampKinds
+	r.Chunks, r.HoldTicks, r.Late, r.Clamps = a.chunks, a.holds, a.late, a.clamps.Total()
+	r.ClampsByKind = map[string]uint64{}
+	for k, n := range a.clamps {
+		r.ClampsByKind[safety.Kind(k).String()] = n
+	}
 	r.SimSeconds = a.simSeconds
-}
-
-// mergeHist adds b's counts to a's (histograms with the same bounds).
-func mergeHist(a, b policy.HistogramSnapshot) policy.HistogramSnapshot {
-	if a.Counts == nil {
-		a.Bounds = b.Bounds
-		a.Counts = append([]uint64(nil), b.Counts...)
-		a.N, a.Sum, a.Max = b.N, b.Sum, b.Max
-		return a
-	}
-	if len(a.Counts) != len(b.Counts) {
-		return a
-	}
-	for i, c := range b.Counts {
-		a.Counts[i] += c
-	}
-	a.N += b.N
-	a.Sum += b.Sum
-	a.Max = math.Max(a.Max, b.Max)
-	return a
 }
 
 func quant(s policy.HistogramSnapshot) quantiles {

@@ -27,6 +27,9 @@ const (
 var tripNames = [NumTrips]string{"embedding_stale", "state_stale", "starved", "chunk_rejected", "chunk_late", "fault",
 	"embedding_invalid", "state_invalid"}
 
+// MarshalText writes the trip's name (in JSON, for example).
+func (t Trip) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
 // Level reports whether t is a level trip (active while its condition holds: Set) rather than a
 // one-shot one (Fire).
 func (t Trip) Level() bool {

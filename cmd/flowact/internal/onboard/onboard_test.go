@@ -200,8 +200,8 @@ func testDrivesSimulator(t *testing.T, output string, simTime bool) {
 	})
 	snap := rt.Loop().Snapshot()
 	ss := sn.Stats().ROS
-	if snap.State != safety.Running || snap.Counters["chunks"] == 0 {
-		t.Errorf("state %v, %d chunks", snap.State, snap.Counters["chunks"])
+	if snap.State != safety.Running || snap.Counters.Chunks == 0 {
+		t.Errorf("state %v, %d chunks", snap.State, snap.Counters.Chunks)
 	}
 	if rt.Node().Clock().Sim() != simTime {
 		t.Errorf("the runtime's clock follows /clock: %v, want %v", rt.Node().Clock().Sim(), simTime)
@@ -385,24 +385,20 @@ func TestNewBadConfig(t *testing.T) {
 // TestStatus checks the diagnostic status built from a snapshot: level, message, and the
 // figures an operator reads in rqt_runtime_monitor.
 func TestStatus(t *testing.T) {
-	h := policy.NewHistogram(policy.ExpBounds(1e-6, 2, 25))
+	h := policy.NewHistogram()
 	for range 99 {
 		h.Record(1e-3)
 	}
 	h.Record(0.1)
 	hs := h.Snapshot()
-	empty := policy.NewHistogram([]float64{1}).Snapshot()
 	snap := &policy.Snapshot{
 		State: safety.Fault, Cause: "nan", Level: policy.Error, Message: "fault: nan", Strategy: chunk.Blend, Rate: 50,
-		Counters: map[string]uint64{"ticks": 10, "overruns": 2},
-		Clamps:   map[string]uint64{"velocity": 3, "position": 1},
-		Trips:    map[string]uint64{"state_stale": 4},
-		Active:   []string{"state_stale", "embedding_stale"},
-		Histogram: map[string]policy.HistogramSnapshot{
-			"tick_jitter_s": hs, "inference_s": hs, "tick_cost_s": empty, "obs_to_command_s": empty,
-			"delay_ticks": empty, "seam_jerk_rad_s3": empty,
-		},
+		Counters: policy.Counters{Ticks: 10, Overruns: 2},
+		Active:   []safety.Trip{safety.StateStale, safety.EmbeddingStale},
+		Hist:     policy.Histograms{TickJitter: hs, Inference: hs},
 	}
+	snap.Clamps[safety.Velocity], snap.Clamps[safety.Position] = 3, 1
+	snap.Trips[safety.StateStale] = 4
 	s := Status(snap, "ur5")
 	if s.Level != ros.LevelError || s.Message != "fault: nan" || s.Name != StatusName || s.HardwareID != "ur5" {
 		t.Errorf("status %+v", s)
@@ -416,7 +412,7 @@ func TestStatus(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"state": "fault", "fault_cause": "nan", "rate_hz": "50", "ticks": "10", "overruns": "2",
-		"tick_jitter.p50_s": "0.001024", "tick_jitter.max_s": "0.1", "inference.p99_s": "0.001024",
+		"tick_jitter.p50_s": "0.001", "tick_jitter.max_s": "0.1", "inference.p99_s": "0.001", "tick_cost.p99_s": "0",
 		"clamps": "4", "clamps.velocity": "3", "watchdog.state_stale": "4",
 		"watchdog.active": "state_stale,embedding_stale", "late": "0",
 	} {
