@@ -60,15 +60,17 @@
 //
 // # Output
 //
-// By default every tick writes one position command (robot.Driver.WriteCommand: a group
-// position controller). With Output "trajectory" the loop writes a robot.Trajectory (a
-// joint_trajectory_controller) only when what the robot should do changes: a chunk is spliced,
-// or the robot must hold or stop. The trajectory is the safety filter's own future, predicted
-// by a scratch copy of the filter over the plan and then a stop to rest, one point per tick, so
-// the robot follows exactly the commands the per-tick output would have sent; while it runs,
-// the tick follows the trajectory's points (safety.Filter.Follow) so that the next trajectory
-// starts from the robot's reference. A trajectory always ends at rest: if the loop dies, the
-// robot stops within its limits.
+// The tick's commands leave through an output (output.go), chosen by Config.Output; the tick
+// calls the same methods either way. By default every tick writes one position command
+// (robot.Driver.WriteCommand: a group position controller). With Output "trajectory" the output
+// wraps the same filter and writes a robot.Trajectory (a joint_trajectory_controller) only when
+// what the robot should do changes: a chunk is spliced, or the robot must hold or stop. The
+// trajectory is the safety filter's own future, predicted by a scratch copy of the filter over
+// the plan and then a stop to rest, one point per tick, so the robot follows exactly the
+// commands the per-tick output would have sent; while it runs, the tick follows the
+// trajectory's points (safety.Filter.Follow) so that the next trajectory starts from the
+// robot's reference. A trajectory always ends at rest: if the loop dies, the robot stops within
+// its limits.
 //
 // # Precision and normalization
 //

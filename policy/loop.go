@@ -38,7 +38,6 @@ type Loop struct {
 	log    *slog.Logger
 	rec    Recorder
 	src    EmbeddingSource
-	tw     robot.TrajectoryWriter // non-nil: trajectory output
 	h, d   int
 	period time.Duration
 
@@ -97,22 +96,9 @@ type Loop struct {
 	embStamp time.Time
 	embErr   error
 
-	// Trajectory output.
-	scratch  *safety.Filter // predicts the filter's commands
-	traj     robot.Trajectory
-	trajT    []time.Duration // full buffers that traj slices
-	trajP    []float64
-	action   []float64
-	trajMode int8  // what the last trajectory does: 0 none, trajPlan, trajBrake
-	trajK    int64 // the tick it was written at: its point i is for tick trajK+1+i
-	trajN    int   // its points
-	k        int64 // the current tick
+	out output // commands per tick, or trajectories
+	k   int64  // the current tick
 }
-
-const (
-	trajPlan  = 1 // follow the plan, then brake to a stop
-	trajBrake = 2 // brake to a stop
-)
 
 type result struct {
 	err     error
@@ -181,29 +167,13 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	if w, ok := deps.Inferer.(interface{ EmbeddingWidth() int }); ok {
 		l.width = w.EmbeddingWidth()
 	}
+	l.out = commandOutput{l}
 	if cfg.Output == "trajectory" {
 		tw, ok := deps.Driver.(robot.TrajectoryWriter)
 		if !ok {
 			return nil, fmt.Errorf("policy: output trajectory, but the driver %T writes no trajectories: %w", deps.Driver, ErrConfig)
 		}
-		// Room for the plan and a stop from full speed: v/a ticks, plus a/j to ramp the
-		// deceleration when a jerk limit is given, plus a few for rounding.
-		brake := 0.0
-		for _, lm := range lim {
-			b := lm.Velocity / lm.Acceleration
-			if lm.Jerk > 0 {
-				b += lm.Acceleration / lm.Jerk
-			}
-			brake = math.Max(brake, b)
-		}
-		n := h + int(math.Ceil(brake/per.Seconds())) + 4
-		l.tw = tw
-		l.scratch = safety.NewFilter(lim, per.Seconds())
-		l.trajT, l.trajP = make([]time.Duration, n), make([]float64, n*d)
-		for i := range n {
-			l.trajT[i] = time.Duration(i+1) * per
-		}
-		l.action = make([]float64, d)
+		l.out = newTrajectoryOutput(l, tw, lim)
 	}
 	if l.clock == nil {
 		l.clock = robot.WallClock{}
@@ -411,36 +381,10 @@ func (l *Loop) InferPending(latency time.Duration) bool {
 	return true
 }
 
-// shutdown decelerates a moving robot to a stop on the clock, for at most the braking time at
-// the acceleration limits plus a few ticks, whatever ctx says.
+// shutdown brings a moving robot to a stop within its limits, whatever ctx says.
 func (l *Loop) shutdown() {
-	if !l.live {
-		return
-	}
-	if l.tw != nil {
-		// The whole stop in one trajectory, from the last tick's command and time (a start in
-		// the past takes over on arrival).
-		l.writeTrajectory(l.k, l.prevNow, false)
-		return
-	}
-	worst := 0.0
-	for _, lim := range l.filter.Limits() {
-		worst = math.Max(worst, lim.Velocity/lim.Acceleration)
-	}
-	n := int64(worst/l.period.Seconds()) + 10
-	ctx := context.Background()
-	t := l.clock.Now()
-	for i := int64(0); i < n && !l.filter.AtRest(0); i++ {
-		t = t.Add(l.period)
-		if l.clock.SleepUntil(ctx, t) != nil {
-			return
-		}
-		l.filter.Hold(l.cmd.Position)
-		l.cmd.Stamp = l.clock.Now()
-		if err := l.drv.WriteCommand(&l.cmd); err != nil {
-			l.tel.WriteErrors.Add(1)
-			return
-		}
+	if l.live {
+		l.out.stop()
 	}
 }
 
@@ -563,7 +507,7 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 	planned := false
 	switch st {
 	case safety.Idle:
-		l.trajMode = 0
+		l.out.idle()
 		l.live = false
 		l.splicer.Reset()
 		l.wd.Set(safety.Starved, false, k, now, 0)
@@ -588,11 +532,7 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 			l.hold()
 		case l.splicer.Action(l.target, k):
 			l.wd.Set(safety.Starved, false, k, now, 0)
-			if l.tw != nil {
-				l.follow()
-			} else {
-				l.filter.Step(l.cmd.Position, l.target)
-			}
+			l.out.plan(l.cmd.Position, l.target)
 			l.observeSeam(l.target)
 			planned = true
 		default:
@@ -616,26 +556,8 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		}
 	}
 
-	if l.tw != nil {
-		mode := int8(trajBrake)
-		if planned {
-			mode = trajPlan
-		}
-		if mode != l.trajMode || !l.obsAt.IsZero() {
-			l.trajMode = mode
-			if err := l.writeTrajectory(k, now, planned); err != nil {
-				return err
-			}
-		}
-	} else {
-		l.cmd.Stamp = now
-		if err := l.drv.WriteCommand(&l.cmd); err != nil {
-			t.WriteErrors.Add(1)
-			if errors.Is(err, robot.ErrClosed) {
-				l.live = false
-				return fmt.Errorf("policy: write command: %w", err)
-			}
-		}
+	if err := l.out.send(k, now, planned, !l.obsAt.IsZero()); err != nil {
+		return err
 	}
 	if !l.obsAt.IsZero() {
 		t.ObsToCommand.Record(l.clock.Now().Sub(l.obsAt).Seconds())
@@ -643,57 +565,8 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 	return nil
 }
 
-// writeTrajectory sends what the filter will command from tick k+1 on if nothing changes: the
-// plan (when planned) and then a stop, predicted by a scratch copy of the filter.
-func (l *Loop) writeTrajectory(k int64, now time.Time, planned bool) error {
-	sc, d, pos := l.scratch, l.d, l.trajP
-	sc.CopyState(l.filter)
-	limit := len(l.trajT)
-	n := 0
-	if planned {
-		for kk := k + 1; kk < l.splicer.End() && n < limit && l.splicer.Action(l.action, kk); kk++ {
-			sc.Step(pos[n*d:(n+1)*d], l.action)
-			n++
-		}
-	}
-	for n < limit && !sc.AtRest(0) {
-		sc.Hold(pos[n*d : (n+1)*d])
-		n++
-	}
-	if n == 0 { // at rest: one point where it is, replacing whatever ran before
-		sc.Last(pos[:d])
-		n = 1
-	}
-	l.traj.Start, l.traj.TimeFromStart, l.traj.Positions = now, l.trajT[:n], pos[:n*d]
-	l.trajK, l.trajN = k, n
-	if err := l.tw.WriteTrajectory(&l.traj); err != nil {
-		l.tel.WriteErrors.Add(1)
-		if errors.Is(err, robot.ErrClosed) {
-			l.live = false
-			return fmt.Errorf("policy: write trajectory: %w", err)
-		}
-	}
-	return nil
-}
-
-// follow (trajectory output) makes the active trajectory's point for this tick the last command:
-// the robot executes the trajectory, so the filter's history must be its points.
-func (l *Loop) follow() {
-	if l.trajMode == 0 {
-		l.filter.Last(l.cmd.Position) // nothing sent yet: the robot stays where it is
-	} else {
-		i := int(min(l.k-l.trajK-1, int64(l.trajN-1)))
-		copy(l.cmd.Position, l.trajP[i*l.d:(i+1)*l.d])
-	}
-	l.filter.Follow(l.cmd.Position)
-}
-
 func (l *Loop) hold() {
-	if l.tw != nil {
-		l.follow()
-	} else {
-		l.filter.Hold(l.cmd.Position)
-	}
+	l.out.hold(l.cmd.Position)
 	l.tel.HoldTicks.Add(1)
 	l.observeSeam(l.cmd.Position)
 }
