@@ -286,7 +286,7 @@ func checkTaskFits(cmd string, lp *loadedPolicy, tf *TaskFile) error {
 	if width == 0 {
 		width = vlm.DefaultWidth
 	}
-	if cw, _ := lp.net.CondShape(); cw != width {
+	if cw, _ := lp.ck.CondShape(); cw != width {
 		return usagef("%s: task %s's VLM gives %d-wide embeddings, the checkpoint expects %d", cmd, tf.Task.Name, width, cw)
 	}
 	return nil

@@ -93,7 +93,7 @@ master and exits 0.`,
 			}
 			// Debug: an unreachable master must stay one line on stderr at the default level.
 			log.Debug("run: policy loaded", "policy", o.policy, "checkpoint", lp.ref, "robot", pf.Robot,
-				"chunk", fmt.Sprintf("%dx%d", lp.h, lp.d), "rate_hz", 1/rt.Loop().Period().Seconds(), "start", o.start)
+				"chunk", chunkShape(lp.ck), "rate_hz", 1/rt.Loop().Period().Seconds(), "start", o.start)
 			return rt.Run(cmd.Context())
 		},
 	}
@@ -139,15 +139,14 @@ func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time
 	}
 	applyTopics(&rc.Topics, &robotCfg)
 	rc.Logger = log
-	nrm, err := policy.NewNorm(lp.set, lp.mode, lp.h, lp.d)
-	if err != nil {
-		return nil, err
-	}
 	loopCfg := lp.file.Loop
 	if lp.file.Seed != 0 {
 		loopCfg.Seed = lp.file.Seed
 	}
-	inf := lp.expert(lp.file.Sampler.Sampler(), nrm, loopCfg.Seed)
+	inf, err := lp.expert(loopCfg.Seed)
+	if err != nil {
+		return nil, err
+	}
 	rt, err := onboard.New(onboard.Config{
 		ROS: rc, Loop: loopCfg, Start: start, ConnectTimeout: connectTimeout, Logger: log,
 	}, lp.rb.Model, inf)
@@ -171,4 +170,10 @@ func applyTopics(t *ros.Topics, rc *robot.Config) {
 			*f.dst = f.src
 		}
 	}
+}
+
+// chunkShape formats a checkpoint's chunk shape, H x D.
+func chunkShape(ck *policy.Checkpoint) string {
+	h, d := ck.Shape()
+	return fmt.Sprintf("%dx%d", h, d)
 }

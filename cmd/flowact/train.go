@@ -53,27 +53,6 @@ type trainOptions struct {
 	dtype       string         // --weights-dtype: F32 or F16
 }
 
-// normArtifact is a checkpoint manifest's "norm": the statistics and the mode they are applied
-// in (normalize -> expert -> unnormalize, package calib/norm).
-type normArtifact struct {
-	Mode  norm.Mode       `json:"mode"`
-	Stats json.RawMessage `json:"stats"`
-	// Frame is the actions' frame (policy.Frame): "relative" (offsets from the observed joint
-	// positions, what the action statistics are of) or "absolute"; absent in checkpoints from
-	// before frames, which are absolute.
-	Frame string `json:"frame,omitempty"`
-	// State is what the network's state input holds: "joints" (the joint positions; also
-	// when absent) or "joints+ee" (then the end effector's position, m, in the robot's root
-	// frame: policy.Expert.SetEndEffector).
-	State string `json:"state,omitempty"`
-}
-
-// State inputs of a checkpoint (normArtifact.State).
-const (
-	stateJoints   = "joints"
-	stateJointsEE = "joints+ee"
-)
-
 // stateFeatures builds the network's state input from joint positions: the positions, and the
 // end effector's position when rb is not nil.
 type stateFeatures struct{ rb *task.Robot }
@@ -162,7 +141,7 @@ demonstration.`,
 	f.IntVar(&o.warmup, "warmup", 200, "linear warmup steps")
 	f.Float64Var(&o.ema, "ema", 0.999, "decay of the weights' moving average written to the checkpoint (0: raw weights)")
 	f.StringVar(&o.frame, "frame", "relative", "actions as absolute joint targets or relative to the observed joint positions (finer at small motions)")
-	f.StringVar(&o.state, "state", stateJoints, "the network's state input: joints (positions) or joints+ee (and the end effector's position, by forward kinematics)")
+	f.StringVar(&o.state, "state", policy.Joints.String(), "the network's state input: joints (positions) or joints+ee (and the end effector's position, by forward kinematics)")
 	f.StringVar(&o.robot, "robot", "", "robot whose kinematics give the end effector's position for --state joints+ee (default: the bags' metadata)")
 	f.StringVar(&o.dtype, "weights-dtype", ckpt.DTypeF32, "how model.safetensors stores the weights: F32, or F16 (half the size; each weight rounded to the nearest half-precision value)")
 	f.IntVar(&o.maxPrefix, "max-prefix", 20, "largest committed prefix trained for (real-time chunking); 0 for none")
@@ -192,8 +171,9 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if err != nil || o.frame == "" {
 		return nil, usagef("train: --frame %q: want absolute or relative", o.frame)
 	}
-	if o.state != stateJoints && o.state != stateJointsEE {
-		return nil, usagef("train: --state %q: want %s or %s", o.state, stateJoints, stateJointsEE)
+	stateIn, err := policy.ParseStateInput(o.state)
+	if err != nil || o.state == "" {
+		return nil, usagef("train: --state %q: want %s or %s", o.state, policy.Joints, policy.JointsEE)
 	}
 	switch o.dtype = strings.ToUpper(o.dtype); o.dtype {
 	case ckpt.DTypeF32, ckpt.DTypeF16:
@@ -232,13 +212,13 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		return nil, err
 	}
 	var feat stateFeatures
-	if o.state == stateJointsEE {
+	if stateIn == policy.JointsEE {
 		name := o.robot
 		if name == "" {
 			name = trainEps[0].Meta.Robot
 		}
 		if name == "" {
-			return nil, usagef("train: --state %s: the bags name no robot; give --robot", stateJointsEE)
+			return nil, usagef("train: --state %s: the bags name no robot; give --robot", policy.JointsEE)
 		}
 		if feat.rb, err = taskRobot(name); err != nil {
 			return nil, usagef("train: --robot: %v", err)
@@ -325,11 +305,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 			return nil, err
 		}
 	}
-	stats, err := set.Encode()
-	if err != nil {
-		return nil, err
-	}
-	normJSON, err := json.Marshal(normArtifact{Mode: norm.MeanStd, Stats: stats, Frame: frame.String(), State: o.state})
+	normJSON, err := (&policy.Normalization{Set: set, Mode: norm.MeanStd, Frame: frame, State: stateIn}).Encode()
 	if err != nil {
 		return nil, err
 	}

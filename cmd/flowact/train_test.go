@@ -52,11 +52,11 @@ func TestTrain(t *testing.T) {
 	if p.Seed != 3 || p.Steps != 6 || p.DataHash != sum.DataHash || !strings.Contains(p.Note, "--seed 3") {
 		t.Errorf("provenance %+v", p)
 	}
-	a, err := decodeNorm(man.Norm)
+	a, err := policy.DecodeNormalization(man.Norm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, mode, frame := a.set, a.mode, a.frame
+	set, mode, frame := a.Set, a.Mode, a.Frame
 	if err := set.Check(6, 6); err != nil || mode.String() != "mean_std" || frame != policy.Relative || set.State.Names[0] != "shoulder_pan_joint" {
 		t.Errorf("norm %v, mode %v, frame %v, names %v", err, mode, frame, set.State.Names)
 	}
@@ -138,13 +138,13 @@ func TestTrainUsage(t *testing.T) {
 func TestTrainEndEffectorState(t *testing.T) {
 	ck, net, man := trainQuick(t, "13", "--state", "joints+ee")
 	net.Close()
-	a, err := decodeNorm(man.Norm)
+	a, err := policy.DecodeNormalization(man.Norm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := a.set.State.Names
-	if !a.ee || len(names) != 9 || names[6] != "ee_x" || names[8] != "ee_z" || a.set.Action.Dim() != 6 {
-		t.Fatalf("norm: end effector %v, state names %v, %d action dims; want true, 6 joints then ee_x..ee_z, 6", a.ee, names, a.set.Action.Dim())
+	names := a.Set.State.Names
+	if a.State != policy.JointsEE || len(names) != 9 || names[6] != "ee_x" || names[8] != "ee_z" || a.Set.Action.Dim() != 6 {
+		t.Fatalf("norm: state %v, state names %v, %d action dims; want joints+ee, 6 joints then ee_x..ee_z, 6", a.State, names, a.Set.Action.Dim())
 	}
 	rb, err := taskRobot("ur5")
 	if err != nil {
@@ -152,8 +152,8 @@ func TestTrainEndEffectorState(t *testing.T) {
 	}
 	home := rb.EEPos(rb.Home)
 	for i := range 3 {
-		if m := a.set.State.Mean[6+i]; math.Abs(m-home[i]) > 0.3 {
-			t.Errorf("ee mean %v, home at %v: not end-effector positions (m)", a.set.State.Mean[6:], home)
+		if m := a.Set.State.Mean[6+i]; math.Abs(m-home[i]) > 0.3 {
+			t.Errorf("ee mean %v, home at %v: not end-effector positions (m)", a.Set.State.Mean[6:], home)
 		}
 	}
 	r := evalRun(t, "--checkpoint", ck, "--task", "reach", "--episodes", "1")
