@@ -1,7 +1,7 @@
 package dataset
 
 import (
-	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -91,27 +91,27 @@ func BenchmarkSampleTo(b *testing.B) {
 	}
 }
 
-// BenchmarkLoader streams batches of 32 samples (H = 50) from 4 episodes on disk, reading
-// included; one op is one batch.
-func BenchmarkLoader(b *testing.B) {
-	dir := b.TempDir()
-	var paths []string
-	for i := range 4 {
-		p := filepath.Join(dir, string(rune('a'+i))+".bag")
-		if err := WriteEpisode(p, benchEpisode(), WriterConfig{}); err != nil {
+// BenchmarkDrawTo draws training examples (H = 50, joints and end effector, relative actions)
+// from 4 episodes held in memory; one op is one example.
+func BenchmarkDrawTo(b *testing.B) {
+	var eps []*Aligned
+	for range 4 {
+		a, err := Align(benchEpisode(), 0, ActionsFromCommand)
+		if err != nil {
 			b.Fatal(err)
 		}
-		paths = append(paths, p)
+		eps = append(eps, a)
 	}
-	l, err := NewLoader(paths, LoaderConfig{Horizon: 50, BatchSize: 32, Resident: 2, Seed: 1})
+	fk := func(q []float64) [3]float64 { return [3]float64{q[0], 0, 0} }
+	x, err := NewExamples(eps, ExamplesConfig{Horizon: 50, Relative: true, EndEffector: fk})
 	if err != nil {
 		b.Fatal(err)
 	}
-	var batch Batch
+	h, d, tokens, width, sd := x.Shape()
+	emb, state, action := make([]float32, tokens*width), make([]float64, sd), make([]float64, h*d)
+	r := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := l.Next(&batch); err != nil && err != io.EOF {
-			b.Fatal(err)
-		}
+		x.DrawTo(r, emb, state, action)
 	}
 }

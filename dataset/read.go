@@ -384,7 +384,7 @@ func List(dir string) ([]string, error) {
 
 // ReadDir reads every .bag file in dir, in name order. It returns the episodes it could read and,
 // when some bags failed, an Errors listing them; it fails outright only when dir cannot be listed.
-// It holds every episode in memory: stream large datasets with a Loader instead.
+// It holds every episode in memory.
 func ReadDir(dir string, cfg Config) ([]*Episode, error) {
 	paths, err := List(dir)
 	if err != nil {

@@ -286,17 +286,26 @@ func (ck *Checkpoint) init(model *robot.Model, cfg LoadConfig) error {
 		if cfg.EELink == "" {
 			return fmt.Errorf("its state holds the end effector's position: name the end-effector link (LoadConfig.EELink)")
 		}
-		chain, err := model.Chain(cfg.EELink)
-		if err != nil {
+		if ck.fk, err = EndEffector(model, cfg.EELink); err != nil {
 			return err
-		}
-		ck.fk = func(q []float64) [3]float64 {
-			var p robot.Pose
-			chain.Pose(&p, q)
-			return p.Pos
 		}
 	}
 	return nil
+}
+
+// EndEffector returns the forward kinematics of model's link: its position (m, in the root
+// frame) at joint positions q, allocating nothing. It is what a JointsEE expert appends to its
+// state; training appends the same (dataset.ExamplesConfig.EndEffector).
+func EndEffector(model *robot.Model, link string) (func(q []float64) [3]float64, error) {
+	chain, err := model.Chain(link)
+	if err != nil {
+		return nil, err
+	}
+	return func(q []float64) [3]float64 {
+		var p robot.Pose
+		chain.Pose(&p, q)
+		return p.Pos
+	}, nil
 }
 
 // Shape returns the chunk shape: H actions of D joints.

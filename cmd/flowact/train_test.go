@@ -62,7 +62,7 @@ func TestTrain(t *testing.T) {
 	}
 	// The training bags' hash: the validation episode is not part of it.
 	paths, _ := filepath.Glob(filepath.Join(data, "*.bag"))
-	if all, _ := dataHash(paths); all == sum.DataHash {
+	if all, _ := dataset.Hash(paths); all == sum.DataHash {
 		t.Errorf("data hash covers the validation episode too")
 	}
 	log, err := os.ReadFile(filepath.Join(ck, "train.jsonl"))
@@ -82,32 +82,6 @@ func TestTrain(t *testing.T) {
 	w2, err2 := os.ReadFile(filepath.Join(again, ckpt.WeightsFile))
 	if err1 != nil || err2 != nil || string(w1) != string(w2) {
 		t.Errorf("two runs from seed 3 wrote different weights (%v, %v)", err1, err2)
-	}
-}
-
-// TestEpisodeStatsFrames: absolute action statistics are of the actions; relative ones of the
-// offsets a chunk of h holds from each tick's joint positions, h rows per tick where the episode
-// has them.
-func TestEpisodeStatsFrames(t *testing.T) {
-	// One joint; positions 0, 1, 2, 3 and actions 1, 2, 3, 3 (the next position, then hold).
-	ep := &dataset.Aligned{N: 4, D: 1, State: []float64{0, 1, 2, 3}, Action: []float64{1, 2, 3, 3}, Meta: dataset.Meta{Joints: []string{"j"}}}
-	abs, err := episodeStats([]*dataset.Aligned{ep}, policy.Absolute, 2, stateFeatures{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := episodeStats([]*dataset.Aligned{ep}, policy.Relative, 2, stateFeatures{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Relative, h = 2: offsets 1, 2 (tick 0), 1, 2 (tick 1), 1, 1 (tick 2), 0 (tick 3).
-	if abs.Action.Count != 4 || abs.Action.Mean[0] != 2.25 {
-		t.Errorf("absolute: %d actions, mean %v; want 4 and 2.25", abs.Action.Count, abs.Action.Mean)
-	}
-	if rel.Action.Count != 7 || math.Abs(rel.Action.Mean[0]-8.0/7) > 1e-12 || rel.Action.Min[0] != 0 || rel.Action.Max[0] != 2 {
-		t.Errorf("relative: %d offsets, mean %v, min %v, max %v; want 7, 8/7, 0, 2", rel.Action.Count, rel.Action.Mean, rel.Action.Min, rel.Action.Max)
-	}
-	if rel.State.Mean[0] != 1.5 {
-		t.Errorf("relative: state mean %v, want the positions' 1.5", rel.State.Mean)
 	}
 }
 
