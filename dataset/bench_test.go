@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/flowact/flowact/robot"
 )
 
 // benchEpisode is 10 s of a 7-joint arm at 100 Hz with 16 x 256 embeddings at 5 Hz: 1000 joint
@@ -21,7 +23,7 @@ func benchEpisode() *Episode {
 		ep.States = append(ep.States, JointState{Stamp: st, Position: p, Velocity: p, Effort: p})
 		ep.Actions = append(ep.Actions, Action{Stamp: st, Position: p})
 		if i%20 == 0 {
-			ep.Embeddings = append(ep.Embeddings, Embedding{Stamp: st, Tokens: 16, Width: 256, Data: make([]float32, 16*256)})
+			ep.Embeddings = append(ep.Embeddings, robot.Embedding{Stamp: st, Tokens: 16, Width: 256, Data: make([]float32, 16*256)})
 		}
 	}
 	return ep

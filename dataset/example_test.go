@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowact/flowact/dataset"
+	"github.com/flowact/flowact/robot"
 )
 
 func Example() {
@@ -25,7 +26,7 @@ func Example() {
 		panic(err)
 	}
 	start := time.Unix(1700000000, 0)
-	_ = w.WriteEmbedding(&dataset.Embedding{Stamp: start, Tokens: 1, Width: 2, Data: []float32{0.5, -0.5}})
+	_ = w.WriteEmbedding(&robot.Embedding{Stamp: start, Tokens: 1, Width: 2, Data: []float32{0.5, -0.5}})
 	for i := range 11 {
 		t := start.Add(time.Duration(i) * 100 * time.Millisecond)
 		_ = w.WriteState(&dataset.JointState{Stamp: t, Position: []float64{0.1 * float64(i), 0}})
@@ -63,7 +64,7 @@ func ExampleExamples() {
 	start := time.Unix(1700000000, 0)
 	for e := range 5 {
 		ep := &dataset.Episode{Meta: dataset.Meta{Task: "reach", Success: true, Joints: []string{"j"}, Rate: 20},
-			Embeddings: []dataset.Embedding{{Stamp: start, Tokens: 2, Width: 8, Data: make([]float32, 16)}}}
+			Embeddings: []robot.Embedding{{Stamp: start, Tokens: 2, Width: 8, Data: make([]float32, 16)}}}
 		for i := range 21 {
 			t := start.Add(time.Duration(i) * 50 * time.Millisecond)
 			ep.States = append(ep.States, dataset.JointState{Stamp: t, Position: []float64{float64(e)}})

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowact/flowact/robot"
 )
 
 // rows records what AccumulateTo adds.
@@ -138,7 +140,7 @@ func TestLoadEpisodes(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, joints []string, success bool) string {
 		ep := &Episode{Meta: Meta{Version: MetaVersion, Task: "reach", Success: success, Joints: joints, Rate: 10},
-			Embeddings: []Embedding{{Stamp: t0, Tokens: 1, Width: 2, Data: []float32{1, 2}}}}
+			Embeddings: []robot.Embedding{{Stamp: t0, Tokens: 1, Width: 2, Data: []float32{1, 2}}}}
 		for i := range 5 {
 			ts := t0.Add(time.Duration(i) * 100 * time.Millisecond)
 			ep.States = append(ep.States, JointState{Stamp: ts, Position: make([]float64, len(joints))})

@@ -339,8 +339,8 @@ func (d *demo) episode(ctx context.Context, tf *TaskFile, seed uint64, i int) (d
 		if d.rt.Node().Driver().ReadState(&st) != nil || !st.Stamp.After(t0) {
 			return false
 		}
-		e, err := d.rt.Node().Embeddings().Latest()
-		return err == nil && e.Received.After(t0)
+		at, _ := d.rt.Node().Embeddings().Received()
+		return at.After(t0)
 	}, simDone); err != nil {
 		return ep, err
 	}

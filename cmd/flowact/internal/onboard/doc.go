@@ -5,7 +5,7 @@
 // # Wiring
 //
 //	ros.Node ─ /joint_states ──────> JointStates mailbox ─> ros.Driver.ReadState ─┐
-//	         ─ embedding topic ────> Embeddings mailbox ──> EmbeddingSource ───────┤
+//	         ─ embedding topic ────> Embeddings mailbox (an EmbeddingSource) ───────┤
 //	                                  (std_msgs/Float32MultiArray or               │
 //	                                   flowact_msgs/Embedding, Config.ROS.Embedding)│
 //	                                                                    policy.Loop (ticks on the

@@ -153,7 +153,7 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 		Clock:      node.Clock(),
 		Logger:     cfg.Logger,
 		Recorder:   diagnostics{r},
-		Embeddings: Embeddings{node.Embeddings()},
+		Embeddings: node.Embeddings(),
 	})
 	if err != nil {
 		return nil, err
@@ -323,20 +323,8 @@ func (r *Runtime) flush() {
 	}
 }
 
-// Embeddings is robot/ros's embedding mailbox as the loop's EmbeddingSource. Latest neither
-// blocks nor allocates.
-type Embeddings struct{ E *ros.Embeddings }
-
-var _ policy.EmbeddingSource = Embeddings{}
-
-// Latest returns the newest embedding (shared: its Data must not be modified).
-func (s Embeddings) Latest() (policy.Embedding, error) {
-	e, err := s.E.Latest()
-	if err != nil {
-		return policy.Embedding{}, err
-	}
-	return policy.Embedding{Stamp: e.Stamp, Tokens: e.Tokens, Width: e.Width, Data: e.Data}, nil
-}
+// The ROS embedding mailbox is the loop's embedding source as it is.
+var _ policy.EmbeddingSource = (*ros.Embeddings)(nil)
 
 // diagnostics publishes the loop's snapshots as the node's /diagnostics status.
 type diagnostics struct{ r *Runtime }

@@ -19,7 +19,6 @@ import (
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
 	"github.com/flowact/flowact/robot/ros/master"
-	"github.com/flowact/flowact/robot/ros/msgs"
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
 	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim/node"
@@ -418,26 +417,5 @@ func TestMasterURI(t *testing.T) {
 		if got := c.cfg.MasterURI(); got != c.want {
 			t.Errorf("MasterURI() = %q, want %q", got, c.want)
 		}
-	}
-}
-
-// TestEmbeddingsAdapter: the loop's embedding source over robot/ros's mailbox gives what the
-// subscriber stored (shape, data, stamp) and allocates nothing, as the tick requires.
-func TestEmbeddingsAdapter(t *testing.T) {
-	box := ros.NewEmbeddings(nil)
-	src := Embeddings{box}
-	if _, err := src.Latest(); !errors.Is(err, ros.ErrNoEmbedding) {
-		t.Fatalf("empty mailbox: %v", err)
-	}
-	stamp := time.Unix(100, 5)
-	var m msgs.Embedding
-	ros.EncodeCustom(&m, 2, 3, []float32{1, 2, 3, 4, 5, 6}, stamp)
-	box.StoreCustom(&m)
-	e, err := src.Latest()
-	if err != nil || e.Tokens != 2 || e.Width != 3 || !slices.Equal(e.Data, []float32{1, 2, 3, 4, 5, 6}) || !e.Stamp.Equal(stamp) {
-		t.Fatalf("Latest: %+v, %v", e, err)
-	}
-	if n := testing.AllocsPerRun(100, func() { src.Latest() }); n != 0 {
-		t.Errorf("Latest allocates %v times per call", n)
 	}
 }
