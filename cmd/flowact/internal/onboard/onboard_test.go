@@ -162,10 +162,10 @@ func testDrivesSimulator(t *testing.T, output string, simTime bool) {
 	// With sim time the simulator sets /use_sim_time when it registers: start after it.
 	<-sn.Ready()
 	cfg := Config{
-		ROS: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv,
+		ROS: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv, ConnectTimeout: 5 * time.Second,
 			Topics: ros.Topics{Command: rc.Topics.Command, Trajectory: rc.Topics.Trajectory, JointStates: rc.Topics.JointStates}},
 		Loop:  policy.Config{Rate: 50, TelemetryPeriod: 100 * time.Millisecond, Output: output},
-		Start: true, ConnectTimeout: 5 * time.Second, Logger: quiet(),
+		Start: true, Logger: quiet(),
 	}
 	g := newGoal(10, target)
 	rt, err := New(cfg, m, g)
@@ -286,13 +286,13 @@ func TestRunUnreachableMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	uri := "http://" + addr + "/"
-	rt, err := New(Config{ROS: ros.Config{MasterURI: uri, Getenv: noEnv}, ConnectTimeout: 300 * time.Millisecond}, m, newGoal(4, make([]float64, m.DoF())))
+	rt, err := New(Config{ROS: ros.Config{MasterURI: uri, Getenv: noEnv, ConnectTimeout: 300 * time.Millisecond}, Logger: quiet()}, m, newGoal(4, make([]float64, m.DoF())))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
 	err = rt.Run(context.Background())
-	if !errors.Is(err, ErrMaster) || !strings.Contains(err.Error(), uri) || strings.Contains(err.Error(), "\n") {
+	if !errors.Is(err, ros.ErrMaster) || !strings.Contains(err.Error(), uri) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("Run: %v; want ErrMaster naming %s on one line", err, uri)
 	}
 	if d := time.Since(t0); d > 5*time.Second {
@@ -309,7 +309,7 @@ func TestRunCancelWhileWaiting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := New(Config{ROS: ros.Config{MasterURI: "http://127.0.0.1:1/", Getenv: noEnv}, ConnectTimeout: -1}, m, newGoal(4, make([]float64, m.DoF())))
+	rt, err := New(Config{ROS: ros.Config{MasterURI: "http://127.0.0.1:1/", Getenv: noEnv}, Logger: quiet()}, m, newGoal(4, make([]float64, m.DoF())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestNewBadConfig(t *testing.T) {
 	}{
 		{"bad node name", Config{ROS: ros.Config{Name: "a/b", Getenv: noEnv}}, inf, ros.ErrConfig},
 		{"bad rate", Config{ROS: ros.Config{Getenv: noEnv}, Loop: policy.Config{Rate: 5}}, inf, policy.ErrConfig},
-		{"negative flush", Config{ROS: ros.Config{Getenv: noEnv}, FlushTimeout: -1}, inf, ErrConfig},
+		{"negative flush", Config{ROS: ros.Config{Getenv: noEnv, FlushTimeout: -1}}, inf, ros.ErrConfig},
 		{"wrong joints", Config{ROS: ros.Config{Getenv: noEnv}}, newGoal(4, make([]float64, 3)), policy.ErrConfig},
 		{"no inferer", Config{ROS: ros.Config{Getenv: noEnv}}, nil, ErrConfig},
 	} {
@@ -393,29 +393,6 @@ func TestStatus(t *testing.T) {
 		snap.Level = c.in
 		if got := Status(snap, "").Level; got != c.want {
 			t.Errorf("level %v -> %v, want %v", c.in, got, c.want)
-		}
-	}
-}
-
-func TestMasterURI(t *testing.T) {
-	env := func(v string) func(string) string {
-		return func(k string) string {
-			if k == "ROS_MASTER_URI" {
-				return v
-			}
-			return ""
-		}
-	}
-	for _, c := range []struct {
-		cfg  Config
-		want string
-	}{
-		{Config{ROS: ros.Config{MasterURI: "http://a:1/", Getenv: env("http://b:2/")}}, "http://a:1/"},
-		{Config{ROS: ros.Config{Getenv: env("http://b:2/")}}, "http://b:2/"},
-		{Config{ROS: ros.Config{Getenv: env("")}}, ros.DefaultMasterURI},
-	} {
-		if got := c.cfg.MasterURI(); got != c.want {
-			t.Errorf("MasterURI() = %q, want %q", got, c.want)
 		}
 	}
 }

@@ -8,13 +8,128 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/goroslib/v2"
 	"github.com/bluenviron/goroslib/v2/pkg/apimaster"
+
+	"github.com/flowact/flowact/robot/ros/xmlrpc"
 )
 
-// What Node and SimSide share around their goroslib node's life.
+// What Node and SimSide share around their goroslib node's life: the connect/register/serve
+// loop (member.run), the pacing of attempts to reach an absent master (masterWait), joining the
+// master (joinMaster) and watching the registration (watchMaster).
+
+// link is one registration of a member: a goroslib node and everything created on it.
+type link interface {
+	comparable
+	close()       // unregisters everything and closes the goroslib node
+	attrs() []any // log attributes of the registration
+}
+
+// member is a side of flowact's ROS interfaces that joins a master: Node (the robot side) and
+// SimSide (the simulator's face). run is the one loop both follow.
+type member[L link] struct {
+	nm   *names
+	log  *slog.Logger
+	rpc  *xmlrpc.Client
+	kind string // "node" or "simulator", in logs and errors
+	regs *atomic.Uint64
+	// connect makes one attempt to register; on error it has closed what it opened.
+	connect func(context.Context) (L, error)
+	// serve runs a registration until ctx ends (nil), a shutdown is requested (ErrShutdown) or
+	// the master cannot take the node back (errForgotten: run connects again).
+	serve func(context.Context, L) error
+	// registered (may be nil) runs after every registration, connected(false) (may be nil)
+	// after every registration ends.
+	registered func()
+	connected  func(bool)
+}
+
+// run connects, waiting and retrying while the master is absent (at most
+// Config.ConnectTimeout before the first registration: then ErrMaster), serves each
+// registration, connects again when the master forgot the node, and returns nil when ctx ends.
+func (m *member[L]) run(ctx context.Context) error {
+	cfg := &m.nm.cfg
+	w := newMasterWait(cfg, m.log)
+	var deadline time.Time
+	if cfg.ConnectTimeout > 0 {
+		deadline = time.Now().Add(cfg.ConnectTimeout)
+	}
+	var none L
+	for {
+		first := m.regs.Load() == 0
+		var l L
+		err := m.probe(ctx, first, deadline)
+		if err == nil {
+			l, err = m.connect(ctx)
+		}
+		if ctx.Err() != nil {
+			if l != none {
+				l.close()
+			}
+			return nil
+		}
+		if err != nil {
+			if first && !deadline.IsZero() && !time.Now().Before(deadline) {
+				return fmt.Errorf("%w: %s %s not registered with %s within %v: %s", ErrMaster, m.kind, m.nm.node, cfg.MasterURI, cfg.ConnectTimeout, cause(err))
+			}
+			if !w.wait(ctx, err, deadline) {
+				return nil
+			}
+			continue
+		}
+		w.registered()
+		m.regs.Add(1)
+		if m.connected != nil {
+			m.connected(true)
+		}
+		if m.registered != nil {
+			m.registered()
+		}
+		m.log.Info("ros: registered", append([]any{"as", m.kind, "master", cfg.MasterURI}, l.attrs()...)...)
+		err = m.serve(ctx, l)
+		if m.connected != nil {
+			m.connected(false)
+		}
+		l.close()
+		if err != nil && !errors.Is(err, errForgotten) {
+			m.log.Warn("ros: stopped", "as", m.kind, "err", err)
+			return err
+		}
+		if ctx.Err() != nil {
+			m.log.Info("ros: unregistered", "as", m.kind)
+			return nil
+		}
+		m.log.Warn("ros: could not register again in place: building a new connection", "as", m.kind)
+	}
+}
+
+// probe asks the master for its URI before the first registration when Config.ConnectTimeout
+// bounds the wait, with the call itself bounded by the deadline (goroslib's own calls cannot be
+// cancelled and take up to Config.Timeout each). Otherwise it does nothing: joinMaster probes.
+func (m *member[L]) probe(ctx context.Context, first bool, deadline time.Time) error {
+	if !first || deadline.IsZero() {
+		return nil
+	}
+	pctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	_, _, _, err := masterCall(pctx, m.rpc, m.nm, "getUri")
+	return err
+}
+
+// cause shortens a transport error to its innermost message ("connection refused").
+func cause(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			break
+		}
+		err = u
+	}
+	return err.Error()
+}
 
 // masterWait paces the attempts to reach an absent master: Config.RetryMin after the first
 // failure, doubling up to RetryMax, back to RetryMin after a registration. The first failure in a
@@ -31,16 +146,20 @@ func newMasterWait(cfg *Config, log *slog.Logger) *masterWait {
 	return &masterWait{min: cfg.RetryMin, max: cfg.RetryMax, log: log, uri: cfg.MasterURI, backoff: cfg.RetryMin}
 }
 
-// wait logs err, the failure of an attempt, and waits before the next one; it returns false if
-// ctx ended first.
-func (w *masterWait) wait(ctx context.Context, err error) bool {
+// wait logs err, the failure of an attempt, and waits before the next one (at most until
+// deadline, unless it is zero); it returns false if ctx ended first.
+func (w *masterWait) wait(ctx context.Context, err error, deadline time.Time) bool {
 	if !w.waiting {
 		w.log.Warn("ros: waiting for the master", "master", w.uri, "err", err)
 		w.waiting = true
 	} else {
 		w.log.Debug("ros: master still absent", "err", err, "retry_in", w.backoff)
 	}
-	t := time.NewTimer(w.backoff)
+	d := w.backoff
+	if !deadline.IsZero() {
+		d = max(min(d, time.Until(deadline)), 0)
+	}
+	t := time.NewTimer(d)
 	select {
 	case <-ctx.Done():
 		t.Stop()
