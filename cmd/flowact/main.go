@@ -4,7 +4,10 @@
 //
 // Errors are one line on stderr and a non-zero exit: 1 for a failure, 2 for bad usage (an
 // unknown flag, a bad argument, an invalid config). SIGINT and SIGTERM cancel the command's
-// context: long-running subcommands hold the robot, unregister from ROS and exit 0.
+// context, and every subcommand ends within a second: the ones that serve until stopped (run,
+// sim, master, demo) hold the robot, unregister from ROS, print their summary and exit 0; the
+// ones cut short in a batch of work (collect, bench) print the summary of what they finished,
+// marked interrupted, and exit 130 (128 + SIGINT, as a shell reports it).
 package main
 
 import (
@@ -34,6 +37,13 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// errInterrupted ends a batch command that SIGINT or SIGTERM cut short after it printed the
+// summary of what it finished (exit status exitInterrupted).
+var errInterrupted = errors.New("interrupted")
+
+// exitInterrupted is the exit status of an interrupted batch command: 128 + SIGINT.
+const exitInterrupted = 130
+
 // run executes one command line and returns the process exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
@@ -43,6 +53,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "flowact: %v\n", err)
+	if errors.Is(err, errInterrupted) {
+		return exitInterrupted
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2

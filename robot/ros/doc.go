@@ -112,6 +112,11 @@
 //     uint8[] payload goroslib decodes with one copy.
 //   - Its parameter API handles scalars only: parameters go through flowact's own XML-RPC codec
 //     (robot/ros/xmlrpc), so lists and dictionaries work both ways.
+//   - Its XML-RPC clients run on http.DefaultTransport, where two calls dialled at once can leave
+//     a connection that never carries a request, and its Close shuts its slave API server down
+//     with net/http's Shutdown, which waits 5 s for such a connection: closing a node beside a
+//     peer in the same process (the demo) took up to 5 s. Nodes here close DefaultTransport's
+//     idle connections first (closeGoroslib); a peer in another process can still cause it.
 //   - It logs to stdout by default: the node sends goroslib's log to Config.Logger (slog) only.
 //   - With /use_sim_time it subscribes to /clock itself and refuses a second subscription, so
 //     Clock reads goroslib's sim time (see Clock) and follows re-registrations.

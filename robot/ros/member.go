@@ -119,6 +119,20 @@ func (m *member[L]) probe(ctx context.Context, first bool, deadline time.Time) e
 	return err
 }
 
+// closeGoroslib closes a goroslib node. First it closes the idle connections of
+// http.DefaultTransport, on which goroslib's own XML-RPC clients run: two of them dialling a
+// peer's slave API at once (a subscriber asking for two topics) can leave a connection that
+// never carries a request, and net/http's Shutdown, which goroslib's Close calls on its slave
+// API server, waits 5 s for such a connection before it counts it as idle. In one process (the
+// demo: the simulator's node beside the runtime's) that made a Ctrl-C take up to 5 s. The
+// effect on other users of the default transport is only a new dial.
+func closeGoroslib(gn *goroslib.Node) {
+	if tr, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr.CloseIdleConnections()
+	}
+	gn.Close()
+}
+
 // cause shortens a transport error to its innermost message ("connection refused").
 func cause(err error) string {
 	for {

@@ -330,7 +330,7 @@ func (s *session) close() {
 			p.Close()
 		}
 	}
-	s.gn.Close()
+	closeGoroslib(s.gn)
 }
 
 // errForgotten: the master no longer knows this node and registering again in place failed:

@@ -410,7 +410,7 @@ func (ss *simSession) close() {
 	for _, p := range ss.pubs {
 		p.Close()
 	}
-	ss.gn.Close()
+	closeGoroslib(ss.gn)
 }
 
 // queueSender returns the loop that hands q's messages to pub, in order, until ctx ends.
