@@ -81,6 +81,25 @@
 // the committed rows are written back bit for bit after sampling, so the executed actions
 // never change. A panicking inferer faults the loop (ErrInferPanic) instead of the process.
 //
+// # Loading a checkpoint
+//
+// Load (LoadDir for a directory on disk) turns a checkpoint (expert/ckpt: safetensors weights and
+// a JSON manifest; any fs.FS, such as the binary's embedded configs.FS) and a robot model into a
+// Checkpoint, and Checkpoint.Expert into the loop's Inferer: normalization statistics and mode,
+// action frame (Frame) and state input (StateInput: the joints, or the joints and the end
+// effector's position by forward kinematics from LoadConfig.EELink), the network from
+// expert/nn, and a sampler (SamplerConfig, or any expert.Sampler). Load checks everything that
+// must agree before a robot moves: the statistics against the network's shapes, the network
+// against the robot's joint count, the statistics' joint names against the robot's order;
+// errors are *CheckpointError naming the checkpoint. Training writes the same artifact
+// (Normalization.Encode), so what a checkpoint means is decoded in exactly one place.
+//
+// Load lives here rather than in a package of its own because its product is this package's
+// Expert configured with this package's Frame, StateInput and Norm, and because the design puts
+// it here (policy may import expert/..., robot and calib/norm, and nothing that reads bags): a
+// separate package would only re-export them. The network package it links, expert/nn, is plain
+// Go with no bag library, no gorgonia and no testing (arch_test.go keeps it so).
+//
 // # Safety
 //
 // See policy/safety: limits from the robot model that config may only tighten; NaN/Inf or

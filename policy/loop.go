@@ -453,7 +453,11 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		// Every state, not only the first: a reading out of the limits or a jump no motion
 		// explains is never chased. Running (or starting), it latches a fault (the robot
 		// decelerates on the commands, not on the reading); otherwise it is reported and the next
-		// state starts afresh.
+		// state starts afresh. Jumps count only while the loop commands the robot: idle, it may
+		// be moved by hand, or a simulator reset.
+		if !l.live {
+			l.guard.Reset()
+		}
 		if err := l.guard.Check(l.st.Position, l.st.Stamp); err != nil {
 			stateOK = false
 			l.wd.FireCause(safety.StateInvalid, k, now, 0, err)

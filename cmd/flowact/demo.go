@@ -217,7 +217,7 @@ func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Log
 	// The runtime, exactly as `flowact run` builds it; the demo starts and stops the loop per
 	// episode. flowact_msgs/Embedding: goroslib decodes it with one copy.
 	rosCfg := ros.Config{MasterURI: d.uri, Embedding: ros.EmbeddingCustom, Getenv: noEnv}
-	if d.rt, err = newRuntime(lp, rosCfg, false, onboard.DefaultConnectTimeout, log); err != nil {
+	if d.rt, err = newRuntime(lp, rosCfg, false, defaultConnectTimeout, log); err != nil {
 		return nil, err
 	}
 	rctx, rcancel := context.WithCancel(ctx)
@@ -286,7 +286,7 @@ func checkTaskFits(cmd string, lp *loadedPolicy, tf *TaskFile) error {
 	if width == 0 {
 		width = vlm.DefaultWidth
 	}
-	if cw, _ := lp.net.CondShape(); cw != width {
+	if cw, _ := lp.ck.CondShape(); cw != width {
 		return usagef("%s: task %s's VLM gives %d-wide embeddings, the checkpoint expects %d", cmd, tf.Task.Name, width, cw)
 	}
 	return nil
@@ -339,8 +339,8 @@ func (d *demo) episode(ctx context.Context, tf *TaskFile, seed uint64, i int) (d
 		if d.rt.Node().Driver().ReadState(&st) != nil || !st.Stamp.After(t0) {
 			return false
 		}
-		e, err := d.rt.Node().Embeddings().Latest()
-		return err == nil && e.Received.After(t0)
+		at, _ := d.rt.Node().Embeddings().Received()
+		return at.After(t0)
 	}, simDone); err != nil {
 		return ep, err
 	}

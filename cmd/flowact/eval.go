@@ -1,22 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/flowact/flowact/calib/norm"
-	"github.com/flowact/flowact/expert"
-	"github.com/flowact/flowact/expert/ckpt"
-	"github.com/flowact/flowact/expert/nn"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/policy/chunk"
 	"github.com/flowact/flowact/policy/safety"
@@ -171,22 +165,16 @@ func secs(s float64) string {
 	return time.Duration(s * float64(time.Second)).Round(time.Microsecond).String()
 }
 
-// loadedPolicy is a policy file with its checkpoint loaded.
+// loadedPolicy is a policy file with its checkpoint loaded (policy.Load) for its robot.
 type loadedPolicy struct {
-	file  *PolicyFile
-	ref   string
-	net   nn.Net
-	man   *ckpt.Manifest
-	set   *norm.Set
-	mode  norm.Mode
-	frame policy.Frame
-	ee    bool // the state input holds the end effector's position (normArtifact.State)
-	h, d  int
-	rb    *task.Robot
+	file *PolicyFile
+	ref  string // the checkpoint as named: a directory or shipped:<name>
+	ck   *policy.Checkpoint
+	rb   *task.Robot // the robot, as the simulated tasks see it
 }
 
-// loadPolicy loads a policy file's checkpoint (ckptDir, if not empty, replaces it) and its
-// robot, and checks that they fit.
+// loadPolicy loads a policy file's robot and checkpoint (ckptDir, if not empty, replaces the
+// file's) with policy.Load, which checks that they fit. Every error is a usage error.
 func loadPolicy(pf *PolicyFile, ckptDir string) (*loadedPolicy, error) {
 	ref := pf.Checkpoint
 	if ckptDir != "" {
@@ -195,99 +183,33 @@ func loadPolicy(pf *PolicyFile, ckptDir string) (*loadedPolicy, error) {
 	if ref == "" {
 		ref = shippedPrefix + DefaultCheckpoint
 	}
-	if !strings.HasPrefix(ref, shippedPrefix) {
-		if fi, err := os.Stat(ref); err != nil || !fi.IsDir() {
-			return nil, usagef("checkpoint %s: no such directory", ref)
-		}
-	}
-	fsys, dir := checkpointRef(ref)
-	c, err := ckpt.LoadFS(fsys, dir)
+	m, rc, err := openRobot(pf.Robot)
 	if err != nil {
-		return nil, usagef("checkpoint %s: %v", ref, err)
-	}
-	net, err := nn.Load(c, 1)
-	if err != nil {
-		return nil, usagef("checkpoint %s: %v", ref, err)
-	}
-	lp := &loadedPolicy{file: pf, ref: ref, net: net, man: &c.Manifest}
-	fail := func(err error) (*loadedPolicy, error) {
-		net.Close()
 		return nil, err
 	}
-	lp.h, lp.d = net.Shape()
-	a, err := decodeNorm(c.Manifest.Norm)
+	rb, err := task.NewRobot(m, rc.EELink, rc.HomePosition(m))
 	if err != nil {
-		return fail(usagef("checkpoint %s: norm: %v", ref, err))
+		return nil, err
 	}
-	lp.set, lp.mode, lp.frame, lp.ee = a.set, a.mode, a.frame, a.ee
-	sd := lp.d
-	if lp.ee {
-		sd += policy.EEStateDim
+	cfg := policy.LoadConfig{Name: ref, EELink: rc.EELink}
+	var ck *policy.Checkpoint
+	if strings.HasPrefix(ref, shippedPrefix) {
+		fsys, dir := checkpointRef(ref)
+		ck, err = policy.Load(fsys, dir, m, cfg)
+	} else {
+		ck, err = policy.LoadDir(ref, m, cfg)
 	}
-	if err := lp.set.Check(sd, lp.d); err != nil {
-		return fail(usagef("checkpoint %s: %v", ref, err))
+	if err != nil {
+		return nil, usageError{err}
 	}
-	if lp.rb, err = taskRobot(pf.Robot); err != nil {
-		return fail(err)
-	}
-	if n := lp.rb.Model.DoF(); n != lp.d {
-		return fail(usagef("checkpoint %s acts on %d joints, robot %q has %d", ref, lp.d, pf.Robot, n))
-	}
-	if names := lp.rb.Model.Names(); lp.set.Action.Names != nil && strings.Join(names, ",") != strings.Join(lp.set.Action.Names, ",") {
-		return fail(usagef("checkpoint %s was trained on joints %v, robot %q has %v", ref, lp.set.Action.Names, pf.Robot, names))
-	}
-	return lp, nil
+	return &loadedPolicy{file: pf, ref: ref, ck: ck, rb: rb}, nil
 }
 
-// decodedNorm is a manifest's norm artifact, decoded.
-type decodedNorm struct {
-	set   *norm.Set
-	mode  norm.Mode
-	frame policy.Frame
-	ee    bool // the state holds the end effector's position
-}
+func (lp *loadedPolicy) Close() { lp.ck.Close() }
 
-// decodeNorm decodes a manifest's norm artifact strictly.
-func decodeNorm(raw json.RawMessage) (decodedNorm, error) {
-	if len(raw) == 0 {
-		return decodedNorm{}, errors.New("the checkpoint has no normalization statistics")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var a normArtifact
-	if err := dec.Decode(&a); err != nil {
-		return decodedNorm{}, err
-	}
-	frame, err := policy.ParseFrame(a.Frame)
-	if err != nil {
-		return decodedNorm{}, err
-	}
-	var ee bool
-	switch a.State {
-	case "", stateJoints:
-	case stateJointsEE:
-		ee = true
-	default:
-		return decodedNorm{}, fmt.Errorf("state %q: want %s or %s", a.State, stateJoints, stateJointsEE)
-	}
-	set, err := norm.Decode(a.Stats)
-	if err != nil {
-		return decodedNorm{}, err
-	}
-	return decodedNorm{set: set, mode: a.Mode, frame: frame, ee: ee}, nil
-}
-
-func (lp *loadedPolicy) Close() { lp.net.Close() }
-
-// expert returns the Inferer of the checkpoint's network with sampler, normalizer nrm and noise
-// seed, in the checkpoint's action frame and with its state input.
-func (lp *loadedPolicy) expert(sampler expert.Sampler, nrm policy.Normalizer, seed uint64) *policy.Expert {
-	inf := policy.NewExpert(lp.net, sampler, nrm, seed)
-	inf.SetFrame(lp.frame)
-	if lp.ee {
-		inf.SetEndEffector(lp.rb.EEPos)
-	}
-	return inf
+// expert returns an Inferer of the checkpoint with the policy file's sampler and noise seed.
+func (lp *loadedPolicy) expert(seed uint64) (*policy.Expert, error) {
+	return lp.ck.Expert(lp.file.Sampler.Sampler(), seed)
 }
 
 // loadPolicyTasks loads the policy file policyName (its robot replaced by robotName when that is
@@ -390,16 +312,12 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		return nil, usageError{err}
 	}
 	_, width := runner.Encoder().Shape()
-	if cw, _ := lp.net.CondShape(); cw != width {
+	if cw, _ := lp.ck.CondShape(); cw != width {
 		return nil, usagef("eval: task %s's VLM gives %d-wide embeddings, the checkpoint expects %d", tf.Task.Name, width, cw)
 	}
 	tk, err := task.New(tf.Task)
 	if err != nil {
 		return nil, usageError{err}
-	}
-	nrm, err := policy.NewNorm(lp.set, lp.mode, lp.h, lp.d)
-	if err != nil {
-		return nil, err
 	}
 	sampler := lp.file.Sampler.Sampler()
 	res := &taskResult{Task: tk.Name(), Episodes: o.episodes}
@@ -410,7 +328,10 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		if err != nil {
 			return nil, err
 		}
-		inf := lp.expert(sampler, nrm, lp.file.Seed^seed)
+		inf, err := lp.ck.Expert(sampler, lp.file.Seed^seed)
+		if err != nil {
+			return nil, err
+		}
 		meta, err := runEpisode(ctx, env, inf, lp.file.Loop, o.latency, agg)
 		if err != nil {
 			if ctx.Err() != nil {

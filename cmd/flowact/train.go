@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +24,6 @@ import (
 	"github.com/flowact/flowact/expert/path"
 	"github.com/flowact/flowact/expert/train"
 	"github.com/flowact/flowact/policy"
-	"github.com/flowact/flowact/sim/task"
 )
 
 // trainOptions are the flags of `flowact train`.
@@ -52,48 +49,6 @@ type trainOptions struct {
 	state       string         // --state: joints or joints+ee
 	robot       string         // --robot: for joints+ee (default: the bags' metadata)
 	dtype       string         // --weights-dtype: F32 or F16
-}
-
-// normArtifact is a checkpoint manifest's "norm": the statistics and the mode they are applied
-// in (normalize -> expert -> unnormalize, package calib/norm).
-type normArtifact struct {
-	Mode  norm.Mode       `json:"mode"`
-	Stats json.RawMessage `json:"stats"`
-	// Frame is the actions' frame (policy.Frame): "relative" (offsets from the observed joint
-	// positions, what the action statistics are of) or "absolute"; absent in checkpoints from
-	// before frames, which are absolute.
-	Frame string `json:"frame,omitempty"`
-	// State is what the network's state input holds: "joints" (the joint positions; also
-	// when absent) or "joints+ee" (then the end effector's position, m, in the robot's root
-	// frame: policy.Expert.SetEndEffector).
-	State string `json:"state,omitempty"`
-}
-
-// State inputs of a checkpoint (normArtifact.State).
-const (
-	stateJoints   = "joints"
-	stateJointsEE = "joints+ee"
-)
-
-// stateFeatures builds the network's state input from joint positions: the positions, and the
-// end effector's position when rb is not nil.
-type stateFeatures struct{ rb *task.Robot }
-
-func (f stateFeatures) dim(d int) int {
-	if f.rb != nil {
-		return d + policy.EEStateDim
-	}
-	return d
-}
-
-// to writes the state of joint positions q into dst[:0] and returns it.
-func (f stateFeatures) to(dst, q []float64) []float64 {
-	dst = append(dst[:0], q...)
-	if f.rb != nil {
-		p := f.rb.EEPos(q)
-		dst = append(dst, p[:]...)
-	}
-	return dst
 }
 
 // trainSummary is what train reports.
@@ -174,7 +129,7 @@ collect commands for the data and the figures):
 	f.IntVar(&o.warmup, "warmup", 200, "linear warmup steps")
 	f.Float64Var(&o.ema, "ema", 0.999, "decay of the weights' moving average written to the checkpoint, warmed up as min(ema, (1+step)/(10+step)) (0: raw weights)")
 	f.StringVar(&o.frame, "frame", "relative", "actions as absolute joint targets or relative to the observed joint positions (finer at small motions)")
-	f.StringVar(&o.state, "state", stateJoints, "the network's state input: joints (positions) or joints+ee (and the end effector's position, by forward kinematics)")
+	f.StringVar(&o.state, "state", policy.Joints.String(), "the network's state input: joints (positions) or joints+ee (and the end effector's position, by forward kinematics)")
 	f.StringVar(&o.robot, "robot", "", "robot whose kinematics give the end effector's position for --state joints+ee (default: the bags' metadata)")
 	f.StringVar(&o.dtype, "weights-dtype", ckpt.DTypeF32, "how model.safetensors stores the weights: F32, or F16 (half the size; each weight rounded to the nearest half-precision value)")
 	f.IntVar(&o.maxPrefix, "max-prefix", 20, "largest committed prefix trained for (real-time chunking); 0 for none")
@@ -225,8 +180,9 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if err != nil || o.frame == "" {
 		return nil, usagef("train: --frame %q: want absolute or relative", o.frame)
 	}
-	if o.state != stateJoints && o.state != stateJointsEE {
-		return nil, usagef("train: --state %q: want %s or %s", o.state, stateJoints, stateJointsEE)
+	stateIn, err := policy.ParseStateInput(o.state)
+	if err != nil || o.state == "" {
+		return nil, usagef("train: --state %q: want %s or %s", o.state, policy.Joints, policy.JointsEE)
 	}
 	switch o.dtype = strings.ToUpper(o.dtype); o.dtype {
 	case ckpt.DTypeF32, ckpt.DTypeF16:
@@ -253,49 +209,61 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	start := time.Now()
 	trainPaths, valPaths := dataset.Split(paths, o.valFraction, o.seed)
-	trainEps, err := loadEpisodes(trainPaths, o.read, o.all)
+	keep := dataset.Successful
+	if o.all {
+		keep = nil
+	}
+	trainEps, err := dataset.LoadEpisodes(trainPaths, o.read, keep)
 	if err != nil {
-		return nil, err
+		return nil, bagHint(err, o.read)
 	}
 	if len(trainEps) == 0 {
 		return nil, fmt.Errorf("train: no usable training episodes in %s", o.data)
 	}
-	valEps, err := loadEpisodes(valPaths, o.read, o.all)
+	valEps, err := dataset.LoadEpisodes(valPaths, o.read, keep)
 	if err != nil {
-		return nil, err
-	}
-	var feat stateFeatures
-	if o.state == stateJointsEE {
-		name := o.robot
-		if name == "" {
-			name = trainEps[0].Meta.Robot
-		}
-		if name == "" {
-			return nil, usagef("train: --state %s: the bags name no robot; give --robot", stateJointsEE)
-		}
-		if feat.rb, err = taskRobot(name); err != nil {
-			return nil, usagef("train: --robot: %v", err)
-		}
-		if got, want := feat.rb.Model.Names(), trainEps[0].Meta.Joints; want != nil && strings.Join(got, ",") != strings.Join(want, ",") {
-			return nil, usagef("train: robot %q has joints %v, the bags %v", name, got, want)
-		}
-	}
-	set, err := episodeStats(trainEps, frame, o.horizon, feat)
-	if err != nil {
-		return nil, err
-	}
-	hash, err := dataHash(trainPaths)
-	if err != nil {
-		return nil, err
+		return nil, bagHint(err, o.read)
 	}
 	ep0 := trainEps[0]
-	d := ep0.D
+	xcfg := dataset.ExamplesConfig{Horizon: o.horizon, Relative: frame == policy.Relative}
+	if stateIn == policy.JointsEE {
+		name := o.robot
+		if name == "" {
+			name = ep0.Meta.Robot
+		}
+		if name == "" {
+			return nil, usagef("train: --state %s: the bags name no robot; give --robot", policy.JointsEE)
+		}
+		m, rc, err := openRobot(name)
+		if err != nil {
+			return nil, usagef("train: --robot: %v", err)
+		}
+		if got, want := m.Names(), ep0.Meta.Joints; want != nil && !slices.Equal(got, want) {
+			return nil, usagef("train: robot %q has joints %v, the bags %v", name, got, want)
+		}
+		if xcfg.EndEffector, err = policy.EndEffector(m, rc.EELink); err != nil {
+			return nil, usagef("train: --robot %s: %v", name, err)
+		}
+	}
+	examples, err := dataset.NewExamples(trainEps, xcfg)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	set, err := statsOf(examples)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := dataset.Hash(trainPaths)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	_, d, _, _, stateDim := examples.Shape()
 	var cfgJSON []byte
 	switch o.arch {
 	case nn.ArchMLP:
-		cfgJSON, err = json.Marshal(nn.MLPConfig{H: o.horizon, D: d, Embed: ep0.Width, State: feat.dim(d), Hidden: o.hidden, Layers: o.layers})
+		cfgJSON, err = json.Marshal(nn.MLPConfig{H: o.horizon, D: d, Embed: ep0.Width, State: stateDim, Hidden: o.hidden, Layers: o.layers})
 	default:
-		cfgJSON, err = json.Marshal(nn.TransformerConfig{H: o.horizon, D: d, Embed: ep0.Width, State: feat.dim(d), Width: o.hidden, Layers: o.layers})
+		cfgJSON, err = json.Marshal(nn.TransformerConfig{H: o.horizon, D: d, Embed: ep0.Width, State: stateDim, Width: o.hidden, Layers: o.layers})
 	}
 	if err != nil {
 		return nil, err
@@ -330,10 +298,19 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		return nil, usageError{err}
 	}
 	defer tr.Close()
-	src := newEpisodeSource(trainEps, set, o.horizon, frame, feat)
+	src, err := exampleSource(examples, set, o.horizon)
+	if err != nil {
+		return nil, err
+	}
 	var val train.Source
 	if len(valEps) > 0 {
-		val = newEpisodeSource(valEps, set, o.horizon, frame, feat)
+		vx, err := dataset.NewExamples(valEps, xcfg)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if val, err = exampleSource(vx, set, o.horizon); err != nil {
+			return nil, err
+		}
 	}
 	if err := tr.Run(ctx, src, val); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -344,9 +321,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		}
 	}
 	sum := &trainSummary{Out: o.out, Arch: o.arch, Episodes: len(trainEps), ValEps: len(valEps), Steps: tr.Step(), Seed: o.seed, DataHash: hash}
-	for _, ep := range trainEps {
-		sum.Samples += ep.N
-	}
+	sum.Samples = examples.Samples()
 	for _, p := range net.Params() {
 		sum.Params += len(p.Data)
 	}
@@ -358,11 +333,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 			return nil, err
 		}
 	}
-	stats, err := set.Encode()
-	if err != nil {
-		return nil, err
-	}
-	normJSON, err := json.Marshal(normArtifact{Mode: norm.MeanStd, Stats: stats, Frame: frame.String(), State: o.state})
+	normJSON, err := (&policy.Normalization{Set: set, Mode: norm.MeanStd, Frame: frame, State: stateIn}).Encode()
 	if err != nil {
 		return nil, err
 	}
@@ -417,29 +388,16 @@ func component(v any) ckpt.Component {
 	return ckpt.Component{Name: ty.Name(), Params: params}
 }
 
-// loadEpisodes reads and aligns bags; bags that fail to read are errors (one line naming the
-// bag), failed episodes are skipped unless all. A bag without episode metadata (a user's rosbag
-// record: dataset.Read leaves its task empty) is a demonstration and always kept.
-func loadEpisodes(paths []string, cfg dataset.Config, all bool) ([]*dataset.Aligned, error) {
-	var eps []*dataset.Aligned
-	for _, p := range paths {
-		a, err := dataset.Load(p, cfg)
-		if err != nil {
-			return nil, bagHint(err, cfg)
-		}
-		if !all && a.Meta.Task != "" && !a.Meta.Success {
-			continue
-		}
-		if len(eps) > 0 {
-			e0 := eps[0]
-			if a.D != e0.D || a.Width != e0.Width || a.Tokens != e0.Tokens || a.Rate != e0.Rate {
-				return nil, fmt.Errorf("train: %s: %d joints, %d x %d embedding at %g Hz; %s has %d, %d x %d at %g Hz",
-					p, a.D, a.Tokens, a.Width, a.Rate, e0.Path, e0.D, e0.Tokens, e0.Width, e0.Rate)
-			}
-		}
-		eps = append(eps, a)
+// statsOf computes the normalization statistics of the examples' states and actions (in their
+// frame: relative actions are the offsets a chunk holds from its tick's joint positions).
+func statsOf(x *dataset.Examples) (*norm.Set, error) {
+	_, d, _, _, sd := x.Shape()
+	sa := norm.NewAccumulator(sd, 0, x.StateNames())
+	aa := norm.NewAccumulator(d, 0, x.Joints())
+	if err := x.AccumulateTo(sa, aa); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
-	return eps, nil
+	return norm.SetOf(sa, aa)
 }
 
 // bagHint returns a bag's error with the flag that addresses it, when a flag does: --rate for
@@ -464,145 +422,13 @@ func bagHint(err error, cfg dataset.Config) error {
 	return fmt.Errorf("train: %w", err)
 }
 
-// episodeStats computes the normalization statistics of the states and actions of eps. Relative
-// actions are the offsets of the h recorded actions from each tick's joint positions (the
-// offsets a chunk of h holds), not the actions themselves.
-func episodeStats(eps []*dataset.Aligned, frame policy.Frame, h int, feat stateFeatures) (*norm.Set, error) {
-	d := eps[0].D
-	names := eps[0].Meta.Joints
-	stateNames := names
-	if feat.rb != nil && names != nil {
-		stateNames = append(slices.Clip(names), "ee_x", "ee_y", "ee_z")
-	}
-	sa := norm.NewAccumulator(feat.dim(d), 0, stateNames)
-	aa := norm.NewAccumulator(d, 0, names)
-	off := make([]float64, d)
-	var row []float64
-	for _, ep := range eps {
-		for k := range ep.N {
-			row = feat.to(row, ep.StateAt(k))
-			if err := sa.Add(row); err != nil {
-				return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
-			}
-			if frame == policy.Absolute {
-				if err := aa.Add(ep.ActionAt(k)); err != nil {
-					return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
-				}
-				continue
-			}
-			q := ep.StateAt(k)
-			for i := k; i < min(k+h, ep.N); i++ {
-				for j, a := range ep.ActionAt(i) {
-					off[j] = a - q[j]
-				}
-				if err := aa.Add(off); err != nil {
-					return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
-				}
-			}
-		}
-	}
-	st, err := sa.Stats()
+// exampleSource is the training source of x normalized with set, by the normalizer the
+// policy applies at inference.
+func exampleSource(x *dataset.Examples, set *norm.Set, h int) (*train.ExampleSource, error) {
+	_, d, _, _, _ := x.Shape()
+	nrm, err := policy.NewNorm(set, norm.MeanStd, h, d)
 	if err != nil {
 		return nil, err
 	}
-	at, err := aa.Stats()
-	if err != nil {
-		return nil, err
-	}
-	set := &norm.Set{Version: norm.Version, State: st, Action: at}
-	return set, set.Validate()
-}
-
-// dataHash is the SHA-256 of the training bags, each as its base name and its bytes, in name
-// order: "sha256:<hex>".
-func dataHash(paths []string) (string, error) {
-	h := sha256.New()
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return "", fmt.Errorf("train: %w", err)
-		}
-		fmt.Fprintf(h, "%s\x00", filepath.Base(p))
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return "", fmt.Errorf("train: %w", err)
-		}
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// episodeSource draws training examples, normalized with the statistics, from aligned episodes
-// held in memory: an episode uniformly, then a tick of it uniformly, so that every episode
-// weighs the same (a task with short episodes, reach, is not drowned by one with long ones,
-// track): a train.Source.
-type episodeSource struct {
-	eps    []*dataset.Aligned
-	set    *norm.Set
-	h      int
-	frame  policy.Frame
-	feat   stateFeatures
-	sample dataset.Sample
-	state  []float64
-}
-
-func newEpisodeSource(eps []*dataset.Aligned, set *norm.Set, h int, frame policy.Frame, feat stateFeatures) *episodeSource {
-	return &episodeSource{eps: eps, set: set, h: h, frame: frame, feat: feat}
-}
-
-var errNoSamples = errors.New("train: no samples")
-
-// Next fills dst with dst.B examples drawn from r.
-func (s *episodeSource) Next(dst *train.Batch, r *rand.Rand) error {
-	if len(s.eps) == 0 {
-		return errNoSamples
-	}
-	e0 := s.eps[0]
-	b, h, d := dst.B, s.h, e0.D
-	sd := s.feat.dim(d)
-	dst.H, dst.D, dst.Tokens, dst.Width, dst.StateDim = h, d, e0.Tokens, e0.Width, sd
-	dst.Actions = grow(dst.Actions, b*h*d)
-	dst.Embedding = grow(dst.Embedding, b*e0.Tokens*e0.Width)
-	dst.State = grow(dst.State, b*sd)
-	if cap(dst.Len) < b {
-		dst.Len = make([]int, b)
-	}
-	dst.Len = dst.Len[:b]
-	dst.DimMask = nil
-	for i := range b {
-		ep := s.eps[r.IntN(len(s.eps))]
-		k := r.IntN(ep.N)
-		ep.SampleTo(&s.sample, k, h)
-		s.state = s.feat.to(s.state, s.sample.State)
-		s.set.State.Normalize(s.state, norm.MeanStd)
-		for j, v := range s.state {
-			dst.State[i*sd+j] = float32(v)
-		}
-		act := s.sample.Action
-		if s.frame == policy.Relative {
-			for j := range act {
-				act[j] -= s.sample.State[j%d]
-			}
-		}
-		s.set.Action.Normalize(act, norm.MeanStd)
-		for j, v := range act {
-			dst.Actions[i*h*d+j] = float32(v)
-		}
-		copy(dst.Embedding[i*e0.Tokens*e0.Width:], s.sample.Embedding)
-		n := 0
-		for _, m := range s.sample.Mask {
-			if m != 0 {
-				n++
-			}
-		}
-		dst.Len[i] = max(n, 1)
-	}
-	return nil
-}
-
-func grow(s []float32, n int) []float32 {
-	if cap(s) < n {
-		return make([]float32, n)
-	}
-	return s[:n]
+	return train.NewExampleSource(x, nrm)
 }

@@ -52,17 +52,17 @@ func TestTrain(t *testing.T) {
 	if p.Seed != 3 || p.Steps != 6 || p.DataHash != sum.DataHash || !strings.Contains(p.Note, "--seed 3") {
 		t.Errorf("provenance %+v", p)
 	}
-	a, err := decodeNorm(man.Norm)
+	a, err := policy.DecodeNormalization(man.Norm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, mode, frame := a.set, a.mode, a.frame
+	set, mode, frame := a.Set, a.Mode, a.Frame
 	if err := set.Check(6, 6); err != nil || mode.String() != "mean_std" || frame != policy.Relative || set.State.Names[0] != "shoulder_pan_joint" {
 		t.Errorf("norm %v, mode %v, frame %v, names %v", err, mode, frame, set.State.Names)
 	}
 	// The training bags' hash: the validation episode is not part of it.
 	paths, _ := filepath.Glob(filepath.Join(data, "*.bag"))
-	if all, _ := dataHash(paths); all == sum.DataHash {
+	if all, _ := dataset.Hash(paths); all == sum.DataHash {
 		t.Errorf("data hash covers the validation episode too")
 	}
 	log, err := os.ReadFile(filepath.Join(ck, "train.jsonl"))
@@ -88,32 +88,6 @@ func TestTrain(t *testing.T) {
 		"--steps", "2", "--batch", "4", "--hidden", "32", "--layers", "1", "--warmup", "1", "--val", "0")
 	if code != 0 || !strings.Contains(out, "0 for validation") || !strings.Contains(out, "no validation set (--val 0 held out no episode)") || strings.Contains(out, "validation loss") {
 		t.Errorf("train --val 0: exit %d, %q, %q", code, out, stderr)
-	}
-}
-
-// TestEpisodeStatsFrames: absolute action statistics are of the actions; relative ones of the
-// offsets a chunk of h holds from each tick's joint positions, h rows per tick where the episode
-// has them.
-func TestEpisodeStatsFrames(t *testing.T) {
-	// One joint; positions 0, 1, 2, 3 and actions 1, 2, 3, 3 (the next position, then hold).
-	ep := &dataset.Aligned{N: 4, D: 1, State: []float64{0, 1, 2, 3}, Action: []float64{1, 2, 3, 3}, Meta: dataset.Meta{Joints: []string{"j"}}}
-	abs, err := episodeStats([]*dataset.Aligned{ep}, policy.Absolute, 2, stateFeatures{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := episodeStats([]*dataset.Aligned{ep}, policy.Relative, 2, stateFeatures{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Relative, h = 2: offsets 1, 2 (tick 0), 1, 2 (tick 1), 1, 1 (tick 2), 0 (tick 3).
-	if abs.Action.Count != 4 || abs.Action.Mean[0] != 2.25 {
-		t.Errorf("absolute: %d actions, mean %v; want 4 and 2.25", abs.Action.Count, abs.Action.Mean)
-	}
-	if rel.Action.Count != 7 || math.Abs(rel.Action.Mean[0]-8.0/7) > 1e-12 || rel.Action.Min[0] != 0 || rel.Action.Max[0] != 2 {
-		t.Errorf("relative: %d offsets, mean %v, min %v, max %v; want 7, 8/7, 0, 2", rel.Action.Count, rel.Action.Mean, rel.Action.Min, rel.Action.Max)
-	}
-	if rel.State.Mean[0] != 1.5 {
-		t.Errorf("relative: state mean %v, want the positions' 1.5", rel.State.Mean)
 	}
 }
 
@@ -186,13 +160,13 @@ func TestTrainHelp(t *testing.T) {
 func TestTrainEndEffectorState(t *testing.T) {
 	ck, net, man := trainQuick(t, "13", "--state", "joints+ee")
 	net.Close()
-	a, err := decodeNorm(man.Norm)
+	a, err := policy.DecodeNormalization(man.Norm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := a.set.State.Names
-	if !a.ee || len(names) != 9 || names[6] != "ee_x" || names[8] != "ee_z" || a.set.Action.Dim() != 6 {
-		t.Fatalf("norm: end effector %v, state names %v, %d action dims; want true, 6 joints then ee_x..ee_z, 6", a.ee, names, a.set.Action.Dim())
+	names := a.Set.State.Names
+	if a.State != policy.JointsEE || len(names) != 9 || names[6] != "ee_x" || names[8] != "ee_z" || a.Set.Action.Dim() != 6 {
+		t.Fatalf("norm: state %v, state names %v, %d action dims; want joints+ee, 6 joints then ee_x..ee_z, 6", a.State, names, a.Set.Action.Dim())
 	}
 	rb, err := taskRobot("ur5")
 	if err != nil {
@@ -200,8 +174,8 @@ func TestTrainEndEffectorState(t *testing.T) {
 	}
 	home := rb.EEPos(rb.Home)
 	for i := range 3 {
-		if m := a.set.State.Mean[6+i]; math.Abs(m-home[i]) > 0.3 {
-			t.Errorf("ee mean %v, home at %v: not end-effector positions (m)", a.set.State.Mean[6:], home)
+		if m := a.Set.State.Mean[6+i]; math.Abs(m-home[i]) > 0.3 {
+			t.Errorf("ee mean %v, home at %v: not end-effector positions (m)", a.Set.State.Mean[6:], home)
 		}
 	}
 	r := evalRun(t, "--checkpoint", ck, "--task", "reach", "--episodes", "1")

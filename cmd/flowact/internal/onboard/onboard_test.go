@@ -19,7 +19,6 @@ import (
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
 	"github.com/flowact/flowact/robot/ros/master"
-	"github.com/flowact/flowact/robot/ros/msgs"
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
 	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim/node"
@@ -163,10 +162,10 @@ func testDrivesSimulator(t *testing.T, output string, simTime bool) {
 	// With sim time the simulator sets /use_sim_time when it registers: start after it.
 	<-sn.Ready()
 	cfg := Config{
-		ROS: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv,
+		ROS: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv, ConnectTimeout: 5 * time.Second,
 			Topics: ros.Topics{Command: rc.Topics.Command, Trajectory: rc.Topics.Trajectory, JointStates: rc.Topics.JointStates}},
 		Loop:  policy.Config{Rate: 50, TelemetryPeriod: 100 * time.Millisecond, Output: output},
-		Start: true, ConnectTimeout: 5 * time.Second, Logger: quiet(),
+		Start: true, Logger: quiet(),
 	}
 	g := newGoal(10, target)
 	rt, err := New(cfg, m, g)
@@ -324,13 +323,13 @@ func TestRunUnreachableMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	uri := "http://" + addr + "/"
-	rt, err := New(Config{ROS: ros.Config{MasterURI: uri, Getenv: noEnv}, ConnectTimeout: 300 * time.Millisecond}, m, newGoal(4, make([]float64, m.DoF())))
+	rt, err := New(Config{ROS: ros.Config{MasterURI: uri, Getenv: noEnv, ConnectTimeout: 300 * time.Millisecond}, Logger: quiet()}, m, newGoal(4, make([]float64, m.DoF())))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
 	err = rt.Run(context.Background())
-	if !errors.Is(err, ErrMaster) || !strings.Contains(err.Error(), uri) || strings.Contains(err.Error(), "\n") {
+	if !errors.Is(err, ros.ErrMaster) || !strings.Contains(err.Error(), uri) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("Run: %v; want ErrMaster naming %s on one line", err, uri)
 	}
 	if d := time.Since(t0); d > 5*time.Second {
@@ -347,7 +346,7 @@ func TestRunCancelWhileWaiting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := New(Config{ROS: ros.Config{MasterURI: "http://127.0.0.1:1/", Getenv: noEnv}, ConnectTimeout: -1}, m, newGoal(4, make([]float64, m.DoF())))
+	rt, err := New(Config{ROS: ros.Config{MasterURI: "http://127.0.0.1:1/", Getenv: noEnv}, Logger: quiet()}, m, newGoal(4, make([]float64, m.DoF())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +371,7 @@ func TestNewBadConfig(t *testing.T) {
 	}{
 		{"bad node name", Config{ROS: ros.Config{Name: "a/b", Getenv: noEnv}}, inf, ros.ErrConfig},
 		{"bad rate", Config{ROS: ros.Config{Getenv: noEnv}, Loop: policy.Config{Rate: 5}}, inf, policy.ErrConfig},
-		{"negative flush", Config{ROS: ros.Config{Getenv: noEnv}, FlushTimeout: -1}, inf, ErrConfig},
+		{"negative flush", Config{ROS: ros.Config{Getenv: noEnv, FlushTimeout: -1}}, inf, ros.ErrConfig},
 		{"wrong joints", Config{ROS: ros.Config{Getenv: noEnv}}, newGoal(4, make([]float64, 3)), policy.ErrConfig},
 		{"no inferer", Config{ROS: ros.Config{Getenv: noEnv}}, nil, ErrConfig},
 	} {
@@ -428,49 +427,5 @@ func TestStatus(t *testing.T) {
 		if got := Status(snap, "").Level; got != c.want {
 			t.Errorf("level %v -> %v, want %v", c.in, got, c.want)
 		}
-	}
-}
-
-func TestMasterURI(t *testing.T) {
-	env := func(v string) func(string) string {
-		return func(k string) string {
-			if k == "ROS_MASTER_URI" {
-				return v
-			}
-			return ""
-		}
-	}
-	for _, c := range []struct {
-		cfg  Config
-		want string
-	}{
-		{Config{ROS: ros.Config{MasterURI: "http://a:1/", Getenv: env("http://b:2/")}}, "http://a:1/"},
-		{Config{ROS: ros.Config{Getenv: env("http://b:2/")}}, "http://b:2/"},
-		{Config{ROS: ros.Config{Getenv: env("")}}, ros.DefaultMasterURI},
-	} {
-		if got := c.cfg.MasterURI(); got != c.want {
-			t.Errorf("MasterURI() = %q, want %q", got, c.want)
-		}
-	}
-}
-
-// TestEmbeddingsAdapter: the loop's embedding source over robot/ros's mailbox gives what the
-// subscriber stored (shape, data, stamp) and allocates nothing, as the tick requires.
-func TestEmbeddingsAdapter(t *testing.T) {
-	box := ros.NewEmbeddings(nil)
-	src := Embeddings{box}
-	if _, err := src.Latest(); !errors.Is(err, ros.ErrNoEmbedding) {
-		t.Fatalf("empty mailbox: %v", err)
-	}
-	stamp := time.Unix(100, 5)
-	var m msgs.Embedding
-	ros.EncodeCustom(&m, 2, 3, []float32{1, 2, 3, 4, 5, 6}, stamp)
-	box.StoreCustom(&m)
-	e, err := src.Latest()
-	if err != nil || e.Tokens != 2 || e.Width != 3 || !slices.Equal(e.Data, []float32{1, 2, 3, 4, 5, 6}) || !e.Stamp.Equal(stamp) {
-		t.Fatalf("Latest: %+v, %v", e, err)
-	}
-	if n := testing.AllocsPerRun(100, func() { src.Latest() }); n != 0 {
-		t.Errorf("Latest allocates %v times per call", n)
 	}
 }
