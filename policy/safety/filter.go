@@ -158,7 +158,11 @@ func (f *Filter) ResetMoving(pos, vel []float64) error {
 		f.hiB[i], f.loB[i], f.vB[i] = math.Inf(1), math.Inf(-1), math.Max(smax, vpk)
 		beyond := vpk > smax
 		if l.HasPosition {
-			f.hiB[i], f.loB[i] = math.Max(l.Upper, p+hi), math.Min(l.Lower, p+lo)
+			sl := 0.0
+			if s != 0 {
+				sl = posSlack(l) // see shrink
+			}
+			f.hiB[i], f.loB[i] = math.Max(l.Upper, p+hi+sl), math.Min(l.Lower, p+lo-sl)
 			beyond = beyond || p+hi > l.Upper+posSlack(l) && s > 0 || p+lo < l.Lower-posSlack(l) && s < 0
 		}
 		if beyond {
@@ -351,16 +355,10 @@ func (f *Filter) accJoint(j int, target float64, hold bool) float64 {
 		step = lo
 		f.count(j, kLo)
 	}
+	// No clamp of np to the band: the braking curve keeps it inside up to rounding, which over
+	// a braking of N ticks accumulates to about N^2 ulps of the position (1e-13 rad for 100
+	// ticks), and snapping that off in one tick would break the acceleration limit by it.
 	np := p + step
-	if l.HasPosition {
-		// Rounding only: the band above keeps np inside, or, for a joint that started outside
-		// (between a soft and a hard limit), never further out than it is.
-		if np > f.hiB[j] && np > p {
-			np = math.Max(p, f.hiB[j])
-		} else if np < f.loB[j] && np < p {
-			np = math.Min(p, f.loB[j])
-		}
-	}
 	f.s1[j] = s
 	f.s[j] = np - p
 	f.pos[j] = np
@@ -391,10 +389,18 @@ func (f *Filter) shrink(j int) {
 		}
 		vpk = math.Abs(s)
 	}
-	f.vB[j] = math.Max(smax, math.Min(f.vB[j], vpk))
+	// While moving, the new bounds keep a slack beyond the extents: recomputed every tick, the
+	// extents move by rounding, and a bound that followed them inward would creep by it, tick
+	// after tick, until it cut into the braking trajectory it bounds. At rest the bound is the
+	// position itself: a joint parked beyond a limit never moves further out.
+	sl := 0.0
+	if s != 0 || s != f.s1[j] {
+		sl = posSlack(l)
+	}
+	f.vB[j] = math.Max(smax, math.Min(f.vB[j], vpk+1e-12*smax))
 	if l.HasPosition {
-		f.hiB[j] = math.Max(l.Upper, math.Min(f.hiB[j], p+hi))
-		f.loB[j] = math.Min(l.Lower, math.Max(f.loB[j], p+lo))
+		f.hiB[j] = math.Max(l.Upper, math.Min(f.hiB[j], p+hi+sl))
+		f.loB[j] = math.Min(l.Lower, math.Max(f.loB[j], p+lo-sl))
 	}
 }
 
@@ -418,13 +424,11 @@ func (f *Filter) jerkJoint(j int, target float64, hold bool) float64 {
 	}
 
 	// Keep the state admissible: the most of want that is.
-	vB := f.vB[j]
+	vB := f.vB[j] + 1e-12*g.smax
 	hiB, loB := math.Inf(1), math.Inf(-1)
 	if l.HasPosition {
-		sl := posSlack(l)
-		hiB, loB = f.hiB[j]+sl, f.loB[j]-sl
+		hiB, loB = f.hiB[j], f.loB[j]
 	}
-	vB += 1e-12 * g.smax
 	ok := func(x float64) bool {
 		s2 := s + x
 		p2 := p + s2
