@@ -160,7 +160,7 @@ func (f *Filter) ResetMoving(pos, vel []float64) error {
 		if l.HasPosition {
 			sl := 0.0
 			if s != 0 {
-				sl = posSlack(l) // see shrink
+				sl = f.slack(i) // see shrink
 			}
 			f.hiB[i], f.loB[i] = math.Max(l.Upper, p+hi+sl), math.Min(l.Lower, p+lo-sl)
 			beyond = beyond || p+hi > l.Upper+posSlack(l) && s > 0 || p+lo < l.Lower-posSlack(l) && s < 0
@@ -171,6 +171,17 @@ func (f *Filter) ResetMoving(pos, vel []float64) error {
 	}
 	f.active = true
 	return nil
+}
+
+// slack is the rounding allowance of joint j's braking extents (rad): posSlack, or for a jerk
+// limited joint the rounding its braking trajectory accumulates (jlim.round).
+func (f *Filter) slack(j int) float64 {
+	l := &f.lim[j]
+	sl := 4 * posSlack(l)
+	if l.Jerk > 0 {
+		sl = math.Max(sl, f.jl[j].round*math.Max(1, math.Max(math.Abs(l.Lower), math.Abs(l.Upper))))
+	}
+	return sl
 }
 
 // posSlack is the rounding allowance of a joint's position checks (rad): 1e-12 of its scale.
@@ -343,9 +354,6 @@ func (f *Filter) accJoint(j int, target float64, hold bool) float64 {
 		// Rounding, a start beyond the limits, or a foreign Follow: brake as hard as allowed.
 		b := math.Min(math.Max(0, s-dec), s+dec)
 		lo, hi = b, b
-		if f.vB[j] <= vmax {
-			f.count(j, JerkInfeasible)
-		}
 	}
 	step := want
 	if step > hi {
@@ -395,7 +403,7 @@ func (f *Filter) shrink(j int) {
 	// position itself: a joint parked beyond a limit never moves further out.
 	sl := 0.0
 	if s != 0 || s != f.s1[j] {
-		sl = posSlack(l)
+		sl = f.slack(j)
 	}
 	f.vB[j] = math.Max(smax, math.Min(f.vB[j], vpk+1e-12*smax))
 	if l.HasPosition {
@@ -429,25 +437,27 @@ func (f *Filter) jerkJoint(j int, target float64, hold bool) float64 {
 	if l.HasPosition {
 		hiB, loB = f.hiB[j], f.loB[j]
 	}
-	ok := func(x float64) bool {
+	// ok reports whether step change x leads to an admissible state, with the envelope widened
+	// by sl (the braking law's own step is judged with the rounding slack, every other exactly).
+	ok := func(x, sl float64) bool {
 		s2 := s + x
 		p2 := p + s2
 		e := g.stop(s2, x)
-		return e.ok && p2+e.hi <= hiB && p2+e.lo >= loB && e.vpk <= vB
+		return e.ok && p2+e.hi <= hiB+sl && p2+e.lo >= loB-sl && e.vpk <= vB
 	}
 	x := want
-	if want != cb && !ok(want) {
+	if want != cb && !ok(want, 0) {
 		x = cb
-		if !ok(cb) {
+		if !ok(cb, f.slack(j)) {
 			f.count(j, JerkInfeasible)
-		} else if d := want - cb; ok(cb + d*0x1p-40) {
+		} else if d := want - cb; ok(cb+d*0x1p-40, 0) {
 			good, bad := cb, want
 			for range 60 {
 				m := good + (bad-good)/2
 				if m == good || m == bad {
 					break
 				}
-				if ok(m) {
+				if ok(m, 0) {
 					good = m
 				} else {
 					bad = m

@@ -33,6 +33,11 @@ type jlim struct {
 	smax, cmax, emax float64 // V dt, A dt^2, J dt^3
 	hc               float64 // travel(cmax, emax): the law holds -cmax while the step exceeds it
 	maxIter          int     // bound on stop's iterations (the overshoot phase is stepped)
+	// round is the rounding of a braking trajectory's extent, per unit of position: a
+	// position carries 2^-52 |p| of rounding, so the realized step change is off by about
+	// 2^-51 |p| each tick, and over a braking of N ticks that moves the extent by N^2/2 of it.
+	// N is the longest braking: V/A + A/J seconds, plus two ticks; 8 covers the constants.
+	round float64
 }
 
 func newJlim(l *Limit, dt float64) jlim {
@@ -43,6 +48,8 @@ func newJlim(l *Limit, dt float64) jlim {
 		r = 1e6 // a jerk limit a million ticks long: stop gives up (unsafe) beyond it
 	}
 	g.maxIter = 2*int(math.Ceil(r)) + 64
+	n := (l.Velocity/l.Acceleration+l.Acceleration/l.Jerk)/dt + 2
+	g.round = 8 * 0x1p-52 * n * n
 	return g
 }
 

@@ -238,3 +238,71 @@ func TestStopTicks(t *testing.T) {
 		t.Error("not at rest")
 	}
 }
+
+// TestJerkStartBeyondSoftLimit: a jerk-limited joint parked beyond its band (inside the hard
+// limit) is never moved further out, and comes in within the limits when asked.
+func TestJerkStartBeyondSoftLimit(t *testing.T) {
+	m := &robot.Model{Name: "one", Joints: []robot.Joint{{Name: "j", Type: robot.Revolute,
+		Limits: robot.Limits{HasPosition: true, Lower: -1, Upper: 1, Velocity: 2, Acceleration: 8, Jerk: 80},
+		Soft:   &robot.SoftLimits{Lower: -0.9, Upper: 0.9}}}}
+	lim, err := Resolve(m, &Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dt = 0.002
+	f := NewFilter(lim, dt)
+	if err := f.Reset([]float64{0.95}); err != nil {
+		t.Fatal(err)
+	}
+	hard := append([]Limit(nil), lim...)
+	hard[0].Upper = 1
+	mo := NewMonitor(hard, dt)
+	mo.Reset([]float64{0.95})
+	cmd := make([]float64, 1)
+	for k := range 200 {
+		f.Step(cmd, []float64{0.99})
+		mo.Observe(cmd)
+		if cmd[0] != 0.95 {
+			t.Fatalf("tick %d: moved to %.17g, outward from 0.95", k, cmd[0])
+		}
+	}
+	for range 1000 {
+		f.Step(cmd, []float64{0})
+		mo.Observe(cmd)
+	}
+	if math.Abs(cmd[0]) > 1e-9 || mo.Violations() != 0 {
+		t.Errorf("at %g, want 0: %v", cmd[0], mo)
+	}
+	// Once in, the band holds.
+	for range 1000 {
+		f.Step(cmd, []float64{5})
+		if cmd[0] > 0.9+1e-12 {
+			t.Fatalf("back out to %g", cmd[0])
+		}
+	}
+}
+
+// TestScratchPredicts: a scratch filter that copies the state predicts the filter's commands
+// exactly (trajectory output), and Follow of them leaves the filter where Step would.
+func TestScratchPredicts(t *testing.T) {
+	lim, _ := Resolve(jerkModel(), &Config{})
+	const dt = 0.002
+	f, _ := runStream(lim, dt, scenarios[0].gen, 5, 300)
+	sc := NewFilter(lim, dt)
+	sc.CopyState(f)
+	n := len(lim)
+	a, b, tg := make([]float64, n), make([]float64, n), make([]float64, n)
+	for k := range 200 {
+		for j, l := range lim {
+			lo, hi := span(l)
+			tg[j] = lo + (hi-lo)*(0.5+0.4*math.Sin(float64(k)*0.03+float64(j)))
+		}
+		f.Step(a, tg)
+		sc.Step(b, tg)
+		for j := range a {
+			if a[j] != b[j] {
+				t.Fatalf("tick %d joint %d: scratch %g, filter %g", k, j, b[j], a[j])
+			}
+		}
+	}
+}

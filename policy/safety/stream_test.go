@@ -173,9 +173,14 @@ func TestStreamsNoViolation(t *testing.T) {
 	for _, sc := range scenarios {
 		for _, dt := range streamRates {
 			for seed := range uint64(3) {
-				_, m := runStream(lim, dt, sc.gen, seed, n)
+				f, m := runStream(lim, dt, sc.gen, seed, n)
 				if m.Violations() != 0 {
 					t.Errorf("%s at %g Hz seed %d: %v", sc.name, 1/dt, seed, m)
+				}
+				// The braking law's step was always admissible (the invariant's induction step,
+				// up to rounding): the filter never had to fall back on it.
+				if c := f.Count(-1, JerkInfeasible); c != 0 {
+					t.Errorf("%s at %g Hz seed %d: %d fallbacks to an inadmissible braking step", sc.name, 1/dt, seed, c)
 				}
 			}
 		}
