@@ -141,31 +141,8 @@ func (f *Filter) ResetMoving(pos, vel []float64) error {
 		f.pos[i], f.s[i], f.s1[i], f.target[i], f.tstep[i], f.th[i] = p, s, s, p, 0, 0
 		// The envelope: the band and the velocity limit, widened to what braking from the
 		// measured state needs.
-		smax := l.Velocity * f.dt
-		var hi, lo, vpk float64
-		if l.Jerk > 0 {
-			e := f.jl[i].stop(s, 0)
-			hi, lo, vpk = e.hi, e.lo, e.vpk
-		} else {
-			d := travel(math.Abs(s)-l.Acceleration*f.dt*f.dt, l.Acceleration*f.dt*f.dt)
-			if s > 0 {
-				hi = d
-			} else {
-				lo = -d
-			}
-			vpk = math.Abs(s)
-		}
-		f.hiB[i], f.loB[i], f.vB[i] = math.Inf(1), math.Inf(-1), math.Max(smax, vpk)
-		beyond := vpk > smax
-		if l.HasPosition {
-			sl := 0.0
-			if s != 0 {
-				sl = f.slack(i) // see shrink
-			}
-			f.hiB[i], f.loB[i] = math.Max(l.Upper, p+hi+sl), math.Min(l.Lower, p+lo-sl)
-			beyond = beyond || p+hi > l.Upper+posSlack(l) && s > 0 || p+lo < l.Lower-posSlack(l) && s < 0
-		}
-		if beyond {
+		f.rebase(i)
+		if f.vB[i] > l.Velocity*f.dt || l.HasPosition && (f.hiB[i] > l.Upper+f.slack(i) || f.loB[i] < l.Lower-f.slack(i)) {
 			f.count(i, StartBeyond)
 		}
 	}
@@ -206,12 +183,14 @@ func (f *Filter) CopyState(src *Filter) {
 
 // Follow makes p the last sent command without filtering it: for a command that a copy of this
 // filter produced earlier (a trajectory being executed). It keeps the guarantee only for such p.
-// The point also becomes the last target (moving with p's step).
+// The point also becomes the last target (moving with p's step). For any other p (a jump) the
+// filter recovers as from a start beyond the limits: it brakes at the limits and leaves the band
+// by at most what that braking needs.
 func (f *Filter) Follow(p []float64) {
 	for j := range f.pos {
 		s := p[j] - f.pos[j]
 		f.s1[j], f.s[j], f.pos[j], f.target[j], f.tstep[j], f.th[j] = f.s[j], s, p[j], p[j], s, 1
-		f.shrink(j)
+		f.rebase(j)
 	}
 }
 
@@ -376,14 +355,22 @@ func (f *Filter) accJoint(j int, target float64, hold bool) float64 {
 
 // shrink narrows joint j's envelope to what its last command's braking needs, never beyond the
 // limits: the envelope only shrinks after a start.
-func (f *Filter) shrink(j int) {
+func (f *Filter) shrink(j int) { f.envelope(j, false) }
+
+// rebase sets joint j's envelope to what braking from its last command needs (a new start).
+func (f *Filter) rebase(j int) { f.envelope(j, true) }
+
+func (f *Filter) envelope(j int, rebase bool) {
 	l := &f.lim[j]
+	if rebase {
+		f.vB[j], f.hiB[j], f.loB[j] = math.Inf(1), math.Inf(1), math.Inf(-1)
+	}
 	p, s := f.pos[j], f.s[j]
 	smax := l.Velocity * f.dt
 	var hi, lo, vpk float64
 	if l.Jerk > 0 {
 		e := f.jl[j].stop(s, s-f.s1[j])
-		if !e.ok {
+		if !e.ok && !rebase {
 			return
 		}
 		hi, lo, vpk = e.hi, e.lo, e.vpk
@@ -405,7 +392,10 @@ func (f *Filter) shrink(j int) {
 	if s != 0 || s != f.s1[j] {
 		sl = f.slack(j)
 	}
-	f.vB[j] = math.Max(smax, math.Min(f.vB[j], vpk+1e-12*smax))
+	if vpk <= smax*(1+1e-12) {
+		vpk = smax // within the limit up to rounding: no braking needed
+	}
+	f.vB[j] = math.Max(smax, math.Min(f.vB[j], vpk))
 	if l.HasPosition {
 		f.hiB[j] = math.Max(l.Upper, math.Min(f.hiB[j], p+hi+sl))
 		f.loB[j] = math.Min(l.Lower, math.Max(f.loB[j], p+lo-sl))

@@ -66,14 +66,11 @@ func travel(x, dec float64) float64 {
 
 // box is the range of the next step change from c: the jerk and acceleration limits.
 func (g *jlim) box(c float64) (lo, hi float64) {
-	lo, hi = math.Max(c-g.emax, -g.cmax), math.Min(c+g.emax, g.cmax)
-	if lo > hi {
-		// |c| > cmax + emax: a state the filter never makes (Follow of a foreign command):
-		// return toward the box at the jerk limit.
-		lo = c - math.Copysign(g.emax, c)
-		hi = lo
-	}
-	return lo, hi
+	// |c| > cmax: a state the filter never makes (Follow of a foreign command, whose history
+	// already broke the acceleration limit): continue from the limit, not from c, which would
+	// keep the broken acceleration for cmax/emax ticks.
+	c = math.Min(math.Max(c, -g.cmax), g.cmax)
+	return math.Max(c-g.emax, -g.cmax), math.Min(c+g.emax, g.cmax)
 }
 
 // curve is the braking law's wanted step change for step s: -sign(s) b(|s|).
@@ -108,6 +105,9 @@ type ext struct {
 // jump the step keeps its sign, so the position is monotone and its extremes lie at the ends.
 func (g *jlim) stop(s, c float64) (r ext) {
 	r.vpk = math.Abs(s)
+	if math.IsNaN(s) || math.IsInf(s, 0) || math.IsNaN(c) || math.IsInf(c, 0) {
+		return r // not ok
+	}
 	P := 0.0
 	em, cm := g.emax, g.cmax
 	for it := 0; it < g.maxIter; it++ {
@@ -148,6 +148,9 @@ func (g *jlim) stop(s, c float64) (r ext) {
 				k := 0.0
 				for a, z := 0.0, K; z-a > 1; { // rampOn(a) && !rampOn(z)
 					m := math.Floor((a + z) / 2)
+					if m <= a || m >= z {
+						break // beyond 2^53 ticks: no state the filter makes
+					}
 					if g.rampOn(S, C, m) {
 						a = m
 					} else {
@@ -173,10 +176,10 @@ func (g *jlim) stop(s, c float64) (r ext) {
 		case -b < lo && C == -cm:
 			// Plateau at -cm while the step exceeds hc.
 			k := math.Ceil((S - g.hc) / cm)
-			for k > 1 && S-(k-1)*cm <= g.hc {
+			for i := 0; i < 4 && k > 1 && S-(k-1)*cm <= g.hc; i++ {
 				k--
 			}
-			for S-k*cm > g.hc {
+			for i := 0; i < 4 && S-k*cm > g.hc; i++ {
 				k++
 			}
 			if k >= 1 {

@@ -2,6 +2,7 @@ package safety
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/flowact/flowact/robot"
@@ -306,3 +307,94 @@ func TestScratchPredicts(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFilterStepJerk: one tick of six jerk-limited joints (one without) at 500 Hz on the
+// adversarial "reversals at the limits" stream, where the admissibility search runs most.
+func BenchmarkFilterStepJerk(b *testing.B) {
+	lim, _ := Resolve(jerkModel(), &Config{})
+	const dt = 0.002
+	const n = 4096
+	tgs := make([][]float64, n)
+	for k := range tgs {
+		tgs[k] = make([]float64, len(lim))
+		for j, l := range lim {
+			lo, hi := span(l)
+			if (k/(40+9*j))%2 == 0 {
+				tgs[k][j] = hi + 1
+			} else {
+				tgs[k][j] = lo - 1
+			}
+		}
+	}
+	f := NewFilter(lim, dt)
+	start := make([]float64, len(lim))
+	for j, l := range lim {
+		lo, hi := span(l)
+		start[j] = (lo + hi) / 2
+	}
+	f.Reset(start)
+	cmd := make([]float64, len(lim))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		f.Step(cmd, tgs[i%n])
+	}
+}
+
+func TestFilterJerkAllocs(t *testing.T) {
+	lim, _ := Resolve(jerkModel(), &Config{})
+	f, _ := runStream(lim, 0.002, scenarios[2].gen, 1, 100)
+	cmd, tg := make([]float64, len(lim)), []float64{5, -5, 1, 0.5, 0.3, 0}
+	if n := testing.AllocsPerRun(200, func() {
+		f.Step(cmd, tg)
+		f.Hold(cmd)
+		f.StopTicks()
+		f.Follow(cmd)
+	}); n != 0 {
+		t.Errorf("%v allocations per tick", n)
+	}
+}
+
+// TestFollowForeign: Follow of commands the filter did not make (a jump, an out-of-limit
+// velocity) is outside the guarantee, but the filter recovers: it brakes back within the limits
+// without diverging, and is within every limit again once its own history is (the Monitor
+// restarted from the filter's state a few ticks later sees no violation).
+func TestFollowForeign(t *testing.T) {
+	lim, _ := Resolve(jerkModel(), &Config{})
+	const dt = 0.002
+	n := len(lim)
+	r := newRand(11)
+	for trial := range 50 {
+		f, _ := runStream(lim, dt, scenarios[0].gen, uint64(trial), 200)
+		cmd, tg, p, v, a := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+		f.Last(p)
+		for j, l := range lim {
+			lo, hi := span(l)
+			p[j] += (r.Float64()*2 - 1) * l.Velocity * dt * 3 // up to 3x the velocity limit
+			p[j] = math.Min(math.Max(p[j], lo), hi)
+			tg[j] = lo + (hi-lo)*r.Float64()
+		}
+		f.Follow(p)
+		for range 2000 {
+			f.Step(cmd, tg)
+			for j := range cmd {
+				if math.IsNaN(cmd[j]) || math.Abs(cmd[j]) > 10 {
+					t.Fatalf("trial %d: diverged: %v", trial, cmd)
+				}
+			}
+		}
+		f.Last(p)
+		f.Velocity(v)
+		f.Acceleration(a)
+		m := NewMonitor(lim, dt)
+		m.ResetMoving(p, v, a)
+		for range 2000 {
+			f.Step(cmd, tg)
+			m.Observe(cmd)
+		}
+		if m.Violations() != 0 {
+			t.Fatalf("trial %d: after recovery: %v", trial, m)
+		}
+	}
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 99)) }
