@@ -364,6 +364,8 @@ func (f *Filter) envelope(j int, rebase bool) {
 	l := &f.lim[j]
 	if rebase {
 		f.vB[j], f.hiB[j], f.loB[j] = math.Inf(1), math.Inf(1), math.Inf(-1)
+	} else if f.vB[j] == l.Velocity*f.dt && (!l.HasPosition || f.hiB[j] == l.Upper && f.loB[j] == l.Lower) {
+		return // already the limits: nothing to shrink (the common case, one braking evaluation saved)
 	}
 	p, s := f.pos[j], f.s[j]
 	smax := l.Velocity * f.dt
