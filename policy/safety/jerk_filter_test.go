@@ -363,7 +363,11 @@ func TestFollowForeign(t *testing.T) {
 	const dt = 0.002
 	n := len(lim)
 	r := newRand(11)
-	for trial := range 50 {
+	trials := 50
+	if raceEnabled {
+		trials = 10
+	}
+	for trial := range trials {
 		f, _ := runStream(lim, dt, scenarios[0].gen, uint64(trial), 200)
 		cmd, tg, p, v, a := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 		f.Last(p)

@@ -83,10 +83,13 @@ func TestBrakingInvariant(t *testing.T) {
 	for _, l := range jerkCases {
 		for _, dt := range []float64{1.0 / 50, 1.0 / 500} {
 			g := newJlim(&l, dt)
-			const n = 30
+			n := 30
+			if raceEnabled {
+				n = 12
+			}
 			for i := -n; i <= n; i++ {
 				for k := -n; k <= n; k++ {
-					s, c := g.smax*float64(i)/n, g.cmax*float64(k)/n
+					s, c := g.smax*float64(i)/float64(n), g.cmax*float64(k)/float64(n)
 					e := g.stop(s, c)
 					if !e.ok || e.vpk > g.smax*(1+1e-12) {
 						continue // not admissible: the filter never makes it

@@ -166,13 +166,13 @@ func TestStreamsNoViolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 4000
-	if testing.Short() {
-		n = 1000
+	n, seeds := 4000, uint64(3)
+	if testing.Short() || raceEnabled {
+		n, seeds = 1500, 1
 	}
 	for _, sc := range scenarios {
 		for _, dt := range streamRates {
-			for seed := range uint64(3) {
+			for seed := range seeds {
 				f, m := runStream(lim, dt, sc.gen, seed, n)
 				if m.Violations() != 0 {
 					t.Errorf("%s at %g Hz seed %d: %v", sc.name, 1/dt, seed, m)
