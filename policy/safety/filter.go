@@ -434,6 +434,9 @@ func (f *Filter) jerkJoint(j int, target float64, hold bool) float64 {
 	ok := func(x, sl float64) bool {
 		s2 := s + x
 		p2 := p + s2
+		if v, d := g.bound(s2, x); v <= vB && p2+d <= hiB && p2-d >= loB {
+			return true // far from every limit: no need for the exact extent
+		}
 		e := g.stop(s2, x)
 		return e.ok && p2+e.hi <= hiB+sl && p2+e.lo >= loB-sl && e.vpk <= vB
 	}

@@ -203,6 +203,19 @@ func (g *jlim) stop(s, c float64) (r ext) {
 	return r // gave up: not ok
 }
 
+// bound returns cheap upper bounds on the largest |step| and the largest |displacement| of the
+// braking trajectory from (s, c). The step never exceeds |s| + travel(|c|): aligned with the
+// motion, c is released at emax per tick (adding travel(c) - c); opposed, the step may cross
+// zero (overshoot) with |c| at most what it was, and the release then adds at most travel(|c|).
+// The trajectory lasts at most |c|/emax (overshoot ramp) + 2 cmax/emax (ramp to the curve or
+// -cmax) + v/cmax (plateau) + cmax/emax (curve) + 5 ticks of partial steps; 8 are allowed.
+func (g *jlim) bound(s, c float64) (v, d float64) {
+	ac := math.Abs(c)
+	v = math.Abs(s) + travel(ac, g.emax)
+	n := ac/g.emax + 3*g.cmax/g.emax + v/g.cmax + 8
+	return v, v * n
+}
+
 // rampOn reports whether, after k ticks of ramping down from (S, C) (S >= 0), the law still
 // ramps down: c_k - em > max(-b(s_k), -cm), with b(x) > y written as x > travel(y).
 func (g *jlim) rampOn(S, C, k float64) bool {

@@ -121,3 +121,24 @@ func TestBrakingInvariant(t *testing.T) {
 		}
 	}
 }
+
+// TestStopBound: the cheap bounds the filter uses far from the limits hold for the exact
+// trajectory, on a grid of states.
+func TestStopBound(t *testing.T) {
+	for _, l := range jerkCases {
+		for _, dt := range []float64{1.0 / 50, 1.0 / 500, 1.0 / 1000} {
+			g := newJlim(&l, dt)
+			const n = 40
+			for i := -n; i <= n; i++ {
+				for k := -n; k <= n; k++ {
+					s, c := 1.2*g.smax*float64(i)/n, g.cmax*float64(k)/n
+					e := g.stop(s, c)
+					v, d := g.bound(s, c)
+					if !e.ok || e.vpk > v || e.hi > d || -e.lo > d {
+						t.Fatalf("%+v dt %g: (%g, %g): bound v %g d %g, exact %+v", l, dt, s, c, v, d, e)
+					}
+				}
+			}
+		}
+	}
+}
