@@ -420,7 +420,7 @@ func (f *Filter) jerkJoint(j int, target float64, hold bool) float64 {
 	braking := hold || f.vB[j] > g.smax // a start beyond the velocity limit brakes first
 	var sT float64
 	if !braking {
-		want, sT = f.chase(j, target, p, s, c, lo, hi, cb)
+		want, sT = f.chase(j, target, p, s, lo, hi, cb)
 	}
 
 	// Keep the state admissible: the most of want that is.
@@ -464,8 +464,8 @@ func (f *Filter) jerkJoint(j int, target float64, hold bool) float64 {
 			f.count(j, Position)
 		}
 	}
-	// No clamp to the band here: the admissibility check keeps np within it up to posSlack
-	// (1e-12 of the band's scale), and cutting that off would cost more jerk than rounding.
+	// No clamp to the band here: the admissibility check keeps np within it up to rounding
+	// (slack), and cutting that off would break the jerk limit by it.
 	np := p + s + x
 	f.s1[j] = s
 	f.s[j] = np - p
@@ -485,7 +485,7 @@ func (f *Filter) jerkJoint(j int, target float64, hold bool) float64 {
 // lands on the target this tick; otherwise it takes the step change whose braking trajectory,
 // relative to the target moving on at its current step, ends on the target: the joint
 // approaches a static target without overshoot and catches up with a moving one.
-func (f *Filter) chase(j int, target, p, s, c, lo, hi, cb float64) (want, sT float64) {
+func (f *Filter) chase(j int, target, p, s, lo, hi, cb float64) (want, sT float64) {
 	g := &f.jl[j]
 	var cT float64
 	if f.th[j] >= 1 {
@@ -517,12 +517,12 @@ func (f *Filter) chase(j int, target, p, s, c, lo, hi, cb float64) (want, sT flo
 	}
 	fh := fn(vhi)
 	if !(fh > 0) {
-		f.countCut(j, vhi, hi, c)
+		f.countCut(j, vhi, hi)
 		return vhi, sT
 	}
 	fl := fn(vlo)
 	if !(fl < 0) {
-		f.countCut(j, vlo, lo, c)
+		f.countCut(j, vlo, lo)
 		return vlo, sT
 	}
 	// Illinois (regula falsi with halving of the stale end) on [vlo, vhi].
@@ -559,7 +559,7 @@ func (f *Filter) chase(j int, target, p, s, c, lo, hi, cb float64) (want, sT flo
 // countCut counts the clamp that made the wanted step change x the end of its range: the
 // velocity limit when x is inside the box [c-emax, c+emax] ∩ [-cmax, cmax] whose end is boxEnd,
 // else the acceleration or the jerk limit.
-func (f *Filter) countCut(j int, x, boxEnd, c float64) {
+func (f *Filter) countCut(j int, x, boxEnd float64) {
 	g := &f.jl[j]
 	switch {
 	case x != boxEnd:
