@@ -45,7 +45,8 @@ func FuzzFilter(f *testing.F) {
 		mon := NewMonitor(mlim, dt)
 		mon.ResetMoving(pos, vel, nil)
 		cmd, tg := make([]float64, n), append([]float64(nil), pos...)
-		for k := 0; len(data) >= 8; k++ {
+		ticks := 0
+		for k := 0; len(data) >= 8 && ticks < 20000; k++ { // bounded: a fuzz input runs in well under a second
 			v := math.Float64frombits(binary.LittleEndian.Uint64(data))
 			data = data[8:]
 			// Each value drives one joint (or all, scaled to their bands) for a few ticks; the
@@ -65,6 +66,7 @@ func FuzzFilter(f *testing.F) {
 					flt.Step(cmd, tg)
 				}
 				mon.Observe(cmd)
+				ticks++
 			}
 		}
 		if mon.Violations() != 0 {
