@@ -62,7 +62,7 @@ func NewFilter(lim []Limit, dt float64) *Filter {
 	}
 	for _, l := range lim {
 		if !(l.Velocity > 0) || !(l.Acceleration > 0) || !(l.Jerk >= 0) || math.IsInf(l.Jerk, 0) {
-			panic("safety: limits without velocity or acceleration; use Resolve")
+			panic("safety: limits without velocity or acceleration, or with a negative or infinite jerk; use Resolve")
 		}
 	}
 	n := len(lim)
