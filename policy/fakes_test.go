@@ -170,6 +170,7 @@ type driver struct {
 	nostate   bool
 	stampFn   func(now time.Time) time.Time // optional
 	readFn    func(dst *robot.State)        // optional: changes what ReadState returns
+	nocheck   bool                          // do not check commands (the test checks them itself)
 	// checking
 	prev, step []float64
 	prevAt     time.Time
@@ -220,6 +221,13 @@ func (d *driver) WriteCommand(c *robot.Command) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.n++
+	if d.nocheck {
+		copy(d.pos, c.Position)
+		if d.record {
+			d.history = append(d.history, append([]float64(nil), c.Position...))
+		}
+		return nil
+	}
 	first := d.prevAt.IsZero() || c.Stamp.Sub(d.prevAt) > 5*d.per
 	d.prevAt = c.Stamp
 	dt := d.per.Seconds()

@@ -183,3 +183,73 @@ func TestRejectionDiagnostics(t *testing.T) {
 		})
 	}
 }
+
+// TestStartMoving: a loop that starts on a robot already moving (left so by another node) takes
+// its velocity into account, from JointState.velocity or, when the driver gives none, from the
+// last two positions: its commands continue the motion and bring it under the plan within every
+// limit, as a Monitor started at the robot's measured motion sees them. Starting as if at rest
+// would stop the joint within one tick.
+func TestStartMoving(t *testing.T) {
+	for _, measured := range []bool{true, false} {
+		t.Run(map[bool]string{true: "velocity measured", false: "velocity differenced"}[measured], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				per := 10 * time.Millisecond
+				model := armModel()
+				drv := newDriver(t, model, per, []float64{0, 0, 0})
+				drv.nocheck = true          // its checker assumes a start at rest; the Monitor checks here
+				v0 := []float64{1.5, -1, 2} // rad/s, within the limits
+				t0 := time.Now()
+				seen := make([]float64, 3) // the last state read before the first command
+				drv.readFn = func(dst *robot.State) {
+					if drv.n > 0 {
+						clear(dst.Velocity)
+						return // commanded: the ideal robot is at its last command
+					}
+					el := time.Since(t0).Seconds()
+					for j := range v0 {
+						dst.Position[j] = v0[j] * el
+						seen[j] = dst.Position[j]
+						dst.Velocity[j] = 0
+						if measured {
+							dst.Velocity[j] = v0[j]
+						}
+					}
+				}
+				lim, err := safety.Resolve(model, &safety.Config{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				mon := safety.NewMonitor(lim, per.Seconds())
+				drv.record = true
+				l, err := New(Config{Rate: 100, Threshold: 10}, Deps{Driver: drv,
+					Inferer: NewExpert(newPlanModel(40, 3), &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 1)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				l.PutEmbedding(goal(time.Now().Add(time.Hour), 0, 0, 0))
+				runFor(t, l, 2*time.Second, func(el time.Duration) {
+					if el == 200*time.Millisecond {
+						l.Start()
+					}
+				})
+				drv.mu.Lock()
+				hist := drv.history
+				drv.mu.Unlock()
+				if len(hist) < 100 {
+					t.Fatalf("%d commands", len(hist))
+				}
+				mon.ResetMoving(seen, v0, nil) // where and how fast the loop found the robot
+				for _, c := range hist {
+					mon.Observe(c)
+				}
+				if n := mon.Violations(); n != 0 {
+					t.Errorf("%d limit violations at the robot: %s", n, mon)
+				}
+				// The first step continues the motion (about v0 dt), it does not stop the joint.
+				if step := hist[1][0] - hist[0][0]; step < 0.5*v0[0]*per.Seconds() {
+					t.Errorf("joint 0 stepped %.4f rad after the start; moving at %.4f rad per tick", step, v0[0]*per.Seconds())
+				}
+			})
+		})
+	}
+}

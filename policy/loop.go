@@ -65,36 +65,39 @@ type Loop struct {
 	resCh chan result
 
 	// Owned by the tick.
-	started  bool      // a Step has run: start is set
-	start    time.Time // the time of tick 0
-	pending  bool      // (without the worker) a request waits for InferPending
-	holding  bool      // (without the worker) held is a result to deliver at heldAt
-	held     result
-	reqAt    time.Time // the time of the tick that made the pending request
-	heldAt   time.Time
-	st       robot.State
-	cmd      robot.Command
-	target   []float64
-	req      Request
-	reqGen   uint64
-	prefix   []float64
-	guideW   []float64
-	res      chunk.Chunk // written by the worker between a request and its result
-	resBuf   []float64   // res.Data's storage, restored before every request
-	inflight bool
-	gen      uint64
-	live     bool // the filter holds the last sent command of this run
-	hadPlan  bool // a chunk was spliced since the last start
-	cold     bool // the worker's first result has been seen
-	delays   []int
-	delayN   int
-	delayI   int
-	prevNow  time.Time
-	seq      uint64
-	obsAt    time.Time // the stamp of the observation whose chunk was spliced this tick; zero if none
-	embSeen  *float32  // the Data of the last embedding validated (its first element), and its verdict
-	embStamp time.Time
-	embErr   error
+	started              bool      // a Step has run: start is set
+	start                time.Time // the time of tick 0
+	pending              bool      // (without the worker) a request waits for InferPending
+	holding              bool      // (without the worker) held is a result to deliver at heldAt
+	held                 result
+	reqAt                time.Time // the time of the tick that made the pending request
+	heldAt               time.Time
+	st                   robot.State
+	cmd                  robot.Command
+	target               []float64
+	req                  Request
+	reqGen               uint64
+	prefix               []float64
+	guideW               []float64
+	res                  chunk.Chunk // written by the worker between a request and its result
+	resBuf               []float64   // res.Data's storage, restored before every request
+	inflight             bool
+	gen                  uint64
+	live                 bool // the filter holds the last sent command of this run
+	hadPlan              bool // a chunk was spliced since the last start
+	cold                 bool // the worker's first result has been seen
+	delays               []int
+	delayN               int
+	delayI               int
+	prevNow              time.Time
+	seq                  uint64
+	obsAt                time.Time // the stamp of the observation whose chunk was spliced this tick; zero if none
+	lastPos, prevPos     []float64 // the last two distinct joint states read, for measuredVelocity
+	lastStamp, prevStamp time.Time
+	vel                  []float64
+	embSeen              *float32 // the Data of the last embedding validated (its first element), and its verdict
+	embStamp             time.Time
+	embErr               error
 
 	out output // commands per tick, or trajectories
 	k   int64  // the current tick
@@ -161,6 +164,7 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 		delays:  make([]int, cfg.DelayWindow),
 	}
 	l.req.Position = make([]float64, d)
+	l.lastPos, l.prevPos, l.vel = make([]float64, d), make([]float64, d), make([]float64, d)
 	l.res = chunk.Chunk{H: h, D: d, Data: l.resBuf}
 	l.lastAccept.Store(-1)
 	l.lastReject.Store(-1)
@@ -449,6 +453,12 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 	} else if !errors.Is(err, robot.ErrNoState) {
 		t.ReadErrors.Add(1)
 	}
+	if stateOK && !l.st.Stamp.Equal(l.lastStamp) {
+		// The previous distinct state, for the velocity at a start (measuredVelocity).
+		copy(l.prevPos, l.lastPos)
+		copy(l.lastPos, l.st.Position)
+		l.prevStamp, l.lastStamp = l.lastStamp, l.st.Stamp
+	}
 	if stateOK {
 		// Every state, not only the first: a reading out of the limits or a jump no motion
 		// explains is never chased. Running (or starting), it latches a fault (the robot
@@ -521,7 +531,9 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 			if !stateOK {
 				return nil // wait for a fresh joint state to start from (StateStale is active)
 			}
-			if err := l.filter.Reset(l.st.Position); err != nil {
+			// Start from the robot's motion, not from rest: another node may have left it
+			// moving (a killed instance, a second one taking the name).
+			if err := l.filter.ResetMoving(l.st.Position, l.measuredVelocity()); err != nil {
 				l.fault(k, now, err.Error())
 				return nil
 			}
@@ -584,6 +596,36 @@ func (l *Loop) observeSeam(x []float64) {
 func (l *Loop) fault(k int64, now time.Time, cause string) {
 	l.m.Trip(cause)
 	l.wd.FireCause(safety.Faulted, k, now, 0, errors.New(cause))
+}
+
+// maxVelocityGap is the oldest a previous joint state may be for a velocity differenced from it:
+// two messages of a 10 Hz publisher.
+const maxVelocityGap = 200 * time.Millisecond
+
+// measuredVelocity returns the robot's joint velocities at the current state: the driver's
+// measured ones (JointState.velocity) when any is non-zero and all are finite, else the
+// difference of the last two distinct states' positions when they are at most maxVelocityGap
+// apart, else nil (at rest).
+func (l *Loop) measuredVelocity() []float64 {
+	v := l.st.Velocity
+	if len(v) == l.d {
+		moving, finite := false, true
+		for _, x := range v {
+			moving = moving || x != 0
+			finite = finite && !math.IsNaN(x) && !math.IsInf(x, 0)
+		}
+		if moving && finite {
+			return v
+		}
+	}
+	dt := l.lastStamp.Sub(l.prevStamp)
+	if l.prevStamp.IsZero() || dt <= 0 || dt > maxVelocityGap || !l.lastStamp.Equal(l.st.Stamp) {
+		return nil
+	}
+	for i := range l.vel {
+		l.vel[i] = (l.lastPos[i] - l.prevPos[i]) / dt.Seconds()
+	}
+	return l.vel
 }
 
 // reject counts a rejected chunk (or failed inference) at tick k with its cause.

@@ -50,19 +50,11 @@ func (o commandOutput) send(_ int64, now time.Time, _, _ bool) error {
 	return nil
 }
 
-// stop decelerates on the clock, a filter step per period, for at most the braking time at the
-// limits plus a few ticks.
+// stop decelerates on the clock, a filter step per period, for at most the filter's own count
+// of ticks to rest plus a few.
 func (o commandOutput) stop() {
 	l := o.l
-	worst := 0.0
-	for _, lim := range l.filter.Limits() {
-		b := lim.Velocity / lim.Acceleration
-		if lim.Jerk > 0 {
-			b += lim.Acceleration / lim.Jerk
-		}
-		worst = math.Max(worst, b)
-	}
-	n := int64(worst/l.period.Seconds()) + 10
+	n := int64(l.filter.StopTicks()) + 10
 	ctx := context.Background()
 	t := l.clock.Now()
 	for i := int64(0); i < n && !l.filter.AtRest(0); i++ {
@@ -104,13 +96,14 @@ const (
 )
 
 func newTrajectoryOutput(l *Loop, tw robot.TrajectoryWriter, lim []safety.Limit) *trajectoryOutput {
-	// Room for the plan and a stop from full speed: v/a ticks, plus a/j to ramp the deceleration
-	// when a jerk limit is given, plus a few for rounding.
+	// Room for the plan and a stop from full speed: v/a, plus 2a/j to ramp the deceleration up
+	// and down when a jerk limit is given (the worst case of safety.Filter's braking law), plus a
+	// few ticks for rounding.
 	brake := 0.0
 	for _, lm := range lim {
 		b := lm.Velocity / lm.Acceleration
 		if lm.Jerk > 0 {
-			b += lm.Acceleration / lm.Jerk
+			b += 2 * lm.Acceleration / lm.Jerk
 		}
 		brake = math.Max(brake, b)
 	}
