@@ -2,6 +2,7 @@ package ros
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ type Clock struct {
 	gn      *goroslib.Node // the connection whose /clock drives sim time; nil while disconnected
 	last    time.Time      // sim time when the previous connection closed
 	changed chan struct{}  // closed and replaced whenever sim or gn changes
+	ended   bool           // the node's Run has returned
 }
 
 var _ robot.Clock = (*Clock)(nil)
@@ -35,6 +37,16 @@ func newClock() *Clock { return &Clock{changed: make(chan struct{})} }
 func (c *Clock) set(sim bool, gn *goroslib.Node) {
 	c.mu.Lock()
 	c.sim, c.gn = sim, gn
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// end marks the node's Run over: a sleep on sim time, which no /clock can advance any more,
+// returns robot.ErrClosed instead of waiting for a connection that will not come.
+func (c *Clock) end() {
+	c.mu.Lock()
+	c.ended = true
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
@@ -52,6 +64,12 @@ func (c *Clock) detach(gn *goroslib.Node) {
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
+}
+
+func (c *Clock) isEnded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ended
 }
 
 // Sim reports whether the clock follows /clock.
@@ -94,6 +112,9 @@ func (c *Clock) SleepUntil(ctx context.Context, t time.Time) error {
 		now, sim, gn, changed := c.read()
 		if !now.Before(t) {
 			return nil
+		}
+		if sim && gn == nil && c.isEnded() {
+			return fmt.Errorf("ros: sim time stopped with the node: %w", robot.ErrClosed)
 		}
 		var wake <-chan time.Time
 		var tm *time.Timer

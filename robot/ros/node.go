@@ -71,8 +71,11 @@ type Node struct {
 	ran       atomic.Bool
 	done      atomic.Bool // Run has returned
 	connected atomic.Bool
-	regs      atomic.Uint64  // successful registrations
-	shutdown  chan string    // reasons from goroslib's shutdown handler, capacity 1
+	regs      atomic.Uint64 // successful registrations
+	shutdown  chan string   // reasons from goroslib's shutdown handler, capacity 1
+	stopReq   chan struct{} // closed when a shutdown was requested from outside
+	stopOnce  sync.Once
+	stopWhy   atomic.Pointer[string]
 	rpc       *xmlrpc.Client // parameter server and self publisherUpdate calls
 	httpc     *http.Client   // master API calls (goroslib's client), on its own transport
 }
@@ -104,6 +107,7 @@ func New(cfg Config, model *robot.Model, h Handlers) (*Node, error) {
 		cmd:      newCommandBox(model.DoF()),
 		ready:    make(chan struct{}),
 		shutdown: make(chan string, 1),
+		stopReq:  make(chan struct{}),
 	}
 	n.traj.init()
 	if n.rpc, err = xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: nm.cfg.Timeout}); err != nil {
@@ -162,6 +166,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if !n.ran.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
+	defer n.clock.end()
 	defer n.done.Store(true)
 	defer n.rpc.Close()
 	defer n.httpc.CloseIdleConnections()
@@ -173,6 +178,22 @@ func (n *Node) Run(ctx context.Context) error {
 		connected:  n.connected.Store,
 	}
 	return m.run(ctx)
+}
+
+// ShutdownRequested is closed when the master or a tool asked the node to shut down (`rosnode
+// kill`, the master's shutdown, another node registering with this name); Run then unregisters
+// and returns an error wrapping ErrShutdown, and ShutdownReason says why. goroslib v2.1.4 ends
+// its own node the moment the request arrives (its publishers, subscribers and /clock with it),
+// so nothing can be published after it: a robot that needs a controlled stop in that case takes
+// trajectories (every trajectory the loop sends ends at rest).
+func (n *Node) ShutdownRequested() <-chan struct{} { return n.stopReq }
+
+// ShutdownReason is the reason of a shutdown request ("" before one).
+func (n *Node) ShutdownReason() string {
+	if p := n.stopWhy.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // subscriberQueue is goroslib's per-subscriber queue between the socket reader and the
@@ -361,7 +382,7 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 	}()
 
 	failures := 0 // consecutive failed re-registrations
-	return watchMaster(ctx, n.log, n.nm.cfg.WatchPeriod, n.shutdown, s.master, n.nm.node, s.selfURI,
+	err := watchMaster(ctx, n.log, n.nm.cfg.WatchPeriod, n.shutdown, s.master, n.nm.node, s.selfURI,
 		n.connected.Store,
 		func(err error) error {
 			n.log.Warn("ros: the master forgot this node (restarted?): registering again", "err", err)
@@ -379,6 +400,12 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 			n.log.Info("ros: registered again", "master", n.nm.cfg.MasterURI, "uri", s.selfURI)
 			return nil
 		})
+	if errors.Is(err, ErrShutdown) {
+		why := err.Error()
+		n.stopWhy.Store(&why)
+		n.stopOnce.Do(func() { close(n.stopReq) })
+	}
+	return err
 }
 
 // reregister tells a master that forgot the node about every parameter, publisher, subscriber

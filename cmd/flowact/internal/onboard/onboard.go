@@ -166,8 +166,19 @@ func (r *Runtime) Run(ctx context.Context) error {
 		// ctx ended (the robot is at rest) or the driver closed: the node flushes the last
 		// commands, then unregisters.
 		nodeErr = stopNode()
+	case <-r.node.ShutdownRequested():
+		// Told to go from outside (rosnode kill, the master, a node taking the name). goroslib
+		// has closed the connection already: with trajectory output the last trajectory brings
+		// the robot to rest; per-tick commands stop here. The stop was asked for: not an error.
+		r.log.Warn("onboard: shut down from outside", "reason", r.node.ShutdownReason(), "output", outputName(r.cfg.Loop.Output))
+		lcancel()
+		loopErr = <-loopDone
+		if nodeErr = stopNode(); errors.Is(nodeErr, ros.ErrShutdown) {
+			nodeErr = nil
+		}
 	case nodeErr = <-nodeDone:
-		// Shut down from outside: nothing reaches the robot any more; stop the loop.
+		// The node ended on its own (it could not register again): nothing reaches the robot
+		// any more; stop the loop.
 		lcancel()
 		loopErr = <-loopDone
 	}
