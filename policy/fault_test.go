@@ -253,3 +253,50 @@ func TestStartMoving(t *testing.T) {
 		})
 	}
 }
+
+// busyDriver refuses every third command with robot.ErrBusy (a publisher whose queue is full).
+type busyDriver struct {
+	*driver
+	n int
+}
+
+func (b *busyDriver) WriteCommand(c *robot.Command) error {
+	if b.n++; b.n%3 == 0 {
+		return robot.ErrBusy
+	}
+	return b.driver.WriteCommand(c)
+}
+
+// TestRefusedCommands: a command the driver refuses never reached the robot, so the next one is
+// one filter step from the last one taken, never two: the stream the robot gets, checked by a
+// Monitor, stays within every limit while the arm moves at speed, and the refusals are counted.
+func TestRefusedCommands(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		per := 10 * time.Millisecond
+		model := armModel()
+		d := newDriver(t, model, per, []float64{0, 0, 0})
+		d.nocheck, d.record = true, true
+		drv := &busyDriver{driver: d}
+		l, err := New(Config{Rate: 100, Threshold: 10}, Deps{Driver: drv,
+			Inferer: NewExpert(newPlanModel(40, 3), &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.PutEmbedding(goal(time.Now().Add(time.Hour), 1.8, -1.4, 3))
+		l.Start()
+		runFor(t, l, 2*time.Second, nil)
+		lim, _ := safety.Resolve(model, &safety.Config{})
+		mon := safety.NewMonitor(lim, per.Seconds())
+		mon.Reset([]float64{0, 0, 0})
+		for _, c := range d.history {
+			mon.Observe(c)
+		}
+		s := l.Snapshot()
+		if n := mon.Violations(); n != 0 || mon.Worst(safety.Velocity) < 0.5 {
+			t.Errorf("%d violations (velocity used %.2f of its limit): %s", n, mon.Worst(safety.Velocity), mon)
+		}
+		if s.Counters.Refused < 50 || s.Counters.Refused != s.Counters.WriteErrors {
+			t.Errorf("refused %d, write errors %d of %d ticks", s.Counters.Refused, s.Counters.WriteErrors, s.Counters.Ticks)
+		}
+	})
+}

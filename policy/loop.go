@@ -171,7 +171,7 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	if w, ok := deps.Inferer.(interface{ EmbeddingWidth() int }); ok {
 		l.width = w.EmbeddingWidth()
 	}
-	l.out = commandOutput{l}
+	l.out = newCommandOutput(l, lim)
 	if cfg.Output == "trajectory" {
 		tw, ok := deps.Driver.(robot.TrajectoryWriter)
 		if !ok {
@@ -813,7 +813,7 @@ func (l *Loop) Snapshot() *Snapshot {
 		Counters: Counters{
 			Ticks: t.Ticks.Load(), Overruns: t.Overruns.Load(), Requests: t.Requests.Load(),
 			Chunks: t.Chunks.Load(), Late: t.Late.Load(), Rejected: t.Rejected.Load(),
-			Stale: t.Stale.Load(), ReadErrors: t.ReadErrors.Load(), WriteErrors: t.WriteErrors.Load(),
+			Stale: t.Stale.Load(), ReadErrors: t.ReadErrors.Load(), WriteErrors: t.WriteErrors.Load(), Refused: t.Refused.Load(),
 			HoldTicks: t.HoldTicks.Load(), EventsDropped: l.wd.Dropped(),
 		},
 		Hist: Histograms{

@@ -30,21 +30,43 @@ type output interface {
 	stop()
 }
 
-// commandOutput writes the tick's command to the driver every tick.
-type commandOutput struct{ l *Loop }
+// commandOutput writes the tick's command to the driver every tick. A command the driver
+// refuses (robot.ErrBusy: its queue is full) never reached the robot, so the filter goes back to
+// the one before it: the next command is one filter step from the last the robot got, never
+// two.
+type commandOutput struct {
+	l    *Loop
+	prev *safety.Filter // the filter before this tick's step
+}
 
-func (o commandOutput) plan(cmd, target []float64) { o.l.filter.Step(cmd, target) }
-func (o commandOutput) hold(cmd []float64)         { o.l.filter.Hold(cmd) }
-func (o commandOutput) idle()                      {}
+func newCommandOutput(l *Loop, lim []safety.Limit) *commandOutput {
+	return &commandOutput{l: l, prev: safety.NewFilter(lim, l.period.Seconds())}
+}
 
-func (o commandOutput) send(_ int64, now time.Time, _, _ bool) error {
+func (o *commandOutput) plan(cmd, target []float64) {
+	o.prev.CopyState(o.l.filter)
+	o.l.filter.Step(cmd, target)
+}
+
+func (o *commandOutput) hold(cmd []float64) {
+	o.prev.CopyState(o.l.filter)
+	o.l.filter.Hold(cmd)
+}
+
+func (o *commandOutput) idle() {}
+
+func (o *commandOutput) send(_ int64, now time.Time, _, _ bool) error {
 	l := o.l
 	l.cmd.Stamp = now
 	if err := l.drv.WriteCommand(&l.cmd); err != nil {
 		l.tel.WriteErrors.Add(1)
-		if errors.Is(err, robot.ErrClosed) {
+		switch {
+		case errors.Is(err, robot.ErrClosed):
 			l.live = false
 			return fmt.Errorf("policy: write command: %w", err)
+		case errors.Is(err, robot.ErrBusy):
+			l.tel.Refused.Add(1)
+			l.filter.CopyState(o.prev)
 		}
 	}
 	return nil
@@ -52,7 +74,7 @@ func (o commandOutput) send(_ int64, now time.Time, _, _ bool) error {
 
 // stop decelerates on the clock, a filter step per period, for at most the filter's own count
 // of ticks to rest plus a few.
-func (o commandOutput) stop() {
+func (o *commandOutput) stop() {
 	l := o.l
 	n := int64(l.filter.StopTicks()) + 10
 	ctx := context.Background()
@@ -62,11 +84,9 @@ func (o commandOutput) stop() {
 		if l.clock.SleepUntil(ctx, t) != nil {
 			return
 		}
-		l.filter.Hold(l.cmd.Position)
-		l.cmd.Stamp = l.clock.Now()
-		if err := l.drv.WriteCommand(&l.cmd); err != nil {
-			l.tel.WriteErrors.Add(1)
-			return
+		o.hold(l.cmd.Position)
+		if o.send(0, l.clock.Now(), false, false) != nil {
+			return // the driver closed
 		}
 	}
 }

@@ -202,6 +202,7 @@ type Telemetry struct {
 	Stale       atomic.Uint64 // chunks dropped because the joint state went stale meanwhile
 	ReadErrors  atomic.Uint64 // ReadState errors
 	WriteErrors atomic.Uint64 // WriteCommand errors
+	Refused     atomic.Uint64 // commands the driver's full queue refused (robot.ErrBusy): the filter went back
 	HoldTicks   atomic.Uint64 // ticks in which the robot was held or decelerated while running
 
 	TickPeriod   *Histogram // s between consecutive tick starts
@@ -264,6 +265,7 @@ type Counters struct {
 	Stale         uint64 `json:"stale"`
 	ReadErrors    uint64 `json:"read_errors"`
 	WriteErrors   uint64 `json:"write_errors"`
+	Refused       uint64 `json:"refused"`
 	HoldTicks     uint64 `json:"hold_ticks"`
 	EventsDropped uint64 `json:"events_dropped"`
 }

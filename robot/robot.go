@@ -212,7 +212,9 @@ type Trajectory struct {
 
 // Driver is a robot as the control loop sees it. Both methods must not block: ReadState copies
 // the latest measured state into dst (its slices of length DoF) and WriteCommand hands a command
-// to the robot, copying what it keeps. It returns ErrNoState until a first state has arrived.
+// to the robot, copying what it keeps. ReadState returns ErrNoState until a first state has
+// arrived. A WriteCommand that cannot take the command now returns ErrBusy (nothing of it
+// reaches the robot); it never replaces a command not yet sent by this one.
 type Driver interface {
 	Model() *Model
 	ReadState(dst *State) error
@@ -229,6 +231,9 @@ type TrajectoryWriter interface {
 var (
 	ErrNoState = errors.New("robot: no joint state yet")
 	ErrClosed  = errors.New("robot: driver closed")
+	// ErrBusy: the driver's outgoing queue is full and the command was not taken (nothing of
+	// it reaches the robot). The caller's next command must be relative to the last one taken.
+	ErrBusy = errors.New("robot: command queue full")
 )
 
 // Clock is the time source for loops: the wall clock, ROS sim time (/clock), or a fake in tests.

@@ -29,8 +29,11 @@ func (d *Driver) Model() *robot.Model { return d.n.model }
 // ReadState copies the latest merged joint state into dst; see JointStates.ReadState.
 func (d *Driver) ReadState(dst *robot.State) error { return d.n.joints.ReadState(dst) }
 
-// WriteCommand queues c.Position for publication; it rejects a wrong length or a non-finite
-// position. It does not allocate. Velocity feed-forward has no place in a Float64MultiArray
+// WriteCommand queues c.Position for publication, after the commands queued before it (none is
+// ever replaced); it rejects a wrong length or a non-finite position, and returns
+// robot.ErrBusy when the queue is full (the publisher's sender has not run for 16 commands;
+// while no master connection exists the oldest queued command gives way instead). It
+// does not allocate. Velocity feed-forward has no place in a Float64MultiArray
 // position command and is not sent.
 func (d *Driver) WriteCommand(c *robot.Command) error {
 	if d.n.done.Load() {
@@ -47,7 +50,9 @@ func (d *Driver) WriteCommand(c *robot.Command) error {
 	if c.Velocity != nil && len(c.Velocity) != len(c.Position) {
 		return fmt.Errorf("ros: command has %d velocities for %d joints", len(c.Velocity), len(c.Position))
 	}
-	d.n.cmd.put(c.Position)
+	if !d.n.cmd.put(c.Position) {
+		return robot.ErrBusy
+	}
 	return nil
 }
 

@@ -36,26 +36,52 @@ func TestWriteCommand(t *testing.T) {
 			t.Errorf("WriteCommand(%v) accepted", bad)
 		}
 	}
+	// Commands queue in order, none replaced by the next (a robot differencing the stream would
+	// see two steps in one); a full queue refuses the newest with robot.ErrBusy while a sender
+	// runs.
+	n.cmd.sending.Store(true)
 	c := robot.Command{Position: []float64{1, 2, 3}, Velocity: []float64{0, 0, 0}}
-	if a := testing.AllocsPerRun(100, func() {
-		if err := d.WriteCommand(&c); err != nil {
-			t.Fatal(err)
+	for i := range commandQueue + 1 {
+		c.Position[0] = float64(i)
+		err := d.WriteCommand(&c)
+		if i < commandQueue && err != nil || i == commandQueue && !errors.Is(err, robot.ErrBusy) {
+			t.Fatalf("write %d: %v", i, err)
 		}
-	}); a != 0 {
-		t.Errorf("WriteCommand allocates %v per call", a)
 	}
-	c.Position[0] = 9 // the driver copied the command
-	m := n.cmd.take()
-	if m == nil || !slices.Equal(m.Data, []float64{1, 2, 3}) || m.Layout.Dim[0].Size != 3 {
-		t.Fatalf("taken message %+v", m)
+	c.Position[0] = 99 // the driver copied the commands
+	for i := range commandQueue {
+		m := n.cmd.take()
+		if m == nil || m.Data[0] != float64(i) || m.Layout.Dim[0].Size != 3 {
+			t.Fatalf("message %d: %+v", i, m)
+		}
 	}
 	if n.cmd.take() != nil {
 		t.Error("a command taken twice")
 	}
+	// Without a sender (no master connection) the oldest gives way.
+	n.cmd.sending.Store(false)
+	for i := range commandQueue + 1 {
+		c.Position[0] = float64(i)
+		if err := d.WriteCommand(&c); err != nil {
+			t.Fatalf("offline write %d: %v", i, err)
+		}
+	}
+	if m := n.cmd.take(); m == nil || m.Data[0] != 1 {
+		t.Errorf("offline: oldest left %+v, want command 1", m)
+	}
+	n.cmd.discard()
+	if a := testing.AllocsPerRun(100, func() {
+		if err := d.WriteCommand(&c); err != nil {
+			t.Fatal(err)
+		}
+		n.cmd.discard()
+	}); a != 0 {
+		t.Errorf("WriteCommand allocates %v per call", a)
+	}
 	s := d.Stats()
-	// 101 accepted writes (AllocsPerRun runs once more to warm up), one message taken, the
-	// others replaced before any sender took them.
-	if s.Commands != 101 || s.CommandsDropped != 100 {
+	// 17 + 17 + 101 writes (AllocsPerRun runs once more to warm up): one refused, one given
+	// way, 15 + 101 discarded.
+	if s.Commands != 135 || s.CommandsDropped != 118 {
 		t.Errorf("stats %+v", s)
 	}
 }

@@ -369,7 +369,11 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 	// The senders outlive ctx until the last commands are out (flush).
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { n.sendCommands(sctx, s.pubCmd) })
+	n.cmd.sending.Store(true)
+	wg.Go(func() {
+		defer n.cmd.sending.Store(false)
+		n.sendCommands(sctx, s.pubCmd)
+	})
 	sendTraj := sender(&n.traj, s.pubTraj)
 	wg.Go(func() { sendTraj(sctx) })
 	wg.Go(func() { n.sendDiagnostics(sctx, s.pubDiag) })
@@ -478,7 +482,7 @@ func (n *Node) sendCommands(ctx context.Context, pub *goroslib.Publisher) {
 			return
 		case <-n.cmd.signal:
 		}
-		if m := n.cmd.take(); m != nil {
+		for m := n.cmd.take(); m != nil; m = n.cmd.take() {
 			pub.Write(m)
 			n.cmd.sent.Add(1)
 		}

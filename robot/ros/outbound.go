@@ -19,65 +19,87 @@ import (
 	"github.com/flowact/flowact/robot"
 )
 
-// commandBox is the outgoing latest-value mailbox for per-tick commands: put (the control tick)
-// copies positions into a preallocated slot under a mutex and signals the sender; the sender
-// builds a fresh message (goroslib encodes it later, on its own goroutines, so a message can never
-// be reused) and hands it to the publisher. A command not yet taken when the next arrives is
-// replaced and counted as dropped.
+// commandBox is the outgoing queue of per-tick commands: put (the control tick) copies
+// positions into the next of a ring of preallocated slots under a mutex and signals the sender;
+// the sender takes them in order, each into a fresh message (goroslib encodes it later, on its
+// own goroutines, so a message can never be reused), and hands them to the publisher. While a
+// sender runs, never is a command replaced by the next: a robot differencing the stream would
+// see two steps in one. A full ring (the sender starved for commandQueue ticks) refuses the new
+// command (put returns false: robot.ErrBusy), which is counted as dropped. With no sender (no
+// master connection) nothing reaches the robot anyway and the connection discards what
+// waits: a full ring drops its oldest command for the new one.
 type commandBox struct {
 	mu      sync.Mutex
-	pos     []float64
-	pending bool
+	slots   [][]float64
+	head    int           // the oldest queued slot
+	n       int           // queued
 	signal  chan struct{} // capacity 1
+	sending atomic.Bool   // a sender is running
 
 	written atomic.Uint64 // put calls
 	sent    atomic.Uint64 // messages handed to the publisher
-	dropped atomic.Uint64 // replaced or discarded before sending
+	dropped atomic.Uint64 // refused (queue full) or discarded before sending
 }
+
+// commandQueue is the ring's length: 16 ticks (32 ms at 500 Hz, 160 ms at 100 Hz) of a sender
+// that did not run; a sender starved longer than that leaves the robot without commands anyway.
+const commandQueue = 16
 
 func newCommandBox(dof int) *commandBox {
-	return &commandBox{pos: make([]float64, dof), signal: make(chan struct{}, 1)}
+	b := &commandBox{slots: make([][]float64, commandQueue), signal: make(chan struct{}, 1)}
+	for i := range b.slots {
+		b.slots[i] = make([]float64, dof)
+	}
+	return b
 }
 
-// put stores c's positions. It never blocks and does not allocate.
-func (b *commandBox) put(pos []float64) {
-	b.mu.Lock()
-	copy(b.pos, pos)
-	if b.pending {
-		b.dropped.Add(1)
-	}
-	b.pending = true
-	b.mu.Unlock()
+// put queues pos; false when the queue is full (nothing queued). It never blocks and does not
+// allocate.
+func (b *commandBox) put(pos []float64) bool {
 	b.written.Add(1)
+	b.mu.Lock()
+	if b.n == len(b.slots) {
+		b.dropped.Add(1)
+		if b.sending.Load() {
+			b.mu.Unlock()
+			return false
+		}
+		b.head = (b.head + 1) % len(b.slots)
+		b.n--
+	}
+	copy(b.slots[(b.head+b.n)%len(b.slots)], pos)
+	b.n++
+	b.mu.Unlock()
 	select {
 	case b.signal <- struct{}{}:
 	default:
 	}
+	return true
 }
 
-// take returns a new message holding the pending command, or nil.
+// take returns a new message holding the oldest queued command, or nil.
 func (b *commandBox) take() *std_msgs.Float64MultiArray {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.pending {
+	if b.n == 0 {
 		return nil
 	}
-	b.pending = false
-	n := uint32(len(b.pos))
+	pos := slices.Clone(b.slots[b.head])
+	b.head = (b.head + 1) % len(b.slots)
+	b.n--
+	n := uint32(len(pos))
 	return &std_msgs.Float64MultiArray{
 		Layout: std_msgs.MultiArrayLayout{Dim: []std_msgs.MultiArrayDimension{{Label: "joints", Size: n, Stride: n}}},
-		Data:   slices.Clone(b.pos),
+		Data:   pos,
 	}
 }
 
-// discard drops a pending command (one written while no master connection existed: stale by the
+// discard drops the queued commands (written while no master connection existed: stale by the
 // time a connection comes up).
 func (b *commandBox) discard() {
 	b.mu.Lock()
-	if b.pending {
-		b.pending = false
-		b.dropped.Add(1)
-	}
+	b.dropped.Add(uint64(b.n))
+	b.head, b.n = 0, 0
 	b.mu.Unlock()
 }
 

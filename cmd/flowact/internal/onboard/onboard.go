@@ -235,7 +235,7 @@ func Status(s *policy.Snapshot, hardwareID string) ros.Status {
 	}{
 		{"ticks", c.Ticks}, {"overruns", c.Overruns}, {"requests", c.Requests}, {"chunks", c.Chunks}, {"late", c.Late},
 		{"rejected", c.Rejected}, {"stale", c.Stale}, {"hold_ticks", c.HoldTicks}, {"read_errors", c.ReadErrors},
-		{"write_errors", c.WriteErrors},
+		{"write_errors", c.WriteErrors}, {"refused", c.Refused},
 	} {
 		kv(v.k, strconv.FormatUint(v.n, 10))
 	}
