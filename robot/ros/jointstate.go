@@ -3,6 +3,7 @@ package ros
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,8 @@ type JointStateStats struct {
 	Messages    uint64 // messages offered to Store
 	Stored      uint64 // messages that updated at least one joint
 	Overwritten uint64 // stored messages replaced before any ReadState saw them
-	Invalid     uint64 // messages rejected: array lengths disagree with name, or a non-finite position
+	Invalid     uint64 // messages rejected: array lengths disagree with name, a non-finite position, or a joint named twice
+	Duplicate   uint64 // of those, messages that named a model joint twice
 	Unknown     uint64 // joint names not in the model (ignored), counted per occurrence
 }
 
@@ -50,20 +52,21 @@ type JointStates struct {
 	storeMu sync.Mutex
 	idx     []int
 
-	mu       sync.Mutex
-	pos      []float64
-	vel      []float64
-	eff      []float64
-	stamp    []time.Time // per joint: stamp of the message that last set it
-	recv     []time.Time // per joint: when that message was stored
-	seen     []bool
-	missing  int  // joints never seen
-	unread   bool // a Store happened since the last ReadState
-	messages atomic.Uint64
-	stored   atomic.Uint64
-	over     atomic.Uint64
-	invalid  atomic.Uint64
-	unknown  atomic.Uint64
+	mu        sync.Mutex
+	pos       []float64
+	vel       []float64
+	eff       []float64
+	stamp     []time.Time // per joint: stamp of the message that last set it
+	recv      []time.Time // per joint: when that message was stored
+	seen      []bool
+	missing   int  // joints never seen
+	unread    bool // a Store happened since the last ReadState
+	messages  atomic.Uint64
+	stored    atomic.Uint64
+	over      atomic.Uint64
+	invalid   atomic.Uint64
+	duplicate atomic.Uint64
+	unknown   atomic.Uint64
 }
 
 // NewJointStates returns an empty mailbox for the actuated joints of m. now gives the receive
@@ -126,6 +129,12 @@ func (j *JointStates) Store(msg *sensor_msgs.JointState) {
 			i = -1
 			unknown++
 		} else {
+			if slices.Contains(j.idx, i) {
+				// A joint named twice: which value is the robot's? Neither is trusted.
+				j.invalid.Add(1)
+				j.duplicate.Add(1)
+				return
+			}
 			matched++
 		}
 		j.idx = append(j.idx, i)
@@ -220,6 +229,7 @@ func (j *JointStates) Stats() JointStateStats {
 		Stored:      j.stored.Load(),
 		Overwritten: j.over.Load(),
 		Invalid:     j.invalid.Load(),
+		Duplicate:   j.duplicate.Load(),
 		Unknown:     j.unknown.Load(),
 	}
 }

@@ -67,6 +67,13 @@ func TestJointStatesMerge(t *testing.T) {
 			},
 			pos: []float64{1, 2, 3}, vel: []float64{0, 0, 0}, stamp: t0,
 			stats: JointStateStats{Messages: 5, Stored: 1, Invalid: 3, Unknown: 1}},
+		{name: "a joint named twice rejected",
+			msgs: []*sensor_msgs.JointState{
+				js(t0, []string{"shoulder", "elbow", "wrist"}, []float64{1, 2, 3}, nil, nil),
+				js(t0.Add(time.Second), []string{"elbow", "wrist", "elbow"}, []float64{5, 6, 4}, nil, nil),
+			},
+			pos: []float64{1, 2, 3}, vel: []float64{0, 0, 0}, stamp: t0,
+			stats: JointStateStats{Messages: 2, Stored: 1, Invalid: 1, Duplicate: 1}},
 		{name: "zero header stamp uses receive time",
 			msgs: []*sensor_msgs.JointState{js(time.Time{}, []string{"shoulder", "elbow", "wrist"}, []float64{1, 2, 3}, nil, nil)},
 			pos:  []float64{1, 2, 3}, vel: []float64{0, 0, 0}, stamp: t0,
