@@ -592,3 +592,53 @@ func retry(ctx context.Context, log *slog.Logger, what string, f func() error) e
 }
 
 var errClosed = errors.New("fleet: closed")
+
+// HubStreamConfig is the hub's episode stream: it stores nothing of its own and sources the
+// episode stream of each robot, in the robot's JetStream domain when domains[robot] is set (a
+// robot on a leaf node), else in the hub's own.
+func HubStreamConfig(robots []string, domains map[string]string, replicas int) jetstream.StreamConfig {
+	if replicas == 0 {
+		replicas = 1
+	}
+	cfg := jetstream.StreamConfig{
+		Name:        HubStream,
+		Description: "flowact: every robot's episodes, sourced from the robots' streams",
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Retention:   jetstream.LimitsPolicy,
+	}
+	for _, r := range robots {
+		cfg.Sources = append(cfg.Sources, &jetstream.StreamSource{Name: EpisodeStream(r), Domain: domains[r]})
+	}
+	return cfg
+}
+
+// AddRobotSource adds robot's episode stream (in domain, "" for the hub's own) to the hub's
+// stream in js, creating the stream if it is missing. A robot already sourced is left as is.
+func AddRobotSource(ctx context.Context, js jetstream.JetStream, robot, domain string, replicas int) error {
+	s, err := js.Stream(ctx, HubStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, HubStreamConfig([]string{robot}, map[string]string{robot: domain}, replicas))
+		if err == nil || !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			if err != nil {
+				return fmt.Errorf("fleet: stream %s: %w", HubStream, err)
+			}
+			return nil
+		}
+		s, err = js.Stream(ctx, HubStream)
+	}
+	if err != nil {
+		return fmt.Errorf("fleet: stream %s: %w", HubStream, err)
+	}
+	cfg := s.CachedInfo().Config
+	for _, src := range cfg.Sources {
+		if src.Name == EpisodeStream(robot) {
+			return nil
+		}
+	}
+	cfg.Sources = append(cfg.Sources, &jetstream.StreamSource{Name: EpisodeStream(robot), Domain: domain})
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("fleet: stream %s: add %s: %w", HubStream, robot, err)
+	}
+	return nil
+}

@@ -29,6 +29,9 @@ type ServerConfig struct {
 	Domain string
 	// LeafPort, when not 0, accepts leaf node connections (the hub); -1 means a free port.
 	LeafPort int
+	// LeafNoAdvertise keeps the leaf port out of what the server tells leaf nodes (behind a
+	// proxy or NAT, leaf nodes must use the address they were given).
+	LeafNoAdvertise bool
 	// Hub, when set, connects this server as a leaf node to a hub's leaf port (a robot's local
 	// server): URL like nats-leaf://user:pass@host:7422, with Creds an optional .creds file.
 	Hub      string
@@ -93,6 +96,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 			o.LeafNode.Port = p
 		}
 		o.LeafNode.Users = cfg.LeafUsers
+		o.LeafNode.NoAdvertise = cfg.LeafNoAdvertise
 	}
 	if cfg.Hub != "" {
 		u, err := url.Parse(cfg.Hub)
