@@ -70,6 +70,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newTrainCmd(),
 		newEvalCmd(),
 		newBenchCmd(),
+		newHubCmd(),
+		newFleetCmd(),
+		newExportCmd(),
 	)
 	return root
 }

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowact/flowact/configs"
+	"github.com/flowact/flowact/dataset"
+	"github.com/flowact/flowact/fleet"
+)
+
+// startHub runs `flowact hub` in-process until the test ends and returns its client URL.
+func startHub(t *testing.T, args ...string) string {
+	t.Helper()
+	port, err := fleet.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"hub", "--port", fmt.Sprint(port), "--leaf-port", "0", "--store", t.TempDir(), "--log-level", "error"}, args...), &out, &errb)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("flowact hub: exit %d: %s", code, errb.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "flowact hub:") {
+		select {
+		case code := <-done:
+			t.Fatalf("flowact hub exited %d: %s", code, errb.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flowact hub did not start: %s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", port)
+}
+
+// TestHubFleetExport runs `flowact hub` sourcing robot r1, records episodes as r1 into it,
+// exports them with `flowact export` (the same bags as written locally), pushes the shipped
+// checkpoint with `flowact fleet push` and lists the fleet with `flowact fleet status`.
+func TestHubFleetExport(t *testing.T) {
+	url := startHub(t, "--source", "r1", "--domain", "hub")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	cfg := fleet.Config{Robot: "r1", URL: url, Domain: "hub", Spool: t.TempDir(), TelemetryRate: 20}
+	l, err := fleet.OpenLog(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	nc, err := fleet.Connect(cfg, "", "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	lctx, lcancel := context.WithCancel(ctx)
+	ldone := make(chan error, 1)
+	go func() { ldone <- l.Run(lctx, nc) }()
+	tel := fleet.NewTelemetry(cfg, l.Stats, nil)
+	tdone := make(chan error, 1)
+	go func() { tdone <- tel.Run(lctx, nc) }()
+	defer func() { lcancel(); <-ldone; <-tdone }()
+
+	local := t.TempDir()
+	joints := []string{"a", "b"}
+	for i := range 2 {
+		ep := &dataset.Episode{Meta: dataset.Meta{Task: "reach", Robot: "ur5", Joints: joints, Rate: 50, Success: true, Seed: uint64(i)}}
+		t0 := time.Unix(1_700_000_000+int64(i)*100, 0).UTC()
+		for k := range 50 {
+			st := t0.Add(time.Duration(k) * 20 * time.Millisecond)
+			ep.States = append(ep.States, dataset.JointState{Stamp: st, Position: []float64{float64(k), float64(i)}})
+			ep.Actions = append(ep.Actions, dataset.Action{Stamp: st, Position: []float64{float64(k) + 0.5, 1}})
+			if k%10 == 0 {
+				ep.Embeddings = append(ep.Embeddings, dataset.Embedding{Stamp: st, Tokens: 1, Width: 2, Data: []float32{float32(k), 2}})
+			}
+		}
+		id, err := fleet.WriteEpisode(l, fmt.Sprintf("ep%d", i), ep, dataset.WriterConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dataset.WriteEpisode(filepath.Join(local, "r1-"+id+".bag"), ep, dataset.WriterConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.WaitDrained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tel.Offer(fleet.Sample{Time: time.Now(), State: "running", Faults: 0})
+
+	// The hub's stream sources r1's: export polls until both episodes are there.
+	out := t.TempDir()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, stdout, stderr := runCLI(t, ctx, "export", "--nats", url, "--out", out)
+		if code != 0 {
+			t.Fatalf("export: exit %d: %s", code, stderr)
+		}
+		if n, _ := filepath.Glob(filepath.Join(out, "*.bag")); len(n) == 2 {
+			t.Logf("export: %s", strings.TrimSpace(stdout))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("export: %s %s", stdout, stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, name := range []string{"r1-ep0.bag", "r1-ep1.bag"} {
+		a, _ := os.ReadFile(filepath.Join(local, name))
+		b, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil || !bytes.Equal(a, b) || len(a) == 0 {
+			t.Errorf("%s: exported bag differs from the local one (%v)", name, err)
+		}
+	}
+
+	// fleet push: the shipped checkpoint, copied to disk.
+	ck := t.TempDir()
+	sub, _ := fs.Sub(configs.FS, "checkpoints/"+DefaultCheckpoint)
+	if err := os.CopyFS(ck, sub); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, ctx, "fleet", "push", ck, "--robot", "r1", "--name", "mlp-v2", "--nats", url)
+	if code != 0 || !strings.Contains(stdout, "pushed mlp-v2") {
+		t.Fatalf("fleet push: exit %d: %s %s", code, stdout, stderr)
+	}
+	// A checkpoint for another robot model is refused before upload.
+	if code, _, stderr := runCLI(t, ctx, "fleet", "push", ck, "--robot", "r1", "--model", "no-such-robot", "--nats", url); code != 2 {
+		t.Errorf("fleet push to an unknown model: exit %d (%s)", code, stderr)
+	}
+
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		code, stdout, stderr = runCLI(t, ctx, "fleet", "status", "--nats", url)
+		if code != 0 {
+			t.Fatalf("fleet status: exit %d: %s", code, stderr)
+		}
+		if strings.Contains(stdout, "r1") && strings.Contains(stdout, "mlp-v2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fleet status: %s", stdout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("fleet status:\n%s", stdout)
+}
