@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/expert/ode"
+	"github.com/flowact/flowact/fleet"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/urdf"
@@ -50,6 +51,8 @@ type PolicyFile struct {
 	Loop policy.Config `yaml:"loop"`
 	// Seed seeds the expert's noise (it overrides loop.seed when not zero).
 	Seed uint64 `yaml:"seed"`
+	// Fleet is the fleet link over NATS (package fleet): off unless fleet.url is set.
+	Fleet fleet.Config `yaml:"fleet"`
 }
 
 // SamplerConfig selects a fixed-step ODE solver (package expert/ode).
@@ -101,6 +104,9 @@ func (p *PolicyFile) Validate() error {
 	}
 	if err := p.Loop.Validate(); err != nil {
 		return fmt.Errorf("loop: %w", err)
+	}
+	if err := p.Fleet.Validate(); err != nil {
+		return fmt.Errorf("fleet: %w", err)
 	}
 	return nil
 }

@@ -217,7 +217,7 @@ func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Log
 	// The runtime, exactly as `flowact run` builds it; the demo starts and stops the loop per
 	// episode. flowact_msgs/Embedding: goroslib decodes it with one copy.
 	rosCfg := ros.Config{MasterURI: d.uri, Embedding: ros.EmbeddingCustom, Getenv: noEnv}
-	if d.rt, err = newRuntime(lp, rosCfg, false, onboard.DefaultConnectTimeout, log); err != nil {
+	if d.rt, err = newRuntime(lp, rosCfg, false, onboard.DefaultConnectTimeout, log, nil); err != nil {
 		return nil, err
 	}
 	rctx, rcancel := context.WithCancel(ctx)

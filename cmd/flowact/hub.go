@@ -149,5 +149,3 @@ func randomToken() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
-
-
