@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"fmt"
 	"io/fs"
@@ -158,4 +159,40 @@ func TestHubFleetExport(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("fleet status:\n%s", stdout)
+}
+
+// TestHubCollectExport: `flowact collect --nats` publishes each episode it records to the
+// robot's stream on a hub; `flowact export` writes them back as the very bags collect wrote.
+func TestHubCollectExport(t *testing.T) {
+	url := startHub(t, "--domain", "hub")
+	ctx := context.Background()
+	dir := t.TempDir()
+	code, stdout, stderr := runCLI(t, ctx, "collect", "--task", "reach", "--episodes", "2", "--out", dir, "--seed", "40", "--json",
+		"--nats", url, "--nats-domain", "hub", "--fleet-id", "sim1", "--spool", t.TempDir())
+	if code != 0 {
+		t.Fatalf("collect: exit %d: %s", code, stderr)
+	}
+	var sum collectSummary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Fleet == nil || sum.Fleet.Pending != 0 || sum.Fleet.StreamMessages == 0 || sum.Fleet.StreamMessages != sum.Fleet.Published-sum.Fleet.Duplicates {
+		t.Fatalf("collect --nats: %+v", sum.Fleet)
+	}
+	out := t.TempDir()
+	code, stdout, stderr = runCLI(t, ctx, "export", "--nats", url, "--stream", fleet.EpisodeStream("sim1"), "--robot", "sim1", "--out", out)
+	if code != 0 {
+		t.Fatalf("export: exit %d: %s", code, stderr)
+	}
+	t.Logf("collect: %d messages stored; export: %s", sum.Fleet.StreamMessages, strings.TrimSpace(stdout))
+	for _, name := range []string{"reach-000040.bag", "reach-000041.bag"} {
+		a, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "sim1-"+strings.TrimSuffix(name, ".bag")+".bag"))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s: exported bag differs from collect's (%v)", name, err)
+		}
+	}
 }
