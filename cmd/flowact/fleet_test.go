@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -194,5 +194,41 @@ func TestHubCollectExport(t *testing.T) {
 		if err != nil || !bytes.Equal(a, b) {
 			t.Errorf("%s: exported bag differs from collect's (%v)", name, err)
 		}
+	}
+}
+
+// TestFleetConfigBlock: the policy file's fleet: block is decoded strictly and validated.
+func TestFleetConfigBlock(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("robot: ur5\nfleet:\n  robot: arm-07\n  url: nats://127.0.0.1:4222\n  domain: arm-07\n  hub_domain: hub\n  publish_timeout: 3s\n  telemetry_rate_hz: 2\n  models: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pf, err := loadPolicyFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pf.Fleet.Robot != "arm-07" || pf.Fleet.PublishTimeout != 3*time.Second || !pf.Fleet.Models || pf.Fleet.TelemetryRate != 2 {
+		t.Errorf("decoded %+v", pf.Fleet)
+	}
+	for name, c := range map[string]struct{ body, want string }{
+		"unknown.yaml":  {"robot: ur5\nfleet: {robot: a, url: embedded, spol: /tmp}\n", "spol"},
+		"no-robot.yaml": {"robot: ur5\nfleet: {url: embedded}\n", "robot: required"},
+		"bad-id.yaml":   {"robot: ur5\nfleet: {robot: a.b, url: embedded}\n", "a.b"},
+		"bad-url.yaml":  {"robot: ur5\nfleet: {robot: a, url: http://x:1}\n", "scheme"},
+		"bad-rep.yaml":  {"robot: ur5\nfleet: {robot: a, url: embedded, replicas: 2}\n", "replicas 2"},
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(c.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := runCLI(t, context.Background(), "--check-config", path)
+		if code != 2 || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, name) {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and %q", name, code, stderr, c.want)
+		}
+	}
+	// --embedding nats: needs the link.
+	if code, _, stderr := runCLI(t, context.Background(), "run", "--embedding", "nats:x.y"); code != 2 || !strings.Contains(stderr, "fleet link is off") {
+		t.Errorf("run --embedding nats: without a link: exit %d, %q", code, stderr)
 	}
 }
