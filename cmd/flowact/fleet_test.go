@@ -232,3 +232,29 @@ func TestFleetConfigBlock(t *testing.T) {
 		t.Errorf("run --embedding nats: without a link: exit %d, %q", code, stderr)
 	}
 }
+
+// TestDemoFleet: `flowact demo --fleet` runs an embedded hub, records the episode into its
+// stream and ends with the stream's message count in its summary.
+func TestDemoFleet(t *testing.T) {
+	code, out, stderr := runCLI(t, context.Background(), "demo", "--tasks", shortTrack(t), "--episodes", "1", "--headless", "--json", "--fleet")
+	if code != 0 {
+		t.Fatalf("demo --fleet: exit %d: %s", code, stderr)
+	}
+	var r demoReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("demo --json: %v: %q", err, out)
+	}
+	f := r.Fleet
+	if f == nil || f.Pending != 0 || f.StreamMessages == 0 || f.StreamMessages != f.Published-f.Duplicates {
+		t.Fatalf("fleet summary %+v", f)
+	}
+	// An episode of 1.5 s at 50 Hz: begin, meta and end, and at least a state and an action
+	// per tick for most of it.
+	if f.StreamMessages < 3+2*50 {
+		t.Errorf("%d messages for a 1.5 s episode at 50 Hz", f.StreamMessages)
+	}
+	if !strings.Contains(stderr, "fleet hub nats://127.0.0.1:") {
+		t.Errorf("status lacks the fleet line:\n%s", stderr)
+	}
+	t.Logf("demo --fleet: %+v", *f)
+}
