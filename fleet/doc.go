@@ -98,7 +98,10 @@
 // Auth gives each robot RobotPermissions: publish only under flowact.<robot>.>, manage only its
 // own stream, put only its own status key, read only its own model key, receive only on its own
 // subjects and inbox (_INBOX_<robot>, which Connect sets). Robots may read any bundle in the
-// checkpoint store: what a robot cannot read is which model another robot runs.
+// checkpoint store: what a robot cannot read is which model another robot runs. These
+// permissions are tested on client connections (a robot connected to the hub); a leaf node
+// connecting to a hub with users must authenticate as one of them, but what a leaf connection
+// may carry is not narrowed per robot here.
 //
 // # Goroutines
 //

@@ -61,7 +61,11 @@ func (n *natsFlags) connect(ctx context.Context, name string) (*nats.Conn, jetst
 	deadline := time.Now().Add(n.timeout)
 	for !nc.IsConnected() {
 		if time.Now().After(deadline) || ctx.Err() != nil {
+			last := nc.LastError()
 			nc.Close()
+			if last != nil {
+				return nil, nil, fmt.Errorf("%s: could not connect to %s within %v: %v", name, n.url, n.timeout, last)
+			}
 			return nil, nil, fmt.Errorf("%s: no NATS server at %s within %v", name, n.url, n.timeout)
 		}
 		time.Sleep(20 * time.Millisecond)

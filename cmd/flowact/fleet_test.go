@@ -258,3 +258,26 @@ func TestDemoFleet(t *testing.T) {
 	}
 	t.Logf("demo --fleet: %+v", *f)
 }
+
+// TestHubAuth: with --auth, the hub refuses a connection without credentials and lets an
+// operator in.
+func TestHubAuth(t *testing.T) {
+	auth := filepath.Join(t.TempDir(), "auth.yaml")
+	if err := os.WriteFile(auth, []byte("robots:\n  - {name: r1, password: pw1}\noperators:\n  - {name: ops, password: opspw}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := startHub(t, "--auth", auth)
+	ctx := context.Background()
+	if code, _, stderr := runCLI(t, ctx, "fleet", "status", "--nats", url, "--timeout", "2s"); code != 1 || !strings.Contains(strings.ToLower(stderr), "authorization") {
+		t.Errorf("fleet status without credentials: exit %d (%s), want 1 and an authorization error", code, stderr)
+	}
+	code, stdout, stderr := runCLI(t, ctx, "fleet", "status", "--nats", url, "--user", "ops", "--password", "opspw")
+	if code != 0 || !strings.HasPrefix(stdout, "ROBOT") {
+		t.Errorf("fleet status as the operator: exit %d: %s %s", code, stdout, stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("robots:\n  - {name: r1, password: pw1, nkey: UXYZ}\n"), 0o600)
+	if code, _, stderr := runCLI(t, ctx, "hub", "--auth", bad, "--port", "-1", "--leaf-port", "0"); code != 2 || !strings.Contains(stderr, "r1") {
+		t.Errorf("hub with a bad auth file: exit %d: %s", code, stderr)
+	}
+}

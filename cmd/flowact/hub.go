@@ -63,8 +63,9 @@ nkey) confines each robot to its own subjects and model key. SIGINT or SIGTERM s
 					return usageError{oneLine(err)}
 				}
 				a.Operators = append(a.Operators, self)
+				// Leaf connections authenticate as these users too (nats-server falls back to
+				// the client users when the leaf port has none of its own).
 				cfg.Users, cfg.NkeyUsers = a.Users()
-				cfg.LeafUsers = nil
 			}
 			srcs := map[string]string{}
 			for _, s := range o.sources {
