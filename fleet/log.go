@@ -591,8 +591,6 @@ func retry(ctx context.Context, log *slog.Logger, what string, f func() error) e
 	}
 }
 
-var errClosed = errors.New("fleet: closed")
-
 // HubStreamConfig is the hub's episode stream: it stores nothing of its own and sources the
 // episode stream of each robot, in the robot's JetStream domain when domains[robot] is set (a
 // robot on a leaf node), else in the hub's own.
