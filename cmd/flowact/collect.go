@@ -36,6 +36,8 @@ type collectSummary struct {
 	Seconds   float64 `json:"elapsed_s"`
 	// Interrupted: SIGINT or SIGTERM ended collect early; Episodes counts the bags written.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Fleet says what reached the NATS stream (with --nats).
+	Fleet *fleetSummary `json:"fleet,omitempty"`
 }
 
 func newCollectCmd() *cobra.Command {
@@ -47,6 +49,8 @@ func newCollectCmd() *cobra.Command {
 		perturb                  float64
 		perturbTime              time.Duration
 		asJSON                   bool
+		nf                       natsFlags
+		fleetID, spool           string
 	)
 	cmd := &cobra.Command{
 		Use:   "collect --task T --episodes N --out DIR",
@@ -93,9 +97,21 @@ name of a shipped one (configs/tasks: reach, detour, track).`,
 					return usagef("collect: --robot: %v", err)
 				}
 			}
-			sum, err := collect(cmd.Context(), tf, episodes, seed, dwell, out, cmd.ErrOrStderr())
+			var pub *episodePublisher
+			if nf.url != "" {
+				if pub, err = openEpisodePublisher(&nf, fleetID, spool); err != nil {
+					return err
+				}
+				defer pub.Close()
+			}
+			sum, err := collect(cmd.Context(), tf, episodes, seed, dwell, out, cmd.ErrOrStderr(), pub)
 			if err != nil {
 				return err
+			}
+			if pub != nil {
+				if sum.Fleet, err = pub.finish(cmd.Context(), nf.timeout); err != nil {
+					return err
+				}
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
@@ -110,6 +126,10 @@ name of a shipped one (configs/tasks: reach, detour, track).`,
 				fmt.Fprintf(w, "collected %d %s episodes on %s in %s%s: %d successful (%.1f%%), %d ticks, seeds %d..%d, in %s\n",
 					sum.Episodes, sum.Task, sum.Robot, sum.Out, note, sum.Successes, 100*sum.Success, sum.Ticks,
 					seed, seed+uint64(max(sum.Episodes, 1))-1, time.Duration(sum.Seconds*float64(time.Second)).Round(time.Millisecond))
+			}
+			if sum.Fleet != nil && !asJSON {
+				fmt.Fprintf(w, "published to %s: %d messages stored (%d republished, %d duplicates dropped), stream holds %d; %d pending in the spool\n",
+					sum.Fleet.Stream, sum.Fleet.Published, sum.Fleet.Retries, sum.Fleet.Duplicates, sum.Fleet.StreamMessages, sum.Fleet.Pending)
 			}
 			if sum.Interrupted {
 				return fmt.Errorf("collect: %w", errInterrupted)
@@ -127,6 +147,12 @@ name of a shipped one (configs/tasks: reach, detour, track).`,
 	f.Float64Var(&perturb, "perturb", 0, "disturb the executed commands by this std, rad per joint, recording the expert's own (DART; default: the task file's demo.perturb)")
 	f.DurationVar(&perturbTime, "perturb-time", 0, "correlation time of the disturbance (default: the task file's demo.perturb_time, or 0.5s)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	f.StringVar(&nf.url, "nats", "", "also publish each episode to this NATS server's JetStream (the robot's stream flowact_<fleet-id>_episodes)")
+	f.StringVar(&nf.domain, "nats-domain", "", "JetStream domain of the robot's stream (\"\": the server's own)")
+	f.StringVar(&nf.creds, "nats-creds", "", "NATS credentials file")
+	f.StringVar(&fleetID, "fleet-id", "sim", "robot id in the fleet (with --nats)")
+	f.StringVar(&spool, "spool", "", "episode spool directory (with --nats; default: flowact-spool-<fleet-id> in the user's cache directory)")
+	f.DurationVar(&nf.timeout, "nats-timeout", 30*time.Second, "how long to wait, after the last episode, for the stream to store every message (the rest stays in the spool)")
 	return cmd
 }
 
@@ -140,7 +166,7 @@ func taskRobot(ref string) (*task.Robot, error) {
 }
 
 // collect runs the scripted expert on episodes seed, seed+1, ... and writes a bag for each.
-func collect(ctx context.Context, tf *TaskFile, episodes int, seed uint64, dwell time.Duration, out string, progress io.Writer) (*collectSummary, error) {
+func collect(ctx context.Context, tf *TaskFile, episodes int, seed uint64, dwell time.Duration, out string, progress io.Writer, pub *episodePublisher) (*collectSummary, error) {
 	rb, err := taskRobot(tf.Robot)
 	if err != nil {
 		return nil, err
@@ -180,6 +206,11 @@ func collect(ctx context.Context, tf *TaskFile, episodes int, seed uint64, dwell
 		ep := res.Episode(tf.Robot, episodeEpoch)
 		if err := dataset.WriteEpisode(path, ep, dataset.WriterConfig{}); err != nil {
 			return nil, fmt.Errorf("collect: %w", err)
+		}
+		if pub != nil {
+			if err := pub.publish(fmt.Sprintf("%s-%06d", tk.Name(), s), ep); err != nil {
+				return nil, fmt.Errorf("collect: %w", err)
+			}
 		}
 		if res.Success {
 			sum.Successes++

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowact/flowact/configs"
+	"github.com/flowact/flowact/fleet"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/urdf"
@@ -49,6 +50,8 @@ type PolicyFile struct {
 	Loop policy.Config `yaml:"loop"`
 	// Seed seeds the expert's noise (it overrides loop.seed when not zero).
 	Seed uint64 `yaml:"seed"`
+	// Fleet is the fleet link over NATS (package fleet): off unless fleet.url is set.
+	Fleet fleet.Config `yaml:"fleet"`
 }
 
 // Validate checks every field that does not need the checkpoint or the robot model.
@@ -67,6 +70,9 @@ func (p *PolicyFile) Validate() error {
 	}
 	if err := p.Loop.Validate(); err != nil {
 		return fmt.Errorf("loop: %w", err)
+	}
+	if err := p.Fleet.Validate(); err != nil {
+		return fmt.Errorf("fleet: %w", err)
 	}
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/flowact/flowact/cmd/flowact/internal/onboard"
+	"github.com/flowact/flowact/dataset"
+	"github.com/flowact/flowact/fleet"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/robot"
@@ -40,6 +42,7 @@ type demoOptions struct {
 	master     string
 	seed       uint64
 	logLevel   string
+	fleet      bool
 }
 
 // demoEpisode is one episode of the demo.
@@ -98,6 +101,8 @@ type demoReport struct {
 	// Interrupted: SIGINT or SIGTERM ended the demo early; the summary covers the episodes
 	// that finished.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Fleet (--fleet) reports the episodes published to the embedded hub's stream.
+	Fleet *fleetSummary `json:"fleet,omitempty"`
 }
 
 func newDemoCmd() *cobra.Command {
@@ -154,6 +159,7 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON on stdout (status goes to stderr)")
 	f.StringVar(&o.master, "master", "", "join this ROS master instead of starting an embedded one (e.g. http://127.0.0.1:11311/)")
 	f.Uint64Var(&o.seed, "seed", 1_000_000, "seed of each task's first episode (keep clear of the training seeds)")
+	f.BoolVar(&o.fleet, "fleet", false, "also run an embedded NATS hub: publish the loop's telemetry and each episode (joint states, embeddings, commanded reference, metadata) to JetStream")
 	f.StringVar(&o.logLevel, "log-level", "error", "log level on stderr: debug, info, warn or error (watchdog warnings are counted in the summary either way)")
 	return cmd
 }
@@ -181,6 +187,7 @@ type demo struct {
 	status io.Writer
 	live   bool // status lines rewrite themselves (a terminal)
 	start  time.Time
+	fleet  *demoFleet // --fleet
 }
 
 func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Logger) (*demoReport, error) {
@@ -217,12 +224,26 @@ func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Log
 	// The runtime, exactly as `flowact run` builds it; the demo starts and stops the loop per
 	// episode. flowact_msgs/Embedding: goroslib decodes it with one copy.
 	rosCfg := ros.Config{MasterURI: d.uri, Embedding: ros.EmbeddingCustom, Getenv: noEnv}
-	if d.rt, err = newRuntime(lp, rosCfg, false, defaultConnectTimeout, log); err != nil {
+	var link *fleetLink
+	if o.fleet {
+		if d.fleet, err = startDemoFleet(lp, log); err != nil {
+			return nil, err
+		}
+		defer d.fleet.Close()
+		link = d.fleet.link
+		fmt.Fprintf(status, "flowact demo: fleet hub %s (embedded), robot %q: telemetry on %s, episodes in stream %s\n",
+			d.fleet.srv.ClientURL(), demoFleetID, fleet.TelemetrySubject(demoFleetID), fleet.EpisodeStream(demoFleetID))
+	}
+	if d.rt, err = newRuntime(lp, rosCfg, false, defaultConnectTimeout, log, link); err != nil {
 		return nil, err
 	}
 	rctx, rcancel := context.WithCancel(ctx)
 	rtDone := make(chan error, 1)
-	go func() { rtDone <- d.rt.Run(rctx) }()
+	if link != nil {
+		go func() { rtDone <- link.runWith(rctx, d.rt.Run) }()
+	} else {
+		go func() { rtDone <- d.rt.Run(rctx) }()
+	}
 	stopRuntime := func() error {
 		rcancel()
 		return <-rtDone
@@ -250,6 +271,9 @@ tasks:
 			}
 			rep.Runs = append(rep.Runs, ep)
 		}
+	}
+	if d.fleet != nil && runErr == nil {
+		rep.Fleet = d.fleet.summary(ctx)
 	}
 	snap := d.rt.Loop().Snapshot()
 	drv := d.rt.Node().Driver().Stats()
@@ -347,6 +371,13 @@ func (d *demo) episode(ctx context.Context, tf *TaskFile, seed uint64, i int) (d
 	if err := loop.Start(); err != nil {
 		return ep, fmt.Errorf("demo: start: %w", err)
 	}
+	var rec *demoRecorder
+	if d.fleet != nil {
+		if rec, err = d.fleet.record(d.rt.Node(), sn, d.model, 1/loop.Period().Seconds(), fmt.Sprintf("%s-%d", tk.Name(), seed)); err != nil {
+			return ep, err
+		}
+		defer rec.abort()
+	}
 	label := fmt.Sprintf("%-7s %d/%d", tk.Name(), i+1, d.o.episodes)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -385,6 +416,12 @@ func (d *demo) episode(ctx context.Context, tf *TaskFile, seed uint64, i int) (d
 	}
 	if err := d.await(ctx, "the loop to stop", func() bool { return loop.State() == safety.Idle }, simDone); err != nil {
 		return ep, err
+	}
+	if rec != nil {
+		if err := rec.finish(dataset.Meta{Task: tk.Name(), Instruction: m.Instruction, Seed: seed, Success: m.Success,
+			Robot: d.model.Name, Rate: 1 / loop.Period().Seconds()}); err != nil {
+			return ep, fmt.Errorf("demo: recording: %w", err)
+		}
 	}
 	ep.Target, ep.Success, ep.Collided = m.Target, m.Success, m.Collided
 	ep.Elapsed, ep.Distance, ep.Tracked = m.Elapsed.Seconds(), m.Distance, m.Tracked
@@ -500,5 +537,9 @@ func printDemo(w io.Writer, r *demoReport) {
 	}
 	if len(trips) > 0 {
 		fmt.Fprintf(w, "watchdog trips: %s\n", strings.Join(trips, ", "))
+	}
+	if f := r.Fleet; f != nil {
+		fmt.Fprintf(w, "fleet: stream %s holds %d messages (%d published, %d republished, %d duplicates dropped, %d pending)\n",
+			f.Stream, f.StreamMessages, f.Published, f.Retries, f.Duplicates, f.Pending)
 	}
 }

@@ -89,6 +89,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newTrainCmd(),
 		newEvalCmd(),
 		newBenchCmd(),
+		newHubCmd(),
+		newFleetCmd(),
+		newExportCmd(),
 	)
 	usageArgs(root)
 	return root

@@ -26,6 +26,7 @@ type runOptions struct {
 	start          bool
 	connectTimeout time.Duration
 	logLevel       string
+	nats, fleetID  string
 }
 
 func newRunCmd() *cobra.Command {
@@ -69,8 +70,11 @@ master and exits 0.`,
 			if o.master != "" {
 				rc.MasterURI = o.master
 			}
-			if rc.Embedding, err = embeddingKind(o.embedding); err != nil {
-				return err
+			remote := strings.HasPrefix(o.embedding, "nats:")
+			if !remote {
+				if rc.Embedding, err = embeddingKind(o.embedding); err != nil {
+					return err
+				}
 			}
 			pf, err := loadPolicyFile(o.policy)
 			if err != nil {
@@ -87,9 +91,33 @@ master and exits 0.`,
 				return err
 			}
 			defer lp.Close()
-			rt, err := newRuntime(lp, rc, o.start, o.connectTimeout, log)
+			if o.nats != "" {
+				pf.Fleet.URL = o.nats
+			}
+			if o.fleetID != "" {
+				pf.Fleet.Robot = o.fleetID
+			}
+			if subj, ok := strings.CutPrefix(o.embedding, "nats:"); ok {
+				pf.Fleet.Embedding = subj
+			}
+			if err := pf.Fleet.Validate(); err != nil {
+				return usagef("fleet: %v", err)
+			}
+			var link *fleetLink
+			if pf.Fleet.On() {
+				if link, err = openFleetLink(pf.Fleet, remote, lp, log); err != nil {
+					return err
+				}
+				defer link.Close()
+			} else if remote {
+				return usagef("--embedding %s: the fleet link is off (set --nats or fleet.url)", o.embedding)
+			}
+			rt, err := newRuntime(lp, rc, o.start, o.connectTimeout, log, link)
 			if err != nil {
 				return err
+			}
+			if link != nil {
+				return link.runWith(cmd.Context(), rt.Run)
 			}
 			// Debug: an unreachable master must stay one line on stderr at the default level.
 			log.Debug("run: policy loaded", "policy", o.policy, "checkpoint", lp.ref, "robot", pf.Robot,
@@ -107,7 +135,9 @@ master and exits 0.`,
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
 	f.StringVar(&o.robot, "robot", "", "shipped robot (default: the policy file's)")
 	f.StringVar(&o.master, "master", "", "ROS master URI (default: __master:=, else $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
-	f.StringVar(&o.embedding, "embedding", "multiarray", "embedding message: multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding)")
+	f.StringVar(&o.embedding, "embedding", "multiarray", "embedding source: multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding) on ROS, or nats:SUBJECT (flowact_msgs/Embedding bytes over NATS; needs the fleet link)")
+	f.StringVar(&o.nats, "nats", "", "fleet link: a NATS URL, or \"embedded\" for a nats-server in this process (default: the policy file's fleet.url; \"\": off)")
+	f.StringVar(&o.fleetID, "fleet-id", "", "this robot's id in the fleet (default: the policy file's fleet.robot)")
 	f.BoolVar(&o.start, "start", true, "execute chunks as soon as joint states and an embedding arrive (false: stay idle until ~start is called)")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", defaultConnectTimeout, "how long to wait for the ROS master at start (0 or negative: as long as it takes)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
@@ -141,7 +171,7 @@ const defaultConnectTimeout = 10 * time.Second
 // newRuntime wires a loaded policy into the onboard runtime: the robot's controller topics from
 // its robot.yaml (unless rc names them), the expert (normalize -> sampler -> unnormalize,
 // seeded by the policy file), the loop config. `run` and `demo` both build their runtime here.
-func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time.Duration, log *slog.Logger) (*onboard.Runtime, error) {
+func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time.Duration, log *slog.Logger, link *fleetLink) (*onboard.Runtime, error) {
 	_, robotCfg, err := openRobot(lp.file.Robot)
 	if err != nil {
 		return nil, err
@@ -153,13 +183,16 @@ func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time
 	if lp.file.Seed != 0 {
 		loopCfg.Seed = lp.file.Seed
 	}
-	inf, err := lp.expert(loopCfg.Seed)
+	expert, err := lp.expert(loopCfg.Seed)
 	if err != nil {
 		return nil, err
 	}
-	rt, err := onboard.New(onboard.Config{
-		ROS: rc, Loop: loopCfg, Start: start, Logger: log,
-	}, lp.rb.Model, inf)
+	var inf policy.Inferer = expert
+	oc := onboard.Config{ROS: rc, Loop: loopCfg, Start: start, Logger: log}
+	if link != nil {
+		inf = link.wire(&oc, inf, loopCfg.Seed)
+	}
+	rt, err := onboard.New(oc, lp.rb.Model, inf)
 	if err != nil {
 		if errors.Is(err, ros.ErrConfig) || errors.Is(err, policy.ErrConfig) || errors.Is(err, onboard.ErrConfig) {
 			return nil, usageError{err}

@@ -31,6 +31,12 @@ type Config struct {
 	Start bool
 	// Logger receives the runtime's, the node's and the loop's log; nil means discard.
 	Logger *slog.Logger
+	// Recorder, if set, also receives the loop's snapshots (after /diagnostics): the fleet
+	// link's telemetry.
+	Recorder policy.Recorder
+	// Embeddings, if set, replaces the ROS embedding topic as the loop's source (remote
+	// embeddings over NATS).
+	Embeddings policy.EmbeddingSource
 }
 
 // StatusName is the /diagnostics status the loop's telemetry is published under.
@@ -98,13 +104,21 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	var rec policy.Recorder = diagnostics{r}
+	if cfg.Recorder != nil {
+		rec = recorders{rec, cfg.Recorder}
+	}
+	var src policy.EmbeddingSource = node.Embeddings()
+	if cfg.Embeddings != nil {
+		src = cfg.Embeddings
+	}
 	loop, err := policy.New(cfg.Loop, policy.Deps{
 		Driver:     node.Driver(),
 		Inferer:    inf,
 		Clock:      node.Clock(),
 		Logger:     cfg.Logger,
-		Recorder:   diagnostics{r},
-		Embeddings: node.Embeddings(),
+		Recorder:   rec,
+		Embeddings: src,
 	})
 	if err != nil {
 		return nil, err
@@ -201,6 +215,15 @@ func outputName(o string) string {
 
 // The ROS embedding mailbox is the loop's embedding source as it is.
 var _ policy.EmbeddingSource = (*ros.Embeddings)(nil)
+
+// recorders hands each snapshot to several recorders; the first gets its own copy.
+type recorders [2]policy.Recorder
+
+func (r recorders) Record(s *policy.Snapshot) {
+	c := *s
+	r[0].Record(&c)
+	r[1].Record(s)
+}
 
 // diagnostics publishes the loop's snapshots as the node's /diagnostics status.
 type diagnostics struct{ r *Runtime }
