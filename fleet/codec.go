@@ -193,7 +193,7 @@ const (
 // bag again.
 type beginRecord struct {
 	Joints      []string                `json:"joints"`
-	Embedding   robot.EmbeddingFormat `json:"embedding_format"`
+	Embedding   dataset.EmbeddingFormat `json:"embedding_format"`
 	Topics      dataset.Topics          `json:"topics"`
 	Compression string                  `json:"compression,omitempty"`
 	ChunkBytes  int                     `json:"chunk_bytes,omitempty"`

@@ -32,7 +32,7 @@ func TestFleetExportSameBag(t *testing.T) {
 	local := t.TempDir()
 	want := map[string]int{}
 	ids := []string{}
-	for i, wc := range []dataset.WriterConfig{{}, {Embedding: robot.EmbeddingMultiArray}, {Compression: "lz4"}} {
+	for i, wc := range []dataset.WriterConfig{{}, {Embedding: dataset.EmbeddingMultiArray}, {Compression: "lz4"}} {
 		ep := synthEpisode(i, 2*time.Second)
 		id, err := WriteEpisode(l, fmt.Sprintf("ep%d", i), ep, wc)
 		if err != nil {

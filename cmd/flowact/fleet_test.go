@@ -14,8 +14,8 @@ import (
 
 	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/dataset"
-	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/fleet"
+	"github.com/flowact/flowact/robot"
 )
 
 // startHub runs `flowact hub` in-process until the test ends and returns its client URL.

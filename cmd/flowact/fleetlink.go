@@ -13,8 +13,8 @@ import (
 	"github.com/flowact/flowact/cmd/flowact/internal/onboard"
 	"github.com/flowact/flowact/fleet"
 	"github.com/flowact/flowact/policy"
-	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/policy/chunk"
+	"github.com/flowact/flowact/policy/safety"
 )
 
 // fleetLink is the robot's side of the fleet link in `flowact run`: the embedded nats-server
