@@ -38,12 +38,12 @@ func TestFleetRunRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer link.Close()
-	nrm, err := policy.NewNorm(lp.set, lp.mode, lp.h, lp.d)
+	ex, err := lp.expert(1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var oc onboard.Config
-	inf := link.wire(&oc, lp.expert(pf.Sampler.Sampler(), nrm, 1), 1)
+	inf := link.wire(&oc, ex, 1)
 	if oc.Recorder == nil || link.swap == nil || inf != link.swap {
 		t.Fatal("the link did not wire telemetry and the swappable inferer")
 	}
@@ -51,7 +51,7 @@ func TestFleetRunRollout(t *testing.T) {
 	h, d := inf.Shape()
 	req := &policy.Request{Seq: 1, Position: make([]float64, d)}
 	c := &chunk.Chunk{Data: make([]float64, h*d)}
-	width, _ := lp.net.CondShape()
+	width, _ := lp.ck.CondShape()
 	req.Embedding = policy.Embedding{Stamp: time.Now(), Tokens: 1, Width: width, Data: make([]float32, width)}
 	infer := func() {
 		t.Helper()
