@@ -129,7 +129,7 @@ func TestFleetRunRollout(t *testing.T) {
 		infer()
 
 		// The status key says which model runs and why the last one was refused.
-		link.Record(&policy.Snapshot{Time: time.Now(), Counters: map[string]uint64{"ticks": 1}})
+		link.Record(&policy.Snapshot{Time: time.Now(), Counters: policy.Counters{Ticks: 1}})
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			sts, _ := fleet.Statuses(ctx, js)
