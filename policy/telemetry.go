@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"sync/atomic"
@@ -326,6 +327,19 @@ const (
 	Warn
 	Error
 )
+
+// String returns OK, WARN or ERROR.
+func (l Level) String() string {
+	switch l {
+	case OK:
+		return "OK"
+	case Warn:
+		return "WARN"
+	case Error:
+		return "ERROR"
+	}
+	return fmt.Sprintf("Level(%d)", int8(l))
+}
 
 // Recorder receives periodic snapshots (the fleet link implements it). Record runs on the
 // loop's telemetry goroutine and should not block for long; s is the recorder's to keep.
