@@ -465,13 +465,15 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		// decelerates on the commands, not on the reading); otherwise it is reported and the next
 		// state starts afresh. Jumps count only while the loop commands the robot: idle, it may
 		// be moved by hand, or a simulator reset.
-		if !l.live {
+		ms := l.m.State()
+		commanding := l.live && ms != safety.Idle // idle: live ends this tick
+		if !commanding {
 			l.guard.Reset()
 		}
 		if err := l.guard.Check(l.st.Position, l.st.Stamp); err != nil {
 			stateOK = false
 			l.wd.FireCause(safety.StateInvalid, k, now, 0, err)
-			if l.live || l.m.State() == safety.Running {
+			if commanding || ms == safety.Running {
 				l.fault(k, now, err.Error())
 			}
 			l.guard.Reset()

@@ -75,7 +75,11 @@ func (m *member[L]) run(ctx context.Context) error {
 			if first && !deadline.IsZero() && !time.Now().Before(deadline) {
 				return fmt.Errorf("%w: %s %s not registered with %s within %v: %s", ErrMaster, m.kind, m.nm.node, cfg.MasterURI, cfg.ConnectTimeout, cause(err))
 			}
-			if !w.wait(ctx, err, deadline) {
+			var dl time.Time // the connect deadline bounds only the wait for the first registration
+			if first {
+				dl = deadline
+			}
+			if !w.wait(ctx, err, dl) {
 				return nil
 			}
 			continue
@@ -147,7 +151,8 @@ func cause(err error) string {
 
 // masterWait paces the attempts to reach an absent master: Config.RetryMin after the first
 // failure, doubling up to RetryMax, back to RetryMin after a registration. The first failure in a
-// row is logged at warn level, the others at debug level.
+// row is logged at warn level (at debug level while a connect deadline bounds the wait: its
+// failure is one error), the others at debug level.
 type masterWait struct {
 	min, max time.Duration
 	log      *slog.Logger
@@ -164,7 +169,13 @@ func newMasterWait(cfg *Config, log *slog.Logger) *masterWait {
 // deadline, unless it is zero); it returns false if ctx ended first.
 func (w *masterWait) wait(ctx context.Context, err error, deadline time.Time) bool {
 	if !w.waiting {
-		w.log.Warn("ros: waiting for the master", "master", w.uri, "err", err)
+		// A bounded first wait ends in one error naming the master if it fails: say nothing
+		// before it. An unbounded one, or a master lost after a registration, is worth a line.
+		if deadline.IsZero() {
+			w.log.Warn("ros: waiting for the master", "master", w.uri, "err", err)
+		} else {
+			w.log.Debug("ros: waiting for the master", "master", w.uri, "err", err, "until", deadline)
+		}
 		w.waiting = true
 	} else {
 		w.log.Debug("ros: master still absent", "err", err, "retry_in", w.backoff)
