@@ -112,21 +112,21 @@ const (
 )
 
 // Nominal returns the design transmissions of model m: for each joint, the URDF's
-// SimpleTransmission when it has one (ID: the joint's model index; no encoder: motor rad), else
+// SimpleTransmission when it has one (ID -1: the URDF names the actuator instead; no encoder:
+// motor rad), else
 // robot.yaml's motors entry (Reduction = Direction·GearRatio, its Offset, ID, Resolution and
 // Wrap). A joint in both is refused (one source per joint). It returns nil and no error when
 // neither source names any joint; a partial cover is refused.
 func Nominal(m *robot.Model, motors map[string]robot.Motor, tr []urdf.Transmission) (map[string]Transmission, error) {
 	out := make(map[string]Transmission, m.DoF())
 	for _, t := range tr {
-		i := m.Index(t.Joint)
-		if i < 0 {
+		if m.Index(t.Joint) < 0 {
 			return nil, fieldErr(t.Joint, "", "URDF <transmission %q>: not an actuated joint of model %q", t.Name, m.Name)
 		}
 		if _, dup := motors[t.Joint]; dup {
 			return nil, fieldErr(t.Joint, "", "given by both URDF <transmission %q> and robot.yaml motors.%s: keep one", t.Name, t.Joint)
 		}
-		out[t.Joint] = Transmission{ID: i, Reduction: t.Reduction, Offset: t.Offset}
+		out[t.Joint] = Transmission{ID: -1, Reduction: t.Reduction, Offset: t.Offset}
 	}
 	for _, name := range sortedKeys(motors) {
 		mo := motors[name]

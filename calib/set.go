@@ -16,7 +16,7 @@ type Set struct {
 }
 
 // NewSet binds tr (by joint name) to model m. Every actuated joint must have a transmission and
-// every transmission must name an actuated joint; ids must be unique; each transmission must
+// every transmission must name an actuated joint; ids >= 0 must be unique; each transmission must
 // pass the wrap rule against its joint's travel (see the package documentation).
 func NewSet(m *robot.Model, tr map[string]Transmission) (*Set, error) {
 	if m == nil {
@@ -35,7 +35,7 @@ func NewSet(m *robot.Model, tr map[string]Transmission) (*Set, error) {
 		if !ok {
 			return nil, fieldErr(j.Name, "", "has no transmission (model %q)", m.Name)
 		}
-		if other, dup := ids[t.ID]; dup {
+		if other, dup := ids[t.ID]; dup && t.ID >= 0 {
 			return nil, fieldErr(j.Name, "id", "%d: also the id of joint %q", t.ID, other)
 		}
 		ids[t.ID] = j.Name

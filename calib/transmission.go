@@ -11,8 +11,9 @@ import (
 // Transmission maps one joint to its motor as ros_control's SimpleTransmission does, followed by
 // the motor's encoder (see the package documentation for the conventions).
 type Transmission struct {
-	// ID is the motor's bus or controller id, unique per robot; >= 0. It is carried for the
-	// hardware driver and for messages; the mapping does not use it.
+	// ID is the motor's bus or controller id, unique per robot among ids >= 0; -1 means none
+	// (a URDF transmission names its actuator instead). It is carried for the hardware driver
+	// and for messages; the mapping does not use it.
 	ID int `yaml:"id"`
 	// Reduction is motor rad per joint rad (revolute) or per m (prismatic); a negative value
 	// flips the direction. 0 is refused: a transmission must say its reduction.
@@ -61,8 +62,8 @@ const MaxResolution = 1 << 40
 // resolution and wrap in range).
 func (t Transmission) Check(name string) error {
 	switch {
-	case t.ID < 0:
-		return fieldErr(name, "id", "%d: must be >= 0", t.ID)
+	case t.ID < -1:
+		return fieldErr(name, "id", "%d: must be >= 0, or -1 for none", t.ID)
 	case t.Reduction == 0 || math.IsNaN(t.Reduction) || math.IsInf(t.Reduction, 0):
 		return fieldErr(name, "reduction", "%g: must be non-zero and finite", t.Reduction)
 	case math.Abs(t.Reduction) > 1e6 || math.Abs(t.Reduction) < 1e-6:
@@ -136,15 +137,17 @@ func bind(j *robot.Joint, t Transmission) (joint, error) {
 }
 
 // toMotor maps a joint position to motor units: rounded to a tick and wrapped when there is an
-// encoder. NaN stays NaN.
+// encoder. With a wrap, a position beyond the counter's window (past the wrap points on either
+// side of the travel) saturates at the window's edge instead of aliasing to the far side of the
+// travel. A non-finite value stays non-finite.
 func (b *joint) toMotor(q float64) float64 {
 	u := b.scale * (q - b.Offset)
-	if b.Resolution == 0 {
-		return u
+	if b.Resolution == 0 || math.IsInf(u, 0) || math.IsNaN(u) {
+		return u // non-finite stays so, for the driver to refuse
 	}
 	u = math.Round(u)
 	if b.Wrap > 0 {
-		u = floorMod(u, float64(b.Wrap))
+		u = min(max(u, b.base), b.base+float64(b.Wrap-1)) - b.base
 	}
 	return u
 }
