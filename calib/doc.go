@@ -31,7 +31,7 @@
 //
 // # Sources: one per joint
 //
-// The runtime's transmissions come from exactly one of:
+// Resolve picks the transmissions of a robot whose driver speaks motor units from exactly one of:
 //
 //  1. a calibration File (YAML, versioned, strict), written by `flowact calib motors`: when
 //     given, it is the whole truth for every joint, nothing merged;
@@ -39,12 +39,15 @@
 //     (SimpleTransmission: <mechanicalReduction>, <joint><offset>) where present, and robot.yaml's
 //     motors block (robot.Motor: direction · gear_ratio, offset, resolution, wrap) for the other
 //     joints. A joint in both is refused;
-//  3. else none: the driver speaks joint units (the common ROS case, where the hardware
-//     interface already applies the transmissions).
+//  3. else none: the driver speaks joint units.
 //
-// The nominal transmissions are also what `flowact calib motors` checks a measurement against:
-// a measured direction that disagrees with the nominal one, or an offset more than half a motor
-// turn from it, is refused.
+// Whether a driver speaks motor units is the deployment's to say: most ROS robots publish
+// /joint_states in joint units already (their hardware interface applies the transmissions), and
+// then nothing is wrapped. flowact wraps a driver only when told to: the simulator with a motor
+// face (`flowact sim --motors`, `flowact calib ... --sim`), or a calibration file given to the
+// command. The nominal transmissions are always what `flowact calib motors` checks a measurement
+// against: a measured direction that disagrees with the nominal one, a reduction off by more
+// than its tolerance, or an offset more than a quarter motor turn from it, is refused.
 //
 // # Motor calibration
 //
