@@ -440,4 +440,6 @@ func (s *sweeper) rawAt(i int) (float64, error) {
 type OperatorFunc func(ctx context.Context, step string, q []float64) error
 
 // Pose calls f.
-func (f OperatorFunc) Pose(ctx context.Context, step string, q []float64) error { return f(ctx, step, q) }
+func (f OperatorFunc) Pose(ctx context.Context, step string, q []float64) error {
+	return f(ctx, step, q)
+}
