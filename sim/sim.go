@@ -199,6 +199,9 @@ func posOrInf(v float64) float64 {
 
 func clamp(v, lo, hi float64) float64 { return max(lo, min(hi, v)) }
 
+// MotorFace reports whether the simulator speaks motor units (Config.Motors).
+func (s *Sim) MotorFace() bool { return s.motors != nil }
+
 // Model returns the simulated robot's model.
 func (s *Sim) Model() *robot.Model { return s.m }
 

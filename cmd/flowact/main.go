@@ -70,6 +70,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newTrainCmd(),
 		newEvalCmd(),
 		newBenchCmd(),
+		newCalibCmd(),
 	)
 	return root
 }
