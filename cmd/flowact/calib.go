@@ -49,6 +49,8 @@ type calibOptions struct {
 	amplitude   float64
 	joints      []string
 	seed        uint64
+	maxLag      time.Duration
+	segments    int
 }
 
 func newCalibCmd() *cobra.Command {
@@ -147,6 +149,8 @@ uses the nominal transmissions.`,
 	f.Float64Var(&o.amplitude, "amplitude", 0.05, "peak excitation around the hold pose, rad or m (at most a tenth of each joint's travel)")
 	f.StringSliceVar(&o.joints, "joints", nil, "joints to excite (default all)")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the excitation")
+	f.DurationVar(&o.maxLag, "max-lag", 500*time.Millisecond, "largest lag searched (each of the segments must last 4 times this)")
+	f.IntVar(&o.segments, "segments", 8, "segments the record is cut into for the confidence interval (at least 3)")
 	return cmd
 }
 
@@ -449,7 +453,8 @@ func runCalibLatency(cmd *cobra.Command, o *calibOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
-	cfg := calib.LatencyConfig{Rate: rate, Duration: o.duration, Amplitude: o.amplitude, Joints: o.joints, Seed: o.seed}
+	cfg := calib.LatencyConfig{Rate: rate, Duration: o.duration, Amplitude: o.amplitude, Joints: o.joints, Seed: o.seed,
+		MaxLag: o.maxLag, Segments: o.segments}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
