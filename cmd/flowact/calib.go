@@ -39,7 +39,8 @@ type calibOptions struct {
 	debug           bool
 
 	// motors
-	out string
+	out        string
+	sweepSpeed float64
 
 	// latency
 	calibration string
@@ -116,6 +117,7 @@ a joint that does not follow its sweep, naming each joint; otherwise it writes -
 	}
 	o.commonFlags(cmd)
 	cmd.Flags().StringVar(&o.out, "out", "", "calibration file to write (required)")
+	cmd.Flags().Float64Var(&o.sweepSpeed, "sweep-speed", 0.1, "sweep speed, as a fraction of each joint's velocity limit, in (0, 1]")
 	return cmd
 }
 
@@ -307,6 +309,9 @@ func runCalibMotors(cmd *cobra.Command, o *calibOptions) error {
 	if o.out == "" {
 		return usagef("calib motors: --out FILE is required")
 	}
+	if err := (calib.MotorsConfig{Speed: o.sweepSpeed}).Validate(); err != nil {
+		return usagef("calib motors: --sweep-speed: %v", err)
+	}
 	t, err := openCalibTarget(cmd, o, true)
 	if err != nil {
 		return err
@@ -329,7 +334,7 @@ func runCalibMotors(cmd *cobra.Command, o *calibOptions) error {
 		}
 		op = &promptOperator{m: t.m, nom: nom, in: bufio.NewReader(cmd.InOrStdin()), out: cmd.ErrOrStderr()}
 	}
-	f, rep, err := calib.CalibrateMotors(cmd.Context(), t.d, t.clk, op, nominal, calib.MotorsConfig{})
+	f, rep, err := calib.CalibrateMotors(cmd.Context(), t.d, t.clk, op, nominal, calib.MotorsConfig{Speed: o.sweepSpeed})
 	printMotorsReport(cmd.OutOrStdout(), o.jsonOut, t.m, rep, f, err)
 	if err != nil {
 		return err
