@@ -67,8 +67,14 @@
 // estimates the lag as the peak of their cross-correlation (of the differenced signals, so drift
 // and a constant offset do not matter), refined below one tick by fitting a parabola through
 // the peak and its neighbours, as UMI's latency calibration does (Chi et al. 2024,
-// "Universal Manipulation Interface"). The confidence interval comes from the spread of the
-// estimates over independent segments (a t interval on the segment means).
+// "Universal Manipulation Interface"). The 95% confidence interval is the whole-record estimate
+// ± t(0.975, S-1)·sd/√S, sd the spread of the estimates of S independent segments of the record.
+// Ticks count the loop's own ticks (state read, then command written, each tick), so a command
+// whose effect the state shows at the very next read has a lag of one tick. In the simulator a
+// pure transport delay d (command delay, mean jitter and state latency) measures
+// d/T + 1/2 ticks to within half a tick, the half being the zero-order hold between commands;
+// a servo's tracking lag (the first-order lag's tau, acceleration limits) adds to it, as it
+// does on a real robot.
 //
 // Time comes from the driver's clock (robot.Clock): under the simulator the whole procedure runs
 // on simulated time, reproducibly.

@@ -365,8 +365,9 @@ func (s *Sim) ReferenceTo(dst []float64) {
 }
 
 // ReadState copies the newest joint-state sample that is visible after Faults.StateLatency into
-// dst, whose slices must have length DoF; Stamp is the measurement time and Effort is zero. It
-// returns robot.ErrNoState until a first sample is visible.
+// dst, whose slices must have length DoF; Stamp is the measurement time and Effort is zero.
+// Positions and velocities are in motor units when Config.Motors is set. It returns
+// robot.ErrNoState until a first sample is visible.
 func (s *Sim) ReadState(dst *robot.State) error {
 	if len(dst.Position) != s.n || len(dst.Velocity) != s.n || len(dst.Effort) != s.n {
 		return fmt.Errorf("sim: ReadState: state has %d/%d/%d values for %d joints", len(dst.Position), len(dst.Velocity), len(dst.Effort), s.n)
@@ -446,7 +447,8 @@ func (s *Sim) applyCommand(pos []float64) {
 }
 
 // WriteTrajectory replaces the active trajectory from tr's start time on (see the package
-// documentation), after Faults.CommandDelay. It copies tr. It returns ErrPast when every point
+// documentation), after Faults.CommandDelay (and CommandJitter); positions are in motor units
+// when Config.Motors is set. It copies tr. It returns ErrPast when every point
 // lies at or before the time it would take over, and an error wrapping ErrCommand when tr is
 // malformed: no points, positions not a multiple of DoF, times negative or not increasing,
 // values not finite.

@@ -44,6 +44,7 @@ func TestFlowactHelperProcess(t *testing.T) {
 // /clock at half the wall speed; the calibration sleeps on it), and compares it with the same
 // measurement in-process on the simulator's own clock: the two agree within one control tick.
 func TestCalibLatencyROS(t *testing.T) {
+	t.Parallel()
 	needROSTools(t, "rosmaster")
 	if testing.Short() {
 		t.Skip("about 25 s of processes over ROS")
@@ -149,6 +150,7 @@ func flowactProcessIn(t *testing.T, env []string, in io.Reader, args ...string) 
 // it lets go, and the command sweeps the joints itself. The offsets come back within a tick and
 // the directions exactly.
 func TestCalibMotorsROS(t *testing.T) {
+	t.Parallel()
 	needROSTools(t, "rosmaster")
 	if testing.Short() {
 		t.Skip("about 40 s of processes over ROS")
