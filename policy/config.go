@@ -115,7 +115,7 @@ func (c Config) withDefaults(h int) Config {
 	case -1:
 		c.DelayMargin = 0
 	}
-	c.DelayMargin += LagTicks(c.RobotLag, c.Rate)
+	c.DelayMargin += LagTicks(c.RobotLag, c.Rate) // folded in once: New calls withDefaults once
 	if c.TelemetryPeriod == 0 {
 		c.TelemetryPeriod = time.Second
 	}

@@ -171,3 +171,19 @@ func TestSetRobotLag(t *testing.T) {
 		t.Error("flow-style loop edited")
 	}
 }
+
+func TestCheckConfigCalibration(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("version: 1\nrobot: arm5\njoints:\n  waist: {reduction: 1, resolution: 4096, wrap: 4096, offset: -3.14}\n"), 0o644)
+	os.WriteFile(bad, []byte("version: 1\nrobot: arm5\njoints:\n  waist: {reduction: 0}\n"), 0o644)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"--check-config", good}, &out, &errb); code != 0 {
+		t.Errorf("good calibration: exit %d: %s", code, errb.String())
+	}
+	errb.Reset()
+	if code := run(context.Background(), []string{"--check-config", bad}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `joint "waist": reduction`) || !strings.Contains(errb.String(), "bad.yaml") {
+		t.Errorf("bad calibration: exit %d: %s", code, errb.String())
+	}
+}
