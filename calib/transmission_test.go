@@ -240,3 +240,21 @@ func TestNewSetRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestSetAllocatesNothing(t *testing.T) {
+	s, err := NewSet(oneJoint(robot.Revolute, -1, 1), map[string]Transmission{"j": {Reduction: -3, Offset: 1.04, Resolution: 4096, Wrap: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := []float64{0.3}, make([]float64, 1)
+	if n := testing.AllocsPerRun(100, func() {
+		s.PositionToMotor(b, a)
+		s.PositionToJoint(a, b)
+		s.VelocityToMotor(b, a)
+		s.VelocityToJoint(a, b)
+		s.EffortToMotor(b, a)
+		s.EffortToJoint(a, b)
+	}); n != 0 {
+		t.Errorf("%v allocations per conversion round", n)
+	}
+}
