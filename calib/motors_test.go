@@ -86,9 +86,12 @@ func TestCalibrateMotors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			worst := 0.0
+			defer func() { t.Logf("worst offset error %.3f ticks", worst) }()
 			for i, j := range tc.c.m.Joints {
 				got, want := f.Joints[j.Name], tc.c.truth[j.Name]
 				tick := 1 / math.Abs(set.Transmission(i).Scale())
+				worst = max(worst, math.Abs(got.Offset-want.Offset)/tick)
 				if e := math.Abs(got.Offset - want.Offset); e > tick {
 					t.Errorf("%s: offset %.8g, true %.8g: off by %.3g ticks", j.Name, got.Offset, want.Offset, e/tick)
 				}
