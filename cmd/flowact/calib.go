@@ -132,7 +132,8 @@ the policy's loop.limits), record commanded and measured positions every control
 cross-correlate them (calib/doc.go). Reports the lag in seconds and in control ticks at --rate
 with a 95% confidence interval. With --policy FILE it writes the lag into that file's
 loop.robot_lag, whose ticks the loop adds to its delay margin (policy.Config.RobotLag); the
-rest of the file is kept as it is.
+rest of the file is kept as it is. In the simulator that extra margin lowered closed-loop
+success (docs/calibration.md): measure, then evaluate before you keep it.
 
 The robot must be in joint units, or given a calibration file (--calibration) that maps its
 motor units; a simulator with a motor face (--sim-config with motors) without --calibration
