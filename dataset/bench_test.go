@@ -1,11 +1,13 @@
 package dataset
 
 import (
-	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/flowact/flowact/robot"
 )
 
 // benchEpisode is 10 s of a 7-joint arm at 100 Hz with 16 x 256 embeddings at 5 Hz: 1000 joint
@@ -21,7 +23,7 @@ func benchEpisode() *Episode {
 		ep.States = append(ep.States, JointState{Stamp: st, Position: p, Velocity: p, Effort: p})
 		ep.Actions = append(ep.Actions, Action{Stamp: st, Position: p})
 		if i%20 == 0 {
-			ep.Embeddings = append(ep.Embeddings, Embedding{Stamp: st, Tokens: 16, Width: 256, Data: make([]float32, 16*256)})
+			ep.Embeddings = append(ep.Embeddings, robot.Embedding{Stamp: st, Tokens: 16, Width: 256, Data: make([]float32, 16*256)})
 		}
 	}
 	return ep
@@ -91,27 +93,27 @@ func BenchmarkSampleTo(b *testing.B) {
 	}
 }
 
-// BenchmarkLoader streams batches of 32 samples (H = 50) from 4 episodes on disk, reading
-// included; one op is one batch.
-func BenchmarkLoader(b *testing.B) {
-	dir := b.TempDir()
-	var paths []string
-	for i := range 4 {
-		p := filepath.Join(dir, string(rune('a'+i))+".bag")
-		if err := WriteEpisode(p, benchEpisode(), WriterConfig{}); err != nil {
+// BenchmarkDrawTo draws training examples (H = 50, joints and end effector, relative actions)
+// from 4 episodes held in memory; one op is one example.
+func BenchmarkDrawTo(b *testing.B) {
+	var eps []*Aligned
+	for range 4 {
+		a, err := Align(benchEpisode(), 0, ActionsFromCommand)
+		if err != nil {
 			b.Fatal(err)
 		}
-		paths = append(paths, p)
+		eps = append(eps, a)
 	}
-	l, err := NewLoader(paths, LoaderConfig{Horizon: 50, BatchSize: 32, Resident: 2, Seed: 1})
+	fk := func(q []float64) [3]float64 { return [3]float64{q[0], 0, 0} }
+	x, err := NewExamples(eps, ExamplesConfig{Horizon: 50, Relative: true, EndEffector: fk})
 	if err != nil {
 		b.Fatal(err)
 	}
-	var batch Batch
+	h, d, tokens, width, sd := x.Shape()
+	emb, state, action := make([]float32, tokens*width), make([]float64, sd), make([]float64, h*d)
+	r := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := l.Next(&batch); err != nil && err != io.EOF {
-			b.Fatal(err)
-		}
+		x.DrawTo(r, emb, state, action)
 	}
 }

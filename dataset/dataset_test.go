@@ -12,6 +12,8 @@ import (
 	"time"
 
 	rosbag "github.com/foxglove/go-rosbag"
+
+	"github.com/flowact/flowact/robot"
 )
 
 var testJoints = []string{"shoulder", "elbow", "wrist"}
@@ -32,7 +34,7 @@ func synthEpisode(dur time.Duration) *Episode {
 		ep.Actions = append(ep.Actions, Action{Stamp: st, Position: []float64{float64(i) + 0.5, 1000.5 + float64(i), -float64(i)/7 + 0.5}})
 	}
 	for i := 0; 30*time.Millisecond+time.Duration(i)*200*time.Millisecond <= dur; i++ {
-		e := Embedding{Stamp: t0.Add(30*time.Millisecond + time.Duration(i)*200*time.Millisecond), Tokens: 2, Width: 4, Data: make([]float32, 8)}
+		e := robot.Embedding{Stamp: t0.Add(30*time.Millisecond + time.Duration(i)*200*time.Millisecond), Tokens: 2, Width: 4, Data: make([]float32, 8)}
 		for j := range e.Data {
 			e.Data[j] = float32(i*100 + j)
 		}
@@ -144,7 +146,7 @@ func TestAlign(t *testing.T) {
 			t.Fatalf("30 Hz tick %d (%v): state %v, want %d", k, at.Sub(t0), s.StateAt(k), want)
 		}
 	}
-	if _, err := Align(&Episode{Meta: Meta{Joints: testJoints}}, 0, ActionsFromCommand); !errors.Is(err, ErrConfiguration) {
+	if _, err := Align(&Episode{Meta: Meta{Joints: testJoints}}, 0, ActionsFromCommand); !errors.Is(err, ErrConfiguration) || !errors.Is(err, ErrNoRate) || strings.Contains(err.Error(), "Config.") {
 		t.Errorf("no rate: %v", err)
 	}
 }
@@ -458,7 +460,7 @@ func TestWriterRejects(t *testing.T) {
 	if err := w.WriteAction(&Action{Stamp: t0, Position: []float64{1, math.Inf(1), 3}}); !errors.Is(err, ErrNotFinite) {
 		t.Errorf("Inf action: %v", err)
 	}
-	if err := w.WriteEmbedding(&Embedding{Stamp: t0, Tokens: 2, Width: 2, Data: []float32{1}}); !errors.Is(err, ErrShape) {
+	if err := w.WriteEmbedding(&robot.Embedding{Stamp: t0, Tokens: 2, Width: 2, Data: []float32{1}}); !errors.Is(err, ErrShape) {
 		t.Errorf("bad embedding: %v", err)
 	}
 	if err := w.WriteMeta(&Meta{Joints: []string{"a", "b", "c"}, Rate: 10}, t0); !errors.Is(err, ErrMeta) {

@@ -34,15 +34,26 @@
 // A sample at tick k is the embedding (Tokens x Width float32), the state (D float64, rad) and
 // the action chunk of ticks k..k+H-1 (H x D float64, row-major); past the episode's end the chunk
 // repeats the last action and a mask marks those rows 0. Split divides episodes (not samples)
-// into training and validation sets, deterministically from a seed. A Loader streams shuffled
-// batches while holding at most LoaderConfig.Resident episodes in memory.
+// into training and validation sets, deterministically from a seed. LoadEpisodes reads a set of
+// bags (all in memory; Successful keeps the successful ones), Hash fingerprints them for a
+// checkpoint's provenance.
+//
+// # Training examples
+//
+// Examples is what the expert trains on, in physical units: a uniformly drawn episode, a
+// uniformly drawn tick of it, the state there (the joint positions, and the end effector's
+// position when ExamplesConfig.EndEffector is set) and the next H actions, absolute or relative
+// to the tick's positions (ExamplesConfig.Relative). Examples.AccumulateTo feeds the same states
+// and actions to normalization statistics (calib/norm's Accumulator is an Adder), and
+// Examples.DrawTo is the example source of expert/train's ExampleSource, which normalizes them.
+// Neither package imports this one: both name the small interface they consume.
 //
 // # Errors and memory
 //
 // Bad bags (not a bag, truncated, a missing topic, a wrong type or MD5, decreasing stamps,
 // malformed messages, NaN values) give a *BagError naming the file, the topic and the record
-// offset, wrapping a sentinel such as ErrTruncated; ReadDir and the Loader skip such bags and
-// report them in an Errors list. Nothing in the package panics on file contents. Episodes own
-// their slices; Aligned shares its embeddings with the Episode it came from; Sample and Batch
-// slices belong to the caller and are reused.
+// offset, wrapping a sentinel such as ErrTruncated; ReadDir skips such bags and reports
+// them in an Errors list; LoadEpisodes stops at the first. Nothing in the package panics on file contents. Episodes own
+// their slices; Aligned shares its embeddings with the Episode it came from; Sample slices
+// belong to the caller and are reused.
 package dataset

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/flowact/flowact/robot"
 )
 
 // MetaVersion is the version of the metadata JSON that Writer writes and Read accepts.
@@ -70,16 +72,6 @@ type JointState struct {
 	Position, Velocity, Effort []float64
 }
 
-// Embedding is one VLM embedding: Tokens x Width float32 values, row-major. Stamp is when it
-// became available to the policy (its arrival, the bag's record time), not when its images were
-// captured: alignment must see the embedding the policy would have had at each tick. The Writer
-// also writes Stamp as the message's header stamp.
-type Embedding struct {
-	Stamp         time.Time
-	Tokens, Width int
-	Data          []float32
-}
-
 // Action is one position command in Meta.Joints order (rad): the target the controller was told
 // to track at Stamp.
 type Action struct {
@@ -90,9 +82,13 @@ type Action struct {
 // Episode is one recorded episode, each stream in time order. Read returns complete joint-state
 // vectors only (see Read for partial messages).
 type Episode struct {
-	Path       string // the bag it was read from; "" when built in memory
-	Meta       Meta
-	States     []JointState
-	Embeddings []Embedding
+	Path   string // the bag it was read from; "" when built in memory
+	Meta   Meta
+	States []JointState
+	// Embeddings are the VLM embeddings, each stamped when it became available to the policy
+	// (its arrival, the bag's record time), not when its images were captured: alignment must
+	// see the embedding the policy would have had at each tick. The Writer also writes Stamp as
+	// the message's header stamp.
+	Embeddings []robot.Embedding
 	Actions    []Action
 }

@@ -2,12 +2,13 @@ package dataset_test
 
 import (
 	"fmt"
-	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/flowact/flowact/dataset"
+	"github.com/flowact/flowact/robot"
 )
 
 func Example() {
@@ -25,7 +26,7 @@ func Example() {
 		panic(err)
 	}
 	start := time.Unix(1700000000, 0)
-	_ = w.WriteEmbedding(&dataset.Embedding{Stamp: start, Tokens: 1, Width: 2, Data: []float32{0.5, -0.5}})
+	_ = w.WriteEmbedding(&robot.Embedding{Stamp: start, Tokens: 1, Width: 2, Data: []float32{0.5, -0.5}})
 	for i := range 11 {
 		t := start.Add(time.Duration(i) * 100 * time.Millisecond)
 		_ = w.WriteState(&dataset.JointState{Stamp: t, Position: []float64{0.1 * float64(i), 0}})
@@ -53,8 +54,8 @@ func Example() {
 	// state [1.0 0.0], actions [1.1 0.0 1.1 0.0 1.1 0.0], mask [1 0 0]
 }
 
-func ExampleLoader() {
-	dir, err := os.MkdirTemp("", "flowact-loader")
+func ExampleExamples() {
+	dir, err := os.MkdirTemp("", "flowact-examples")
 	if err != nil {
 		panic(err)
 	}
@@ -62,8 +63,8 @@ func ExampleLoader() {
 	// Five 1-second episodes of a 1-joint arm at 20 Hz.
 	start := time.Unix(1700000000, 0)
 	for e := range 5 {
-		ep := &dataset.Episode{Meta: dataset.Meta{Task: "reach", Joints: []string{"j"}, Rate: 20},
-			Embeddings: []dataset.Embedding{{Stamp: start, Tokens: 2, Width: 8, Data: make([]float32, 16)}}}
+		ep := &dataset.Episode{Meta: dataset.Meta{Task: "reach", Success: true, Joints: []string{"j"}, Rate: 20},
+			Embeddings: []robot.Embedding{{Stamp: start, Tokens: 2, Width: 8, Data: make([]float32, 16)}}}
 		for i := range 21 {
 			t := start.Add(time.Duration(i) * 50 * time.Millisecond)
 			ep.States = append(ep.States, dataset.JointState{Stamp: t, Position: []float64{float64(e)}})
@@ -80,28 +81,32 @@ func ExampleLoader() {
 	train, val := dataset.Split(paths, 0.2, 1)
 	fmt.Printf("%d training and %d validation episodes\n", len(train), len(val))
 
-	l, err := dataset.NewLoader(train, dataset.LoaderConfig{Horizon: 10, BatchSize: 16, Resident: 2, Seed: 1})
+	// Load the training episodes, count their statistics (21 ticks of offsets of up to 10 actions
+	// each: 165 per episode) and draw an example of 10 relative actions.
+	eps, err := dataset.LoadEpisodes(train, dataset.Config{}, dataset.Successful)
 	if err != nil {
 		panic(err)
 	}
-	var b dataset.Batch
-	samples, batches := 0, 0
-	for {
-		if err := l.Next(&b); err == io.EOF {
-			break
-		} else if err != nil {
-			panic(err)
-		}
-		if batches == 0 {
-			fmt.Printf("first batch: %d x %d x %d embeddings, %d x %d states, %d x %d x %d action chunks\n",
-				b.N, b.Tokens, b.Width, b.N, b.D, b.N, b.H, b.D)
-		}
-		samples += b.N
-		batches++
+	x, err := dataset.NewExamples(eps, dataset.ExamplesConfig{Horizon: 10, Relative: true})
+	if err != nil {
+		panic(err)
 	}
-	fmt.Printf("epoch 0: %d samples in %d batches\n", samples, batches)
+	var states, actions count
+	if err := x.AccumulateTo(&states, &actions); err != nil {
+		panic(err)
+	}
+	h, d, tokens, width, sd := x.Shape()
+	emb, state, action := make([]float32, tokens*width), make([]float64, sd), make([]float64, h*d)
+	n := x.DrawTo(rand.New(rand.NewPCG(1, 0)), emb, state, action)
+	fmt.Printf("%d ticks; %d states and %d relative actions counted\n", x.Samples(), states, actions)
+	fmt.Printf("an example: %d x %d embedding, state %.1f, %d recorded of %d actions, the first %.1f\n", tokens, width, state, n, h, action[0])
 	// Output:
 	// 4 training and 1 validation episodes
-	// first batch: 16 x 2 x 8 embeddings, 16 x 1 states, 16 x 10 x 1 action chunks
-	// epoch 0: 84 samples in 6 batches
+	// 84 ticks; 84 states and 660 relative actions counted
+	// an example: 2 x 8 embedding, state [3.0], 10 recorded of 10 actions, the first 0.1
 }
+
+// count is a norm.Accumulator stand-in (an Adder) that counts rows.
+type count int
+
+func (c *count) Add([]float64) error { *c++; return nil }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/flowact/flowact/robot"
 )
 
 // Read reads the episode in the bag at path. See ReadFrom.
@@ -79,7 +81,7 @@ type reader struct {
 	name   string
 
 	states  []rawState
-	embs    []Embedding
+	embs    []robot.Embedding
 	cmds    []Action
 	meta    *Meta
 	lastRec [4]uint64
@@ -162,7 +164,7 @@ func (rd *reader) message(m *bagMsg) error {
 		if err != nil {
 			return err
 		}
-		var e Embedding
+		var e robot.Embedding
 		var hdr time.Time
 		if typ.name == embeddingType {
 			em, err := decodeEmbedding(m.data)
@@ -170,7 +172,7 @@ func (rd *reader) message(m *bagMsg) error {
 				return bad(err)
 			}
 			hdr = em.header.stamp
-			e = Embedding{Stamp: t, Tokens: int(em.tokens), Width: int(em.width), Data: em.data}
+			e = robot.Embedding{Stamp: t, Tokens: int(em.tokens), Width: int(em.width), Data: em.data}
 		} else {
 			fm, err := decodeFloat32MultiArray(m.data)
 			if err != nil {
@@ -191,7 +193,7 @@ func (rd *reader) message(m *bagMsg) error {
 			if uint64(tokens)*uint64(width) != uint64(len(data)) {
 				return bad(fmt.Errorf("%w: layout %d x %d with %d values", ErrShape, tokens, width, len(data)))
 			}
-			e = Embedding{Stamp: t, Tokens: tokens, Width: width, Data: data}
+			e = robot.Embedding{Stamp: t, Tokens: tokens, Width: width, Data: data}
 		}
 		if err := rd.monotonic(streamEmbedding, m, hdr); err != nil {
 			return err
@@ -259,7 +261,7 @@ func (rd *reader) finish() (*Episode, error) {
 		return nil, rd.missing(rd.topics.Embedding, "")
 	}
 	if rd.cfg.Actions == ActionsFromCommand && len(rd.cmds) == 0 {
-		return nil, rd.missing(rd.topics.Command, " (set Config.Actions to ActionsFromNextState to derive actions from joint states)")
+		return nil, rd.missing(rd.topics.Command, " (no command messages; actions can come from the next joint state instead)")
 	}
 	ep := &Episode{Path: rd.name, Embeddings: rd.embs}
 	if rd.meta != nil {
@@ -384,7 +386,7 @@ func List(dir string) ([]string, error) {
 
 // ReadDir reads every .bag file in dir, in name order. It returns the episodes it could read and,
 // when some bags failed, an Errors listing them; it fails outright only when dir cannot be listed.
-// It holds every episode in memory: stream large datasets with a Loader instead.
+// It holds every episode in memory.
 func ReadDir(dir string, cfg Config) ([]*Episode, error) {
 	paths, err := List(dir)
 	if err != nil {

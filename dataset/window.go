@@ -48,37 +48,3 @@ func (a *Aligned) fill(emb []float32, state, action []float64, mask []float32, k
 		}
 	}
 }
-
-// Batch is N samples stacked, row-major: sample i's embedding is
-// Embedding[i*Tokens*Width:(i+1)*Tokens*Width], its state State[i*D:(i+1)*D], its action chunk
-// Action[i*H*D:(i+1)*H*D] (H x D) and its mask Mask[i*H:(i+1)*H]. The Loader reuses a Batch's
-// slices from call to call.
-type Batch struct {
-	N, H, D       int
-	Tokens, Width int
-	Embedding     []float32
-	State         []float64
-	Action        []float64
-	Mask          []float32
-}
-
-// reset shapes b for up to n samples of the given dimensions, keeping its storage.
-func (b *Batch) reset(n, h, d, tokens, width int) {
-	b.N, b.H, b.D, b.Tokens, b.Width = 0, h, d, tokens, width
-	b.Embedding = slices.Grow(b.Embedding[:0], n*tokens*width)
-	b.State = slices.Grow(b.State[:0], n*d)
-	b.Action = slices.Grow(b.Action[:0], n*h*d)
-	b.Mask = slices.Grow(b.Mask[:0], n*h)
-}
-
-// add appends a's sample at tick k.
-func (b *Batch) add(a *Aligned, k int) {
-	tw, d, h := b.Tokens*b.Width, b.D, b.H
-	n := b.N
-	b.Embedding = b.Embedding[:(n+1)*tw]
-	b.State = b.State[:(n+1)*d]
-	b.Action = b.Action[:(n+1)*h*d]
-	b.Mask = b.Mask[:(n+1)*h]
-	a.fill(b.Embedding[n*tw:], b.State[n*d:], b.Action[n*h*d:], b.Mask[n*h:], k, h)
-	b.N++
-}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	rosbag "github.com/foxglove/go-rosbag"
+
+	"github.com/flowact/flowact/robot"
 )
 
 // EmbeddingFormat is the message type the Writer uses for embeddings.
@@ -215,7 +217,7 @@ func (w *Writer) WriteState(s *JointState) error {
 }
 
 // WriteEmbedding writes an embedding in the configured format.
-func (w *Writer) WriteEmbedding(e *Embedding) error {
+func (w *Writer) WriteEmbedding(e *robot.Embedding) error {
 	if e.Tokens <= 0 || e.Width <= 0 || len(e.Data) != e.Tokens*e.Width {
 		return fmt.Errorf("dataset: topic %s: %d x %d embedding with %d values: %w", w.topics.Embedding, e.Tokens, e.Width, len(e.Data), ErrShape)
 	}

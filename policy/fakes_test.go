@@ -159,15 +159,18 @@ func (m *tickModel) Bind(c *expert.Condition) (expert.Field, error) {
 // once. Staleness and missing state can be injected. Every command is checked against the
 // model's own limits relative to the previous command.
 type driver struct {
-	t       *testing.T
-	model   *robot.Model
-	per     time.Duration
-	mu      sync.Mutex
-	pos     []float64
-	frozen  bool      // stop updating the stamp (stale state)
-	stamp   time.Time // last stamp when frozen
-	nostate bool
-	stampFn func(now time.Time) time.Time // optional
+	t         *testing.T
+	model     *robot.Model
+	per       time.Duration
+	mu        sync.Mutex
+	pos       []float64
+	frozen    bool // stop updating the state (stale state)
+	frozenPos []float64
+	stamp     time.Time // last stamp when frozen
+	nostate   bool
+	stampFn   func(now time.Time) time.Time // optional
+	readFn    func(dst *robot.State)        // optional: changes what ReadState returns
+	nocheck   bool                          // do not check commands (the test checks them itself)
 	// checking
 	prev, step []float64
 	prevAt     time.Time
@@ -193,15 +196,21 @@ func (d *driver) ReadState(dst *robot.State) error {
 		return robot.ErrNoState
 	}
 	now := time.Now()
-	copy(dst.Position, d.pos)
 	if d.stampFn != nil {
 		now = d.stampFn(now)
 	}
 	if d.frozen {
+		// The last message again: its stamp and its positions.
 		dst.Stamp = d.stamp
+		copy(dst.Position, d.frozenPos)
 	} else {
+		copy(dst.Position, d.pos)
 		dst.Stamp = now
 		d.stamp = now
+		d.frozenPos = append(d.frozenPos[:0], d.pos...)
+	}
+	if d.readFn != nil {
+		d.readFn(dst)
 	}
 	return nil
 }
@@ -212,6 +221,13 @@ func (d *driver) WriteCommand(c *robot.Command) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.n++
+	if d.nocheck {
+		copy(d.pos, c.Position)
+		if d.record {
+			d.history = append(d.history, append([]float64(nil), c.Position...))
+		}
+		return nil
+	}
 	first := d.prevAt.IsZero() || c.Stamp.Sub(d.prevAt) > 5*d.per
 	d.prevAt = c.Stamp
 	dt := d.per.Seconds()

@@ -9,21 +9,20 @@ import (
 	"github.com/flowact/flowact/calib/norm"
 	"github.com/flowact/flowact/expert"
 	"github.com/flowact/flowact/policy/chunk"
+	"github.com/flowact/flowact/robot"
 )
 
-// Embedding is one VLM embedding: Tokens x Width float32 values, row-major, taken at Stamp.
-// Data is shared, never copied: once handed to a Loop it must not be modified.
-type Embedding struct {
-	Stamp         time.Time
-	Tokens, Width int
-	Data          []float32
-}
+// Embedding is the VLM embedding the loop conditions on: robot.Embedding, the one type the ROS
+// adapter, the loop and recorded episodes share (Tokens x Width float32 values, row-major,
+// taken at Stamp; Data is shared, never copied: once handed to a Loop it must not be modified).
+// The alias keeps the loop's signatures short.
+type Embedding = robot.Embedding
 
-// EmbeddingSource is a latest-value mailbox the tick reads the embedding from (robot/ros's
-// Embeddings behind a two-line adapter). Latest must not block or allocate and returns an
-// error (any) while there is none.
+// EmbeddingSource is a latest-value mailbox the tick reads the embedding from: robot/ros's
+// Embeddings is one as it is. Latest must not block or allocate and returns an error (any)
+// while there is none.
 type EmbeddingSource interface {
-	Latest() (Embedding, error)
+	Latest() (robot.Embedding, error)
 }
 
 // Request is one observation for the inference worker. The loop owns it; it is valid until the
@@ -245,6 +244,17 @@ func (e *Expert) normalizeActions(dst []float32, src, pos []float64) {
 
 // Shape returns the model's chunk shape.
 func (e *Expert) Shape() (h, d int) { return e.h, e.d }
+
+// EmbeddingWidth returns the embedding width the model takes, 0 when the model does not say
+// (it has no CondShape() (width, state int) method, as expert/nn's networks have). The loop
+// refuses embeddings of another width before asking for a chunk.
+func (e *Expert) EmbeddingWidth() int {
+	if m, ok := e.model.(interface{ CondShape() (width, state int) }); ok {
+		w, _ := m.CondShape()
+		return w
+	}
+	return 0
+}
 
 // Infer implements Inferer.
 func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {

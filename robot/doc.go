@@ -1,5 +1,5 @@
 // Package robot holds the robot model (joints, limits, kinematic tree), the joint state and
-// command types, and the Driver interface that the control loop, the simulator and the ROS
+// command types, the VLM embedding (the policy's other input), and the Driver interface that the control loop, the simulator and the ROS
 // adapter share.
 //
 // Units are SI: positions in rad (revolute, continuous) or m (prismatic), velocities in rad/s or

@@ -169,6 +169,18 @@ type State struct {
 	Effort   []float64
 }
 
+// Embedding is one VLM embedding, the policy's other input beside State: Tokens x Width float32
+// values, row-major, taken at Stamp (the ROS adapter: the message's header stamp, else its
+// receive time; a recorded episode: when it became available to the policy). Data is shared,
+// never copied: once handed out by a mailbox (robot/ros's Embeddings) or to the control loop it
+// must not be modified. The ROS adapter, the control loop (package policy) and recorded episodes
+// (package dataset) all use this type.
+type Embedding struct {
+	Stamp         time.Time
+	Tokens, Width int
+	Data          []float32
+}
+
 // NewState returns a zero state for dof joints.
 func NewState(dof int) State {
 	return State{Position: make([]float64, dof), Velocity: make([]float64, dof), Effort: make([]float64, dof)}

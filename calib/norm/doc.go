@@ -16,8 +16,10 @@
 //     that is 0.1% of the range. Quantiles follow numpy's default definition (linear
 //     interpolation between order statistics at position q (n-1)).
 //
-// Compute runs that pass over a dataset of episode bags (package dataset), one episode in memory
-// at a time, with per-tick states and actions.
+// The package computes nothing from files: the training side feeds the accumulators (flowact
+// train: dataset.Examples.AccumulateTo, with the states and actions exactly as the expert sees
+// them) and SetOf assembles the Set. It imports nothing of flowact's, so the control loop that
+// applies a Set links no bag reader.
 //
 // Normalize and Unnormalize work in place on one row of length Dim or on a row-major block of
 // rows (an action chunk H x D), allocate nothing, and are exact inverses up to rounding (tested

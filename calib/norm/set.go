@@ -23,6 +23,23 @@ type Set struct {
 	Action  Stats `json:"action"`
 }
 
+// SetOf returns the Set of the statistics of a state and an action accumulator, validated.
+func SetOf(state, action *Accumulator) (*Set, error) {
+	st, err := state.Stats()
+	if err != nil {
+		return nil, fmt.Errorf("norm: state: %w", err)
+	}
+	at, err := action.Stats()
+	if err != nil {
+		return nil, fmt.Errorf("norm: action: %w", err)
+	}
+	s := &Set{Version: Version, State: st, Action: at}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // Validate checks the version and both Stats.
 func (s *Set) Validate() error {
 	if s.Version != Version {

@@ -44,6 +44,8 @@ type benchReport struct {
 	Seed     uint64               `json:"seed"`
 	Expert   []bench.ExpertResult `json:"expert"`
 	Tick     []bench.TickResult   `json:"tick"`
+	// Interrupted: SIGINT or SIGTERM ended bench early; the report has the cases it finished.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 func newBenchCmd() *cobra.Command {
@@ -205,6 +207,12 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 			fmt.Fprintf(stderr, "bench: "+format+"\n", args...)
 		}
 	}
+	// A case cut short by SIGINT or SIGTERM is dropped; the report has the finished ones.
+	interrupted := func(err error) bool {
+		rep.Interrupted = err != nil && ctx.Err() != nil
+		return rep.Interrupted
+	}
+cases:
 	for _, arch := range o.archs {
 		for _, s := range o.solvers {
 			for _, th := range o.threads {
@@ -212,6 +220,9 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 					progress("%s, %s, %d thread(s), batch %d", arch, s, th, b)
 					r, err := bench.Expert(ctx, bench.ExpertConfig{Arch: arch, Solver: s, Steps: o.steps, Threads: th,
 						Batch: b, Sizes: o.sizes, Duration: o.duration, MinReps: o.minReps, Seed: o.seed})
+					if interrupted(err) {
+						break cases
+					}
 					if err != nil {
 						return err
 					}
@@ -221,9 +232,15 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 		}
 	}
 	for _, st := range o.strategies {
+		if rep.Interrupted {
+			break
+		}
 		progress("tick, %s", st)
 		r, err := bench.Tick(ctx, bench.TickConfig{Strategy: chunk.Strategy(st), Rate: o.rate, Joints: o.sizes.D,
 			H: o.sizes.H, Tokens: o.sizes.Tokens, Width: o.sizes.TFEmbed, Duration: o.duration})
+		if interrupted(err) {
+			break
+		}
 		if err != nil {
 			return err
 		}
@@ -232,9 +249,15 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printBench(stdout, &rep)
 	}
-	printBench(stdout, &rep)
+	if rep.Interrupted {
+		return fmt.Errorf("bench: %w", errInterrupted)
+	}
 	return nil
 }
 
@@ -248,6 +271,9 @@ func printBench(w io.Writer, r *benchReport) {
 		fmt.Fprintf(w, ", load average %.2f %.2f %.2f", e.LoadAvg[0], e.LoadAvg[1], e.LoadAvg[2])
 	}
 	fmt.Fprintf(w, "\n%s, seed %d, %s per case\n", e.Time.Format(time.RFC3339), r.Seed, r.Duration)
+	if r.Interrupted {
+		fmt.Fprintf(w, "interrupted: %d expert and %d tick cases finished\n", len(r.Expert), len(r.Tick))
+	}
 	s := r.Sizes
 	if len(r.Expert) > 0 {
 		fmt.Fprintf(w, "\nExpert: %d x %d chunks (noise, Bind, solve), %d condition tokens; figures per call of batch chunks\n", s.H, s.D, s.Tokens)

@@ -34,6 +34,8 @@ type collectSummary struct {
 	Seed      uint64  `json:"seed"`
 	Out       string  `json:"out"`
 	Seconds   float64 `json:"elapsed_s"`
+	// Interrupted: SIGINT or SIGTERM ended collect early; Episodes counts the bags written.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 func newCollectCmd() *cobra.Command {
@@ -97,11 +99,21 @@ name of a shipped one (configs/tasks: reach, detour, track).`,
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
-				return json.NewEncoder(w).Encode(sum)
+				if err := json.NewEncoder(w).Encode(sum); err != nil {
+					return err
+				}
+			} else {
+				note := ""
+				if sum.Interrupted {
+					note = fmt.Sprintf(" (interrupted: %d of %d)", sum.Episodes, episodes)
+				}
+				fmt.Fprintf(w, "collected %d %s episodes on %s in %s%s: %d successful (%.1f%%), %d ticks, seeds %d..%d, in %s\n",
+					sum.Episodes, sum.Task, sum.Robot, sum.Out, note, sum.Successes, 100*sum.Success, sum.Ticks,
+					seed, seed+uint64(max(sum.Episodes, 1))-1, time.Duration(sum.Seconds*float64(time.Second)).Round(time.Millisecond))
 			}
-			fmt.Fprintf(w, "collected %d %s episodes on %s in %s: %d successful (%.1f%%), %d ticks, seeds %d..%d, in %s\n",
-				sum.Episodes, sum.Task, sum.Robot, sum.Out, sum.Successes, 100*sum.Success, sum.Ticks,
-				seed, seed+uint64(episodes)-1, time.Duration(sum.Seconds*float64(time.Second)).Round(time.Millisecond))
+			if sum.Interrupted {
+				return fmt.Errorf("collect: %w", errInterrupted)
+			}
 			return nil
 		},
 	}
@@ -154,6 +166,11 @@ func collect(ctx context.Context, tf *TaskFile, episodes int, seed uint64, dwell
 	for i := range episodes {
 		s := seed + uint64(i)
 		res, err := r.Run(ctx, tk, s, nil)
+		if err != nil && ctx.Err() != nil {
+			// Cut short: the episode under way is not written; the summary covers the rest.
+			sum.Episodes, sum.Interrupted = i, true
+			break
+		}
 		if err != nil {
 			return nil, fmt.Errorf("collect: %w", err)
 		}
@@ -171,7 +188,7 @@ func collect(ctx context.Context, tf *TaskFile, episodes int, seed uint64, dwell
 		pb.step(fmt.Sprintf("%d/%d ok", sum.Successes, i+1))
 	}
 	pb.done()
-	sum.Success = float64(sum.Successes) / float64(episodes)
+	sum.Success = float64(sum.Successes) / float64(max(sum.Episodes, 1))
 	sum.Seconds = time.Since(start).Seconds()
 	return sum, nil
 }

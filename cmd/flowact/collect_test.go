@@ -59,8 +59,8 @@ func TestCollect(t *testing.T) {
 	// The same seed gives the same episodes, byte for byte.
 	again := t.TempDir()
 	collectInto(t, again, "detour", 1, "40")
-	h1, err1 := dataHash(paths[:1])
-	h2, err2 := dataHash([]string{filepath.Join(again, "detour-000040.bag")})
+	h1, err1 := dataset.Hash(paths[:1])
+	h2, err2 := dataset.Hash([]string{filepath.Join(again, "detour-000040.bag")})
 	if err1 != nil || err2 != nil || h1 != h2 {
 		t.Errorf("same seed, different bags: %s vs %s (%v, %v)", h1, h2, err1, err2)
 	}

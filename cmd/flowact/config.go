@@ -13,7 +13,6 @@ import (
 
 	"github.com/flowact/flowact/calib"
 	"github.com/flowact/flowact/configs"
-	"github.com/flowact/flowact/expert/ode"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/urdf"
@@ -45,45 +44,12 @@ type PolicyFile struct {
 	// the binary; "" means "shipped:" + DefaultCheckpoint.
 	Checkpoint string `yaml:"checkpoint"`
 	// Sampler integrates the expert's velocity field from noise to a chunk.
-	Sampler SamplerConfig `yaml:"sampler"`
+	Sampler policy.SamplerConfig `yaml:"sampler"`
 	// Loop is the real-time loop: rate, horizon (0: the checkpoint's), threshold, splicing
 	// strategy, watchdogs, limit tightenings (see policy.Config).
 	Loop policy.Config `yaml:"loop"`
 	// Seed seeds the expert's noise (it overrides loop.seed when not zero).
 	Seed uint64 `yaml:"seed"`
-}
-
-// SamplerConfig selects a fixed-step ODE solver (package expert/ode).
-type SamplerConfig struct {
-	// Solver is euler, midpoint, heun or rk4; "" means euler.
-	Solver string `yaml:"solver"`
-	// Steps is the number of uniform steps on [0, 1]; 0 means 10 (openpi's pi0).
-	Steps int `yaml:"steps"`
-}
-
-var solvers = map[string]ode.Method{"euler": ode.Euler, "midpoint": ode.Midpoint, "heun": ode.Heun, "rk4": ode.RK4}
-
-// Validate checks the sampler.
-func (c SamplerConfig) Validate() error {
-	if _, ok := solvers[c.solver()]; !ok {
-		return fmt.Errorf("sampler.solver: %q is not one of euler, midpoint, heun, rk4", c.Solver)
-	}
-	if c.Steps < 0 || c.Steps > 1000 {
-		return fmt.Errorf("sampler.steps: %d not in [0, 1000]", c.Steps)
-	}
-	return nil
-}
-
-func (c SamplerConfig) solver() string {
-	if c.Solver == "" {
-		return "euler"
-	}
-	return strings.ToLower(c.Solver)
-}
-
-// Sampler returns the configured solver.
-func (c SamplerConfig) Sampler() *ode.Fixed {
-	return &ode.Fixed{Method: solvers[c.solver()], Steps: c.Steps}
 }
 
 // Validate checks every field that does not need the checkpoint or the robot model.
@@ -220,7 +186,8 @@ func readConfig(name, dir string) (string, []byte, error) {
 			return c, b, nil
 		}
 	}
-	return name, nil, fmt.Errorf("%s: no such file (nor a shipped %s config)", name, strings.TrimSuffix(dir, "s"))
+	kind := map[string]string{"policies": "policy", "tasks": "task"}[dir] // not TrimSuffix: "policie"
+	return name, nil, fmt.Errorf("%s: no such file (nor a shipped %s config)", name, kind)
 }
 
 // loadPolicyFile reads and validates a policy file (a path, or a shipped policy's name).

@@ -43,12 +43,12 @@ func TestDetourFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nrm, err := policy.NewNorm(lp.set, lp.mode, lp.h, lp.d)
+	inf, err := lp.expert(5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inf := lp.expert(lp.file.Sampler.Sampler(), nrm, 5)
-	c := chunk.Chunk{Data: make([]float64, lp.h*lp.d)}
+	h, d := lp.ck.Shape()
+	c := chunk.Chunk{Data: make([]float64, h*d)}
 	const ahead = 10
 	type bucket struct{ demo, model, n, agree float64 }
 	var buckets [5]bucket // tenths of the way

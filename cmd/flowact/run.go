@@ -93,8 +93,13 @@ master and exits 0.`,
 			}
 			// Debug: an unreachable master must stay one line on stderr at the default level.
 			log.Debug("run: policy loaded", "policy", o.policy, "checkpoint", lp.ref, "robot", pf.Robot,
-				"chunk", fmt.Sprintf("%dx%d", lp.h, lp.d), "rate_hz", 1/rt.Loop().Period().Seconds(), "start", o.start)
-			return rt.Run(cmd.Context())
+				"chunk", chunkShape(lp.ck), "rate_hz", 1/rt.Loop().Period().Seconds(), "start", o.start)
+			if err := rt.Run(cmd.Context()); errors.Is(err, ros.ErrMaster) {
+				return fmt.Errorf("%w; start roscore or `flowact master`, or point --master / ROS_MASTER_URI at a running one", err)
+			} else if err != nil {
+				return err
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -104,7 +109,7 @@ master and exits 0.`,
 	f.StringVar(&o.master, "master", "", "ROS master URI (default: __master:=, else $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
 	f.StringVar(&o.embedding, "embedding", "multiarray", "embedding message: multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding)")
 	f.BoolVar(&o.start, "start", true, "execute chunks as soon as joint states and an embedding arrive (false: stay idle until ~start is called)")
-	f.DurationVar(&o.connectTimeout, "connect-timeout", onboard.DefaultConnectTimeout, "how long to wait for the ROS master at start")
+	f.DurationVar(&o.connectTimeout, "connect-timeout", defaultConnectTimeout, "how long to wait for the ROS master at start (0 or negative: as long as it takes)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
 	return cmd
 }
@@ -129,6 +134,10 @@ func embeddingKind(s string) (ros.EmbeddingKind, error) {
 	return 0, usagef("--embedding %q: want multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding)", s)
 }
 
+// defaultConnectTimeout is how long run and demo wait for the ROS master at start: roslaunch
+// waits 10 s for a master it did not start.
+const defaultConnectTimeout = 10 * time.Second
+
 // newRuntime wires a loaded policy into the onboard runtime: the robot's controller topics from
 // its robot.yaml (unless rc names them), the expert (normalize -> sampler -> unnormalize,
 // seeded by the policy file), the loop config. `run` and `demo` both build their runtime here.
@@ -139,17 +148,17 @@ func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time
 	}
 	applyTopics(&rc.Topics, &robotCfg)
 	rc.Logger = log
-	nrm, err := policy.NewNorm(lp.set, lp.mode, lp.h, lp.d)
-	if err != nil {
-		return nil, err
-	}
+	rc.ConnectTimeout = max(connectTimeout, 0) // negative: wait as long as it takes
 	loopCfg := lp.file.Loop
 	if lp.file.Seed != 0 {
 		loopCfg.Seed = lp.file.Seed
 	}
-	inf := lp.expert(lp.file.Sampler.Sampler(), nrm, loopCfg.Seed)
+	inf, err := lp.expert(loopCfg.Seed)
+	if err != nil {
+		return nil, err
+	}
 	rt, err := onboard.New(onboard.Config{
-		ROS: rc, Loop: loopCfg, Start: start, ConnectTimeout: connectTimeout, Logger: log,
+		ROS: rc, Loop: loopCfg, Start: start, Logger: log,
 	}, lp.rb.Model, inf)
 	if err != nil {
 		if errors.Is(err, ros.ErrConfig) || errors.Is(err, policy.ErrConfig) || errors.Is(err, onboard.ErrConfig) {
@@ -171,4 +180,10 @@ func applyTopics(t *ros.Topics, rc *robot.Config) {
 			*f.dst = f.src
 		}
 	}
+}
+
+// chunkShape formats a checkpoint's chunk shape, H x D.
+func chunkShape(ck *policy.Checkpoint) string {
+	h, d := ck.Shape()
+	return fmt.Sprintf("%dx%d", h, d)
 }

@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -25,7 +24,6 @@ import (
 	"github.com/flowact/flowact/expert/path"
 	"github.com/flowact/flowact/expert/train"
 	"github.com/flowact/flowact/policy"
-	"github.com/flowact/flowact/sim/task"
 )
 
 // trainOptions are the flags of `flowact train`.
@@ -53,48 +51,6 @@ type trainOptions struct {
 	dtype       string         // --weights-dtype: F32 or F16
 }
 
-// normArtifact is a checkpoint manifest's "norm": the statistics and the mode they are applied
-// in (normalize -> expert -> unnormalize, package calib/norm).
-type normArtifact struct {
-	Mode  norm.Mode       `json:"mode"`
-	Stats json.RawMessage `json:"stats"`
-	// Frame is the actions' frame (policy.Frame): "relative" (offsets from the observed joint
-	// positions, what the action statistics are of) or "absolute"; absent in checkpoints from
-	// before frames, which are absolute.
-	Frame string `json:"frame,omitempty"`
-	// State is what the network's state input holds: "joints" (the joint positions; also
-	// when absent) or "joints+ee" (then the end effector's position, m, in the robot's root
-	// frame: policy.Expert.SetEndEffector).
-	State string `json:"state,omitempty"`
-}
-
-// State inputs of a checkpoint (normArtifact.State).
-const (
-	stateJoints   = "joints"
-	stateJointsEE = "joints+ee"
-)
-
-// stateFeatures builds the network's state input from joint positions: the positions, and the
-// end effector's position when rb is not nil.
-type stateFeatures struct{ rb *task.Robot }
-
-func (f stateFeatures) dim(d int) int {
-	if f.rb != nil {
-		return d + policy.EEStateDim
-	}
-	return d
-}
-
-// to writes the state of joint positions q into dst[:0] and returns it.
-func (f stateFeatures) to(dst, q []float64) []float64 {
-	dst = append(dst[:0], q...)
-	if f.rb != nil {
-		p := f.rb.EEPos(q)
-		dst = append(dst, p[:]...)
-	}
-	return dst
-}
-
 // trainSummary is what train reports.
 type trainSummary struct {
 	Out        string  `json:"out"`
@@ -105,7 +61,7 @@ type trainSummary struct {
 	Steps      int     `json:"steps"`
 	Seed       uint64  `json:"seed"`
 	Loss       float64 `json:"loss"`
-	ValLoss    float64 `json:"val_loss"`
+	ValLoss    float64 `json:"val_loss,omitempty"` // absent when there were no validation episodes
 	DataHash   string  `json:"data_hash"`
 	Params     int     `json:"params"`
 	Seconds    float64 `json:"elapsed_s"`
@@ -128,7 +84,14 @@ Bags recorded with rosbag record work too: name their topics with --joint-states
 --embedding-topic and --command-topic (or --actions next-state when no command was recorded:
 the action at each tick is then the next tick's joint positions), and give the control rate
 with --rate. Such bags have no episode metadata; each one counts as a successful
-demonstration.`,
+demonstration.
+
+The defaults train a smaller expert for fewer steps than the shipped one (4000 steps, 3 blocks,
+--state joints). The
+shipped checkpoint, configs/checkpoints/ur5-mlp, was trained with (its README.md has the
+collect commands for the data and the figures):
+
+  ` + shippedRecipe,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.data == "" || o.out == "" {
@@ -142,9 +105,13 @@ demonstration.`,
 			if o.asJSON {
 				return json.NewEncoder(w).Encode(sum)
 			}
-			fmt.Fprintf(w, "trained %s (%d parameters) on %d episodes (%d samples; %d for validation) for %d steps in %s: loss %.4f, validation loss %.4f; checkpoint in %s (%.2f MiB)\n",
+			val := fmt.Sprintf("validation loss %.4f", sum.ValLoss)
+			if sum.ValEps == 0 {
+				val = fmt.Sprintf("no validation set (--val %g held out no episode)", o.valFraction)
+			}
+			fmt.Fprintf(w, "trained %s (%d parameters) on %d episodes (%d samples; %d for validation) for %d steps in %s: loss %.4f, %s; checkpoint in %s (%.2f MiB)\n",
 				sum.Arch, sum.Params, sum.Episodes, sum.Samples, sum.ValEps, sum.Steps,
-				time.Duration(sum.Seconds*float64(time.Second)).Round(time.Second), sum.Loss, sum.ValLoss, sum.Out, sum.WeightsMiB)
+				time.Duration(sum.Seconds*float64(time.Second)).Round(time.Second), sum.Loss, val, sum.Out, sum.WeightsMiB)
 			return nil
 		},
 	}
@@ -160,9 +127,9 @@ demonstration.`,
 	f.Float64Var(&o.lr, "lr", 1e-3, "peak learning rate (AdamW, cosine decay)")
 	f.Float64Var(&o.minLR, "min-lr", 1e-5, "learning rate at the end of the decay")
 	f.IntVar(&o.warmup, "warmup", 200, "linear warmup steps")
-	f.Float64Var(&o.ema, "ema", 0.999, "decay of the weights' moving average written to the checkpoint (0: raw weights)")
+	f.Float64Var(&o.ema, "ema", 0.999, "decay of the weights' moving average written to the checkpoint, warmed up as min(ema, (1+step)/(10+step)) (0: raw weights)")
 	f.StringVar(&o.frame, "frame", "relative", "actions as absolute joint targets or relative to the observed joint positions (finer at small motions)")
-	f.StringVar(&o.state, "state", stateJoints, "the network's state input: joints (positions) or joints+ee (and the end effector's position, by forward kinematics)")
+	f.StringVar(&o.state, "state", policy.Joints.String(), "the network's state input: joints (positions) or joints+ee (and the end effector's position, by forward kinematics)")
 	f.StringVar(&o.robot, "robot", "", "robot whose kinematics give the end effector's position for --state joints+ee (default: the bags' metadata)")
 	f.StringVar(&o.dtype, "weights-dtype", ckpt.DTypeF32, "how model.safetensors stores the weights: F32, or F16 (half the size; each weight rounded to the nearest half-precision value)")
 	f.IntVar(&o.maxPrefix, "max-prefix", 20, "largest committed prefix trained for (real-time chunking); 0 for none")
@@ -178,9 +145,30 @@ demonstration.`,
 	return cmd
 }
 
+// shippedRecipe is the command that trained the shipped checkpoint, as
+// configs/checkpoints/ur5-mlp/README.md gives it (TestTrainHelp keeps the two equal).
+const shippedRecipe = "flowact train --data data --out ur5-mlp --steps 20000 --horizon 32 --max-prefix 20 --state joints+ee --layers 6 --weights-dtype F16 --seed 1"
+
 func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSummary, error) {
-	if o.steps <= 0 || o.batch <= 0 || o.horizon <= 0 {
-		return nil, usagef("train: --steps, --batch and --horizon must be positive")
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"steps", o.steps}, {"batch", o.batch}, {"horizon", o.horizon}, {"hidden", o.hidden}, {"layers", o.layers}} {
+		if f.v <= 0 {
+			return nil, usagef("train: --%s %d: want a positive number", f.name, f.v)
+		}
+	}
+	switch {
+	case !(o.lr > 0) || math.IsInf(o.lr, 0):
+		return nil, usagef("train: --lr %g: want a positive learning rate", o.lr)
+	case !(o.minLR >= 0) || o.minLR > o.lr:
+		return nil, usagef("train: --min-lr %g: want 0 <= --min-lr <= --lr (%g)", o.minLR, o.lr)
+	case o.warmup < 0:
+		return nil, usagef("train: --warmup %d: want 0 (none) or more steps", o.warmup)
+	case !(o.ema >= 0 && o.ema < 1):
+		return nil, usagef("train: --ema %g: want 0 (raw weights) or a decay in (0, 1)", o.ema)
+	case o.maxPrefix < 0:
+		return nil, usagef("train: --max-prefix %d: want 0 (none) or more steps", o.maxPrefix)
 	}
 	if o.valFraction < 0 || o.valFraction >= 1 {
 		return nil, usagef("train: --val %g not in [0, 1)", o.valFraction)
@@ -192,8 +180,9 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if err != nil || o.frame == "" {
 		return nil, usagef("train: --frame %q: want absolute or relative", o.frame)
 	}
-	if o.state != stateJoints && o.state != stateJointsEE {
-		return nil, usagef("train: --state %q: want %s or %s", o.state, stateJoints, stateJointsEE)
+	stateIn, err := policy.ParseStateInput(o.state)
+	if err != nil || o.state == "" {
+		return nil, usagef("train: --state %q: want %s or %s", o.state, policy.Joints, policy.JointsEE)
 	}
 	switch o.dtype = strings.ToUpper(o.dtype); o.dtype {
 	case ckpt.DTypeF32, ckpt.DTypeF16:
@@ -220,49 +209,61 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	start := time.Now()
 	trainPaths, valPaths := dataset.Split(paths, o.valFraction, o.seed)
-	trainEps, err := loadEpisodes(trainPaths, o.read, o.all)
+	keep := dataset.Successful
+	if o.all {
+		keep = nil
+	}
+	trainEps, err := dataset.LoadEpisodes(trainPaths, o.read, keep)
 	if err != nil {
-		return nil, err
+		return nil, bagHint(err, o.read)
 	}
 	if len(trainEps) == 0 {
 		return nil, fmt.Errorf("train: no usable training episodes in %s", o.data)
 	}
-	valEps, err := loadEpisodes(valPaths, o.read, o.all)
+	valEps, err := dataset.LoadEpisodes(valPaths, o.read, keep)
 	if err != nil {
-		return nil, err
-	}
-	var feat stateFeatures
-	if o.state == stateJointsEE {
-		name := o.robot
-		if name == "" {
-			name = trainEps[0].Meta.Robot
-		}
-		if name == "" {
-			return nil, usagef("train: --state %s: the bags name no robot; give --robot", stateJointsEE)
-		}
-		if feat.rb, err = taskRobot(name); err != nil {
-			return nil, usagef("train: --robot: %v", err)
-		}
-		if got, want := feat.rb.Model.Names(), trainEps[0].Meta.Joints; want != nil && strings.Join(got, ",") != strings.Join(want, ",") {
-			return nil, usagef("train: robot %q has joints %v, the bags %v", name, got, want)
-		}
-	}
-	set, err := episodeStats(trainEps, frame, o.horizon, feat)
-	if err != nil {
-		return nil, err
-	}
-	hash, err := dataHash(trainPaths)
-	if err != nil {
-		return nil, err
+		return nil, bagHint(err, o.read)
 	}
 	ep0 := trainEps[0]
-	d := ep0.D
+	xcfg := dataset.ExamplesConfig{Horizon: o.horizon, Relative: frame == policy.Relative}
+	if stateIn == policy.JointsEE {
+		name := o.robot
+		if name == "" {
+			name = ep0.Meta.Robot
+		}
+		if name == "" {
+			return nil, usagef("train: --state %s: the bags name no robot; give --robot", policy.JointsEE)
+		}
+		m, rc, err := openRobot(name)
+		if err != nil {
+			return nil, usagef("train: --robot: %v", err)
+		}
+		if got, want := m.Names(), ep0.Meta.Joints; want != nil && !slices.Equal(got, want) {
+			return nil, usagef("train: robot %q has joints %v, the bags %v", name, got, want)
+		}
+		if xcfg.EndEffector, err = policy.EndEffector(m, rc.EELink); err != nil {
+			return nil, usagef("train: --robot %s: %v", name, err)
+		}
+	}
+	examples, err := dataset.NewExamples(trainEps, xcfg)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	set, err := statsOf(examples)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := dataset.Hash(trainPaths)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	_, d, _, _, stateDim := examples.Shape()
 	var cfgJSON []byte
 	switch o.arch {
 	case nn.ArchMLP:
-		cfgJSON, err = json.Marshal(nn.MLPConfig{H: o.horizon, D: d, Embed: ep0.Width, State: feat.dim(d), Hidden: o.hidden, Layers: o.layers})
+		cfgJSON, err = json.Marshal(nn.MLPConfig{H: o.horizon, D: d, Embed: ep0.Width, State: stateDim, Hidden: o.hidden, Layers: o.layers})
 	default:
-		cfgJSON, err = json.Marshal(nn.TransformerConfig{H: o.horizon, D: d, Embed: ep0.Width, State: feat.dim(d), Width: o.hidden, Layers: o.layers})
+		cfgJSON, err = json.Marshal(nn.TransformerConfig{H: o.horizon, D: d, Embed: ep0.Width, State: stateDim, Width: o.hidden, Layers: o.layers})
 	}
 	if err != nil {
 		return nil, err
@@ -297,10 +298,19 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		return nil, usageError{err}
 	}
 	defer tr.Close()
-	src := newEpisodeSource(trainEps, set, o.horizon, frame, feat)
+	src, err := exampleSource(examples, set, o.horizon)
+	if err != nil {
+		return nil, err
+	}
 	var val train.Source
 	if len(valEps) > 0 {
-		val = newEpisodeSource(valEps, set, o.horizon, frame, feat)
+		vx, err := dataset.NewExamples(valEps, xcfg)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if val, err = exampleSource(vx, set, o.horizon); err != nil {
+			return nil, err
+		}
 	}
 	if err := tr.Run(ctx, src, val); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -311,9 +321,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		}
 	}
 	sum := &trainSummary{Out: o.out, Arch: o.arch, Episodes: len(trainEps), ValEps: len(valEps), Steps: tr.Step(), Seed: o.seed, DataHash: hash}
-	for _, ep := range trainEps {
-		sum.Samples += ep.N
-	}
+	sum.Samples = examples.Samples()
 	for _, p := range net.Params() {
 		sum.Params += len(p.Data)
 	}
@@ -325,11 +333,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 			return nil, err
 		}
 	}
-	stats, err := set.Encode()
-	if err != nil {
-		return nil, err
-	}
-	normJSON, err := json.Marshal(normArtifact{Mode: norm.MeanStd, Stats: stats, Frame: frame.String(), State: o.state})
+	normJSON, err := (&policy.Normalization{Set: set, Mode: norm.MeanStd, Frame: frame, State: stateIn}).Encode()
 	if err != nil {
 		return nil, err
 	}
@@ -384,170 +388,47 @@ func component(v any) ckpt.Component {
 	return ckpt.Component{Name: ty.Name(), Params: params}
 }
 
-// loadEpisodes reads and aligns bags; bags that fail to read are errors (one line naming the
-// bag), failed episodes are skipped unless all. A bag without episode metadata (a user's rosbag
-// record: dataset.Read leaves its task empty) is a demonstration and always kept.
-func loadEpisodes(paths []string, cfg dataset.Config, all bool) ([]*dataset.Aligned, error) {
-	var eps []*dataset.Aligned
-	for _, p := range paths {
-		a, err := dataset.Load(p, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		if !all && a.Meta.Task != "" && !a.Meta.Success {
-			continue
-		}
-		if len(eps) > 0 {
-			e0 := eps[0]
-			if a.D != e0.D || a.Width != e0.Width || a.Tokens != e0.Tokens || a.Rate != e0.Rate {
-				return nil, fmt.Errorf("train: %s: %d joints, %d x %d embedding at %g Hz; %s has %d, %d x %d at %g Hz",
-					p, a.D, a.Tokens, a.Width, a.Rate, e0.Path, e0.D, e0.Tokens, e0.Width, e0.Rate)
-			}
-		}
-		eps = append(eps, a)
+// statsOf computes the normalization statistics of the examples' states and actions (in their
+// frame: relative actions are the offsets a chunk holds from its tick's joint positions).
+func statsOf(x *dataset.Examples) (*norm.Set, error) {
+	_, d, _, _, sd := x.Shape()
+	sa := norm.NewAccumulator(sd, 0, x.StateNames())
+	aa := norm.NewAccumulator(d, 0, x.Joints())
+	if err := x.AccumulateTo(sa, aa); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
-	return eps, nil
+	return norm.SetOf(sa, aa)
 }
 
-// episodeStats computes the normalization statistics of the states and actions of eps. Relative
-// actions are the offsets of the h recorded actions from each tick's joint positions (the
-// offsets a chunk of h holds), not the actions themselves.
-func episodeStats(eps []*dataset.Aligned, frame policy.Frame, h int, feat stateFeatures) (*norm.Set, error) {
-	d := eps[0].D
-	names := eps[0].Meta.Joints
-	stateNames := names
-	if feat.rb != nil && names != nil {
-		stateNames = append(slices.Clip(names), "ee_x", "ee_y", "ee_z")
-	}
-	sa := norm.NewAccumulator(feat.dim(d), 0, stateNames)
-	aa := norm.NewAccumulator(d, 0, names)
-	off := make([]float64, d)
-	var row []float64
-	for _, ep := range eps {
-		for k := range ep.N {
-			row = feat.to(row, ep.StateAt(k))
-			if err := sa.Add(row); err != nil {
-				return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
-			}
-			if frame == policy.Absolute {
-				if err := aa.Add(ep.ActionAt(k)); err != nil {
-					return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
-				}
-				continue
-			}
-			q := ep.StateAt(k)
-			for i := k; i < min(k+h, ep.N); i++ {
-				for j, a := range ep.ActionAt(i) {
-					off[j] = a - q[j]
-				}
-				if err := aa.Add(off); err != nil {
-					return nil, fmt.Errorf("train: %s: %w", ep.Path, err)
-				}
-			}
+// bagHint returns a bag's error with the flag that addresses it, when a flag does: --rate for
+// bags without metadata, the topic flags (and --actions next-state) for a missing topic.
+func bagHint(err error, cfg dataset.Config) error {
+	var be *dataset.BagError
+	switch {
+	case errors.Is(err, dataset.ErrNoRate):
+		return usagef("train: %v; give the rate with --rate HZ", err)
+	case errors.Is(err, dataset.ErrMissingTopic) && errors.As(err, &be):
+		flag, ok := map[string]string{cfg.Topics.JointStates: "--joint-states-topic", cfg.Topics.Embedding: "--embedding-topic",
+			cfg.Topics.Command: "--command-topic"}[be.Topic]
+		if !ok {
+			break
 		}
+		hint := flag + " names it"
+		if be.Topic == cfg.Topics.Command && cfg.Actions == dataset.ActionsFromCommand {
+			hint += ", --actions next-state does without it"
+		}
+		return usagef("train: %v; %s", err, hint)
 	}
-	st, err := sa.Stats()
+	return fmt.Errorf("train: %w", err)
+}
+
+// exampleSource is the training source of x normalized with set, by the normalizer the
+// policy applies at inference.
+func exampleSource(x *dataset.Examples, set *norm.Set, h int) (*train.ExampleSource, error) {
+	_, d, _, _, _ := x.Shape()
+	nrm, err := policy.NewNorm(set, norm.MeanStd, h, d)
 	if err != nil {
 		return nil, err
 	}
-	at, err := aa.Stats()
-	if err != nil {
-		return nil, err
-	}
-	set := &norm.Set{Version: norm.Version, State: st, Action: at}
-	return set, set.Validate()
-}
-
-// dataHash is the SHA-256 of the training bags, each as its base name and its bytes, in name
-// order: "sha256:<hex>".
-func dataHash(paths []string) (string, error) {
-	h := sha256.New()
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return "", fmt.Errorf("train: %w", err)
-		}
-		fmt.Fprintf(h, "%s\x00", filepath.Base(p))
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return "", fmt.Errorf("train: %w", err)
-		}
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// episodeSource draws training examples, normalized with the statistics, from aligned episodes
-// held in memory: an episode uniformly, then a tick of it uniformly, so that every episode
-// weighs the same (a task with short episodes, reach, is not drowned by one with long ones,
-// track): a train.Source.
-type episodeSource struct {
-	eps    []*dataset.Aligned
-	set    *norm.Set
-	h      int
-	frame  policy.Frame
-	feat   stateFeatures
-	sample dataset.Sample
-	state  []float64
-}
-
-func newEpisodeSource(eps []*dataset.Aligned, set *norm.Set, h int, frame policy.Frame, feat stateFeatures) *episodeSource {
-	return &episodeSource{eps: eps, set: set, h: h, frame: frame, feat: feat}
-}
-
-var errNoSamples = errors.New("train: no samples")
-
-// Next fills dst with dst.B examples drawn from r.
-func (s *episodeSource) Next(dst *train.Batch, r *rand.Rand) error {
-	if len(s.eps) == 0 {
-		return errNoSamples
-	}
-	e0 := s.eps[0]
-	b, h, d := dst.B, s.h, e0.D
-	sd := s.feat.dim(d)
-	dst.H, dst.D, dst.Tokens, dst.Width, dst.StateDim = h, d, e0.Tokens, e0.Width, sd
-	dst.Actions = grow(dst.Actions, b*h*d)
-	dst.Embedding = grow(dst.Embedding, b*e0.Tokens*e0.Width)
-	dst.State = grow(dst.State, b*sd)
-	if cap(dst.Len) < b {
-		dst.Len = make([]int, b)
-	}
-	dst.Len = dst.Len[:b]
-	dst.DimMask = nil
-	for i := range b {
-		ep := s.eps[r.IntN(len(s.eps))]
-		k := r.IntN(ep.N)
-		ep.SampleTo(&s.sample, k, h)
-		s.state = s.feat.to(s.state, s.sample.State)
-		s.set.State.Normalize(s.state, norm.MeanStd)
-		for j, v := range s.state {
-			dst.State[i*sd+j] = float32(v)
-		}
-		act := s.sample.Action
-		if s.frame == policy.Relative {
-			for j := range act {
-				act[j] -= s.sample.State[j%d]
-			}
-		}
-		s.set.Action.Normalize(act, norm.MeanStd)
-		for j, v := range act {
-			dst.Actions[i*h*d+j] = float32(v)
-		}
-		copy(dst.Embedding[i*e0.Tokens*e0.Width:], s.sample.Embedding)
-		n := 0
-		for _, m := range s.sample.Mask {
-			if m != 0 {
-				n++
-			}
-		}
-		dst.Len[i] = max(n, 1)
-	}
-	return nil
-}
-
-func grow(s []float32, n int) []float32 {
-	if cap(s) < n {
-		return make([]float32, n)
-	}
-	return s[:n]
+	return train.NewExampleSource(x, nrm)
 }

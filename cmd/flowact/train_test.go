@@ -52,17 +52,17 @@ func TestTrain(t *testing.T) {
 	if p.Seed != 3 || p.Steps != 6 || p.DataHash != sum.DataHash || !strings.Contains(p.Note, "--seed 3") {
 		t.Errorf("provenance %+v", p)
 	}
-	a, err := decodeNorm(man.Norm)
+	a, err := policy.DecodeNormalization(man.Norm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, mode, frame := a.set, a.mode, a.frame
+	set, mode, frame := a.Set, a.Mode, a.Frame
 	if err := set.Check(6, 6); err != nil || mode.String() != "mean_std" || frame != policy.Relative || set.State.Names[0] != "shoulder_pan_joint" {
 		t.Errorf("norm %v, mode %v, frame %v, names %v", err, mode, frame, set.State.Names)
 	}
 	// The training bags' hash: the validation episode is not part of it.
 	paths, _ := filepath.Glob(filepath.Join(data, "*.bag"))
-	if all, _ := dataHash(paths); all == sum.DataHash {
+	if all, _ := dataset.Hash(paths); all == sum.DataHash {
 		t.Errorf("data hash covers the validation episode too")
 	}
 	log, err := os.ReadFile(filepath.Join(ck, "train.jsonl"))
@@ -83,31 +83,11 @@ func TestTrain(t *testing.T) {
 	if err1 != nil || err2 != nil || string(w1) != string(w2) {
 		t.Errorf("two runs from seed 3 wrote different weights (%v, %v)", err1, err2)
 	}
-}
-
-// TestEpisodeStatsFrames: absolute action statistics are of the actions; relative ones of the
-// offsets a chunk of h holds from each tick's joint positions, h rows per tick where the episode
-// has them.
-func TestEpisodeStatsFrames(t *testing.T) {
-	// One joint; positions 0, 1, 2, 3 and actions 1, 2, 3, 3 (the next position, then hold).
-	ep := &dataset.Aligned{N: 4, D: 1, State: []float64{0, 1, 2, 3}, Action: []float64{1, 2, 3, 3}, Meta: dataset.Meta{Joints: []string{"j"}}}
-	abs, err := episodeStats([]*dataset.Aligned{ep}, policy.Absolute, 2, stateFeatures{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := episodeStats([]*dataset.Aligned{ep}, policy.Relative, 2, stateFeatures{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Relative, h = 2: offsets 1, 2 (tick 0), 1, 2 (tick 1), 1, 1 (tick 2), 0 (tick 3).
-	if abs.Action.Count != 4 || abs.Action.Mean[0] != 2.25 {
-		t.Errorf("absolute: %d actions, mean %v; want 4 and 2.25", abs.Action.Count, abs.Action.Mean)
-	}
-	if rel.Action.Count != 7 || math.Abs(rel.Action.Mean[0]-8.0/7) > 1e-12 || rel.Action.Min[0] != 0 || rel.Action.Max[0] != 2 {
-		t.Errorf("relative: %d offsets, mean %v, min %v, max %v; want 7, 8/7, 0, 2", rel.Action.Count, rel.Action.Mean, rel.Action.Min, rel.Action.Max)
-	}
-	if rel.State.Mean[0] != 1.5 {
-		t.Errorf("relative: state mean %v, want the positions' 1.5", rel.State.Mean)
+	// Without validation episodes the summary says so instead of "validation loss 0.0000".
+	code, out, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", filepath.Join(t.TempDir(), "ck"),
+		"--steps", "2", "--batch", "4", "--hidden", "32", "--layers", "1", "--warmup", "1", "--val", "0")
+	if code != 0 || !strings.Contains(out, "0 for validation") || !strings.Contains(out, "no validation set (--val 0 held out no episode)") || strings.Contains(out, "validation loss") {
+		t.Errorf("train --val 0: exit %d, %q, %q", code, out, stderr)
 	}
 }
 
@@ -129,6 +109,48 @@ func TestTrainUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and one line", args, code, stderr)
 		}
 	}
+	// Sizes and rates that are zero, negative or out of range are refused with the flag's name,
+	// before any data is read (0 was once taken silently as 256 x 3).
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--hidden", "0", "train: --hidden 0: want a positive number"},
+		{"--layers", "0", "train: --layers 0: want a positive number"},
+		{"--hidden", "-8", "train: --hidden -8: want a positive number"},
+		{"--batch", "-1", "train: --batch -1: want a positive number"},
+		{"--horizon", "0", "train: --horizon 0: want a positive number"},
+		{"--lr", "0", "train: --lr 0: want a positive learning rate"},
+		{"--min-lr", "0.1", "train: --min-lr 0.1: want 0 <= --min-lr <= --lr (0.001)"},
+		{"--warmup", "-1", "train: --warmup -1: want 0 (none) or more steps"},
+		{"--ema", "1", "train: --ema 1: want 0 (raw weights) or a decay in (0, 1)"},
+		{"--ema", "-0.5", "train: --ema -0.5: want 0 (raw weights) or a decay in (0, 1)"},
+		{"--max-prefix", "-2", "train: --max-prefix -2: want 0 (none) or more steps"},
+	} {
+		code, _, stderr := runCLI(t, context.Background(), "train", "--data", filepath.Join(empty, "nope"), "--out", empty, tc.flag, tc.value)
+		if want := "flowact: " + tc.want + "\n"; code != 2 || stderr != want {
+			t.Errorf("%s %s: exit %d, stderr %q; want 2 and %q", tc.flag, tc.value, code, stderr, want)
+		}
+	}
+}
+
+// TestTrainHelp: train --help gives the command that trained the shipped checkpoint, as the
+// checkpoint's README has it.
+func TestTrainHelp(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "configs", "checkpoints", "ur5-mlp", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recipe string
+	for line := range strings.Lines(string(readme)) {
+		if l := strings.TrimSpace(line); strings.HasPrefix(l, "./flowact train ") {
+			recipe = strings.TrimPrefix(l, "./")
+		}
+	}
+	if recipe == "" {
+		t.Fatal("no ./flowact train line in the checkpoint's README")
+	}
+	code, out, _ := runCLI(t, context.Background(), "train", "--help")
+	if code != 0 || !strings.Contains(out, "\n  "+recipe+"\n") {
+		t.Errorf("train --help does not give the shipped recipe %q:\n%s", recipe, out)
+	}
 }
 
 // TestTrainEndEffectorState trains with --state joints+ee: the manifest says so, the state
@@ -138,13 +160,13 @@ func TestTrainUsage(t *testing.T) {
 func TestTrainEndEffectorState(t *testing.T) {
 	ck, net, man := trainQuick(t, "13", "--state", "joints+ee")
 	net.Close()
-	a, err := decodeNorm(man.Norm)
+	a, err := policy.DecodeNormalization(man.Norm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := a.set.State.Names
-	if !a.ee || len(names) != 9 || names[6] != "ee_x" || names[8] != "ee_z" || a.set.Action.Dim() != 6 {
-		t.Fatalf("norm: end effector %v, state names %v, %d action dims; want true, 6 joints then ee_x..ee_z, 6", a.ee, names, a.set.Action.Dim())
+	names := a.Set.State.Names
+	if a.State != policy.JointsEE || len(names) != 9 || names[6] != "ee_x" || names[8] != "ee_z" || a.Set.Action.Dim() != 6 {
+		t.Fatalf("norm: state %v, state names %v, %d action dims; want joints+ee, 6 joints then ee_x..ee_z, 6", a.State, names, a.Set.Action.Dim())
 	}
 	rb, err := taskRobot("ur5")
 	if err != nil {
@@ -152,8 +174,8 @@ func TestTrainEndEffectorState(t *testing.T) {
 	}
 	home := rb.EEPos(rb.Home)
 	for i := range 3 {
-		if m := a.set.State.Mean[6+i]; math.Abs(m-home[i]) > 0.3 {
-			t.Errorf("ee mean %v, home at %v: not end-effector positions (m)", a.set.State.Mean[6:], home)
+		if m := a.Set.State.Mean[6+i]; math.Abs(m-home[i]) > 0.3 {
+			t.Errorf("ee mean %v, home at %v: not end-effector positions (m)", a.Set.State.Mean[6:], home)
 		}
 	}
 	r := evalRun(t, "--checkpoint", ck, "--task", "reach", "--episodes", "1")
@@ -278,8 +300,16 @@ func TestTrainRecordedBags(t *testing.T) {
 		"--steps", "4", "--batch", "8", "--hidden", "32", "--layers", "1", "--warmup", "1", "--ema", "0", "--val", "0", "--json"}
 
 	code, _, stderr := runCLI(t, context.Background(), append(common, "--command-topic", topics.Command, "--out", filepath.Join(t.TempDir(), "ck"))...)
-	if code == 0 || !strings.Contains(stderr, "rate") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
-		t.Fatalf("no --rate: exit %d, stderr %q; want one line about the rate", code, stderr)
+	if code != 2 || !strings.Contains(stderr, "control rate unknown") || !strings.HasSuffix(stderr, "; give the rate with --rate HZ\n") ||
+		strings.Contains(stderr, "Config.") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("no --rate: exit %d, stderr %q; want one line about the rate naming --rate", code, stderr)
+	}
+	// The command topic under its default name is missing: the message names the flags that help.
+	code, _, stderr = runCLI(t, context.Background(), append(common, "--rate", "50", "--out", filepath.Join(t.TempDir(), "ck"))...)
+	if code != 2 || !strings.Contains(stderr, "topic /flowact/command: topic missing") ||
+		!strings.HasSuffix(stderr, "; --command-topic names it, --actions next-state does without it\n") ||
+		strings.Contains(stderr, "Config.") || strings.Contains(stderr, "ActionsFrom") {
+		t.Fatalf("no command topic: exit %d, stderr %q", code, stderr)
 	}
 	for _, tc := range []struct {
 		name string

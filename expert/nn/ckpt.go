@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/flowact/flowact/expert/ckpt"
 )
@@ -72,6 +75,9 @@ func Load(c *ckpt.Checkpoint, threads int) (Net, error) {
 	if err := checkLayout(layout, c.Tensors); err != nil {
 		return nil, err
 	}
+	if err := checkFinite(c.Tensors); err != nil {
+		return nil, err
+	}
 	net, err := New(c.Manifest.Architecture, c.Manifest.Config, threads, rand.New(rand.NewPCG(0, 0)))
 	if err != nil {
 		return nil, err
@@ -90,6 +96,19 @@ func SetWeights(net Net, ts map[string]ckpt.Tensor) error {
 	}
 	for _, p := range net.Params() {
 		copy(p.Data, ts[p.Name].Data)
+	}
+	return nil
+}
+
+// checkFinite requires every weight to be finite; the error names the first bad one (in name
+// order) and its index.
+func checkFinite(ts map[string]ckpt.Tensor) error {
+	for _, name := range slices.Sorted(maps.Keys(ts)) {
+		for i, v := range ts[name].Data {
+			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+				return fmt.Errorf("%w: tensor %q value %d is %v", ErrNotFinite, name, i, v)
+			}
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/flowact/flowact/expert"
@@ -279,6 +280,16 @@ func TestCheckpointRoundTrip(t *testing.T) {
 				{func(ts map[string]ckpt.Tensor) {
 					ts["extra"] = ckpt.Tensor{Name: "extra", Shape: []int{1}, Data: []float32{1}}
 				}, ckpt.ErrExtraTensor},
+				{func(ts map[string]ckpt.Tensor) {
+					bad := slices.Clone(first.Data)
+					bad[len(bad)/2] = float32(math.NaN())
+					ts[first.Name] = ckpt.Tensor{Name: first.Name, Shape: ts[first.Name].Shape, Data: bad}
+				}, ErrNotFinite},
+				{func(ts map[string]ckpt.Tensor) {
+					bad := slices.Clone(first.Data)
+					bad[0] = float32(math.Inf(-1))
+					ts[first.Name] = ckpt.Tensor{Name: first.Name, Shape: ts[first.Name].Shape, Data: bad}
+				}, ErrNotFinite},
 			} {
 				cc := *c0
 				cc.Tensors = map[string]ckpt.Tensor{}

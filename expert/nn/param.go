@@ -33,6 +33,10 @@ type Net interface {
 var (
 	ErrConfig    = errors.New("nn: invalid config")
 	ErrCondition = errors.New("nn: condition does not fit the network")
+	// ErrNotFinite: a checkpoint's weight is NaN or infinite (a diverged training, or a broken
+	// file whose checksum was made after the damage). Such a network would put NaN in every
+	// chunk: Load refuses it.
+	ErrNotFinite = errors.New("nn: weight not finite")
 )
 
 // params builds a network's parameter list in one backing array.

@@ -155,6 +155,13 @@ func (p *Proc) Process() *os.Process { return p.cmd.Process }
 // Done is closed when the process has exited.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 
+// Err is the process's Wait error (nil: exit status 0; an *exec.ExitError carries another),
+// once Done is closed.
+func (p *Proc) Err() error {
+	<-p.done
+	return p.err
+}
+
 // Stdout is what the process wrote to stdout so far.
 func (p *Proc) Stdout() string { return p.stdout.String() }
 

@@ -75,6 +75,15 @@ type Config struct {
 	// a loaded Python rosmaster can take seconds to answer, and an unregistration that times
 	// out leaves the node listed).
 	Timeout time.Duration `yaml:"timeout"`
+	// ConnectTimeout bounds Run's wait for its first registration: a master that has not
+	// answered and taken the node by then ends Run with ErrMaster. 0 waits as long as it takes
+	// (the master may start later; after the first registration a lost master is always waited
+	// for).
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// FlushTimeout bounds the wait, when Node.Run's context ends, for the commands and
+	// trajectories already written to reach the publishers before the node unregisters (the
+	// last commands of a loop braking to rest must not be lost); default DefaultFlushTimeout.
+	FlushTimeout time.Duration `yaml:"flush_timeout"`
 
 	// Logger receives the node's log (and goroslib's, at debug level); default slog.Default().
 	Logger *slog.Logger `yaml:"-"`
@@ -91,6 +100,9 @@ const (
 	DefaultRetryMax          = 2 * time.Second
 	DefaultWatchPeriod       = time.Second
 	DefaultTimeout           = 10 * time.Second
+	// DefaultFlushTimeout: a command waits at most one sender wake-up (microseconds); 200 ms
+	// covers a loaded machine and still ends a SIGINT promptly.
+	DefaultFlushTimeout = 200 * time.Millisecond
 )
 
 // DefaultTopics are the default names of Topics.
@@ -209,6 +221,9 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.FlushTimeout == 0 {
+		c.FlushTimeout = DefaultFlushTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -267,8 +282,8 @@ func (c *Config) resolve() (*names, error) {
 	if cfg.RetryMin < 0 || cfg.RetryMax < cfg.RetryMin {
 		return nil, bad("retry backoff %v..%v", cfg.RetryMin, cfg.RetryMax)
 	}
-	if cfg.WatchPeriod < 0 || cfg.Timeout < 0 || cfg.DiagnosticsPeriod < 0 {
-		return nil, bad("negative period")
+	if cfg.WatchPeriod < 0 || cfg.Timeout < 0 || cfg.DiagnosticsPeriod < 0 || cfg.ConnectTimeout < 0 || cfg.FlushTimeout < 0 {
+		return nil, bad("negative period or timeout")
 	}
 	if cfg.Embedding > EmbeddingCustom {
 		return nil, bad("embedding kind %v", cfg.Embedding)

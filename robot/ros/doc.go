@@ -46,8 +46,25 @@
 // (Overwritten / dropped), never queued. Node.Run owns every goroutine it starts and returns only
 // after they and goroslib's have stopped.
 //
-// SimSide (simside.go) is the other end of the same interfaces, for the simulator: it publishes
-// what a ROS-controlled arm publishes and subscribes to flowact's command topics.
+// # Files and subpackages, by concept
+//
+//	node.go, driver.go, jointstate.go,   the robot side: Node, its mailboxes, its robot.Driver,
+//	embedding.go, clock.go, outbound.go  ROS time, the non-blocking senders
+//	simside.go, simside_msg.go           the simulator's face (SimSide): publishes what a
+//	                                     ROS-controlled arm publishes, takes flowact's commands
+//	member.go                            what both share: the connect/register/serve loop
+//	                                     (waiting for the master, ConnectTimeout, registering
+//	                                     again after a restart), joining and watching the master
+//	config.go, params.go                 names, remaps, the environment, parameters
+//	msgs/                                flowact_msgs/Embedding, the wire codec's Go type
+//	master/                              the embedded ROS master (flowact master, the demo)
+//	xmlrpc/                              flowact's XML-RPC codec (parameters, the master API)
+//
+// Shutdown: when Node.Run's context ends, the node first waits (at most Config.FlushTimeout)
+// until every command and trajectory written through its Driver has been handed to goroslib's
+// publisher, so that the last commands of a loop braking to rest are not lost, then
+// unregisters. goroslib v2.1.4 cannot wait for its own socket writers: a message it is writing
+// at that instant can still be cut off.
 //
 // # Measured
 //
@@ -66,7 +83,8 @@
 //     disagrees with a set ROS_NAMESPACE instead of silently using the wrong one.
 //   - It does not wait for the master (NewNode fails): Run probes the master with getUri and
 //     retries with exponential backoff between Config.RetryMin and RetryMax, logging once at warn
-//     level and then at debug.
+//     level and then at debug; Config.ConnectTimeout, when set, bounds the wait for the first
+//     registration (ErrMaster).
 //   - It never re-registers: Run asks the master lookupNode(self) every Config.WatchPeriod. A
 //     connection error means the master is down; existing peer-to-peer connections keep
 //     working and nothing is torn down. An "unknown node" answer means the master restarted and
@@ -94,6 +112,11 @@
 //     uint8[] payload goroslib decodes with one copy.
 //   - Its parameter API handles scalars only: parameters go through flowact's own XML-RPC codec
 //     (robot/ros/xmlrpc), so lists and dictionaries work both ways.
+//   - Its XML-RPC clients run on http.DefaultTransport, where two calls dialled at once can leave
+//     a connection that never carries a request, and its Close shuts its slave API server down
+//     with net/http's Shutdown, which waits 5 s for such a connection: closing a node beside a
+//     peer in the same process (the demo) took up to 5 s. Nodes here close DefaultTransport's
+//     idle connections first (closeGoroslib); a peer in another process can still cause it.
 //   - It logs to stdout by default: the node sends goroslib's log to Config.Logger (slog) only.
 //   - With /use_sim_time it subscribes to /clock itself and refuses a second subscription, so
 //     Clock reads goroslib's sim time (see Clock) and follows re-registrations.

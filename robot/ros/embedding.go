@@ -10,6 +10,7 @@ import (
 
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 
+	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros/msgs"
 )
 
@@ -64,53 +65,47 @@ const MaxEmbeddingValues = 4 << 20
 // ErrNoEmbedding is returned by Embeddings.Latest before the first valid embedding arrives.
 var ErrNoEmbedding = errors.New("ros: no embedding yet")
 
-// Embedding is one decoded embedding: Data holds Tokens x Width float32 values, row-major.
-// An Embedding handed out by Embeddings is shared and immutable: do not modify Data.
-type Embedding struct {
-	Tokens, Width int
-	Data          []float32
-	// Stamp is header.stamp for flowact_msgs/Embedding; Float32MultiArray has no header, so
-	// there (and when the header stamp is zero) it is the receive time.
-	Stamp time.Time
-	// Received is when the subscriber stored it.
-	Received time.Time
-	// Seq numbers stored embeddings 1, 2, ...: a reader sees whether it has a new one.
-	Seq uint64
+// stored is an embedding in the mailbox with what the mailbox knows of it.
+type stored struct {
+	e        robot.Embedding
+	received time.Time // when the subscriber stored it
+	seq      uint64    // 1, 2, ...
 }
 
 // DecodeMultiArray checks a Float32MultiArray's layout (two dimensions: tokens, then width; the
-// strides, when set, tokens*width and width; data_offset honoured) and returns the embedding. The
-// result aliases m.Data. recv is used as Stamp and Received.
-func DecodeMultiArray(m *std_msgs.Float32MultiArray, recv time.Time) (Embedding, error) {
+// strides, when set, tokens*width and width; data_offset honoured) and returns the embedding,
+// stamped recv (the message has no header). The result aliases m.Data.
+func DecodeMultiArray(m *std_msgs.Float32MultiArray, recv time.Time) (robot.Embedding, error) {
 	d := m.Layout.Dim
 	if len(d) != 2 {
-		return Embedding{}, fmt.Errorf("ros: Float32MultiArray embedding: layout has %d dims, want 2 (tokens, width)", len(d))
+		return robot.Embedding{}, fmt.Errorf("ros: Float32MultiArray embedding: layout has %d dims, want 2 (tokens, width)", len(d))
 	}
 	tokens, width := uint64(d[0].Size), uint64(d[1].Size)
 	n := tokens * width
 	if tokens == 0 || width == 0 || n > MaxEmbeddingValues {
-		return Embedding{}, fmt.Errorf("ros: Float32MultiArray embedding: shape %d x %d outside 1..%d values", tokens, width, MaxEmbeddingValues)
+		return robot.Embedding{}, fmt.Errorf("ros: Float32MultiArray embedding: shape %d x %d outside 1..%d values", tokens, width, MaxEmbeddingValues)
 	}
 	if (d[0].Stride != 0 && uint64(d[0].Stride) != n) || (d[1].Stride != 0 && uint64(d[1].Stride) != width) {
-		return Embedding{}, fmt.Errorf("ros: Float32MultiArray embedding: strides %d, %d; want %d, %d (row-major, contiguous)", d[0].Stride, d[1].Stride, n, width)
+		return robot.Embedding{}, fmt.Errorf("ros: Float32MultiArray embedding: strides %d, %d; want %d, %d (row-major, contiguous)", d[0].Stride, d[1].Stride, n, width)
 	}
 	off := uint64(m.Layout.DataOffset)
 	if uint64(len(m.Data)) != off+n {
-		return Embedding{}, fmt.Errorf("ros: Float32MultiArray embedding: %d values after data_offset %d, want %d x %d = %d", uint64(len(m.Data))-min(off, uint64(len(m.Data))), off, tokens, width, n)
+		return robot.Embedding{}, fmt.Errorf("ros: Float32MultiArray embedding: %d values after data_offset %d, want %d x %d = %d", uint64(len(m.Data))-min(off, uint64(len(m.Data))), off, tokens, width, n)
 	}
-	return Embedding{Tokens: int(tokens), Width: int(width), Data: m.Data[off:], Stamp: recv, Received: recv}, nil
+	return robot.Embedding{Tokens: int(tokens), Width: int(width), Data: m.Data[off:], Stamp: recv}, nil
 }
 
 // DecodeCustom checks a flowact_msgs/Embedding and converts its payload into dst (reused when
-// its capacity suffices), returning the embedding whose Data is dst[:tokens*width].
-func DecodeCustom(m *msgs.Embedding, dst []float32, recv time.Time) (Embedding, error) {
+// its capacity suffices), returning the embedding whose Data is dst[:tokens*width], stamped
+// with the header's stamp (recv when that is zero).
+func DecodeCustom(m *msgs.Embedding, dst []float32, recv time.Time) (robot.Embedding, error) {
 	tokens, width := uint64(m.Tokens), uint64(m.Width)
 	n := tokens * width
 	if tokens == 0 || width == 0 || n > MaxEmbeddingValues {
-		return Embedding{}, fmt.Errorf("ros: %s: shape %d x %d outside 1..%d values", msgs.EmbeddingType, tokens, width, MaxEmbeddingValues)
+		return robot.Embedding{}, fmt.Errorf("ros: %s: shape %d x %d outside 1..%d values", msgs.EmbeddingType, tokens, width, MaxEmbeddingValues)
 	}
 	if uint64(len(m.Data)) != 4*n {
-		return Embedding{}, fmt.Errorf("ros: %s: %d payload bytes, want 4 x %d x %d = %d", msgs.EmbeddingType, len(m.Data), tokens, width, 4*n)
+		return robot.Embedding{}, fmt.Errorf("ros: %s: %d payload bytes, want 4 x %d x %d = %d", msgs.EmbeddingType, len(m.Data), tokens, width, 4*n)
 	}
 	if uint64(cap(dst)) < n {
 		dst = make([]float32, n)
@@ -124,7 +119,7 @@ func DecodeCustom(m *msgs.Embedding, dst []float32, recv time.Time) (Embedding, 
 	if stamp.IsZero() {
 		stamp = recv
 	}
-	return Embedding{Tokens: int(tokens), Width: int(width), Data: dst, Stamp: stamp, Received: recv}, nil
+	return robot.Embedding{Tokens: int(tokens), Width: int(width), Data: dst, Stamp: stamp}, nil
 }
 
 // EncodeCustom packs tokens x width values (row-major) into a flowact_msgs/Embedding, reusing
@@ -153,12 +148,12 @@ type EmbeddingStats struct {
 }
 
 // Embeddings is the latest-value mailbox for the embedding topic: the subscriber callback
-// decodes and stores a new immutable Embedding with one atomic pointer swap; readers load it
-// without locks. Nothing is queued: an embedding not read before the next arrives is counted as
-// overwritten.
+// decodes and stores a new immutable robot.Embedding with one atomic pointer swap; readers load
+// it without locks. Nothing is queued: an embedding not read before the next arrives is counted
+// as overwritten. It is the control loop's embedding source as it is (policy.EmbeddingSource).
 type Embeddings struct {
 	now      func() time.Time
-	latest   atomic.Pointer[Embedding]
+	latest   atomic.Pointer[stored]
 	lastRead atomic.Uint64 // Seq of the newest embedding Latest returned
 	seq      atomic.Uint64
 	messages atomic.Uint64
@@ -176,7 +171,7 @@ func NewEmbeddings(now func() time.Time) *Embeddings {
 	return &Embeddings{now: now}
 }
 
-func (e *Embeddings) store(emb Embedding, err error) {
+func (e *Embeddings) store(emb robot.Embedding, recv time.Time, err error) {
 	e.messages.Add(1)
 	if err != nil {
 		e.invalid.Add(1)
@@ -184,9 +179,9 @@ func (e *Embeddings) store(emb Embedding, err error) {
 		e.lastErr.Store(&s)
 		return
 	}
-	emb.Seq = e.seq.Add(1)
-	old := e.latest.Swap(&emb)
-	if old != nil && e.lastRead.Load() < old.Seq {
+	st := &stored{e: emb, received: recv, seq: e.seq.Add(1)}
+	old := e.latest.Swap(st)
+	if old != nil && e.lastRead.Load() < old.seq {
 		e.over.Add(1)
 	}
 }
@@ -194,27 +189,42 @@ func (e *Embeddings) store(emb Embedding, err error) {
 // StoreMultiArray is the callback for std_msgs/Float32MultiArray. The stored embedding aliases
 // msg.Data, which goroslib allocates afresh for every message.
 func (e *Embeddings) StoreMultiArray(msg *std_msgs.Float32MultiArray) {
-	e.store(DecodeMultiArray(msg, e.now()))
+	now := e.now()
+	emb, err := DecodeMultiArray(msg, now)
+	e.store(emb, now, err)
 }
 
 // StoreCustom is the callback for flowact_msgs/Embedding.
 func (e *Embeddings) StoreCustom(msg *msgs.Embedding) {
-	e.store(DecodeCustom(msg, nil, e.now()))
+	now := e.now()
+	emb, err := DecodeCustom(msg, nil, now)
+	e.store(emb, now, err)
 }
 
-// Latest returns the newest embedding (shared: do not modify its Data) or ErrNoEmbedding.
-func (e *Embeddings) Latest() (Embedding, error) {
+// Latest returns the newest embedding (shared: do not modify its Data) or ErrNoEmbedding. It
+// neither blocks nor allocates.
+func (e *Embeddings) Latest() (robot.Embedding, error) {
 	p := e.latest.Load()
 	if p == nil {
-		return Embedding{}, ErrNoEmbedding
+		return robot.Embedding{}, ErrNoEmbedding
 	}
 	for {
 		r := e.lastRead.Load()
-		if r >= p.Seq || e.lastRead.CompareAndSwap(r, p.Seq) {
+		if r >= p.seq || e.lastRead.CompareAndSwap(r, p.seq) {
 			break
 		}
 	}
-	return *p, nil
+	return p.e, nil
+}
+
+// Received returns when the newest embedding was stored and its number (1, 2, ...; a reader
+// sees whether there is a new one), or the zero time and 0 before the first.
+func (e *Embeddings) Received() (time.Time, uint64) {
+	p := e.latest.Load()
+	if p == nil {
+		return time.Time{}, 0
+	}
+	return p.received, p.seq
 }
 
 // Stats returns the counters.

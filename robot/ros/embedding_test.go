@@ -88,19 +88,22 @@ func TestEmbeddingsMailbox(t *testing.T) {
 	if _, err := e.Latest(); err != ErrNoEmbedding {
 		t.Fatalf("empty: err = %v", err)
 	}
+	if at, seq := e.Received(); !at.IsZero() || seq != 0 {
+		t.Fatalf("empty: received %v, seq %d", at, seq)
+	}
 	e.StoreMultiArray(multiArray(1, 2, 0, 0, 0, []float32{1, 2}))
 	e.StoreMultiArray(multiArray(1, 2, 0, 0, 0, []float32{3, 4})) // overwrites an unread one
 	got, err := e.Latest()
-	if err != nil || got.Seq != 2 || !slices.Equal(got.Data, []float32{3, 4}) {
-		t.Fatalf("latest = %+v, %v", got, err)
+	if _, seq := e.Received(); err != nil || seq != 2 || !slices.Equal(got.Data, []float32{3, 4}) {
+		t.Fatalf("latest = %+v (seq %d), %v", got, seq, err)
 	}
 	var m msgs.Embedding
 	EncodeCustom(&m, 1, 1, []float32{5}, time.Time{})
 	e.StoreCustom(&m)
 	e.StoreMultiArray(multiArray(2, 2, 0, 0, 0, []float32{1})) // invalid: kept out
 	got, _ = e.Latest()
-	if got.Seq != 3 || got.Data[0] != 5 || !got.Stamp.Equal(time.Unix(7, 0)) {
-		t.Errorf("latest = %+v", got)
+	if at, seq := e.Received(); seq != 3 || got.Data[0] != 5 || !got.Stamp.Equal(time.Unix(7, 0)) || !at.Equal(time.Unix(7, 0)) {
+		t.Errorf("latest = %+v (seq %d, received %v)", got, seq, at)
 	}
 	want := EmbeddingStats{Messages: 4, Stored: 3, Overwritten: 1, Invalid: 1}
 	if s := e.Stats(); s != want {
@@ -108,6 +111,10 @@ func TestEmbeddingsMailbox(t *testing.T) {
 	}
 	if !strings.Contains(e.LastError(), "values after data_offset") {
 		t.Errorf("last error %q", e.LastError())
+	}
+	// The control loop reads the mailbox every tick: Latest and Received must not allocate.
+	if n := testing.AllocsPerRun(100, func() { e.Latest(); e.Received() }); n != 0 {
+		t.Errorf("Latest allocates %v times per call", n)
 	}
 }
 

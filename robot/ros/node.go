@@ -43,6 +43,9 @@ var (
 	ErrShutdown = errors.New("ros: shutdown requested")
 	// ErrRunning: Run was called more than once.
 	ErrRunning = errors.New("ros: node already ran")
+	// ErrMaster: the master did not answer, or did not take the node, within
+	// Config.ConnectTimeout of Run's start.
+	ErrMaster = errors.New("ros: ROS master unreachable")
 )
 
 // Node is flowact's ROS node. New builds it without I/O; Run connects to the master (waiting
@@ -144,10 +147,17 @@ func (n *Node) Registrations() uint64 { return n.regs.Load() }
 // status with the same Name).
 func (n *Node) ReportStatus(s Status) { n.status.set(s) }
 
-// Run runs the node until ctx ends (connect ctx to SIGINT and SIGTERM): then it unregisters
-// everything from the master and returns nil (within about Config.Timeout when a master call is
-// under way, as goroslib's calls cannot be cancelled). It returns an error for a shutdown request or a
-// second call; a master that is absent or restarts is waited for, not an error.
+// MasterURI returns the master the node registers with: Config.MasterURI, else
+// $ROS_MASTER_URI, else DefaultMasterURI.
+func (n *Node) MasterURI() string { return n.nm.cfg.MasterURI }
+
+// Run runs the node until ctx ends (connect ctx to SIGINT and SIGTERM): then it waits, at most
+// Config.FlushTimeout, for the commands and trajectories already written to reach the
+// publishers, unregisters everything from the master and returns nil (within about
+// Config.Timeout when a master call is under way, as goroslib's calls cannot be cancelled). A
+// master that is absent is waited for (at most Config.ConnectTimeout before the first
+// registration, then ErrMaster), as is one that restarts. It returns an error for a shutdown
+// request or a second call.
 func (n *Node) Run(ctx context.Context) error {
 	if !n.ran.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -155,39 +165,14 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.done.Store(true)
 	defer n.rpc.Close()
 	defer n.httpc.CloseIdleConnections()
-	w := newMasterWait(&n.nm.cfg, n.log)
-	for {
-		s, err := n.connect(ctx)
-		if ctx.Err() != nil {
-			if s != nil {
-				n.closeSession(s)
-			}
-			return nil
-		}
-		if err != nil {
-			if !w.wait(ctx, err) {
-				return nil
-			}
-			continue
-		}
-		w.registered()
-		n.regs.Add(1)
-		n.connected.Store(true)
-		n.readyOnce.Do(func() { close(n.ready) })
-		n.log.Info("ros: registered", "master", n.nm.cfg.MasterURI, "uri", s.selfURI, "sim_time", s.sim)
-		err = n.serve(ctx, s)
-		n.connected.Store(false)
-		n.closeSession(s)
-		if err != nil && !errors.Is(err, errForgotten) {
-			n.log.Warn("ros: stopped", "err", err)
-			return err
-		}
-		if ctx.Err() != nil {
-			n.log.Info("ros: unregistered")
-			return nil
-		}
-		n.log.Warn("ros: could not register again in place: building a new connection")
+	m := member[*session]{
+		nm: n.nm, log: n.log, rpc: n.rpc, kind: "node", regs: &n.regs,
+		connect:    n.connect,
+		serve:      n.serve,
+		registered: func() { n.readyOnce.Do(func() { close(n.ready) }) },
+		connected:  n.connected.Store,
 	}
+	return m.run(ctx)
 }
 
 // subscriberQueue is goroslib's per-subscriber queue between the socket reader and the
@@ -199,8 +184,9 @@ func (n *Node) Run(ctx context.Context) error {
 // in the mailbox.
 const subscriberQueue = 4
 
-// session is one registration: a goroslib node and everything created on it.
+// session is one registration of a Node: a goroslib node and everything created on it.
 type session struct {
+	clock   *Clock
 	gn      *goroslib.Node
 	master  *apimaster.Client
 	selfURI string
@@ -233,10 +219,10 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &session{gn: gn, master: master}
+	s = &session{clock: n.clock, gn: gn, master: master}
 	defer func() {
 		if err != nil {
-			n.closeSession(s)
+			s.close()
 			s = nil
 		}
 	}()
@@ -327,10 +313,12 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	return s, nil
 }
 
-// closeSession unregisters and closes everything in s: services, subscribers and publishers
-// first (each unregisters itself), then the goroslib node.
-func (n *Node) closeSession(s *session) {
-	n.clock.detach(s.gn)
+func (s *session) attrs() []any { return []any{"uri", s.selfURI, "sim_time", s.sim} }
+
+// close unregisters and closes everything in s: services, subscribers and publishers first
+// (each unregisters itself), then the goroslib node.
+func (s *session) close() {
+	s.clock.detach(s.gn)
 	for _, sp := range s.srvs {
 		sp.Close()
 	}
@@ -342,7 +330,7 @@ func (n *Node) closeSession(s *session) {
 			p.Close()
 		}
 	}
-	s.gn.Close()
+	closeGoroslib(s.gn)
 }
 
 // errForgotten: the master no longer knows this node and registering again in place failed:
@@ -357,13 +345,17 @@ var errForgotten = errors.New("ros: master forgot the node")
 func (n *Node) serve(ctx context.Context, s *session) error {
 	n.cmd.discard()
 	n.traj.discard()
-	sctx, cancel := context.WithCancel(ctx)
+	// The senders outlive ctx until the last commands are out (flush).
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { n.sendCommands(sctx, s.pubCmd) })
 	sendTraj := sender(&n.traj, s.pubTraj)
 	wg.Go(func() { sendTraj(sctx) })
 	wg.Go(func() { n.sendDiagnostics(sctx, s.pubDiag) })
 	defer func() {
+		if ctx.Err() != nil {
+			n.flush()
+		}
 		cancel()
 		wg.Wait()
 	}()
@@ -430,6 +422,26 @@ func (n *Node) reregister(ctx context.Context, s *session) error {
 		return fmt.Errorf("%w: another node registered as %s (at %s)", ErrShutdown, n.nm.node, uri)
 	}
 	return nil
+}
+
+// flushPoll is how often flush looks at the counters: a command takes one sender wake-up.
+const flushPoll = 2 * time.Millisecond
+
+// flush waits, at most Config.FlushTimeout, until every command and trajectory written has been
+// handed to its publisher or replaced by a newer one.
+func (n *Node) flush() {
+	deadline := time.Now().Add(n.nm.cfg.FlushTimeout)
+	for {
+		s := n.driver.Stats()
+		if s.CommandsSent+s.CommandsDropped >= s.Commands && s.TrajectoriesSent+s.TrajectoriesDropped >= s.Trajectories {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.log.Warn("ros: the last commands were not sent in time", "timeout", n.nm.cfg.FlushTimeout)
+			return
+		}
+		time.Sleep(flushPoll)
+	}
 }
 
 func (n *Node) sendCommands(ctx context.Context, pub *goroslib.Publisher) {

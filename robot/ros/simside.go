@@ -2,7 +2,6 @@ package ros
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -370,8 +369,10 @@ func (s *SimSide) PublishStatus(stamp time.Time, sts ...Status) {
 	s.diag.put(arr)
 }
 
-// Run runs the node until ctx ends; then it unregisters everything and returns nil. It returns
-// an error for a shutdown request (rosnode kill, another node taking the name) or a second call.
+// Run runs the node until ctx ends; then it unregisters everything and returns nil. Like
+// Node.Run it waits for an absent master (at most Node.ConnectTimeout before the first
+// registration, then ErrMaster) and registers again after a restart. It returns an error for a
+// shutdown request (rosnode kill, another node taking the name) or a second call.
 func (s *SimSide) Run(ctx context.Context) error {
 	if !s.ran.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -380,37 +381,13 @@ func (s *SimSide) Run(ctx context.Context) error {
 	if s.cfg.SimTime {
 		defer s.clearSimTime()
 	}
-	cfg := s.nm.cfg
-	w := newMasterWait(&cfg, s.log)
-	for {
-		ss, err := s.connect(ctx)
-		if ctx.Err() != nil {
-			if ss != nil {
-				ss.close()
-			}
-			return nil
-		}
-		if err != nil {
-			if !w.wait(ctx, err) {
-				return nil
-			}
-			continue
-		}
-		w.registered()
-		s.regs.Add(1)
-		s.readyOnce.Do(func() { close(s.ready) })
-		s.log.Info("ros: simulator registered", "master", cfg.MasterURI, "uri", ss.selfURI, "sim_time", s.cfg.SimTime)
-		err = s.serve(ctx, ss)
-		ss.close()
-		if ctx.Err() != nil {
-			s.log.Info("ros: simulator unregistered")
-			return nil
-		}
-		if !errors.Is(err, errForgotten) {
-			return err
-		}
-		s.log.Warn("ros: the master forgot the simulator node (restarted?): registering again")
+	m := member[*simSession]{
+		nm: s.nm, log: s.log, rpc: s.rpc, kind: "simulator", regs: &s.regs,
+		connect:    s.connect,
+		serve:      s.serve,
+		registered: func() { s.readyOnce.Do(func() { close(s.ready) }) },
 	}
+	return m.run(ctx)
 }
 
 // simSession is one registration of a SimSide.
@@ -418,10 +395,13 @@ type simSession struct {
 	gn      *goroslib.Node
 	master  *apimaster.Client
 	selfURI string
+	simTime bool
 	pubs    []*goroslib.Publisher
 	subs    []*goroslib.Subscriber
 	senders []func(context.Context) // each drains one mailbox into one publisher
 }
+
+func (ss *simSession) attrs() []any { return []any{"uri", ss.selfURI, "sim_time", ss.simTime} }
 
 func (ss *simSession) close() {
 	for _, sub := range ss.subs {
@@ -430,7 +410,7 @@ func (ss *simSession) close() {
 	for _, p := range ss.pubs {
 		p.Close()
 	}
-	ss.gn.Close()
+	closeGoroslib(ss.gn)
 }
 
 // queueSender returns the loop that hands q's messages to pub, in order, until ctx ends.
@@ -452,7 +432,7 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ss = &simSession{gn: gn, master: master}
+	ss = &simSession{gn: gn, master: master, simTime: s.cfg.SimTime}
 	defer func() {
 		if err != nil {
 			ss.close()

@@ -137,6 +137,16 @@ func (r *simRecordSink) WriteTrajectory(tr *robot.Trajectory) error {
 	return nil
 }
 
+// last returns the last command received (nil before the first).
+func (r *simRecordSink) last() []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.cmds) == 0 {
+		return nil
+	}
+	return r.cmds[len(r.cmds)-1]
+}
+
 func (r *simRecordSink) counts() (int, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/flowact/flowact/dataset"
+	"github.com/flowact/flowact/robot"
 )
 
 // Episode converts r into a dataset episode of the robot named robotName whose first tick is at
@@ -31,7 +32,7 @@ func (r *Result) Episode(robotName string, start time.Time) *dataset.Episode {
 			lastState = rec.StateAt
 		}
 		if rec.Embedding != nil && rec.EmbeddingAt != lastEmb {
-			ep.Embeddings = append(ep.Embeddings, dataset.Embedding{Stamp: at, Tokens: r.Tokens, Width: r.Width, Data: rec.Embedding})
+			ep.Embeddings = append(ep.Embeddings, robot.Embedding{Stamp: at, Tokens: r.Tokens, Width: r.Width, Data: rec.Embedding})
 			lastEmb = rec.EmbeddingAt
 		}
 		ep.Actions = append(ep.Actions, dataset.Action{Stamp: at, Position: rec.Command})

@@ -5,7 +5,7 @@
 // # Wiring
 //
 //	ros.Node ─ /joint_states ──────> JointStates mailbox ─> ros.Driver.ReadState ─┐
-//	         ─ embedding topic ────> Embeddings mailbox ──> EmbeddingSource ───────┤
+//	         ─ embedding topic ────> Embeddings mailbox (an EmbeddingSource) ───────┤
 //	                                  (std_msgs/Float32MultiArray or               │
 //	                                   flowact_msgs/Embedding, Config.ROS.Embedding)│
 //	                                                                    policy.Loop (ticks on the
@@ -18,14 +18,15 @@
 //
 // # Lifetime and shutdown
 //
-// Run first waits, at most Config.ConnectTimeout, for the ROS master to answer (XML-RPC getUri)
-// and for the node to register: an unreachable master is an error, not an endless wait. Then
-// it runs the loop (Started at once when Config.Start is set; otherwise idle until the ~start
-// service). When its context ends it shuts down in the order STYLE.md asks for: the loop
-// decelerates the robot to a stop within its limits and returns, the last commands are flushed
-// to the publisher (bounded by FlushTimeout), then the node unregisters every topic and service
-// from the master and Run returns nil. If the node ends first (rosnode kill, another node taking
-// its name) the loop is stopped the same way and Run returns the node's error.
+// Run starts the node, which waits for the ROS master (at most Config.ROS.ConnectTimeout: an
+// unreachable master is then an error wrapping ros.ErrMaster, not an endless wait; 0 waits as
+// long as it takes) and registers. Then it runs the loop (Started at once when Config.Start is
+// set; otherwise idle until the ~start service). When its context ends it shuts down in the
+// order STYLE.md asks for: the loop decelerates the robot to a stop within its limits and
+// returns, then the node hands the last commands to its publishers (at most
+// Config.ROS.FlushTimeout), unregisters every topic and service from the master, and Run
+// returns nil. If the node ends first (rosnode kill, another node taking its name) the loop is
+// stopped the same way and Run returns the node's error.
 //
 // Run owns every goroutine it starts and returns after they have stopped.
 package onboard

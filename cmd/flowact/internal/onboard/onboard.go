@@ -6,25 +6,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math"
-	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
-	"github.com/flowact/flowact/robot/ros/xmlrpc"
 )
 
 // Config configures a Runtime. The zero value of each field means the default its comment gives.
 type Config struct {
 	// ROS is the node's config (name, namespace, master, topics, remaps, private params, the
-	// embedding message kind); see robot/ros.Config.
+	// embedding message kind, how long to wait for the master at start and for the last
+	// commands at the end); see robot/ros.Config.
 	ROS ros.Config
 	// Loop is the control loop's config; see policy.Config.
 	Loop policy.Config
@@ -32,24 +29,9 @@ type Config struct {
 	// for a fresh joint state and an embedding). Without it the loop stays idle until the
 	// ~start service is called.
 	Start bool
-	// ConnectTimeout bounds the wait for the ROS master at start; 0 means
-	// DefaultConnectTimeout, a negative value waits forever.
-	ConnectTimeout time.Duration
-	// FlushTimeout bounds the wait, after the loop has stopped the robot, for the last commands
-	// to reach the publisher before the node unregisters; 0 means DefaultFlushTimeout.
-	FlushTimeout time.Duration
 	// Logger receives the runtime's, the node's and the loop's log; nil means discard.
 	Logger *slog.Logger
 }
-
-// Defaults of Config.
-const (
-	// DefaultConnectTimeout: roslaunch waits 10 s for a master it did not start.
-	DefaultConnectTimeout = 10 * time.Second
-	// DefaultFlushTimeout: a command waits at most one sender wake-up (microseconds); 200 ms
-	// covers a loaded machine and still ends a SIGINT promptly.
-	DefaultFlushTimeout = 200 * time.Millisecond
-)
 
 // StatusName is the /diagnostics status the loop's telemetry is published under.
 const StatusName = "flowact: policy"
@@ -58,9 +40,6 @@ const StatusName = "flowact: policy"
 var (
 	// ErrConfig is wrapped by configuration errors.
 	ErrConfig = errors.New("onboard: bad config")
-	// ErrMaster: the ROS master did not answer, or the node could not register, within
-	// Config.ConnectTimeout.
-	ErrMaster = errors.New("onboard: ROS master unreachable")
 	// ErrRunning: Run was called twice.
 	ErrRunning = errors.New("onboard: Run called twice")
 )
@@ -70,29 +49,7 @@ func (c *Config) Validate() error {
 	if err := c.ROS.Validate(); err != nil {
 		return err
 	}
-	if err := c.Loop.Validate(); err != nil {
-		return err
-	}
-	if c.FlushTimeout < 0 {
-		return fmt.Errorf("%w: flush timeout %v is negative", ErrConfig, c.FlushTimeout)
-	}
-	return nil
-}
-
-// MasterURI returns the master the node will use: Config.ROS.MasterURI, else $ROS_MASTER_URI
-// (through Config.ROS.Getenv), else ros.DefaultMasterURI.
-func (c *Config) MasterURI() string {
-	if c.ROS.MasterURI != "" {
-		return c.ROS.MasterURI
-	}
-	getenv := c.ROS.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	if u := getenv("ROS_MASTER_URI"); u != "" {
-		return u
-	}
-	return ros.DefaultMasterURI
+	return c.Loop.Validate()
 }
 
 // Runtime is the control loop on a ROS node. New builds it without I/O; Run runs it.
@@ -113,12 +70,6 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = DefaultConnectTimeout
-	}
-	if cfg.FlushTimeout == 0 {
-		cfg.FlushTimeout = DefaultFlushTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -153,7 +104,7 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 		Clock:      node.Clock(),
 		Logger:     cfg.Logger,
 		Recorder:   diagnostics{r},
-		Embeddings: Embeddings{node.Embeddings()},
+		Embeddings: node.Embeddings(),
 	})
 	if err != nil {
 		return nil, err
@@ -171,18 +122,12 @@ func (r *Runtime) Loop() *policy.Loop { return r.loop }
 // Ready is closed once the node has registered with the master.
 func (r *Runtime) Ready() <-chan struct{} { return r.node.Ready() }
 
-// Run connects to the master (at most Config.ConnectTimeout), runs the loop until ctx ends,
-// then stops the robot, unregisters and returns nil. See the package documentation.
+// Run runs the node (which waits for the master, at most Config.ROS.ConnectTimeout: then the
+// error wraps ros.ErrMaster) and the loop until ctx ends, then stops the robot, lets the node
+// flush the last commands and unregister, and returns nil. See the package documentation.
 func (r *Runtime) Run(ctx context.Context) error {
 	if !r.ran.CompareAndSwap(false, true) {
 		return ErrRunning
-	}
-	master := r.cfg.MasterURI()
-	if err := r.waitMaster(ctx, master); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
 	}
 	// The node outlives ctx: the loop still publishes while it brings the robot to rest.
 	nctx, ncancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -194,23 +139,14 @@ func (r *Runtime) Run(ctx context.Context) error {
 		return <-nodeDone
 	}
 
-	var expire <-chan time.Time
-	if r.cfg.ConnectTimeout > 0 {
-		t := time.NewTimer(r.cfg.ConnectTimeout)
-		defer t.Stop()
-		expire = t.C
-	}
 	select {
 	case <-r.node.Ready():
 	case err := <-nodeDone:
 		return fmt.Errorf("onboard: ROS node %s ended before registering: %w", r.node.Name(), err)
-	case <-expire:
-		stopNode()
-		return fmt.Errorf("%w: node %s could not register with %s within %v", ErrMaster, r.node.Name(), master, r.cfg.ConnectTimeout)
 	case <-ctx.Done():
 		return stopNode()
 	}
-	r.log.Info("onboard: registered", "node", r.node.Name(), "master", master, "command", r.node.Topics().Command,
+	r.log.Info("onboard: registered", "node", r.node.Name(), "master", r.node.MasterURI(), "command", r.node.Topics().Command,
 		"embedding", r.node.Topics().Embedding, "output", outputName(r.cfg.Loop.Output))
 	if r.cfg.Start {
 		if err := r.loop.Start(); err != nil {
@@ -227,8 +163,8 @@ func (r *Runtime) Run(ctx context.Context) error {
 	var loopErr, nodeErr error
 	select {
 	case loopErr = <-loopDone:
-		// ctx ended (the robot is at rest) or the driver closed.
-		r.flush()
+		// ctx ended (the robot is at rest) or the driver closed: the node flushes the last
+		// commands, then unregisters.
 		nodeErr = stopNode()
 	case nodeErr = <-nodeDone:
 		// Shut down from outside: nothing reaches the robot any more; stop the loop.
@@ -252,91 +188,8 @@ func outputName(o string) string {
 	return o
 }
 
-// waitMaster asks the master for its URI until it answers, ctx ends or ConnectTimeout passes.
-// It retries with exponential backoff (50 ms doubling to 1 s) and logs nothing: a master that
-// never answers gives one error.
-func (r *Runtime) waitMaster(ctx context.Context, uri string) error {
-	timeout := r.cfg.ConnectTimeout
-	attempt := min(time.Second, timeout)
-	if timeout < 0 {
-		attempt = time.Second
-	}
-	c, err := xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: attempt})
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	defer c.Close()
-	var deadline <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		deadline = t.C
-	}
-	backoff := 50 * time.Millisecond
-	for {
-		_, err := c.Call(ctx, uri, "getUri", xmlrpc.String(r.node.Name()))
-		if err == nil {
-			return nil
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-deadline:
-			t.Stop()
-			return fmt.Errorf("%w: %s did not answer within %v (%v); start roscore or `flowact master`, or point --master / ROS_MASTER_URI at a running one",
-				ErrMaster, uri, timeout, cause(err))
-		case <-t.C:
-		}
-		backoff = min(2*backoff, time.Second)
-	}
-}
-
-// cause shortens a transport error to its innermost message ("connection refused").
-func cause(err error) string {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			break
-		}
-		err = u
-	}
-	return err.Error()
-}
-
-// flush waits, at most FlushTimeout, until every command and trajectory written has been
-// handed to the publishers or replaced.
-func (r *Runtime) flush() {
-	d := r.node.Driver()
-	deadline := time.Now().Add(r.cfg.FlushTimeout)
-	for {
-		s := d.Stats()
-		if s.CommandsSent+s.CommandsDropped >= s.Commands && s.TrajectoriesSent+s.TrajectoriesDropped >= s.Trajectories {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.log.Warn("onboard: the last commands were not sent in time", "timeout", r.cfg.FlushTimeout)
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// Embeddings is robot/ros's embedding mailbox as the loop's EmbeddingSource. Latest neither
-// blocks nor allocates.
-type Embeddings struct{ E *ros.Embeddings }
-
-var _ policy.EmbeddingSource = Embeddings{}
-
-// Latest returns the newest embedding (shared: its Data must not be modified).
-func (s Embeddings) Latest() (policy.Embedding, error) {
-	e, err := s.E.Latest()
-	if err != nil {
-		return policy.Embedding{}, err
-	}
-	return policy.Embedding{Stamp: e.Stamp, Tokens: e.Tokens, Width: e.Width, Data: e.Data}, nil
-}
+// The ROS embedding mailbox is the loop's embedding source as it is.
+var _ policy.EmbeddingSource = (*ros.Embeddings)(nil)
 
 // diagnostics publishes the loop's snapshots as the node's /diagnostics status.
 type diagnostics struct{ r *Runtime }
@@ -364,35 +217,43 @@ func Status(s *policy.Snapshot, hardwareID string) ros.Status {
 	kv("strategy", string(s.Strategy))
 	kv("rate_hz", num(s.Rate))
 	kv("delay_estimate_ticks", strconv.Itoa(s.DelayEst))
-	for _, k := range []string{"ticks", "overruns", "requests", "chunks", "late", "rejected", "stale", "hold_ticks", "read_errors", "write_errors"} {
-		kv(k, strconv.FormatUint(s.Counters[k], 10))
-	}
-	for _, h := range []struct{ key, hist string }{
-		{"tick_jitter", "tick_jitter_s"}, {"tick_cost", "tick_cost_s"}, {"inference", "inference_s"},
-		{"obs_to_command", "obs_to_command_s"},
+	c := &s.Counters
+	for _, v := range []struct {
+		k string
+		n uint64
+	}{
+		{"ticks", c.Ticks}, {"overruns", c.Overruns}, {"requests", c.Requests}, {"chunks", c.Chunks}, {"late", c.Late},
+		{"rejected", c.Rejected}, {"stale", c.Stale}, {"hold_ticks", c.HoldTicks}, {"read_errors", c.ReadErrors},
+		{"write_errors", c.WriteErrors},
 	} {
-		hs := s.Histogram[h.hist]
-		kv(h.key+".p50_s", num(hs.Quantile(0.5)))
-		kv(h.key+".p99_s", num(hs.Quantile(0.99)))
-		kv(h.key+".max_s", num(hs.Max))
+		kv(v.k, strconv.FormatUint(v.n, 10))
 	}
-	dl := s.Histogram["delay_ticks"]
-	kv("chunk_delay.p99_ticks", num(dl.Quantile(0.99)))
-	jk := s.Histogram["seam_jerk_rad_s3"]
-	kv("seam_jerk.p50_rad_s3", num(jk.Quantile(0.5)))
-	kv("seam_jerk.p99_rad_s3", num(jk.Quantile(0.99)))
-	var clamps uint64
-	for _, k := range slices.Sorted(maps.Keys(s.Clamps)) {
-		clamps += s.Clamps[k]
-		kv("clamps."+k, strconv.FormatUint(s.Clamps[k], 10))
+	h := &s.Hist
+	for _, v := range []struct {
+		key string
+		h   *policy.HistogramSnapshot
+	}{{"tick_jitter", &h.TickJitter}, {"tick_cost", &h.TickCost}, {"inference", &h.Inference}, {"obs_to_command", &h.ObsToCommand}} {
+		kv(v.key+".p50_s", num(v.h.Quantile(0.5)))
+		kv(v.key+".p99_s", num(v.h.Quantile(0.99)))
+		kv(v.key+".max_s", num(v.h.Max))
 	}
-	kv("clamps", strconv.FormatUint(clamps, 10))
-	for _, k := range slices.Sorted(maps.Keys(s.Trips)) {
-		kv("watchdog."+k, strconv.FormatUint(s.Trips[k], 10))
+	kv("chunk_delay.p99_ticks", num(h.Delay.Quantile(0.99)))
+	kv("seam_jerk.p50_rad_s3", num(h.SeamJerk.Quantile(0.5)))
+	kv("seam_jerk.p99_rad_s3", num(h.SeamJerk.Quantile(0.99)))
+	for k, n := range s.Clamps {
+		kv("clamps."+safety.Kind(k).String(), strconv.FormatUint(n, 10))
+	}
+	kv("clamps", strconv.FormatUint(s.Clamps.Total(), 10))
+	for k, n := range s.Trips {
+		kv("watchdog."+safety.Trip(k).String(), strconv.FormatUint(n, 10))
 	}
 	active := "none"
 	if len(s.Active) > 0 {
-		active = strings.Join(s.Active, ",")
+		names := make([]string, len(s.Active))
+		for i, tr := range s.Active {
+			names[i] = tr.String()
+		}
+		active = strings.Join(names, ",")
 	}
 	kv("watchdog.active", active)
 	return st
