@@ -35,6 +35,11 @@ type Config struct {
 	// expert at least two committed actions (the velocity at the seam) even when a chunk
 	// arrives at the next tick; 0 means 1, -1 means none.
 	DelayMargin int `yaml:"delay_margin"`
+	// RobotLag is the robot's command-to-state lag as `flowact calib latency` measured it: the
+	// state read at a tick reflects the commands of that many seconds before, so that many
+	// more rows of a new chunk are already in the past. Its length in ticks at Rate, rounded
+	// up, is added to the delay margin. 0 means none measured; at most 10 s.
+	RobotLag time.Duration `yaml:"robot_lag"`
 	// TelemetryPeriod is how often a Recorder is given a snapshot; 0 means 1 s.
 	TelemetryPeriod time.Duration `yaml:"telemetry_period"`
 	// Output is how commands reach the robot: "command", a position command every tick (a group
@@ -66,6 +71,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DelayMargin < -1 {
 		return fmt.Errorf("policy: delay_margin %d is below -1: %w", c.DelayMargin, ErrConfig)
+	}
+	if c.RobotLag < 0 || c.RobotLag > 10*time.Second {
+		return fmt.Errorf("policy: robot_lag %v not in [0, 10s]: %w", c.RobotLag, ErrConfig)
 	}
 	switch c.Output {
 	case "", "command", "trajectory":
@@ -107,12 +115,23 @@ func (c Config) withDefaults(h int) Config {
 	case -1:
 		c.DelayMargin = 0
 	}
+	c.DelayMargin += LagTicks(c.RobotLag, c.Rate) // folded in once: New calls withDefaults once
 	if c.TelemetryPeriod == 0 {
 		c.TelemetryPeriod = time.Second
 	}
 	c.Chunk = c.Chunk.WithDefaults()
 	c.Watchdog = c.Watchdog.WithDefaults()
 	return c
+}
+
+// LagTicks returns lag in control ticks at rate Hz, rounded up (a lag of 1.2 ticks costs two
+// rows); the nanosecond below a whole tick is forgiven, so that a lag of exactly k periods, as
+// written to a file in whole nanoseconds, is k ticks.
+func LagTicks(lag time.Duration, rate float64) int {
+	if lag <= 0 || !(rate > 0) {
+		return 0
+	}
+	return int(math.Ceil(lag.Seconds()*rate - 1e-6))
 }
 
 // Period returns the control period for rate Hz.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,35 @@ limits:
 	dec.KnownFields(true)
 	if err := dec.Decode(&Config{}); err == nil || !strings.Contains(err.Error(), "stratgy") {
 		t.Errorf("a misspelt key: %v", err)
+	}
+}
+
+func TestRobotLag(t *testing.T) {
+	for _, tc := range []struct {
+		lag    time.Duration
+		rate   float64
+		margin int
+		want   int
+	}{
+		{0, 50, 0, 1},
+		{0, 50, -1, 0},
+		{60 * time.Millisecond, 50, 0, 1 + 3},
+		{61 * time.Millisecond, 50, 5, 5 + 4},
+		{12345 * time.Microsecond, 500, -1, 7},
+		{20 * time.Millisecond, 100, 1, 3},
+	} {
+		c := Config{Rate: tc.rate, RobotLag: tc.lag, DelayMargin: tc.margin}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.withDefaults(32).DelayMargin; got != tc.want {
+			t.Errorf("lag %v at %g Hz, margin %d: delay margin %d, want %d", tc.lag, tc.rate, tc.margin, got, tc.want)
+		}
+	}
+	for _, lag := range []time.Duration{-time.Millisecond, 11 * time.Second} {
+		c := Config{RobotLag: lag}
+		if err := c.Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("robot_lag %v: %v", lag, err)
+		}
 	}
 }

@@ -22,8 +22,11 @@ type Config struct {
 	Topics Topics `yaml:"topics"`
 	// Limits tighten the URDF's limits; acceleration and jerk limits come only from here.
 	Limits Overrides `yaml:"limits"`
-	// Motors maps each actuated joint to its motor, for calibration (package calib). Empty means
-	// not yet calibrated; when given it must cover every actuated joint.
+	// Motors maps each actuated joint to its motor: the nominal (design) transmissions that
+	// package calib starts from when no calibration file is given, and that `flowact calib
+	// motors` checks a measured calibration against. A joint whose URDF has a <transmission> must
+	// not be listed here too (one source per joint). Empty means the robot speaks joint units
+	// (or the URDF's transmissions say otherwise); when given it must cover every actuated joint.
 	Motors map[string]Motor `yaml:"motors"`
 	// Home is the joint configuration (rad or m, by joint name) where the simulator and the demo
 	// start the robot and where it parks. Joints not listed are at 0, or at the limit nearest to 0
@@ -50,13 +53,16 @@ const (
 //	motor = Direction · GearRatio · (joint - Offset)
 //	joint = Offset + Direction · motor / GearRatio
 //
-// in the joint's units (rad or m) and the motor's (rad of the motor shaft, or encoder units as
-// calib defines them).
+// in the joint's units (rad or m) and the motor's (rad of the motor shaft); with a Resolution
+// the motor side is read in encoder ticks, Resolution per motor revolution, wrapping at Wrap
+// (package calib, which also holds the wrap rule).
 type Motor struct {
-	ID        int     `yaml:"id"`         // bus or controller id, unique per robot; >= 0
-	Direction int     `yaml:"direction"`  // +1 or -1; 0 means +1
-	Offset    float64 `yaml:"offset"`     // joint value at motor zero
-	GearRatio float64 `yaml:"gear_ratio"` // motor turns per joint turn (or per m); 0 means 1
+	ID         int     `yaml:"id"`         // bus or controller id, unique per robot; >= 0
+	Direction  int     `yaml:"direction"`  // +1 or -1; 0 means +1
+	Offset     float64 `yaml:"offset"`     // joint value at motor zero
+	GearRatio  float64 `yaml:"gear_ratio"` // motor turns per joint turn (or per m); 0 means 1
+	Resolution int64   `yaml:"resolution"` // encoder ticks per motor turn; 0 means motor rad, unquantized
+	Wrap       int64   `yaml:"wrap"`       // ticks after which the counter wraps to 0; 0 means never
 }
 
 // ToMotor returns the motor value for joint value q (the zero Direction and GearRatio read as 1).
@@ -156,6 +162,12 @@ func (c *Config) Validate() error {
 			return configErr("motors.%s.offset: %g: must be finite", name, mo.Offset)
 		case !(mo.GearRatio >= 0) || math.IsInf(mo.GearRatio, 0):
 			return configErr("motors.%s.gear_ratio: %g: must be positive and finite", name, mo.GearRatio)
+		case mo.Resolution < 0:
+			return configErr("motors.%s.resolution: %d: must be >= 0", name, mo.Resolution)
+		case mo.Wrap < 0:
+			return configErr("motors.%s.wrap: %d: must be >= 0", name, mo.Wrap)
+		case mo.Wrap > 0 && mo.Resolution == 0:
+			return configErr("motors.%s.wrap: %d: a wrapping counter needs a resolution", name, mo.Wrap)
 		}
 		ids[mo.ID] = name
 	}

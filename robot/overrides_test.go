@@ -145,6 +145,8 @@ func TestConfigValidate(t *testing.T) {
 		{"direction 2", func(c *robot.Config) { c.Motors["cont"] = robot.Motor{ID: 2, Direction: 2} }, "motors.cont.direction"},
 		{"negative gear", func(c *robot.Config) { c.Motors["cont"] = robot.Motor{ID: 2, GearRatio: -5} }, "motors.cont.gear_ratio"},
 		{"NaN offset", func(c *robot.Config) { c.Motors["cont"] = robot.Motor{ID: 2, Offset: math.NaN()} }, "motors.cont.offset"},
+		{"negative resolution", func(c *robot.Config) { c.Motors["cont"] = robot.Motor{ID: 2, Resolution: -1} }, "motors.cont.resolution"},
+		{"wrap without resolution", func(c *robot.Config) { c.Motors["cont"] = robot.Motor{ID: 2, Wrap: 4096} }, "motors.cont.wrap"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good()

@@ -4,8 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
+
+	"github.com/flowact/flowact/robot"
 )
+
+func sortedNames[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
 
 // Lag is the response of every joint to its reference.
 type Lag struct {
@@ -49,6 +61,10 @@ type Faults struct {
 	Freeze Window `yaml:"freeze"`
 	// CommandDelay delays every command and trajectory: it reaches the joints this much later.
 	CommandDelay time.Duration `yaml:"command_delay"`
+	// CommandJitter adds to each command's delay a draw uniform in [0, CommandJitter), from the
+	// seeded source; commands still arrive in the order they were written (a later command is
+	// never due before an earlier one). 0 means none.
+	CommandJitter time.Duration `yaml:"command_jitter"`
 	// StuckJoint, when not empty, names a joint that holds its position (velocity zero) during
 	// Stuck, whatever it is commanded.
 	StuckJoint string `yaml:"stuck_joint"`
@@ -71,6 +87,14 @@ type Config struct {
 	// position limits. The initial reference is the initial position.
 	Initial []float64 `yaml:"initial"`
 	Faults  Faults    `yaml:"faults"`
+	// Motors, when not empty, makes the simulator speak motor units on its driver face (and so
+	// on its ROS face): ReadState returns, and WriteCommand and WriteTrajectory take, motor
+	// positions (encoder ticks, or motor rad without a resolution) and velocities, through
+	// motor = direction·gear_ratio·(joint - offset), quantized to resolution ticks per motor turn
+	// and wrapped at wrap ticks (the conventions of package calib, implemented here on their
+	// own). It must name every actuated joint. The joints, the tasks, TrueStateTo, ReferenceTo
+	// and WriteJointCommand stay in joint units. Empty means joint units throughout.
+	Motors map[string]robot.Motor `yaml:"motors"`
 }
 
 // Defaults.
@@ -142,12 +166,27 @@ func (c Config) Validate() error {
 		return bad("faults.velocity_noise %v is not a standard deviation", f.VelocityNoise)
 	case f.CommandDelay < 0:
 		return bad("faults.command_delay %v is negative", f.CommandDelay)
+	case f.CommandJitter < 0:
+		return bad("faults.command_jitter %v is negative", f.CommandJitter)
 	case f.Freeze.At < 0 || f.Freeze.For < 0:
 		return bad("faults.freeze window %v+%v is negative", f.Freeze.At, f.Freeze.For)
 	case f.Stuck.At < 0 || f.Stuck.For < 0:
 		return bad("faults.stuck window %v+%v is negative", f.Stuck.At, f.Stuck.For)
 	case f.Stuck.Enabled && f.StuckJoint == "":
 		return bad("faults.stuck is enabled but faults.stuck_joint names no joint")
+	}
+	for _, name := range sortedNames(c.Motors) {
+		mo := c.Motors[name]
+		switch {
+		case mo.Direction != 0 && mo.Direction != 1 && mo.Direction != -1:
+			return bad("motors.%s.direction %d, want 1 or -1", name, mo.Direction)
+		case !finite(mo.Offset):
+			return bad("motors.%s.offset %v is not finite", name, mo.Offset)
+		case !finite(mo.GearRatio) || mo.GearRatio < 0:
+			return bad("motors.%s.gear_ratio %v is not a positive number", name, mo.GearRatio)
+		case mo.Resolution < 0 || mo.Wrap < 0 || mo.Wrap > 0 && mo.Resolution == 0:
+			return bad("motors.%s: resolution %d and wrap %d: both >= 0, and a wrap needs a resolution", name, mo.Resolution, mo.Wrap)
+		}
 	}
 	for i, v := range c.Initial {
 		if !finite(v) {

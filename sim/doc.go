@@ -46,10 +46,21 @@
 //
 // # Faults
 //
-// Faults (see Faults) delay, drop, perturb or freeze the joint state, delay commands or stick a
-// joint. The random ones (drops, noise) draw from a PCG source seeded by Faults.Seed, so a run is
-// reproducible; the freeze and the stuck joint act in configured windows of simulation time.
+// Faults (see Faults) delay, drop, perturb or freeze the joint state, delay commands (by a fixed
+// delay plus a seeded uniform jitter, in order) or stick a joint. The random ones (drops, noise,
+// jitter) draw from a PCG source seeded by Faults.Seed, so a run is reproducible; the freeze and the stuck joint act in configured windows of simulation time.
 // Stats counts samples, drops and applied commands.
+//
+// # Motors
+//
+// With Config.Motors the simulator is a robot whose hardware speaks motor units, for the
+// calibration procedures of package calib to be tested end to end: ReadState gives, and
+// WriteCommand and WriteTrajectory take, encoder ticks (or motor rad), with per-joint offsets,
+// gear ratios, direction flips, resolutions and wrapping counters. A commanded tick is read in
+// the counter window that held the initial position, as a servo's position mode does. The
+// joints themselves, the tasks, TrueStateTo and ReferenceTo stay in joint units, and
+// WriteJointCommand moves the joints in joint units (a hand or teach pendant: the operator of a
+// calibration).
 //
 // # Running
 //

@@ -3,8 +3,10 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,7 +38,49 @@ type Sim struct {
 	stats     Stats
 	targets   []Target
 	obstacles []Obstacle
-	late      int64 // Run's late steps
+	late      int64     // Run's late steps
+	motors    []motor   // the motor face, nil for joint units
+	mbuf      []float64 // length n: a command converted to joint units
+	mtraj     []float64 // a trajectory converted to joint units
+	lastDue   time.Duration
+}
+
+// motor is one joint's motor face: ticks (or motor rad) = scale·(q - off), rounded and wrapped
+// when there is an encoder; base is the unwrapped tick of the counter's 0 in the window that
+// holds the initial position.
+type motor struct {
+	scale, off float64
+	enc        bool
+	wrap, base float64
+}
+
+func (m *motor) toMotor(q float64) float64 {
+	u := m.scale * (q - m.off)
+	if !m.enc {
+		return u
+	}
+	u = math.Round(u)
+	if m.wrap > 0 {
+		u = math.Mod(u, m.wrap)
+		if u < 0 {
+			u += m.wrap
+		}
+	}
+	return u
+}
+
+func (m *motor) toJoint(u float64) float64 {
+	if m.enc {
+		u = math.Round(u)
+		if m.wrap > 0 {
+			u = math.Mod(u, m.wrap)
+			if u < 0 {
+				u += m.wrap
+			}
+			u += m.base
+		}
+	}
+	return m.off + u/m.scale
 }
 
 // Stats counts what the simulator did.
@@ -106,6 +150,36 @@ func New(m *robot.Model, cfg Config) (*Sim, error) {
 			return nil, fmt.Errorf("%w: faults.stuck_joint %q is not a joint of %q", ErrConfig, name, m.Name)
 		}
 	}
+	if len(cfg.Motors) > 0 {
+		for _, name := range sortedNames(cfg.Motors) {
+			if m.Index(name) < 0 {
+				return nil, fmt.Errorf("%w: motors.%s is not a joint of %q", ErrConfig, name, m.Name)
+			}
+		}
+		s.motors, s.mbuf = make([]motor, n), make([]float64, n)
+		for i, j := range m.Joints {
+			mo, ok := cfg.Motors[j.Name]
+			if !ok {
+				return nil, fmt.Errorf("%w: motors: joint %q has no motor", ErrConfig, j.Name)
+			}
+			g := mo.GearRatio
+			if g == 0 {
+				g = 1
+			}
+			if mo.Direction < 0 {
+				g = -g
+			}
+			mt := motor{scale: g, off: mo.Offset, enc: mo.Resolution > 0, wrap: float64(mo.Wrap)}
+			if mt.enc {
+				mt.scale *= float64(mo.Resolution) / (2 * math.Pi)
+			}
+			if mt.wrap > 0 {
+				mt.base = math.Floor(math.Round(mt.scale*(s.q[i]-mt.off))/mt.wrap) * mt.wrap
+			}
+			s.motors[i] = mt
+		}
+		s.cfg.Motors = maps.Clone(cfg.Motors)
+	}
 	s.plan.n = n
 	s.sensor.n = n
 	s.delayed.n = n
@@ -124,6 +198,9 @@ func posOrInf(v float64) float64 {
 }
 
 func clamp(v, lo, hi float64) float64 { return max(lo, min(hi, v)) }
+
+// MotorFace reports whether the simulator speaks motor units (Config.Motors).
+func (s *Sim) MotorFace() bool { return s.motors != nil }
 
 // Model returns the simulated robot's model.
 func (s *Sim) Model() *robot.Model { return s.m }
@@ -288,8 +365,9 @@ func (s *Sim) ReferenceTo(dst []float64) {
 }
 
 // ReadState copies the newest joint-state sample that is visible after Faults.StateLatency into
-// dst, whose slices must have length DoF; Stamp is the measurement time and Effort is zero. It
-// returns robot.ErrNoState until a first sample is visible.
+// dst, whose slices must have length DoF; Stamp is the measurement time and Effort is zero.
+// Positions and velocities are in motor units when Config.Motors is set. It returns
+// robot.ErrNoState until a first sample is visible.
 func (s *Sim) ReadState(dst *robot.State) error {
 	if len(dst.Position) != s.n || len(dst.Velocity) != s.n || len(dst.Effort) != s.n {
 		return fmt.Errorf("sim: ReadState: state has %d/%d/%d values for %d joints", len(dst.Position), len(dst.Velocity), len(dst.Effort), s.n)
@@ -304,12 +382,39 @@ func (s *Sim) ReadState(dst *robot.State) error {
 	copy(dst.Position, smp.pos)
 	copy(dst.Velocity, smp.vel)
 	clear(dst.Effort)
+	for i := range s.motors {
+		dst.Position[i] = s.motors[i].toMotor(dst.Position[i])
+		dst.Velocity[i] *= s.motors[i].scale
+	}
 	return nil
 }
 
-// WriteCommand sets the per-tick reference to c.Position (model order), cancelling any
-// trajectory, after Faults.CommandDelay. c.Velocity and c.Stamp are ignored. It copies c.
-func (s *Sim) WriteCommand(c *robot.Command) error {
+// WriteCommand sets the per-tick reference to c.Position (model order; motor units when
+// Config.Motors is set), cancelling any trajectory, after Faults.CommandDelay (and
+// CommandJitter). c.Velocity and c.Stamp are ignored. It copies c.
+func (s *Sim) WriteCommand(c *robot.Command) error { return s.writeCommand(c, s.motors != nil) }
+
+// WriteJointCommand is WriteCommand in joint units whatever Config.Motors says: a hand moving
+// the arm, or a teach pendant. Calibration tests use it as the operator.
+func (s *Sim) WriteJointCommand(c *robot.Command) error { return s.writeCommand(c, false) }
+
+// due returns the elapsed time at which a command written now takes effect, and whether that is
+// later than now.
+func (s *Sim) due() (time.Duration, bool) {
+	f := &s.cfg.Faults
+	d := f.CommandDelay
+	if f.CommandJitter > 0 {
+		d += time.Duration(s.rng.Int64N(int64(f.CommandJitter)))
+	}
+	if d == 0 && s.lastDue <= s.t {
+		return s.t, false
+	}
+	due := max(s.t+d, s.lastDue) // in order: never before an earlier command
+	s.lastDue = due
+	return due, true
+}
+
+func (s *Sim) writeCommand(c *robot.Command, motors bool) error {
 	if len(c.Position) != s.n {
 		return fmt.Errorf("%w: %d positions for %d joints", ErrCommand, len(c.Position), s.n)
 	}
@@ -320,11 +425,18 @@ func (s *Sim) WriteCommand(c *robot.Command) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if d := s.cfg.Faults.CommandDelay; d > 0 {
-		s.delayed.pushCommand(s.t+d, c.Position)
+	pos := c.Position
+	if motors {
+		for i := range s.motors {
+			s.mbuf[i] = s.motors[i].toJoint(pos[i])
+		}
+		pos = s.mbuf
+	}
+	if due, later := s.due(); later {
+		s.delayed.pushCommand(due, pos)
 		return nil
 	}
-	s.applyCommand(c.Position)
+	s.applyCommand(pos)
 	return nil
 }
 
@@ -335,7 +447,8 @@ func (s *Sim) applyCommand(pos []float64) {
 }
 
 // WriteTrajectory replaces the active trajectory from tr's start time on (see the package
-// documentation), after Faults.CommandDelay. It copies tr. It returns ErrPast when every point
+// documentation), after Faults.CommandDelay (and CommandJitter); positions are in motor units
+// when Config.Motors is set. It copies tr. It returns ErrPast when every point
 // lies at or before the time it would take over, and an error wrapping ErrCommand when tr is
 // malformed: no points, positions not a multiple of DoF, times negative or not increasing,
 // values not finite.
@@ -359,16 +472,24 @@ func (s *Sim) WriteTrajectory(tr *robot.Trajectory) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.cfg.Faults.CommandDelay
-	start := s.t + d // a zero Start means on arrival
+	pos := tr.Positions
+	if s.motors != nil {
+		s.mtraj = slices.Grow(s.mtraj[:0], len(pos))[:len(pos)]
+		for i, v := range pos {
+			s.mtraj[i] = s.motors[i%s.n].toJoint(v)
+		}
+		pos = s.mtraj
+	}
+	due, later := s.due()
+	start := due // a zero Start means on arrival
 	if !tr.Start.IsZero() {
 		start = tr.Start.Sub(s.cfg.Start)
 	}
-	if d > 0 {
-		s.delayed.pushTrajectory(s.t+d, start, tr.TimeFromStart, tr.Positions)
+	if later {
+		s.delayed.pushTrajectory(due, start, tr.TimeFromStart, pos)
 		return nil
 	}
-	return s.applyTrajectory(start, tr.TimeFromStart, tr.Positions)
+	return s.applyTrajectory(start, tr.TimeFromStart, pos)
 }
 
 // applyTrajectory inserts a trajectory starting at elapsed time start.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowact/flowact/calib"
 	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/fleet"
 	"github.com/flowact/flowact/policy"
@@ -171,6 +172,7 @@ type configKind int
 const (
 	kindPolicy configKind = iota
 	kindTask
+	kindCalibration // a calibration file (package calib)
 )
 
 // readConfig reads a config file: a path on disk, or, when no such file exists, a shipped one
@@ -235,6 +237,8 @@ func checkConfig(name string) (string, error) {
 	case kindTask:
 		var t TaskFile
 		err = configs.Decode(file, b, &t)
+	case kindCalibration:
+		_, err = calib.ParseFile(file, b)
 	default:
 		var p PolicyFile
 		if err = configs.Decode(file, b, &p); err == nil {
@@ -252,7 +256,8 @@ func checkConfig(name string) (string, error) {
 	return file, nil
 }
 
-// guessKind tells a task file from a policy file: by directory, else by a "task:" key.
+// guessKind tells a task file from a policy file and a calibration file: by directory, else by
+// a "task:" or "episode:" key (task) or a "joints:" key (calibration).
 func guessKind(file string, b []byte) configKind {
 	dir := path.Base(path.Dir(strings.ReplaceAll(file, "\\", "/")))
 	switch dir {
@@ -264,6 +269,9 @@ func guessKind(file string, b []byte) configKind {
 	for _, line := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(line, "task:") || strings.HasPrefix(line, "episode:") {
 			return kindTask
+		}
+		if strings.HasPrefix(line, "joints:") {
+			return kindCalibration
 		}
 	}
 	return kindPolicy
@@ -291,7 +299,7 @@ func (e lineError) Unwrap() error { return e.err }
 // flag, root prints its help.
 func addCheckConfig(root *cobra.Command) {
 	var file string
-	root.Flags().StringVar(&file, "check-config", "", "validate a policy or task config file and exit (0: valid; 2 and one error line: not)")
+	root.Flags().StringVar(&file, "check-config", "", "validate a policy, task or calibration file and exit (0: valid; 2 and one error line: not)")
 	root.Args = cobra.NoArgs
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
 		if file == "" {

@@ -92,6 +92,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newHubCmd(),
 		newFleetCmd(),
 		newExportCmd(),
+		newCalibCmd(),
 	)
 	usageArgs(root)
 	return root

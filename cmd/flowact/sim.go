@@ -79,7 +79,7 @@ Stops on SIGINT or SIGTERM, unregistering from the master.`,
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the task's scene and the synthetic VLM's noise")
 	f.BoolVar(&o.embedding, "embedding", false, "publish the synthetic VLM's embedding of the task (needs --task)")
 	f.StringVar(&o.embeddingType, "embedding-type", "", "embedding message: std_msgs/Float32MultiArray (the default) or flowact_msgs/Embedding\n(about 250x cheaper for goroslib to encode and decode)")
-	f.StringVar(&o.config, "config", "", "YAML file of node settings (keys of sim/node.Config: rate, sim_time, speed, tf_rate, marker_rate,\nsim {lag, sensor_period, faults}, task, seed, embedding, vlm, ros {node, tf, tf_static, markers});\nflags given explicitly override it")
+	f.StringVar(&o.config, "config", "", "YAML file of node settings (keys of sim/node.Config: rate, sim_time, speed, tf_rate, marker_rate,\nsim {lag, sensor_period, faults, motors}, task, seed, embedding, vlm, ros {node, tf, tf_static, markers});\nflags given explicitly override it")
 	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the master before giving up")
 	f.BoolVar(&o.debug, "debug", false, "log at debug level (goroslib's messages too)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
