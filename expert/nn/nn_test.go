@@ -53,6 +53,7 @@ func randomNet(t *testing.T, tn testNet, threads int) Net {
 			}
 		}
 	}
+	n.Repack()
 	return n
 }
 

@@ -7,9 +7,12 @@ import (
 	"math/rand/v2"
 
 	"github.com/flowact/flowact/expert"
+	"github.com/flowact/flowact/expert/nn/internal/kern"
 )
 
-// Param is one named weight tensor of a network; Data aliases the network's storage.
+// Param is one named weight tensor of a network; Data aliases the network's master copy of it.
+// The kernels compute with packed copies of the weight matrices (see Net.Repack): after writing
+// Data, call Repack.
 type Param struct {
 	Name  string
 	Shape []int
@@ -25,6 +28,10 @@ type Net interface {
 	CondShape() (width, state int)
 	// Params lists the weights in a fixed order; the slices alias the network's storage.
 	Params() []Param
+	// Repack rebuilds the kernels' packed copies of the weight matrices from Params' Data. The
+	// constructors, Init and SetWeights do it; a caller that writes Data directly calls it
+	// before the next Bind. It allocates nothing.
+	Repack()
 	// Close stops the network's worker goroutine, if any. It is idempotent.
 	Close()
 }
@@ -70,6 +77,7 @@ func Init(net Net, r *rand.Rand, gain float64) {
 			p.Data[i] = float32(r.NormFloat64() * std)
 		}
 	}
+	net.Repack()
 }
 
 // TimeFeatures writes the sinusoidal features of flow time t to dst (even length F): for
@@ -128,6 +136,30 @@ func checkCond(c *expert.Condition, h, d, width, state int) error {
 		return fmt.Errorf("%w: prefix has %d values, want a multiple of D = %d up to H x D = %d", ErrCondition, len(c.Prefix), d, h*d)
 	}
 	return nil
+}
+
+// dense is a linear layer y = x·W + b: W is [in, out] (aliasing its parameter), b has out
+// values (nil: none), and packed is W packed for the kernels.
+type dense struct {
+	w, b    []float32
+	in, out int
+	packed  *kern.Matrix
+}
+
+// pack (re)packs W, allocating the packed matrix the first time.
+func (d *dense) pack(ar *kern.Arch, half bool) {
+	if d.packed == nil {
+		d.packed = ar.NewMatrix(d.in, d.out, half)
+	}
+	d.packed.Set(d.w, d.out, 1)
+}
+
+// scratch returns the kernel scratch a product of rows rows by W needs.
+func (d *dense) scratch(rows int) int { return d.packed.Scratch(rows) }
+
+// apply computes y = x·W + b for rows rows of x on pool, with scratch ws.
+func (d *dense) apply(p *kern.Pool, y, x []float32, rows int, ws []float32) {
+	p.Linear(y, d.packed, d.b, x, rows, ws)
 }
 
 func grow(s []float32, n int) []float32 {

@@ -508,6 +508,7 @@ func (t *Trainer) CopyTo(dst nn.Net, ema bool) error {
 			copy(p.Data, src[i].Data)
 		}
 	}
+	dst.Repack()
 	return nil
 }
 
