@@ -10,7 +10,7 @@ var (
 	ln2hi = math.Float32frombits(0x3f317200) // ln 2 = ln2hi + ln2lo, ln2hi with 16 zero low bits
 	ln2lo = math.Float32frombits(0x35bfbe8e)
 	magic = math.Float32frombits(0x4b400000) // 1.5·2^23: adding it rounds to an integer
-	expC  = [...]float32{ // 1/6!, 1/5!, 1/4!, 1/3!, 1/2!
+	expC  = [...]float32{                    // 1/6!, 1/5!, 1/4!, 1/3!, 1/2!
 		math.Float32frombits(0x3ab60b61), math.Float32frombits(0x3c088889), math.Float32frombits(0x3d2aaaab),
 		math.Float32frombits(0x3e2aaaab), math.Float32frombits(0x3f000000)}
 )

@@ -6,8 +6,8 @@ import "golang.org/x/sys/cpu"
 
 var (
 	avx2Arch = &Arch{name: "avx2", mr: 6, nr: 16, kc: 256, lanes: 8,
-		f32: []kernelF32{gemmAVX2M1, gemmAVX2M2, gemmAVX2M3, gemmAVX2M4, gemmAVX2M5, gemmAVX2M6},
-		f16: []kernelF16{gemmAVX2F16M1, gemmAVX2F16M2, gemmAVX2F16M3, gemmAVX2F16M4, gemmAVX2F16M5, gemmAVX2F16M6},
+		f32:  []kernelF32{gemmAVX2M1, gemmAVX2M2, gemmAVX2M3, gemmAVX2M4, gemmAVX2M5, gemmAVX2M6},
+		f16:  []kernelF16{gemmAVX2F16M1, gemmAVX2F16M2, gemmAVX2F16M3, gemmAVX2F16M4, gemmAVX2F16M5, gemmAVX2F16M6},
 		silu: siluAVX2, gelu: geluAVX2, expsub: expsubAVX2, peak: fmaPeakAVX2}
 	avx512Arch = &Arch{name: "avx512", mr: 12, nr: 32, kc: 256, lanes: 16,
 		f32: []kernelF32{gemmAVX512M1, gemmAVX512M2, gemmAVX512M3, gemmAVX512M4, gemmAVX512M5, gemmAVX512M6,

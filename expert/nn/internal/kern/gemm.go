@@ -7,11 +7,11 @@ import "fmt"
 // of nr values contiguously, zero-padded past column n. The values are float32, or IEEE
 // half-precision (converted to float32 in the kernel, products accumulated in float32).
 type Matrix struct {
-	arch    *Arch
-	k, n    int
-	panels  int
-	f32     []float32
-	f16     []uint16
+	arch   *Arch
+	k, n   int
+	panels int
+	f32    []float32
+	f16    []uint16
 }
 
 // NewMatrix returns a zero k×n matrix packed for a (k, n >= 1), with half-precision storage if
