@@ -265,6 +265,9 @@ type ExpertResult struct {
 	// over that CPU time. Both are 0 where the CPU time is not known (non-unix systems).
 	CPUMs        float64 `json:"cpu_ms_per_chunk"`
 	GFLOPPerCPUs float64 `json:"gflop_per_cpu_s"`
+	// PeakShare is GFLOPS over Threads times the measured FMA peak of one core (set by the
+	// caller when the peak was measured; 0 otherwise).
+	PeakShare float64 `json:"peak_share,omitempty"`
 
 	Allocs      float64 `json:"allocs_per_chunk"`
 	Bytes       float64 `json:"bytes_per_chunk"`

@@ -145,41 +145,46 @@ func (m *Matrix) prepare(c []float32, ldc int, a []float32, lda, rows int, ws []
 	return ap, mr, tmp
 }
 
-// run computes panels [j0, j1) of C from packed A: k blocks of kc steps outermost (the panel's
-// block stays in L1 across the row tiles), then panels, then tiles of mr rows.
+// run computes panels [j0, j1) of C from packed A.
 func (m *Matrix) run(c []float32, ldc int, ap []float32, as, rows int, acc bool, j0, j1 int, tmp []float32) {
+	for j := j0; j < j1; j++ {
+		m.panel(c, ldc, ap, as, rows, acc, j, tmp)
+	}
+}
+
+// panel computes panel j (nr columns) of C from packed A: k blocks of kc steps, each over the
+// tiles of mr rows, so that the panel's block stays in L1 while the row tiles stream past it.
+func (m *Matrix) panel(c []float32, ldc int, ap []float32, as, rows int, acc bool, j int, tmp []float32) {
 	ar := m.arch
 	k, n, mr, nr, kc := m.k, m.n, ar.mr, ar.nr, ar.kc
+	cols := min(nr, n-j*nr)
 	for kb := 0; kb < k; kb += kc {
 		kk := min(kc, k-kb)
 		accf := 0
 		if acc || kb > 0 {
 			accf = 1
 		}
-		for j := j0; j < j1; j++ {
-			cols := min(nr, n-j*nr)
-			bo := j*k*nr + kb*nr
-			for t := 0; t*mr < rows; t++ {
-				r := min(mr, rows-t*mr)
-				ao := kb
-				if as != 1 {
-					ao = t*mr*k + kb*mr
-				}
-				co := t*mr*ldc + j*nr
-				if cols == nr {
-					m.kernel(r, kk, &ap[ao], as, bo, &c[co], ldc, accf)
-					continue
-				}
-				// Edge tile: through scratch with leading dimension nr.
-				if accf != 0 {
-					for i := 0; i < r; i++ {
-						copy(tmp[i*nr:i*nr+cols], c[co+i*ldc:co+i*ldc+cols])
-					}
-				}
-				m.kernel(r, kk, &ap[ao], as, bo, &tmp[0], nr, accf)
+		bo := j*k*nr + kb*nr
+		for t := 0; t*mr < rows; t++ {
+			r := min(mr, rows-t*mr)
+			ao := kb
+			if as != 1 {
+				ao = t*mr*k + kb*mr
+			}
+			co := t*mr*ldc + j*nr
+			if cols == nr {
+				m.kernel(r, kk, &ap[ao], as, bo, &c[co], ldc, accf)
+				continue
+			}
+			// Edge tile: through scratch with leading dimension nr.
+			if accf != 0 {
 				for i := 0; i < r; i++ {
-					copy(c[co+i*ldc:co+i*ldc+cols], tmp[i*nr:i*nr+cols])
+					copy(tmp[i*nr:i*nr+cols], c[co+i*ldc:co+i*ldc+cols])
 				}
+			}
+			m.kernel(r, kk, &ap[ao], as, bo, &tmp[0], nr, accf)
+			for i := 0; i < r; i++ {
+				copy(c[co+i*ldc:co+i*ldc+cols], tmp[i*nr:i*nr+cols])
 			}
 		}
 	}

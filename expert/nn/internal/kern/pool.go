@@ -7,19 +7,25 @@ import (
 )
 
 // Pool runs matrix products on up to two threads: the calling goroutine and, with Threads 2, one
-// worker goroutine owned by the Pool. The caller packs A, publishes the product (a sequence
-// number in an atomic), computes the left half of C's column panels, and waits for the worker,
-// which computes the right half. The two never write the same element, and every element is
-// summed in the same order as on one thread, so results are bit-identical.
+// worker goroutine owned by the Pool. The caller packs A and publishes the product (a sequence
+// number in an atomic); then both threads take C's column panels one at a time from a shared
+// counter until none is left. The two never write the same element, and every element is summed
+// in the same order as on one thread, so results are bit-identical.
 //
 // The worker spins on the sequence number while products keep coming (a channel hand-off per
 // product costs a scheduler wake-up, which made two threads slower than one); after spinLimit
-// idle polls it parks on a channel until the next product. Close stops it and waits for it. A
-// Pool is not safe for concurrent use.
+// idle polls it parks on a channel until the next product. Taking panels from a counter keeps a
+// busy machine from making two threads slower than one: a worker that the OS has not run yet
+// takes no panel, and the caller, having done them all, closes the product (one atomic
+// compare-and-swap) instead of waiting; it waits only for a worker that joined, which finishes
+// its last panel. Close stops the worker and waits for it. A Pool is not safe for concurrent
+// use.
 type Pool struct {
 	threads int
 	seq     atomic.Uint64 // last published product
+	state   atomic.Uint64 // product seq<<2 | open, joined or closed
 	done    atomic.Uint64 // last product the worker finished
+	next    atomic.Int64  // next panel to take
 	parked  atomic.Bool
 	quit    atomic.Bool
 	wake    chan struct{}
@@ -28,16 +34,22 @@ type Pool struct {
 	job     job
 }
 
+// Product states, the low two bits of Pool.state.
+const (
+	stOpen   = 0
+	stJoined = 1
+	stClosed = 2
+)
+
 type job struct {
-	m      *Matrix
-	c      []float32
-	ldc    int
-	ap     []float32
-	as     int
-	rows   int
-	acc    bool
-	j0, j1 int
-	tmp    []float32
+	m    *Matrix
+	c    []float32
+	ldc  int
+	ap   []float32
+	as   int
+	rows int
+	acc  bool
+	tmp  []float32 // the worker's edge tile
 }
 
 // minParallel is the product size rows·k·n (multiply-adds) from which Mul splits: a hand-off
@@ -100,8 +112,15 @@ func (p *Pool) work() {
 			spins = 0
 		}
 		last = p.seq.Load()
+		// Join the product unless the caller already closed it (or moved on to a later one).
+		if !p.state.CompareAndSwap(last<<2|stOpen, last<<2|stJoined) {
+			continue
+		}
 		j := &p.job
-		j.m.run(j.c, j.ldc, j.ap, j.as, j.rows, j.acc, j.j0, j.j1, j.tmp)
+		np := int64(j.m.panels)
+		for q := p.next.Add(1) - 1; q < np; q = p.next.Add(1) - 1 {
+			j.m.panel(j.c, j.ldc, j.ap, j.as, j.rows, j.acc, int(q), j.tmp)
+		}
 		p.done.Store(last)
 	}
 }
@@ -125,14 +144,22 @@ func (p *Pool) Mul(m *Matrix, c []float32, ldc int, a []float32, lda, rows int, 
 	}
 	ap, as, tmp := m.prepare(c, ldc, a, lda, rows, ws)
 	t := m.arch.mr * m.arch.nr
-	mid := m.panels / 2
-	p.job = job{m: m, c: c, ldc: ldc, ap: ap, as: as, rows: rows, acc: acc, j0: mid, j1: m.panels, tmp: tmp[t : 2*t]}
-	s := p.seq.Add(1)
+	p.job = job{m: m, c: c, ldc: ldc, ap: ap, as: as, rows: rows, acc: acc, tmp: tmp[t : 2*t]}
+	p.next.Store(0)
+	s := p.seq.Load() + 1
+	p.state.Store(s<<2 | stOpen)
+	p.seq.Store(s)
 	p.signal()
-	m.run(c, ldc, ap, as, rows, acc, 0, mid, tmp[:t])
-	for spins := 0; p.done.Load() != s; spins++ {
-		if spins%spinLimit == spinLimit-1 {
-			runtime.Gosched()
+	np := int64(m.panels)
+	for q := p.next.Add(1) - 1; q < np; q = p.next.Add(1) - 1 {
+		m.panel(c, ldc, ap, as, rows, acc, int(q), tmp[:t])
+	}
+	if !p.state.CompareAndSwap(s<<2|stOpen, s<<2|stClosed) {
+		// The worker joined: wait for its last panel.
+		for spins := 0; p.done.Load() != s; spins++ {
+			if spins%spinLimit == spinLimit-1 {
+				runtime.Gosched()
+			}
 		}
 	}
 	p.job = job{}
