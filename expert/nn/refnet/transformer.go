@@ -31,21 +31,21 @@ type layer struct {
 
 // Transformer is reference network B.
 type Transformer struct {
-	pool          *kern.Pool
-	arch          *kern.Arch
-	tfc1, tfc2    lin
-	act, cond     lin
-	pos           []float32
-	layers        []layer
-	lnf           norm
-	out           lin
-	tf, t1, temb  []float32
-	ctok          []float32   // CondTok x Width
-	ck, cv        [][]float32 // per layer, CondTok x Width
-	x, u, q, a    []float32   // H x Width
-	qkv, hm       []float32
-	self, cross   *kern.Attention
-	ws            []float32
+	pool         *kern.Pool
+	arch         *kern.Arch
+	tfc1, tfc2   lin
+	act, cond    lin
+	pos          []float32
+	layers       []layer
+	lnf          norm
+	out          lin
+	tf, t1, temb []float32
+	ctok         []float32   // CondTok x Width
+	ck, cv       [][]float32 // per layer, CondTok x Width
+	x, u, q, a   []float32   // H x Width
+	qkv, hm      []float32
+	self, cross  *kern.Attention
+	ws           []float32
 }
 
 // NewTransformer returns network B with weights from seed, half-precision weights if half, on
