@@ -9,12 +9,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"time"
 
 	G "gorgonia.org/gorgonia"
 
 	"github.com/flowact/flowact/expert/ckpt"
 	"github.com/flowact/flowact/expert/nn"
+	"github.com/flowact/flowact/expert/nn/blas32"
 	"github.com/flowact/flowact/expert/path"
 )
 
@@ -178,6 +180,7 @@ func New(net nn.Net, cfg Config) (*Trainer, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	useKernels.Do(func() { G.Use(&blas32.Implementation{}) })
 	t := &Trainer{cfg: cfg, net: net}
 	for _, p := range net.Params() {
 		t.m = append(t.m, make([]float32, len(p.Data)))
@@ -188,6 +191,10 @@ func New(net nn.Net, cfg Config) (*Trainer, error) {
 	}
 	return t, nil
 }
+
+// useKernels gives gorgonia (a process-wide setting of its own) expert/nn's matrix kernels as
+// its BLAS, once, when the first Trainer is made.
+var useKernels sync.Once
 
 // Step returns the number of optimizer steps taken.
 func (t *Trainer) Step() int { return t.step }

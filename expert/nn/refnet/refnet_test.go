@@ -5,9 +5,19 @@ import (
 	"testing"
 )
 
+// skipSlow skips the full-size networks where only the pure-Go kernels run (arm64, under qemu
+// in scripts/test): there a chunk of network B takes minutes; kern's and nn's tests cover those
+// kernels.
+func skipSlow(t *testing.T) {
+	if Kernels() == "go" {
+		t.Skip("pure-Go kernels: full-size reference networks too slow for a test")
+	}
+}
+
 // TestChunksAllocateNothingAndThreadsAgree: a chunk allocates nothing, its values are finite,
 // and two threads give the same bits as one.
 func TestChunksAllocateNothingAndThreadsAgree(t *testing.T) {
+	skipSlow(t)
 	c, x0 := Normal(1, Cond), Normal(2, H*D)
 	for _, mk := range []func(th int) Net{
 		func(th int) Net { return NewMLP(3, false, th) },
@@ -40,6 +50,7 @@ func TestChunksAllocateNothingAndThreadsAgree(t *testing.T) {
 // TestHalfWeights bounds the velocity difference of half-precision weights (rounded to 11
 // significant bits, about 5e-4 relative) and checks that it is not zero (the half path runs).
 func TestHalfWeights(t *testing.T) {
+	skipSlow(t)
 	for _, kind := range []string{"mlp", "transformer"} {
 		d, scale := HalfError(kind, 4)
 		t.Logf("%s: max |v_f16 - v_f32| = %.3g, max |v_f32| = %.3g", kind, d, scale)

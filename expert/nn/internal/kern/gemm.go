@@ -88,7 +88,9 @@ func (m *Matrix) direct(rows int) bool { return rows == 1 }
 // packed in tiles of mr rows, and two mr×nr tiles for the edges (one per thread).
 func (m *Matrix) Scratch(rows int) int {
 	s := 2 * m.arch.mr * m.arch.nr
-	if !m.direct(rows) {
+	if m.direct(rows) {
+		s += m.k // a strided row is gathered
+	} else {
 		s += (rows + m.arch.mr - 1) / m.arch.mr * m.arch.mr * m.k
 	}
 	return s
@@ -98,10 +100,16 @@ func (m *Matrix) Scratch(rows int) int {
 // and C of rows×n with leading dimension ldc; ws is scratch of at least Scratch(rows) floats.
 // It allocates nothing. C must not overlap A or ws.
 func (m *Matrix) Mul(c []float32, ldc int, a []float32, lda, rows int, acc bool, ws []float32) {
+	m.MulStrided(c, ldc, a, lda, 1, rows, acc, ws)
+}
+
+// MulStrided is Mul for an A whose element (i, p) is a[i·ars + p·acs]: ars = lda, acs = 1 is
+// Mul's row-major A, ars = 1, acs = lda the transpose of a row-major k×rows matrix.
+func (m *Matrix) MulStrided(c []float32, ldc int, a []float32, ars, acs, rows int, acc bool, ws []float32) {
 	if rows == 0 {
 		return
 	}
-	ap, as, tmp := m.prepare(c, ldc, a, lda, rows, ws)
+	ap, as, tmp := m.prepare(c, ldc, a, ars, acs, rows, ws)
 	m.run(c, ldc, ap, as, rows, acc, 0, m.panels, tmp[:m.arch.mr*m.arch.nr])
 }
 
@@ -112,16 +120,26 @@ func (m *Matrix) MulTo(c, a []float32, rows int, acc bool, ws []float32) {
 
 // prepare checks the operands and packs A; it returns packed A, its step stride, and the two
 // edge tiles.
-func (m *Matrix) prepare(c []float32, ldc int, a []float32, lda, rows int, ws []float32) (ap []float32, as int, tmp []float32) {
+func (m *Matrix) prepare(c []float32, ldc int, a []float32, ars, acs, rows int, ws []float32) (ap []float32, as int, tmp []float32) {
 	k, n, mr := m.k, m.n, m.arch.mr
-	if lda < k || ldc < n || len(a) < (rows-1)*lda+k || len(c) < (rows-1)*ldc+n || len(ws) < m.Scratch(rows) {
-		panic(fmt.Sprintf("kern: mul %d x %d by %d x %d: lda %d, ldc %d, len a %d, c %d, ws %d (want %d)",
-			rows, k, k, n, lda, ldc, len(a), len(c), len(ws), m.Scratch(rows)))
+	if ars < 1 || acs < 1 || ldc < n || len(a) < (rows-1)*ars+(k-1)*acs+1 || len(c) < (rows-1)*ldc+n || len(ws) < m.Scratch(rows) {
+		panic(fmt.Sprintf("kern: mul %d x %d by %d x %d: A strides %d, %d, ldc %d, len a %d, c %d, ws %d (want %d)",
+			rows, k, k, n, ars, acs, ldc, len(a), len(c), len(ws), m.Scratch(rows)))
 	}
 	t := 2 * mr * m.arch.nr
 	tmp, ws = ws[:t], ws[t:]
-	if m.direct(rows) {
+	if m.direct(rows) && acs == 1 {
 		return a, 1, tmp
+	}
+	if m.direct(rows) { // a strided row: gather it
+		ap = ws[:k]
+		for p := range ap {
+			ap[p] = a[p*acs]
+		}
+		return ap, 1, tmp
+	}
+	if acs != 1 {
+		return m.packStrided(a, ars, acs, rows, ws), mr, tmp
 	}
 	tiles := (rows + mr - 1) / mr
 	ap = ws[:tiles*mr*k]
@@ -135,8 +153,8 @@ func (m *Matrix) prepare(c []float32, ldc int, a []float32, lda, rows int, ws []
 				}
 				continue
 			}
-			row := a[r*lda : r*lda+k]
-			d := dst[i:]
+			row := a[r*ars : r*ars+k]
+			d := dst[i : i+(k-1)*mr+1]
 			for p, v := range row {
 				d[p*mr] = v
 			}
@@ -144,6 +162,41 @@ func (m *Matrix) prepare(c []float32, ldc int, a []float32, lda, rows int, ws []
 	}
 	return ap, mr, tmp
 }
+
+// packStrided packs A with element (i, p) at a[i·ars + p·acs] into tiles, reading along p.
+func (m *Matrix) packStrided(a []float32, ars, acs, rows int, ws []float32) []float32 {
+	k, mr := m.k, m.arch.mr
+	tiles := (rows + mr - 1) / mr
+	ap := ws[:tiles*mr*k]
+	for t := 0; t < tiles; t++ {
+		dst := ap[t*mr*k : (t+1)*mr*k]
+		r := min(mr, rows-t*mr)
+		for p := 0; p < k; p++ {
+			d := dst[p*mr : (p+1)*mr]
+			src := a[t*mr*ars+p*acs:]
+			for i := 0; i < r; i++ {
+				d[i] = src[i*ars]
+			}
+			clear(d[r:])
+		}
+	}
+	return ap
+}
+
+// Scale multiplies every value of m by s (float32 matrices only).
+func (m *Matrix) Scale(s float32) {
+	if m.f16 != nil {
+		panic("kern: scale of a half-precision matrix")
+	}
+	Scale(m.f32, s)
+}
+
+// Resize sets m to k×n within the storage it was made with (no allocation); it panics if that
+// is too small. The values are left as they are: Set them.
+func (m *Matrix) Resize(k, n int) { m.resize(k, n) }
+
+// Cap returns the number of values m's storage holds.
+func (m *Matrix) Cap() int { return max(len(m.f32), len(m.f16)) }
 
 // run computes panels [j0, j1) of C from packed A.
 func (m *Matrix) run(c []float32, ldc int, ap []float32, as, rows int, acc bool, j0, j1 int, tmp []float32) {

@@ -106,6 +106,29 @@ func TestMulStrided(t *testing.T) {
 	}
 }
 
+// TestMulTransposedA multiplies by the transpose of a stored matrix (A's element (i, p) at
+// a[p·lda + i]), for one row and several.
+func TestMulTransposedA(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, ar := range Archs() {
+		for _, m := range []int{1, 5, 14} {
+			k, n, lda := 19, 40, 17
+			at := randSlice(r, k*lda) // k rows of lda, A's row i is column i
+			a := make([]float32, m*k)
+			for i := 0; i < m; i++ {
+				for p := 0; p < k; p++ {
+					a[i*k+p] = at[p*lda+i]
+				}
+			}
+			b := randSlice(r, k*n)
+			w := ar.Pack(b, k, n, false)
+			c := make([]float32, m*n)
+			w.MulStrided(c, n, at, 1, lda, m, false, make([]float32, w.Scratch(m)))
+			checkClose(t, ar.Name()+" transposed", c, n, refGemm(a, k, b, m, k, n), m, n, 1e-5)
+		}
+	}
+}
+
 // TestPoolBitIdentical: two threads give the same bits as one (each element is summed in the
 // same order), the product allocates nothing, and Close is idempotent.
 func TestPoolBitIdentical(t *testing.T) {

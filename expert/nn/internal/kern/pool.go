@@ -142,7 +142,7 @@ func (p *Pool) Mul(m *Matrix, c []float32, ldc int, a []float32, lda, rows int, 
 		m.Mul(c, ldc, a, lda, rows, acc, ws)
 		return
 	}
-	ap, as, tmp := m.prepare(c, ldc, a, lda, rows, ws)
+	ap, as, tmp := m.prepare(c, ldc, a, lda, 1, rows, ws)
 	t := m.arch.mr * m.arch.nr
 	p.job = job{m: m, c: c, ldc: ldc, ap: ap, as: as, rows: rows, acc: acc, tmp: tmp[t : 2*t]}
 	p.next.Store(0)
