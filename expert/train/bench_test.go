@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	G "gorgonia.org/gorgonia"
 	"gonum.org/v1/gonum/blas/gonum"
+	G "gorgonia.org/gorgonia"
 
 	"github.com/flowact/flowact/expert/nn"
 	"github.com/flowact/flowact/expert/nn/blas32"
