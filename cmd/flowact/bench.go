@@ -35,6 +35,7 @@ type benchOptions struct {
 	sizes      bench.Sizes
 	cpuProfile string
 	kernels    bool
+	weights    []string
 	kernelDur  time.Duration
 	kernelReps int
 }
@@ -120,6 +121,7 @@ figures: the report states GOMAXPROCS, the CPU model and the load average.`,
 		`splicing strategies whose tick is measured ("" for none)`)
 	f.Float64Var(&o.rate, "rate", 500, "control rate of the tick measurement, Hz")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurements to this file (go tool pprof)")
+	f.StringSliceVar(&o.weights, "weights", []string{"f32"}, "precision of the expert's weight matrices: f32, f16 (half precision, float32 accumulation)")
 	f.BoolVar(&o.kernels, "kernels", true, "measure the FMA peak, the matrix products and the reference networks A and B")
 	f.DurationVar(&o.kernelDur, "kernel-duration", time.Second, "least time spent timing each kernel case")
 	f.IntVar(&o.kernelReps, "kernel-min-reps", 5, "least number of timed chunks per reference network case")
@@ -152,6 +154,14 @@ func (o *benchOptions) validate() error {
 	}
 	if len(o.archs) > 0 && (len(o.solvers) == 0 || len(o.threads) == 0 || len(o.batches) == 0) {
 		return usagef("bench: --solvers, --threads and --batch need at least one value")
+	}
+	for _, w := range o.weights {
+		if w != "f32" && w != "f16" {
+			return usagef("bench: --weights %q, want f32 or f16", w)
+		}
+	}
+	if len(o.archs) > 0 && len(o.weights) == 0 {
+		return usagef("bench: --weights needs at least one value")
 	}
 	for _, b := range o.batches {
 		if b < 1 || b > bench.MaxBatch {
@@ -230,13 +240,15 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 		for _, s := range o.solvers {
 			for _, th := range o.threads {
 				for _, b := range o.batches {
-					progress("%s, %s, %d thread(s), batch %d", arch, s, th, b)
-					r, err := bench.Expert(ctx, bench.ExpertConfig{Arch: arch, Solver: s, Steps: o.steps, Threads: th,
-						Batch: b, Sizes: o.sizes, Duration: o.duration, MinReps: o.minReps, Seed: o.seed})
-					if err != nil {
-						return err
+					for _, wt := range o.weights {
+						progress("%s, %s, %d thread(s), batch %d, %s weights", arch, s, th, b, wt)
+						r, err := bench.Expert(ctx, bench.ExpertConfig{Arch: arch, Solver: s, Steps: o.steps, Threads: th,
+							Batch: b, Sizes: o.sizes, Duration: o.duration, MinReps: o.minReps, Seed: o.seed, F16: wt == "f16"})
+						if err != nil {
+							return err
+						}
+						rep.Expert = append(rep.Expert, r)
 					}
-					rep.Expert = append(rep.Expert, r)
 				}
 			}
 		}
@@ -291,13 +303,13 @@ func printBench(w io.Writer, r *benchReport) {
 	if len(r.Expert) > 0 {
 		fmt.Fprintf(w, "\nExpert: %d x %d chunks (noise, Bind, solve), %d condition tokens; figures per call of batch chunks\n", s.H, s.D, s.Tokens)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "arch\tsolver\tsteps\tthreads\tbatch\treps\tms p50\tms p99\tcpu-ms\tevals\tMFLOP\tGFLOP/s\tof peak\tGFLOP/cpu-s\tallocs\t")
+		fmt.Fprintln(tw, "arch\tsolver\tsteps\tthreads\tbatch\tweights\treps\tms p50\tms p99\tcpu-ms\tevals\tMFLOP\tGFLOP/s\tof peak\tGFLOP/cpu-s\tallocs\t")
 		for _, x := range r.Expert {
 			steps := "adaptive"
 			if x.Steps > 0 {
 				steps = fmt.Sprint(x.Steps)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.4g\t%s\t%.2f\t%s\t%.2f\t%.2f\t\n", x.Arch, x.Solver, steps, x.Threads, x.Batch, x.Reps,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\t%s\t%.4g\t%s\t%.2f\t%s\t%.2f\t%.2f\t\n", x.Arch, x.Solver, steps, x.Threads, x.Batch, prec(x.F16), x.Reps,
 				ms(x.MsMedian), ms(x.MsP99), ms(x.CPUMs), x.Evals, ms(x.MFLOP), x.GFLOPS, pct(x.PeakShare), x.GFLOPPerCPUs, x.Allocs)
 		}
 		tw.Flush()

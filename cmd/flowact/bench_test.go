@@ -127,6 +127,7 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "--mlp-hidden", "0"},
 		{"bench", "--arch", "", "--strategies", "", "--kernels=false"},
 		{"bench", "--kernel-duration", "0s"},
+		{"bench", "--weights", "f8"},
 		{"bench", "--kernel-min-reps", "0"},
 		{"bench", "extra"},
 	} {

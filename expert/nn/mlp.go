@@ -76,6 +76,7 @@ type MLP struct {
 	ps   params
 	pool *kern.Pool
 	arch *kern.Arch
+	f16  bool // weight matrices packed in half precision
 
 	// weights, aliasing ps
 	tfc1, tfc2, cond, in dense
@@ -163,8 +164,14 @@ func (m *MLP) Repack() {
 		return // a layout-only network
 	}
 	for _, d := range m.denses() {
-		d.pack(m.arch, false)
+		d.pack(m.arch, m.f16)
 	}
+}
+
+// SetF16 switches the weight matrices' precision (see Net).
+func (m *MLP) SetF16(on bool) {
+	m.f16 = on
+	m.Repack()
 }
 
 // Config returns the network's config with defaults applied.

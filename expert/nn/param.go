@@ -32,6 +32,12 @@ type Net interface {
 	// constructors, Init and SetWeights do it; a caller that writes Data directly calls it
 	// before the next Bind. It allocates nothing.
 	Repack()
+	// SetF16 makes the kernels use half-precision (IEEE binary16) copies of the weight
+	// matrices, converted to float32 inside the matrix products with float32 accumulation (on),
+	// or float32 copies (off, the default). Params keep the float32 master copy; biases, position
+	// embeddings and normalization stay float32. It allocates the packed copies anew; call it
+	// between chunks, not during one.
+	SetF16(on bool)
 	// Close stops the network's worker goroutine, if any. It is idempotent.
 	Close()
 }
@@ -146,9 +152,9 @@ type dense struct {
 	packed  *kern.Matrix
 }
 
-// pack (re)packs W, allocating the packed matrix the first time.
+// pack (re)packs W, allocating the packed matrix the first time and when the precision changes.
 func (d *dense) pack(ar *kern.Arch, half bool) {
-	if d.packed == nil {
+	if d.packed == nil || d.packed.Half() != half {
 		d.packed = ar.NewMatrix(d.in, d.out, half)
 	}
 	d.packed.Set(d.w, d.out, 1)
