@@ -28,7 +28,8 @@ func (s randSource) Next(b *Batch, r *rand.Rand) error {
 
 // BenchmarkTrainStep times optimizer steps of `flowact train`'s default expert (MLP, hidden 256,
 // 3 blocks, batch 128, H = 32, 7 joints, 16 x 64 embedding, state 7) and of a transformer of
-// the same width, with gorgonia on gonum's BLAS and on expert/nn's kernels (blas32).
+// the same width and depth at batch 16 (gorgonia's graph for batch 128 holds several GB), with
+// gorgonia on gonum's BLAS and on expert/nn's kernels (blas32).
 //
 //	go test -run '^$' -bench TrainStep -benchtime 20x ./expert/train/
 func BenchmarkTrainStep(b *testing.B) {
@@ -48,7 +49,11 @@ func BenchmarkTrainStep(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer net.Close()
-				tr, err := New(net, Config{Steps: 1 << 30, BatchSize: 128, EMA: 0.999})
+				batch := 128
+				if arch == nn.ArchTransformer {
+					batch = 16
+				}
+				tr, err := New(net, Config{Steps: 1 << 30, BatchSize: batch, EMA: 0.999})
 				if err != nil {
 					b.Fatal(err)
 				}
