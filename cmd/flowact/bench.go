@@ -367,14 +367,14 @@ func printKernels(w io.Writer, k *bench.KernelReport) {
 	tw.Flush()
 	fmt.Fprintln(w, "\nReference networks (issue 19), chunk = Bind + 10 Euler steps, batch 1")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "net\tweights\tthreads\treps\tms p50\tms p99\tMFLOP\tGFLOP/s\tof peak\tweights GB/s\tallocs\t")
+	fmt.Fprintln(tw, "net\tweights\tthreads\treps\tms p50\tms p99\tms min\tcpu-ms\tMFLOP\tGFLOP/s\tof peak\tGFLOP/cpu-s\tof peak\tweights GB/s\tallocs\t")
 	for _, n := range k.Networks {
 		gb := "-"
 		if n.GBps > 0 {
 			gb = fmt.Sprintf("%.1f", n.GBps)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%.1f\t%s\t%s\t%.2f\t\n", n.Net, prec(n.Half), n.Threads, n.Reps,
-			ms(n.MsMedian), ms(n.MsP99), ms(n.MFLOP), n.GFLOPS, pct(n.PeakShare), gb, n.Allocs)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%.1f\t%s\t%s\t%.2f\t\n", n.Net, prec(n.Half), n.Threads, n.Reps,
+			ms(n.MsMedian), ms(n.MsP99), ms(n.MsMin), ms(n.CPUMs), ms(n.MFLOP), n.GFLOPS, pct(n.PeakShare), n.GFLOPPerCPUs, pct(n.CPUPeakShare), gb, n.Allocs)
 	}
 	tw.Flush()
 	for _, h := range k.Half {

@@ -52,6 +52,12 @@ type NetworkResult struct {
 	MsMin     float64 `json:"ms_min"`
 	GFLOPS    float64 `json:"gflops"` // FLOPs of a chunk over the median time
 	PeakShare float64 `json:"peak_share"`
+	// CPUMs is the process's CPU time (all threads) per chunk, which a loaded machine does not
+	// stretch as it stretches wall time; GFLOPPerCPUs the FLOPs over it; CPUPeakShare that over
+	// the single-core peak. 0 where the CPU time is not known.
+	CPUMs        float64 `json:"cpu_ms_per_chunk"`
+	GFLOPPerCPUs float64 `json:"gflop_per_cpu_s"`
+	CPUPeakShare float64 `json:"cpu_peak_share"`
 	// GBps is the weight bytes streamed per second at the median (MLP: every evaluation reads
 	// every weight once).
 	GBps   float64 `json:"weight_gb_per_s"`
@@ -126,6 +132,7 @@ func Kernels(ctx context.Context, c KernelConfig) (KernelReport, error) {
 					return rep, err
 				}
 				r.PeakShare = share(r.GFLOPS, th)
+				r.CPUPeakShare = share(r.GFLOPPerCPUs, 1)
 				rep.Networks = append(rep.Networks, r)
 			}
 		}
@@ -164,6 +171,7 @@ func measureNet(ctx context.Context, kind string, half bool, threads int, c Kern
 	var ms []float64
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	cpu0 := cpuSeconds()
 	start := time.Now()
 	for len(ms) < c.MinReps || time.Since(start) < c.Duration {
 		if err := ctx.Err(); err != nil {
@@ -173,6 +181,7 @@ func measureNet(ctx context.Context, kind string, half bool, threads int, c Kern
 		chunk()
 		ms = append(ms, float64(time.Since(t0))/float64(time.Millisecond))
 	}
+	cpu := cpuSeconds() - cpu0
 	runtime.ReadMemStats(&m1)
 	res.Reps = len(ms)
 	res.Allocs = float64(m1.Mallocs-m0.Mallocs) / float64(len(ms))
@@ -181,6 +190,10 @@ func measureNet(ctx context.Context, kind string, half bool, threads int, c Kern
 	flops := float64(refnet.ChunkFLOPs(n))
 	res.MFLOP = flops / 1e6
 	res.GFLOPS = flops / (res.MsMedian / 1e3) / 1e9
+	if cpu > 0 {
+		res.CPUMs = cpu * 1e3 / float64(len(ms))
+		res.GFLOPPerCPUs = flops * float64(len(ms)) / cpu / 1e9
+	}
 	bytes := 4.0
 	if half {
 		bytes = 2

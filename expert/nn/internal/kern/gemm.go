@@ -145,7 +145,19 @@ func (m *Matrix) prepare(c []float32, ldc int, a []float32, ars, acs, rows int, 
 	ap = ws[:tiles*mr*k]
 	for t := 0; t < tiles; t++ {
 		dst := ap[t*mr*k : (t+1)*mr*k]
-		for i := 0; i < mr; i++ {
+		i := 0
+		// Four rows at a time: each step writes four adjacent values.
+		for ; i+4 <= mr && t*mr+i+4 <= rows; i += 4 {
+			r := t*mr + i
+			r0, r1 := a[r*ars:r*ars+k], a[(r+1)*ars:(r+1)*ars+k]
+			r2, r3 := a[(r+2)*ars:(r+2)*ars+k], a[(r+3)*ars:(r+3)*ars+k]
+			r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+			for p := range r0 {
+				d := dst[p*mr+i : p*mr+i+4 : p*mr+i+4]
+				d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
+			}
+		}
+		for ; i < mr; i++ {
 			r := t*mr + i
 			if r >= rows {
 				for p := i; p < len(dst); p += mr {
