@@ -79,8 +79,7 @@ func goKernel2(k int, a *float32, as int, b *float32, c *float32, ldc int, acc i
 	goStore(cv[ldc:ldc+goNR], s[goNR:], acc != 0)
 }
 
-// goKernel1 is the one-row micro-kernel: even and odd steps in separate accumulators, so that
-// eight addition chains run at once.
+// goKernel1 is the one-row micro-kernel (see micro1x4).
 func goKernel1(k int, a *float32, as int, b *float32, c *float32, ldc int, acc int) {
 	av := unsafe.Slice(a, (k-1)*as+1)
 	bv := unsafe.Slice(b, k*goNR)
@@ -116,31 +115,30 @@ func micro2x4(s *[2 * goNR]float32, a []float32, as int, b []float32) {
 
 //go:noinline
 func micro1x4(s *[goNR]float32, a []float32, as int, b []float32) {
-	var s0, s1, s2, s3, t0, t1, t2, t3 float32
+	var s0, s1, s2, s3 float32
 	ai := 0
 	p := 0
-	for ; p+2*goNR <= len(b); p += 2 * goNR {
-		bb := b[p : p+8 : p+8]
-		x, y := a[ai], a[ai+as]
-		ai += 2 * as
-		s0 += x * bb[0]
-		s1 += x * bb[1]
-		s2 += x * bb[2]
-		s3 += x * bb[3]
-		t0 += y * bb[4]
-		t1 += y * bb[5]
-		t2 += y * bb[6]
-		t3 += y * bb[7]
+	// Four steps at a time: the four products of a column are summed in a tree and added to
+	// its accumulator once, so each accumulator's chain has one addition per four steps.
+	for ; p+4*goNR <= len(b); p += 4 * goNR {
+		bb := b[p : p+16 : p+16]
+		x0, x1, x2, x3 := a[ai], a[ai+as], a[ai+2*as], a[ai+3*as]
+		ai += 4 * as
+		s0 += (x0*bb[0] + x1*bb[4]) + (x2*bb[8] + x3*bb[12])
+		s1 += (x0*bb[1] + x1*bb[5]) + (x2*bb[9] + x3*bb[13])
+		s2 += (x0*bb[2] + x1*bb[6]) + (x2*bb[10] + x3*bb[14])
+		s3 += (x0*bb[3] + x1*bb[7]) + (x2*bb[11] + x3*bb[15])
 	}
-	if p < len(b) {
+	for ; p < len(b); p += goNR {
 		bb := b[p : p+4 : p+4]
 		x := a[ai]
+		ai += as
 		s0 += x * bb[0]
 		s1 += x * bb[1]
 		s2 += x * bb[2]
 		s3 += x * bb[3]
 	}
-	*s = [goNR]float32{s0 + t0, s1 + t1, s2 + t2, s3 + t3}
+	*s = [goNR]float32{s0, s1, s2, s3}
 }
 
 // goStore writes (or adds) the tile row s to C's row r.
