@@ -49,7 +49,8 @@ var Generic = &Arch{name: "go", mr: goMR, nr: goNR, kc: 256,
 
 // best is the fastest implementation this CPU supports, chosen once when the package is
 // initialized from the CPU's feature flags (golang.org/x/sys/cpu); it is never changed
-// afterwards. It is the only package-level state.
+// afterwards. It, Generic and the SIMD Arch values are set at initialization and only read
+// after: the package holds no other state.
 var best = detect()
 
 // Best returns the fastest implementation this CPU supports.

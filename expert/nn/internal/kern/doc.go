@@ -15,7 +15,8 @@
 // An Arch is one implementation: AVX-512 (micro-tile 12 x 32), AVX2 with FMA and F16C (6 x 16),
 // and portable pure Go (2 x 4; Generic). Best is chosen once, when the package is initialized,
 // from the CPU's features (golang.org/x/sys/cpu, and CPUID for F16C, which that package does not
-// report): the package variable best, never changed afterwards, is this package's only state.
+// report): the package variable best is set at initialization and never changed afterwards, like
+// the Arch values themselves; the package holds no other state.
 // Tests run every Arch the CPU supports, Generic always, so the fallback cannot rot. Off amd64
 // (arm64 robot computers) Generic is the only one.
 //
