@@ -174,3 +174,8 @@ func grow(s []float32, n int) []float32 {
 	}
 	return s[:n]
 }
+
+// Sigmoid applies the logistic function 1/(1+e^-x) to x in place with the networks' vectorized
+// float32 kernels (the exp of internal/kern: within a few float32 ulps of the exact value). It
+// is expert/train's sigmoid, so that training and inference compute SiLU alike.
+func Sigmoid(x []float32) { kern.Best().Sigmoid(x) }

@@ -34,6 +34,18 @@ func exp32(x float32) float32 {
 	return math.Float32frombits(math.Float32bits(p) + n<<23)
 }
 
+// Sigmoid applies the logistic function 1/(1+e^-x) in place.
+func (a *Arch) Sigmoid(x []float32) {
+	i := 0
+	if a.sigm != nil && len(x) >= a.lanes {
+		i = len(x) / a.lanes * a.lanes
+		a.sigm(&x[0], i)
+	}
+	for ; i < len(x); i++ {
+		x[i] = 1 / (1 + exp32(-x[i]))
+	}
+}
+
 // gelu constants: sqrt(2/pi) and the cubic coefficient of the tanh approximation of GELU
 // (Hendrycks & Gimpel 2016); the assembly holds -2·geluC and geluA.
 const (

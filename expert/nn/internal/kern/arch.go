@@ -23,6 +23,7 @@ type Arch struct {
 	lanes  int // vector lanes of the element-wise functions (0: none, all in Go)
 	silu   func(x *float32, n int)
 	gelu   func(x *float32, n int)
+	sigm   func(x *float32, n int)
 	expsub func(x *float32, n int, m float32)
 	peak   func(n int) int // FMA peak loop (nil: none)
 }

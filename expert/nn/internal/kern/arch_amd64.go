@@ -8,13 +8,13 @@ var (
 	avx2Arch = &Arch{name: "avx2", mr: 6, nr: 16, kc: 256, lanes: 8,
 		f32:  []kernelF32{gemmAVX2M1, gemmAVX2M2, gemmAVX2M3, gemmAVX2M4, gemmAVX2M5, gemmAVX2M6},
 		f16:  []kernelF16{gemmAVX2F16M1, gemmAVX2F16M2, gemmAVX2F16M3, gemmAVX2F16M4, gemmAVX2F16M5, gemmAVX2F16M6},
-		silu: siluAVX2, gelu: geluAVX2, expsub: expsubAVX2, peak: fmaPeakAVX2}
+		silu: siluAVX2, gelu: geluAVX2, sigm: sigmoidAVX2, expsub: expsubAVX2, peak: fmaPeakAVX2}
 	avx512Arch = &Arch{name: "avx512", mr: 12, nr: 32, kc: 256, lanes: 16,
 		f32: []kernelF32{gemmAVX512M1, gemmAVX512M2, gemmAVX512M3, gemmAVX512M4, gemmAVX512M5, gemmAVX512M6,
 			gemmAVX512M7, gemmAVX512M8, gemmAVX512M9, gemmAVX512M10, gemmAVX512M11, gemmAVX512M12},
 		f16: []kernelF16{gemmAVX512F16M1, gemmAVX512F16M2, gemmAVX512F16M3, gemmAVX512F16M4, gemmAVX512F16M5, gemmAVX512F16M6,
 			gemmAVX512F16M7, gemmAVX512F16M8, gemmAVX512F16M9, gemmAVX512F16M10, gemmAVX512F16M11, gemmAVX512F16M12},
-		silu: siluAVX512, gelu: geluAVX512, expsub: expsubAVX512, peak: fmaPeakAVX512}
+		silu: siluAVX512, gelu: geluAVX512, sigm: sigmoidAVX512, expsub: expsubAVX512, peak: fmaPeakAVX512}
 )
 
 // simdArchs returns the SIMD implementations this CPU runs, fastest first. AVX2 kernels need

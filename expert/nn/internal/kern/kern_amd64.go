@@ -82,6 +82,11 @@ func geluAVX2(x *float32, n int)
 //go:noescape
 func expsubAVX2(x *float32, n int, m float32)
 
+// sigmoidAVX2 applies sigmoid in place to n floats (n a multiple of 8).
+//
+//go:noescape
+func sigmoidAVX2(x *float32, n int)
+
 // gemmAVX512M1 computes a 1 x 32 tile; see gemm in ../asm/main.go.
 //
 //go:noescape
@@ -219,6 +224,11 @@ func geluAVX512(x *float32, n int)
 //
 //go:noescape
 func expsubAVX512(x *float32, n int, m float32)
+
+// sigmoidAVX512 applies sigmoid in place to n floats (n a multiple of 16).
+//
+//go:noescape
+func sigmoidAVX512(x *float32, n int)
 
 // cpuid1ECX returns ECX of CPUID leaf 1.
 func cpuid1ECX() uint32

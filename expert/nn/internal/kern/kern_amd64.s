@@ -1312,6 +1312,59 @@ expsubAVX2_done:
 	VZEROUPPER
 	RET
 
+// func sigmoidAVX2(x *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), AX
+	MOVQ n+8(FP), CX
+
+sigmoidAVX2_loop:
+	CMPQ         CX, $0x08
+	JL           sigmoidAVX2_done
+	VMOVUPS      (AX), Y0
+	VXORPS       Y1, Y1, Y1
+	VSUBPS       Y0, Y1, Y1
+	VBROADCASTSS kc_expHi<>+0(SB), Y0
+	VMINPS       Y0, Y1, Y1
+	VBROADCASTSS kc_expLo<>+0(SB), Y0
+	VMAXPS       Y0, Y1, Y1
+	VBROADCASTSS kc_magic<>+0(SB), Y0
+	VMOVUPS      Y0, Y2
+	VBROADCASTSS kc_log2e<>+0(SB), Y3
+	VFMADD231PS  Y3, Y1, Y2
+	VSUBPS       Y0, Y2, Y3
+	VBROADCASTSS kc_ln2hi<>+0(SB), Y4
+	VFNMADD231PS Y4, Y3, Y1
+	VBROADCASTSS kc_ln2lo<>+0(SB), Y4
+	VFNMADD231PS Y4, Y3, Y1
+	VBROADCASTSS kc_c6<>+0(SB), Y3
+	VBROADCASTSS kc_c5<>+0(SB), Y4
+	VFMADD213PS  Y4, Y1, Y3
+	VBROADCASTSS kc_c4<>+0(SB), Y4
+	VFMADD213PS  Y4, Y1, Y3
+	VBROADCASTSS kc_c3<>+0(SB), Y4
+	VFMADD213PS  Y4, Y1, Y3
+	VBROADCASTSS kc_c2<>+0(SB), Y4
+	VFMADD213PS  Y4, Y1, Y3
+	VBROADCASTSS kc_one<>+0(SB), Y4
+	VFMADD213PS  Y4, Y1, Y3
+	VBROADCASTSS kc_one<>+0(SB), Y4
+	VFMADD213PS  Y4, Y1, Y3
+	VPSUBD       Y0, Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VPADDD       Y2, Y3, Y3
+	VBROADCASTSS kc_one<>+0(SB), Y0
+	VADDPS       Y0, Y3, Y3
+	VDIVPS       Y3, Y0, Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         $0x20, AX
+	SUBQ         $0x08, CX
+	JMP          sigmoidAVX2_loop
+
+sigmoidAVX2_done:
+	VZEROUPPER
+	RET
+
 // func gemmAVX512M1(k int, a *float32, as int, b *float32, c *float32, ldc int, acc int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·gemmAVX512M1(SB), NOSPLIT, $0-56
@@ -4221,6 +4274,59 @@ expsubAVX512_loop:
 	JMP          expsubAVX512_loop
 
 expsubAVX512_done:
+	VZEROUPPER
+	RET
+
+// func sigmoidAVX512(x *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·sigmoidAVX512(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), AX
+	MOVQ n+8(FP), CX
+
+sigmoidAVX512_loop:
+	CMPQ         CX, $0x10
+	JL           sigmoidAVX512_done
+	VMOVUPS      (AX), Z0
+	VXORPS       Z1, Z1, Z1
+	VSUBPS       Z0, Z1, Z1
+	VBROADCASTSS kc_expHi<>+0(SB), Z0
+	VMINPS       Z0, Z1, Z1
+	VBROADCASTSS kc_expLo<>+0(SB), Z0
+	VMAXPS       Z0, Z1, Z1
+	VBROADCASTSS kc_magic<>+0(SB), Z0
+	VMOVUPS      Z0, Z2
+	VBROADCASTSS kc_log2e<>+0(SB), Z3
+	VFMADD231PS  Z3, Z1, Z2
+	VSUBPS       Z0, Z2, Z3
+	VBROADCASTSS kc_ln2hi<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z1
+	VBROADCASTSS kc_ln2lo<>+0(SB), Z4
+	VFNMADD231PS Z4, Z3, Z1
+	VBROADCASTSS kc_c6<>+0(SB), Z3
+	VBROADCASTSS kc_c5<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS kc_c4<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS kc_c3<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS kc_c2<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS kc_one<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VBROADCASTSS kc_one<>+0(SB), Z4
+	VFMADD213PS  Z4, Z1, Z3
+	VPSUBD       Z0, Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VPADDD       Z2, Z3, Z3
+	VBROADCASTSS kc_one<>+0(SB), Z0
+	VADDPS       Z0, Z3, Z3
+	VDIVPS       Z3, Z0, Z0
+	VMOVUPS      Z0, (AX)
+	ADDQ         $0x40, AX
+	SUBQ         $0x10, CX
+	JMP          sigmoidAVX512_loop
+
+sigmoidAVX512_done:
 	VZEROUPPER
 	RET
 

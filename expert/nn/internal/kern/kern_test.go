@@ -204,6 +204,8 @@ func TestActivations(t *testing.T) {
 	x[0], x[1], x[2], x[3] = 0, -100, 100, 20
 	for _, ar := range Archs() {
 		s, g, e := append([]float32(nil), x...), append([]float32(nil), x...), append([]float32(nil), x...)
+		sg := append([]float32(nil), x...)
+		ar.Sigmoid(sg)
 		ar.SiLU(s)
 		ar.GELU(g)
 		ar.ExpSub(e, 1.5)
@@ -216,7 +218,8 @@ func TestActivations(t *testing.T) {
 			for _, c := range []struct {
 				name      string
 				got, want float64
-			}{{"silu", float64(s[i]), ws}, {"gelu", float64(g[i]), wg}, {"exp", float64(e[i]), we}} {
+			}{{"silu", float64(s[i]), ws}, {"gelu", float64(g[i]), wg}, {"exp", float64(e[i]), we},
+				{"sigmoid", float64(sg[i]), 1 / (1 + math.Exp(-vf))}} {
 				if c.name == "exp" && vf-1.5 > 88 {
 					continue // clamped: e^88.3 at most
 				}

@@ -37,6 +37,7 @@ func main() {
 		act(s, "silu")
 		act(s, "gelu")
 		act(s, "expsub")
+		act(s, "sigmoid")
 	}
 	cpuid1()
 	Generate()
@@ -283,7 +284,7 @@ func exp(s isa, x VecVirtual) VecVirtual {
 }
 
 // act writes an element-wise function over n floats at x (n a multiple of the lanes; the Go
-// caller does the rest): silu v/(1+e^-v), gelu v/(1+e^(-2c(v+a·v³))) (the tanh form of GELU,
+// caller does the rest): silu v/(1+e^-v), sigmoid 1/(1+e^-v), gelu v/(1+e^(-2c(v+a·v³))) (the tanh form of GELU,
 // since 0.5(1+tanh(u)) = 1/(1+e^-2u)), and expsub e^(x-m).
 func act(s isa, kind string) {
 	name := kind + s.name
@@ -318,6 +319,14 @@ func act(s isa, kind string) {
 		e := exp(s, z)
 		VADDPS(bc(s, "one"), e, e)
 		VDIVPS(e, v, v)
+		VMOVUPS(v, Mem{Base: x})
+	case "sigmoid":
+		VXORPS(z, z, z)
+		VSUBPS(v, z, z) // -v
+		e := exp(s, z)
+		one := bc(s, "one")
+		VADDPS(one, e, e)
+		VDIVPS(e, one, v)
 		VMOVUPS(v, Mem{Base: x})
 	case "gelu":
 		VMULPS(v, v, z)
