@@ -159,14 +159,16 @@ func goStore(r, s []float32, acc bool) {
 // goKernelF16x1 and goKernelF16x2 are the one- and two-row kernels over a half-precision
 // panel, converted 64 steps at a time.
 func goKernelF16x1(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int) {
-	goKernelF16(goKernel1, 1, k, a, as, b, c, ldc, acc)
+	goKernelF16(1, k, a, as, b, c, ldc, acc)
 }
 
 func goKernelF16x2(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int) {
-	goKernelF16(goKernel2, 2, k, a, as, b, c, ldc, acc)
+	goKernelF16(2, k, a, as, b, c, ldc, acc)
 }
 
-func goKernelF16(kern kernelF32, rows, k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int) {
+// goKernelF16 converts the panel block by block into a stack buffer and runs the float32
+// kernel of rows rows on it; the calls are static, so the buffer stays on the stack.
+func goKernelF16(rows, k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int) {
 	const blk = 64
 	var tmp [goNR * blk]float32
 	hv := unsafe.Slice(b, k*goNR)
@@ -176,7 +178,11 @@ func goKernelF16(kern kernelF32, rows, k int, a *float32, as int, b *uint16, c *
 		for i := range kk * goNR {
 			tmp[i] = F16ToF32(hv[p0*goNR+i])
 		}
-		kern(kk, &av[p0*as], as, &tmp[0], c, ldc, acc)
+		if rows == 1 {
+			goKernel1(kk, &av[p0*as], as, &tmp[0], c, ldc, acc)
+		} else {
+			goKernel2(kk, &av[p0*as], as, &tmp[0], c, ldc, acc)
+		}
 		acc = 1
 	}
 }

@@ -79,6 +79,11 @@ func TestMulEveryArchAndShape(t *testing.T) {
 					want[i] *= 2
 				}
 				checkClose(t, name+" acc", c, s.n, want, s.m, s.n, tol)
+				if s.m*s.k*s.n < 1<<16 {
+					if n := testing.AllocsPerRun(3, func() { w.MulTo(c, a, s.m, true, ws) }); n != 0 {
+						t.Fatalf("%s: %v allocations per product", name, n)
+					}
+				}
 			}
 		}
 	}
