@@ -34,6 +34,10 @@ type benchOptions struct {
 	rate       float64
 	sizes      bench.Sizes
 	cpuProfile string
+	kernels    bool
+	weights    []string
+	kernelDur  time.Duration
+	kernelReps int
 }
 
 // benchReport is what `flowact bench --json` prints.
@@ -46,6 +50,8 @@ type benchReport struct {
 	Tick     []bench.TickResult   `json:"tick"`
 	// Interrupted: SIGINT or SIGTERM ended bench early; the report has the cases it finished.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Kernels holds the FMA peak, the products and the reference networks (--kernels).
+	Kernels *bench.KernelReport `json:"kernels,omitempty"`
 }
 
 func newBenchCmd() *cobra.Command {
@@ -72,6 +78,16 @@ robot (ideal tracking, closed-form chunks, a virtual clock that skips the sleeps
 strategy: ns per tick (median, p99, mean; also for the ticks that ask the worker for a chunk and
 those that splice one), allocations per tick, and the ticks the robot was held (1: the first
 tick, before any chunk).
+
+Kernels (--kernels, on by default): the machine's measured FMA peak per core (AVX-512 and
+AVX2 loops of independent multiply-adds, best round), matrix products on the networks' shapes
+(float32 and half-precision weights, 1 and 2 threads) and the two reference networks of issue
+19, fixed in size so that they compare with other frameworks: A, an MLP 933 -> 1024 -> 1024 ->
+1024 -> 350 (SiLU), and B, a pre-LN transformer of width 256, 4 layers, 4 heads, MLP ratio 4,
+50 action tokens with time added to each, cross-attention to 16 condition tokens projected from
+a 519-vector; a chunk is Bind and 10 Euler steps at batch 1. Every GFLOP/s figure is also given
+as a share of the peak (times the threads); the half-precision rows give the largest velocity
+difference from float32 weights. Expert rows get the same share.
 
 Each case runs for --duration (at least --min-reps chunks; the tick at most 262144 ticks). The machine's load changes the
 figures: the report states GOMAXPROCS, the CPU model and the load average.`,
@@ -107,6 +123,10 @@ figures: the report states GOMAXPROCS, the CPU model and the load average.`,
 		`splicing strategies whose tick is measured ("" for none)`)
 	f.Float64Var(&o.rate, "rate", 500, "control rate of the tick measurement, Hz")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurements to this file (go tool pprof)")
+	f.StringSliceVar(&o.weights, "weights", []string{"f32"}, "precision of the expert's weight matrices: f32, f16 (half precision, float32 accumulation)")
+	f.BoolVar(&o.kernels, "kernels", true, "measure the FMA peak, the matrix products and the reference networks A and B")
+	f.DurationVar(&o.kernelDur, "kernel-duration", time.Second, "least time spent timing each kernel case")
+	f.IntVar(&o.kernelReps, "kernel-min-reps", 5, "least number of timed chunks per reference network case")
 	s := &o.sizes
 	f.IntVar(&s.H, "chunk", s.H, "chunk length H (steps)")
 	f.IntVar(&s.D, "dof", s.D, "action dimensions D (and the tick's joints)")
@@ -128,11 +148,22 @@ func (o *benchOptions) validate() error {
 	empty := func(s string) bool { return s == "" }
 	o.archs = slices.DeleteFunc(o.archs, empty)
 	o.strategies = slices.DeleteFunc(o.strategies, empty)
-	if len(o.archs) == 0 && len(o.strategies) == 0 {
-		return usagef("bench: nothing to measure (no --arch and no --strategies)")
+	if len(o.archs) == 0 && len(o.strategies) == 0 && !o.kernels {
+		return usagef("bench: nothing to measure (no --arch, no --strategies, --kernels=false)")
+	}
+	if o.kernelDur <= 0 || o.kernelReps <= 0 {
+		return usagef("bench: --kernel-duration %v and --kernel-min-reps %d, want > 0", o.kernelDur, o.kernelReps)
 	}
 	if len(o.archs) > 0 && (len(o.solvers) == 0 || len(o.threads) == 0 || len(o.batches) == 0) {
 		return usagef("bench: --solvers, --threads and --batch need at least one value")
+	}
+	for _, w := range o.weights {
+		if w != "f32" && w != "f16" {
+			return usagef("bench: --weights %q, want f32 or f16", w)
+		}
+	}
+	if len(o.archs) > 0 && len(o.weights) == 0 {
+		return usagef("bench: --weights needs at least one value")
 	}
 	for _, b := range o.batches {
 		if b < 1 || b > bench.MaxBatch {
@@ -217,16 +248,18 @@ cases:
 		for _, s := range o.solvers {
 			for _, th := range o.threads {
 				for _, b := range o.batches {
-					progress("%s, %s, %d thread(s), batch %d", arch, s, th, b)
-					r, err := bench.Expert(ctx, bench.ExpertConfig{Arch: arch, Solver: s, Steps: o.steps, Threads: th,
-						Batch: b, Sizes: o.sizes, Duration: o.duration, MinReps: o.minReps, Seed: o.seed})
-					if interrupted(err) {
-						break cases
+					for _, wt := range o.weights {
+						progress("%s, %s, %d thread(s), batch %d, %s weights", arch, s, th, b, wt)
+						r, err := bench.Expert(ctx, bench.ExpertConfig{Arch: arch, Solver: s, Steps: o.steps, Threads: th,
+							Batch: b, Sizes: o.sizes, Duration: o.duration, MinReps: o.minReps, Seed: o.seed, F16: wt == "f16"})
+						if interrupted(err) {
+							break cases
+						}
+						if err != nil {
+							return err
+						}
+						rep.Expert = append(rep.Expert, r)
 					}
-					if err != nil {
-						return err
-					}
-					rep.Expert = append(rep.Expert, r)
 				}
 			}
 		}
@@ -245,6 +278,24 @@ cases:
 			return err
 		}
 		rep.Tick = append(rep.Tick, r)
+	}
+	if o.kernels {
+		progress("kernels: FMA peak, products, reference networks A and B")
+		th := slices.Clone(o.threads)
+		if len(th) == 0 {
+			th = []int{1, 2}
+		}
+		k, err := bench.Kernels(ctx, bench.KernelConfig{Duration: o.kernelDur, Threads: th, MinReps: o.kernelReps, Seed: o.seed})
+		if err != nil {
+			return err
+		}
+		rep.Kernels = &k
+		for i := range rep.Expert {
+			if k.Peak > 0 {
+				e := &rep.Expert[i]
+				e.PeakShare = e.GFLOPS / (k.Peak * float64(e.Threads))
+			}
+		}
 	}
 	if o.json {
 		enc := json.NewEncoder(stdout)
@@ -278,16 +329,19 @@ func printBench(w io.Writer, r *benchReport) {
 	if len(r.Expert) > 0 {
 		fmt.Fprintf(w, "\nExpert: %d x %d chunks (noise, Bind, solve), %d condition tokens; figures per call of batch chunks\n", s.H, s.D, s.Tokens)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "arch\tsolver\tsteps\tthreads\tbatch\treps\tms p50\tms p99\tcpu-ms\tevals\tMFLOP\tGFLOP/s\tGFLOP/cpu-s\tallocs\t")
+		fmt.Fprintln(tw, "arch\tsolver\tsteps\tthreads\tbatch\tweights\treps\tms p50\tms p99\tcpu-ms\tevals\tMFLOP\tGFLOP/s\tof peak\tGFLOP/cpu-s\tallocs\t")
 		for _, x := range r.Expert {
 			steps := "adaptive"
 			if x.Steps > 0 {
 				steps = fmt.Sprint(x.Steps)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.4g\t%s\t%.2f\t%.2f\t%.2f\t\n", x.Arch, x.Solver, steps, x.Threads, x.Batch, x.Reps,
-				ms(x.MsMedian), ms(x.MsP99), ms(x.CPUMs), x.Evals, ms(x.MFLOP), x.GFLOPS, x.GFLOPPerCPUs, x.Allocs)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\t%s\t%.4g\t%s\t%.2f\t%s\t%.2f\t%.2f\t\n", x.Arch, x.Solver, steps, x.Threads, x.Batch, prec(x.F16), x.Reps,
+				ms(x.MsMedian), ms(x.MsP99), ms(x.CPUMs), x.Evals, ms(x.MFLOP), x.GFLOPS, pct(x.PeakShare), x.GFLOPPerCPUs, x.Allocs)
 		}
 		tw.Flush()
+	}
+	if k := r.Kernels; k != nil {
+		printKernels(w, k)
 	}
 	if len(r.Tick) > 0 {
 		t := r.Tick[0]
@@ -312,4 +366,51 @@ func ms(v float64) string {
 		return fmt.Sprintf("%.1f", v)
 	}
 	return fmt.Sprintf("%.2f", v)
+}
+
+// pct formats a share of the peak ("" when unknown).
+func pct(v float64) string {
+	if v <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*v)
+}
+
+func printKernels(w io.Writer, k *bench.KernelReport) {
+	fmt.Fprintf(w, "\nKernels: %s; measured FMA peak per core:", k.Kernels)
+	for _, p := range k.Peaks {
+		fmt.Fprintf(w, " %s %.1f GFLOP/s", p.ISA, p.GFLOPS)
+	}
+	if len(k.Peaks) == 0 {
+		fmt.Fprint(w, " none (pure Go)")
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "product\tweights\tthreads\tGFLOP/s\tof peak\t")
+	for _, p := range k.Products {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%s\t\n", p.Shape, prec(p.Half), p.Threads, p.GFLOPS, pct(p.PeakShare))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nReference networks (issue 19), chunk = Bind + 10 Euler steps, batch 1")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "net\tweights\tthreads\treps\tms p50\tms p99\tms min\tcpu-ms\tMFLOP\tGFLOP/s\tof peak\tGFLOP/cpu-s\tof peak\tweights GB/s\tallocs\t")
+	for _, n := range k.Networks {
+		gb := "-"
+		if n.GBps > 0 {
+			gb = fmt.Sprintf("%.1f", n.GBps)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%.1f\t%s\t%s\t%.2f\t\n", n.Net, prec(n.Half), n.Threads, n.Reps,
+			ms(n.MsMedian), ms(n.MsP99), ms(n.MsMin), ms(n.CPUMs), ms(n.MFLOP), n.GFLOPS, pct(n.PeakShare), n.GFLOPPerCPUs, pct(n.CPUPeakShare), gb, n.Allocs)
+	}
+	tw.Flush()
+	for _, h := range k.Half {
+		fmt.Fprintf(w, "f16 weights, %s: max |v_f16 - v_f32| = %.3g (max |v| %.3g)\n", h.Net, h.MaxDiff, h.MaxAbs)
+	}
+}
+
+func prec(half bool) string {
+	if half {
+		return "f16"
+	}
+	return "f32"
 }

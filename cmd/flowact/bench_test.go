@@ -14,7 +14,7 @@ import (
 var tinyBench = []string{"bench", "--chunk", "8", "--dof", "3", "--tokens", "4", "--state", "3",
 	"--mlp-hidden", "32", "--mlp-layers", "2", "--mlp-embed", "16",
 	"--tf-width", "32", "--tf-layers", "1", "--tf-heads", "2", "--tf-mlp-ratio", "2", "--tf-embed", "16",
-	"--duration", "1ms", "--min-reps", "2", "--rate", "250"}
+	"--duration", "1ms", "--min-reps", "2", "--rate", "250", "--kernels=false"}
 
 func TestBenchJSON(t *testing.T) {
 	args := append(append([]string{}, tinyBench...), "--json", "--solvers", "euler,rk4", "--steps", "3",
@@ -125,7 +125,10 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "--rate", "5"},
 		{"bench", "--tf-heads", "3"},
 		{"bench", "--mlp-hidden", "0"},
-		{"bench", "--arch", "", "--strategies", ""},
+		{"bench", "--arch", "", "--strategies", "", "--kernels=false"},
+		{"bench", "--kernel-duration", "0s"},
+		{"bench", "--weights", "f8"},
+		{"bench", "--kernel-min-reps", "0"},
 		{"bench", "extra"},
 	} {
 		var out, errb bytes.Buffer
@@ -139,6 +142,41 @@ func TestBenchUsage(t *testing.T) {
 		}
 		if out.Len() != 0 {
 			t.Errorf("%q: measured something before failing: %q", args, out.String())
+		}
+	}
+}
+
+// TestBenchKernels runs the kernel section alone, briefly, and checks its report.
+func TestBenchKernels(t *testing.T) {
+	code, stdout, stderr := runCLI(t, context.Background(), "bench", "--arch", "", "--strategies", "", "--threads", "1",
+		"--kernel-duration", "1ms", "--kernel-min-reps", "1", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep benchReport
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	k := rep.Kernels
+	if k == nil || k.Kernels == "" {
+		t.Fatalf("no kernel report: %s", stdout)
+	}
+	if (k.Kernels != "go") != (k.Peak > 0) || len(k.Products) != 2*5 || len(k.Networks) != 4 || len(k.Half) != 2 {
+		t.Fatalf("kernel report %+v", k)
+	}
+	for _, n := range k.Networks {
+		if !(n.MsMedian > 0 && n.GFLOPS > 0 && n.Reps >= 1 && n.MFLOP > 0 && n.Params > 0) {
+			t.Errorf("network %+v", n)
+		}
+		if k.Peak > 0 && !(n.PeakShare > 0) {
+			t.Errorf("network %+v has no share of the peak", n)
+		}
+	}
+	for _, h := range k.Half {
+		if !(h.MaxDiff > 0 && h.MaxDiff < 0.01*h.MaxAbs) {
+			t.Errorf("half-precision cost %+v", h)
 		}
 	}
 }

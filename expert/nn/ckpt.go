@@ -97,6 +97,7 @@ func SetWeights(net Net, ts map[string]ckpt.Tensor) error {
 	for _, p := range net.Params() {
 		copy(p.Data, ts[p.Name].Data)
 	}
+	net.Repack()
 	return nil
 }
 

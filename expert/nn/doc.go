@@ -11,8 +11,13 @@
 // normalized space.
 //
 // Weights are named tensors (Param) stored [in, out] for linear layers, so a layer computes
-// y = x·W + b. Param.Data aliases the network's storage: writing it changes the network. Each
-// network lists its parameters in a fixed order; names are the checkpoint's tensor names.
+// y = x·W + b. Param.Data is the network's float32 master copy; the matrix products read packed
+// copies of the weight matrices (internal/kern's panel layout, made once: by the constructors,
+// Init, SetWeights and Repack), so a caller that writes Data calls Repack before the next Bind
+// (biases, position embeddings and the rest are read from Data directly). SetF16 packs the weight
+// matrices in IEEE half precision instead (half the bytes; converted in the kernel, float32
+// accumulation). Each network lists its parameters in a fixed order; names are the checkpoint's
+// tensor names.
 //
 // # Time embedding
 //
@@ -53,6 +58,16 @@
 //
 // # Speed
 //
+// Everything in bulk runs through internal/kern: packed, cache-blocked matrix products with
+// AVX-512 or AVX2+FMA micro-kernels (pure Go where the CPU has neither: arm64), vectorized
+// float32 exp for SiLU, GELU and softmax, LayerNorm fused with the FiLM/adaLN modulation, and
+// attention as two packed products per head. The transformer computes q, k and v in one product
+// (the three maps packed side by side) and all 9·Layers + 2 modulation vectors of a time step in
+// one matrix-vector product; a bias is copied into the output and the product accumulated onto
+// it, and a residual branch's product accumulates straight onto the residual stream (MLP). The
+// once-per-chunk work (pooling and the condition's FiLM part; the state token, every block's
+// cross-attention keys and values and the t = 1 modulation) is done by Bind.
+//
 // BenchmarkChunk times the reference configurations of issue 3 (MLP: 3 blocks of 1024, H = 50,
 // D = 7, embedding 512, state 7; transformer: width 256, 4 layers, 4 heads, MLP ratio 4, 51
 // tokens, 16 condition tokens of 256) for one chunk: Bind plus 10 Euler evaluations at batch 1,
@@ -61,12 +76,14 @@
 //
 //	go test -run X -bench Chunk -benchtime 10x ./expert/nn/
 //
-// The kernels are portable scalar Go (internal/kern); SIMD versions belong there.
+// Package refnet holds the fixed reference networks A and B of issue 19, for comparison with
+// other frameworks, and blas32 the kernels as gonum's BLAS for gorgonia (expert/train).
 //
 // # Memory and threads
 //
 // Bind allocates only when a larger batch or more condition tokens than before arrive; Velocity
-// allocates nothing. With Threads = 2 a network owns one worker goroutine for its matrix products;
-// Close stops it. A network is not safe for concurrent use, and the Field from Bind is valid until
+// allocates nothing. With Threads = 2 a network owns one worker goroutine for its matrix products
+// (internal/kern's Pool: it spins between products, parks when idle, and takes column panels
+// from a shared counter, so results are bit-identical to one thread); Close stops it. A network is not safe for concurrent use, and the Field from Bind is valid until
 // the next Bind.
 package nn

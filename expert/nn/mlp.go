@@ -75,21 +75,23 @@ type MLP struct {
 	cfg  MLPConfig
 	ps   params
 	pool *kern.Pool
+	arch *kern.Arch
+	f16  bool // weight matrices packed in half precision
 
 	// weights, aliasing ps
-	tfc1w, tfc1b, tfc2w, tfc2b []float32
-	condw, condb               []float32
-	inw, inb                   []float32
-	blocks                     []mlpBlock
-	outw, outb                 []float32
+	tfc1, tfc2, cond, in dense
+	blocks               []mlpBlock
+	out                  dense
+	all                  []*dense // every layer above
 
 	field MLPField
 }
 
+// mlpBlock is a residual block: its FiLM scale and shift are linear in the time features (the
+// T maps, no bias) and the condition features (the C maps with the bias).
 type mlpBlock struct {
-	scaleT, scaleC, scaleB []float32
-	shiftT, shiftC, shiftB []float32
-	fcw, fcb               []float32
+	scaleT, scaleC, shiftT, shiftC dense
+	fc                             dense
 }
 
 var _ Net = (*MLP)(nil)
@@ -108,32 +110,68 @@ func newMLP(cfg MLPConfig, r *rand.Rand, dry bool) (*MLP, error) {
 	hd, w, tw, cw := cfg.H*cfg.D, cfg.Hidden, cfg.TimeWidth, cfg.CondWidth
 	p := &m.ps
 	p.dry = dry
-	m.tfc1w, m.tfc1b = p.add("time.fc1.w", cfg.TimeFeatures, tw), p.add("time.fc1.b", tw)
-	m.tfc2w, m.tfc2b = p.add("time.fc2.w", tw, tw), p.add("time.fc2.b", tw)
-	m.condw, m.condb = p.add("cond.w", cfg.Embed+cfg.State, cw), p.add("cond.b", cw)
-	m.inw, m.inb = p.add("in.w", hd+cfg.H, w), p.add("in.b", w)
+	lin := func(name string, in, out int) dense {
+		return dense{w: p.add(name+".w", in, out), b: p.add(name+".b", out), in: in, out: out}
+	}
+	m.tfc1, m.tfc2 = lin("time.fc1", cfg.TimeFeatures, tw), lin("time.fc2", tw, tw)
+	m.cond = lin("cond", cfg.Embed+cfg.State, cw)
+	m.in = lin("in", hd+cfg.H, w)
 	for l := 0; l < cfg.Layers; l++ {
 		pre := fmt.Sprintf("blocks.%d.", l)
 		var b mlpBlock
-		b.scaleT, b.scaleC, b.scaleB = p.add(pre+"scale.wt", tw, w), p.add(pre+"scale.wc", cw, w), p.add(pre+"scale.b", w)
-		b.shiftT, b.shiftC, b.shiftB = p.add(pre+"shift.wt", tw, w), p.add(pre+"shift.wc", cw, w), p.add(pre+"shift.b", w)
-		b.fcw, b.fcb = p.add(pre+"fc.w", w, w), p.add(pre+"fc.b", w)
+		b.scaleT = dense{w: p.add(pre+"scale.wt", tw, w), in: tw, out: w}
+		b.scaleC = dense{w: p.add(pre+"scale.wc", cw, w), in: cw, out: w}
+		b.scaleC.b = p.add(pre+"scale.b", w)
+		b.shiftT = dense{w: p.add(pre+"shift.wt", tw, w), in: tw, out: w}
+		b.shiftC = dense{w: p.add(pre+"shift.wc", cw, w), in: cw, out: w}
+		b.shiftC.b = p.add(pre+"shift.b", w)
+		b.fc = lin(pre+"fc", w, w)
 		m.blocks = append(m.blocks, b)
 	}
-	m.outw, m.outb = p.add("out.w", w, hd), p.add("out.b", hd)
+	m.out = lin("out", w, hd)
 	if dry {
 		return m, nil
 	}
+	m.arch = kern.Best()
 	Init(m, r, 1)
 	for _, b := range m.blocks {
-		clear(b.scaleT)
-		clear(b.scaleC)
-		clear(b.shiftT)
-		clear(b.shiftC)
+		clear(b.scaleT.w)
+		clear(b.scaleC.w)
+		clear(b.shiftT.w)
+		clear(b.shiftC.w)
 	}
+	m.Repack()
 	m.pool = kern.NewPool(cfg.Threads)
 	m.field.m = m
 	return m, nil
+}
+
+// denses lists the network's linear layers.
+func (m *MLP) denses() []*dense {
+	if m.all == nil {
+		m.all = []*dense{&m.tfc1, &m.tfc2, &m.cond, &m.in, &m.out}
+		for i := range m.blocks {
+			b := &m.blocks[i]
+			m.all = append(m.all, &b.scaleT, &b.scaleC, &b.shiftT, &b.shiftC, &b.fc)
+		}
+	}
+	return m.all
+}
+
+// Repack rebuilds the packed weights from Params (see Net).
+func (m *MLP) Repack() {
+	if m.arch == nil {
+		return // a layout-only network
+	}
+	for _, d := range m.denses() {
+		d.pack(m.arch, m.f16)
+	}
+}
+
+// SetF16 switches the weight matrices' precision (see Net).
+func (m *MLP) SetF16(on bool) {
+	m.f16 = on
+	m.Repack()
 }
 
 // Config returns the network's config with defaults applied.
@@ -203,11 +241,12 @@ func (m *MLP) BindBatch(conds []*expert.Condition) (*MLPField, error) {
 		copy(row[cfg.Embed:], c.State)
 		f.prefix[b] = c.Prefix
 	}
-	m.pool.Linear(f.ce, f.cin, m.condw, m.condb, B, in, cw)
-	kern.SiLU(f.ce)
+	_, _ = w, cw
+	m.cond.apply(m.pool, f.ce, f.cin, B, f.ws)
+	m.arch.SiLU(f.ce)
 	for l, blk := range m.blocks {
-		m.pool.Linear(f.scaleC[l], f.ce, blk.scaleC, blk.scaleB, B, cw, w)
-		m.pool.Linear(f.shiftC[l], f.ce, blk.shiftC, blk.shiftB, B, cw, w)
+		blk.scaleC.apply(m.pool, f.scaleC[l], f.ce, B, f.ws)
+		blk.shiftC.apply(m.pool, f.shiftC[l], f.ce, B, f.ws)
 	}
 	return f, nil
 }
@@ -224,7 +263,9 @@ type MLPField struct {
 	scaleC, shiftC [][]float32 // per block, B x Hidden: condition part of FiLM including bias
 	tf, t1, t2     []float32
 	sc, sh         []float32 // Hidden: time part of FiLM
-	xin, h, u, v   []float32
+	scb, shb       []float32 // B x Hidden: a block's whole FiLM scale and shift
+	xin, h, u      []float32
+	ws             []float32 // the kernels' scratch
 }
 
 func (f *MLPField) alloc(batch int) {
@@ -253,7 +294,13 @@ func (f *MLPField) alloc(batch int) {
 	f.xin = grow(f.xin, batch*(cfg.H*cfg.D+cfg.H))
 	f.h = grow(f.h, batch*w)
 	f.u = grow(f.u, batch*w)
-	f.v = grow(f.v, batch*w)
+	f.scb = grow(f.scb, batch*w)
+	f.shb = grow(f.shb, batch*w)
+	n := 0
+	for _, d := range f.m.denses() {
+		n = max(n, d.scratch(batch))
+	}
+	f.ws = grow(f.ws, n)
 }
 
 // Batch returns the number of chunks B.
@@ -269,13 +316,13 @@ func (f *MLPField) Velocity(dst, x []float32, t float64) {
 	if len(dst) != n || len(x) != n {
 		panic(fmt.Sprintf("nn: mlp velocity: dst %d, x %d, want %d", len(dst), len(x), n))
 	}
-	B, w, tw, hd := f.b, cfg.Hidden, cfg.TimeWidth, cfg.H*cfg.D
+	B, w, hd := f.b, cfg.Hidden, cfg.H*cfg.D
 	// Time features, shared by the batch.
 	TimeFeatures(f.tf, t)
-	m.pool.Linear(f.t1, f.tf, m.tfc1w, m.tfc1b, 1, cfg.TimeFeatures, tw)
-	kern.SiLU(f.t1)
-	m.pool.Linear(f.t2, f.t1, m.tfc2w, m.tfc2b, 1, tw, tw)
-	kern.SiLU(f.t2)
+	m.tfc1.apply(m.pool, f.t1, f.tf, 1, f.ws)
+	m.arch.SiLU(f.t1)
+	m.tfc2.apply(m.pool, f.t2, f.t1, 1, f.ws)
+	m.arch.SiLU(f.t2)
 	// Input: noisy chunk with committed rows replaced by the prefix, then the mask channel.
 	xw := hd + cfg.H
 	for b := 0; b < B; b++ {
@@ -292,27 +339,24 @@ func (f *MLPField) Velocity(dst, x []float32, t float64) {
 			}
 		}
 	}
-	m.pool.Linear(f.h, f.xin, m.inw, m.inb, B, xw, w)
+	m.in.apply(m.pool, f.h, f.xin, B, f.ws)
 	for l, blk := range m.blocks {
-		m.pool.Gemm(f.sc, f.t2, blk.scaleT, 1, tw, w, false)
-		m.pool.Gemm(f.sh, f.t2, blk.shiftT, 1, tw, w, false)
-		kern.LayerNorm(f.u, f.h, B, w, lnEps)
-		sc, sh := f.scaleC[l], f.shiftC[l]
+		blk.scaleT.apply(m.pool, f.sc, f.t2, 1, f.ws)
+		blk.shiftT.apply(m.pool, f.sh, f.t2, 1, f.ws)
+		copy(f.scb, f.scaleC[l])
+		copy(f.shb, f.shiftC[l])
 		for b := 0; b < B; b++ {
-			u := f.u[b*w : (b+1)*w]
-			scb, shb := sc[b*w:(b+1)*w], sh[b*w:(b+1)*w]
-			for j := range u {
-				u[j] = u[j]*(1+scb[j]+f.sc[j]) + shb[j] + f.sh[j]
-			}
+			kern.Add(f.scb[b*w:(b+1)*w], f.sc)
+			kern.Add(f.shb[b*w:(b+1)*w], f.sh)
 		}
-		kern.SiLU(f.u)
-		m.pool.Linear(f.v, f.u, blk.fcw, blk.fcb, B, w, w)
-		for j, v := range f.v {
-			f.h[j] += v
-		}
+		kern.LayerNormMod(f.u, f.h, f.shb, f.scb, B, w, w, lnEps)
+		m.arch.SiLU(f.u)
+		// h += u·W + b: the bias onto h, then the product accumulated onto it.
+		kern.AddRow(f.h, blk.fc.b, B, w)
+		m.pool.MulTo(blk.fc.packed, f.h, f.u, B, true, f.ws)
 	}
 	kern.LayerNorm(f.u, f.h, B, w, lnEps)
-	m.pool.Linear(dst, f.u, m.outw, m.outb, B, w, hd)
+	m.out.apply(m.pool, dst, f.u, B, f.ws)
 	for b := 0; b < B; b++ {
 		if p := f.prefix[b]; len(p) > 0 {
 			prefixVelocity(dst[b*hd:], x[b*hd:], p, t)

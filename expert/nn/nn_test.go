@@ -54,6 +54,7 @@ func randomNet(t *testing.T, tn testNet, threads int) Net {
 			}
 		}
 	}
+	n.Repack()
 	return n
 }
 
@@ -349,4 +350,49 @@ func FuzzLoad(f *testing.F) {
 		v := make([]float32, h*d)
 		fl.Velocity(v, make([]float32, h*d), 0.5)
 	})
+}
+
+// TestF16Weights: half-precision weight matrices change the velocity by about their rounding
+// (2^-11 relative per weight), not more, allocate nothing per evaluation, and switching back
+// restores the float32 velocity bit for bit.
+func TestF16Weights(t *testing.T) {
+	for _, tn := range testNets() {
+		t.Run(tn.name, func(t *testing.T) {
+			n := randomNet(t, tn, 1)
+			defer n.Close()
+			h, d := n.Shape()
+			r := rand.New(rand.NewPCG(11, 11))
+			c := cond(r, tn, randVec(r, d))
+			x := randVec(r, h*d)
+			eval := func() []float32 {
+				f, err := n.Bind(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				v := make([]float32, h*d)
+				f.Velocity(v, x, 0.4)
+				if a := testing.AllocsPerRun(5, func() { f.Velocity(v, x, 0.4) }); a != 0 {
+					t.Errorf("Velocity allocates %v times", a)
+				}
+				return v
+			}
+			v32 := eval()
+			n.SetF16(true)
+			v16 := eval()
+			n.SetF16(false)
+			back := eval()
+			var diff, scale float64
+			for i := range v32 {
+				diff = math.Max(diff, math.Abs(float64(v16[i]-v32[i])))
+				scale = math.Max(scale, math.Abs(float64(v32[i])))
+				if math.Float32bits(back[i]) != math.Float32bits(v32[i]) {
+					t.Fatalf("float32 again differs at %d", i)
+				}
+			}
+			t.Logf("max |v16 - v32| = %.3g, max |v32| = %.3g", diff, scale)
+			if !(diff > 0 && diff < 1e-2*scale) {
+				t.Fatalf("half precision changes the velocity by %v (scale %v)", diff, scale)
+			}
+		})
+	}
 }

@@ -7,9 +7,12 @@ import (
 	"math/rand/v2"
 
 	"github.com/flowact/flowact/expert"
+	"github.com/flowact/flowact/expert/nn/internal/kern"
 )
 
-// Param is one named weight tensor of a network; Data aliases the network's storage.
+// Param is one named weight tensor of a network; Data aliases the network's master copy of it.
+// The kernels compute with packed copies of the weight matrices (see Net.Repack): after writing
+// Data, call Repack.
 type Param struct {
 	Name  string
 	Shape []int
@@ -25,6 +28,16 @@ type Net interface {
 	CondShape() (width, state int)
 	// Params lists the weights in a fixed order; the slices alias the network's storage.
 	Params() []Param
+	// Repack rebuilds the kernels' packed copies of the weight matrices from Params' Data. The
+	// constructors, Init and SetWeights do it; a caller that writes Data directly calls it
+	// before the next Bind. It allocates nothing.
+	Repack()
+	// SetF16 makes the kernels use half-precision (IEEE binary16) copies of the weight
+	// matrices, converted to float32 inside the matrix products with float32 accumulation (on),
+	// or float32 copies (off, the default). Params keep the float32 master copy; biases, position
+	// embeddings and normalization stay float32. It allocates the packed copies anew; call it
+	// between chunks, not during one.
+	SetF16(on bool)
 	// Close stops the network's worker goroutine, if any. It is idempotent.
 	Close()
 }
@@ -74,6 +87,7 @@ func Init(net Net, r *rand.Rand, gain float64) {
 			p.Data[i] = float32(r.NormFloat64() * std)
 		}
 	}
+	net.Repack()
 }
 
 // TimeFeatures writes the sinusoidal features of flow time t to dst (even length F): for
@@ -134,9 +148,38 @@ func checkCond(c *expert.Condition, h, d, width, state int) error {
 	return nil
 }
 
+// dense is a linear layer y = x·W + b: W is [in, out] (aliasing its parameter), b has out
+// values (nil: none), and packed is W packed for the kernels.
+type dense struct {
+	w, b    []float32
+	in, out int
+	packed  *kern.Matrix
+}
+
+// pack (re)packs W, allocating the packed matrix the first time and when the precision changes.
+func (d *dense) pack(ar *kern.Arch, half bool) {
+	if d.packed == nil || d.packed.Half() != half {
+		d.packed = ar.NewMatrix(d.in, d.out, half)
+	}
+	d.packed.Set(d.w, d.out, 1)
+}
+
+// scratch returns the kernel scratch a product of rows rows by W needs.
+func (d *dense) scratch(rows int) int { return d.packed.Scratch(rows) }
+
+// apply computes y = x·W + b for rows rows of x on pool, with scratch ws.
+func (d *dense) apply(p *kern.Pool, y, x []float32, rows int, ws []float32) {
+	p.Linear(y, d.packed, d.b, x, rows, ws)
+}
+
 func grow(s []float32, n int) []float32 {
 	if cap(s) < n {
 		return make([]float32, n)
 	}
 	return s[:n]
 }
+
+// Sigmoid applies the logistic function 1/(1+e^-x) to x in place with the networks' vectorized
+// float32 kernels (the exp of internal/kern: within a few float32 ulps of the exact value). It
+// is expert/train's sigmoid, so that training and inference compute SiLU alike.
+func Sigmoid(x []float32) { kern.Best().Sigmoid(x) }

@@ -91,13 +91,13 @@ const (
 	gate3
 )
 
-type linear struct{ w, b []float32 }
-
 type tBlock struct {
-	ada            [9]linear
-	q, k, v, o     linear
-	cq, ck, cv, co linear
-	fc1, fc2       linear
+	ada            [9]dense
+	q, k, v, o     dense
+	cq, ck, cv, co dense
+	fc1, fc2       dense
+	qkv            *kern.Matrix // q, k and v side by side: [Width, 3·Width]
+	qkvb           [][]float32  // their biases (aliasing the parameters)
 }
 
 // Transformer is the DiT-style transformer expert (see the package documentation).
@@ -105,12 +105,19 @@ type Transformer struct {
 	cfg  TransformerConfig
 	ps   params
 	pool *kern.Pool
+	arch *kern.Arch
+	f16  bool // weight matrices packed in half precision
 
-	tfc1, tfc2          linear
-	act, state          linear
+	tfc1, tfc2          dense
+	act, state          dense
 	pos                 []float32
 	blocks              []tBlock
-	fshift, fscale, out linear
+	fshift, fscale, out dense
+	// mods holds every modulation map side by side ([Width, (9 Layers + 2)·Width]): one
+	// matrix-vector product gives all the modulation vectors of a time step.
+	mods  *kern.Matrix
+	modsb [][]float32 // their biases (aliasing the parameters)
+	cat   []float32   // scratch for packing the side-by-side matrices
 
 	field TransformerField
 }
@@ -134,8 +141,8 @@ func newTransformer(cfg TransformerConfig, r *rand.Rand, dry bool) (*Transformer
 	w, F := cfg.Width, cfg.TimeFeatures
 	p := &m.ps
 	p.dry = dry
-	lin := func(name string, in, out int) linear {
-		return linear{p.add(name+".w", in, out), p.add(name+".b", out)}
+	lin := func(name string, in, out int) dense {
+		return dense{w: p.add(name+".w", in, out), b: p.add(name+".b", out), in: in, out: out}
 	}
 	m.tfc1, m.tfc2 = lin("time.fc1", F, w), lin("time.fc2", w, w)
 	m.act, m.state = lin("act", cfg.D, w), lin("state", cfg.State, w)
@@ -156,6 +163,7 @@ func newTransformer(cfg TransformerConfig, r *rand.Rand, dry bool) (*Transformer
 	if dry {
 		return m, nil
 	}
+	m.arch = kern.Best()
 	Init(m, r, 1)
 	// pos is a matrix for Init's purposes; give it DiT's small scale instead.
 	for i := range m.pos {
@@ -169,9 +177,86 @@ func newTransformer(cfg TransformerConfig, r *rand.Rand, dry bool) (*Transformer
 	clear(m.fshift.w)
 	clear(m.fscale.w)
 	clear(m.out.w)
+	m.Repack()
 	m.pool = kern.NewPool(cfg.Threads)
 	m.field.m = m
 	return m, nil
+}
+
+// Repack rebuilds the packed weights from Params (see Net).
+func (m *Transformer) Repack() {
+	if m.arch == nil {
+		return // a layout-only network
+	}
+	w := m.cfg.Width
+	nm := 9*m.cfg.Layers + 2
+	if m.mods == nil || m.mods.Half() != m.f16 {
+		m.mods = m.arch.NewMatrix(w, nm*w, m.f16)
+		m.modsb = m.modsb[:0]
+		m.cat = make([]float32, w*max(nm, 3)*w)
+		for i := range m.blocks {
+			b := &m.blocks[i]
+			b.qkv = m.arch.NewMatrix(w, 3*w, m.f16)
+			b.qkvb = [][]float32{b.q.b, b.k.b, b.v.b}
+			for _, a := range b.ada {
+				m.modsb = append(m.modsb, a.b)
+			}
+		}
+		m.modsb = append(m.modsb, m.fshift.b, m.fscale.b)
+	}
+	var mods []*dense
+	for i := range m.blocks {
+		b := &m.blocks[i]
+		for k := range b.ada {
+			mods = append(mods, &b.ada[k])
+		}
+		for _, d := range []*dense{&b.o, &b.cq, &b.ck, &b.cv, &b.co, &b.fc1, &b.fc2} {
+			d.pack(m.arch, m.f16)
+		}
+		catTo(b.qkv, m.cat, []*dense{&b.q, &b.k, &b.v})
+	}
+	mods = append(mods, &m.fshift, &m.fscale)
+	catTo(m.mods, m.cat, mods)
+	for _, d := range []*dense{&m.tfc1, &m.tfc2, &m.act, &m.state, &m.out} {
+		d.pack(m.arch, m.f16)
+	}
+}
+
+// SetF16 switches the weight matrices' precision (see Net).
+func (m *Transformer) SetF16(on bool) {
+	m.f16 = on
+	m.Repack()
+}
+
+// catTo packs the weights of the layers ds (same input width) side by side into p; scratch
+// holds the row-major concatenation on the way.
+func catTo(p *kern.Matrix, scratch []float32, ds []*dense) {
+	in, n := ds[0].in, 0
+	for _, d := range ds {
+		n += d.out
+	}
+	cat := scratch[:in*n]
+	o := 0
+	for _, d := range ds {
+		for r := 0; r < in; r++ {
+			copy(cat[r*n+o:r*n+o+d.out], d.w[r*d.out:(r+1)*d.out])
+		}
+		o += d.out
+	}
+	p.Set(cat, n, 1)
+}
+
+// linearCat computes y = x·W + b for side-by-side layers: W packed by catTo, b their biases.
+func linearCat(p *kern.Pool, y []float32, w *kern.Matrix, b [][]float32, x []float32, rows int, ws []float32) {
+	_, n := w.Dims()
+	for i := 0; i < rows; i++ {
+		r := y[i*n : (i+1)*n]
+		o := 0
+		for _, bb := range b {
+			o += copy(r[o:], bb)
+		}
+	}
+	p.MulTo(w, y, x, rows, true, ws)
 }
 
 // Config returns the network's config with defaults applied.
@@ -203,29 +288,15 @@ func (m *Transformer) Bind(c *expert.Condition) (expert.Field, error) {
 	return f, nil
 }
 
-// timeCond writes the time conditioning vector SiLU(MLP(features(t))) to dst (Width).
-func (m *Transformer) timeCond(f *TransformerField, dst []float32, t float64) {
-	cfg := m.cfg
+// timeCond writes the time conditioning vector SiLU(MLP(features(t))) to dst (Width) and every
+// modulation vector for it to mods: 9 per block then the final shift and scale, each Width long.
+func (m *Transformer) timeCond(f *TransformerField, mods []float32, t float64) {
 	TimeFeatures(f.tf, t)
-	m.pool.Linear(f.t1, f.tf, m.tfc1.w, m.tfc1.b, 1, cfg.TimeFeatures, cfg.Width)
-	kern.SiLU(f.t1)
-	m.pool.Linear(dst, f.t1, m.tfc2.w, m.tfc2.b, 1, cfg.Width, cfg.Width)
-	kern.SiLU(dst)
-}
-
-// mods writes every modulation vector for conditioning vector c: 9 per block then the final
-// shift and scale, each Width long, to dst.
-func (m *Transformer) mods(dst, c []float32) {
-	w := m.cfg.Width
-	i := 0
-	for _, b := range m.blocks {
-		for _, a := range b.ada {
-			m.pool.Linear(dst[i*w:(i+1)*w], c, a.w, a.b, 1, w, w)
-			i++
-		}
-	}
-	m.pool.Linear(dst[i*w:(i+1)*w], c, m.fshift.w, m.fshift.b, 1, w, w)
-	m.pool.Linear(dst[(i+1)*w:(i+2)*w], c, m.fscale.w, m.fscale.b, 1, w, w)
+	m.tfc1.apply(m.pool, f.t1, f.tf, 1, f.ws)
+	m.arch.SiLU(f.t1)
+	m.tfc2.apply(m.pool, f.c, f.t1, 1, f.ws)
+	m.arch.SiLU(f.c)
+	linearCat(m.pool, mods, m.mods, m.modsb, f.c, 1, f.ws)
 }
 
 // BindBatch binds B conditions, one per chunk, and returns a field over B chunks
@@ -237,34 +308,34 @@ func (m *Transformer) BindBatch(conds []*expert.Condition) (*TransformerField, e
 	if len(conds) == 0 {
 		return nil, fmt.Errorf("%w: empty batch", ErrCondition)
 	}
-	tk := 0
+	tk, maxTk := 0, 0
 	for i, c := range conds {
 		if err := checkCond(c, cfg.H, cfg.D, cfg.Embed, cfg.State); err != nil {
 			return nil, fmt.Errorf("chunk %d: %w", i, err)
 		}
 		tk += c.Tokens
+		maxTk = max(maxTk, c.Tokens)
 	}
 	f := &m.field
-	f.alloc(len(conds), tk)
+	f.alloc(len(conds), tk, maxTk)
 	w := cfg.Width
 	off := 0
 	for b, c := range conds {
 		f.prefix[b] = c.Prefix
 		f.tkOff[b] = off
 		off += c.Tokens
-		m.pool.Linear(f.stateTok[b*w:(b+1)*w], c.State, m.state.w, m.state.b, 1, cfg.State, w)
-		kern.AddRow(f.stateTok[b*w:(b+1)*w], m.pos[cfg.H*w:], 1, w)
+		m.state.apply(m.pool, f.stateTok[b*w:(b+1)*w], c.State, 1, f.ws)
+		kern.Add(f.stateTok[b*w:(b+1)*w], m.pos[cfg.H*w:])
 	}
 	f.tkOff[len(conds)] = off
 	for l, blk := range m.blocks {
 		for b, c := range conds {
 			o := f.tkOff[b] * w
-			m.pool.Linear(f.ck[l][o:o+c.Tokens*w], c.Embedding, blk.ck.w, blk.ck.b, c.Tokens, cfg.Embed, w)
-			m.pool.Linear(f.cv[l][o:o+c.Tokens*w], c.Embedding, blk.cv.w, blk.cv.b, c.Tokens, cfg.Embed, w)
+			blk.ck.apply(m.pool, f.ck[l][o:o+c.Tokens*w], c.Embedding, c.Tokens, f.ws)
+			blk.cv.apply(m.pool, f.cv[l][o:o+c.Tokens*w], c.Embedding, c.Tokens, f.ws)
 		}
 	}
-	m.timeCond(f, f.c, 1)
-	m.mods(f.mod1, f.c)
+	m.timeCond(f, f.mod1, 1)
 	return f, nil
 }
 
@@ -282,13 +353,16 @@ type TransformerField struct {
 	mod1, modT []float32   // (9 Layers + 2) x Width modulation vectors at t = 1 and at t
 	tf, t1, c  []float32
 
-	x, u, q, k, v, a, o []float32 // (B·T) x Width
-	hm                  []float32 // (B·T) x MLPRatio·Width
-	scores              []float32
+	x, u, q, a, o []float32 // (B·T) x Width
+	qkv           []float32 // (B·T) x 3·Width
+	hm            []float32 // (B·T) x MLPRatio·Width
+	self, cross   *kern.Attention
+	ws            []float32 // the kernels' scratch
 }
 
-func (f *TransformerField) alloc(batch, tokens int) {
-	cfg := f.m.cfg
+func (f *TransformerField) alloc(batch, tokens, maxTk int) {
+	m := f.m
+	cfg := m.cfg
 	w, T := cfg.Width, cfg.H+1
 	f.b = batch
 	if cap(f.prefix) < batch {
@@ -309,14 +383,21 @@ func (f *TransformerField) alloc(batch, tokens int) {
 	f.mod1, f.modT = grow(f.mod1, nm), grow(f.modT, nm)
 	f.tf, f.t1, f.c = grow(f.tf, cfg.TimeFeatures), grow(f.t1, w), grow(f.c, w)
 	M := batch * T
-	f.x, f.u, f.q, f.k = grow(f.x, M*w), grow(f.u, M*w), grow(f.q, M*w), grow(f.k, M*w)
-	f.v, f.a, f.o = grow(f.v, M*w), grow(f.a, M*w), grow(f.o, M*w)
+	f.x, f.u, f.q = grow(f.x, M*w), grow(f.u, M*w), grow(f.q, M*w)
+	f.a, f.o = grow(f.a, M*w), grow(f.o, M*w)
+	f.qkv = grow(f.qkv, M*3*w)
 	f.hm = grow(f.hm, M*cfg.MLPRatio*w)
-	maxTk := T
-	for b := 0; b < batch; b++ {
-		maxTk = max(maxTk, f.tkOff[b+1]-f.tkOff[b])
+	dh := w / cfg.Heads
+	if f.self == nil {
+		f.self = m.arch.NewAttention(T, T, dh)
 	}
-	f.scores = grow(f.scores, max(maxTk, tokens))
+	if f.cross == nil || f.cross.MaxKeys() < maxTk {
+		f.cross = m.arch.NewAttention(T, maxTk, dh)
+	}
+	b := m.blocks[0]
+	n := max(m.mods.Scratch(1), b.qkv.Scratch(M), b.fc1.scratch(M), b.fc2.scratch(M), b.o.scratch(M),
+		b.ck.scratch(maxTk), m.act.scratch(cfg.H), m.out.scratch(cfg.H), m.state.scratch(1), m.tfc1.scratch(1))
+	f.ws = grow(f.ws, n)
 }
 
 // Batch returns the number of chunks B.
@@ -336,18 +417,19 @@ func (f *TransformerField) mod(l, k int, committed bool) []float32 {
 	return f.modT[i : i+w]
 }
 
-// modulateRows applies LN then the modulation (shift k, scale k+1) of block l to every token.
+// modulateRows writes to u the LayerNorm of x with the modulation (shift k, scale k+1) of block
+// l, fused, for every token: committed tokens take the t = 1 vectors.
 func (f *TransformerField) modulateRows(l, k int) {
 	cfg := f.m.cfg
 	w, T := cfg.Width, cfg.H+1
-	kern.LayerNorm(f.u, f.x, f.b*T, w, lnEps)
 	for b := 0; b < f.b; b++ {
 		d := len(f.prefix[b]) / cfg.D
-		for i := 0; i < T; i++ {
-			r := (b*T + i) * w
-			one := i < d
-			kern.Modulate(f.u[r:r+w], f.mod(l, k, one), f.mod(l, k+1, one), 1, w, 0)
+		r := b * T * w
+		if d > 0 {
+			kern.LayerNormMod(f.u[r:], f.x[r:], f.mod(l, k, true), f.mod(l, k+1, true), d, w, 0, lnEps)
 		}
+		r += d * w
+		kern.LayerNormMod(f.u[r:], f.x[r:], f.mod(l, k, false), f.mod(l, k+1, false), T-d, w, 0, lnEps)
 	}
 }
 
@@ -359,11 +441,7 @@ func (f *TransformerField) gateAdd(l, k int) {
 		d := len(f.prefix[b]) / cfg.D
 		for i := 0; i < T; i++ {
 			r := (b*T + i) * w
-			g := f.mod(l, k, i < d)
-			x, o := f.x[r:r+w], f.o[r:r+w]
-			for j, gv := range g {
-				x[j] += gv * o[j]
-			}
+			kern.MulAdd(f.x[r:r+w], f.mod(l, k, i < d), f.o[r:r+w])
 		}
 	}
 }
@@ -375,11 +453,9 @@ func (f *TransformerField) Velocity(dst, x []float32, t float64) {
 	if len(dst) != n || len(x) != n {
 		panic(fmt.Sprintf("nn: transformer velocity: dst %d, x %d, want %d", len(dst), len(x), n))
 	}
-	B, w, H, D := f.b, cfg.Width, cfg.H, cfg.D
-	T, M, hd := H+1, f.b*(H+1), H*D
-	dh := w / cfg.Heads
-	m.timeCond(f, f.c, t)
-	m.mods(f.modT, f.c)
+	B, w, H := f.b, cfg.Width, cfg.H
+	T, M, hd := H+1, f.b*(H+1), H*cfg.D
+	m.timeCond(f, f.modT, t)
 	// Tokens: actions (committed rows clean), then the state token.
 	for b := 0; b < B; b++ {
 		xb := x[b*hd : (b+1)*hd]
@@ -387,48 +463,44 @@ func (f *TransformerField) Velocity(dst, x []float32, t float64) {
 		in := f.u[b*hd : (b+1)*hd]
 		copy(in, xb)
 		copy(in, f.prefix[b])
-		m.pool.Linear(f.x[b*T*w:(b*T+H)*w], in, m.act.w, m.act.b, H, D, w)
-		for i := 0; i < H; i++ {
-			row := f.x[(b*T+i)*w : (b*T+i+1)*w]
-			for j, p := range m.pos[i*w : (i+1)*w] {
-				row[j] += p
-			}
-		}
+		tok := f.x[b*T*w : (b*T+H)*w]
+		copy(tok, m.pos[:H*w])
+		m.pool.MulTo(m.act.packed, tok, in, H, true, f.ws)
+		kern.AddRow(tok, m.act.b, H, w)
 		copy(f.x[(b*T+H)*w:(b*T+T)*w], f.stateTok[b*w:(b+1)*w])
 	}
-	for l, blk := range m.blocks {
-		// Self-attention over the chunk's tokens.
+	for l := range m.blocks {
+		blk := &m.blocks[l]
+		// Self-attention over the chunk's tokens: q, k and v in one product.
 		f.modulateRows(l, shift1)
-		m.pool.Linear(f.q, f.u, blk.q.w, blk.q.b, M, w, w)
-		m.pool.Linear(f.k, f.u, blk.k.w, blk.k.b, M, w, w)
-		m.pool.Linear(f.v, f.u, blk.v.w, blk.v.b, M, w, w)
+		linearCat(m.pool, f.qkv, blk.qkv, blk.qkvb, f.u, M, f.ws)
 		for b := 0; b < B; b++ {
-			o := b * T * w
-			kern.Attention(f.a[o:o+T*w], f.q[o:o+T*w], f.k[o:o+T*w], f.v[o:o+T*w], T, T, cfg.Heads, dh, f.scores)
+			o := b * T
+			q := f.qkv[o*3*w:]
+			f.self.Run(f.a[o*w:], w, q, 3*w, q[w:], 3*w, q[2*w:], 3*w, T, T, cfg.Heads)
 		}
-		m.pool.Linear(f.o, f.a, blk.o.w, blk.o.b, M, w, w)
+		blk.o.apply(m.pool, f.o, f.a, M, f.ws)
 		f.gateAdd(l, gate1)
 		// Cross-attention to the condition's embedding tokens.
 		f.modulateRows(l, shift2)
-		m.pool.Linear(f.q, f.u, blk.cq.w, blk.cq.b, M, w, w)
+		blk.cq.apply(m.pool, f.q, f.u, M, f.ws)
 		for b := 0; b < B; b++ {
 			o := b * T * w
 			k0, k1 := f.tkOff[b]*w, f.tkOff[b+1]*w
-			kern.Attention(f.a[o:o+T*w], f.q[o:o+T*w], f.ck[l][k0:k1], f.cv[l][k0:k1], T, f.tkOff[b+1]-f.tkOff[b], cfg.Heads, dh, f.scores)
+			f.cross.Run(f.a[o:], w, f.q[o:], w, f.ck[l][k0:k1], w, f.cv[l][k0:k1], w, T, f.tkOff[b+1]-f.tkOff[b], cfg.Heads)
 		}
-		m.pool.Linear(f.o, f.a, blk.co.w, blk.co.b, M, w, w)
+		blk.co.apply(m.pool, f.o, f.a, M, f.ws)
 		f.gateAdd(l, gate2)
 		// MLP.
 		f.modulateRows(l, shift3)
-		rw := cfg.MLPRatio * w
-		m.pool.Linear(f.hm, f.u, blk.fc1.w, blk.fc1.b, M, w, rw)
-		kern.GELU(f.hm)
-		m.pool.Linear(f.o, f.hm, blk.fc2.w, blk.fc2.b, M, rw, w)
+		blk.fc1.apply(m.pool, f.hm, f.u, M, f.ws)
+		m.arch.GELU(f.hm)
+		blk.fc2.apply(m.pool, f.o, f.hm, M, f.ws)
 		f.gateAdd(l, gate3)
 	}
 	f.modulateRows(cfg.Layers, 0)
 	for b := 0; b < B; b++ {
-		m.pool.Linear(dst[b*hd:(b+1)*hd], f.u[b*T*w:(b*T+H)*w], m.out.w, m.out.b, H, w, D)
+		m.out.apply(m.pool, dst[b*hd:(b+1)*hd], f.u[b*T*w:(b*T+H)*w], H, f.ws)
 		if p := f.prefix[b]; len(p) > 0 {
 			prefixVelocity(dst[b*hd:], x[b*hd:], p, t)
 		}

@@ -126,6 +126,7 @@ func Resume(dir string, cfg Config) (*Trainer, nn.Net, error) {
 			copy(s.dst, d)
 		}
 	}
+	net.Repack()
 	t.step = c.Manifest.Provenance.Steps
 	if t.step > t.cfg.Steps {
 		return fail(fmt.Errorf("train: resume at step %d past the run's %d steps: %w", t.step, t.cfg.Steps, ErrConfig))

@@ -100,7 +100,7 @@ func (b *builder) silu(x *G.Node) *G.Node {
 	if b.err != nil {
 		return nil
 	}
-	return b.had(x, b.do(G.Sigmoid(x)))
+	return b.had(x, b.do(G.ApplyOp(sigmoidOp{}, x)))
 }
 
 // gelu is the tanh approximation, as kern.GELU: 0.5 x (1 + tanh(c (x + a x³))).

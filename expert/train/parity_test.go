@@ -22,6 +22,7 @@ func randomize(net nn.Net, r *rand.Rand) {
 			}
 		}
 	}
+	net.Repack()
 }
 
 // parityBatch builds B examples with random conditions and chunks.

@@ -9,12 +9,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"time"
 
 	G "gorgonia.org/gorgonia"
 
 	"github.com/flowact/flowact/expert/ckpt"
 	"github.com/flowact/flowact/expert/nn"
+	"github.com/flowact/flowact/expert/nn/blas32"
 	"github.com/flowact/flowact/expert/path"
 )
 
@@ -186,6 +188,7 @@ func New(net nn.Net, cfg Config) (*Trainer, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	useKernels.Do(func() { G.Use(&blas32.Implementation{}) })
 	t := &Trainer{cfg: cfg, net: net}
 	for _, p := range net.Params() {
 		t.m = append(t.m, make([]float32, len(p.Data)))
@@ -196,6 +199,10 @@ func New(net nn.Net, cfg Config) (*Trainer, error) {
 	}
 	return t, nil
 }
+
+// useKernels gives gorgonia (a process-wide setting of its own) expert/nn's matrix kernels as
+// its BLAS, once, when the first Trainer is made.
+var useKernels sync.Once
 
 // Step returns the number of optimizer steps taken.
 func (t *Trainer) Step() int { return t.step }
@@ -428,31 +435,41 @@ func (t *Trainer) runUpdate(s int, count float64) (float64, error) {
 }
 
 // adamW applies one AdamW step (Loshchilov & Hutter 2019): bias-corrected Adam moments and a
-// decoupled weight decay on weight matrices.
+// decoupled weight decay on weight matrices, fused with the moving average's update in one
+// float32 pass over each parameter (the per-step constants are computed in float64 once).
 func (t *Trainer) adamW(s int, grads [][]float32, gscale float64) {
 	c := t.cfg
 	lr := t.LR(s)
 	k := float64(s + 1)
 	bc1 := 1 - math.Pow(c.Beta1, k)
 	bc2 := 1 - math.Pow(c.Beta2, k)
+	b1, b2 := float32(c.Beta1), float32(c.Beta2)
+	gs := float32(gscale)
+	// upd = (m/bc1) / (sqrt(v/bc2) + eps) = m·(sqrt(bc2)/bc1) / (sqrt(v) + eps·sqrt(bc2)).
+	stepSize := float32(lr * math.Sqrt(bc2) / bc1)
+	eps := float32(c.Eps * math.Sqrt(bc2))
+	ed := EMADecay(c.EMA, s) // warmed up: see EMADecay
+	ema, emaKeep := float32(1-ed), float32(ed)
 	for i, p := range t.net.Params() {
 		w, g, m, v := p.Data, grads[i], t.m[i], t.v[i]
-		decay := 0.0
+		g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
+		keep := float32(1)
 		if len(p.Shape) >= 2 {
-			decay = c.Decay
+			keep = float32(1 - lr*c.Decay)
 		}
-		for j := range w {
-			gj := float64(g[j]) * gscale
-			mj := c.Beta1*float64(m[j]) + (1-c.Beta1)*gj
-			vj := c.Beta2*float64(v[j]) + (1-c.Beta2)*gj*gj
-			m[j], v[j] = float32(mj), float32(vj)
-			upd := (mj / bc1) / (math.Sqrt(vj/bc2) + c.Eps)
-			w[j] = float32(float64(w[j]) - lr*(upd+decay*float64(w[j])))
-		}
+		var e []float32
 		if t.ema != nil {
-			e, ed := t.ema[i], EMADecay(c.EMA, s)
-			for j := range e {
-				e[j] = float32(ed*float64(e[j]) + (1-ed)*float64(w[j]))
+			e = t.ema[i][:len(w)]
+		}
+		for j, wj := range w {
+			gj := g[j] * gs
+			mj := b1*m[j] + (1-b1)*gj
+			vj := b2*v[j] + (1-b2)*gj*gj
+			m[j], v[j] = mj, vj
+			wj = wj*keep - stepSize*mj/(float32(math.Sqrt(float64(vj)))+eps)
+			w[j] = wj
+			if e != nil {
+				e[j] = emaKeep*e[j] + ema*wj
 			}
 		}
 	}
@@ -530,6 +547,7 @@ func (t *Trainer) CopyTo(dst nn.Net, ema bool) error {
 			copy(p.Data, src[i].Data)
 		}
 	}
+	dst.Repack()
 	return nil
 }
 

@@ -22,6 +22,15 @@
 // system), which a loaded machine does not stretch as it stretches wall time, and the GFLOP per
 // CPU second it gives; and allocations per chunk.
 //
+// # Kernels
+//
+// Kernels measures the kernels themselves (expert/nn/refnet): the FMA peak of one core for each
+// vector instruction set, matrix products on the networks' shapes with float32 and
+// half-precision weights, and the reference networks A and B of issue 19 (fixed sizes, so that
+// their chunks compare with other frameworks'), each chunk timed like an expert chunk (median,
+// p99, minimum; CPU time). Every GFLOP/s figure is also a share of the best measured peak times
+// the threads; the half-precision cost is the largest velocity difference from float32 weights.
+//
 // # The control tick
 //
 // Tick steps a real policy.Loop (Loop.Step, the core that Run and Simulate drive) on a fake

@@ -182,6 +182,8 @@ type ExpertConfig struct {
 	MinReps, MaxReps int
 	// Seed seeds the weights, the condition and the noise.
 	Seed uint64
+	// F16 runs the network on half-precision copies of its weight matrices (nn.Net.SetF16).
+	F16 bool
 }
 
 func (c ExpertConfig) withDefaults() ExpertConfig {
@@ -248,6 +250,7 @@ type ExpertResult struct {
 	Steps   int    `json:"steps,omitempty"` // fixed-step solvers only
 	Threads int    `json:"threads"`
 	Batch   int    `json:"batch"`
+	F16     bool   `json:"f16_weights"`
 	Params  int    `json:"params"` // the network's weights
 	Reps    int    `json:"reps"`   // timed chunks
 
@@ -265,6 +268,9 @@ type ExpertResult struct {
 	// over that CPU time. Both are 0 where the CPU time is not known (non-unix systems).
 	CPUMs        float64 `json:"cpu_ms_per_chunk"`
 	GFLOPPerCPUs float64 `json:"gflop_per_cpu_s"`
+	// PeakShare is GFLOPS over Threads times the measured FMA peak of one core (set by the
+	// caller when the peak was measured; 0 otherwise).
+	PeakShare float64 `json:"peak_share,omitempty"`
 
 	Allocs      float64 `json:"allocs_per_chunk"`
 	Bytes       float64 `json:"bytes_per_chunk"`
@@ -291,7 +297,8 @@ func Expert(ctx context.Context, c ExpertConfig) (ExpertResult, error) {
 	if !ok {
 		return ExpertResult{}, fmt.Errorf("bench: %s network has no FLOP count", c.Arch)
 	}
-	res := ExpertResult{Arch: c.Arch, Solver: c.Solver, Threads: c.Threads, Batch: c.Batch}
+	net.SetF16(c.F16)
+	res := ExpertResult{Arch: c.Arch, Solver: c.Solver, Threads: c.Threads, Batch: c.Batch, F16: c.F16}
 	if !adaptive {
 		res.Steps = c.Steps
 	}

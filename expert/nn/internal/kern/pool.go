@@ -1,88 +1,194 @@
 package kern
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
 
-// Pool runs Gemm on up to two threads: the calling goroutine and, when Threads is 2, one worker
-// goroutine owned by the Pool. The worker computes the right half of C's columns while the caller
-// computes the left half; the two never write the same element. Close stops and waits for the
-// worker. A Pool is not safe for concurrent use.
+// Pool runs matrix products on up to two threads: the calling goroutine and, with Threads 2, one
+// worker goroutine owned by the Pool. The caller packs A and publishes the product (a sequence
+// number in an atomic); then both threads take C's column panels one at a time from a shared
+// counter until none is left. The two never write the same element, and every element is summed
+// in the same order as on one thread, so results are bit-identical.
+//
+// The worker spins on the sequence number while products keep coming (a channel hand-off per
+// product costs a scheduler wake-up, which made two threads slower than one); after spinLimit
+// idle polls it parks on a channel until the next product. Taking panels from a counter keeps a
+// busy machine from making two threads slower than one: a worker that the OS has not run yet
+// takes no panel, and the caller, having done them all, closes the product (one atomic
+// compare-and-swap) instead of waiting; it waits only for a worker that joined, which finishes
+// its last panel. Close stops the worker and waits for it. A Pool is not safe for concurrent
+// use.
 type Pool struct {
-	req  chan task
-	done chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	threads int
+	seq     atomic.Uint64 // last published product
+	state   atomic.Uint64 // product seq<<2 | open, joined or closed
+	done    atomic.Uint64 // last product the worker finished
+	next    atomic.Int64  // next panel to take
+	parked  atomic.Bool
+	quit    atomic.Bool
+	wake    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+	job     job
 }
 
-type task struct {
-	c, a, b []float32
-	m, k, n int
-	j0, j1  int
-	acc     bool
+// Product states, the low two bits of Pool.state.
+const (
+	stOpen   = 0
+	stJoined = 1
+	stClosed = 2
+)
+
+type job struct {
+	m    *Matrix
+	c    []float32
+	ldc  int
+	ap   []float32
+	as   int
+	rows int
+	acc  bool
+	tmp  []float32 // the worker's edge tile
 }
 
-// minParallel is the product size m·k·n below which Gemm stays on one thread. A hand-off to the
-// worker costs a few microseconds on an idle machine but up to a scheduler time slice on a busy
-// one; below 2M multiply-adds (about half a millisecond of work) splitting does not pay. At batch
-// 1 this keeps the reference MLP's matrix-vector products on one thread and splits the
-// transformer's (51-row) products.
-const minParallel = 1 << 21
+// minParallel is the product size rows·k·n (multiply-adds) from which Mul splits: a hand-off
+// to a spinning worker costs well under a microsecond, about 30K multiply-adds at the kernels'
+// speed; 2^17 keeps it below a few percent. Tiny products (time MLPs, modulation vectors of a
+// narrow network) stay on one thread.
+const minParallel = 1 << 17
 
-// NewPool returns a pool using threads threads (1 or 2; other values are clamped).
+// spinLimit is how many polls the worker (and a waiting caller, between yields) makes before it
+// parks (yields): at a few ns a poll, some tens of microseconds, longer than the gaps between
+// a network's products and far shorter than the gaps between chunks.
+const spinLimit = 1 << 14
+
+// NewPool returns a pool using threads threads (1 or 2; other values are clamped). With one
+// processor (GOMAXPROCS 1) a pool has one thread: a spinning worker would only steal the
+// caller's time.
 func NewPool(threads int) *Pool {
-	p := &Pool{}
-	if threads >= 2 {
-		p.req = make(chan task)
-		p.done = make(chan struct{})
+	p := &Pool{threads: 1}
+	if threads >= 2 && runtime.GOMAXPROCS(0) >= 2 {
+		p.threads = 2
+		p.wake = make(chan struct{}, 1)
 		p.wg.Add(1)
 		go p.work()
 	}
 	return p
 }
 
-func (p *Pool) work() {
-	defer p.wg.Done()
-	for t := range p.req {
-		gemmCols(t.c, t.a, t.b, t.m, t.k, t.n, t.j0, t.j1, t.acc)
-		p.done <- struct{}{}
-	}
-}
-
 // Threads reports how many threads the pool uses.
 func (p *Pool) Threads() int {
-	if p == nil || p.req == nil {
+	if p == nil {
 		return 1
 	}
-	return 2
+	return p.threads
 }
 
-// Gemm is the package-level Gemm, split over the pool's threads when it is large enough.
-func (p *Pool) Gemm(c, a, b []float32, m, k, n int, acc bool) {
-	if p == nil || p.req == nil || m*k*n < minParallel || n < 16 {
-		gemmCols(c, a, b, m, k, n, 0, n, acc)
+func (p *Pool) work() {
+	defer p.wg.Done()
+	var last uint64
+	for {
+		spins := 0
+		for p.seq.Load() == last {
+			if p.quit.Load() {
+				return
+			}
+			spins++
+			if spins < spinLimit {
+				continue
+			}
+			// Park: announce it, then look again, so that a product published in between is
+			// not missed (the publisher wakes a parked worker).
+			p.parked.Store(true)
+			if p.seq.Load() != last || p.quit.Load() {
+				if !p.parked.CompareAndSwap(true, false) {
+					<-p.wake // the publisher saw us parked and sent a wake-up: take it
+				}
+				spins = 0
+				continue
+			}
+			<-p.wake
+			spins = 0
+		}
+		last = p.seq.Load()
+		// Join the product unless the caller already closed it (or moved on to a later one).
+		if !p.state.CompareAndSwap(last<<2|stOpen, last<<2|stJoined) {
+			continue
+		}
+		j := &p.job
+		np := int64(j.m.panels)
+		for q := p.next.Add(1) - 1; q < np; q = p.next.Add(1) - 1 {
+			j.m.panel(j.c, j.ldc, j.ap, j.as, j.rows, j.acc, int(q), j.tmp)
+		}
+		p.done.Store(last)
+	}
+}
+
+// signal wakes the worker if it parked.
+func (p *Pool) signal() {
+	if p.parked.Load() && p.parked.CompareAndSwap(true, false) {
+		p.wake <- struct{}{}
+	}
+}
+
+// Mul is Matrix.Mul, split over the pool's threads when the product is large enough. ws must
+// hold m.Scratch(rows) floats.
+func (p *Pool) Mul(m *Matrix, c []float32, ldc int, a []float32, lda, rows int, acc bool, ws []float32) {
+	if rows == 0 {
 		return
 	}
-	mid := (n / 2) &^ 7
-	p.req <- task{c: c, a: a, b: b, m: m, k: k, n: n, j0: mid, j1: n, acc: acc}
-	gemmCols(c, a, b, m, k, n, 0, mid, acc)
-	<-p.done
+	if p == nil || p.threads < 2 || m.panels < 2 || rows*m.k*m.n < minParallel {
+		m.Mul(c, ldc, a, lda, rows, acc, ws)
+		return
+	}
+	ap, as, tmp := m.prepare(c, ldc, a, lda, 1, rows, ws)
+	t := m.arch.mr * m.arch.nr
+	p.job = job{m: m, c: c, ldc: ldc, ap: ap, as: as, rows: rows, acc: acc, tmp: tmp[t : 2*t]}
+	p.next.Store(0)
+	s := p.seq.Load() + 1
+	p.state.Store(s<<2 | stOpen)
+	p.seq.Store(s)
+	p.signal()
+	np := int64(m.panels)
+	for q := p.next.Add(1) - 1; q < np; q = p.next.Add(1) - 1 {
+		m.panel(c, ldc, ap, as, rows, acc, int(q), tmp[:t])
+	}
+	if !p.state.CompareAndSwap(s<<2|stOpen, s<<2|stClosed) {
+		// The worker joined: wait for its last panel.
+		for spins := 0; p.done.Load() != s; spins++ {
+			if spins%spinLimit == spinLimit-1 {
+				runtime.Gosched()
+			}
+		}
+	}
+	p.job = job{}
 }
 
-// Linear computes y = x·w + bias for x of shape m×k, w of shape k×n and bias of length n
-// (nil for none).
-func (p *Pool) Linear(y, x, w, bias []float32, m, k, n int) {
-	p.Gemm(y, x, w, m, k, n, false)
-	if bias != nil {
-		AddRow(y, bias, m, n)
+// MulTo is Mul for dense A and C.
+func (p *Pool) MulTo(m *Matrix, c, a []float32, rows int, acc bool, ws []float32) {
+	p.Mul(m, c, m.n, a, m.k, rows, acc, ws)
+}
+
+// Linear computes y = x·w + bias for x of rows×k (bias nil: none), the bias first copied to
+// every row of y and the product accumulated onto it.
+func (p *Pool) Linear(y []float32, w *Matrix, bias, x []float32, rows int, ws []float32) {
+	if bias == nil {
+		p.MulTo(w, y, x, rows, false, ws)
+		return
 	}
+	FillRows(y, bias, rows, w.n)
+	p.MulTo(w, y, x, rows, true, ws)
 }
 
 // Close stops the worker goroutine and waits for it. It is idempotent.
 func (p *Pool) Close() {
-	if p == nil || p.req == nil {
+	if p == nil || p.threads < 2 {
 		return
 	}
 	p.once.Do(func() {
-		close(p.req)
+		p.quit.Store(true)
+		p.signal()
 		p.wg.Wait()
 	})
 }

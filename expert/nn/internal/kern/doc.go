@@ -1,0 +1,71 @@
+// Package kern holds the inner loops of the expert's networks: matrix products, layer
+// normalization, activations and attention, in float32. Everything the networks compute in bulk
+// goes through these few functions, so that they are made fast in one place.
+//
+// # Layout and conventions
+//
+// Every matrix is row-major; functions that take a leading dimension (lda, ldc, ...) accept
+// blocks of larger matrices, the others take dense ones. A linear layer's weights are [in, out],
+// so a layer is y = x·W + b with x of shape [rows, in]. The caller owns all memory: products take
+// a scratch slice (Matrix.Scratch gives its length) and nothing here allocates after
+// construction (NewMatrix, NewAttention, NewPool).
+//
+// # Implementations
+//
+// An Arch is one implementation: AVX-512 (micro-tile 12 x 32), AVX2 with FMA and F16C (6 x 16),
+// and portable pure Go (2 x 4; Generic). Best is chosen once, when the package is initialized,
+// from the CPU's features (golang.org/x/sys/cpu, and CPUID for F16C, which that package does not
+// report): the package variable best is set at initialization and never changed afterwards, like
+// the Arch values themselves; the package holds no other state.
+// Tests run every Arch the CPU supports, Generic always, so the fallback cannot rot. Off amd64
+// (arm64 robot computers) Generic is the only one.
+//
+// # Matrix products
+//
+// The products follow Goto & van de Geijn (2008) and BLIS (Van Zee & van de Geijn 2015): B (the
+// weights) is packed once, at load, into panels of nr columns holding their k rows contiguously
+// (Matrix, float32 or IEEE half precision); per product, A is packed into tiles of mr rows
+// interleaved by k (one row: read in place); k is split into blocks of kc = 256 steps so that a
+// panel's block stays in L1 while the row tiles stream past it; a micro-kernel keeps an mr x nr
+// tile of C in vector registers (24 of the 32 with AVX-512, 12 of 16 with AVX2), loading nr/lanes
+// vectors of B and broadcasting one value of A per row per step: mr·nr/lanes multiply-adds per
+// nr/lanes + mr loads. Kernels with fewer rows (the last tile; matrix-vector products) keep
+// several k steps in flight in separate accumulators, so that at least 8 multiply-add chains hide
+// the FMA latency. Edge tiles (n not a multiple of nr) go through an mr x nr scratch tile.
+// Half-precision panels are converted by VCVTPH2PS as they are loaded; products accumulate in
+// float32. Every element of C is summed in the same order whatever the number of threads.
+//
+// The micro-kernels, the vectorized exp, and the FMA peak loop are Go assembly generated with
+// avo (github.com/mmcloughlin/avo) by the program in asm/, a module of its own so that avo and
+// its dependencies stay out of flowact's go.mod (only this package's generator needs them):
+//
+//	go generate ./expert/nn/internal/kern/
+//
+// rewrites kern_amd64.s and kern_amd64.go byte for byte. The pure-Go kernels are 2 x 4 register
+// tiles (the largest that fits the 15 floating-point registers Go allocates on amd64 without
+// spilling); on amd64 they beat gonum's pure-Go Sgemm (-tags noasm), see BenchmarkMul and
+// BenchmarkGonumSgemm.
+//
+// # Element-wise functions
+//
+// exp is computed in float32 as in Cephes' expf: x = n·ln2 + r with |r| <= ln2/2 (Cody & Waite
+// 1980, ln2 in two parts), e^r by its Taylor polynomial of degree 6, 2^n added to the exponent
+// bits; inputs are clamped to [-87.3, 88.3]. SiLU is v/(1+e^-v) (Elfwing et al. 2018) and GELU's
+// tanh form (Hendrycks & Gimpel 2016) is the same shape, v/(1+e^(-2u)), since
+// 0.5(1+tanh(u)) = 1/(1+e^(-2u)). The assembly does whole vectors and Go the remainder with the
+// same algorithm (exp32). LayerNorm (Ba et al. 2016) has no affine part; LayerNormMod fuses it
+// with FiLM / adaLN modulation.
+//
+// # Attention
+//
+// Attention (Vaswani et al. 2017) runs per head as two packed products: the head's keys are
+// packed transposed, the tq x tk scores of that one head go to scratch (never all heads' at once;
+// at the networks' sizes, 51 x 51 or 51 x 16, a score tile is a few KB and tiling it further
+// would only add passes), each row takes a softmax, and the values' product writes the head's
+// columns of the output.
+//
+// # Threads
+//
+// Pool splits a product's column panels between the caller and one spinning worker goroutine
+// that the Pool owns (see Pool); Close stops it.
+package kern

@@ -1,0 +1,68 @@
+package refnet
+
+import (
+	"math"
+	"testing"
+)
+
+// skipSlow skips the full-size networks where only the pure-Go kernels run (arm64, under qemu
+// in scripts/test): there a chunk of network B takes minutes; kern's and nn's tests cover those
+// kernels.
+func skipSlow(t *testing.T) {
+	if Kernels() == "go" {
+		t.Skip("pure-Go kernels: full-size reference networks too slow for a test")
+	}
+}
+
+// TestChunksAllocateNothingAndThreadsAgree: a chunk allocates nothing, its values are finite,
+// and two threads give the same bits as one.
+func TestChunksAllocateNothingAndThreadsAgree(t *testing.T) {
+	skipSlow(t)
+	c, x0 := Normal(1, Cond), Normal(2, H*D)
+	for _, mk := range []func(th int) Net{
+		func(th int) Net { return NewMLP(3, false, th) },
+		func(th int) Net { return NewTransformer(3, false, th) },
+	} {
+		var outs [2][]float32
+		for th := 1; th <= 2; th++ {
+			n := mk(th)
+			x, v := append([]float32(nil), x0...), make([]float32, H*D)
+			Chunk(n, c, x, v)
+			if a := testing.AllocsPerRun(1, func() { copy(x, x0); Chunk(n, c, x, v) }); a != 0 {
+				t.Errorf("%T: %v allocations per chunk", n, a)
+			}
+			for _, y := range x {
+				if math.IsNaN(float64(y)) || math.IsInf(float64(y), 0) {
+					t.Fatalf("%T: non-finite chunk", n)
+				}
+			}
+			outs[th-1] = x
+			n.Close()
+		}
+		for i := range outs[0] {
+			if outs[0][i] != outs[1][i] {
+				t.Fatalf("1 and 2 threads differ at %d: %v vs %v", i, outs[0][i], outs[1][i])
+			}
+		}
+	}
+}
+
+// TestHalfWeights bounds the velocity difference of half-precision weights (rounded to 11
+// significant bits, about 5e-4 relative) and checks that it is not zero (the half path runs).
+func TestHalfWeights(t *testing.T) {
+	skipSlow(t)
+	for _, kind := range []string{"mlp", "transformer"} {
+		d, scale := HalfError(kind, 4)
+		t.Logf("%s: max |v_f16 - v_f32| = %.3g, max |v_f32| = %.3g", kind, d, scale)
+		if !(d > 0 && d < 1e-2*scale) {
+			t.Fatalf("%s: half-precision velocity differs by %v (scale %v)", kind, d, scale)
+		}
+	}
+}
+
+func TestMeasureProduct(t *testing.T) {
+	p := MeasureProduct(3, 40, 50, 1, false, 0)
+	if p.Median <= 0 || p.Reps < 5 || p.Name() != "3x40x50" {
+		t.Fatalf("%+v", p)
+	}
+}

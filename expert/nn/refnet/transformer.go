@@ -1,0 +1,162 @@
+package refnet
+
+import (
+	"math/rand/v2"
+
+	"github.com/flowact/flowact/expert/nn"
+	"github.com/flowact/flowact/expert/nn/internal/kern"
+)
+
+// lnEps is the LayerNorm epsilon (PyTorch's default 1e-5).
+const lnEps = 1e-5
+
+// norm is a LayerNorm's affine part as kern.LayerNormMod takes it: shift β and scale γ - 1.
+type norm struct{ shift, scale []float32 }
+
+func newNorm(r *rand.Rand, n int) norm {
+	s := norm{make([]float32, n), make([]float32, n)}
+	for i := range s.shift {
+		s.shift[i] = float32(0.1 * r.NormFloat64())
+		s.scale[i] = float32(0.1 * r.NormFloat64())
+	}
+	return s
+}
+
+type layer struct {
+	ln1, ln2, ln3  norm
+	qkv, o         lin // self-attention: q, k, v side by side, output
+	cq, ck, cv, co lin // cross-attention
+	fc1, fc2       lin
+}
+
+// Transformer is reference network B.
+type Transformer struct {
+	pool         *kern.Pool
+	arch         *kern.Arch
+	tfc1, tfc2   lin
+	act, cond    lin
+	pos          []float32
+	layers       []layer
+	lnf          norm
+	out          lin
+	tf, t1, temb []float32
+	ctok         []float32   // CondTok x Width
+	ck, cv       [][]float32 // per layer, CondTok x Width
+	x, u, q, a   []float32   // H x Width
+	qkv, hm      []float32
+	self, cross  *kern.Attention
+	ws           []float32
+}
+
+// NewTransformer returns network B with weights from seed, half-precision weights if half, on
+// threads threads (1 or 2).
+func NewTransformer(seed uint64, half bool, threads int) *Transformer {
+	r := rand.New(rand.NewPCG(seed, 0xb))
+	w := Width
+	m := &Transformer{pool: kern.NewPool(threads), arch: kern.Best()}
+	m.tfc1, m.tfc2 = newLin(r, TimeF, w, half), newLin(r, w, w, half)
+	m.act = newLin(r, D, w, half)
+	m.cond = newLin(r, Cond, CondTok*w, half)
+	m.pos = Normal(seed^0x9, H*w)
+	for i := range m.pos {
+		m.pos[i] *= 0.02
+	}
+	for l := 0; l < Layers; l++ {
+		m.layers = append(m.layers, layer{
+			ln1: newNorm(r, w), ln2: newNorm(r, w), ln3: newNorm(r, w),
+			qkv: newLin(r, w, 3*w, half), o: newLin(r, w, w, half),
+			cq: newLin(r, w, w, half), ck: newLin(r, w, w, half), cv: newLin(r, w, w, half), co: newLin(r, w, w, half),
+			fc1: newLin(r, w, Ratio*w, half), fc2: newLin(r, Ratio*w, w, half),
+		})
+		m.ck = append(m.ck, make([]float32, CondTok*w))
+		m.cv = append(m.cv, make([]float32, CondTok*w))
+	}
+	m.lnf = newNorm(r, w)
+	m.out = newLin(r, w, D, half)
+	m.tf, m.t1, m.temb = make([]float32, TimeF), make([]float32, w), make([]float32, w)
+	m.ctok = make([]float32, CondTok*w)
+	m.x, m.u, m.q, m.a = make([]float32, H*w), make([]float32, H*w), make([]float32, H*w), make([]float32, H*w)
+	m.qkv, m.hm = make([]float32, H*3*w), make([]float32, H*Ratio*w)
+	m.self = m.arch.NewAttention(H, H, w/Heads)
+	m.cross = m.arch.NewAttention(H, CondTok, w/Heads)
+	l := m.layers[0]
+	m.ws = make([]float32, max(l.qkv.w.Scratch(H), l.fc1.w.Scratch(H), l.fc2.w.Scratch(H), m.cond.w.Scratch(1),
+		l.ck.w.Scratch(CondTok), m.act.w.Scratch(H), m.out.w.Scratch(H)))
+	return m
+}
+
+// Bind projects the condition to its tokens and every layer's cross-attention keys and values.
+func (m *Transformer) Bind(c []float32) {
+	m.cond.apply(m.pool, m.ctok, c[:Cond], 1, m.ws)
+	for l := range m.layers {
+		ly := &m.layers[l]
+		ly.ck.apply(m.pool, m.ck[l], m.ctok, CondTok, m.ws)
+		ly.cv.apply(m.pool, m.cv[l], m.ctok, CondTok, m.ws)
+	}
+}
+
+// residual computes x += y·W + b: the bias onto x, then the product accumulated onto it.
+func (m *Transformer) residual(l *lin, y []float32) {
+	kern.AddRow(m.x, l.b, H, Width)
+	m.pool.MulTo(l.w, m.x, y, H, true, m.ws)
+}
+
+// Velocity evaluates the transformer.
+func (m *Transformer) Velocity(dst, x []float32, t float64) {
+	w := Width
+	nn.TimeFeatures(m.tf, t)
+	m.tfc1.apply(m.pool, m.t1, m.tf, 1, m.ws)
+	m.arch.SiLU(m.t1)
+	m.tfc2.apply(m.pool, m.temb, m.t1, 1, m.ws)
+	// Tokens: position + time + bias, then the actions' product accumulated onto them.
+	kern.Add(m.temb, m.act.b)
+	copy(m.x, m.pos)
+	kern.AddRow(m.x, m.temb, H, w)
+	m.pool.MulTo(m.act.w, m.x, x[:H*D], H, true, m.ws)
+	for l := range m.layers {
+		ly := &m.layers[l]
+		kern.LayerNormMod(m.u, m.x, ly.ln1.shift, ly.ln1.scale, H, w, 0, lnEps)
+		ly.qkv.apply(m.pool, m.qkv, m.u, H, m.ws)
+		m.self.Run(m.a, w, m.qkv, 3*w, m.qkv[w:], 3*w, m.qkv[2*w:], 3*w, H, H, Heads)
+		m.residual(&ly.o, m.a)
+		kern.LayerNormMod(m.u, m.x, ly.ln2.shift, ly.ln2.scale, H, w, 0, lnEps)
+		ly.cq.apply(m.pool, m.q, m.u, H, m.ws)
+		m.cross.Run(m.a, w, m.q, w, m.ck[l], w, m.cv[l], w, H, CondTok, Heads)
+		m.residual(&ly.co, m.a)
+		kern.LayerNormMod(m.u, m.x, ly.ln3.shift, ly.ln3.scale, H, w, 0, lnEps)
+		ly.fc1.apply(m.pool, m.hm, m.u, H, m.ws)
+		m.arch.GELU(m.hm)
+		m.residual(&ly.fc2, m.hm)
+	}
+	kern.LayerNormMod(m.u, m.x, m.lnf.shift, m.lnf.scale, H, w, 0, lnEps)
+	m.out.apply(m.pool, dst, m.u, H, m.ws)
+}
+
+// FLOPs counts the products and attention of Bind and of one evaluation.
+func (m *Transformer) FLOPs() (bind, velocity int64) {
+	w, h, tk := int64(Width), int64(H), int64(CondTok)
+	bind = 2*Cond*tk*w + Layers*2*2*tk*w*w
+	perLayer := 2*h*w*3*w + 2*2*h*h*w + 2*h*w*w + // self-attention
+		2*h*w*w + 2*2*h*tk*w + 2*h*w*w + // cross-attention
+		2*2*h*w*Ratio*w // MLP
+	velocity = 2*(TimeF*w+w*w) + 2*h*D*w + Layers*perLayer + 2*h*w*D
+	return bind, velocity
+}
+
+// Params returns the number of weights.
+func (m *Transformer) Params() int {
+	n := len(m.pos) + 2*Width
+	ls := []*lin{&m.tfc1, &m.tfc2, &m.act, &m.cond, &m.out}
+	for i := range m.layers {
+		ly := &m.layers[i]
+		ls = append(ls, &ly.qkv, &ly.o, &ly.cq, &ly.ck, &ly.cv, &ly.co, &ly.fc1, &ly.fc2)
+		n += 6 * Width
+	}
+	for _, l := range ls {
+		n += l.in*l.out + l.out
+	}
+	return n
+}
+
+// Close stops the worker.
+func (m *Transformer) Close() { m.pool.Close() }

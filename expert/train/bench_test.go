@@ -1,0 +1,78 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/blas/gonum"
+	G "gorgonia.org/gorgonia"
+
+	"github.com/flowact/flowact/expert/nn"
+	"github.com/flowact/flowact/expert/nn/blas32"
+)
+
+// randSource fills batches with normal values: a stand-in for a dataset of the same shapes.
+type randSource struct{ h, d, tokens, width, state int }
+
+func (s randSource) Next(b *Batch, r *rand.Rand) error {
+	b.resize(s.h, s.d, s.tokens, s.width, s.state)
+	for _, x := range [][]float32{b.Actions, b.Embedding, b.State} {
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+	}
+	return nil
+}
+
+// BenchmarkTrainStep times optimizer steps of `flowact train`'s default expert (MLP, hidden 256,
+// 3 blocks, batch 128, H = 32, 7 joints, 16 x 64 embedding, state 7) and of a transformer of
+// the same width and depth at batch 16 (gorgonia's graph for batch 128 holds several GB), with
+// gorgonia on gonum's BLAS and on expert/nn's kernels (blas32).
+//
+//	go test -run '^$' -bench TrainStep -benchtime 20x ./expert/train/
+func BenchmarkTrainStep(b *testing.B) {
+	src := randSource{h: 32, d: 7, tokens: 16, width: 64, state: 7}
+	for _, arch := range []string{nn.ArchMLP, nn.ArchTransformer} {
+		for _, impl := range []string{"gonum", "kernels"} {
+			b.Run(fmt.Sprintf("%s/%s", arch, impl), func(b *testing.B) {
+				var net nn.Net
+				var err error
+				r := rand.New(rand.NewPCG(1, 1))
+				if arch == nn.ArchMLP {
+					net, err = nn.NewMLP(nn.MLPConfig{H: src.h, D: src.d, Embed: src.width, State: src.state, Hidden: 256, Layers: 3}, r)
+				} else {
+					net, err = nn.NewTransformer(nn.TransformerConfig{H: src.h, D: src.d, Embed: src.width, State: src.state, Width: 256, Layers: 3}, r)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer net.Close()
+				batch := 128
+				if arch == nn.ArchTransformer {
+					batch = 16
+				}
+				tr, err := New(net, Config{Steps: 1 << 30, BatchSize: batch, EMA: 0.999})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer tr.Close()
+				if impl == "gonum" {
+					G.Use(gonum.Implementation{})
+					defer G.Use(&blas32.Implementation{})
+				}
+				tr.cfg.Steps = 1 // build the graph: one untimed step
+				if err := tr.Run(context.Background(), src, nil); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				tr.cfg.Steps = 1 + b.N
+				if err := tr.Run(context.Background(), src, nil); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+			})
+		}
+	}
+}
