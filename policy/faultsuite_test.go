@@ -32,19 +32,26 @@ func (s *slowTicks) WriteCommand(c *robot.Command) error {
 	return s.driver.WriteCommand(c)
 }
 
+// faultEnv is one row's world in TestFaultSuite.
+type faultEnv struct {
+	drv  *driver
+	l    *Loop
+	at   time.Duration                 // the fault's time
+	emb  atomic.Pointer[Embedding]     // when set, put every tick
+	read func(n int, dst *robot.State) // from the fault on; set under drv.mu (setRead)
+}
+
+// setRead makes f change what the driver reads from now on (under the driver's lock, which
+// ReadState holds while it calls readFn).
+func (e *faultEnv) setRead(f func(n int, dst *robot.State)) { e.drv.set(func(*driver) { e.read = f }) }
+
 // TestFaultSuite runs the loop through every fault of issue #13's table, on an ideal robot at
 // 100 Hz chasing far goals at speed, and differences the command stream the robot receives with
 // a safety.Monitor (position, velocity, acceleration and jerk limits, NaN), as a robot driver
 // would: zero violations in every row, and the snapshot's level and message say what happened.
 // docs/faults.md has the table this prints (go test ./policy -run TestFaultSuite -v).
 func TestFaultSuite(t *testing.T) {
-	type env struct {
-		drv  *driver
-		l    *Loop
-		at   time.Duration                 // the fault's time
-		emb  atomic.Pointer[Embedding]     // when set, put every tick
-		read func(n int, dst *robot.State) // from the fault on
-	}
+	type env = faultEnv
 	rows := []struct {
 		name   string
 		level  Level
@@ -56,14 +63,14 @@ func TestFaultSuite(t *testing.T) {
 	}{
 		{name: "none", level: OK, msg: "running"},
 		{name: "reading beyond a limit", level: Error, msg: `joint "j1": position 4 outside`,
-			fault: func(e *env) { e.read = func(_ int, dst *robot.State) { dst.Position[1] = 4 } }},
+			fault: func(e *env) { e.setRead(func(_ int, dst *robot.State) { dst.Position[1] = 4 }) }},
 		{name: "second publisher jumping", level: Error, msg: `joint "j0" moved`,
 			fault: func(e *env) {
-				e.read = func(n int, dst *robot.State) {
+				e.setRead(func(n int, dst *robot.State) {
 					if n%2 == 1 {
 						dst.Position[0] += 0.6
 					}
-				}
+				})
 			}},
 		{name: "joint states frozen", level: Warn, msg: "joint state stale",
 			fault: func(e *env) { e.drv.setFrozen(true) }},
