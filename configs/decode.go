@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -94,7 +96,7 @@ func Decode(name string, data []byte, v any) (err error) {
 		keys := indexKeys(&root)
 		errs := make([]error, 0, len(te.Errors))
 		for _, msg := range te.Errors {
-			errs = append(errs, typeError(name, msg, keys))
+			errs = append(errs, typeError(name, msg, keys, reflect.TypeOf(v)))
 		}
 		return errors.Join(errs...)
 	}
@@ -123,6 +125,12 @@ var (
 	// one ("mapping key "x" already defined at line 3").
 	unknownRe = regexp.MustCompile(`^field (.*) not found in type (.*)$`)
 	repeatRe  = regexp.MustCompile(`^mapping key (".*") already defined at line (\d+)$`)
+	// yaml.v3's message for a mistyped value: "cannot unmarshal !!str `fast` into float64", with
+	// the value only for scalars.
+	intoRe = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: (`.*`))? into (\\S+)$")
+	// yamlTags names YAML's core tags for messages.
+	yamlTags = map[string]string{"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean",
+		"seq": "a list", "map": "a mapping", "null": "null", "timestamp": "a timestamp", "binary": "binary data"}
 )
 
 func syntaxError(name string, err error) error {
@@ -134,7 +142,10 @@ func syntaxError(name string, err error) error {
 	return &Error{File: name, Reason: strings.TrimPrefix(msg, "yaml: "), Err: err}
 }
 
-func typeError(name, msg string, keys keyIndex) error {
+// typeError turns one of yaml.v3's type errors into an *Error that names the file, line and key,
+// in the file's terms rather than Go's: an unknown key lists the keys allowed beside it, and a
+// mistyped value says what kind of value the key takes. root is the type decoded into.
+func typeError(name, msg string, keys keyIndex, root reflect.Type) error {
 	e := &Error{File: name, Reason: msg}
 	m := lineRe.FindStringSubmatch(msg)
 	if m == nil {
@@ -150,7 +161,31 @@ func typeError(name, msg string, keys keyIndex) error {
 			// In a flow mapping several keys share a line: name the one that is unknown.
 			e.Key = p
 		}
-		e.Reason = fmt.Sprintf("unknown key %q (%s has no such field)", s[1], s[2])
+		e.Reason = fmt.Sprintf("unknown key %q", s[1])
+		parent, _ := splitLast(e.Key)
+		if known := keysOf(typeAt(root, parent)); len(known) > 0 {
+			e.Reason += fmt.Sprintf(" (want one of: %s)", strings.Join(known, ", "))
+		}
+	case intoRe.MatchString(e.Reason):
+		s := intoRe.FindStringSubmatch(e.Reason)
+		want := kindOf(typeAt(root, e.Key))
+		if parent, _ := splitLast(e.Key); want == "" && typeAt(root, e.Key) == nil && e.Key != "" {
+			// A block mapping or list given to a scalar key: the line is its first child's.
+			if want = kindOf(typeAt(root, parent)); want != "" {
+				e.Key = parent
+			}
+		}
+		if want != "" {
+			got, ok := yamlTags[s[1]]
+			if !ok {
+				got = "!!" + s[1]
+			}
+			if s[2] != "" {
+				e.Reason = fmt.Sprintf("%s is %s, want %s", s[2], got, want)
+			} else {
+				e.Reason = fmt.Sprintf("got %s, want %s", got, want)
+			}
+		}
 	case repeatRe.MatchString(e.Reason):
 		s := repeatRe.FindStringSubmatch(e.Reason)
 		e.Reason = fmt.Sprintf("key %s repeated (first at line %s)", s[1], s[2])
@@ -221,3 +256,127 @@ func indexKeys(root *yaml.Node) keyIndex {
 	}
 	return keyIndex{deepest: deepest, named: named}
 }
+
+// splitLast splits a dotted key path into its parent and its last key: "a.b[2].c" gives
+// "a.b[2]" and "c"; "c" gives "" and "c".
+func splitLast(p string) (parent, last string) {
+	if i := strings.LastIndexByte(p, '.'); i >= 0 {
+		return p[:i], p[i+1:]
+	}
+	return "", p
+}
+
+// typeAt returns the Go type that holds the value at the dotted key path p ("" is the
+// document, "joints.elbow", "steps[1].velocity") when a document is decoded into a value of type
+// t, or nil when the path does not resolve (a map key holding a dot, a custom unmarshaler).
+func typeAt(t reflect.Type, p string) reflect.Type {
+	if t == nil {
+		return nil
+	}
+	parts := strings.FieldsFunc(strings.ReplaceAll(p, "[", ".["), func(r rune) bool { return r == '.' })
+	for _, part := range parts {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case strings.HasPrefix(part, "["):
+			if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+				return nil
+			}
+			t = t.Elem()
+		case t.Kind() == reflect.Map:
+			t = t.Elem()
+		case t.Kind() == reflect.Struct:
+			if t = fieldType(t, part); t == nil {
+				return nil
+			}
+		default:
+			return nil
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+// yamlFields calls f with the YAML key and type of each field of struct t, as yaml.v3 names
+// them: the tag's name, else the lowercased field name; inline structs contribute their fields.
+func yamlFields(t reflect.Type, f func(key string, ft reflect.Type) bool) bool {
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag := sf.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if !sf.IsExported() || name == "-" {
+			continue
+		}
+		if strings.Contains(","+opts+",", ",inline,") {
+			ft := sf.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && !yamlFields(ft, f) {
+				return false
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(sf.Name)
+		}
+		if !f(name, sf.Type) {
+			return false
+		}
+	}
+	return true
+}
+
+func fieldType(t reflect.Type, key string) (found reflect.Type) {
+	yamlFields(t, func(k string, ft reflect.Type) bool {
+		if k == key {
+			found = ft
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// keysOf lists the YAML keys a struct type takes, in declaration order; nil for other types.
+func keysOf(t reflect.Type) []string {
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	yamlFields(t, func(k string, _ reflect.Type) bool { keys = append(keys, k); return true })
+	return keys
+}
+
+// kindOf names the kind of YAML value a Go type takes ("a number", "a list"), or "" when that
+// is not clear from the type (an interface, a type with its own unmarshaler).
+func kindOf(t reflect.Type) string {
+	if t == nil || t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return ""
+	}
+	if t == reflect.TypeFor[time.Duration]() {
+		return "a duration (like 1.5s or 300ms)"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping of keys to values"
+	}
+	return ""
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()

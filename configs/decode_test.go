@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowact/flowact/configs"
 )
@@ -21,6 +22,18 @@ type cfg struct {
 	Joints map[string]joint `yaml:"joints"`
 	Steps  []joint          `yaml:"steps"`
 	Tags   []string         `yaml:"tags"`
+}
+
+// Inner is inlined into rich: its keys are rich's.
+type Inner struct {
+	Depth int `yaml:"depth"`
+}
+
+type rich struct {
+	Inner   `yaml:",inline"`
+	Timeout time.Duration `yaml:"timeout"`
+	On      bool
+	Ptr     *joint `yaml:"ptr"`
 }
 
 // checked has a Validate method that Decode must call.
@@ -66,23 +79,23 @@ func TestDecodeErrors(t *testing.T) {
 		is        error
 	}{
 		{"unknown top-level key", "name: a\ncolour: red\n", &cfg{},
-			[]string{`configs: t.yaml:2: colour: unknown key "colour" (configs_test.cfg has no such field)`}, nil},
+			[]string{`configs: t.yaml:2: colour: unknown key "colour" (want one of: name, rate, joints, steps, tags)`}, nil},
 		{"unknown nested key", "joints:\n  elbow:\n    velocity: 1\n    jerkk: 3\n", &cfg{},
-			[]string{`t.yaml:4: joints.elbow.jerkk: unknown key "jerkk"`}, nil},
+			[]string{`t.yaml:4: joints.elbow.jerkk: unknown key "jerkk" (want one of: velocity, jerk)`}, nil},
 		{"unknown key in flow mapping", "joints:\n  elbow: {velocty: 1}\n", &cfg{},
 			[]string{`t.yaml:2: joints.elbow.velocty: unknown key "velocty"`}, nil},
 		{"unknown key after a known one in a flow mapping", "joints:\n  elbow: {velocity: 1, jerkk: 2}\n", &cfg{},
 			[]string{`t.yaml:2: joints.elbow.jerkk: unknown key "jerkk"`}, nil},
 		{"wrong type", "joints:\n  elbow:\n    velocity: fast\n", &cfg{},
-			[]string{"t.yaml:3: joints.elbow.velocity: cannot unmarshal !!str `fast` into float64"}, nil},
+			[]string{"t.yaml:3: joints.elbow.velocity: `fast` is a string, want a number"}, nil},
 		{"wrong type in a sequence", "steps:\n  - velocity: 1\n  - velocity: [1]\n", &cfg{},
-			[]string{"t.yaml:3: steps[1].velocity: cannot unmarshal !!seq into float64"}, nil},
+			[]string{"t.yaml:3: steps[1].velocity: got a list, want a number"}, nil},
 		{"mapping for a scalar", "rate:\n  hz: 5\n", &cfg{},
-			[]string{"t.yaml:2: rate.hz: cannot unmarshal !!map into int"}, nil},
+			[]string{"t.yaml:2: rate: got a mapping, want an integer"}, nil},
 		{"repeated key", "name: a\nrate: 1\nname: b\n", &cfg{},
 			[]string{`t.yaml:3: name: key "name" repeated (first at line 1)`}, nil},
 		{"several errors", "name: a\nrate: x\nfoo: 1\n", &cfg{},
-			[]string{"t.yaml:2: rate: cannot unmarshal", `t.yaml:3: foo: unknown key "foo"`}, nil},
+			[]string{"t.yaml:2: rate: `x` is a string, want an integer", `t.yaml:3: foo: unknown key "foo"`}, nil},
 		{"syntax error", "name: a\n  rate: 5\n", &cfg{},
 			[]string{"configs: t.yaml:2: mapping values are not allowed in this context"}, nil},
 		{"bad indentation", "joints:\n  elbow: {velocity: 1\n", &cfg{},
@@ -91,7 +104,15 @@ func TestDecodeErrors(t *testing.T) {
 		{"only comments", "# nothing here\n\n  # still nothing\n", &cfg{}, []string{"empty file"}, configs.ErrEmpty},
 		{"only a document marker", "---\n", &cfg{}, []string{"empty file"}, configs.ErrEmpty},
 		{"two documents", "name: a\n---\nname: b\n", &cfg{}, []string{"t.yaml:2: a second YAML document"}, nil},
-		{"a scalar document", "just text\n", &cfg{}, []string{"t.yaml:1: cannot unmarshal !!str `just text` into configs_test.cfg"}, nil},
+		{"a scalar document", "just text\n", &cfg{}, []string{"t.yaml:1: `just text` is a string, want a mapping of keys to values"}, nil},
+		// Messages speak YAML: the keys allowed (inline fields included, untagged ones lowercased as
+		// yaml.v3 reads them) and the kind of value a key takes, never a Go type's name.
+		{"unknown key beside inline fields", "depthh: 1\n", &rich{},
+			[]string{`t.yaml:1: depthh: unknown key "depthh" (want one of: depth, timeout, on, ptr)`}, nil},
+		{"unknown key under a pointer", "ptr: {velocityy: 1}\n", &rich{},
+			[]string{`t.yaml:1: ptr.velocityy: unknown key "velocityy" (want one of: velocity, jerk)`}, nil},
+		{"wrong duration", "timeout: soon\n", &rich{}, []string{"t.yaml:1: timeout: `soon` is a string, want a duration (like 1.5s or 300ms)"}, nil},
+		{"wrong boolean", "on: maybe\n", &rich{}, []string{"t.yaml:1: on: `maybe` is a string, want true or false"}, nil},
 		{"validate fails", "rate: -1\n", &checked{}, []string{"configs: t.yaml: rate -1: must be positive"}, nil},
 		{"too large", "name: " + strings.Repeat("x", configs.MaxSize) + "\n", &cfg{}, []string{"larger than"}, nil},
 	} {
@@ -104,6 +125,9 @@ func TestDecodeErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error\n%v\nwant it to contain\n%s", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "configs_test.") || strings.Contains(err.Error(), "float64") {
+				t.Errorf("error %v names a Go type", err)
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("error %v is not %v", err, tc.is)
@@ -186,5 +210,5 @@ func ExampleDecode() {
 	err := configs.Decode("robot.yaml", []byte("topics:\n  comand: /cmd\n"), &v)
 	fmt.Println(err)
 	// Output:
-	// configs: robot.yaml:2: topics.comand: unknown key "comand" (configs_test.topics has no such field)
+	// configs: robot.yaml:2: topics.comand: unknown key "comand" (want one of: command)
 }

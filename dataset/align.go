@@ -47,7 +47,7 @@ func Align(ep *Episode, rate float64, actions ActionSource) (*Aligned, error) {
 		rate = ep.Meta.Rate
 	}
 	if !(rate > 0) || math.IsInf(rate, 0) {
-		return nil, alignErr(ep.Path, "control rate %v Hz (set Config.Rate for bags without metadata): %w", rate, ErrConfiguration)
+		return nil, alignErr(ep.Path, "%w (%v Hz): a bag without episode metadata needs the rate to sample it at: %w", ErrNoRate, rate, ErrConfiguration)
 	}
 	d := len(ep.Meta.Joints)
 	if len(ep.States) == 0 || len(ep.Embeddings) == 0 || (actions == ActionsFromCommand && len(ep.Actions) == 0) {

@@ -192,7 +192,7 @@ func (s *bagScanner) readChunk(h recHeader, pos, dlen, start int64) error {
 		return &BagError{Offset: start, Err: err}
 	}
 	if int64(size) > s.maxChunk {
-		return s.errf(start, ErrTooLarge, "chunk decompresses to %d bytes, limit %d (Config.MaxChunkBytes)", size, s.maxChunk)
+		return s.errf(start, ErrTooLarge, "chunk decompresses to %d bytes, more than the reader's limit of %d", size, s.maxChunk)
 	}
 	s.raw = grow(s.raw, int(dlen))
 	if _, err := s.r.ReadAt(s.raw, pos); err != nil {

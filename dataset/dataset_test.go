@@ -146,7 +146,7 @@ func TestAlign(t *testing.T) {
 			t.Fatalf("30 Hz tick %d (%v): state %v, want %d", k, at.Sub(t0), s.StateAt(k), want)
 		}
 	}
-	if _, err := Align(&Episode{Meta: Meta{Joints: testJoints}}, 0, ActionsFromCommand); !errors.Is(err, ErrConfiguration) {
+	if _, err := Align(&Episode{Meta: Meta{Joints: testJoints}}, 0, ActionsFromCommand); !errors.Is(err, ErrConfiguration) || !errors.Is(err, ErrNoRate) || strings.Contains(err.Error(), "Config.") {
 		t.Errorf("no rate: %v", err)
 	}
 }

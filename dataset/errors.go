@@ -20,6 +20,9 @@ var (
 	ErrTooLarge      = errors.New("chunk larger than the configured limit")
 	ErrNotFinite     = errors.New("value is NaN or Inf")
 	ErrConfiguration = errors.New("bad configuration")
+	// ErrNoRate: an episode without metadata (a user's rosbag record) was to be aligned
+	// without a control rate; it is an ErrConfiguration too.
+	ErrNoRate = errors.New("control rate unknown")
 )
 
 // BagError is a failure reading one bag: the file, the topic when one topic is at fault ("" when

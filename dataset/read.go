@@ -261,7 +261,7 @@ func (rd *reader) finish() (*Episode, error) {
 		return nil, rd.missing(rd.topics.Embedding, "")
 	}
 	if rd.cfg.Actions == ActionsFromCommand && len(rd.cmds) == 0 {
-		return nil, rd.missing(rd.topics.Command, " (set Config.Actions to ActionsFromNextState to derive actions from joint states)")
+		return nil, rd.missing(rd.topics.Command, " (no command messages; actions can come from the next joint state instead)")
 	}
 	ep := &Episode{Path: rd.name, Embeddings: rd.embs}
 	if rd.meta != nil {

@@ -174,7 +174,15 @@ func TestSimFaults(t *testing.T) {
 					drv := &simDriver{s: s, t0: time.Now(), s0: s.Now(), chk: newDriver(t, model, per, []float64{0.5, -0.5, 0})}
 					m := newPlanModel(40, 3)
 					m.sigma = 0.2
-					l, err := New(Config{Rate: 100, Threshold: 10, Output: out}, Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 5)})
+					cfg := Config{Rate: 100, Threshold: 10, Output: out}
+					if fc.f.PositionNoise > 0 {
+						// The state guard's tolerance must cover the sensor's noise: two
+						// readings with 0.01 rad of noise differ by 0.014 rad (one standard
+						// deviation), so the default 0.01 rad would refuse a pair in a few
+						// hundred; 8 x the noise is over 5 standard deviations.
+						cfg.Watchdog.StateTolerance = 8 * fc.f.PositionNoise
+					}
+					l, err := New(cfg, Deps{Driver: drv, Inferer: NewExpert(m, &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 5)})
 					if err != nil {
 						t.Fatal(err)
 					}

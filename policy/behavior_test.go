@@ -21,10 +21,15 @@ func goal(at time.Time, g ...float32) *Embedding {
 }
 
 // TestTickAllocs: a tick allocates nothing, in steady state with chunks arriving and requests
-// going out (the worker runs concurrently and allocates nothing either).
+// going out, whether Run's worker serves inference (it runs concurrently and allocates nothing
+// either) or InferPending does between Steps.
 func TestTickAllocs(t *testing.T) {
-	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix, chunk.Guided, "trajectory", "mlp"} {
+	for _, st := range []chunk.Strategy{chunk.Replace, chunk.Ensemble, chunk.Blend, chunk.Prefix, chunk.Guided, "trajectory", "mlp", "step"} {
 		t.Run(string(st), func(t *testing.T) {
+			stepped := st == "step"
+			if stepped {
+				st = chunk.Prefix
+			}
 			per := 10 * time.Millisecond
 			now := time.Unix(1000, 0)
 			d0 := newDriver(t, armModel(), per, []float64{0, 0, 0})
@@ -50,16 +55,29 @@ func TestTickAllocs(t *testing.T) {
 			l.Start()
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan struct{})
-			go func() { l.work(ctx); close(done) }()
-			k := int64(0)
+			if stepped {
+				close(done)
+			} else {
+				l.async = true // as Run does
+				go func() { l.work(ctx); close(done) }()
+			}
 			tick := func() {
+				if stepped {
+					if err := l.Step(now); err != nil {
+						t.Fatal(err)
+					}
+					l.InferPending(0)
+					now = now.Add(per)
+					return
+				}
 				// Let the worker finish (it runs in real time, ticks here run back to back) so
 				// that each chunk arrives at the next tick, as with fast inference.
 				for l.inflight && len(l.resCh) == 0 {
 					runtime.Gosched()
 				}
-				l.tick(k, now, now)
-				k++
+				if err := l.Step(now); err != nil {
+					t.Fatal(err)
+				}
 				now = now.Add(per)
 			}
 			for range 300 { // warm up: buffers sized, several chunks through

@@ -49,6 +49,7 @@ func newBenchLoop(b *testing.B, st chunk.Strategy, threshold int, inf Inferer) *
 	l.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	bl.l, bl.cancel = l, cancel
+	l.async = true // as Run does
 	go func() { l.work(ctx); close(bl.done) }()
 	return bl
 }

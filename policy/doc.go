@@ -4,18 +4,31 @@
 //
 // # The tick
 //
-// Loop.Run ticks on absolute deadlines start + k/Rate of an injected robot.Clock (the wall
-// clock, ROS sim time, the simulator's clock, or testing/synctest's fake time). A tick that
-// ends after the next deadline counts the deadlines it missed as overruns and skips them: the
-// loop never bursts to catch up, and tick k always means the time start + k/Rate, so actions
-// stay aligned with time. Each tick
+// The loop's core is Loop.Step(now): the control tick of the period robot time now falls in,
+// tick k = floor((now - start) / period), start being the first Step's time (as
+// joint_trajectory_controller's update(time, period)). Three drivers call it:
+//
+//   - Loop.Run ticks on absolute deadlines start + k/Rate of an injected robot.Clock (the wall
+//     clock, ROS sim time, or testing/synctest's fake time), with inference on its own worker
+//     goroutine;
+//   - Loop.Simulate ticks on a simulated clock whose SleepUntil advances the simulation
+//     (sim/episode), and runs each inference between two ticks, holding its chunk for a given
+//     simulated latency: deterministic, independent of the machine (flowact eval);
+//   - a caller's own scheduler calls Step, and InferPending between Steps (flowact bench).
+//
+// A Step that comes more than a period late runs once, as the tick of the period it falls in
+// (late by less than a period), and counts the ticks it skipped as overruns: the loop never
+// bursts to catch up, tick k always means the time start + k/Rate, so actions stay aligned with
+// time, and each command is one step of the safety filter from the one before (the robot
+// received nothing for the skipped periods). Each tick
 //
 //  1. reads the latest joint state from the driver (robot.Driver.ReadState does not block) and
 //     the latest embedding from an atomic.Pointer mailbox (PutEmbedding) or an EmbeddingSource;
-//  2. takes a finished chunk from the inference worker if one is ready (a non-blocking receive),
-//     checks it (safety.CheckChunk) and splices it (policy/chunk);
-//  3. asks the worker for a new chunk (a non-blocking send) when the actions left in the plan
-//     fall to Threshold and no request is in flight;
+//  2. takes a finished chunk if one is ready (from Run's worker: a non-blocking receive; else
+//     the chunk InferPending holds, once its latency has passed), checks it
+//     (safety.CheckChunk) and splices it (policy/chunk);
+//  3. asks for a new chunk (to Run's worker: a non-blocking send) when the actions left in the
+//     plan fall to Threshold and no request is in flight;
 //  4. runs the safety filter (policy/safety), always last, and writes the command.
 //
 // The tick allocates nothing (tested with testing.AllocsPerRun) and shares nothing with slow
@@ -47,15 +60,17 @@
 //
 // # Output
 //
-// By default every tick writes one position command (robot.Driver.WriteCommand: a group
-// position controller). With Output "trajectory" the loop writes a robot.Trajectory (a
-// joint_trajectory_controller) only when what the robot should do changes: a chunk is spliced,
-// or the robot must hold or stop. The trajectory is the safety filter's own future, predicted
-// by a scratch copy of the filter over the plan and then a stop to rest, one point per tick, so
-// the robot follows exactly the commands the per-tick output would have sent; while it runs,
-// the tick follows the trajectory's points (safety.Filter.Follow) so that the next trajectory
-// starts from the robot's reference. A trajectory always ends at rest: if the loop dies, the
-// robot stops within its limits.
+// The tick's commands leave through an output (output.go), chosen by Config.Output; the tick
+// calls the same methods either way. By default every tick writes one position command
+// (robot.Driver.WriteCommand: a group position controller). With Output "trajectory" the output
+// wraps the same filter and writes a robot.Trajectory (a joint_trajectory_controller) only when
+// what the robot should do changes: a chunk is spliced, or the robot must hold or stop. The
+// trajectory is the safety filter's own future, predicted by a scratch copy of the filter over
+// the plan and then a stop to rest, one point per tick, so the robot follows exactly the
+// commands the per-tick output would have sent; while it runs, the tick follows the
+// trajectory's points (safety.Filter.Follow) so that the next trajectory starts from the
+// robot's reference. A trajectory always ends at rest: if the loop dies, the robot stops within
+// its limits.
 //
 // # Precision and normalization
 //
@@ -95,7 +110,8 @@
 // # Goroutines and memory
 //
 // Run owns every goroutine it starts (the inference worker, the watchdog logger, the telemetry
-// recorder) and returns only after they have stopped (it waits for an inference in flight). On
+// recorder) and returns only after they have stopped (Simulate starts only the watchdog logger
+// and calls the recorder itself) (it waits for an inference in flight). On
 // cancellation it first decelerates the robot to a stop within its limits (at most the braking
 // time; with trajectory output, one stop trajectory), then returns ctx's error; a driver that
 // reports robot.ErrClosed ends it too. New allocates every buffer; an Embedding put into the

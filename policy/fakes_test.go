@@ -159,15 +159,17 @@ func (m *tickModel) Bind(c *expert.Condition) (expert.Field, error) {
 // once. Staleness and missing state can be injected. Every command is checked against the
 // model's own limits relative to the previous command.
 type driver struct {
-	t       *testing.T
-	model   *robot.Model
-	per     time.Duration
-	mu      sync.Mutex
-	pos     []float64
-	frozen  bool      // stop updating the stamp (stale state)
-	stamp   time.Time // last stamp when frozen
-	nostate bool
-	stampFn func(now time.Time) time.Time // optional
+	t         *testing.T
+	model     *robot.Model
+	per       time.Duration
+	mu        sync.Mutex
+	pos       []float64
+	frozen    bool // stop updating the state (stale state)
+	frozenPos []float64
+	stamp     time.Time // last stamp when frozen
+	nostate   bool
+	stampFn   func(now time.Time) time.Time // optional
+	readFn    func(dst *robot.State)        // optional: changes what ReadState returns
 	// checking
 	prev, step []float64
 	prevAt     time.Time
@@ -193,15 +195,21 @@ func (d *driver) ReadState(dst *robot.State) error {
 		return robot.ErrNoState
 	}
 	now := time.Now()
-	copy(dst.Position, d.pos)
 	if d.stampFn != nil {
 		now = d.stampFn(now)
 	}
 	if d.frozen {
+		// The last message again: its stamp and its positions.
 		dst.Stamp = d.stamp
+		copy(dst.Position, d.frozenPos)
 	} else {
+		copy(dst.Position, d.pos)
 		dst.Stamp = now
 		d.stamp = now
+		d.frozenPos = append(d.frozenPos[:0], d.pos...)
+	}
+	if d.readFn != nil {
+		d.readFn(dst)
 	}
 	return nil
 }

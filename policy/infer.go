@@ -245,6 +245,17 @@ func (e *Expert) normalizeActions(dst []float32, src, pos []float64) {
 // Shape returns the model's chunk shape.
 func (e *Expert) Shape() (h, d int) { return e.h, e.d }
 
+// EmbeddingWidth returns the embedding width the model takes, 0 when the model does not say
+// (it has no CondShape() (width, state int) method, as expert/nn's networks have). The loop
+// refuses embeddings of another width before asking for a chunk.
+func (e *Expert) EmbeddingWidth() int {
+	if m, ok := e.model.(interface{ CondShape() (width, state int) }); ok {
+		w, _ := m.CondShape()
+		return w
+	}
+	return 0
+}
+
 // Infer implements Inferer.
 func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 	if len(req.Position) != e.d {

@@ -38,12 +38,12 @@ type Loop struct {
 	log    *slog.Logger
 	rec    Recorder
 	src    EmbeddingSource
-	tw     robot.TrajectoryWriter // non-nil: trajectory output
 	h, d   int
 	period time.Duration
 
 	m       safety.Machine
 	filter  *safety.Filter
+	guard   *safety.StateGuard
 	wd      *safety.Watchdogs
 	splicer chunk.Splicer
 	meter   *chunk.Meter
@@ -51,11 +51,27 @@ type Loop struct {
 	emb     atomic.Pointer[Embedding]
 	ran     atomic.Bool
 	delayEs atomic.Int64 // the current delay estimate, for snapshots
+	async   bool         // Run's worker serves inference; else InferPending does
+	width   int          // the embedding width the inferer takes; 0: unknown
+
+	// The last chunk results, for diagnostics: ticks of the last accepted and rejected one
+	// (-1: none yet) and the last rejection's cause.
+	lastAccept, lastReject atomic.Int64
+	rejectCause            atomic.Pointer[error]
+	embCause               atomic.Pointer[error] // the last invalid embedding's
+	tickNow                atomic.Int64          // the current tick, for snapshots
 
 	reqCh chan *Request
 	resCh chan result
 
 	// Owned by the tick.
+	started  bool      // a Step has run: start is set
+	start    time.Time // the time of tick 0
+	pending  bool      // (without the worker) a request waits for InferPending
+	holding  bool      // (without the worker) held is a result to deliver at heldAt
+	held     result
+	reqAt    time.Time // the time of the tick that made the pending request
+	heldAt   time.Time
 	st       robot.State
 	cmd      robot.Command
 	target   []float64
@@ -76,23 +92,13 @@ type Loop struct {
 	prevNow  time.Time
 	seq      uint64
 	obsAt    time.Time // the stamp of the observation whose chunk was spliced this tick; zero if none
+	embSeen  *float32  // the Data of the last embedding validated (its first element), and its verdict
+	embStamp time.Time
+	embErr   error
 
-	// Trajectory output.
-	scratch  *safety.Filter // predicts the filter's commands
-	traj     robot.Trajectory
-	trajT    []time.Duration // full buffers that traj slices
-	trajP    []float64
-	action   []float64
-	trajMode int8  // what the last trajectory does: 0 none, trajPlan, trajBrake
-	trajK    int64 // the tick it was written at: its point i is for tick trajK+1+i
-	trajN    int   // its points
-	k        int64 // the current tick
+	out output // commands per tick, or trajectories
+	k   int64  // the current tick
 }
-
-const (
-	trajPlan  = 1 // follow the plan, then brake to a stop
-	trajBrake = 2 // brake to a stop
-)
 
 type result struct {
 	err     error
@@ -139,6 +145,7 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 		cfg: cfg, drv: deps.Driver, inf: deps.Inferer, clock: deps.Clock, log: deps.Logger, rec: deps.Recorder, src: deps.Embeddings,
 		h: h, d: d, period: per,
 		filter:  safety.NewFilter(lim, per.Seconds()),
+		guard:   safety.NewStateGuard(lim, cfg.Watchdog.StateTolerance),
 		wd:      safety.NewWatchdogs(64),
 		splicer: sp,
 		meter:   chunk.NewMeter(d, per.Seconds(), cfg.Chunk.BlendTicks+3),
@@ -155,29 +162,18 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	}
 	l.req.Position = make([]float64, d)
 	l.res = chunk.Chunk{H: h, D: d, Data: l.resBuf}
+	l.lastAccept.Store(-1)
+	l.lastReject.Store(-1)
+	if w, ok := deps.Inferer.(interface{ EmbeddingWidth() int }); ok {
+		l.width = w.EmbeddingWidth()
+	}
+	l.out = commandOutput{l}
 	if cfg.Output == "trajectory" {
 		tw, ok := deps.Driver.(robot.TrajectoryWriter)
 		if !ok {
 			return nil, fmt.Errorf("policy: output trajectory, but the driver %T writes no trajectories: %w", deps.Driver, ErrConfig)
 		}
-		// Room for the plan and a stop from full speed: v/a ticks, plus a/j to ramp the
-		// deceleration when a jerk limit is given, plus a few for rounding.
-		brake := 0.0
-		for _, lm := range lim {
-			b := lm.Velocity / lm.Acceleration
-			if lm.Jerk > 0 {
-				b += lm.Acceleration / lm.Jerk
-			}
-			brake = math.Max(brake, b)
-		}
-		n := h + int(math.Ceil(brake/per.Seconds())) + 4
-		l.tw = tw
-		l.scratch = safety.NewFilter(lim, per.Seconds())
-		l.trajT, l.trajP = make([]time.Duration, n), make([]float64, n*d)
-		for i := range n {
-			l.trajT[i] = time.Duration(i+1) * per
-		}
-		l.action = make([]float64, d)
+		l.out = newTrajectoryOutput(l, tw, lim)
 	}
 	if l.clock == nil {
 		l.clock = robot.WallClock{}
@@ -238,18 +234,20 @@ func (l *Loop) Triggers() (start, stop, hold, reset Trigger) {
 	return wrap(l.Start), wrap(l.Stop), wrap(l.Hold), wrap(l.Reset)
 }
 
-// ErrRunning is returned by a second Run.
+// ErrRunning is returned by a second Run or Simulate.
 var ErrRunning = errors.New("policy: Run called twice")
 
-// Run ticks until ctx ends, then decelerates the robot to a stop and returns ctx's error after
-// every goroutine it started has stopped. It returns earlier with an error wrapping
-// robot.ErrClosed if the driver closes.
+// Run ticks on the clock's absolute deadlines until ctx ends, with inference on its own
+// goroutine, then decelerates the robot to a stop and returns ctx's error after every
+// goroutine it started has stopped. It returns earlier with an error wrapping robot.ErrClosed
+// if the driver closes. Each tick is a Step at the clock's time.
 func (l *Loop) Run(ctx context.Context) error {
 	if !l.ran.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	l.async = true
 	wg.Go(func() { l.work(wctx) })
 	wg.Go(func() { l.wd.Log(wctx, l.log, l.cfg.Watchdog.LogInterval) })
 	if l.rec != nil {
@@ -260,6 +258,50 @@ func (l *Loop) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// Simulate runs the loop in simulated time: it ticks at every period of the clock, whose
+// SleepUntil is expected to advance the simulation (sim/episode's clock), and runs each
+// inference on the calling goroutine right after the Step that asked for it, holding the chunk
+// until the clock has advanced by latency: the chunk is spliced at the first tick at or after
+// the request's time plus latency (the next tick for 0). So a run depends only on its seeds,
+// not on this machine's speed or its scheduler. The Recorder, if any, is called on this
+// goroutine every TelemetryPeriod of clock time. When ctx ends it brakes the robot to a stop on
+// the clock, as Run does, and returns ctx's error; an error from the driver ends it too.
+func (l *Loop) Simulate(ctx context.Context, latency time.Duration) error {
+	if !l.ran.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	if latency < 0 {
+		return fmt.Errorf("policy: simulated latency %v is negative: %w", latency, ErrConfig)
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { l.wd.Log(wctx, l.log, l.cfg.Watchdog.LogInterval) })
+	err := l.simulate(ctx, latency)
+	l.shutdown()
+	cancel()
+	wg.Wait()
+	return err
+}
+
+func (l *Loop) simulate(ctx context.Context, latency time.Duration) error {
+	start := l.clock.Now()
+	nextRec := start.Add(l.cfg.TelemetryPeriod)
+	for k := int64(0); ; k++ {
+		t := start.Add(time.Duration(k) * l.period)
+		if err := l.clock.SleepUntil(ctx, t); err != nil {
+			return err
+		}
+		if err := l.Step(t); err != nil {
+			return err
+		}
+		l.InferPending(latency)
+		if l.rec != nil && !t.Before(nextRec) {
+			l.rec.Record(l.Snapshot())
+			nextRec = nextRec.Add(l.cfg.TelemetryPeriod)
+		}
+	}
 }
 
 func (l *Loop) ticks(ctx context.Context) error {
@@ -283,59 +325,66 @@ func (l *Loop) ticks(ctx context.Context) error {
 			}
 		}
 	}
-	start := l.clock.Now()
-	var k int64
+	deadline := l.clock.Now()
 	for {
-		deadline := start.Add(time.Duration(k) * l.period)
 		if err := sleep(ctx, deadline); err != nil {
 			return err
 		}
 		now := l.clock.Now()
-		if err := l.tick(k, now, deadline); err != nil {
+		if err := l.Step(now); err != nil {
 			return err
 		}
-		after := l.clock.Now()
-		l.tel.TickCost.Record(after.Sub(now).Seconds())
-		k++
-		if next := start.Add(time.Duration(k) * l.period); after.After(next) {
-			// Missed deadlines k..m are skipped, never run in a burst.
-			m := int64(after.Sub(start) / l.period)
-			l.tel.Overruns.Add(uint64(m - k + 1))
-			k = m + 1
-		}
+		l.tel.TickCost.Record(l.clock.Now().Sub(now).Seconds())
+		deadline = l.start.Add(time.Duration(l.k+1) * l.period)
 	}
 }
 
-// shutdown decelerates a moving robot to a stop on the clock, for at most the braking time at
-// the acceleration limits plus a few ticks, whatever ctx says.
+// Step runs the control tick due at robot time now: tick k = floor((now - start) / period),
+// start being the time of the first Step. It is the loop's core, which Run (wall clock or ROS
+// time), Simulate (simulated time) and a caller's own scheduler all drive; Step must be called
+// from one goroutine, at increasing times. A Step before the next tick's time does nothing. A
+// Step after more than one period counts the ticks it skipped as overruns: the robot received
+// nothing for them, and the tick runs once, for tick k, with one filter step (actions stay
+// aligned with time, and no command ever carries two steps of the filter).
+//
+// Inference: after Run has started its worker, a tick hands requests to it and takes results
+// without blocking. Without Run, a request waits until InferPending runs it.
+func (l *Loop) Step(now time.Time) error {
+	if !l.started {
+		l.started, l.start, l.k = true, now, -1
+	}
+	k := int64(now.Sub(l.start) / l.period)
+	if k <= l.k {
+		return nil
+	}
+	if l.k >= 0 && k > l.k+1 {
+		l.tel.Overruns.Add(uint64(k - l.k - 1))
+	}
+	return l.tick(k, now, l.start.Add(time.Duration(k)*l.period))
+}
+
+// InferPending runs the inference the last Step asked for, if one waits, on the calling
+// goroutine, and holds its chunk until a Step at or after the request's time plus latency (a
+// simulated inference latency). It reports whether it ran one. It is for callers that drive the
+// loop with Step outside Run (Simulate does); the Telemetry's Inference histogram then records
+// the wall-clock time the inference took.
+func (l *Loop) InferPending(latency time.Duration) bool {
+	if !l.pending {
+		return false
+	}
+	l.pending = false
+	t0 := time.Now()
+	err := l.infer(&l.req)
+	l.held = result{err: err, latency: time.Since(t0)}
+	l.heldAt = l.reqAt.Add(latency)
+	l.holding = true
+	return true
+}
+
+// shutdown brings a moving robot to a stop within its limits, whatever ctx says.
 func (l *Loop) shutdown() {
-	if !l.live {
-		return
-	}
-	if l.tw != nil {
-		// The whole stop in one trajectory, from the last tick's command and time (a start in
-		// the past takes over on arrival).
-		l.writeTrajectory(l.k, l.prevNow, false)
-		return
-	}
-	worst := 0.0
-	for _, lim := range l.filter.Limits() {
-		worst = math.Max(worst, lim.Velocity/lim.Acceleration)
-	}
-	n := int64(worst/l.period.Seconds()) + 10
-	ctx := context.Background()
-	t := l.clock.Now()
-	for i := int64(0); i < n && !l.filter.AtRest(0); i++ {
-		t = t.Add(l.period)
-		if l.clock.SleepUntil(ctx, t) != nil {
-			return
-		}
-		l.filter.Hold(l.cmd.Position)
-		l.cmd.Stamp = l.clock.Now()
-		if err := l.drv.WriteCommand(&l.cmd); err != nil {
-			l.tel.WriteErrors.Add(1)
-			return
-		}
+	if l.live {
+		l.out.stop()
 	}
 }
 
@@ -382,6 +431,7 @@ func (l *Loop) record(ctx context.Context) {
 func (l *Loop) tick(k int64, now, deadline time.Time) error {
 	t := l.tel
 	l.k = k
+	l.tickNow.Store(k)
 	t.Ticks.Add(1)
 	if !l.prevNow.IsZero() {
 		t.TickPeriod.Record(now.Sub(l.prevNow).Seconds())
@@ -399,6 +449,20 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 	} else if !errors.Is(err, robot.ErrNoState) {
 		t.ReadErrors.Add(1)
 	}
+	if stateOK {
+		// Every state, not only the first: a reading out of the limits or a jump no motion
+		// explains is never chased. Running (or starting), it latches a fault (the robot
+		// decelerates on the commands, not on the reading); otherwise it is reported and the next
+		// state starts afresh.
+		if err := l.guard.Check(l.st.Position, l.st.Stamp); err != nil {
+			stateOK = false
+			l.wd.FireCause(safety.StateInvalid, k, now, 0, err)
+			if l.live || l.m.State() == safety.Running {
+				l.fault(k, now, err.Error())
+			}
+			l.guard.Reset()
+		}
+	}
 	var emb Embedding
 	if l.src != nil {
 		if e, err := l.src.Latest(); err == nil {
@@ -411,6 +475,12 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 	if emb.Data != nil {
 		embAge = now.Sub(emb.Stamp).Seconds()
 		embOK = now.Sub(emb.Stamp) <= l.cfg.Watchdog.EmbeddingMaxAge
+		if err := l.checkEmbedding(&emb); err != nil {
+			embOK = false
+			l.wd.SetCause(safety.EmbeddingInvalid, true, k, now, 0, err)
+		} else {
+			l.wd.Set(safety.EmbeddingInvalid, false, k, now, 0)
+		}
 	}
 	l.wd.Set(safety.StateStale, !stateOK, k, now, stateAge)
 	l.wd.Set(safety.EmbeddingStale, !embOK, k, now, embAge)
@@ -422,17 +492,22 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		l.hadPlan = false
 	}
 	l.obsAt = time.Time{}
-	select {
-	case r := <-l.resCh:
-		l.inflight = false
-		l.arrive(r, k, now, st == safety.Running && stateOK)
-	default:
+	if l.async {
+		select {
+		case r := <-l.resCh:
+			l.inflight = false
+			l.arrive(r, k, now, st == safety.Running && stateOK)
+		default:
+		}
+	} else if l.holding && !now.Before(l.heldAt) {
+		l.holding, l.inflight = false, false
+		l.arrive(l.held, k, now, st == safety.Running && stateOK)
 	}
 
 	planned := false
 	switch st {
 	case safety.Idle:
-		l.trajMode = 0
+		l.out.idle()
 		l.live = false
 		l.splicer.Reset()
 		l.wd.Set(safety.Starved, false, k, now, 0)
@@ -457,11 +532,7 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 			l.hold()
 		case l.splicer.Action(l.target, k):
 			l.wd.Set(safety.Starved, false, k, now, 0)
-			if l.tw != nil {
-				l.follow()
-			} else {
-				l.filter.Step(l.cmd.Position, l.target)
-			}
+			l.out.plan(l.cmd.Position, l.target)
 			l.observeSeam(l.target)
 			planned = true
 		default:
@@ -485,26 +556,8 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		}
 	}
 
-	if l.tw != nil {
-		mode := int8(trajBrake)
-		if planned {
-			mode = trajPlan
-		}
-		if mode != l.trajMode || !l.obsAt.IsZero() {
-			l.trajMode = mode
-			if err := l.writeTrajectory(k, now, planned); err != nil {
-				return err
-			}
-		}
-	} else {
-		l.cmd.Stamp = now
-		if err := l.drv.WriteCommand(&l.cmd); err != nil {
-			t.WriteErrors.Add(1)
-			if errors.Is(err, robot.ErrClosed) {
-				l.live = false
-				return fmt.Errorf("policy: write command: %w", err)
-			}
-		}
+	if err := l.out.send(k, now, planned, !l.obsAt.IsZero()); err != nil {
+		return err
 	}
 	if !l.obsAt.IsZero() {
 		t.ObsToCommand.Record(l.clock.Now().Sub(l.obsAt).Seconds())
@@ -512,57 +565,8 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 	return nil
 }
 
-// writeTrajectory sends what the filter will command from tick k+1 on if nothing changes: the
-// plan (when planned) and then a stop, predicted by a scratch copy of the filter.
-func (l *Loop) writeTrajectory(k int64, now time.Time, planned bool) error {
-	sc, d, pos := l.scratch, l.d, l.trajP
-	sc.CopyState(l.filter)
-	limit := len(l.trajT)
-	n := 0
-	if planned {
-		for kk := k + 1; kk < l.splicer.End() && n < limit && l.splicer.Action(l.action, kk); kk++ {
-			sc.Step(pos[n*d:(n+1)*d], l.action)
-			n++
-		}
-	}
-	for n < limit && !sc.AtRest(0) {
-		sc.Hold(pos[n*d : (n+1)*d])
-		n++
-	}
-	if n == 0 { // at rest: one point where it is, replacing whatever ran before
-		sc.Last(pos[:d])
-		n = 1
-	}
-	l.traj.Start, l.traj.TimeFromStart, l.traj.Positions = now, l.trajT[:n], pos[:n*d]
-	l.trajK, l.trajN = k, n
-	if err := l.tw.WriteTrajectory(&l.traj); err != nil {
-		l.tel.WriteErrors.Add(1)
-		if errors.Is(err, robot.ErrClosed) {
-			l.live = false
-			return fmt.Errorf("policy: write trajectory: %w", err)
-		}
-	}
-	return nil
-}
-
-// follow (trajectory output) makes the active trajectory's point for this tick the last command:
-// the robot executes the trajectory, so the filter's history must be its points.
-func (l *Loop) follow() {
-	if l.trajMode == 0 {
-		l.filter.Last(l.cmd.Position) // nothing sent yet: the robot stays where it is
-	} else {
-		i := int(min(l.k-l.trajK-1, int64(l.trajN-1)))
-		copy(l.cmd.Position, l.trajP[i*l.d:(i+1)*l.d])
-	}
-	l.filter.Follow(l.cmd.Position)
-}
-
 func (l *Loop) hold() {
-	if l.tw != nil {
-		l.follow()
-	} else {
-		l.filter.Hold(l.cmd.Position)
-	}
+	l.out.hold(l.cmd.Position)
 	l.tel.HoldTicks.Add(1)
 	l.observeSeam(l.cmd.Position)
 }
@@ -575,8 +579,51 @@ func (l *Loop) observeSeam(x []float64) {
 
 func (l *Loop) fault(k int64, now time.Time, cause string) {
 	l.m.Trip(cause)
-	l.wd.Fire(safety.Faulted, k, now, 0)
+	l.wd.FireCause(safety.Faulted, k, now, 0, errors.New(cause))
 }
+
+// reject counts a rejected chunk (or failed inference) at tick k with its cause.
+func (l *Loop) reject(k int64, now time.Time, err error) {
+	l.tel.Rejected.Add(1)
+	l.lastReject.Store(k)
+	l.rejectCause.Store(&err)
+	l.wd.FireCause(safety.ChunkRejected, k, now, 0, err)
+}
+
+// checkEmbedding validates e once per embedding (a new Data or Stamp): its shape, the width the
+// inferer takes, and finite values. The verdict of the last one is kept, so a bad embedding
+// costs one scan.
+func (l *Loop) checkEmbedding(e *Embedding) error {
+	var first *float32
+	if len(e.Data) > 0 {
+		first = &e.Data[0]
+	}
+	if first == l.embSeen && e.Stamp.Equal(l.embStamp) && first != nil {
+		return l.embErr
+	}
+	l.embSeen, l.embStamp, l.embErr = first, e.Stamp, nil
+	switch {
+	case e.Tokens <= 0 || e.Width <= 0 || len(e.Data) != e.Tokens*e.Width:
+		l.embErr = fmt.Errorf("policy: embedding of %d values for %d x %d: %w", len(e.Data), e.Tokens, e.Width, ErrEmbedding)
+	case l.width > 0 && e.Width != l.width:
+		l.embErr = fmt.Errorf("policy: embedding width %d, the model takes %d: %w", e.Width, l.width, ErrEmbedding)
+	default:
+		for i, v := range e.Data {
+			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+				l.embErr = fmt.Errorf("policy: embedding value %d (token %d) is %v: %w", i, i/e.Width, v, ErrEmbedding)
+				break
+			}
+		}
+	}
+	if l.embErr != nil {
+		err := l.embErr
+		l.embCause.Store(&err)
+	}
+	return l.embErr
+}
+
+// ErrEmbedding is wrapped by the cause of an EmbeddingInvalid trip.
+var ErrEmbedding = errors.New("policy: bad embedding")
 
 // arrive handles the worker's result at tick k.
 func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
@@ -594,7 +641,7 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 		l.delayEs.Store(int64(l.delayEstimate()))
 	}
 	if errors.Is(r.err, ErrInferPanic) {
-		t.Rejected.Add(1)
+		l.reject(k, now, r.err)
 		l.fault(k, now, r.err.Error())
 		return
 	}
@@ -603,15 +650,14 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 		return
 	}
 	if r.err != nil {
-		t.Rejected.Add(1)
-		l.wd.Fire(safety.ChunkRejected, k, now, 0)
+		l.reject(k, now, r.err)
 		return
 	}
 	if err := safety.CheckChunk(c.H, c.D, c.Data, l.h, l.d); err != nil {
-		t.Rejected.Add(1)
-		l.wd.Fire(safety.ChunkRejected, k, now, 0)
+		l.reject(k, now, err)
 		return
 	}
+	l.lastAccept.Store(k)
 	t.Delay.Record(float64(d))
 	t.QueueDepth.Record(float64(max(l.splicer.End()-k, 0)))
 	if d >= int64(l.h) {
@@ -699,6 +745,11 @@ func (l *Loop) request(k int64, emb Embedding) {
 	}
 	l.reqGen = l.gen
 	l.res = chunk.Chunk{H: l.h, D: l.d, Data: l.resBuf} // whatever the last inferer did to it
+	if !l.async {
+		l.pending, l.inflight, l.reqAt = true, true, l.prevNow
+		l.tel.Requests.Add(1)
+		return
+	}
 	select {
 	case l.reqCh <- r:
 		l.inflight = true
@@ -713,35 +764,48 @@ func (l *Loop) Snapshot() *Snapshot {
 	s := &Snapshot{
 		Time: l.clock.Now(), State: l.m.State(), Cause: l.m.Cause(), Strategy: t.Strategy, Rate: l.cfg.Rate,
 		DelayEst: int(l.delayEs.Load()),
-		Counters: map[string]uint64{
-			"ticks": t.Ticks.Load(), "overruns": t.Overruns.Load(), "requests": t.Requests.Load(),
-			"chunks": t.Chunks.Load(), "late": t.Late.Load(), "rejected": t.Rejected.Load(),
-			"stale": t.Stale.Load(), "read_errors": t.ReadErrors.Load(), "write_errors": t.WriteErrors.Load(),
-			"hold_ticks": t.HoldTicks.Load(), "events_dropped": l.wd.Dropped(),
+		Counters: Counters{
+			Ticks: t.Ticks.Load(), Overruns: t.Overruns.Load(), Requests: t.Requests.Load(),
+			Chunks: t.Chunks.Load(), Late: t.Late.Load(), Rejected: t.Rejected.Load(),
+			Stale: t.Stale.Load(), ReadErrors: t.ReadErrors.Load(), WriteErrors: t.WriteErrors.Load(),
+			HoldTicks: t.HoldTicks.Load(), EventsDropped: l.wd.Dropped(),
 		},
-		Clamps: map[string]uint64{}, Trips: map[string]uint64{},
-		Histogram: map[string]HistogramSnapshot{
-			"tick_period_s": t.TickPeriod.Snapshot(), "tick_jitter_s": t.TickJitter.Snapshot(),
-			"tick_cost_s": t.TickCost.Snapshot(), "inference_s": t.Inference.Snapshot(),
-			"obs_to_command_s": t.ObsToCommand.Snapshot(), "delay_ticks": t.Delay.Snapshot(),
-			"queue_depth":   t.QueueDepth.Snapshot(),
-			"seam_jump_rad": t.SeamJump.Snapshot(), "seam_velocity_rad_s": t.SeamVel.Snapshot(),
-			"seam_acceleration_rad_s2": t.SeamAcc.Snapshot(), "seam_jerk_rad_s3": t.SeamJerk.Snapshot(),
+		Hist: Histograms{
+			TickPeriod: t.TickPeriod.Snapshot(), TickJitter: t.TickJitter.Snapshot(),
+			TickCost: t.TickCost.Snapshot(), Inference: t.Inference.Snapshot(),
+			ObsToCommand: t.ObsToCommand.Snapshot(), Delay: t.Delay.Snapshot(),
+			QueueDepth: t.QueueDepth.Snapshot(),
+			SeamJump:   t.SeamJump.Snapshot(), SeamVel: t.SeamVel.Snapshot(),
+			SeamAcc: t.SeamAcc.Snapshot(), SeamJerk: t.SeamJerk.Snapshot(),
 		},
 	}
 	for k := range safety.NumKinds {
-		s.Clamps[k.String()] = l.filter.Count(-1, k)
+		s.Clamps[k] = l.filter.Count(-1, k)
 	}
 	for tr := range safety.NumTrips {
-		s.Trips[tr.String()] = l.wd.Count(tr)
-		if tr != safety.ChunkRejected && tr != safety.ChunkLate && tr != safety.Faulted && l.wd.Active(tr) {
-			s.Active = append(s.Active, tr.String())
+		s.Trips[tr] = l.wd.Count(tr)
+		if tr.Level() && l.wd.Active(tr) {
+			s.Active = append(s.Active, tr)
 		}
 	}
 	s.Level, s.Message = OK, s.State.String()
+	// Chunk results of the last second: some rejected is a warning, all of them an error.
+	k := l.tickNow.Load()
+	second := int64(math.Ceil(l.cfg.Rate))
+	rejecting := l.lastReject.Load() >= 0 && k-l.lastReject.Load() <= second
+	accepting := l.lastAccept.Load() >= 0 && k-l.lastAccept.Load() <= second
+	cause := errText(l.rejectCause.Load())
 	switch {
 	case s.State == safety.Fault:
 		s.Level, s.Message = Error, "fault: "+s.Cause
+	case s.State == safety.Running && l.wd.Active(safety.EmbeddingInvalid) && !accepting:
+		s.Level, s.Message = Error, "running: embedding invalid, no chunk asked for: "+errText(l.embCause.Load())
+	case l.wd.Active(safety.EmbeddingInvalid):
+		s.Level, s.Message = Warn, s.State.String()+": embedding invalid: "+errText(l.embCause.Load())
+	case rejecting && !accepting:
+		s.Level, s.Message = Error, s.State.String()+": every chunk of the last second rejected: "+cause
+	case rejecting:
+		s.Level, s.Message = Warn, s.State.String()+": chunks rejected in the last second: "+cause
 	case s.State == safety.Running && l.wd.Active(safety.StateStale):
 		s.Level, s.Message = Warn, "running: joint state stale, decelerating to a stop"
 	case s.State == safety.Running && l.wd.Active(safety.Starved):
@@ -750,4 +814,12 @@ func (l *Loop) Snapshot() *Snapshot {
 		s.Level, s.Message = Warn, "running: embedding stale, finishing the committed actions"
 	}
 	return s
+}
+
+// errText is the text of *p, "" for nil.
+func errText(p *error) string {
+	if p == nil || *p == nil {
+		return ""
+	}
+	return (*p).Error()
 }

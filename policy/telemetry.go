@@ -1,8 +1,9 @@
 package policy
 
 import (
+	"encoding/json"
 	"math"
-	"sort"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -10,32 +11,57 @@ import (
 	"github.com/flowact/flowact/policy/safety"
 )
 
-// Histogram counts values in fixed buckets: bucket i holds values <= Bounds[i] (and above
-// Bounds[i-1]); a last bucket holds values above every bound. Record is lock-free and allocates
-// nothing; it may be called from any goroutine.
+// Histogram counts non-negative values in log-linear buckets, as HdrHistogram does: every
+// power of two from 2^MinExp (about 1e-9) up to 2^(MaxExp+1) (about 1.7e10) is split into
+// SubBuckets equal buckets, so any quantile is known to within half a bucket, at most
+// 1/(2 SubBuckets) = 0.78% of its value (Quantile reports the bucket's midpoint, clamped to
+// the exact Min and Max). Values below 2^MinExp, zero and negative ones count in a bucket of
+// their own (reported as Min); values beyond the range in the top bucket (reported as Max). N,
+// Sum, Min and Max are exact. Record is lock-free and allocates nothing; it may be called from
+// any goroutine. The zero Histogram is not usable: use NewHistogram.
 type Histogram struct {
-	bounds []float64
-	counts []atomic.Uint64
+	counts []atomic.Uint64 // [0]: zero and below the range; then NumBuckets
 	n      atomic.Uint64
 	sum    atomic.Uint64 // float64 bits
-	max    atomic.Uint64 // float64 bits of the largest value (values are >= 0 in practice)
+	min    atomic.Uint64 // float64 bits; +Inf when empty
+	max    atomic.Uint64 // float64 bits; -Inf when empty
 }
 
-// NewHistogram returns a histogram with the given increasing bucket bounds.
-func NewHistogram(bounds []float64) *Histogram {
-	if !sort.Float64sAreSorted(bounds) {
-		panic("policy: histogram bounds not increasing")
-	}
-	return &Histogram{bounds: append([]float64(nil), bounds...), counts: make([]atomic.Uint64, len(bounds)+1)}
+// The histogram's resolution and range.
+const (
+	SubBuckets = 64  // per power of two: 0.78% relative error
+	MinExp     = -30 // 2^-30 s is about 1 ns
+	MaxExp     = 33  // 2^34 is about 1.7e10
+	subBits    = 6   // log2(SubBuckets)
+	numBuckets = (MaxExp-MinExp+1)*SubBuckets + 1
+)
+
+// NewHistogram returns an empty histogram (32 KiB of counters).
+func NewHistogram() *Histogram {
+	h := &Histogram{counts: make([]atomic.Uint64, numBuckets)}
+	h.min.Store(math.Float64bits(math.Inf(1)))
+	h.max.Store(math.Float64bits(math.Inf(-1)))
+	return h
 }
 
-// ExpBounds returns n bounds lo, lo*f, lo*f^2, ...
-func ExpBounds(lo, f float64, n int) []float64 {
-	b := make([]float64, n)
-	for i := range b {
-		b[i] = lo * math.Pow(f, float64(i))
+// bucket returns the bucket index of v.
+func bucket(v float64) int {
+	if !(v >= 0x1p-30) {
+		return 0
 	}
-	return b
+	bits := math.Float64bits(v)
+	e := int(bits>>52&0x7ff) - 1023
+	if e > MaxExp {
+		return numBuckets - 1
+	}
+	return 1 + (e-MinExp)<<subBits + int(bits>>(52-subBits)&(SubBuckets-1))
+}
+
+// bucketMid returns the midpoint of bucket i > 0.
+func bucketMid(i int) float64 {
+	i--
+	e, sub := i>>subBits+MinExp, i&(SubBuckets-1)
+	return math.Ldexp(1+(float64(sub)+0.5)/SubBuckets, e)
 }
 
 // Record adds one value. NaN is ignored.
@@ -43,8 +69,7 @@ func (h *Histogram) Record(v float64) {
 	if v != v {
 		return
 	}
-	i := sort.SearchFloat64s(h.bounds, v) // first bound >= v
-	h.counts[i].Add(1)
+	h.counts[bucket(v)].Add(1)
 	h.n.Add(1)
 	for {
 		old := h.sum.Load()
@@ -53,33 +78,80 @@ func (h *Histogram) Record(v float64) {
 		}
 	}
 	for {
-		old := h.max.Load()
-		if h.n.Load() > 1 && math.Float64frombits(old) >= v {
+		old := h.min.Load()
+		if math.Float64frombits(old) <= v || h.min.CompareAndSwap(old, math.Float64bits(v)) {
 			break
 		}
-		if h.max.CompareAndSwap(old, math.Float64bits(v)) {
+	}
+	for {
+		old := h.max.Load()
+		if math.Float64frombits(old) >= v || h.max.CompareAndSwap(old, math.Float64bits(v)) {
 			break
 		}
 	}
 }
 
-// HistogramSnapshot is a copy of a histogram's state.
+// HistogramSnapshot is a copy of a histogram: the counts of buckets Offset, Offset+1, ... (the
+// others are empty), and the exact count, sum, minimum and maximum. The zero value is an empty
+// histogram; Merge adds another.
 type HistogramSnapshot struct {
-	Bounds []float64 `json:"bounds"`
-	Counts []uint64  `json:"counts"` // len(Bounds)+1
-	N      uint64    `json:"n"`
-	Sum    float64   `json:"sum"`
-	Max    float64   `json:"max"`
+	Offset int      `json:"offset"`
+	Counts []uint64 `json:"counts"`
+	N      uint64   `json:"n"`
+	Sum    float64  `json:"sum"`
+	Min    float64  `json:"min"`
+	Max    float64  `json:"max"`
 }
 
-// Snapshot copies the histogram (allocates).
+// Snapshot copies the histogram (allocates the non-empty range of its buckets).
 func (h *Histogram) Snapshot() HistogramSnapshot {
-	s := HistogramSnapshot{Bounds: h.bounds, Counts: make([]uint64, len(h.counts)), N: h.n.Load(),
-		Sum: math.Float64frombits(h.sum.Load()), Max: math.Float64frombits(h.max.Load())}
+	s := HistogramSnapshot{N: h.n.Load(), Sum: math.Float64frombits(h.sum.Load())}
+	if s.N == 0 {
+		return s
+	}
+	s.Min, s.Max = math.Float64frombits(h.min.Load()), math.Float64frombits(h.max.Load())
+	lo, hi := -1, -1
 	for i := range h.counts {
-		s.Counts[i] = h.counts[i].Load()
+		if h.counts[i].Load() != 0 {
+			if lo < 0 {
+				lo = i
+			}
+			hi = i
+		}
+	}
+	if lo < 0 {
+		return s
+	}
+	s.Offset, s.Counts = lo, make([]uint64, hi-lo+1)
+	for i := range s.Counts {
+		s.Counts[i] = h.counts[lo+i].Load()
 	}
 	return s
+}
+
+// Merge adds o's values to s (s's counts are copied, never shared with o).
+func (s *HistogramSnapshot) Merge(o HistogramSnapshot) {
+	if o.N == 0 {
+		return
+	}
+	if s.N == 0 {
+		*s = o
+		s.Counts = slices.Clone(o.Counts)
+		return
+	}
+	lo := min(s.Offset, o.Offset)
+	hi := max(s.Offset+len(s.Counts), o.Offset+len(o.Counts))
+	c := make([]uint64, hi-lo)
+	for i, n := range s.Counts {
+		c[s.Offset-lo+i] += n
+	}
+	for i, n := range o.Counts {
+		c[o.Offset-lo+i] += n
+	}
+	s.Offset, s.Counts = lo, c
+	s.N += o.N
+	s.Sum += o.Sum
+	s.Min, s.Max = math.Min(s.Min, o.Min), math.Max(s.Max, o.Max)
 }
 
 // Mean returns the mean value (0 when empty).
@@ -90,24 +162,29 @@ func (s HistogramSnapshot) Mean() float64 {
 	return s.Sum / float64(s.N)
 }
 
-// Quantile returns the upper bound of the bucket holding quantile q (the Max for the last).
+// Quantile returns the q-quantile (the value of rank ceil(q N), at least 1), within 0.78% of
+// its value: the midpoint of its bucket, clamped to [Min, Max]; ranks 1 and N are Min and Max
+// exactly. 0 when empty.
 func (s HistogramSnapshot) Quantile(q float64) float64 {
-	var total uint64
-	for _, c := range s.Counts {
-		total += c
-	}
-	if total == 0 {
+	if s.N == 0 {
 		return 0
 	}
-	want := uint64(math.Ceil(q * float64(total)))
+	rank := max(uint64(math.Ceil(q*float64(s.N))), 1)
+	switch {
+	case rank == 1:
+		return s.Min // the smallest value, exactly
+	case rank >= s.N:
+		return s.Max
+	}
 	var acc uint64
 	for i, c := range s.Counts {
 		acc += c
-		if acc >= want && c > 0 {
-			if i < len(s.Bounds) {
-				return math.Min(s.Bounds[i], s.Max)
+		if acc >= rank {
+			b := s.Offset + i
+			if b == 0 {
+				return s.Min
 			}
-			return s.Max
+			return math.Min(math.Max(bucketMid(b), s.Min), s.Max)
 		}
 	}
 	return s.Max
@@ -143,16 +220,12 @@ type Telemetry struct {
 }
 
 func newTelemetry(strategy chunk.Strategy) *Telemetry {
-	secs := ExpBounds(1e-6, 2, 25)  // 1 us .. 16.8 s, doubling
-	ticks := ExpBounds(1, 1.5, 20)  // 1 .. 2217 ticks
-	rad := ExpBounds(1e-6, 2, 24)   // 1 urad .. 8.4 rad
-	big := ExpBounds(1e-3, 2.5, 24) // rates: 1e-3 .. 1.4e6
 	return &Telemetry{
-		TickPeriod: NewHistogram(secs), TickJitter: NewHistogram(secs), TickCost: NewHistogram(secs),
-		Inference: NewHistogram(secs), ObsToCommand: NewHistogram(secs),
-		Delay: NewHistogram(append([]float64{0}, ticks...)), QueueDepth: NewHistogram(append([]float64{0}, ticks...)),
+		TickPeriod: NewHistogram(), TickJitter: NewHistogram(), TickCost: NewHistogram(),
+		Inference: NewHistogram(), ObsToCommand: NewHistogram(),
+		Delay: NewHistogram(), QueueDepth: NewHistogram(),
 		Strategy: strategy,
-		SeamJump: NewHistogram(rad), SeamVel: NewHistogram(big), SeamAcc: NewHistogram(big), SeamJerk: NewHistogram(big),
+		SeamJump: NewHistogram(), SeamVel: NewHistogram(), SeamAcc: NewHistogram(), SeamJerk: NewHistogram(),
 	}
 }
 
@@ -163,21 +236,84 @@ func (t *Telemetry) recordSeam(s chunk.Seam) {
 	t.SeamJerk.Record(s.Jerk)
 }
 
-// Snapshot is a copy of the loop's state and telemetry for diagnostics and recorders.
+// Snapshot is a copy of the loop's state and telemetry for diagnostics, reports and recorders.
 type Snapshot struct {
-	Time      time.Time                    `json:"time"`
-	State     safety.State                 `json:"state"`
-	Cause     string                       `json:"cause,omitempty"` // the latched fault's cause
-	Level     Level                        `json:"level"`
-	Message   string                       `json:"message"`
-	Strategy  chunk.Strategy               `json:"strategy"`
-	Rate      float64                      `json:"rate"`
-	DelayEst  int                          `json:"delay_estimate"` // ticks
-	Counters  map[string]uint64            `json:"counters"`
-	Clamps    map[string]uint64            `json:"clamps"` // per safety.Kind, all joints
-	Trips     map[string]uint64            `json:"trips"`  // per safety.Trip
-	Active    []string                     `json:"active"` // active trips
-	Histogram map[string]HistogramSnapshot `json:"histograms"`
+	Time     time.Time      `json:"time"`
+	State    safety.State   `json:"state"`
+	Cause    string         `json:"cause,omitempty"` // the latched fault's cause
+	Level    Level          `json:"level"`
+	Message  string         `json:"message"` // the state, and why the level is not OK
+	Strategy chunk.Strategy `json:"strategy"`
+	Rate     float64        `json:"rate"`
+	DelayEst int            `json:"delay_estimate"` // ticks
+	Counters Counters       `json:"counters"`
+	Clamps   Clamps         `json:"clamps"` // per safety.Kind, all joints
+	Trips    Trips          `json:"trips"`  // starts per safety.Trip
+	Active   []safety.Trip  `json:"active"` // the level trips active now
+	Hist     Histograms     `json:"histograms"`
+}
+
+// Counters are Telemetry's counters, and the watchdogs' dropped events.
+type Counters struct {
+	Ticks         uint64 `json:"ticks"`
+	Overruns      uint64 `json:"overruns"`
+	Requests      uint64 `json:"requests"`
+	Chunks        uint64 `json:"chunks"`
+	Late          uint64 `json:"late"`
+	Rejected      uint64 `json:"rejected"`
+	Stale         uint64 `json:"stale"`
+	ReadErrors    uint64 `json:"read_errors"`
+	WriteErrors   uint64 `json:"write_errors"`
+	HoldTicks     uint64 `json:"hold_ticks"`
+	EventsDropped uint64 `json:"events_dropped"`
+}
+
+// Histograms are Telemetry's histograms, copied; units as Telemetry's fields.
+type Histograms struct {
+	TickPeriod   HistogramSnapshot `json:"tick_period_s"`
+	TickJitter   HistogramSnapshot `json:"tick_jitter_s"`
+	TickCost     HistogramSnapshot `json:"tick_cost_s"`
+	Inference    HistogramSnapshot `json:"inference_s"`
+	ObsToCommand HistogramSnapshot `json:"obs_to_command_s"`
+	Delay        HistogramSnapshot `json:"delay_ticks"`
+	QueueDepth   HistogramSnapshot `json:"queue_depth"`
+	SeamJump     HistogramSnapshot `json:"seam_jump_rad"`
+	SeamVel      HistogramSnapshot `json:"seam_velocity_rad_s"`
+	SeamAcc      HistogramSnapshot `json:"seam_acceleration_rad_s2"`
+	SeamJerk     HistogramSnapshot `json:"seam_jerk_rad_s3"`
+}
+
+// Clamps counts the safety filter's clamps per kind (safety.Kind); JSON names them.
+type Clamps [safety.NumKinds]uint64
+
+// Total is the sum over kinds.
+func (c *Clamps) Total() uint64 {
+	var n uint64
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// MarshalJSON writes an object keyed by kind name.
+func (c Clamps) MarshalJSON() ([]byte, error) {
+	m := make(map[string]uint64, len(c))
+	for k, v := range c {
+		m[safety.Kind(k).String()] = v
+	}
+	return json.Marshal(m)
+}
+
+// Trips counts watchdog trips per kind (safety.Trip); JSON names them.
+type Trips [safety.NumTrips]uint64
+
+// MarshalJSON writes an object keyed by trip name.
+func (t Trips) MarshalJSON() ([]byte, error) {
+	m := make(map[string]uint64, len(t))
+	for k, v := range t {
+		m[safety.Trip(k).String()] = v
+	}
+	return json.Marshal(m)
 }
 
 // Level is a diagnostic level, as diagnostic_msgs/DiagnosticStatus.

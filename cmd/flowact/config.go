@@ -184,7 +184,8 @@ func readConfig(name, dir string) (string, []byte, error) {
 			return c, b, nil
 		}
 	}
-	return name, nil, fmt.Errorf("%s: no such file (nor a shipped %s config)", name, strings.TrimSuffix(dir, "s"))
+	kind := map[string]string{"policies": "policy", "tasks": "task"}[dir] // not TrimSuffix: "policie"
+	return name, nil, fmt.Errorf("%s: no such file (nor a shipped %s config)", name, kind)
 }
 
 // loadPolicyFile reads and validates a policy file (a path, or a shipped policy's name).

@@ -64,13 +64,13 @@ func TestBadConfigs(t *testing.T) {
 		name, body string
 		want       []string // substrings of the error line
 	}{
-		{"unknown-key.yaml", "robot: ur5\nloop: {rate: 50}\nsampler: {solvr: euler}\n", []string{"unknown-key.yaml:3", "solvr"}},
+		{"unknown-key.yaml", "robot: ur5\nloop: {rate: 50}\nsampler: {solvr: euler}\n", []string{"unknown-key.yaml:3", `sampler.solvr: unknown key "solvr" (want one of: `}},
 		{"bad-rate.yaml", "robot: ur5\nloop: {rate: 20}\n", []string{"bad-rate.yaml", "loop", "rate 20"}},
 		{"bad-solver.yaml", "robot: ur5\nsampler: {solver: leapfrog}\n", []string{"bad-solver.yaml", "sampler.solver", "leapfrog"}},
 		{"bad-steps.yaml", "robot: ur5\nsampler: {steps: -1}\n", []string{"bad-steps.yaml", "sampler.steps"}},
 		{"no-robot.yaml", "seed: 3\n", []string{"no-robot.yaml", "robot: required"}},
 		{"bad-robot.yaml", "robot: r2d2\n", []string{"bad-robot.yaml", "robot", "r2d2"}},
-		{"bad-type.yaml", "robot: ur5\nseed: many\n", []string{"bad-type.yaml:2", "seed"}},
+		{"bad-type.yaml", "robot: ur5\nseed: many\n", []string{"bad-type.yaml:2: seed: `many` is a string, want a non-negative integer"}},
 		{"bad-ckpt-ref.yaml", "robot: ur5\ncheckpoint: \"shipped:\"\n", []string{"bad-ckpt-ref.yaml", "checkpoint"}},
 		{"bad-strategy.yaml", "robot: ur5\nloop: {chunk: {strategy: yolo}}\n", []string{"bad-strategy.yaml", "loop", "yolo"}},
 		{"task-bad-name.yaml", "robot: ur5\ntask: {name: juggle}\n", []string{"task-bad-name.yaml", "task", "juggle"}},
@@ -98,7 +98,16 @@ func TestBadConfigs(t *testing.T) {
 					t.Errorf("stderr %q does not contain %q", stderr, w)
 				}
 			}
+			if strings.Contains(stderr, "main.") {
+				t.Errorf("stderr %q names a Go type", stderr)
+			}
 		})
+	}
+	// A name that is neither a file nor a shipped config says which kind was looked for.
+	for dir, kind := range map[string]string{"policies": "policy", "tasks": "task"} {
+		if _, _, err := readConfig("nope", dir); err == nil || err.Error() != "nope: no such file (nor a shipped "+kind+" config)" {
+			t.Errorf("readConfig(nope, %s): %v", dir, err)
+		}
 	}
 	if code, _, stderr := runCLI(t, context.Background(), "--check-config", filepath.Join(dir, "missing.yaml")); code != 2 || !strings.Contains(stderr, "missing.yaml") {
 		t.Errorf("missing file: exit %d, %q", code, stderr)

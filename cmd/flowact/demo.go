@@ -430,10 +430,10 @@ func (d *demo) await(ctx context.Context, what string, ok func() bool, simDone c
 // latency so far.
 func (d *demo) statusLine(label string, m task.Meta, limit time.Duration) string {
 	s := d.rt.Loop().Snapshot()
-	jit, inf := s.Histogram["tick_jitter_s"], s.Histogram["inference_s"]
+	jit, inf := s.Hist.TickJitter, s.Hist.Inference
 	return fmt.Sprintf("%s  %4.1f/%.0f s  distance %5.1f mm  | %s | tick jitter p50 %s p99 %s | inference p50 %s p99 %s | chunks %d",
 		label, m.Elapsed.Seconds(), limit.Seconds(), 1000*m.Distance, s.State,
-		secs(jit.Quantile(0.5)), secs(jit.Quantile(0.99)), secs(inf.Quantile(0.5)), secs(inf.Quantile(0.99)), s.Counters["chunks"])
+		secs(jit.Quantile(0.5)), secs(jit.Quantile(0.99)), secs(inf.Quantile(0.5)), secs(inf.Quantile(0.99)), s.Counters.Chunks)
 }
 
 // fill sums the episodes and takes the loop's telemetry.
@@ -464,18 +464,19 @@ func (r *demoReport) fill(s *policy.Snapshot, drv ros.DriverStats) {
 		r.Success = float64(r.Successes) / float64(r.Episodes)
 	}
 	r.Strategy, r.Rate = string(s.Strategy), s.Rate
-	r.TickJitter = quant(s.Histogram["tick_jitter_s"])
-	r.TickCost = quant(s.Histogram["tick_cost_s"])
-	r.Inference = quant(s.Histogram["inference_s"])
-	r.Delay = quant(s.Histogram["delay_ticks"])
-	r.SeamJerk = quant(s.Histogram["seam_jerk_rad_s3"])
-	r.Ticks, r.Overruns, r.Chunks = s.Counters["ticks"], s.Counters["overruns"], s.Counters["chunks"]
-	r.Late, r.HoldTicks = s.Counters["late"], s.Counters["hold_ticks"]
-	for _, n := range s.Clamps {
-		r.Clamps += n
-	}
+	r.TickJitter = quant(s.Hist.TickJitter)
+	r.TickCost = quant(s.Hist.TickCost)
+	r.Inference = quant(s.Hist.Inference)
+	r.Delay = quant(s.Hist.Delay)
+	r.SeamJerk = quant(s.Hist.SeamJerk)
+	r.Ticks, r.Overruns, r.Chunks = s.Counters.Ticks, s.Counters.Overruns, s.Counters.Chunks
+	r.Late, r.HoldTicks = s.Counters.Late, s.Counters.HoldTicks
+	r.Clamps = s.Clamps.Total()
 	r.Commands = drv.CommandsSent
-	r.Trips = s.Trips
+	r.Trips = map[string]uint64{}
+	for k, n := range s.Trips {
+		r.Trips[safety.Trip(k).String()] = n
+	}
 }
 
 func printDemo(w io.Writer, r *demoReport) {

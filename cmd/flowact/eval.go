@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/policy/chunk"
+	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/sim/episode"
 	"github.com/flowact/flowact/sim/task"
@@ -85,10 +83,9 @@ type evalReport struct {
 	// ClampsByKind splits Clamps by the safety filter's kind (position, velocity, ...).
 	ClampsByKind map[string]uint64 `json:"clamps_by_kind"`
 	SimSeconds   float64           `json:"simulated_s"`
-	// Missed counts chunks the loop took a tick late because the worker's hand-over lost a race
-	// with the simulated clock (a loaded machine); 0 means the run is reproducible from its seed.
-	Missed  int     `json:"missed_handovers"`
-	Seconds float64 `json:"elapsed_s"`
+	Seconds      float64           `json:"elapsed_s"`
+	// Interrupted: a signal ended the run; the figures cover the episodes that finished.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 func newEvalCmd() *cobra.Command {
@@ -99,10 +96,12 @@ func newEvalCmd() *cobra.Command {
 		Long: `Run the real control loop (policy.Loop: normalize -> expert sampler -> unnormalize, chunk
 splicing, safety filter) against the in-process simulator and the synthetic VLM, on the
 simulator's clock: faster than real time and reproducible from --seed (episode i of a task
-uses seed S+i). Inference runs on the loop's worker as in production; the simulated clock
-waits for it and lets it take --latency of simulated time (0: its chunk arrives at the next
-tick). Prints the success rate per task, tick jitter and cost, inference latency, chunk delay
-and seam jerk; --json for scripts.
+uses seed S+i). The loop is stepped in simulated time (policy.Loop.Simulate): each inference
+runs between two ticks and its chunk is held for --latency of simulated time (0: it arrives at
+the next tick). Prints the success rate per task, tick jitter and cost, inference latency,
+chunk delay and seam jerk; --json for scripts. SIGINT or SIGTERM ends the run within an
+episode's braking: the report covers the episodes that finished (marked interrupted) and the
+exit status is 130.
 
 --policy is a policy file or the name of a shipped one (default ` + DefaultPolicy + `);
 --checkpoint DIR evaluates another checkpoint with that policy's settings.`,
@@ -120,9 +119,15 @@ and seam jerk; --json for scripts.
 			}
 			w := cmd.OutOrStdout()
 			if o.asJSON {
-				return json.NewEncoder(w).Encode(rep)
+				if err := json.NewEncoder(w).Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				printReport(w, rep)
 			}
-			printReport(w, rep)
+			if rep.Interrupted {
+				return fmt.Errorf("eval: %w after %d of %d episodes", errInterrupted, rep.Episodes, o.episodes*len(o.tasks))
+			}
 			return nil
 		},
 	}
@@ -154,9 +159,6 @@ func printReport(w io.Writer, r *evalReport) {
 		secs(r.TickJitter.P50), secs(r.TickJitter.P99), secs(r.TickCost.P50), secs(r.TickCost.P99), secs(r.Inference.P50), secs(r.Inference.P99))
 	fmt.Fprintf(w, "chunks %d (delay p50 %.0f p99 %.0f ticks, %d late), seam jump mean %.3g p99 %.3g rad, seam jerk mean %.3g p99 %.3g rad/s^3, %d hold ticks, %d clamps; %.0f s simulated in %.1f s\n",
 		r.Chunks, r.Delay.P50, r.Delay.P99, r.Late, r.SeamJump.Mean, r.SeamJump.P99, r.SeamJerk.Mean, r.SeamJerk.P99, r.HoldTicks, r.Clamps, r.SimSeconds, r.Seconds)
-	if r.Missed > 0 {
-		fmt.Fprintf(w, "warning: %d chunks were handed to the loop a tick late (a loaded machine): this run is not exactly reproducible\n", r.Missed)
-	}
 }
 
 func secs(s float64) string {
@@ -266,15 +268,24 @@ func evaluate(ctx context.Context, o evalOptions, progress io.Writer) (*evalRepo
 		tr, err := evalTask(ctx, lp, tf, o, agg, func() {
 			pb.step(fmt.Sprintf("%d/%d ok", ok, total))
 		}, &ok)
-		if err != nil {
+		interrupted := err != nil && ctx.Err() != nil
+		if err != nil && !interrupted {
 			return nil, err
 		}
-		rep.Tasks = append(rep.Tasks, *tr)
-		rep.Episodes += tr.Episodes
-		rep.Successes += tr.Successes
+		if tr.Episodes > 0 {
+			rep.Tasks = append(rep.Tasks, *tr)
+			rep.Episodes += tr.Episodes
+			rep.Successes += tr.Successes
+		}
+		if interrupted {
+			rep.Interrupted = true
+			break
+		}
 	}
 	pb.done()
-	rep.Success = float64(rep.Successes) / float64(rep.Episodes)
+	if rep.Episodes > 0 {
+		rep.Success = float64(rep.Successes) / float64(rep.Episodes)
+	}
 	cfg := lp.file.Loop
 	rep.Rate = cfg.Rate
 	rep.Strategy = string(cfg.Chunk.WithDefaults().Strategy)
@@ -323,6 +334,12 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		}
 		meta, err := runEpisode(ctx, env, inf, lp.file.Loop, o.latency, agg)
 		if err != nil {
+			if ctx.Err() != nil {
+				// Interrupted: report the episodes that finished.
+				res.Episodes = i
+				res.finish(dist, tracked)
+				return res, ctx.Err()
+			}
 			return nil, fmt.Errorf("eval: %s seed %d: %w", tk.Name(), seed, err)
 		}
 		if meta.Success {
@@ -339,31 +356,38 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		agg.simSeconds += meta.Elapsed.Seconds()
 		tick()
 	}
-	res.Success = float64(res.Successes) / float64(res.Episodes)
-	res.Distance = dist / float64(res.Episodes)
-	if tk.Name() == "track" {
-		res.Tracked = tracked / float64(res.Episodes)
-	}
+	res.finish(dist, tracked)
 	return res, nil
 }
 
-// runEpisode runs the control loop on one episode until the task ends it.
+// finish computes the rates from the sums over the result's episodes.
+func (r *taskResult) finish(dist, tracked float64) {
+	if r.Episodes == 0 {
+		return
+	}
+	r.Success = float64(r.Successes) / float64(r.Episodes)
+	r.Distance = dist / float64(r.Episodes)
+	if r.Task == "track" {
+		r.Tracked = tracked / float64(r.Episodes)
+	}
+}
+
+// runEpisode runs the control loop on one episode, in the episode's simulated time, until the
+// task ends it.
 func runEpisode(ctx context.Context, env *episode.Env, inf policy.Inferer, cfg policy.Config, latency time.Duration, agg *aggregate) (task.Meta, error) {
-	ls := newLockstep(env.Clock(), inf, latency, agg)
 	drv := &timedDriver{Driver: env.Driver(), cost: agg.tickCost}
-	loop, err := policy.New(cfg, policy.Deps{Driver: drv, Inferer: ls, Clock: ls, Embeddings: envEmbeddings{env}})
+	inf = timedInferer{Inferer: inf, wall: agg.inference}
+	loop, err := policy.New(cfg, policy.Deps{Driver: drv, Inferer: inf, Clock: env.Clock(), Embeddings: envEmbeddings{env}})
 	if err != nil {
 		return task.Meta{}, usageError{err}
 	}
-	ls.loop = loop
 	if err := loop.Start(); err != nil {
 		return task.Meta{}, err
 	}
-	if err := loop.Run(ctx); !errors.Is(err, episode.ErrDone) {
+	if err := loop.Simulate(ctx, latency); !errors.Is(err, episode.ErrDone) {
 		return task.Meta{}, err
 	}
 	agg.add(loop.Snapshot())
-	agg.missed += ls.missed
 	return env.Meta(), nil
 }
 
@@ -378,143 +402,16 @@ func (e envEmbeddings) Latest() (policy.Embedding, error) {
 	return policy.Embedding{Stamp: stamp, Tokens: tokens, Width: width, Data: data}, nil
 }
 
-// lockstep couples the episode's simulated clock to the loop's inference worker, so that an
-// evaluation neither depends on this machine's speed nor on the scheduler: a chunk asked for at
-// tick k arrives at the first tick at or after k's time + latency, however long the network
-// really took. It is the loop's Clock and its Inferer (around the real one).
-//
-// The loop counts a request (Telemetry.Requests) before its tick ends; SleepUntil sees it at
-// the next sleep. A finished inference holds its result (Infer does not return) until the
-// simulated clock reaches the request's release time: sleeping past it, the tick waits for the
-// inference to finish, lets Infer return, waits for the worker's next clock reading (it reads
-// the clock for the latency right before handing the result to the loop, while the tick is
-// parked here), then yields briefly so that the hand-over, a buffered channel send, has
-// happened before the tick looks for it. Without the hold, a network faster than the
-// simulator's ticks delivered before the latency had passed, and asking again before the first
-// result was released blocked the worker for good at the episode's end.
-type lockstep struct {
-	inner   policy.Inferer
-	clock   robot.Clock
-	latency time.Duration
-	loop    *policy.Loop
-	wall    *policy.Histogram
-
-	done     chan struct{} // one value per finished inference (at most one is in flight)
-	handOver chan struct{} // lets the finished inference return
-	nowSeen  chan struct{} // the worker read the clock after an inference
-	quit     chan struct{} // closed when the tick loop ends: nothing waits for the worker any more
-	awaitNow atomic.Bool
-
-	// Owned by the tick goroutine.
-	seen, finished uint64
-	release        time.Time
-	deliverAt      int            // the tick's SleepUntil count at which a result was handed over, or -1
-	sleeps         int            // SleepUntil calls
-	missed         int            // results the loop took a tick late (the hand-over lost the race)
-	grace          *time.Duration // the wait for a hand-over: doubled after each miss, up to maxGrace
+// timedInferer measures the wall-clock time of each inference.
+type timedInferer struct {
+	policy.Inferer
+	wall *policy.Histogram
 }
 
-// consumed returns how many results the loop has taken from its worker: each is counted once,
-// as a chunk, a late, stale or rejected one.
-func (s *lockstep) consumed() uint64 {
-	t := s.loop.Telemetry()
-	return t.Chunks.Load() + t.Late.Load() + t.Stale.Load() + t.Rejected.Load()
-}
-
-// deliverGrace is how long the parked tick first waits for the worker's channel send after its last
-// clock reading: a few instructions, but its thread may lose the CPU on a loaded machine. Results
-// taken late anyway are counted (evalReport.Missed) so that a report says when it was not
-// reproducible.
-const (
-	deliverGrace = 200 * time.Microsecond
-	maxGrace     = 5 * time.Millisecond
-)
-
-// newLockstep returns the lockstep of inf on clock, with the hand-over wait shared in agg.
-func newLockstep(clock robot.Clock, inf policy.Inferer, latency time.Duration, agg *aggregate) *lockstep {
-	return &lockstep{inner: inf, clock: clock, latency: latency, wall: agg.inference, grace: &agg.grace, deliverAt: -1,
-		done: make(chan struct{}, 1), handOver: make(chan struct{}, 1), nowSeen: make(chan struct{}, 1), quit: make(chan struct{})}
-}
-
-func (s *lockstep) Shape() (h, d int) { return s.inner.Shape() }
-
-func (s *lockstep) Infer(dst *chunk.Chunk, req *policy.Request) error {
+func (t timedInferer) Infer(dst *chunk.Chunk, req *policy.Request) error {
 	t0 := time.Now()
-	err := s.inner.Infer(dst, req)
-	s.wall.Record(time.Since(t0).Seconds())
-	select {
-	case s.done <- struct{}{}:
-	case <-s.quit:
-		return err
-	}
-	select {
-	case <-s.handOver:
-		s.awaitNow.Store(true)
-	case <-s.quit:
-	}
-	return err
-}
-
-func (s *lockstep) Now() time.Time {
-	now := s.clock.Now() // before the signal: the simulator's lock may be busy right after it
-	if s.awaitNow.CompareAndSwap(true, false) {
-		select {
-		case s.nowSeen <- struct{}{}:
-		case <-s.quit:
-		}
-	}
-	return now
-}
-
-// stop tells a held inference that the tick loop has ended.
-func (s *lockstep) stop() {
-	select {
-	case <-s.quit:
-	default:
-		close(s.quit)
-	}
-}
-
-func (s *lockstep) SleepUntil(ctx context.Context, t time.Time) error {
-	s.sleeps++
-	if s.deliverAt >= 0 && s.sleeps == s.deliverAt+1 {
-		// The tick that just ran should have taken the result handed over before it.
-		if s.consumed() < s.finished {
-			s.missed++
-			*s.grace = min(2**s.grace, maxGrace) // the machine is loaded: wait longer from now on
-		}
-		s.deliverAt = -1
-	}
-	if n := s.loop.Telemetry().Requests.Load(); n > s.seen {
-		s.seen = n
-		s.release = s.clock.Now().Add(s.latency)
-	}
-	if s.finished < s.seen && !t.Before(s.release) {
-		if err := s.clock.SleepUntil(ctx, s.release); err != nil {
-			s.stop()
-			return err
-		}
-		for i, ch := range []chan struct{}{s.done, s.nowSeen} {
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				s.stop()
-				return ctx.Err()
-			}
-			if i == 0 {
-				s.handOver <- struct{}{}
-			}
-		}
-		s.finished++
-		runtime.Gosched()
-		time.Sleep(*s.grace)
-		s.deliverAt = s.sleeps
-	}
-	err := s.clock.SleepUntil(ctx, t)
-	if err != nil {
-		s.deliverAt = -1 // no tick follows
-		s.stop()
-	}
+	err := t.Inferer.Infer(dst, req)
+	t.wall.Record(time.Since(t0).Seconds())
 	return err
 }
 
@@ -541,63 +438,43 @@ func (d *timedDriver) WriteCommand(c *robot.Command) error {
 // aggregate sums the loops' telemetry over episodes.
 type aggregate struct {
 	inference, tickCost *policy.Histogram
-	hist                map[string]policy.HistogramSnapshot
+	jitter, delay       policy.HistogramSnapshot
+	seamJump, seamJerk  policy.HistogramSnapshot
 	chunks, holds, late uint64
-	clamps              uint64
-	clampKinds          map[string]uint64
+	clamps              policy.Clamps
 	simSeconds          float64
-	missed              int
-	grace               time.Duration // the lockstep hand-over wait, shared by the episodes
 }
 
 func newAggregate() *aggregate {
-	b := policy.ExpBounds(1e-6, 1.25, 80) // 1 µs to 0.6 s
-	return &aggregate{inference: policy.NewHistogram(b), tickCost: policy.NewHistogram(b), hist: map[string]policy.HistogramSnapshot{}, clampKinds: map[string]uint64{}, grace: deliverGrace}
+	return &aggregate{inference: policy.NewHistogram(), tickCost: policy.NewHistogram()}
 }
 
 func (a *aggregate) add(s *policy.Snapshot) {
-	a.chunks += s.Counters["chunks"]
-	a.holds += s.Counters["hold_ticks"]
-	a.late += s.Counters["late"]
+	a.chunks += s.Counters.Chunks
+	a.holds += s.Counters.HoldTicks
+	a.late += s.Counters.Late
 	for k, n := range s.Clamps {
-		a.clamps += n
-		a.clampKinds[k] += n
+		a.clamps[k] += n
 	}
-	for _, k := range []string{"tick_jitter_s", "delay_ticks", "seam_jump_rad", "seam_jerk_rad_s3"} {
-		a.hist[k] = mergeHist(a.hist[k], s.Histogram[k])
-	}
+	a.jitter.Merge(s.Hist.TickJitter)
+	a.delay.Merge(s.Hist.Delay)
+	a.seamJump.Merge(s.Hist.SeamJump)
+	a.seamJerk.Merge(s.Hist.SeamJerk)
 }
 
 func (a *aggregate) fill(r *evalReport) {
-	r.TickJitter = quant(a.hist["tick_jitter_s"])
-	r.Delay = quant(a.hist["delay_ticks"])
-	r.SeamJump = quant(a.hist["seam_jump_rad"])
-	r.SeamJerk = quant(a.hist["seam_jerk_rad_s3"])
+	r.TickJitter = quant(a.jitter)
+	r.Delay = quant(a.delay)
+	r.SeamJump = quant(a.seamJump)
+	r.SeamJerk = quant(a.seamJerk)
 	r.TickCost = quant(a.tickCost.Snapshot())
 	r.Inference = quant(a.inference.Snapshot())
-	r.Chunks, r.HoldTicks, r.Late, r.Clamps, r.ClampsByKind = a.chunks, a.holds, a.late, a.clamps, a.clampKinds
+	r.Chunks, r.HoldTicks, r.Late, r.Clamps = a.chunks, a.holds, a.late, a.clamps.Total()
+	r.ClampsByKind = map[string]uint64{}
+	for k, n := range a.clamps {
+		r.ClampsByKind[safety.Kind(k).String()] = n
+	}
 	r.SimSeconds = a.simSeconds
-	r.Missed = a.missed
-}
-
-// mergeHist adds b's counts to a's (histograms with the same bounds).
-func mergeHist(a, b policy.HistogramSnapshot) policy.HistogramSnapshot {
-	if a.Counts == nil {
-		a.Bounds = b.Bounds
-		a.Counts = append([]uint64(nil), b.Counts...)
-		a.N, a.Sum, a.Max = b.N, b.Sum, b.Max
-		return a
-	}
-	if len(a.Counts) != len(b.Counts) {
-		return a
-	}
-	for i, c := range b.Counts {
-		a.Counts[i] += c
-	}
-	a.N += b.N
-	a.Sum += b.Sum
-	a.Max = math.Max(a.Max, b.Max)
-	return a
 }
 
 func quant(s policy.HistogramSnapshot) quantiles {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -13,8 +14,8 @@ import (
 
 // TestEvalPipeline runs collect -> train -> eval on a tiny checkpoint: the report must account
 // for every episode, the loop must have run chunks through the expert, and the same seed must
-// give the same report (the lockstep clock makes the evaluation independent of this machine's
-// speed).
+// give the same report (the loop steps in simulated time, inference between ticks: the
+// evaluation does not depend on this machine's speed or load).
 func TestEvalPipeline(t *testing.T) {
 	_, ck, _ := trainTiny(t)
 	evalJSON := func() evalReport {
@@ -29,23 +30,16 @@ func TestEvalPipeline(t *testing.T) {
 		t.Errorf("the loop ran no chunks: %+v", r)
 	}
 	// At 0 simulated latency every chunk arrives at the tick after its request.
-	if r.Missed == 0 && (r.Delay.P99 != 1 || r.Late != 0) {
+	if r.Delay.P99 != 1 || r.Late != 0 {
 		t.Errorf("chunk delay p99 %g ticks, %d late; want 1 and 0", r.Delay.P99, r.Late)
 	}
 	// At 300 ms (15 ticks) every chunk arrives 15 ticks after its request, although the tiny
-	// network finishes long before the simulator has run 15 ticks: the lockstep holds the result.
+	// network finishes long before the simulator has run 15 ticks: the loop holds the result.
 	slow := evalRun(t, "--checkpoint", ck, "--task", "reach", "--episodes", "3", "--seed", "5", "--latency", "300ms")
-	t.Logf("at 300 ms: delays %+v, %d missed hand-overs, %d late", slow.Delay, slow.Missed, slow.Late)
-	if slow.Missed == 0 && (slow.Delay.N == 0 || slow.Delay.Mean != 15 || slow.Delay.Max != 15) {
+	if slow.Delay.N == 0 || slow.Delay.Mean != 15 || slow.Delay.Max != 15 {
 		t.Errorf("at 300 ms: chunk delays %+v ticks; want all 15", slow.Delay)
 	}
 	r2 := evalJSON()
-	if r.Missed+r2.Missed > 0 {
-		// The machine was too loaded for the lockstep hand-over (evalReport.Missed): the runs
-		// need not agree, but they must say so.
-		t.Logf("%d + %d hand-overs missed: not comparing the runs", r.Missed, r2.Missed)
-		return
-	}
 	for i := range r.Tasks {
 		a, b := r.Tasks[i], r2.Tasks[i]
 		if a.Successes != b.Successes || a.Distance != b.Distance {
@@ -120,19 +114,25 @@ func TestEvalBadInput(t *testing.T) {
 var shippedRates = map[string]float64{"reach": 0.99, "detour": 0.90, "track": 0.99}
 
 // TestShippedCheckpoint loads the shipped policy and checkpoint from the binary and drives the
-// simulator through seeded episodes of each bundled task, on seeds that neither the training
-// data (1000-5599) nor the README's evaluation (1000000-1000099) use. Each task must succeed at least
-// minSuccesses(n, rate, 1e-3) times in n episodes: if the checkpoint still has the rate its
-// README states, the test fails by chance with probability below 1e-3 per task; a checkpoint
-// that lost its skill fails it. Under the race detector the network runs some 30x slower, so
-// the test runs 2 episodes per task instead of 10, and the bounds follow (they still fail a
-// checkpoint that reaches nothing).
+// simulator through 30 seeded episodes of each bundled task, on seeds that neither the training
+// data (1000-5599) nor the README's evaluation (1000000-1000099) use. Each task must succeed at
+// least minSuccesses(30, rate, 1e-3) times: if the checkpoint still has the rate its README
+// states, the test fails by chance with probability below 1e-3 per task; a checkpoint that lost
+// its skill fails it (detour at 0.90 needs 22 of 30: a regression to 0.70, 21 expected, fails
+// more often than not). The episodes run in a binary built without the race detector (some 30x
+// faster for the network; the evaluation steps in simulated time, so its result does not depend
+// on the build or the machine's load): about a minute on a quiet 2-core machine.
 func TestShippedCheckpoint(t *testing.T) {
-	n := 10
-	if raceBuild() {
-		n = 2
+	const n = 30
+	bin := buildFlowactRace(t, false)
+	out, err := exec.Command(bin, "eval", "--episodes", itoa(n), "--seed", "7000000", "--json").Output()
+	if err != nil {
+		t.Fatalf("eval: %v", err)
 	}
-	r := evalRun(t, "--episodes", itoa(n), "--seed", "7000000")
+	var r evalReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("eval --json: %v: %q", err, out)
+	}
 	if r.Checkpoint != shippedPrefix+DefaultCheckpoint || len(r.Tasks) != len(shippedRates) {
 		t.Fatalf("report %+v", r)
 	}

@@ -27,11 +27,14 @@ import (
 
 // buildFlowact builds this command into a temporary directory, with the race detector when the
 // test runs under it (so that the build reuses the packages compiled for the test).
-func buildFlowact(t *testing.T) string {
+func buildFlowact(t *testing.T) string { return buildFlowactRace(t, raceEnabled) }
+
+// buildFlowactRace builds this command, with the race detector or without.
+func buildFlowactRace(t *testing.T, race bool) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "flowact")
 	args := []string{"build", "-o", bin}
-	if raceEnabled {
+	if race {
 		args = append(args, "-race")
 	}
 	cmd := exec.Command("go", append(args, ".")...)

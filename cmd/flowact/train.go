@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -59,7 +61,7 @@ type trainSummary struct {
 	Steps      int     `json:"steps"`
 	Seed       uint64  `json:"seed"`
 	Loss       float64 `json:"loss"`
-	ValLoss    float64 `json:"val_loss"`
+	ValLoss    float64 `json:"val_loss,omitempty"` // absent when there were no validation episodes
 	DataHash   string  `json:"data_hash"`
 	Params     int     `json:"params"`
 	Seconds    float64 `json:"elapsed_s"`
@@ -82,7 +84,14 @@ Bags recorded with rosbag record work too: name their topics with --joint-states
 --embedding-topic and --command-topic (or --actions next-state when no command was recorded:
 the action at each tick is then the next tick's joint positions), and give the control rate
 with --rate. Such bags have no episode metadata; each one counts as a successful
-demonstration.`,
+demonstration.
+
+The defaults train a smaller expert for fewer steps than the shipped one (4000 steps, 3 blocks,
+--state joints). The
+shipped checkpoint, configs/checkpoints/ur5-mlp, was trained with (its README.md has the
+collect commands for the data and the figures):
+
+  ` + shippedRecipe,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.data == "" || o.out == "" {
@@ -96,9 +105,13 @@ demonstration.`,
 			if o.asJSON {
 				return json.NewEncoder(w).Encode(sum)
 			}
-			fmt.Fprintf(w, "trained %s (%d parameters) on %d episodes (%d samples; %d for validation) for %d steps in %s: loss %.4f, validation loss %.4f; checkpoint in %s (%.2f MiB)\n",
+			val := fmt.Sprintf("validation loss %.4f", sum.ValLoss)
+			if sum.ValEps == 0 {
+				val = fmt.Sprintf("no validation set (--val %g held out no episode)", o.valFraction)
+			}
+			fmt.Fprintf(w, "trained %s (%d parameters) on %d episodes (%d samples; %d for validation) for %d steps in %s: loss %.4f, %s; checkpoint in %s (%.2f MiB)\n",
 				sum.Arch, sum.Params, sum.Episodes, sum.Samples, sum.ValEps, sum.Steps,
-				time.Duration(sum.Seconds*float64(time.Second)).Round(time.Second), sum.Loss, sum.ValLoss, sum.Out, sum.WeightsMiB)
+				time.Duration(sum.Seconds*float64(time.Second)).Round(time.Second), sum.Loss, val, sum.Out, sum.WeightsMiB)
 			return nil
 		},
 	}
@@ -114,7 +127,7 @@ demonstration.`,
 	f.Float64Var(&o.lr, "lr", 1e-3, "peak learning rate (AdamW, cosine decay)")
 	f.Float64Var(&o.minLR, "min-lr", 1e-5, "learning rate at the end of the decay")
 	f.IntVar(&o.warmup, "warmup", 200, "linear warmup steps")
-	f.Float64Var(&o.ema, "ema", 0.999, "decay of the weights' moving average written to the checkpoint (0: raw weights)")
+	f.Float64Var(&o.ema, "ema", 0.999, "decay of the weights' moving average written to the checkpoint, warmed up as min(ema, (1+step)/(10+step)) (0: raw weights)")
 	f.StringVar(&o.frame, "frame", "relative", "actions as absolute joint targets or relative to the observed joint positions (finer at small motions)")
 	f.StringVar(&o.state, "state", policy.Joints.String(), "the network's state input: joints (positions) or joints+ee (and the end effector's position, by forward kinematics)")
 	f.StringVar(&o.robot, "robot", "", "robot whose kinematics give the end effector's position for --state joints+ee (default: the bags' metadata)")
@@ -132,9 +145,30 @@ demonstration.`,
 	return cmd
 }
 
+// shippedRecipe is the command that trained the shipped checkpoint, as
+// configs/checkpoints/ur5-mlp/README.md gives it (TestTrainHelp keeps the two equal).
+const shippedRecipe = "flowact train --data data --out ur5-mlp --steps 20000 --horizon 32 --max-prefix 20 --state joints+ee --layers 6 --weights-dtype F16 --seed 1"
+
 func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSummary, error) {
-	if o.steps <= 0 || o.batch <= 0 || o.horizon <= 0 {
-		return nil, usagef("train: --steps, --batch and --horizon must be positive")
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"steps", o.steps}, {"batch", o.batch}, {"horizon", o.horizon}, {"hidden", o.hidden}, {"layers", o.layers}} {
+		if f.v <= 0 {
+			return nil, usagef("train: --%s %d: want a positive number", f.name, f.v)
+		}
+	}
+	switch {
+	case !(o.lr > 0) || math.IsInf(o.lr, 0):
+		return nil, usagef("train: --lr %g: want a positive learning rate", o.lr)
+	case !(o.minLR >= 0) || o.minLR > o.lr:
+		return nil, usagef("train: --min-lr %g: want 0 <= --min-lr <= --lr (%g)", o.minLR, o.lr)
+	case o.warmup < 0:
+		return nil, usagef("train: --warmup %d: want 0 (none) or more steps", o.warmup)
+	case !(o.ema >= 0 && o.ema < 1):
+		return nil, usagef("train: --ema %g: want 0 (raw weights) or a decay in (0, 1)", o.ema)
+	case o.maxPrefix < 0:
+		return nil, usagef("train: --max-prefix %d: want 0 (none) or more steps", o.maxPrefix)
 	}
 	if o.valFraction < 0 || o.valFraction >= 1 {
 		return nil, usagef("train: --val %g not in [0, 1)", o.valFraction)
@@ -181,14 +215,14 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	trainEps, err := dataset.LoadEpisodes(trainPaths, o.read, keep)
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, bagHint(err, o.read)
 	}
 	if len(trainEps) == 0 {
 		return nil, fmt.Errorf("train: no usable training episodes in %s", o.data)
 	}
 	valEps, err := dataset.LoadEpisodes(valPaths, o.read, keep)
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, bagHint(err, o.read)
 	}
 	ep0 := trainEps[0]
 	xcfg := dataset.ExamplesConfig{Horizon: o.horizon, Relative: frame == policy.Relative}
@@ -352,6 +386,28 @@ func component(v any) ckpt.Component {
 		params = nil
 	}
 	return ckpt.Component{Name: ty.Name(), Params: params}
+}
+
+// bagHint returns a bag's error with the flag that addresses it, when a flag does: --rate for
+// bags without metadata, the topic flags (and --actions next-state) for a missing topic.
+func bagHint(err error, cfg dataset.Config) error {
+	var be *dataset.BagError
+	switch {
+	case errors.Is(err, dataset.ErrNoRate):
+		return usagef("train: %v; give the rate with --rate HZ", err)
+	case errors.Is(err, dataset.ErrMissingTopic) && errors.As(err, &be):
+		flag, ok := map[string]string{cfg.Topics.JointStates: "--joint-states-topic", cfg.Topics.Embedding: "--embedding-topic",
+			cfg.Topics.Command: "--command-topic"}[be.Topic]
+		if !ok {
+			break
+		}
+		hint := flag + " names it"
+		if be.Topic == cfg.Topics.Command && cfg.Actions == dataset.ActionsFromCommand {
+			hint += ", --actions next-state does without it"
+		}
+		return usagef("train: %v; %s", err, hint)
+	}
+	return fmt.Errorf("train: %w", err)
 }
 
 // statsOf computes the normalization statistics of the examples' states and actions (in their

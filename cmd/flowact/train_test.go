@@ -83,6 +83,12 @@ func TestTrain(t *testing.T) {
 	if err1 != nil || err2 != nil || string(w1) != string(w2) {
 		t.Errorf("two runs from seed 3 wrote different weights (%v, %v)", err1, err2)
 	}
+	// Without validation episodes the summary says so instead of "validation loss 0.0000".
+	code, out, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", filepath.Join(t.TempDir(), "ck"),
+		"--steps", "2", "--batch", "4", "--hidden", "32", "--layers", "1", "--warmup", "1", "--val", "0")
+	if code != 0 || !strings.Contains(out, "0 for validation") || !strings.Contains(out, "no validation set (--val 0 held out no episode)") || strings.Contains(out, "validation loss") {
+		t.Errorf("train --val 0: exit %d, %q, %q", code, out, stderr)
+	}
 }
 
 func TestTrainUsage(t *testing.T) {
@@ -102,6 +108,48 @@ func TestTrainUsage(t *testing.T) {
 		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and one line", args, code, stderr)
 		}
+	}
+	// Sizes and rates that are zero, negative or out of range are refused with the flag's name,
+	// before any data is read (0 was once taken silently as 256 x 3).
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--hidden", "0", "train: --hidden 0: want a positive number"},
+		{"--layers", "0", "train: --layers 0: want a positive number"},
+		{"--hidden", "-8", "train: --hidden -8: want a positive number"},
+		{"--batch", "-1", "train: --batch -1: want a positive number"},
+		{"--horizon", "0", "train: --horizon 0: want a positive number"},
+		{"--lr", "0", "train: --lr 0: want a positive learning rate"},
+		{"--min-lr", "0.1", "train: --min-lr 0.1: want 0 <= --min-lr <= --lr (0.001)"},
+		{"--warmup", "-1", "train: --warmup -1: want 0 (none) or more steps"},
+		{"--ema", "1", "train: --ema 1: want 0 (raw weights) or a decay in (0, 1)"},
+		{"--ema", "-0.5", "train: --ema -0.5: want 0 (raw weights) or a decay in (0, 1)"},
+		{"--max-prefix", "-2", "train: --max-prefix -2: want 0 (none) or more steps"},
+	} {
+		code, _, stderr := runCLI(t, context.Background(), "train", "--data", filepath.Join(empty, "nope"), "--out", empty, tc.flag, tc.value)
+		if want := "flowact: " + tc.want + "\n"; code != 2 || stderr != want {
+			t.Errorf("%s %s: exit %d, stderr %q; want 2 and %q", tc.flag, tc.value, code, stderr, want)
+		}
+	}
+}
+
+// TestTrainHelp: train --help gives the command that trained the shipped checkpoint, as the
+// checkpoint's README has it.
+func TestTrainHelp(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "configs", "checkpoints", "ur5-mlp", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recipe string
+	for line := range strings.Lines(string(readme)) {
+		if l := strings.TrimSpace(line); strings.HasPrefix(l, "./flowact train ") {
+			recipe = strings.TrimPrefix(l, "./")
+		}
+	}
+	if recipe == "" {
+		t.Fatal("no ./flowact train line in the checkpoint's README")
+	}
+	code, out, _ := runCLI(t, context.Background(), "train", "--help")
+	if code != 0 || !strings.Contains(out, "\n  "+recipe+"\n") {
+		t.Errorf("train --help does not give the shipped recipe %q:\n%s", recipe, out)
 	}
 }
 
@@ -252,8 +300,16 @@ func TestTrainRecordedBags(t *testing.T) {
 		"--steps", "4", "--batch", "8", "--hidden", "32", "--layers", "1", "--warmup", "1", "--ema", "0", "--val", "0", "--json"}
 
 	code, _, stderr := runCLI(t, context.Background(), append(common, "--command-topic", topics.Command, "--out", filepath.Join(t.TempDir(), "ck"))...)
-	if code == 0 || !strings.Contains(stderr, "rate") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
-		t.Fatalf("no --rate: exit %d, stderr %q; want one line about the rate", code, stderr)
+	if code != 2 || !strings.Contains(stderr, "control rate unknown") || !strings.HasSuffix(stderr, "; give the rate with --rate HZ\n") ||
+		strings.Contains(stderr, "Config.") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("no --rate: exit %d, stderr %q; want one line about the rate naming --rate", code, stderr)
+	}
+	// The command topic under its default name is missing: the message names the flags that help.
+	code, _, stderr = runCLI(t, context.Background(), append(common, "--rate", "50", "--out", filepath.Join(t.TempDir(), "ck"))...)
+	if code != 2 || !strings.Contains(stderr, "topic /flowact/command: topic missing") ||
+		!strings.HasSuffix(stderr, "; --command-topic names it, --actions next-state does without it\n") ||
+		strings.Contains(stderr, "Config.") || strings.Contains(stderr, "ActionsFrom") {
+		t.Fatalf("no command topic: exit %d, stderr %q", code, stderr)
 	}
 	for _, tc := range []struct {
 		name string

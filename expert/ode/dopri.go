@@ -82,9 +82,12 @@ func (s *DormandPrince) scale(x, y float64) float64 {
 	return atol + rtol*math.Max(math.Abs(x), math.Abs(y))
 }
 
-// Solve is Sample with a context and statistics (Stats.Evals counts every evaluation). When ctx
-// is done before t = 1 it writes the anytime estimate x1_hat to dst and returns an error wrapping
-// ErrStopped and ctx.Err(); when the budget runs out it does the same with ErrMaxEvals.
+// Solve is Sample with a context and statistics (Stats.Evals counts every evaluation, Stats.T is
+// the time of the last accepted step, 1 after a full solve). When ctx is done before t = 1 it
+// writes the anytime estimate x1_hat at Stats.T to dst and returns an error wrapping ErrStopped
+// and ctx.Err(); when the budget runs out it does the same with ErrMaxEvals, and when the step
+// size underflows (1e-12, a field that is not finite or not smooth there) with
+// expert.ErrNotFinite.
 func (s *DormandPrince) Solve(ctx context.Context, dst, x0 []float32, f expert.Field) (Stats, error) {
 	n, err := checkIO(dst, x0, f)
 	if err != nil {
@@ -119,9 +122,11 @@ func (s *DormandPrince) Solve(ctx context.Context, dst, x0 []float32, f expert.F
 	errOld, rejected := 1e-4, false
 	for t < 1 {
 		if err := ctx.Err(); err != nil {
+			st.T = t
 			return st, s.stop(dst, t, err, ErrStopped)
 		}
 		if st.Evals+6 > maxEvals {
+			st.T = t
 			return st, s.stop(dst, t, nil, ErrMaxEvals)
 		}
 		last := false
@@ -173,6 +178,7 @@ func (s *DormandPrince) Solve(ctx context.Context, dst, x0 []float32, f expert.F
 			rejected = true
 		}
 		if h < 1e-12 {
+			st.T = t
 			return st, s.stop(dst, t, nil, fmt.Errorf("ode: step size underflow at t = %v: %w", t, expert.ErrNotFinite))
 		}
 	}

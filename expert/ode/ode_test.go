@@ -377,6 +377,73 @@ func TestAnytime(t *testing.T) {
 	}
 }
 
+// TestDormandPrinceStopTime: every early stop of the adaptive solver (cancel, evaluation budget,
+// step-size underflow) reports as Stats.T the time of the last accepted step, the time the
+// observer last saw and the time of the anytime estimate it returns.
+func TestDormandPrinceStopTime(t *testing.T) {
+	m := three()
+	x0 := []float32{0.7, -0.3}
+	tests := []struct {
+		name string
+		s    *ode.DormandPrince
+		f    expert.Field
+		want error
+	}{
+		{"cancel", &ode.DormandPrince{RTol: 1e-6, ATol: 1e-6}, field(t, path.CondOT{}, m), ode.ErrStopped},
+		// 1 evaluation at t = 0, then 6 per attempted step: 4 attempts fit into 25.
+		{"budget", &ode.DormandPrince{RTol: 1e-6, ATol: 1e-6, H0: 0.01, MaxEvals: 25}, field(t, path.CondOT{}, m), ode.ErrMaxEvals},
+		// The field is NaN beyond t = 0.5: every step across it is rejected until h < 1e-12.
+		{"underflow", &ode.DormandPrince{}, nanAfter{field(t, path.CondOT{}, m), 0.5}, expert.ErrNotFinite},
+	}
+	for _, tc := range tests {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var lastT float64
+		last := make([]float32, 2)
+		tc.s.Observe = func(i int, tt float64, x []float32) {
+			lastT = tt
+			copy(last, x)
+			if tc.name == "cancel" && i == 3 {
+				cancel()
+			}
+		}
+		dst := make([]float32, 2)
+		st, err := tc.s.Solve(ctx, dst, x0, tc.f)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: error %v, want %v", tc.name, err, tc.want)
+			continue
+		}
+		if st.T != lastT || !(st.T > 0 && st.T < 1) {
+			t.Errorf("%s: Stats.T = %v, want the last accepted time %v in (0, 1)", tc.name, st.T, lastT)
+		}
+		if tc.name == "underflow" && !(st.T > 0.49 && st.T <= 0.5) {
+			t.Errorf("underflow: stopped at t = %v, want just below 0.5", st.T)
+		}
+		// The anytime estimate is x1_hat at that time, from the state the observer saw.
+		v, want := make([]float32, 2), make([]float32, 2)
+		tc.f.Velocity(v, last, lastT)
+		path.X1HatTo(want, last, v, path.CondOT{}, lastT)
+		if maxErr(dst, want) > 1e-6 {
+			t.Errorf("%s: estimate %v, want x1_hat %v at t = %v", tc.name, dst, want, lastT)
+		}
+	}
+}
+
+// nanAfter is a field that is NaN after time T.
+type nanAfter struct {
+	expert.Field
+	T float64
+}
+
+func (f nanAfter) Velocity(dst, x []float32, t float64) {
+	f.Field.Velocity(dst, x, t)
+	if t > f.T {
+		for i := range dst {
+			dst[i] = float32(math.NaN())
+		}
+	}
+}
+
 // TestDenoise: a VP grid that stops at 1 - 1e-3 and denoises lands on the same sample as the full
 // solve (the field at t = 1 is exact here; a network's need not be).
 func TestDenoise(t *testing.T) {

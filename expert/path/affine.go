@@ -103,7 +103,8 @@ func (p Affine) scheduler() Scheduler {
 // target: for Velocity the CFM target alpha_t' x1 + sigma_t' x0 (x1 - x0 for CondOT), for Data x1,
 // for Noise x0, for Score the conditional score -x0/sigma_t. x0 is the noise sample, x1 the data.
 // All slices have the same length; xt and target may not alias each other or the inputs. Sample
-// allocates nothing and panics on mismatched lengths.
+// allocates nothing and panics on mismatched lengths and on an infinite velocity target (a
+// scheduler and time that ValidateTraining refuses).
 func (p Affine) Sample(xt, target, x0, x1 []float32, t float64) {
 	n := len(x1)
 	if len(xt) != n || len(target) != n || len(x0) != n {
@@ -113,7 +114,8 @@ func (p Affine) Sample(xt, target, x0, x1 []float32, t float64) {
 	ta, te := p.Target.basis(c)
 	if p.Target == Velocity && math.IsInf(te, 0) {
 		// sigma' = -Inf only at an end where x0's weight vanishes; never reached by the time
-		// distributions of this package, which stay inside [0, 1) at the data end.
+		// distributions of this package, which stay inside [0, 1) at the data end, with a
+		// scheduler that ValidateTraining accepts (it refuses Polynomial{N < 1}, infinite at t = 0).
 		panic(fmt.Sprintf("path: velocity target undefined at t = %v (sigma' infinite)", t))
 	}
 	for i := range n {

@@ -1,6 +1,7 @@
 package path_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -164,6 +165,58 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%#v.Validate() = %v, want ok=%v", tc.v, err, tc.ok)
 		}
 	}
+}
+
+// TestValidateTraining: Polynomial{N < 1} with a small-A Beta passes both Validates, yet the
+// Beta draws t = 0 exactly (underflow) about 5.8e-4 of the time, where the velocity target is
+// infinite and Affine.Sample panics; ValidateTraining refuses the pair (and Polynomial{N < 1} with
+// any distribution here), and accepts every other scheduler with every distribution.
+func TestValidateTraining(t *testing.T) {
+	poly, beta := path.Polynomial{N: 0.5}, path.Beta{A: 0.01}
+	if poly.Validate() != nil || beta.Validate() != nil {
+		t.Fatal("the parts are valid on their own")
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	const n = 20000
+	zeros := 0
+	for range n {
+		if beta.Sample(r) == 0 {
+			zeros++
+		}
+	}
+	if zeros == 0 || zeros > n/100 {
+		t.Fatalf("Beta{A: 0.01} drew t = 0 %d times in %d, want about 5.8e-4 of them", zeros, n)
+	}
+	x := []float32{0.3}
+	if !panics(func() { path.Affine{Scheduler: poly}.Sample(make([]float32, 1), make([]float32, 1), x, x, 0) }) {
+		t.Fatal("Affine.Sample at t = 0 with Polynomial{0.5} should panic (the case being refused)")
+	}
+	t.Logf("Beta{A: 0.01}: %d of %d draws at t = 0", zeros, n)
+
+	dists := []path.TimeDist{path.Uniform{}, path.LogitNormal{}, path.Beta{A: 0.01}, path.Pi0Beta()}
+	for _, sc := range schedulers() {
+		for _, d := range dists {
+			err := path.ValidateTraining(sc.s, d)
+			p, isPoly := sc.s.(path.Polynomial)
+			if refuse := isPoly && p.N < 1; (err != nil) != refuse || (err != nil && !errors.Is(err, path.ErrConfig)) {
+				t.Errorf("%s with %#v: %v, want refused %v", sc.name, d, err, refuse)
+			}
+		}
+	}
+	for _, bad := range []struct {
+		s path.Scheduler
+		d path.TimeDist
+	}{{path.Polynomial{N: -1}, path.Uniform{}}, {path.CondOT{}, path.Beta{A: -1}}, {path.VP{BetaMin: 2, BetaMax: 1}, path.Uniform{}}} {
+		if err := path.ValidateTraining(bad.s, bad.d); !errors.Is(err, path.ErrConfig) {
+			t.Errorf("%#v with %#v: %v, want ErrConfig", bad.s, bad.d, err)
+		}
+	}
+}
+
+func panics(f func()) (p bool) {
+	defer func() { p = recover() != nil }()
+	f()
+	return false
 }
 
 func TestCondOTTarget(t *testing.T) {

@@ -28,13 +28,16 @@
 //
 // AdamW (Loshchilov & Hutter 2019) with decoupled weight decay on weight matrices, global
 // gradient-norm clipping, linear warmup then cosine decay of the learning rate, and an
-// exponential moving average of the weights, which checkpoints hold for inference. Every random
+// exponential moving average of the weights, which checkpoints hold for inference; its decay is
+// warmed up as min(EMA, (1+s)/(10+s)) (EMADecay), so that a short run's average is not its
+// initialization and a long one's is the configured average. Every random
 // draw of step s comes from a PCG seeded with (Seed, s), so a run resumed from a checkpoint
 // (Trainer.Save, Resume) repeats the uninterrupted run bit for bit.
 //
 // # Output
 //
 // Nothing is printed unless Config.Progress or Config.Log is set: a progress bar on a terminal,
-// plain periodic lines otherwise, JSON lines to the log, and PlotLoss draws the loss curve as a
-// PNG with gonum/plot.
+// plain periodic lines otherwise, JSON lines to the log, and PlotLoss draws a PNG with gonum/plot:
+// the training and validation loss, the learning rate and the gradient norm, on one step axis
+// with labelled ticks and the legend outside the data.
 package train

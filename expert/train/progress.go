@@ -1,18 +1,13 @@
 package train
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 )
 
 // reporter shows a run's progress: a progress bar on a terminal, plain lines on other writers,
@@ -91,55 +86,4 @@ func (r *reporter) finish() {
 		r.bar.Finish()
 		fmt.Fprintln(r.cfg.Progress)
 	}
-}
-
-// PlotLoss writes a PNG of the training (and, where present, validation) loss against the step,
-// on a log scale, to w.
-func PlotLoss(w io.Writer, hist []Point) error {
-	if len(hist) == 0 {
-		return fmt.Errorf("train: plot: no points: %w", ErrConfig)
-	}
-	p := plot.New()
-	p.Title.Text = "flow-matching loss"
-	p.X.Label.Text = "step"
-	p.Y.Label.Text = "loss"
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	var tr, va plotter.XYs
-	for _, h := range hist {
-		if h.Loss > 0 {
-			tr = append(tr, plotter.XY{X: float64(h.Step), Y: h.Loss})
-		}
-		if h.ValLoss > 0 {
-			va = append(va, plotter.XY{X: float64(h.Step), Y: h.ValLoss})
-		}
-	}
-	if len(tr) == 0 {
-		return fmt.Errorf("train: plot: no positive losses: %w", ErrConfig)
-	}
-	lt, err := plotter.NewLine(tr)
-	if err != nil {
-		return fmt.Errorf("train: plot: %w", err)
-	}
-	p.Add(lt)
-	p.Legend.Add("train", lt)
-	if len(va) > 0 {
-		lv, err := plotter.NewLine(va)
-		if err != nil {
-			return fmt.Errorf("train: plot: %w", err)
-		}
-		lv.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
-		p.Add(lv)
-		p.Legend.Add("validation", lv)
-	}
-	wt, err := p.WriterTo(6*vg.Inch, 4*vg.Inch, "png")
-	if err != nil {
-		return fmt.Errorf("train: plot: %w", err)
-	}
-	var buf bytes.Buffer
-	if _, err := wt.WriteTo(&buf); err != nil {
-		return fmt.Errorf("train: plot: %w", err)
-	}
-	_, err = w.Write(buf.Bytes())
-	return err
 }

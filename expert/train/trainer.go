@@ -43,11 +43,12 @@ type Config struct {
 	Eps    float64 // AdamW epsilon; default 1e-8
 	Decay  float64 // AdamW decoupled weight decay on weight matrices (not biases); default 0
 	Clip   float64 // global gradient-norm clip; 0 means none
-	EMA    float64 // decay of the exponential moving average of the weights; 0 means none
+	EMA    float64 // decay of the weights' moving average, warmed up (see EMADecay); 0 means none
 	Seed   uint64  // every random draw derives from (Seed, step)
 
 	// Scheduler is the probability path (default path.CondOT); TimeDist the training-time
-	// distribution (default path.Uniform).
+	// distribution (default path.Uniform). Validate refuses a pair whose velocity target can be
+	// infinite (path.ValidateTraining: Polynomial{N < 1}, infinite at t = 0).
 	Scheduler path.Scheduler
 	TimeDist  path.TimeDist
 	// MaxPrefix is the largest committed prefix: each example commits d ~ U{0..MaxPrefix}
@@ -128,6 +129,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: objective %d", ErrConfig, c.Objective)
 	case c.ValEvery < 0 || c.ValBatches < 0 || c.LogEvery < 0:
 		return fmt.Errorf("%w: negative period", ErrConfig)
+	}
+	if c.Objective == FlowMatching {
+		// A scheduler and time distribution whose velocity target can be infinite
+		// (Polynomial{N < 1} at t = 0) are refused here, before any step writes one.
+		if err := path.ValidateTraining(c.Scheduler, c.TimeDist); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 	}
 	return nil
 }
@@ -442,12 +450,26 @@ func (t *Trainer) adamW(s int, grads [][]float32, gscale float64) {
 			w[j] = float32(float64(w[j]) - lr*(upd+decay*float64(w[j])))
 		}
 		if t.ema != nil {
-			e := t.ema[i]
+			e, ed := t.ema[i], EMADecay(c.EMA, s)
 			for j := range e {
-				e[j] = float32(c.EMA*float64(e[j]) + (1-c.EMA)*float64(w[j]))
+				e[j] = float32(ed*float64(e[j]) + (1-ed)*float64(w[j]))
 			}
 		}
 	}
+}
+
+// EMADecay returns the decay of the weights' moving average at update s (0-based):
+// min(ema, (1+s)/(10+s)), the warm-up of TensorFlow's ExponentialMovingAverage with num_updates.
+// Without it the average starts from the initial weights and forgets them as ema^s: with
+// ema = 0.999 they still make 74% of it after 300 steps (0.999^300), so a short run's checkpoint
+// is mostly its random initialization. With it the decay starts at 0.1 and follows
+// (1+s)/(10+s), an average over the last ~s/9 steps, until it reaches ema, at update
+// 9/(1-ema) - 10 (8990 for 0.999, 890 for 0.99); from there it is the configured decay, so a run
+// long past that point (the shipped recipe: 20000 steps at 0.999) averages as it did without
+// the warm-up, and what precedes that point keeps a weight of at most ema^(steps - 8990)
+// (2e-5 there).
+func EMADecay(ema float64, s int) float64 {
+	return min(ema, float64(1+s)/float64(10+s))
 }
 
 // Validate returns the mean loss over ValBatches batches of val, drawn from a fixed stream so

@@ -130,6 +130,11 @@ func TestInterop(t *testing.T) {
 			t.Run("rostopic hz command", func(t *testing.T) {
 				t.Parallel()
 				p := rostest.Start(t, env, "rostopic", "hz", "/flowact/command")
+				// Python's start-up takes seconds on a loaded machine: measure from its first
+				// report on.
+				rostest.Eventually(t, 60*time.Second, "rostopic hz to print a rate", func() bool {
+					return avgRate.MatchString(p.Output())
+				})
 				before := n.Driver().Stats()
 				time.Sleep(5 * time.Second)
 				after := n.Driver().Stats()

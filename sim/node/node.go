@@ -53,6 +53,19 @@ type Node struct {
 	published atomic.Int64
 	metaMu    sync.Mutex
 	meta      task.Meta
+
+	// stepMu is held for each step; resume is non-nil while the node is paused, and closed
+	// by Resume.
+	stepMu sync.Mutex
+	resume chan struct{}
+	brk    *breakpoint // set by PauseWhen, cleared when it fires
+}
+
+// breakpoint pauses the node after the first step whose true state satisfies cond.
+type breakpoint struct {
+	cond  func(truth *robot.State) bool
+	truth robot.State
+	hit   chan struct{}
 }
 
 // Stats counts what Run did.
@@ -245,11 +258,88 @@ func (n *Node) loop(ctx context.Context, pub publisher) {
 				return
 			}
 		}
-		if ctx.Err() != nil {
+		paused, ok := n.gate(ctx)
+		if !ok {
 			return
 		}
+		if paused {
+			// Step k is due one period after Resume; the pause made no step late.
+			t0 = clk.Now().Add(-time.Duration(k-1) * wallPeriod)
+			if !cfg.SimTime {
+				// ROS time went on while the simulation stood still.
+				l.offset = clk.Now().Sub(n.s.Now())
+				n.offset.Store(int64(l.offset))
+			}
+		}
 		l.step(k)
+		if b := n.brk; b != nil {
+			n.s.TrueStateTo(&b.truth)
+			if b.cond(&b.truth) {
+				n.brk = nil
+				n.resume = make(chan struct{})
+				close(b.hit)
+			}
+		}
+		n.stepMu.Unlock()
 	}
+}
+
+// gate waits while the node is paused and returns holding stepMu, reporting whether it waited;
+// ok is false (stepMu not held) when ctx ended.
+func (n *Node) gate(ctx context.Context) (paused, ok bool) {
+	n.stepMu.Lock()
+	for n.resume != nil {
+		ch := n.resume
+		n.stepMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return paused, false
+		}
+		paused = true
+		n.stepMu.Lock()
+	}
+	if ctx.Err() != nil {
+		n.stepMu.Unlock()
+		return paused, false
+	}
+	return paused, true
+}
+
+// Pause stops stepping the simulation, as Gazebo's pause_physics does: once it returns, no step
+// is under way and none starts until Resume; the simulated state, /joint_states and (with
+// SimTime) /clock stand still. Commands that arrive meanwhile are kept and act from the next
+// step. Pause and Resume may be called from any goroutine; pausing a paused node does nothing.
+func (n *Node) Pause() {
+	n.stepMu.Lock()
+	if n.resume == nil {
+		n.resume = make(chan struct{})
+	}
+	n.stepMu.Unlock()
+}
+
+// PauseWhen sets a breakpoint: the node pauses (as Pause does) right after the first step at
+// whose end cond holds for the true state (sim.Sim.TrueStateTo), and the returned channel is
+// closed then. cond runs on the stepping goroutine and must not block or keep its argument. A
+// new PauseWhen replaces a breakpoint that has not fired (its channel is never closed).
+func (n *Node) PauseWhen(cond func(truth *robot.State) bool) <-chan struct{} {
+	b := &breakpoint{cond: cond, truth: robot.NewState(n.model.DoF()), hit: make(chan struct{})}
+	n.stepMu.Lock()
+	n.brk = b
+	n.stepMu.Unlock()
+	return b.hit
+}
+
+// Resume continues stepping after Pause: the next step is due one period later (wall-paced
+// nodes do not catch up on the paused time; without SimTime the simulated time then lags ROS
+// time by the pause). Resuming a running node does nothing.
+func (n *Node) Resume() {
+	n.stepMu.Lock()
+	if n.resume != nil {
+		close(n.resume)
+		n.resume = nil
+	}
+	n.stepMu.Unlock()
 }
 
 // stepper is the stepping loop's state: the schedule and the buffers every step reuses.
@@ -393,7 +483,7 @@ func (n *Node) status(late, steps int64) ros.Status {
 }
 
 // rosSink hands the ROS side's commands to the simulator, converting a trajectory's start from
-// ROS time to simulation time (in real time they differ by the offset fixed when stepping began).
+// ROS time to simulation time (in real time they differ by the offset fixed when stepping began and moved by each pause).
 type rosSink struct{ n *Node }
 
 func (k rosSink) WriteCommand(c *robot.Command) error { return k.n.s.WriteCommand(c) }

@@ -610,3 +610,67 @@ func TestStepAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestPause checks, on synctest's fake clock, that PauseWhen stops the simulation after the
+// first step at which its condition holds, that nothing steps or publishes while paused however
+// long the pause, and that Resume steps on at the rate without catching up on the paused time
+// (sim time: /clock continues from where it stood).
+func TestPause(t *testing.T) {
+	m, rc := ur5(t)
+	synctest.Test(t, func(t *testing.T) {
+		n, err := New(m, rc, Config{Rate: 100, SimTime: true, Speed: 1, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := slices.Clone(n.cfg.Sim.Initial)
+		target[0] += 1
+		if err := n.Sim().WriteCommand(&robot.Command{Position: target}); err != nil {
+			t.Fatal(err)
+		}
+		const at = 0.1 // rad
+		var seen float64
+		hit := n.PauseWhen(func(s *robot.State) bool { seen = s.Position[0]; return s.Position[0]-n.cfg.Sim.Initial[0] >= at })
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		rec := &recorder{}
+		go func() { n.loop(ctx, rec); close(done) }()
+		<-hit
+		steps, clocks := n.Stats().Steps, len(rec.clocks)
+		var st robot.State
+		n.Sim().TrueStateTo(&st)
+		if st.Position[0] != seen || seen-n.cfg.Sim.Initial[0] < at {
+			t.Fatalf("paused at %v, the breakpoint saw %v (threshold %v past %v)", st.Position[0], seen, at, n.cfg.Sim.Initial[0])
+		}
+		// The step before the breakpoint's did not satisfy it: the pause is at the first one.
+		rec.mu.Lock()
+		before := rec.states[len(rec.states)-2].Position[0]
+		rec.mu.Unlock()
+		if before-n.cfg.Sim.Initial[0] >= at {
+			t.Errorf("the step before the pause was already %v past the start", before-n.cfg.Sim.Initial[0])
+		}
+		time.Sleep(5 * time.Second)
+		if s := n.Stats().Steps; s != steps || len(rec.clocks) != clocks {
+			t.Fatalf("paused for 5 s: %d steps and %d clocks, want %d and %d", s, len(rec.clocks), steps, clocks)
+		}
+		last := rec.clocks[len(rec.clocks)-1]
+		n.Resume()
+		time.Sleep(time.Second + 5*time.Millisecond)
+		if got := n.Stats().Steps - steps; got != 100 {
+			t.Errorf("1 s after Resume: %d steps, want 100 (no catching up)", got)
+		}
+		if d := rec.clocks[clocks].Sub(last); d != 10*time.Millisecond {
+			t.Errorf("/clock after Resume moved by %v, want one period", d)
+		}
+		n.Pause()
+		n.Pause() // idempotent
+		s := n.Stats().Steps
+		time.Sleep(time.Second)
+		if n.Stats().Steps != s {
+			t.Errorf("Pause: stepped on")
+		}
+		n.Resume()
+		n.Resume()
+		cancel()
+		<-done
+	})
+}

@@ -171,11 +171,9 @@ func TestTick(t *testing.T) {
 				t.Errorf("timings median %g p99 %g max %g mean %g", r.NsMedian, r.NsP99, r.NsMax, r.NsMean)
 			}
 			// Chunks flow (at least one per H ticks after the warm-up of 5 H), the virtual clock
-			// never overruns, and the robot is held before the first chunk arrives and otherwise
-			// only when the worker's thread lost the CPU for longer than the harness waits for a
-			// hand-over (maxHandoffWait): rare, but seen on a loaded machine under -race, so a
-			// few such ticks are allowed; a plan that ran dry every chunk would give Ticks/H.
-			if min := uint64(r.Ticks/10 + 5); r.Chunks < min || r.Overruns != 0 || r.HoldTicks > uint64(1+r.Ticks/100) {
+			// never overruns, and the robot is held only at the first tick, before the first chunk
+			// (each inference runs between two ticks: nothing depends on the scheduler).
+			if min := uint64(r.Ticks/10 + 5); r.Chunks < min || r.Overruns != 0 || r.HoldTicks > 1 {
 				t.Errorf("chunks %d (want >= %d), overruns %d, hold ticks %d", r.Chunks, min, r.Overruns, r.HoldTicks)
 			}
 			// Every measured tick is of some kind; one in about H/2 asks for a chunk, one splices.
@@ -183,10 +181,10 @@ func TestTick(t *testing.T) {
 				p.NsMedian <= 0 || q.NsMedian <= 0 || s.NsMedian <= 0 {
 				t.Errorf("by kind: plain %+v, request %+v, splice %+v of %d ticks", p, q, s, r.Ticks)
 			}
-			// The tick allocates nothing (policy proves it with testing.AllocsPerRun); what this
-			// whole-process count may see is the runtime's own waiter records for the worker's
-			// blocking receive, a few per run: a per-tick or per-chunk allocation would give at
-			// least 1/H = 0.1 per tick.
+			// The tick and the inference between ticks allocate nothing (policy proves the tick
+			// with testing.AllocsPerRun); the whole-process count may see a few of the runtime's
+			// own (seen under -race: 7 in a run), but a per-tick or per-chunk allocation would give
+			// at least 1/H = 0.1 per tick.
 			if r.Allocs > 0.01 {
 				t.Errorf("%g allocations per tick (%d in all)", r.Allocs, r.AllocsTotal)
 			}

@@ -24,18 +24,17 @@
 //
 // # The control tick
 //
-// Tick runs a real policy.Loop (Run, with its inference worker) on a fake robot: an ideal driver
-// (the state is the last command, stamped now), a closed-form inferer (a slow sinusoid per joint
-// within the joint limits, holding a committed prefix or frozen rows exactly, as the expert
-// does), a fresh embedding at every tick, and a virtual clock. The clock's time moves only when
-// the tick sleeps, and jumps straight to the deadline, so ticks run back to back and never
-// overrun; while the tick sleeps after a request, the clock waits until the worker has finished
-// that inference (so the plan never runs dry and every tick is a steady-state tick; the wait is
-// not timed). A tick's cost is the wall time from the end of one sleep to the start of the next:
-// the tick itself, the loop's bookkeeping around it and one wall-clock reading (time.Now, tens
-// of ns with a TSC clock source). The first Warmup ticks (the cold start and the first chunks)
-// are not measured. Quantiles are also given per kind of tick: plain ones, those that send a
-// request to the worker, and those that splice a chunk.
+// Tick steps a real policy.Loop (Loop.Step, the core that Run and Simulate drive) on a fake
+// robot: an ideal driver (the state is the last command, stamped now), a closed-form inferer (a
+// slow sinusoid per joint within the joint limits, holding a committed prefix or frozen rows
+// exactly, as the expert does), a fresh embedding at every tick, and a virtual clock set to each
+// tick's time. The inference a tick asks for runs after it (Loop.InferPending, not timed), and
+// its chunk is spliced at the next tick, so the plan never runs dry, every tick is a
+// steady-state tick and none overruns. A tick's cost is the wall time of Step. The first Warmup
+// ticks (the cold start and the first chunks) are not measured. Quantiles are also given per kind
+// of tick: plain ones, those that ask for a chunk (with Run, that tick also hands the request to
+// the inference worker through a buffered channel, which may wake an OS thread: not included
+// here), and those that splice a chunk.
 //
 // # Allocations
 //

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -136,18 +135,11 @@ func Tick(ctx context.Context, c TickConfig) (TickResult, error) {
 	}
 	c = c.withDefaults()
 	period := time.Duration(float64(time.Second) / c.Rate)
-	tb := &tickBench{
-		warmup:   c.Warmup,
-		duration: c.Duration,
-		minTicks: c.MinTicks,
-		ns:       make([]float64, 0, c.MaxTicks),
-		kinds:    make([]uint8, 0, c.MaxTicks),
-		emb:      make([]float32, c.Tokens*c.Width),
-		tokens:   c.Tokens, width: c.Width,
-	}
-	tb.now.Store(time.Unix(1_000_000, 0).UnixNano())
+	tb := &tickBench{emb: make([]float32, c.Tokens*c.Width), tokens: c.Tokens, width: c.Width}
+	t := time.Unix(1_000_000, 0)
+	tb.now.Store(t.UnixNano())
 	m := benchArm(c.Joints)
-	inf := &waveInferer{h: c.H, d: c.Joints, dt: period.Seconds(), tb: tb}
+	inf := &waveInferer{h: c.H, d: c.Joints, dt: period.Seconds()}
 	drv := &idealDriver{m: m, pos: make([]float64, c.Joints), clock: tb}
 	inf.wave(drv.pos, 0)
 	l, err := policy.New(policy.Config{Rate: c.Rate, Horizon: c.H, Chunk: chunk.Config{Strategy: c.Strategy}},
@@ -155,40 +147,70 @@ func Tick(ctx context.Context, c TickConfig) (TickResult, error) {
 	if err != nil {
 		return TickResult{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	tb.tel = l.Telemetry()
 	if err := l.Start(); err != nil {
 		return TickResult{}, err
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	tb.cancel = cancel
-	err = l.Run(rctx)
-	if !errors.Is(err, context.Canceled) {
-		return TickResult{}, fmt.Errorf("bench: tick loop: %w", err)
-	}
-	if ctx.Err() != nil {
-		return TickResult{}, ctx.Err()
-	}
-	if len(tb.ns) == 0 {
-		return TickResult{}, errors.New("bench: no tick measured")
-	}
 	tel := l.Telemetry()
-	res := TickResult{Strategy: string(c.Strategy), Rate: c.Rate, Joints: c.Joints, H: c.H, Ticks: len(tb.ns),
+	ns := make([]float64, 0, c.MaxTicks)
+	kinds := make([]uint8, 0, c.MaxTicks)
+	var m0, m1 runtime.MemStats
+	var wallStart time.Time
+	for i := 0; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return TickResult{}, err
+		}
+		if i == c.Warmup/2 {
+			runtime.GC() // the construction's garbage, collected before the warm-up ends (see Expert)
+		}
+		measuring := i >= c.Warmup
+		if i == c.Warmup {
+			runtime.ReadMemStats(&m0)
+			wallStart = time.Now()
+		}
+		requests, chunks := tel.Requests.Load(), tel.Chunks.Load()
+		tb.now.Store(t.UnixNano())
+		w0 := time.Now()
+		err := l.Step(t)
+		w1 := time.Now()
+		if err != nil {
+			return TickResult{}, fmt.Errorf("bench: tick: %w", err)
+		}
+		if measuring {
+			ns = append(ns, float64(w1.Sub(w0)))
+			var k uint8
+			if tel.Requests.Load() != requests {
+				k |= tickRequest
+			}
+			if tel.Chunks.Load() != chunks {
+				k |= tickSplice
+			}
+			kinds = append(kinds, k)
+			if len(ns) == cap(ns) || len(ns) >= c.MinTicks && w1.Sub(wallStart) >= c.Duration {
+				runtime.ReadMemStats(&m1)
+				break
+			}
+		}
+		// The inference the tick asked for, outside the timed tick: its chunk is spliced at the
+		// next tick, so the plan never runs dry and every tick is a steady-state tick.
+		l.InferPending(0)
+		t = t.Add(period)
+	}
+	res := TickResult{Strategy: string(c.Strategy), Rate: c.Rate, Joints: c.Joints, H: c.H, Ticks: len(ns),
 		Chunks: tel.Chunks.Load(), HoldTicks: tel.HoldTicks.Load(), Overruns: tel.Overruns.Load()}
-	n := float64(len(tb.ns))
-	res.AllocsTotal = tb.m1.Mallocs - tb.m0.Mallocs
+	n := float64(len(ns))
+	res.AllocsTotal = m1.Mallocs - m0.Mallocs
 	res.Allocs = float64(res.AllocsTotal) / n
-	res.Bytes = float64(tb.m1.TotalAlloc-tb.m0.TotalAlloc) / n
+	res.Bytes = float64(m1.TotalAlloc-m0.TotalAlloc) / n
 	sum := 0.0
-	for _, v := range tb.ns {
+	for _, v := range ns {
 		sum += v
 	}
 	res.NsMean = sum / n
-	res.Plain = kindStats(tb.ns, tb.kinds, func(k uint8) bool { return k == 0 })
-	res.Request = kindStats(tb.ns, tb.kinds, func(k uint8) bool { return k&tickRequest != 0 })
-	res.Splice = kindStats(tb.ns, tb.kinds, func(k uint8) bool { return k&tickSplice != 0 })
-	slices.Sort(tb.ns)
-	res.NsMedian, res.NsP99, res.NsMax = Quantile(tb.ns, 0.5), Quantile(tb.ns, 0.99), tb.ns[len(tb.ns)-1]
+	res.Plain = kindStats(ns, kinds, func(k uint8) bool { return k == 0 })
+	res.Request = kindStats(ns, kinds, func(k uint8) bool { return k&tickRequest != 0 })
+	res.Splice = kindStats(ns, kinds, func(k uint8) bool { return k&tickSplice != 0 })
+	slices.Sort(ns)
+	res.NsMedian, res.NsP99, res.NsMax = Quantile(ns, 0.5), Quantile(ns, 0.99), ns[len(ns)-1]
 	return res, nil
 }
 
@@ -219,112 +241,21 @@ func benchArm(d int) *robot.Model {
 	return m
 }
 
-// tickBench is the measurement's virtual clock and embedding source. Its SleepUntil is called by
-// the loop's tick goroutine only (the loop has no Recorder); Now by the tick and the worker.
+// tickBench is the measurement's virtual clock and embedding source: its time is set before
+// each Step; nothing sleeps on it.
 type tickBench struct {
-	now    atomic.Int64 // virtual time, ns since the Unix epoch
-	tel    *policy.Telemetry
-	cancel context.CancelFunc
-
+	now           atomic.Int64 // virtual time, ns since the Unix epoch
 	emb           []float32
 	tokens, width int
-
-	// Signals from the worker, counted: inferences finished; clock readings after one (the
-	// worker reads the clock right before handing the result to the tick). The tick spins on
-	// them (runtime.Gosched) rather than blocking on a channel, which would make the runtime
-	// allocate waiter records now and then (see the package documentation).
-	done     atomic.Uint64
-	nowSeen  atomic.Uint64
-	awaitNow atomic.Bool
-
-	// Owned by the tick goroutine.
-	warmup    int
-	duration  time.Duration
-	minTicks  int
-	sleeps    int
-	finished  uint64    // inferences waited for
-	tickStart time.Time // wall time the current tick started (zero before the first)
-	measuring bool
-	stopped   bool
-	wallStart time.Time
-	ns        []float64
-	kinds     []uint8 // per measured tick: tickRequest | tickSplice
-	requests  uint64  // Telemetry.Requests and Chunks after the last tick
-	chunks    uint64
-	m0, m1    runtime.MemStats
 }
 
-func (tb *tickBench) Now() time.Time {
-	if tb.awaitNow.CompareAndSwap(true, false) {
-		tb.nowSeen.Add(1)
-	}
-	return time.Unix(0, tb.now.Load())
-}
+func (tb *tickBench) Now() time.Time { return time.Unix(0, tb.now.Load()) }
 
 func (tb *tickBench) SleepUntil(ctx context.Context, t time.Time) error {
-	wall := time.Now()
-	if tb.measuring {
-		tb.ns = append(tb.ns, float64(wall.Sub(tb.tickStart)))
-		var k uint8
-		if n := tb.tel.Requests.Load(); n != tb.requests {
-			k |= tickRequest
-		}
-		if n := tb.tel.Chunks.Load(); n != tb.chunks {
-			k |= tickSplice
-		}
-		tb.kinds = append(tb.kinds, k)
-		if len(tb.ns) == cap(tb.ns) || len(tb.ns) >= tb.minTicks && wall.Sub(tb.wallStart) >= tb.duration {
-			runtime.ReadMemStats(&tb.m1)
-			tb.measuring, tb.stopped = false, true
-			tb.cancel()
-		}
-	}
-	tb.requests, tb.chunks = tb.tel.Requests.Load(), tb.tel.Chunks.Load()
-	tb.sleeps++
-	if tb.sleeps == tb.warmup/2+1 && !tb.stopped {
-		runtime.GC() // the construction's garbage, collected before the warm-up ends (see Expert)
-	}
-	if tb.sleeps == tb.warmup+1 && !tb.stopped {
-		tb.measuring = true
-		runtime.ReadMemStats(&tb.m0)
-		tb.wallStart = time.Now()
-	}
-	if !tb.stopped {
-		// The tick that just ran should have taken the last finished inference; if the worker
-		// had not handed it over yet (its thread lost the CPU), give it time before the next
-		// tick, so that the plan never runs dry while the worker is descheduled.
-		for t0 := time.Now(); tb.consumed() < tb.finished && time.Since(t0) < maxHandoffWait; {
-			runtime.Gosched()
-		}
-		// Wait (untimed) for the inference the last tick asked for, so that its chunk is spliced
-		// on time; Gosched lets the worker's buffered hand-over happen first.
-		if n := tb.tel.Requests.Load(); tb.finished < n {
-			for tb.done.Load() < n || tb.nowSeen.Load() < n {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				runtime.Gosched()
-			}
-			tb.finished = n
-			runtime.Gosched()
-		}
-	}
 	if v := t.UnixNano(); v > tb.now.Load() {
 		tb.now.Store(v)
 	}
-	tb.tickStart = time.Now()
 	return ctx.Err()
-}
-
-// maxHandoffWait bounds how long a tick that missed a finished inference's hand-over waits for
-// it (the worker is a few instructions from its channel send, unless its thread lost the CPU).
-const maxHandoffWait = 10 * time.Millisecond
-
-// consumed returns how many results the loop has taken from its worker: each is counted once,
-// as a chunk, or a late, stale or rejected one.
-func (tb *tickBench) consumed() uint64 {
-	t := tb.tel
-	return t.Chunks.Load() + t.Late.Load() + t.Stale.Load() + t.Rejected.Load()
 }
 
 // Latest implements policy.EmbeddingSource: the same embedding, always fresh.
@@ -369,7 +300,6 @@ const (
 type waveInferer struct {
 	h, d int
 	dt   float64
-	tb   *tickBench
 }
 
 func (w *waveInferer) Shape() (h, d int) { return w.h, w.d }
@@ -391,7 +321,5 @@ func (w *waveInferer) Infer(dst *chunk.Chunk, req *policy.Request) error {
 	if req.Frozen > 0 && len(req.Guide) >= req.Frozen*w.d {
 		copy(dst.Data, req.Guide[:req.Frozen*w.d])
 	}
-	w.tb.awaitNow.Store(true)
-	w.tb.done.Add(1)
 	return nil
 }

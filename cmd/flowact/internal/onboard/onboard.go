@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 
 	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
 )
@@ -218,35 +217,43 @@ func Status(s *policy.Snapshot, hardwareID string) ros.Status {
 	kv("strategy", string(s.Strategy))
 	kv("rate_hz", num(s.Rate))
 	kv("delay_estimate_ticks", strconv.Itoa(s.DelayEst))
-	for _, k := range []string{"ticks", "overruns", "requests", "chunks", "late", "rejected", "stale", "hold_ticks", "read_errors", "write_errors"} {
-		kv(k, strconv.FormatUint(s.Counters[k], 10))
-	}
-	for _, h := range []struct{ key, hist string }{
-		{"tick_jitter", "tick_jitter_s"}, {"tick_cost", "tick_cost_s"}, {"inference", "inference_s"},
-		{"obs_to_command", "obs_to_command_s"},
+	c := &s.Counters
+	for _, v := range []struct {
+		k string
+		n uint64
+	}{
+		{"ticks", c.Ticks}, {"overruns", c.Overruns}, {"requests", c.Requests}, {"chunks", c.Chunks}, {"late", c.Late},
+		{"rejected", c.Rejected}, {"stale", c.Stale}, {"hold_ticks", c.HoldTicks}, {"read_errors", c.ReadErrors},
+		{"write_errors", c.WriteErrors},
 	} {
-		hs := s.Histogram[h.hist]
-		kv(h.key+".p50_s", num(hs.Quantile(0.5)))
-		kv(h.key+".p99_s", num(hs.Quantile(0.99)))
-		kv(h.key+".max_s", num(hs.Max))
+		kv(v.k, strconv.FormatUint(v.n, 10))
 	}
-	dl := s.Histogram["delay_ticks"]
-	kv("chunk_delay.p99_ticks", num(dl.Quantile(0.99)))
-	jk := s.Histogram["seam_jerk_rad_s3"]
-	kv("seam_jerk.p50_rad_s3", num(jk.Quantile(0.5)))
-	kv("seam_jerk.p99_rad_s3", num(jk.Quantile(0.99)))
-	var clamps uint64
-	for _, k := range slices.Sorted(maps.Keys(s.Clamps)) {
-		clamps += s.Clamps[k]
-		kv("clamps."+k, strconv.FormatUint(s.Clamps[k], 10))
+	h := &s.Hist
+	for _, v := range []struct {
+		key string
+		h   *policy.HistogramSnapshot
+	}{{"tick_jitter", &h.TickJitter}, {"tick_cost", &h.TickCost}, {"inference", &h.Inference}, {"obs_to_command", &h.ObsToCommand}} {
+		kv(v.key+".p50_s", num(v.h.Quantile(0.5)))
+		kv(v.key+".p99_s", num(v.h.Quantile(0.99)))
+		kv(v.key+".max_s", num(v.h.Max))
 	}
-	kv("clamps", strconv.FormatUint(clamps, 10))
-	for _, k := range slices.Sorted(maps.Keys(s.Trips)) {
-		kv("watchdog."+k, strconv.FormatUint(s.Trips[k], 10))
+	kv("chunk_delay.p99_ticks", num(h.Delay.Quantile(0.99)))
+	kv("seam_jerk.p50_rad_s3", num(h.SeamJerk.Quantile(0.5)))
+	kv("seam_jerk.p99_rad_s3", num(h.SeamJerk.Quantile(0.99)))
+	for k, n := range s.Clamps {
+		kv("clamps."+safety.Kind(k).String(), strconv.FormatUint(n, 10))
+	}
+	kv("clamps", strconv.FormatUint(s.Clamps.Total(), 10))
+	for k, n := range s.Trips {
+		kv("watchdog."+safety.Trip(k).String(), strconv.FormatUint(n, 10))
 	}
 	active := "none"
 	if len(s.Active) > 0 {
-		active = strings.Join(s.Active, ",")
+		names := make([]string, len(s.Active))
+		for i, tr := range s.Active {
+			names[i] = tr.String()
+		}
+		active = strings.Join(names, ",")
 	}
 	kv("watchdog.active", active)
 	return st
