@@ -3,12 +3,13 @@
 // the action expert. Run `flowact --help` for the subcommands.
 //
 // Errors are one line on stderr and a non-zero exit: 1 for a failure, 2 for bad usage (an
-// unknown command or flag, a bad argument, an invalid config). `flowact --version` prints the
-// module version and the VCS commit the binary was built from. SIGINT and SIGTERM cancel the
-// command's context, and every subcommand ends within a second: the ones that serve until
-// stopped (run, sim, master, demo) hold the robot, unregister from ROS, print their summary and
-// exit 0; the ones cut short in a batch of work (eval, collect, bench) print the summary of what
-// they finished, marked interrupted, and exit 130 (128 + SIGINT, as a shell reports it).
+// unknown command or flag, a bad argument, an invalid config), 130 for a run that a signal cut
+// short after reporting what it did. `flowact --version` prints the module version and the VCS
+// commit the binary was built from. SIGINT and SIGTERM cancel the command's context, and every
+// subcommand ends within a second: the ones that serve until stopped (run, sim, master, demo)
+// hold the robot, unregister from ROS, print their summary and exit 0; the ones cut short in a
+// batch of work (eval, collect, bench) print the summary of what they finished, marked
+// interrupted, and exit 130 (128 + SIGINT, as a shell reports it).
 package main
 
 import (
@@ -40,11 +41,12 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// errInterrupted ends a batch command that SIGINT or SIGTERM cut short after it printed the
-// summary of what it finished (exit status exitInterrupted).
+// errInterrupted is wrapped by the error of a command that a signal ended early after reporting
+// what it did (exit status exitInterrupted).
 var errInterrupted = errors.New("interrupted")
 
-// exitInterrupted is the exit status of an interrupted batch command: 128 + SIGINT.
+// exitInterrupted is the exit status of an interrupted batch command: 128 + SIGINT, as a shell
+// reports it.
 const exitInterrupted = 130
 
 // run executes one command line and returns the process exit status.

@@ -58,6 +58,7 @@ func (m *member[L]) run(ctx context.Context) error {
 		deadline = time.Now().Add(cfg.ConnectTimeout)
 	}
 	var none L
+	var cause error // of the last failed attempt, for ErrMaster (not the deadline's own error)
 	for {
 		first := m.regs.Load() == 0
 		var l L
@@ -72,14 +73,17 @@ func (m *member[L]) run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
+			if cause == nil || !errors.Is(err, context.DeadlineExceeded) {
+				cause = err
+			}
 			if first && !deadline.IsZero() && !time.Now().Before(deadline) {
-				return fmt.Errorf("%w: %s %s not registered with %s within %v: %s", ErrMaster, m.kind, m.nm.node, cfg.MasterURI, cfg.ConnectTimeout, cause(err))
+				return fmt.Errorf("%w: %s %s not registered with %s within %v: %s", ErrMaster, m.kind, m.nm.node, cfg.MasterURI, cfg.ConnectTimeout, innermost(cause))
 			}
-			var dl time.Time // the connect deadline bounds only the wait for the first registration
+			var until time.Time // the deadline bounds only the wait for the first registration
 			if first {
-				dl = deadline
+				until = deadline
 			}
-			if !w.wait(ctx, err, dl) {
+			if !w.wait(ctx, err, until) {
 				return nil
 			}
 			continue
@@ -137,8 +141,8 @@ func closeGoroslib(gn *goroslib.Node) {
 	gn.Close()
 }
 
-// cause shortens a transport error to its innermost message ("connection refused").
-func cause(err error) string {
+// innermost shortens a transport error to its innermost message ("connection refused").
+func innermost(err error) string {
 	for {
 		u := errors.Unwrap(err)
 		if u == nil {
@@ -166,16 +170,11 @@ func newMasterWait(cfg *Config, log *slog.Logger) *masterWait {
 }
 
 // wait logs err, the failure of an attempt, and waits before the next one (at most until
-// deadline, unless it is zero); it returns false if ctx ended first.
+// deadline, unless it is zero); it returns false if ctx ended first. A bounded wait (a deadline)
+// logs at debug level only: if it runs out, its error says so, in one line.
 func (w *masterWait) wait(ctx context.Context, err error, deadline time.Time) bool {
-	if !w.waiting {
-		// A bounded first wait ends in one error naming the master if it fails: say nothing
-		// before it. An unbounded one, or a master lost after a registration, is worth a line.
-		if deadline.IsZero() {
-			w.log.Warn("ros: waiting for the master", "master", w.uri, "err", err)
-		} else {
-			w.log.Debug("ros: waiting for the master", "master", w.uri, "err", err, "until", deadline)
-		}
+	if !w.waiting && deadline.IsZero() {
+		w.log.Warn("ros: waiting for the master", "master", w.uri, "err", err)
 		w.waiting = true
 	} else {
 		w.log.Debug("ros: master still absent", "err", err, "retry_in", w.backoff)

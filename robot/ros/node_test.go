@@ -45,6 +45,10 @@ func TestConnectTimeout(t *testing.T) {
 		if !errors.Is(err, ErrMaster) || !strings.Contains(err.Error(), uri) || !strings.Contains(err.Error(), what) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: Run: %v; want ErrMaster naming %s on one line", what, err, uri)
 		}
+		// The cause is the attempts' (nothing listens), not the deadline that ended them.
+		if !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("%s: Run: %v; want the cause, connection refused", what, err)
+		}
 	}
 	cfg.ConnectTimeout = 0 // wait as long as it takes
 	w, err := New(cfg, testModel(), Handlers{})
