@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"github.com/flowact/flowact/expert/nn"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,9 @@ func TestInterrupt(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	out := t.TempDir()
+	data := t.TempDir()
+	collectInto(t, data, "reach", 4, "7")
+	ck := filepath.Join(t.TempDir(), "ck")
 	for _, c := range []struct {
 		name    string
 		args    []string
@@ -41,6 +45,13 @@ func TestInterrupt(t *testing.T) {
 		// Small networks (tinyBench), each case measured for 20 s: SIGINT comes during one.
 		{"bench", append(append([]string{}, tinyBench...), "--arch", "mlp", "--solvers", "euler", "--threads", "1", "--duration", "20s", "--strategies", ""), "bench: mlp", exitInterrupted,
 			[]string{"interrupted: 0 expert and 0 tick cases finished"}},
+		{"eval", []string{"eval", "--episodes", "50", "--task", "reach"}, "eval: ", exitInterrupted,
+			[]string{"success", "all "}},
+		// A long training: the steps done are written as the checkpoint.
+		// (A log line every 4000 steps: a few seconds of this tiny network.)
+		{"train", []string{"train", "--data", data, "--out", ck, "--steps", "200000", "--batch", "8", "--hidden", "32", "--layers", "1"},
+			"step 4000/", exitInterrupted,
+			[]string{"interrupted at step", "checkpoint in " + ck}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := rostest.Start(t, nil, bin, c.args...)
@@ -72,5 +83,14 @@ func TestInterrupt(t *testing.T) {
 				}
 			}
 		})
+	}
+	// The interrupted training's checkpoint loads, and says where it stopped.
+	net, man, err := nn.LoadDir(ck, 1)
+	if err != nil {
+		t.Fatalf("the interrupted training's checkpoint: %v", err)
+	}
+	net.Close()
+	if !strings.Contains(man.Provenance.Note, "interrupted at step") || man.Provenance.Steps == 0 {
+		t.Errorf("provenance %+v does not say where the training stopped", man.Provenance)
 	}
 }

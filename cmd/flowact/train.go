@@ -66,6 +66,8 @@ type trainSummary struct {
 	Params     int     `json:"params"`
 	Seconds    float64 `json:"elapsed_s"`
 	WeightsMiB float64 `json:"weights_mib"`
+	// Interrupted: SIGINT or SIGTERM stopped the run after Steps steps; the checkpoint holds them.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 func newTrainCmd() *cobra.Command {
@@ -103,7 +105,16 @@ collect commands for the data and the figures):
 			}
 			w := cmd.OutOrStdout()
 			if o.asJSON {
-				return json.NewEncoder(w).Encode(sum)
+				if err := json.NewEncoder(w).Encode(sum); err != nil {
+					return err
+				}
+				if sum.Interrupted {
+					return fmt.Errorf("train: %w at step %d of %d", errInterrupted, sum.Steps, o.steps)
+				}
+				return nil
+			}
+			if sum.Interrupted {
+				fmt.Fprintf(w, "interrupted at step %d of %d: the checkpoint holds the weights trained so far\n", sum.Steps, o.steps)
 			}
 			val := fmt.Sprintf("validation loss %.4f", sum.ValLoss)
 			if sum.ValEps == 0 {
@@ -112,6 +123,9 @@ collect commands for the data and the figures):
 			fmt.Fprintf(w, "trained %s (%d parameters) on %d episodes (%d samples; %d for validation) for %d steps in %s: loss %.4f, %s; checkpoint in %s (%.2f MiB)\n",
 				sum.Arch, sum.Params, sum.Episodes, sum.Samples, sum.ValEps, sum.Steps,
 				time.Duration(sum.Seconds*float64(time.Second)).Round(time.Second), sum.Loss, val, sum.Out, sum.WeightsMiB)
+			if sum.Interrupted {
+				return fmt.Errorf("train: %w at step %d of %d", errInterrupted, sum.Steps, o.steps)
+			}
 			return nil
 		},
 	}
@@ -312,15 +326,21 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 			return nil, err
 		}
 	}
+	// SIGINT or SIGTERM: the steps done are kept, written as the checkpoint like a finished
+	// run's (its provenance says where it stopped), and the command exits 130.
+	interrupted := false
 	if err := tr.Run(ctx, src, val); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		if ctx.Err() == nil || tr.Step() == 0 {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		interrupted = true
 	}
 	if o.ema > 0 {
 		if err := tr.CopyTo(net, true); err != nil {
 			return nil, err
 		}
 	}
-	sum := &trainSummary{Out: o.out, Arch: o.arch, Episodes: len(trainEps), ValEps: len(valEps), Steps: tr.Step(), Seed: o.seed, DataHash: hash}
+	sum := &trainSummary{Out: o.out, Arch: o.arch, Episodes: len(trainEps), ValEps: len(valEps), Steps: tr.Step(), Seed: o.seed, DataHash: hash, Interrupted: interrupted}
 	sum.Samples = examples.Samples()
 	for _, p := range net.Params() {
 		sum.Params += len(p.Data)
@@ -343,7 +363,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		Norm: normJSON,
 		Provenance: ckpt.Provenance{DataHash: hash, Seed: o.seed, Steps: tr.Step(), Date: time.Now().UTC().Truncate(time.Second),
 			Note: fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --frame %s --state %s --val %g --seed %d --weights-dtype %s; %d training episodes, robot %s",
-				filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, frame, o.state, o.valFraction, o.seed, o.dtype, len(trainEps), ep0.Meta.Robot)},
+				filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, frame, o.state, o.valFraction, o.seed, o.dtype, len(trainEps), ep0.Meta.Robot) + interruptedNote(interrupted, tr.Step(), o.steps)},
 		Weights: ckpt.FileRef{DType: o.dtype},
 	}
 	if err := ckpt.Save(o.out, m, nn.Tensors(net), nil); err != nil {
@@ -431,4 +451,12 @@ func exampleSource(x *dataset.Examples, set *norm.Set, h int) (*train.ExampleSou
 		return nil, err
 	}
 	return train.NewExampleSource(x, nrm)
+}
+
+// interruptedNote is the provenance note's end for a run a signal stopped.
+func interruptedNote(interrupted bool, step, steps int) string {
+	if !interrupted {
+		return ""
+	}
+	return fmt.Sprintf("; interrupted at step %d of %d", step, steps)
 }
