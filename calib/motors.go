@@ -364,16 +364,9 @@ func (s *sweeper) joint(ctx context.Context, i int, hold []float64, set *Set) ([
 			if math.Abs(goal-s.cmd[i]) < 1e-12 {
 				s.cmd[i] = goal
 			}
-			if err := s.w.WriteCommand(&robot.Command{Position: s.cmd}); err != nil {
-				return rg, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
-			}
-			t = t.Add(s.cfg.Period)
-			if err := s.clk.SleepUntil(ctx, t); err != nil {
-				return rg, err
-			}
-			u, err := s.rawAt(i)
+			u, err := s.tick(ctx, &t, i, name)
 			if err != nil {
-				return rg, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
+				return rg, err
 			}
 			if w := s.wrap[i]; w > 0 && havePrev && math.Abs(u-prev) > w/2 {
 				return rg, fieldErr(name, "wrap", "the counter wrapped from tick %.0f to %.0f during the sweep, inside the travel", prev, u)
@@ -386,16 +379,9 @@ func (s *sweeper) joint(ctx context.Context, i int, hold []float64, set *Set) ([
 		half := t.Add(s.cfg.Settle / 2)
 		sum, cnt := 0.0, 0
 		for t.Before(end) {
-			if err := s.w.WriteCommand(&robot.Command{Position: s.cmd}); err != nil {
-				return rg, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
-			}
-			t = t.Add(s.cfg.Period)
-			if err := s.clk.SleepUntil(ctx, t); err != nil {
-				return rg, err
-			}
-			u, err := s.rawAt(i)
+			u, err := s.tick(ctx, &t, i, name)
 			if err != nil {
-				return rg, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
+				return rg, err
 			}
 			if w := s.wrap[i]; w > 0 && math.Abs(u-prev) > w/2 {
 				return rg, fieldErr(name, "wrap", "the counter wrapped from tick %.0f to %.0f during the sweep, inside the travel", prev, u)
@@ -423,6 +409,23 @@ func (s *sweeper) joint(ctx context.Context, i int, hold []float64, set *Set) ([
 		}
 	}
 	return rg, nil
+}
+
+// tick sends s.cmd, waits a period on the clock (advancing *t) and reads joint i's raw motor
+// position.
+func (s *sweeper) tick(ctx context.Context, t *time.Time, i int, name string) (float64, error) {
+	if err := s.w.WriteCommand(&robot.Command{Position: s.cmd}); err != nil {
+		return 0, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
+	}
+	*t = t.Add(s.cfg.Period)
+	if err := s.clk.SleepUntil(ctx, *t); err != nil {
+		return 0, err
+	}
+	u, err := s.rawAt(i)
+	if err != nil {
+		return 0, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
+	}
+	return u, nil
 }
 
 func (s *sweeper) rawAt(i int) (float64, error) {

@@ -20,8 +20,9 @@ import (
 	"github.com/flowact/flowact/robot/urdf"
 )
 
-// TestFlowactHelperProcess is not a test: calibration tests run this test binary again with it
-// selected and FLOWACT_CHILD set, which makes it `flowact` with the arguments after "--".
+// TestFlowactHelperProcess is not a test: process tests (calibration, the simulator) run this
+// test binary again with it selected and FLOWACT_CHILD set, which makes it `flowact` with the
+// arguments after "--", signals and exit status included (as main does).
 func TestFlowactHelperProcess(t *testing.T) {
 	if os.Getenv("FLOWACT_CHILD") != "1" {
 		t.Skip("helper process for the process tests")

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -18,32 +17,12 @@ import (
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
 )
 
-// TestSimHelperProcess is not a test: TestSimProcess runs this test binary again with it
-// selected and FLOWACT_SIM_CHILD set, which makes it `flowact sim` with the arguments after
-// "--", signals and exit status included (as main does).
-func TestSimHelperProcess(t *testing.T) {
-	if os.Getenv("FLOWACT_SIM_CHILD") != "1" {
-		t.Skip("helper process for TestSimProcess")
-	}
-	args := os.Args
-	for i, a := range args {
-		if a == "--" {
-			args = args[i+1:]
-			break
-		}
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := runSim(ctx, os.Stdout, os.Stderr, args...)
-	stop()
-	os.Exit(code)
-}
-
 // simProcess starts `flowact sim args...` as a separate process (this test binary, see
-// TestSimHelperProcess) in its own process group.
+// TestFlowactHelperProcess) in its own process group.
 func simProcess(t *testing.T, env []string, args ...string) (cmd *exec.Cmd, stdout, stderr *syncBuffer, done chan struct{}) {
 	t.Helper()
-	cmd = exec.Command(os.Args[0], append([]string{"-test.run=^TestSimHelperProcess$", "--"}, args...)...)
-	cmd.Env = append(env, "FLOWACT_SIM_CHILD=1")
+	cmd = exec.Command(os.Args[0], append([]string{"-test.run=^TestFlowactHelperProcess$", "--", "sim"}, args...)...)
+	cmd.Env = append(env, "FLOWACT_CHILD=1")
 	stdout, stderr = &syncBuffer{}, &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
