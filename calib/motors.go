@@ -411,15 +411,28 @@ func (s *sweeper) joint(ctx context.Context, i int, hold []float64, set *Set) ([
 	return rg, nil
 }
 
+// busyRetries bounds how often tick resends a command a full queue refused.
+const busyRetries = 100
+
 // tick sends s.cmd, waits a period on the clock (advancing *t) and reads joint i's raw motor
 // position.
+//
+// A driver whose queue is full (robot.ErrBusy: nothing of the command was sent) gets the same
+// command again a period later, at most busyRetries times: the sweep is slow, and skipping a
+// command would make the next one two steps from the last one sent.
 func (s *sweeper) tick(ctx context.Context, t *time.Time, i int, name string) (float64, error) {
-	if err := s.w.WriteCommand(&robot.Command{Position: s.cmd}); err != nil {
-		return 0, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
-	}
-	*t = t.Add(s.cfg.Period)
-	if err := s.clk.SleepUntil(ctx, *t); err != nil {
-		return 0, err
+	for try := 0; ; try++ {
+		err := s.w.WriteCommand(&robot.Command{Position: s.cmd})
+		if err != nil && (!errors.Is(err, robot.ErrBusy) || try == busyRetries) {
+			return 0, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
+		}
+		*t = t.Add(s.cfg.Period)
+		if err := s.clk.SleepUntil(ctx, *t); err != nil {
+			return 0, err
+		}
+		if err == nil {
+			break
+		}
 	}
 	u, err := s.rawAt(i)
 	if err != nil {

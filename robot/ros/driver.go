@@ -31,7 +31,7 @@ func (d *Driver) ReadState(dst *robot.State) error { return d.n.joints.ReadState
 
 // WriteCommand queues c.Position for publication, after the commands queued before it (none is
 // ever replaced); it rejects a wrong length or a non-finite position, and returns
-// robot.ErrBusy when the queue is full (the publisher's sender has not run for 16 commands;
+// robot.ErrBusy when the queue is full (the publisher's sender has not run for 64 commands;
 // while no master connection exists the oldest queued command gives way instead). It
 // does not allocate. Velocity feed-forward has no place in a Float64MultiArray
 // position command and is not sent.

@@ -79,9 +79,9 @@ func TestWriteCommand(t *testing.T) {
 		t.Errorf("WriteCommand allocates %v per call", a)
 	}
 	s := d.Stats()
-	// 17 + 17 + 101 writes (AllocsPerRun runs once more to warm up): one refused, one given
-	// way, 15 + 101 discarded.
-	if s.Commands != 135 || s.CommandsDropped != 118 {
+	// 2 (commandQueue + 1) + 101 writes (AllocsPerRun runs once more to warm up): one refused,
+	// one given way, commandQueue - 1 + 101 discarded.
+	if s.Commands != 2*(commandQueue+1)+101 || s.CommandsDropped != commandQueue+102 {
 		t.Errorf("stats %+v", s)
 	}
 }

@@ -41,9 +41,11 @@ type commandBox struct {
 	dropped atomic.Uint64 // refused (queue full) or discarded before sending
 }
 
-// commandQueue is the ring's length: 16 ticks (32 ms at 500 Hz, 160 ms at 100 Hz) of a sender
-// that did not run; a sender starved longer than that leaves the robot without commands anyway.
-const commandQueue = 16
+// commandQueue is the ring's length: 64 ticks (128 ms at 500 Hz, 640 ms at 100 Hz) of a sender
+// that did not run (goroslib's publisher goroutine takes each message through an unbuffered
+// channel, so a starved process starves the sender twice); a sender starved longer than that
+// leaves the robot without commands anyway.
+const commandQueue = 64
 
 func newCommandBox(dof int) *commandBox {
 	b := &commandBox{slots: make([][]float64, commandQueue), signal: make(chan struct{}, 1)}
