@@ -187,3 +187,34 @@ func TestTrainOutRefused(t *testing.T) {
 		t.Errorf("--overwrite did not replace the run")
 	}
 }
+
+// TestTrainSkipBadBags: a bag cut in half stops a run by default, naming the bag; with
+// --skip-bad-bags it is listed on stderr with its error and the run trains on the others.
+func TestTrainSkipBadBags(t *testing.T) {
+	data := t.TempDir()
+	collectInto(t, data, "reach", 4, "8")
+	bad := filepath.Join(data, "reach-000009.bag")
+	b := readFile(t, bad)
+	if err := os.WriteFile(bad, b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"train", "--data", data, "--steps", "2", "--batch", "4", "--hidden", "16", "--layers", "1", "--warmup", "1", "--val", "0.25", "--json"}
+	code, _, stderr := runCLI(t, context.Background(), append(args, "--out", filepath.Join(t.TempDir(), "strict"))...)
+	if code == 0 || !strings.Contains(stderr, bad) {
+		t.Errorf("train on a cut bag: exit %d, %q; want a failure naming %s", code, stderr, bad)
+	}
+	code, out, stderr := runCLI(t, context.Background(), append(args, "--out", filepath.Join(t.TempDir(), "skip"), "--skip-bad-bags")...)
+	if code != 0 {
+		t.Fatalf("train --skip-bad-bags: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "skipping "+bad+": ") || strings.Count(stderr, "skipping") != 1 {
+		t.Errorf("stderr %q: want one line skipping %s with its error", stderr, bad)
+	}
+	var sum trainSummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Episodes+sum.ValEps != 3 {
+		t.Errorf("trained on %d + %d episodes, want the 3 good bags", sum.Episodes, sum.ValEps)
+	}
+}
