@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -349,7 +348,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		tcfg.CheckpointEvery = o.saveEvery
 		tcfg.Checkpoint = func(step int) error {
 			if err := tr.Save(o.out, info); err != nil {
-				return fmt.Errorf("--save-every: %w", err)
+				return fmt.Errorf("--save-every %d: %w", o.saveEvery, err)
 			}
 			return nil
 		}
@@ -439,27 +438,6 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	return sum, nil
-}
-
-func cfgJSONOf(net nn.Net, fallback []byte) json.RawMessage {
-	if b, err := nn.ConfigJSON(net); err == nil {
-		return b
-	}
-	return fallback
-}
-
-// component names a scheduler or time distribution as checkpoints do: its Go type name and its
-// exported fields as JSON parameters (path.NewScheduler, path.NewTimeDist decode it).
-func component(v any) ckpt.Component {
-	ty := reflect.TypeOf(v)
-	for ty.Kind() == reflect.Pointer {
-		ty = ty.Elem()
-	}
-	params, err := json.Marshal(v)
-	if err != nil || string(params) == "{}" {
-		params = nil
-	}
-	return ckpt.Component{Name: ty.Name(), Params: params}
 }
 
 // statsOf computes the normalization statistics of the examples' states and actions (in their
