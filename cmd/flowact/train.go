@@ -371,7 +371,10 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	defer tr.Close()
 	tr.History = history
-	logf, err = os.OpenFile(filepath.Join(o.out, "train.jsonl"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	// The log starts with the kept points of a resumed run, written beside it and renamed over
+	// it: a crash here leaves the old log whole.
+	logName := filepath.Join(o.out, "train.jsonl")
+	logf, err = os.Create(logName + ".tmp")
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -381,6 +384,9 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		if err := enc.Encode(p); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
+	}
+	if err := os.Rename(logName+".tmp", logName); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
 	src, err := exampleSource(examples, set, o.horizon)
 	if err != nil {
@@ -500,7 +506,7 @@ func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // trainOutputs are the files train writes into --out (with the temporary folders of a save in
 // progress): what --overwrite removes.
-var trainOutputs = []string{ckpt.ManifestFile, ckpt.WeightsFile, ckpt.TrainStateFile, "train.jsonl", "loss.png", ".save.new", ".save.done"}
+var trainOutputs = []string{ckpt.ManifestFile, ckpt.WeightsFile, ckpt.TrainStateFile, "train.jsonl", "train.jsonl.tmp", "loss.png", ".save.new", ".save.done"}
 
 // checkTrainOut refuses an --out folder that holds files unless --resume names it or
 // --overwrite is given; with --overwrite it removes what a former run wrote there.
