@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -51,6 +55,7 @@ func newCollectCmd() *cobra.Command {
 		asJSON                   bool
 		nf                       natsFlags
 		fleetID, spool           string
+		appendBags, overwrite    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "collect --task T --episodes N --out DIR",
@@ -64,7 +69,14 @@ at the goal and holding there, so that a policy learns to stop on the target rat
 pass through it. --perturb disturbs the commands the robot executes with slow, smooth noise
 while the bags record the expert's own (DART): the demonstrations then show the way back to
 the expert's path from where a policy's error would take the arm. --task is a task file or the
-name of a shipped one (configs/tasks: reach, detour, track).`,
+name of a shipped one (configs/tasks: reach, detour, track).
+
+An --out that already holds bags is refused unless --append adds to them (from --seed when
+given, else from the seed after the task's highest one there; a bag that exists is never
+replaced) or --overwrite removes them first:
+
+  flowact collect --task reach --episodes 100 --out data
+  flowact collect --task reach --episodes 100 --out data --append   # seeds 101..200`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if taskName == "" || out == "" {
@@ -97,6 +109,14 @@ name of a shipped one (configs/tasks: reach, detour, track).`,
 					return usagef("collect: --robot: %v", err)
 				}
 			}
+			if appendBags && overwrite {
+				return usagef("collect: --append and --overwrite: add to the bags in %s or replace them, not both", out)
+			}
+			first, err := collectStart(out, tf.Task.Name, episodes, seed, cmd.Flags().Changed("seed"), appendBags, overwrite)
+			if err != nil {
+				return err
+			}
+			seed = first
 			var pub *episodePublisher
 			if nf.url != "" {
 				if pub, err = openEpisodePublisher(&nf, fleetID, spool); err != nil {
@@ -147,6 +167,8 @@ name of a shipped one (configs/tasks: reach, detour, track).`,
 	f.Float64Var(&perturb, "perturb", 0, "disturb the executed commands by this std, rad per joint, recording the expert's own (DART; default: the task file's demo.perturb)")
 	f.DurationVar(&perturbTime, "perturb-time", 0, "correlation time of the disturbance (default: the task file's demo.perturb_time, or 0.5s)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	f.BoolVar(&appendBags, "append", false, "add to the bags already in --out (from the seed after the task's highest one there, unless --seed is given); never replaces a bag")
+	f.BoolVar(&overwrite, "overwrite", false, "remove the bags already in --out first")
 	f.StringVar(&nf.url, "nats", "", "also publish each episode to this NATS server's JetStream (the robot's stream flowact_<fleet-id>_episodes)")
 	f.StringVar(&nf.domain, "nats-domain", "", "JetStream domain of the robot's stream (\"\": the server's own)")
 	f.StringVar(&nf.creds, "nats-creds", "", "NATS credentials file")
@@ -200,7 +222,7 @@ func collect(ctx context.Context, tf *TaskFile, episodes int, seed uint64, dwell
 		if err != nil {
 			return nil, fmt.Errorf("collect: %w", err)
 		}
-		path := filepath.Join(out, fmt.Sprintf("%s-%06d.bag", tk.Name(), s))
+		path := filepath.Join(out, bagName(tk.Name(), s))
 		// Every message is stamped with the simulated time at which the policy had it (a bag's
 		// record time), so that dataset.Align reproduces what the policy saw at each tick.
 		ep := res.Episode(tf.Robot, episodeEpoch)
@@ -289,3 +311,50 @@ func (p *progress) done() {
 		p.bar.Finish()
 	}
 }
+
+// collectStart checks --out before anything is recorded and returns the first episode's seed:
+// an --out holding bags is refused unless --append (which starts after the task's highest seed
+// there, unless --seed was given, and refuses to replace a bag) or --overwrite (which removes
+// the bags).
+func collectStart(out, taskName string, episodes int, seed uint64, seedGiven, appendBags, overwrite bool) (uint64, error) {
+	bags, err := dataset.List(out)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(bags) == 0) {
+		return seed, nil
+	}
+	if err != nil {
+		return 0, usagef("collect: --out: %v", err)
+	}
+	switch {
+	case overwrite:
+		for _, b := range bags {
+			if err := os.Remove(b); err != nil {
+				return 0, fmt.Errorf("collect: --overwrite: %w", err)
+			}
+		}
+		return seed, nil
+	case !appendBags:
+		return 0, usagef("collect: --out %s holds %d bags (%s first); give --append to add to them, --overwrite to replace them, or another --out", out, len(bags), filepath.Base(bags[0]))
+	}
+	if !seedGiven {
+		prefix := taskName + "-"
+		for _, b := range bags {
+			name := strings.TrimSuffix(filepath.Base(b), ".bag")
+			if !strings.HasPrefix(name, prefix) {
+				continue
+			}
+			if n, err := strconv.ParseUint(name[len(prefix):], 10, 64); err == nil && n >= seed {
+				seed = n + 1
+			}
+		}
+	}
+	for i := range episodes {
+		name := filepath.Join(out, bagName(taskName, seed+uint64(i)))
+		if _, err := os.Lstat(name); err == nil {
+			return 0, usagef("collect: --append: %s exists (seeds %d..%d); leave out --seed to continue after the highest one there", name, seed, seed+uint64(episodes)-1)
+		}
+	}
+	return seed, nil
+}
+
+// bagName is the file name of the task's episode with seed s.
+func bagName(taskName string, s uint64) string { return fmt.Sprintf("%s-%06d.bag", taskName, s) }

@@ -83,3 +83,64 @@ func TestCollectUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectOut: an --out holding bags is refused (exit 2, naming the folder and the flags) and
+// left as it was; --append continues after the highest seed there and never replaces a bag (a
+// --seed that would is refused); --overwrite replaces the bags.
+func TestCollectOut(t *testing.T) {
+	dir := t.TempDir()
+	collectInto(t, dir, "reach", 2, "40")
+	bags := func() map[string]string {
+		paths, err := dataset.List(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, p := range paths {
+			h, err := dataset.Hash([]string{p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[filepath.Base(p)] = h
+		}
+		return out
+	}
+	first := bags()
+	kept := func(what string, n int) map[string]string {
+		t.Helper()
+		now := bags()
+		for name, h := range first {
+			if now[name] != h {
+				t.Errorf("%s: %s changed or went", what, name)
+			}
+		}
+		if len(now) != n {
+			t.Errorf("%s: %d bags, want %d: %v", what, len(now), n, now)
+		}
+		return now
+	}
+	code, _, stderr := runCLI(t, context.Background(), "collect", "--task", "reach", "--episodes", "1", "--out", dir)
+	if code != 2 || !strings.Contains(stderr, dir) || !strings.Contains(stderr, "--append") || !strings.Contains(stderr, "--overwrite") {
+		t.Errorf("collect into a folder of bags: exit %d, %q", code, stderr)
+	}
+	kept("refused", 2)
+	code, _, stderr = runCLI(t, context.Background(), "collect", "--task", "reach", "--episodes", "2", "--out", dir, "--append")
+	if code != 0 {
+		t.Fatalf("--append: exit %d: %s", code, stderr)
+	}
+	now := kept("--append", 4)
+	if now["reach-000042.bag"] == "" || now["reach-000043.bag"] == "" {
+		t.Errorf("--append wrote %v, want seeds 42 and 43 added", now)
+	}
+	code, _, stderr = runCLI(t, context.Background(), "collect", "--task", "reach", "--episodes", "3", "--out", dir, "--append", "--seed", "39")
+	if code != 2 || !strings.Contains(stderr, "reach-000040.bag") {
+		t.Errorf("--append over a bag: exit %d, %q", code, stderr)
+	}
+	kept("refused --append --seed", 4)
+	if code, _, stderr := runCLI(t, context.Background(), "collect", "--task", "reach", "--episodes", "1", "--out", dir, "--overwrite", "--seed", "7"); code != 0 {
+		t.Fatalf("--overwrite: exit %d: %s", code, stderr)
+	}
+	if now := bags(); len(now) != 1 || now["reach-000007.bag"] == "" {
+		t.Errorf("--overwrite left %v, want reach-000007.bag only", now)
+	}
+}

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -49,6 +49,10 @@ type trainOptions struct {
 	state       string         // --state: joints or joints+ee
 	robot       string         // --robot: for joints+ee (default: the bags' metadata)
 	dtype       string         // --weights-dtype: F32 or F16
+	saveEvery   int            // --save-every: steps between checkpoints (0: only at the end)
+	resume      string         // --resume: the checkpoint folder of the run to continue
+	overwrite   bool           // --overwrite: replace what a former run left in --out
+	skipBad     bool           // --skip-bad-bags: list and skip bags that fail to read
 }
 
 // trainSummary is what train reports.
@@ -82,6 +86,14 @@ normalization statistics, provenance: the data's hash, the seed, the steps), wit
 (one JSON line per logged step) and loss.png beside them. Episodes are split into training and
 validation sets by episode, from --seed. Only successful episodes are used unless --all.
 
+With --save-every N a resumable checkpoint (the weights, the optimizer's moments, the moving
+average and the step) replaces the one in --out every N steps, written completely before it
+replaces the last; SIGINT or SIGTERM writes one at the step reached (exit 130). Continue the run
+with the same flags and --resume: flowact train --data data --out ck --resume ck ... gives the
+weights the uninterrupted run would have, bit for bit. A non-empty --out is refused unless
+--resume names it or --overwrite replaces what a former run left there. A bag that fails to
+read stops the run unless --skip-bad-bags lists it and trains without it.
+
 Bags recorded with rosbag record work too: name their topics with --joint-states-topic,
 --embedding-topic and --command-topic (or --actions next-state when no command was recorded:
 the action at each tick is then the next tick's joint positions), and give the control rate
@@ -96,8 +108,11 @@ collect commands for the data and the figures):
   ` + shippedRecipe,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.resume != "" && o.out == "" {
+				o.out = o.resume
+			}
 			if o.data == "" || o.out == "" {
-				return usagef("train: --data and --out are required")
+				return usagef("train: --data and --out (or --resume) are required")
 			}
 			sum, err := trainRun(cmd.Context(), o, cmd.ErrOrStderr())
 			if err != nil {
@@ -155,6 +170,10 @@ collect commands for the data and the figures):
 	f.StringVar(&o.read.Topics.Embedding, "embedding-topic", dataset.DefaultEmbeddingTopic, "embedding topic in the bags (flowact_msgs/Embedding or std_msgs/Float32MultiArray)")
 	f.StringVar(&o.read.Topics.Command, "command-topic", dataset.DefaultCommandTopic, "std_msgs/Float64MultiArray command topic in the bags (the actions)")
 	f.Float64Var(&o.read.Rate, "rate", 0, "control rate in Hz at which episodes are sampled (0: the bags' metadata; required for bags without)")
+	f.IntVar(&o.saveEvery, "save-every", 0, "write a resumable checkpoint to --out every N steps (0: only at the end)")
+	f.StringVar(&o.resume, "resume", "", "continue the run whose checkpoint is in this folder (the --out folder; give the run's other flags too)")
+	f.BoolVar(&o.overwrite, "overwrite", false, "replace the checkpoint, log and plot a former run left in --out")
+	f.BoolVar(&o.skipBad, "skip-bad-bags", false, "list bags that fail to read (on stderr) and train without them (default: such a bag stops the run)")
 	f.StringVar(&o.actions, "actions", "command", "where actions come from: command (the command topic) or next-state (the next tick's joint positions)")
 	return cmd
 }
@@ -183,6 +202,11 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		return nil, usagef("train: --ema %g: want 0 (raw weights) or a decay in (0, 1)", o.ema)
 	case o.maxPrefix < 0:
 		return nil, usagef("train: --max-prefix %d: want 0 (none) or more steps", o.maxPrefix)
+	case o.saveEvery < 0:
+		return nil, usagef("train: --save-every %d: want 0 (only at the end) or more steps", o.saveEvery)
+	}
+	if err := checkTrainOut(o); err != nil {
+		return nil, err
 	}
 	if o.valFraction < 0 || o.valFraction >= 1 {
 		return nil, usagef("train: --val %g not in [0, 1)", o.valFraction)
@@ -220,6 +244,12 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	if len(paths) == 0 {
 		return nil, usagef("train: --data %s: no .bag files", o.data)
+	}
+	if o.skipBad {
+		paths = readableBags(paths, o.read, progress)
+		if len(paths) == 0 {
+			return nil, usagef("train: --data %s: no bag reads (--skip-bad-bags skipped them all)", o.data)
+		}
 	}
 	start := time.Now()
 	trainPaths, valPaths := dataset.Split(paths, o.valFraction, o.seed)
@@ -287,31 +317,77 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if err != nil {
 		return nil, usageError{fmt.Errorf("train: %w", err)}
 	}
-	defer net.Close()
-
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	logf, err := os.Create(filepath.Join(o.out, "train.jsonl"))
+	defer func() { net.Close() }()
+	normJSON, err := (&policy.Normalization{Set: set, Mode: norm.MeanStd, Frame: frame, State: stateIn}).Encode()
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, err
 	}
-	defer logf.Close()
+	command := fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --frame %s --state %s --val %g --seed %d --weights-dtype %s",
+		filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, frame, o.state, o.valFraction, o.seed, o.dtype)
+	info := train.SaveInfo{Norm: normJSON, DataHash: hash, DType: o.dtype,
+		Note: fmt.Sprintf("%s; %d training episodes, robot %s", command, len(trainEps), ep0.Meta.Robot)}
+
 	sched, tdist := path.CondOT{}, path.Uniform{}
 	tcfg := train.Config{
 		Steps: o.steps, BatchSize: o.batch, LR: o.lr, MinLR: o.minLR, Warmup: min(o.warmup, o.steps),
 		Clip: 1, EMA: o.ema, Seed: o.seed, Scheduler: sched, TimeDist: tdist,
 		MaxPrefix: min(o.maxPrefix, o.horizon-1), ValEvery: max(o.steps/10, 1),
-		Progress: progress, Log: logf, LogEvery: max(o.steps/50, 1),
+		Progress: progress, LogEvery: max(o.steps/50, 1),
 	}
 	if len(valEps) == 0 {
 		tcfg.ValEvery = 0
 	}
-	tr, err := train.New(net, tcfg)
-	if err != nil {
-		return nil, usageError{err}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return nil, fmt.Errorf("train: --out: %w", err)
+	}
+	var tr *train.Trainer
+	var history []train.Point
+	var logf *os.File // opened once the run is known to start: a refused --resume keeps the log
+	tcfg.Log = writerFunc(func(b []byte) (int, error) { return logf.Write(b) })
+	if o.saveEvery > 0 {
+		tcfg.CheckpointEvery = o.saveEvery
+		tcfg.Checkpoint = func(step int) error {
+			if err := tr.Save(o.out, info); err != nil {
+				return fmt.Errorf("--save-every %d: %w", o.saveEvery, err)
+			}
+			return nil
+		}
+	}
+	if o.resume != "" {
+		var rnet nn.Net
+		if tr, rnet, err = resumeRun(o, tcfg, net, info); err != nil {
+			return nil, err
+		}
+		net.Close()
+		net = rnet
+		if history, err = keptLog(filepath.Join(o.out, "train.jsonl"), tr.Step()); err != nil {
+			return nil, err
+		}
+	}
+	if tr == nil {
+		if tr, err = train.New(net, tcfg); err != nil {
+			return nil, usageError{err}
+		}
 	}
 	defer tr.Close()
+	tr.History = history
+	// The log starts with the kept points of a resumed run, written beside it and renamed over
+	// it: a crash here leaves the old log whole.
+	logName := filepath.Join(o.out, "train.jsonl")
+	logf, err = os.Create(logName + ".tmp")
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer logf.Close()
+	enc := json.NewEncoder(logf)
+	for _, p := range history {
+		if err := enc.Encode(p); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
+	if err := os.Rename(logName+".tmp", logName); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	src, err := exampleSource(examples, set, o.horizon)
 	if err != nil {
 		return nil, err
@@ -335,11 +411,6 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		}
 		interrupted = true
 	}
-	if o.ema > 0 {
-		if err := tr.CopyTo(net, true); err != nil {
-			return nil, err
-		}
-	}
 	sum := &trainSummary{Out: o.out, Arch: o.arch, Episodes: len(trainEps), ValEps: len(valEps), Steps: tr.Step(), Seed: o.seed, DataHash: hash, Interrupted: interrupted}
 	sum.Samples = examples.Samples()
 	for _, p := range net.Params() {
@@ -353,20 +424,8 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 			return nil, err
 		}
 	}
-	normJSON, err := (&policy.Normalization{Set: set, Mode: norm.MeanStd, Frame: frame, State: stateIn}).Encode()
-	if err != nil {
-		return nil, err
-	}
-	m := ckpt.Manifest{
-		Architecture: net.Arch(), Config: cfgJSONOf(net, cfgJSON),
-		Scheduler: component(sched), TimeDist: component(tdist),
-		Norm: normJSON,
-		Provenance: ckpt.Provenance{DataHash: hash, Seed: o.seed, Steps: tr.Step(), Date: time.Now().UTC().Truncate(time.Second),
-			Note: fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --frame %s --state %s --val %g --seed %d --weights-dtype %s; %d training episodes, robot %s",
-				filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, frame, o.state, o.valFraction, o.seed, o.dtype, len(trainEps), ep0.Meta.Robot) + interruptedNote(interrupted, tr.Step(), o.steps)},
-		Weights: ckpt.FileRef{DType: o.dtype},
-	}
-	if err := ckpt.Save(o.out, m, nn.Tensors(net), nil); err != nil {
+	info.Note += interruptedNote(interrupted, tr.Step(), o.steps)
+	if err := tr.Save(o.out, info); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if fi, err := os.Stat(filepath.Join(o.out, ckpt.WeightsFile)); err == nil {
@@ -385,27 +444,6 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	return sum, nil
-}
-
-func cfgJSONOf(net nn.Net, fallback []byte) json.RawMessage {
-	if b, err := nn.ConfigJSON(net); err == nil {
-		return b
-	}
-	return fallback
-}
-
-// component names a scheduler or time distribution as checkpoints do: its Go type name and its
-// exported fields as JSON parameters (path.NewScheduler, path.NewTimeDist decode it).
-func component(v any) ckpt.Component {
-	ty := reflect.TypeOf(v)
-	for ty.Kind() == reflect.Pointer {
-		ty = ty.Elem()
-	}
-	params, err := json.Marshal(v)
-	if err != nil || string(params) == "{}" {
-		params = nil
-	}
-	return ckpt.Component{Name: ty.Name(), Params: params}
 }
 
 // statsOf computes the normalization statistics of the examples' states and actions (in their
@@ -459,4 +497,116 @@ func interruptedNote(interrupted bool, step, steps int) string {
 		return ""
 	}
 	return fmt.Sprintf("; interrupted at step %d of %d", step, steps)
+}
+
+// writerFunc is an io.Writer calling itself.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// trainOutputs are the files train writes into --out (with the temporary folders of a save in
+// progress): what --overwrite removes.
+var trainOutputs = []string{ckpt.ManifestFile, ckpt.WeightsFile, ckpt.TrainStateFile, "train.jsonl", "train.jsonl.tmp", "loss.png", ".save.new", ".save.done"}
+
+// checkTrainOut refuses an --out folder that holds files unless --resume names it or
+// --overwrite is given; with --overwrite it removes what a former run wrote there.
+func checkTrainOut(o trainOptions) error {
+	if o.resume != "" {
+		if filepath.Clean(o.resume) != filepath.Clean(o.out) {
+			return usagef("train: --resume %s and --out %s: a run continues in its own folder; give the same folder (or leave out --out)", o.resume, o.out)
+		}
+		if o.overwrite {
+			return usagef("train: --resume and --overwrite: continue the run in %s or replace it, not both", o.out)
+		}
+		return nil
+	}
+	ents, err := os.ReadDir(o.out)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(ents) == 0) {
+		return nil
+	}
+	if err != nil {
+		return usagef("train: --out: %v", err)
+	}
+	if !o.overwrite {
+		return usagef("train: --out %s is not empty (%d entries, %s first); give --resume %s to continue the run it holds, --overwrite to replace it, or another --out", o.out, len(ents), ents[0].Name(), o.out)
+	}
+	for _, name := range trainOutputs {
+		if err := os.RemoveAll(filepath.Join(o.out, name)); err != nil {
+			return fmt.Errorf("train: --overwrite: %w", err)
+		}
+	}
+	return nil
+}
+
+// readableBags returns the bags of paths that read with cfg, and lists the others with their
+// errors on w (--skip-bad-bags).
+func readableBags(paths []string, cfg dataset.Config, w io.Writer) []string {
+	var ok []string
+	for _, p := range paths {
+		if _, err := dataset.Load(p, cfg); err != nil {
+			fmt.Fprintf(w, "train: --skip-bad-bags: skipping %s: %v\n", p, err)
+			continue
+		}
+		ok = append(ok, p)
+	}
+	return ok
+}
+
+// resumeRun continues the run whose checkpoint is in o.out (--resume): it must be a run of the
+// same command on the same data (net is the network the flags describe).
+func resumeRun(o trainOptions, cfg train.Config, net nn.Net, info train.SaveInfo) (*train.Trainer, nn.Net, error) {
+	tr, rnet, err := train.Resume(o.out, cfg)
+	if err != nil {
+		return nil, nil, usagef("train: --resume %s: %v", o.out, err)
+	}
+	mb, err := os.ReadFile(filepath.Join(o.out, ckpt.ManifestFile))
+	if err != nil {
+		tr.Close()
+		rnet.Close()
+		return nil, nil, fmt.Errorf("train: --resume: %w", err)
+	}
+	m, err := ckpt.ParseManifest(mb)
+	if err != nil {
+		tr.Close()
+		rnet.Close()
+		return nil, nil, usagef("train: --resume %s: %v", o.out, err)
+	}
+	command := func(note string) string { c, _, _ := strings.Cut(note, ";"); return c }
+	a, _ := nn.ConfigJSON(net)
+	b, _ := nn.ConfigJSON(rnet)
+	var why string
+	switch {
+	case m.Provenance.DataHash != info.DataHash:
+		why = fmt.Sprintf("its data hash is %s, --data %s gives %s", m.Provenance.DataHash, o.data, info.DataHash)
+	case command(m.Provenance.Note) != command(info.Note):
+		why = fmt.Sprintf("it was trained with %q, these flags are %q", command(m.Provenance.Note), command(info.Note))
+	case string(a) != string(b):
+		why = fmt.Sprintf("its network is %s, the flags give %s", b, a)
+	}
+	if why != "" {
+		tr.Close()
+		rnet.Close()
+		return nil, nil, usagef("train: --resume %s: not this run: %s; give the run's flags", o.out, why)
+	}
+	return tr, rnet, nil
+}
+
+// keptLog reads the points of train.jsonl up to step (a run resumed there logs the rest again).
+func keptLog(name string, step int) ([]train.Point, error) {
+	b, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("train: --resume: %w", err)
+	}
+	var out []train.Point
+	for _, line := range strings.Split(string(b), "\n") {
+		var p train.Point
+		if json.Unmarshal([]byte(line), &p) != nil || p.Step > step { // a line cut by a crash, or past the checkpoint
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

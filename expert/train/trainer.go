@@ -70,6 +70,11 @@ type Config struct {
 	LogEvery int
 	// Now gives the wall clock for rates and the checkpoint date; default time.Now.
 	Now func() time.Time
+
+	// Checkpoint, if not nil, is called by Run after every CheckpointEvery-th step (0: never)
+	// but the last, with the steps done (typically to call Save); its error ends the run.
+	Checkpoint      func(step int) error
+	CheckpointEvery int
 }
 
 func (c Config) withDefaults() Config {
@@ -389,6 +394,11 @@ func (t *Trainer) Run(ctx context.Context, src, val Source) error {
 			p.Elapsed = rep.elapsed()
 			t.History = append(t.History, p)
 			if err := rep.point(p); err != nil {
+				return err
+			}
+		}
+		if t.cfg.Checkpoint != nil && t.cfg.CheckpointEvery > 0 && t.step%t.cfg.CheckpointEvery == 0 && !last {
+			if err := t.cfg.Checkpoint(t.step); err != nil {
 				return err
 			}
 		}
