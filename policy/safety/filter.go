@@ -183,13 +183,13 @@ func (f *Filter) CopyState(src *Filter) {
 
 // Follow makes p the last sent command without filtering it: for a command that a copy of this
 // filter produced earlier (a trajectory being executed). It keeps the guarantee only for such p.
-// The point also becomes the last target (moving with p's step). For any other p (a jump) the
+// The target's motion is forgotten (the next Step takes its target as new, not as a move of p).
 // filter recovers as from a start beyond the limits: it brakes at the limits and leaves the band
 // by at most what that braking needs.
 func (f *Filter) Follow(p []float64) {
 	for j := range f.pos {
 		s := p[j] - f.pos[j]
-		f.s1[j], f.s[j], f.pos[j], f.target[j], f.tstep[j], f.th[j] = f.s[j], s, p[j], p[j], s, 1
+		f.s1[j], f.s[j], f.pos[j], f.target[j], f.tstep[j], f.th[j] = f.s[j], s, p[j], p[j], 0, 0
 		f.rebase(j)
 	}
 }

@@ -2,6 +2,7 @@ package safety
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,37 @@ func TestStateGuardAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("%v allocations per check", n)
+	}
+}
+
+// TestFollowThenStaticTarget: the trajectory output predicts the filter's commands with a
+// scratch copy (CopyState, then Step toward the plan) and has the tick follow the points it sent
+// (Follow). After Follow the filter knows nothing of the target's motion, so a static target is
+// approached without overshoot. Taking the jump from the followed point to the target as the
+// target's own step, at every new trajectory, made trajectory output overshoot a 0.3 rad move
+// by 70% and oscillate for seconds.
+func TestFollowThenStaticTarget(t *testing.T) {
+	const dt, target = 0.02, 0.3
+	lim := []Limit{{Name: "a", HasPosition: true, Lower: -3, Upper: 3, HardLower: -3, HardUpper: 3, Velocity: 2, Acceleration: 8, Jerk: 80}}
+	f, sc := NewFilter(lim, dt), NewFilter(lim, dt)
+	if err := f.Reset([]float64{0}); err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]float64, 1)
+	most, last := 0.0, 0.0
+	for range 60 { // a new trajectory every 5 ticks, as chunks arrive
+		sc.CopyState(f)
+		var pts [5]float64
+		for i := range pts {
+			sc.Step(dst, []float64{target})
+			pts[i] = dst[0]
+		}
+		for _, p := range pts {
+			f.Follow([]float64{p})
+			most, last = max(most, p), p
+		}
+	}
+	if most > target+1e-9 || math.Abs(last-target) > 1e-9 {
+		t.Errorf("went up to %v and ended at %v for a static target %v", most, last, target)
 	}
 }
