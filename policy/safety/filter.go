@@ -184,8 +184,8 @@ func (f *Filter) CopyState(src *Filter) {
 // Follow makes p the last sent command without filtering it: for a command that a copy of this
 // filter produced earlier (a trajectory being executed). It keeps the guarantee only for such p.
 // The target's motion is forgotten (the next Step takes its target as new, not as a move of p).
-// filter recovers as from a start beyond the limits: it brakes at the limits and leaves the band
-// by at most what that braking needs.
+// For any other p (a jump) the filter recovers as from a start beyond the limits: it brakes at
+// the limits and leaves the band by at most what that braking needs.
 func (f *Filter) Follow(p []float64) {
 	for j := range f.pos {
 		s := p[j] - f.pos[j]
