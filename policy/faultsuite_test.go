@@ -32,6 +32,20 @@ func (s *slowTicks) WriteCommand(c *robot.Command) error {
 	return s.driver.WriteCommand(c)
 }
 
+// badReading makes the next ReadState report a reading beyond a limit that the driver saw
+// between two ticks (robot.ErrBadState), as robot/ros's mailbox does.
+type badReading struct {
+	*driver
+	once atomic.Bool
+}
+
+func (b *badReading) ReadState(dst *robot.State) error {
+	if b.once.CompareAndSwap(true, false) {
+		return fmt.Errorf("ros: joint %q: reading 4 outside [-1.5, 1.5] (tolerance 0.01): %w", "j1", robot.ErrBadState)
+	}
+	return b.driver.ReadState(dst)
+}
+
 // faultEnv is one row's world in TestFaultSuite.
 type faultEnv struct {
 	drv  *driver
@@ -39,6 +53,8 @@ type faultEnv struct {
 	at   time.Duration                 // the fault's time
 	emb  atomic.Pointer[Embedding]     // when set, put every tick
 	read func(n int, dst *robot.State) // from the fault on; set under drv.mu (setRead)
+	// onFault, when set by a row's setup, injects the fault (rows without a fault func).
+	onFault func()
 }
 
 // setRead makes f change what the driver reads from now on (under the driver's lock, which
@@ -64,6 +80,12 @@ func TestFaultSuite(t *testing.T) {
 		{name: "none", level: OK, msg: "running"},
 		{name: "reading beyond a limit", level: Error, msg: `joint "j1": position 4 outside`,
 			fault: func(e *env) { e.setRead(func(_ int, dst *robot.State) { dst.Position[1] = 4 }) }},
+		{name: "reading beyond a limit between ticks", level: Error, msg: `joint "j1": reading 4 outside [-1.5, 1.5]`,
+			setup: func(e *env) robot.Driver {
+				b := &badReading{driver: e.drv}
+				e.onFault = func() { b.once.Store(true) }
+				return b
+			}},
 		{name: "second publisher jumping", level: Error, msg: `joint "j0" moved`,
 			fault: func(e *env) {
 				e.setRead(func(n int, dst *robot.State) {
@@ -159,6 +181,9 @@ func TestFaultSuite(t *testing.T) {
 				for el := time.Duration(0); el < 2*time.Second; el += per {
 					if el == e.at && r.fault != nil {
 						r.fault(e)
+					}
+					if el == e.at && e.onFault != nil {
+						e.onFault()
 					}
 					if p := e.emb.Load(); p != nil {
 						l.PutEmbedding(p)

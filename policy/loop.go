@@ -450,6 +450,14 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		age := now.Sub(l.st.Stamp)
 		stateAge = age.Seconds()
 		stateOK = age <= l.cfg.Watchdog.StateMaxAge && len(l.st.Position) == l.d
+	} else if errors.Is(err, robot.ErrBadState) {
+		// The driver saw a reading beyond a limit since the last tick (one the next message may
+		// have overwritten): as a state the guard refuses.
+		t.ReadErrors.Add(1)
+		l.wd.FireCause(safety.StateInvalid, k, now, 0, err)
+		if l.live && l.m.State() != safety.Idle || l.m.State() == safety.Running {
+			l.fault(k, now, err.Error())
+		}
 	} else if !errors.Is(err, robot.ErrNoState) {
 		t.ReadErrors.Add(1)
 	}

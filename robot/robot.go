@@ -231,6 +231,11 @@ type TrajectoryWriter interface {
 var (
 	ErrNoState = errors.New("robot: no joint state yet")
 	ErrClosed  = errors.New("robot: driver closed")
+	// ErrBadState: the driver received a joint reading no robot within its limits can give (a
+	// position beyond a hard limit). ReadState returns an error wrapping it once, for the first
+	// such reading since the last ReadState, whatever came after it: a bad reading is never lost
+	// behind a good one.
+	ErrBadState = errors.New("robot: implausible joint reading")
 	// ErrBusy: the driver's outgoing queue is full and the command was not taken (nothing of
 	// it reaches the robot). The caller's next command must be relative to the last one taken.
 	ErrBusy = errors.New("robot: command queue full")

@@ -32,8 +32,14 @@ type JointStateStats struct {
 	Overwritten uint64 // stored messages replaced before any ReadState saw them
 	Invalid     uint64 // messages rejected: array lengths disagree with name, a non-finite position, or a joint named twice
 	Duplicate   uint64 // of those, messages that named a model joint twice
+	Beyond      uint64 // of those, messages with a position beyond a joint's limit (ReadingTolerance)
 	Unknown     uint64 // joint names not in the model (ignored), counted per occurrence
 }
+
+// ReadingTolerance (rad or m) is how far a reading may lie beyond a joint's hard limit before its
+// message is refused: policy/safety's DefaultStateTolerance, well above encoder resolution and a
+// position controller's overshoot at the limit.
+const ReadingTolerance = 0.01
 
 // JointStates is the latest-value mailbox for sensor_msgs/JointState. Store (the subscriber
 // callback) matches each name to the model's joint order and merges the message into the joints
@@ -43,6 +49,8 @@ type JointStateStats struct {
 // Per joint it keeps the message stamp (header.stamp, or the receive time when the stamp is zero)
 // and the receive time, from which Ages reports how old each joint's data is.
 type JointStates struct {
+	lims  []robot.Limits // the model's, for the per-message band check
+	bad   error          // the first reading beyond a limit since the last ReadState (under mu)
 	names []string
 	index map[string]int
 	now   func() time.Time
@@ -66,6 +74,7 @@ type JointStates struct {
 	over      atomic.Uint64
 	invalid   atomic.Uint64
 	duplicate atomic.Uint64
+	beyond    atomic.Uint64
 	unknown   atomic.Uint64
 }
 
@@ -76,7 +85,12 @@ func NewJointStates(m *robot.Model, now func() time.Time) *JointStates {
 		now = time.Now
 	}
 	dof := m.DoF()
+	lims := make([]robot.Limits, dof)
+	for i, jt := range m.Joints {
+		lims[i] = jt.Limits
+	}
 	j := &JointStates{
+		lims:    lims,
 		names:   m.Names(),
 		index:   make(map[string]int, dof),
 		now:     now,
@@ -146,6 +160,27 @@ func (j *JointStates) Store(msg *sensor_msgs.JointState) {
 		return
 	}
 
+	// Every message, not only the one a reader happens to see: a position beyond a joint's
+	// hard limit (by more than ReadingTolerance) is refused and kept for the next ReadState.
+	for k, i := range j.idx {
+		if i < 0 {
+			continue
+		}
+		if l := &j.lims[i]; l.HasPosition {
+			if p := msg.Position[k]; p < l.Lower-ReadingTolerance || p > l.Upper+ReadingTolerance {
+				j.invalid.Add(1)
+				j.beyond.Add(1)
+				j.mu.Lock()
+				if j.bad == nil {
+					j.bad = fmt.Errorf("ros: joint %q: reading %.4g outside [%.4g, %.4g] (tolerance %g): %w",
+						j.names[i], p, l.Lower, l.Upper, ReadingTolerance, robot.ErrBadState)
+				}
+				j.mu.Unlock()
+				return
+			}
+		}
+	}
+
 	j.mu.Lock()
 	for k, i := range j.idx {
 		if i < 0 {
@@ -178,9 +213,16 @@ func (j *JointStates) Store(msg *sensor_msgs.JointState) {
 
 // ReadState copies the merged state into dst (its slices are reused when long enough). Stamp is
 // the oldest per-joint stamp: the state is as old as its stalest joint. Until every model joint
-// has been reported once it returns a *MissingJointsError (errors.Is robot.ErrNoState).
+// has been reported once it returns a *MissingJointsError (errors.Is robot.ErrNoState). After a
+// message with a reading beyond a limit it returns, once, an error wrapping robot.ErrBadState
+// that names the joint and the reading.
 func (j *JointStates) ReadState(dst *robot.State) error {
 	j.mu.Lock()
+	if err := j.bad; err != nil {
+		j.bad = nil
+		j.mu.Unlock()
+		return err
+	}
 	if j.missing > 0 {
 		missing := make([]string, 0, j.missing)
 		for i, s := range j.seen {
@@ -230,6 +272,7 @@ func (j *JointStates) Stats() JointStateStats {
 		Overwritten: j.over.Load(),
 		Invalid:     j.invalid.Load(),
 		Duplicate:   j.duplicate.Load(),
+		Beyond:      j.beyond.Load(),
 		Unknown:     j.unknown.Load(),
 	}
 }

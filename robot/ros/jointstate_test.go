@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,4 +178,37 @@ func FuzzJointStates(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestJointStatesBeyondLimit: a message with a reading beyond a joint's limit is refused, and the
+// next ReadState says so once (robot.ErrBadState, naming the joint), even when a good message
+// came after it: a bad reading is never lost behind the robot's next one.
+func TestJointStatesBeyondLimit(t *testing.T) {
+	m := &robot.Model{Name: "arm", Joints: []robot.Joint{
+		{Name: "a", Type: robot.Revolute, Limits: robot.Limits{HasPosition: true, Lower: -1, Upper: 1, Velocity: 1}},
+		{Name: "b", Type: robot.Continuous, Limits: robot.Limits{Velocity: 1}},
+	}}
+	t0 := time.Unix(100, 0)
+	j := NewJointStates(m, func() time.Time { return t0 })
+	store := func(a, b float64) {
+		j.Store(&sensor_msgs.JointState{Header: std_msgs.Header{Stamp: t0}, Name: []string{"a", "b"}, Position: []float64{a, b}})
+	}
+	st := robot.NewState(2)
+	store(0.5, 7) // a continuous joint has no band
+	if err := j.ReadState(&st); err != nil || st.Position[0] != 0.5 {
+		t.Fatalf("good state: %v %v", err, st.Position)
+	}
+	store(1.005, 0) // within the tolerance
+	store(4, 0)     // beyond
+	store(0.2, 0)   // the robot's next, good reading
+	err := j.ReadState(&st)
+	if !errors.Is(err, robot.ErrBadState) || !strings.Contains(err.Error(), `joint "a": reading 4 outside [-1, 1]`) {
+		t.Fatalf("after a reading beyond the limit: %v", err)
+	}
+	if err := j.ReadState(&st); err != nil || st.Position[0] != 0.2 {
+		t.Errorf("the next read: %v %v, want the good state 0.2", err, st.Position)
+	}
+	if s := j.Stats(); s.Invalid != 1 || s.Beyond != 1 || s.Stored != 3 {
+		t.Errorf("stats %+v", s)
+	}
 }
