@@ -171,6 +171,22 @@ func (r *faultRig) check(t *testing.T, cmds [][]float64) {
 	}
 }
 
+// faulted waits for the runtime's fault line (every one of subs), then for the commanded arm to
+// come to rest under the fault alone, then stops the runtime (SIGTERM) and returns the line.
+func (r *faultRig) faulted(t *testing.T, subs ...string) string {
+	t.Helper()
+	line := r.waitLog(t, subs...)
+	at := len(r.rec.snapshot())
+	rostest.Eventually(t, 60*time.Second, "the arm at rest after the fault", func() bool {
+		cmds := r.rec.snapshot()
+		return len(cmds) > at+1 && step(cmds) <= 1e-9
+	})
+	t.Logf("at rest %d commands after the fault line", len(r.rec.snapshot())-at)
+	err := r.stopRun(t)
+	t.Logf("flowact run after SIGTERM in the fault: exit error %v", err)
+	return line
+}
+
 // stopRun sends SIGTERM to the runtime and waits for it; it returns its exit error (nil: 0).
 func (r *faultRig) stopRun(t *testing.T) error {
 	t.Helper()
@@ -242,9 +258,8 @@ func TestFaultsOverROS(t *testing.T) {
 		r.moving(t)
 		rostest.Start(t, r.env, "rostopic", "pub", "-r", "50", "/joint_states", "sensor_msgs/JointState",
 			"{name: [elbow_joint], position: [4.0]}")
-		line := r.waitLog(t, "safety: fault", "elbow_joint")
+		line := r.faulted(t, "safety: fault", "elbow_joint")
 		t.Logf("log: %s", line)
-		r.stopRun(t)
 		r.check(t, r.settled(t))
 	})
 
@@ -262,18 +277,18 @@ func TestFaultsOverROS(t *testing.T) {
 		}
 		rostest.Start(t, r.env, "rostopic", "pub", "-r", "50", "/joint_states", "sensor_msgs/JointState",
 			"{name: [shoulder_pan_joint, shoulder_lift_joint, elbow_joint, wrist_1_joint, wrist_2_joint, wrist_3_joint], position: ["+b.String()+"]}")
-		line := r.waitLog(t, "safety: fault")
+		line := r.faulted(t, "safety: fault")
 		if !strings.Contains(line, "velocity limit") && !strings.Contains(line, "two joint states") {
 			t.Errorf("fault without the jump named: %s", line)
 		}
 		t.Logf("log: %s", line)
-		r.stopRun(t)
 		r.check(t, r.settled(t))
 	})
 
 	t.Run("duplicate_name", func(t *testing.T) {
 		r := startFaultRig(t, bin)
 		r.moving(t)
+		// Lengths agree and the values are finite: the joint named twice is the only fault.
 		rostest.Start(t, r.env, "rostopic", "pub", "-r", "50", "/joint_states", "sensor_msgs/JointState",
 			"{name: [elbow_joint, elbow_joint], position: [1.0, 1.0]}")
 		var n int
@@ -285,7 +300,7 @@ func TestFaultsOverROS(t *testing.T) {
 			}
 			return n > 0
 		})
-		t.Logf("/diagnostics: joint_states.invalid %d", n)
+		t.Logf("/diagnostics: joint_states.invalid %d; fault line: %q", n, logLine(r.run.Output(), "safety: fault"))
 		if err := r.stopRun(t); err != nil {
 			t.Errorf("exit after SIGTERM: %v", err)
 		}
