@@ -256,7 +256,10 @@ func TestFaultsOverROS(t *testing.T) {
 	t.Run("out_of_limit", func(t *testing.T) {
 		r := startFaultRig(t, bin)
 		r.moving(t)
-		rostest.Start(t, r.env, "rostopic", "pub", "-r", "50", "/joint_states", "sensor_msgs/JointState",
+		// At 500 Hz, not 50: the runtime checks the merged state it reads at each tick, so a
+		// reading the simulator's next message overwrites before the tick is never seen (at the
+		// same rate as the simulator's, the fault came after 2 s to over 60 s, by phase).
+		rostest.Start(t, r.env, "rostopic", "pub", "-r", "500", "/joint_states", "sensor_msgs/JointState",
 			"{name: [elbow_joint], position: [4.0]}")
 		line := r.faulted(t, "safety: fault", "elbow_joint")
 		t.Logf("log: %s", line)
