@@ -171,11 +171,12 @@ func (r *faultRig) check(t *testing.T, cmds [][]float64) {
 	}
 }
 
-// faulted waits for the runtime's fault line (every one of subs), then for the commanded arm to
+// faulted waits for the runtime's fault line (every one of subs, after the first from bytes of
+// its output), then for the commanded arm to
 // come to rest under the fault alone, then stops the runtime (SIGTERM) and returns the line.
-func (r *faultRig) faulted(t *testing.T, subs ...string) string {
+func (r *faultRig) faulted(t *testing.T, from int, subs ...string) string {
 	t.Helper()
-	line := r.waitLog(t, subs...)
+	line := r.waitLog(t, from, subs...)
 	at := len(r.rec.snapshot())
 	rostest.Eventually(t, 60*time.Second, "the arm at rest after the fault", func() bool {
 		cmds := r.rec.snapshot()
@@ -211,11 +212,12 @@ func logLine(out string, subs ...string) string {
 	return ""
 }
 
-// waitLog waits until the runtime has logged a line containing every one of subs and returns it.
-func (r *faultRig) waitLog(t *testing.T, subs ...string) string {
+// waitLog waits until the runtime has logged a line containing every one of subs after the
+// first from bytes of its output, and returns it.
+func (r *faultRig) waitLog(t *testing.T, from int, subs ...string) string {
 	t.Helper()
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if line := logLine(r.run.Output(), subs...); line != "" {
+		if line := logLine(r.run.Output()[from:], subs...); line != "" {
 			return line
 		}
 		if time.Now().After(deadline) {
@@ -256,12 +258,13 @@ func TestFaultsOverROS(t *testing.T) {
 	t.Run("out_of_limit", func(t *testing.T) {
 		r := startFaultRig(t, bin)
 		r.moving(t)
+		from := len(r.run.Output())
 		// At 500 Hz, not 50: the runtime checks the merged state it reads at each tick, so a
 		// reading the simulator's next message overwrites before the tick is never seen (at the
 		// same rate as the simulator's, the fault came after 2 s to over 60 s, by phase).
 		rostest.Start(t, r.env, "rostopic", "pub", "-r", "500", "/joint_states", "sensor_msgs/JointState",
 			"{name: [elbow_joint], position: [4.0]}")
-		line := r.faulted(t, "safety: fault", "elbow_joint")
+		line := r.faulted(t, from, "safety: fault", "elbow_joint")
 		t.Logf("log: %s", line)
 		r.check(t, r.settled(t))
 	})
@@ -269,6 +272,7 @@ func TestFaultsOverROS(t *testing.T) {
 	t.Run("second_publisher", func(t *testing.T) {
 		r := startFaultRig(t, bin)
 		r.moving(t)
+		from := len(r.run.Output())
 		pose := append([]float64(nil), r.home...)
 		pose[0] += 0.6
 		var b strings.Builder
@@ -280,7 +284,7 @@ func TestFaultsOverROS(t *testing.T) {
 		}
 		rostest.Start(t, r.env, "rostopic", "pub", "-r", "50", "/joint_states", "sensor_msgs/JointState",
 			"{name: [shoulder_pan_joint, shoulder_lift_joint, elbow_joint, wrist_1_joint, wrist_2_joint, wrist_3_joint], position: ["+b.String()+"]}")
-		line := r.faulted(t, "safety: fault")
+		line := r.faulted(t, from, "safety: fault")
 		if !strings.Contains(line, "velocity limit") && !strings.Contains(line, "two joint states") {
 			t.Errorf("fault without the jump named: %s", line)
 		}
@@ -307,6 +311,19 @@ func TestFaultsOverROS(t *testing.T) {
 		if err := r.stopRun(t); err != nil {
 			t.Errorf("exit after SIGTERM: %v", err)
 		}
+		r.check(t, r.settled(t))
+	})
+
+	t.Run("frozen_states", func(t *testing.T) {
+		r := startFaultRig(t, bin)
+		r.moving(t)
+		from := len(r.run.Output())
+		// The robot's process stopped: its joint states stop, its connections stay open.
+		if err := r.sim.Process().Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		line := r.faulted(t, from, "safety: state_stale")
+		t.Logf("log: %s", line)
 		r.check(t, r.settled(t))
 	})
 
