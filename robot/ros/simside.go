@@ -65,6 +65,13 @@ type SimSideConfig struct {
 	Embedding bool `yaml:"embedding"`
 }
 
+// commandSubQueue is goroslib's queue on the per-tick command subscription. Unlike the runtime's
+// latest-value inputs (subscriberQueue), every command counts here: goroslib drops a message that
+// finds the queue full, silently, and a robot that misses one command sees the next as a double
+// step (twice the velocity, a spike in acceleration and jerk). 64 is 0.64 s of stall at 100 Hz;
+// the sink's WriteCommand only copies, so the queue is normally empty.
+const commandSubQueue = 64
+
 // JointStateQueue is the length of the joint-state FIFO: 32 messages is 0.32 s at 100 Hz, a
 // stall the simulator catches up from without losing samples.
 const JointStateQueue = 32
@@ -505,7 +512,7 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 		}
 	}
 	for _, c := range []goroslib.SubscriberConf{
-		{Node: gn, Topic: t.Command, Callback: s.onCommand, QueueSize: subscriberQueue},
+		{Node: gn, Topic: t.Command, Callback: s.onCommand, QueueSize: commandSubQueue},
 		{Node: gn, Topic: t.Trajectory, Callback: s.onTrajectory, QueueSize: subscriberQueue},
 	} {
 		sub, err := goroslib.NewSubscriber(c)
