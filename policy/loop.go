@@ -60,6 +60,7 @@ type Loop struct {
 	rejectCause            atomic.Pointer[error]
 	embCause               atomic.Pointer[error] // the last invalid embedding's
 	tickNow                atomic.Int64          // the current tick, for snapshots
+	noState                atomic.Bool           // no joint state read yet, for snapshots
 
 	reqCh chan *Request
 	resCh chan result
@@ -94,6 +95,7 @@ type Loop struct {
 	obsAt                time.Time // the stamp of the observation whose chunk was spliced this tick; zero if none
 	lastPos, prevPos     []float64 // the last two distinct joint states read, for measuredVelocity
 	lastStamp, prevStamp time.Time
+	everState            bool // a joint state has been read
 	vel                  []float64
 	embSeen              *float32 // the Data of the last embedding validated (its first element), and its verdict
 	embStamp             time.Time
@@ -447,6 +449,7 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 	stateOK := false
 	stateAge := math.Inf(1)
 	if err := l.drv.ReadState(&l.st); err == nil {
+		l.everState = true
 		age := now.Sub(l.st.Stamp)
 		stateAge = age.Seconds()
 		stateOK = age <= l.cfg.Watchdog.StateMaxAge && len(l.st.Position) == l.d
@@ -506,7 +509,12 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 			l.wd.Set(safety.EmbeddingInvalid, false, k, now, 0)
 		}
 	}
-	l.wd.Set(safety.StateStale, !stateOK, k, now, stateAge)
+	if l.everState {
+		// Before the first state there is nothing to be stale: a start-up trip would take the
+		// first-occurrence log line from a real one (the snapshot says "no joint state yet").
+		l.wd.Set(safety.StateStale, !stateOK, k, now, stateAge)
+	}
+	l.noState.Store(!l.everState)
 	l.wd.Set(safety.EmbeddingStale, !embOK, k, now, embAge)
 
 	st := l.m.State()
@@ -862,6 +870,8 @@ func (l *Loop) Snapshot() *Snapshot {
 		s.Level, s.Message = Error, s.State.String()+": every chunk of the last second rejected: "+cause
 	case rejecting:
 		s.Level, s.Message = Warn, s.State.String()+": chunks rejected in the last second: "+cause
+	case s.State == safety.Running && l.noState.Load():
+		s.Level, s.Message = Warn, "running: no joint state yet"
 	case s.State == safety.Running && l.wd.Active(safety.StateStale):
 		s.Level, s.Message = Warn, "running: joint state stale, decelerating to a stop"
 	case s.State == safety.Running && l.wd.Active(safety.Starved):
