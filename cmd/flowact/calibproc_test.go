@@ -191,7 +191,7 @@ func TestCalibMotorsROS(t *testing.T) {
 		}
 	}
 	// The hand: a ROS node on the simulator's command topic.
-	hand, err := ros.New(ros.Config{Name: "hand", MasterURI: uri, Host: "127.0.0.1", Getenv: func(string) string { return "" }, Logger: quietLog()}, m, ros.Handlers{})
+	hand, err := ros.New(ros.Config{Name: "hand", MasterURI: uri, Host: "127.0.0.1", MotorUnits: true, Getenv: func(string) string { return "" }, Logger: quietLog()}, m, ros.Handlers{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,6 +85,11 @@ type Config struct {
 	// last commands of a loop braking to rest must not be lost); default DefaultFlushTimeout.
 	FlushTimeout time.Duration `yaml:"flush_timeout"`
 
+	// MotorUnits says the robot's joint states are in motor units (raw encoder ticks, as a
+	// calibration procedure reads them), not in the model's joint units: readings are then not
+	// checked against the model's joint limits as they arrive (JointStates, ReadingTolerance).
+	MotorUnits bool `yaml:"motor_units"`
+
 	// Logger receives the node's log (and goroslib's, at debug level); default slog.Default().
 	Logger *slog.Logger `yaml:"-"`
 	// Getenv reads the environment; default os.Getenv. Tests inject a map.

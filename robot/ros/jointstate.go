@@ -49,7 +49,7 @@ const ReadingTolerance = 0.01
 // Per joint it keeps the message stamp (header.stamp, or the receive time when the stamp is zero)
 // and the receive time, from which Ages reports how old each joint's data is.
 type JointStates struct {
-	lims  []robot.Limits // the model's, for the per-message band check
+	lims  []robot.Limits // the model's, for the per-message band check; nil: readings in motor units
 	bad   error          // the first reading beyond a limit since the last ReadState (under mu)
 	names []string
 	index map[string]int
@@ -165,6 +165,9 @@ func (j *JointStates) Store(msg *sensor_msgs.JointState) {
 	for k, i := range j.idx {
 		if i < 0 {
 			continue
+		}
+		if j.lims == nil {
+			break
 		}
 		if l := &j.lims[i]; l.HasPosition {
 			if p := msg.Position[k]; p < l.Lower-ReadingTolerance || p > l.Upper+ReadingTolerance {

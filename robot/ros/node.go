@@ -115,6 +115,9 @@ func New(cfg Config, model *robot.Model, h Handlers) (*Node, error) {
 	}
 	n.httpc = &http.Client{Timeout: nm.cfg.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}}
 	n.joints = NewJointStates(model, n.clock.Now)
+	if nm.cfg.MotorUnits {
+		n.joints.lims = nil // readings in motor units: no joint band to check them against
+	}
 	n.emb = NewEmbeddings(n.clock.Now)
 	n.driver = &Driver{n: n}
 	return n, nil
