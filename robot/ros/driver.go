@@ -57,7 +57,8 @@ func (d *Driver) WriteCommand(c *robot.Command) error {
 }
 
 // WriteTrajectory builds a JointTrajectory (joint_names in model order, time_from_start from
-// tr, header.stamp = tr.Start) and queues it; a trajectory not yet sent is replaced.
+// tr, header.stamp = tr.Start) and queues it; a trajectory not yet sent is replaced, and so are
+// per-tick commands not yet sent.
 func (d *Driver) WriteTrajectory(tr *robot.Trajectory) error {
 	if d.n.done.Load() {
 		return robot.ErrClosed
@@ -66,6 +67,9 @@ func (d *Driver) WriteTrajectory(tr *robot.Trajectory) error {
 	if err != nil {
 		return err
 	}
+	// The newest instruction wins, as on a joint_trajectory_controller: per-tick commands still
+	// queued would override the trajectory when they arrive, so they are dropped (counted).
+	d.n.cmd.discard()
 	d.n.traj.put(m)
 	return nil
 }
