@@ -458,7 +458,7 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		// have overwritten): as a state the guard refuses.
 		t.ReadErrors.Add(1)
 		l.wd.FireCause(safety.StateInvalid, k, now, 0, err)
-		if l.live && l.m.State() != safety.Idle || l.m.State() == safety.Running {
+		if l.commandingOrStarting() {
 			l.fault(k, now, err.Error())
 		}
 	} else if !errors.Is(err, robot.ErrNoState) {
@@ -476,15 +476,13 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		// decelerates on the commands, not on the reading); otherwise it is reported and the next
 		// state starts afresh. Jumps count only while the loop commands the robot: idle, it may
 		// be moved by hand, or a simulator reset.
-		ms := l.m.State()
-		commanding := l.live && ms != safety.Idle // idle: live ends this tick
-		if !commanding {
+		if !l.live || l.m.State() == safety.Idle { // idle: live ends this tick
 			l.guard.Reset()
 		}
 		if err := l.guard.Check(l.st.Position, l.st.Stamp); err != nil {
 			stateOK = false
 			l.wd.FireCause(safety.StateInvalid, k, now, 0, err)
-			if commanding || ms == safety.Running {
+			if l.commandingOrStarting() {
 				l.fault(k, now, err.Error())
 			}
 			l.guard.Reset()
@@ -614,6 +612,13 @@ func (l *Loop) observeSeam(x []float64) {
 func (l *Loop) fault(k int64, now time.Time, cause string) {
 	l.m.Trip(cause)
 	l.wd.FireCause(safety.Faulted, k, now, 0, errors.New(cause))
+}
+
+// commandingOrStarting reports whether a bad joint reading now must latch a fault: the loop
+// commands the robot (live and not gone idle: live ends at the idle tick), or is about to start.
+func (l *Loop) commandingOrStarting() bool {
+	st := l.m.State()
+	return l.live && st != safety.Idle || st == safety.Running
 }
 
 // maxVelocityGap is the oldest a previous joint state may be for a velocity differenced from it:

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowact/flowact/policy"
-	"github.com/flowact/flowact/policy/chunk"
 	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/sim/episode"
@@ -376,7 +375,6 @@ func (r *taskResult) finish(dist, tracked float64) {
 // task ends it.
 func runEpisode(ctx context.Context, env *episode.Env, inf policy.Inferer, cfg policy.Config, latency time.Duration, agg *aggregate) (task.Meta, error) {
 	drv := &timedDriver{Driver: env.Driver(), cost: agg.tickCost}
-	inf = timedInferer{Inferer: inf, wall: agg.inference}
 	loop, err := policy.New(cfg, policy.Deps{Driver: drv, Inferer: inf, Clock: env.Clock(), Embeddings: envEmbeddings{env}})
 	if err != nil {
 		return task.Meta{}, usageError{err}
@@ -402,19 +400,6 @@ func (e envEmbeddings) Latest() (policy.Embedding, error) {
 	return policy.Embedding{Stamp: stamp, Tokens: tokens, Width: width, Data: data}, nil
 }
 
-// timedInferer measures the wall-clock time of each inference.
-type timedInferer struct {
-	policy.Inferer
-	wall *policy.Histogram
-}
-
-func (t timedInferer) Infer(dst *chunk.Chunk, req *policy.Request) error {
-	t0 := time.Now()
-	err := t.Inferer.Infer(dst, req)
-	t.wall.Record(time.Since(t0).Seconds())
-	return err
-}
-
 // timedDriver measures the wall-clock cost of a tick: from its state read to its command.
 type timedDriver struct {
 	robot.Driver
@@ -437,7 +422,8 @@ func (d *timedDriver) WriteCommand(c *robot.Command) error {
 
 // aggregate sums the loops' telemetry over episodes.
 type aggregate struct {
-	inference, tickCost *policy.Histogram
+	tickCost            *policy.Histogram
+	inference           policy.HistogramSnapshot // wall time of each inference (Simulate's InferPending)
 	jitter, delay       policy.HistogramSnapshot
 	seamJump, seamJerk  policy.HistogramSnapshot
 	chunks, holds, late uint64
@@ -446,7 +432,7 @@ type aggregate struct {
 }
 
 func newAggregate() *aggregate {
-	return &aggregate{inference: policy.NewHistogram(), tickCost: policy.NewHistogram()}
+	return &aggregate{tickCost: policy.NewHistogram()}
 }
 
 func (a *aggregate) add(s *policy.Snapshot) {
@@ -456,6 +442,7 @@ func (a *aggregate) add(s *policy.Snapshot) {
 	for k, n := range s.Clamps {
 		a.clamps[k] += n
 	}
+	a.inference.Merge(s.Hist.Inference)
 	a.jitter.Merge(s.Hist.TickJitter)
 	a.delay.Merge(s.Hist.Delay)
 	a.seamJump.Merge(s.Hist.SeamJump)
@@ -468,7 +455,7 @@ func (a *aggregate) fill(r *evalReport) {
 	r.SeamJump = quant(a.seamJump)
 	r.SeamJerk = quant(a.seamJerk)
 	r.TickCost = quant(a.tickCost.Snapshot())
-	r.Inference = quant(a.inference.Snapshot())
+	r.Inference = quant(a.inference)
 	r.Chunks, r.HoldTicks, r.Late, r.Clamps = a.chunks, a.holds, a.late, a.clamps.Total()
 	r.ClampsByKind = map[string]uint64{}
 	for k, n := range a.clamps {
