@@ -189,6 +189,9 @@ type Expert struct {
 	pre   []float32
 	x     []float32
 	gf    guided
+	// regress: the model is a regressor (SetRegressor): one evaluation at x = 0, t = 0.
+	regress bool
+	zero    []float32 // H x D zeros: the regressor's input
 }
 
 // NewExpert returns an Inferer for model with sampler and normalizer n (nil: Identity). The
@@ -211,6 +214,18 @@ func (e *Expert) SetFrame(f Frame) {
 	e.frame = f
 	if f == Relative && e.rel == nil {
 		e.rel = make([]float64, e.h*e.d)
+	}
+}
+
+// SetRegressor makes the expert a regressor's (a checkpoint trained with the regression
+// objective, expert/train.Regression): its chunk is one evaluation of the model at x = 0,
+// t = 0, and the sampler, the noise and the committed prefix are not used (the network was
+// trained without a prefix; the committed rows are still written back and handed over by the
+// strategy's fade). Call it before the first Infer.
+func (e *Expert) SetRegressor(on bool) {
+	e.regress = on
+	if on && e.zero == nil {
+		e.zero = make([]float32, e.h*e.d)
 	}
 }
 
@@ -276,7 +291,7 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 		e.cond.Tokens, e.cond.Width, e.cond.Embedding = emb.Tokens, emb.Width, emb.Data
 	}
 	e.cond.Prefix = nil
-	if n := len(req.Prefix); n > 0 {
+	if n := len(req.Prefix); n > 0 && !e.regress {
 		e.normalizeActions(e.pre[:n], req.Prefix, req.Position)
 		e.cond.Prefix = e.pre[:n]
 	}
@@ -288,22 +303,16 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 		return fmt.Errorf("policy: field dim %d, want %d: %w", f.Dim(), e.h*e.d, expert.ErrShape)
 	}
 	frozen := req.Prefix
-	if len(req.Guide) > 0 {
-		if len(req.Guide) != e.h*e.d || len(req.GuideWeights) != e.h || req.Frozen < 0 || req.Frozen > e.h {
-			return fmt.Errorf("policy: guide of %d values, %d weights, %d frozen rows for %d x %d chunks: %w",
-				len(req.Guide), len(req.GuideWeights), req.Frozen, e.h, e.d, expert.ErrShape)
+	if e.regress {
+		if len(req.Guide) > 0 {
+			if req.Frozen < 0 || req.Frozen > e.h || len(req.Guide) < req.Frozen*e.d {
+				return fmt.Errorf("policy: guide of %d values, %d frozen rows for %d x %d chunks: %w", len(req.Guide), req.Frozen, e.h, e.d, expert.ErrShape)
+			}
+			frozen = req.Guide[:req.Frozen*e.d]
 		}
-		e.normalizeActions(e.gf.y, req.Guide, req.Position)
-		e.gf.inner, e.gf.w, e.gf.beta = f, req.GuideWeights, req.GuidanceWeight
-		f = &e.gf
-		frozen = req.Guide[:req.Frozen*e.d]
-	}
-	e.pcg.Seed(e.seed, req.Seq)
-	expert.Noise(e.x, e.rng)
-	err = e.sampler.Sample(e.x, e.x, f)
-	e.gf.inner = nil
-	if err != nil {
-		return fmt.Errorf("policy: sample: %w", err)
+		f.Velocity(e.x, e.zero, 0)
+	} else if err := e.sample(f, req, &frozen); err != nil {
+		return err
 	}
 	dst.H, dst.D, dst.Start = e.h, e.d, req.Tick
 	dst.Data = dst.Data[:e.h*e.d]
@@ -314,6 +323,30 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 		}
 	}
 	copy(dst.Data, frozen)
+	return nil
+}
+
+// sample draws the chunk of request req from the bound field f into e.x: seeded noise, then the
+// sampler, steered by req's guide if it has one (frozen is then set to the guide's committed
+// rows).
+func (e *Expert) sample(f expert.Field, req *Request, frozen *[]float64) error {
+	if len(req.Guide) > 0 {
+		if len(req.Guide) != e.h*e.d || len(req.GuideWeights) != e.h || req.Frozen < 0 || req.Frozen > e.h {
+			return fmt.Errorf("policy: guide of %d values, %d weights, %d frozen rows for %d x %d chunks: %w",
+				len(req.Guide), len(req.GuideWeights), req.Frozen, e.h, e.d, expert.ErrShape)
+		}
+		e.normalizeActions(e.gf.y, req.Guide, req.Position)
+		e.gf.inner, e.gf.w, e.gf.beta = f, req.GuideWeights, req.GuidanceWeight
+		f = &e.gf
+		*frozen = req.Guide[:req.Frozen*e.d]
+	}
+	e.pcg.Seed(e.seed, req.Seq)
+	expert.Noise(e.x, e.rng)
+	err := e.sampler.Sample(e.x, e.x, f)
+	e.gf.inner = nil
+	if err != nil {
+		return fmt.Errorf("policy: sample: %w", err)
+	}
 	return nil
 }
 

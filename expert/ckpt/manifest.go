@@ -36,6 +36,15 @@ const Version = 1
 // is data. Checkpoints in the opposite convention are converted before they are written.
 const TimeConvention = "t0_noise"
 
+// Objectives of a manifest (Manifest.Objective).
+const (
+	ObjectiveFlowMatching = "flow_matching"
+	ObjectiveRegression   = "regression"
+)
+
+// ErrObjective reports a manifest objective this build does not know.
+var ErrObjective = errors.New("unknown training objective")
+
 // File names inside a checkpoint directory.
 const (
 	ManifestFile   = "manifest.json"
@@ -54,6 +63,11 @@ type Manifest struct {
 	// training times.
 	Scheduler Component `json:"scheduler"`
 	TimeDist  Component `json:"time_dist"`
+	// Objective is what the network was trained to output: ObjectiveFlowMatching (also when
+	// absent), the velocity of the path, or ObjectiveRegression, the chunk itself from
+	// x = 0 at t = 0 (the deterministic baseline; the scheduler and time distribution are then
+	// unused).
+	Objective string `json:"objective,omitempty"`
 	// TimeConvention must be TimeConvention.
 	TimeConvention string `json:"time_convention"`
 	// Norm holds the normalization statistics, opaque here (the policy decodes them); may be empty.
@@ -121,6 +135,8 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("ckpt: manifest has no scheduler name: %w", ErrFormat)
 	case m.TimeDist.Name == "":
 		return fmt.Errorf("ckpt: manifest has no time distribution name: %w", ErrFormat)
+	case m.Objective != "" && m.Objective != ObjectiveFlowMatching && m.Objective != ObjectiveRegression:
+		return fmt.Errorf("ckpt: manifest objective %q, want %s or %s: %w", m.Objective, ObjectiveFlowMatching, ObjectiveRegression, ErrObjective)
 	}
 	if err := m.Weights.validate("weights"); err != nil {
 		return err
