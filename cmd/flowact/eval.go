@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,21 @@ type taskResult struct {
 	Collisions int      `json:"collisions,omitempty"`
 	Tracked    float64  `json:"mean_tracked,omitempty"`
 	Failed     []uint64 `json:"failed_seeds,omitempty"`
+	// With the policy's loop.gate.samples set: EpisodeSpread is the distribution over episodes
+	// of each episode's largest chunk spread, Gated the chunks the gate held (loop.gate.max_spread)
+	// and GatedEpisodes the episodes in which it held at least one.
+	EpisodeSpread *spreadQuantiles `json:"episode_max_spread,omitempty"`
+	Gated         uint64           `json:"gated_chunks,omitempty"`
+	GatedEpisodes int              `json:"gated_episodes,omitempty"`
+}
+
+// spreadQuantiles summarize the episodes' largest chunk spreads (normalized units).
+type spreadQuantiles struct {
+	Min float64 `json:"min"`
+	P10 float64 `json:"p10"`
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	Max float64 `json:"max"`
 }
 
 // quantiles are p50 and p99 of a histogram.
@@ -75,10 +91,14 @@ type evalReport struct {
 	Delay      quantiles `json:"chunk_delay_ticks"`
 	SeamJump   quantiles `json:"seam_jump_rad"`
 	SeamJerk   quantiles `json:"seam_jerk_rad_s3"`
-	Chunks     uint64    `json:"chunks"`
-	HoldTicks  uint64    `json:"hold_ticks"`
-	Late       uint64    `json:"late_chunks"`
-	Clamps     uint64    `json:"clamps"`
+	// Spread is each chunk's spread over loop.gate.samples samples (absent without it); Gated
+	// the chunks the gate held.
+	Spread    *quantiles `json:"spread,omitempty"`
+	Gated     uint64     `json:"gated_chunks,omitempty"`
+	Chunks    uint64     `json:"chunks"`
+	HoldTicks uint64     `json:"hold_ticks"`
+	Late      uint64     `json:"late_chunks"`
+	Clamps    uint64     `json:"clamps"`
 	// ClampsByKind splits Clamps by the safety filter's kind (position, velocity, ...).
 	ClampsByKind map[string]uint64 `json:"clamps_by_kind"`
 	SimSeconds   float64           `json:"simulated_s"`
@@ -151,6 +171,9 @@ func printReport(w io.Writer, r *evalReport) {
 		case t.Task == "track":
 			extra = fmt.Sprintf(", mean tracked %.1f%%", 100*t.Tracked)
 		}
+		if q := t.EpisodeSpread; q != nil {
+			extra += fmt.Sprintf("; episode max spread p10 %.3g p50 %.3g p90 %.3g max %.3g, gate held %d chunks in %d episodes", q.P10, q.P50, q.P90, q.Max, t.Gated, t.GatedEpisodes)
+		}
 		fmt.Fprintf(w, "  %-8s %3d/%-3d success %5.1f%%  final distance %.1f mm%s\n", t.Task, t.Successes, t.Episodes, 100*t.Success, 1000*t.Distance, extra)
 	}
 	fmt.Fprintf(w, "  all      %3d/%-3d success %5.1f%%\n", r.Successes, r.Episodes, 100*r.Success)
@@ -158,6 +181,9 @@ func printReport(w io.Writer, r *evalReport) {
 		secs(r.TickJitter.P50), secs(r.TickJitter.P99), secs(r.TickCost.P50), secs(r.TickCost.P99), secs(r.Inference.P50), secs(r.Inference.P99))
 	fmt.Fprintf(w, "chunks %d (delay p50 %.0f p99 %.0f ticks, %d late), seam jump mean %.3g p99 %.3g rad, seam jerk mean %.3g p99 %.3g rad/s^3, %d hold ticks, %d clamps; %.0f s simulated in %.1f s\n",
 		r.Chunks, r.Delay.P50, r.Delay.P99, r.Late, r.SeamJump.Mean, r.SeamJump.P99, r.SeamJerk.Mean, r.SeamJerk.P99, r.HoldTicks, r.Clamps, r.SimSeconds, r.Seconds)
+	if r.Spread != nil {
+		fmt.Fprintf(w, "spread per chunk p50 %.3g p99 %.3g max %.3g; the gate held %d chunks\n", r.Spread.P50, r.Spread.P99, r.Spread.Max, r.Gated)
+	}
 }
 
 func secs(s float64) string {
@@ -321,6 +347,7 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 	sampler := lp.file.Sampler.Sampler()
 	res := &taskResult{Task: tk.Name(), Episodes: o.episodes}
 	var dist, tracked float64
+	var maxSpread []float64
 	for i := range o.episodes {
 		seed := o.seed + uint64(i)
 		env, err := runner.Start(tk, seed)
@@ -331,12 +358,12 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		if err != nil {
 			return nil, err
 		}
-		meta, err := runEpisode(ctx, env, inf, lp.file.Loop, o.latency, agg)
+		meta, snap, err := runEpisode(ctx, env, inf, lp.file.Loop, o.latency, agg)
 		if err != nil {
 			if ctx.Err() != nil {
 				// Interrupted: report the episodes that finished.
 				res.Episodes = i
-				res.finish(dist, tracked)
+				res.finish(dist, tracked, maxSpread)
 				return res, ctx.Err()
 			}
 			return nil, fmt.Errorf("eval: %s seed %d: %w", tk.Name(), seed, err)
@@ -352,17 +379,30 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		}
 		dist += meta.Distance
 		tracked += meta.Tracked
+		if lp.file.Loop.Gate.Samples > 0 {
+			maxSpread = append(maxSpread, snap.Hist.Spread.Max)
+			res.Gated += snap.Counters.Gated
+			if snap.Counters.Gated > 0 {
+				res.GatedEpisodes++
+			}
+		}
 		agg.simSeconds += meta.Elapsed.Seconds()
 		tick()
 	}
-	res.finish(dist, tracked)
+	res.finish(dist, tracked, maxSpread)
 	return res, nil
 }
 
-// finish computes the rates from the sums over the result's episodes.
-func (r *taskResult) finish(dist, tracked float64) {
+// finish computes the rates from the sums over the result's episodes, and the quantiles of
+// their largest spreads (none: no spread was measured).
+func (r *taskResult) finish(dist, tracked float64, maxSpread []float64) {
 	if r.Episodes == 0 {
 		return
+	}
+	if n := len(maxSpread); n > 0 {
+		slices.Sort(maxSpread)
+		at := func(q float64) float64 { return maxSpread[min(int(q*float64(n)), n-1)] }
+		r.EpisodeSpread = &spreadQuantiles{Min: maxSpread[0], P10: at(0.1), P50: at(0.5), P90: at(0.9), Max: maxSpread[n-1]}
 	}
 	r.Success = float64(r.Successes) / float64(r.Episodes)
 	r.Distance = dist / float64(r.Episodes)
@@ -373,20 +413,21 @@ func (r *taskResult) finish(dist, tracked float64) {
 
 // runEpisode runs the control loop on one episode, in the episode's simulated time, until the
 // task ends it.
-func runEpisode(ctx context.Context, env *episode.Env, inf policy.Inferer, cfg policy.Config, latency time.Duration, agg *aggregate) (task.Meta, error) {
+func runEpisode(ctx context.Context, env *episode.Env, inf policy.Inferer, cfg policy.Config, latency time.Duration, agg *aggregate) (task.Meta, *policy.Snapshot, error) {
 	drv := &timedDriver{Driver: env.Driver(), cost: agg.tickCost}
 	loop, err := policy.New(cfg, policy.Deps{Driver: drv, Inferer: inf, Clock: env.Clock(), Embeddings: envEmbeddings{env}})
 	if err != nil {
-		return task.Meta{}, usageError{err}
+		return task.Meta{}, nil, usageError{err}
 	}
 	if err := loop.Start(); err != nil {
-		return task.Meta{}, err
+		return task.Meta{}, nil, err
 	}
 	if err := loop.Simulate(ctx, latency); !errors.Is(err, episode.ErrDone) {
-		return task.Meta{}, err
+		return task.Meta{}, nil, err
 	}
-	agg.add(loop.Snapshot())
-	return env.Meta(), nil
+	snap := loop.Snapshot()
+	agg.add(snap)
+	return env.Meta(), snap, nil
 }
 
 // envEmbeddings is the episode's synthetic VLM as the loop's embedding mailbox.
@@ -426,7 +467,9 @@ type aggregate struct {
 	inference           policy.HistogramSnapshot // wall time of each inference (Simulate's InferPending)
 	jitter, delay       policy.HistogramSnapshot
 	seamJump, seamJerk  policy.HistogramSnapshot
+	spread              policy.HistogramSnapshot
 	chunks, holds, late uint64
+	gated               uint64
 	clamps              policy.Clamps
 	simSeconds          float64
 }
@@ -439,6 +482,8 @@ func (a *aggregate) add(s *policy.Snapshot) {
 	a.chunks += s.Counters.Chunks
 	a.holds += s.Counters.HoldTicks
 	a.late += s.Counters.Late
+	a.gated += s.Counters.Gated
+	a.spread.Merge(s.Hist.Spread)
 	for k, n := range s.Clamps {
 		a.clamps[k] += n
 	}
@@ -462,6 +507,11 @@ func (a *aggregate) fill(r *evalReport) {
 		r.ClampsByKind[safety.Kind(k).String()] = n
 	}
 	r.SimSeconds = a.simSeconds
+	if a.spread.N > 0 {
+		q := quant(a.spread)
+		r.Spread = &q
+	}
+	r.Gated = a.gated
 }
 
 func quant(s policy.HistogramSnapshot) quantiles {
