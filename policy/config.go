@@ -61,6 +61,9 @@ type GateConfig struct {
 	// none (no spread is measured), else in [2, MaxSpreadSamples]. New configures the Inferer,
 	// which must then implement SpreadSampler.
 	Samples int `yaml:"samples"`
+	// Rows is how many rows after the committed ones the spread is measured over (the near
+	// future the robot executes first); 0 means every uncommitted row of the chunk.
+	Rows int `yaml:"rows"`
 	// MaxSpread is the spread (normalized action units, chunk.Chunk.Spread) above which a chunk
 	// is not executed: the loop drops the plan and decelerates to a stop within the limits, as
 	// when no chunk comes, and keeps asking; a chunk within it starts the robot again. 0 means
@@ -73,6 +76,10 @@ func (g GateConfig) Validate() error {
 	switch {
 	case g.Samples != 0 && (g.Samples < 2 || g.Samples > MaxSpreadSamples):
 		return fmt.Errorf("policy: gate.samples %d: want 0 (off) or 2 to %d: %w", g.Samples, MaxSpreadSamples, ErrConfig)
+	case g.Rows < 0 || g.Rows > 1000:
+		return fmt.Errorf("policy: gate.rows %d: want 0 (every uncommitted row) to 1000: %w", g.Rows, ErrConfig)
+	case g.Rows > 0 && g.Samples == 0:
+		return fmt.Errorf("policy: gate.rows %d needs gate.samples: %w", g.Rows, ErrConfig)
 	case !(g.MaxSpread >= 0) || math.IsInf(g.MaxSpread, 0):
 		return fmt.Errorf("policy: gate.max_spread %g: want 0 (off) or a positive spread: %w", g.MaxSpread, ErrConfig)
 	case g.MaxSpread > 0 && g.Samples == 0:

@@ -28,6 +28,9 @@ func TestGateConfig(t *testing.T) {
 		{GateConfig{Samples: -2}, "gate.samples"},
 		{GateConfig{MaxSpread: 0.5}, "needs gate.samples"},
 		{GateConfig{Samples: 4, MaxSpread: -1}, "gate.max_spread"},
+		{GateConfig{Samples: 4, Rows: 8}, ""},
+		{GateConfig{Samples: 4, Rows: -1}, "gate.rows"},
+		{GateConfig{Rows: 8}, "needs gate.samples"},
 		{GateConfig{Samples: 4, MaxSpread: math.NaN()}, "gate.max_spread"},
 		{GateConfig{Samples: 4, MaxSpread: math.Inf(1)}, "gate.max_spread"},
 	} {
@@ -46,7 +49,7 @@ func TestGateConfig(t *testing.T) {
 	if _, err := New(Config{Gate: GateConfig{Samples: 4}}, Deps{Driver: drv, Inferer: plain}); !errors.Is(err, ErrConfig) {
 		t.Errorf("gate.samples with an inferer without spread: %v", err)
 	}
-	if err := NewExpert(newPlanModel(10, 3), nil, nil, 1).SetSpreadSamples(4); !errors.Is(err, ErrNoBatch) {
+	if err := NewExpert(newPlanModel(10, 3), nil, nil, 1).SetSpreadSamples(4, 0); !errors.Is(err, ErrNoBatch) {
 		t.Errorf("spread samples on a model without batched binding: %v", err)
 	}
 }
@@ -61,7 +64,12 @@ func TestExpertSpread(t *testing.T) {
 	sampler := func() expert.Sampler { return &ode.Fixed{Method: ode.Midpoint, Steps: 4} }
 	one := NewExpert(net, sampler(), n, 5)
 	many := NewExpert(net, sampler(), n, 5)
-	if err := many.SetSpreadSamples(k); err != nil {
+	if err := many.SetSpreadSamples(k, 0); err != nil {
+		t.Fatal(err)
+	}
+	const rows = 3
+	near := NewExpert(net, sampler(), n, 5) // the spread of the 3 rows after the committed ones
+	if err := near.SetSpreadSamples(k, rows); err != nil {
 		t.Fatal(err)
 	}
 	emb := make([]float32, width)
@@ -107,26 +115,35 @@ func TestExpertSpread(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		lo := len(prefix)
-		var ss float64
-		for i := lo; i < h*d; i++ {
-			var m float64
-			for s := range xs {
-				m += float64(xs[s][i]) / k
+		ref := func(lo, hi int) float64 {
+			var ss float64
+			for i := lo; i < hi; i++ {
+				var m float64
+				for s := range xs {
+					m += float64(xs[s][i]) / k
+				}
+				for s := range xs {
+					ss += (float64(xs[s][i]) - m) * (float64(xs[s][i]) - m) / k
+				}
 			}
-			for s := range xs {
-				ss += (float64(xs[s][i]) - m) * (float64(xs[s][i]) - m) / k
-			}
+			return math.Sqrt(ss / float64(hi-lo))
 		}
-		want := math.Sqrt(ss / float64(h*d-lo))
-		if want == 0 || math.Abs(ck.Spread-want) > 1e-4*want {
+		lo := len(prefix)
+		if want := ref(lo, h*d); want == 0 || math.Abs(ck.Spread-want) > 1e-4*want {
 			t.Errorf("prefix %d: spread %g, want %g", len(prefix), ck.Spread, want)
+		}
+		cn := chunk.Chunk{Data: make([]float64, h*d)}
+		if err := near.Infer(&cn, req); err != nil {
+			t.Fatal(err)
+		}
+		if want := ref(lo, lo+rows*d); want == 0 || math.Abs(cn.Spread-want) > 1e-4*want {
+			t.Errorf("prefix %d: spread of %d rows %g, want %g", len(prefix), rows, cn.Spread, want)
 		}
 		if a := testing.AllocsPerRun(10, func() { _ = many.Infer(&ck, req) }); a != 0 {
 			t.Errorf("Infer with %d samples allocates %v times", k, a)
 		}
 	}
-	if err := many.SetSpreadSamples(MaxSpreadSamples + 1); !errors.Is(err, ErrConfig) {
+	if err := many.SetSpreadSamples(MaxSpreadSamples+1, 0); !errors.Is(err, ErrConfig) {
 		t.Errorf("%d samples: %v", MaxSpreadSamples+1, err)
 	}
 }
@@ -138,8 +155,8 @@ type spreadInferer struct {
 	spread func(seq uint64) float64
 }
 
-func (s *spreadInferer) Shape() (int, int)            { return s.h, s.d }
-func (s *spreadInferer) SetSpreadSamples(k int) error { return nil }
+func (s *spreadInferer) Shape() (int, int)                  { return s.h, s.d }
+func (s *spreadInferer) SetSpreadSamples(k, rows int) error { return nil }
 func (s *spreadInferer) Infer(dst *chunk.Chunk, req *Request) error {
 	dst.H, dst.D, dst.Start = s.h, s.d, req.Tick
 	dst.Data = dst.Data[:s.h*s.d]

@@ -197,6 +197,7 @@ type Expert struct {
 	// k chunks are drawn per request when k > 1 (SetSpreadSamples), in one batched field;
 	// xs holds them (K x H x D), mean the per-element mean, conds K references to cond.
 	k     int
+	rows  int // the spread's rows after the committed ones; 0: all
 	batch func([]*expert.Condition) (expert.Field, error)
 	xs    []float32
 	mean  []float64
@@ -244,15 +245,19 @@ var ErrNoBatch = errors.New("policy: the model has no batched binding")
 // SetSpreadSamples makes the expert draw k chunks from the same observation per request (k >= 2;
 // 0 or 1: one, the default), in one batched evaluation of the network (expert/nn's BindBatch:
 // the condition is encoded once, the K chunks share each matrix product), and report their
-// spread as the chunk's Spread: the root mean square over the chunk's uncommitted elements of
-// the samples' standard deviation, in normalized action units (the training data's standard
-// deviation is 1). The chunk executed is the first sample, drawn from the same noise as with one
+// spread as the chunk's Spread: the root mean square, over the elements of the first rows rows
+// after the committed ones (0: every uncommitted row), of the samples' standard deviation, in
+// normalized action units (the training data's standard deviation is 1). The chunk executed is the first sample, drawn from the same noise as with one
 // sample, so the plan does not change with k. A regressor draws nothing and reports no spread.
 // The model must be an expert/nn network (else ErrNoBatch). Call it before the first Infer.
-func (e *Expert) SetSpreadSamples(k int) error {
+func (e *Expert) SetSpreadSamples(k, rows int) error {
 	if k < 0 || k > MaxSpreadSamples {
 		return fmt.Errorf("policy: %d spread samples not in [0, %d]: %w", k, MaxSpreadSamples, ErrConfig)
 	}
+	if rows < 0 {
+		return fmt.Errorf("policy: spread over %d rows: %w", rows, ErrConfig)
+	}
+	e.rows = rows
 	if k <= 1 {
 		e.k = 0
 		return nil
@@ -424,18 +429,22 @@ func (e *Expert) sample(f expert.Field, x []float32, req *Request, frozen *[]flo
 	return nil
 }
 
-// spread returns the root mean square, over the elements of rows [p, H), of the standard
-// deviation of the K samples in e.xs (normalized units; the population deviation, over K).
+// spread returns the root mean square, over the elements of rows [p, p+rows) (rows 0: [p, H)),
+// of the standard deviation of the K samples in e.xs (normalized units; the population
+// deviation, over K).
 func (e *Expert) spread(p int) float64 {
 	hd := e.h * e.d
-	lo := min(p, e.h) * e.d
-	if lo >= hd {
+	lo, hi := min(p, e.h)*e.d, hd
+	if e.rows > 0 {
+		hi = min(p+e.rows, e.h) * e.d
+	}
+	if lo >= hi {
 		return 0
 	}
-	m := e.mean[lo:hd]
+	m := e.mean[lo:hi]
 	clear(m)
 	for s := range e.k {
-		for i, v := range e.xs[s*hd+lo : (s+1)*hd] {
+		for i, v := range e.xs[s*hd+lo : s*hd+hi] {
 			m[i] += float64(v)
 		}
 	}
@@ -445,12 +454,12 @@ func (e *Expert) spread(p int) float64 {
 	}
 	var ss float64
 	for s := range e.k {
-		for i, v := range e.xs[s*hd+lo : (s+1)*hd] {
+		for i, v := range e.xs[s*hd+lo : s*hd+hi] {
 			d := float64(v) - m[i]
 			ss += d * d
 		}
 	}
-	return math.Sqrt(ss * inv / float64(hd-lo))
+	return math.Sqrt(ss * inv / float64(hi-lo))
 }
 
 // guided is a field steered toward a target chunk y with row weights w: inference-time real-time

@@ -178,7 +178,7 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 		if !ok {
 			return nil, fmt.Errorf("policy: gate.samples %d, but the inferer %T measures no spread: %w", cfg.Gate.Samples, deps.Inferer, ErrConfig)
 		}
-		if err := ss.SetSpreadSamples(cfg.Gate.Samples); err != nil {
+		if err := ss.SetSpreadSamples(cfg.Gate.Samples, cfg.Gate.Rows); err != nil {
 			return nil, fmt.Errorf("policy: gate.samples: %w", err)
 		}
 	}
@@ -203,9 +203,10 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 }
 
 // SpreadSampler is an Inferer that can draw several chunks per request and report their spread
-// in chunk.Chunk.Spread (Expert is one); New calls SetSpreadSamples with Config.Gate.Samples.
+// in chunk.Chunk.Spread (Expert is one); New calls SetSpreadSamples with Config.Gate's Samples
+// and Rows.
 type SpreadSampler interface {
-	SetSpreadSamples(k int) error
+	SetSpreadSamples(k, rows int) error
 }
 
 // Period returns the control period.

@@ -182,8 +182,8 @@ type swapInferer struct {
 	cur  atomic.Pointer[inferEntry]
 	used *inferEntry // the entry the worker used last (worker goroutine only)
 	mu   sync.Mutex  // orders Install against close
-	// samples is loop.gate.samples, given to every installed model (0: one sample).
-	samples int
+	// samples and rows are loop.gate's, given to every installed model (samples 0: one).
+	samples, rows int
 }
 
 var _ fleet.Installer = (*swapInferer)(nil)
@@ -220,7 +220,7 @@ func (s *swapInferer) Install(dir string, _ *fleet.BundleManifest) error {
 		return err
 	}
 	if k := s.samples; k > 0 {
-		if err := inf.SetSpreadSamples(k); err != nil {
+		if err := inf.SetSpreadSamples(k, s.rows); err != nil {
 			lp.Close()
 			return fmt.Errorf("loop.gate.samples: %w", err)
 		}
@@ -230,18 +230,18 @@ func (s *swapInferer) Install(dir string, _ *fleet.BundleManifest) error {
 }
 
 // SetSpreadSamples implements policy.SpreadSampler: the running model and every model
-// installed later draw k samples per chunk (loop.gate.samples).
-func (s *swapInferer) SetSpreadSamples(k int) error {
+// installed later draw k samples per chunk (loop.gate.samples), their spread over rows rows.
+func (s *swapInferer) SetSpreadSamples(k, rows int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss, ok := s.cur.Load().inf.(policy.SpreadSampler)
 	if !ok {
 		return fmt.Errorf("the running inferer measures no spread: %w", policy.ErrConfig)
 	}
-	if err := ss.SetSpreadSamples(k); err != nil {
+	if err := ss.SetSpreadSamples(k, rows); err != nil {
 		return err
 	}
-	s.samples = k
+	s.samples, s.rows = k, rows
 	return nil
 }
 
