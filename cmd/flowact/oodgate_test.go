@@ -12,16 +12,17 @@ import (
 // episodes of the three tasks on seeds 2000000 on, 0 of 300 on seeds 1000000 on, where the
 // largest episode spread was 0.414), and seen through another synthetic VLM (a wrong embedding:
 // docs/ood-gate/reach-other-vlm.yaml) it held in every episode (the smallest episode spread of
-// 100 was 0.543). Here 20 episodes of each run on new seeds (7200000 on) in a binary built
-// without the race detector. Normal: at most 2 held episodes (at a false-hold rate of 1.2%, the
-// upper end of a 95% interval for 0 of 300, 3 or more of 20 happen with probability 0.18%).
-// Wrong embedding: at least 16 (minSuccesses(20, 0.964, 1e-3), 0.964 being the lower end of a
-// 95% interval for 100 of 100). A gate that stopped measuring or holding fails the second,
+// 100 was 0.543, and on seeds 2000000 on the gate held in 100 of 100). Here 20 normal and 10
+// wrong-embedding episodes run on new seeds (7200000 on) in a binary built without the race
+// detector (a held episode asks for a chunk every tick until its time limit: 10 of them take
+// about 15 s here). Normal: at most 2 held episodes (at a false-hold rate of 1.2%, the upper end
+// of a 95% interval for 0 of 300, 3 or more of 20 happen with probability 0.18%). Wrong
+// embedding: at least 7 of 10 (minSuccesses(10, 0.964, 1e-3), 0.964 being the lower end of a 95%
+// interval for 100 of 100). A gate that stopped measuring or holding fails the second,
 // one whose spread grew or threshold fell fails the first.
 func TestOODGate(t *testing.T) {
-	const n = 20
 	bin := buildFlowactRace(t, false)
-	run := func(task string) taskResult {
+	run := func(task string, n int) taskResult {
 		t.Helper()
 		out, err := exec.Command(bin, "eval", "--policy", "../../docs/ood-gate/gated.yaml", "--task", task,
 			"--episodes", itoa(n), "--seed", "7200000", "--json").Output()
@@ -40,11 +41,12 @@ func TestOODGate(t *testing.T) {
 			task, tr.Successes, tr.Episodes, tr.Gated, tr.GatedEpisodes, tr.EpisodeSpread.P10, tr.EpisodeSpread.P50, tr.EpisodeSpread.P90, tr.EpisodeSpread.Max)
 		return tr
 	}
-	if normal := run("reach"); normal.GatedEpisodes > 2 {
-		t.Errorf("normal reach: the gate held in %d of %d episodes, want at most 2", normal.GatedEpisodes, n)
+	if normal := run("reach", 20); normal.GatedEpisodes > 2 {
+		t.Errorf("normal reach: the gate held in %d of 20 episodes, want at most 2", normal.GatedEpisodes)
 	}
+	const n = 10
 	k := minSuccesses(n, 0.964, 1e-3)
-	if ood := run("../../docs/ood-gate/reach-other-vlm.yaml"); ood.GatedEpisodes < k {
+	if ood := run("../../docs/ood-gate/reach-other-vlm.yaml", n); ood.GatedEpisodes < k {
 		t.Errorf("another VLM's embeddings: the gate held in %d of %d episodes, want at least %d", ood.GatedEpisodes, n, k)
 	}
 }
