@@ -74,20 +74,19 @@ func TestFlowVsRegression(t *testing.T) {
 }
 
 // TestDetourFirstChunk measures what docs/flow-vs-regression.md says of the two committed
-// checkpoints at a detour episode's first observation, open loop: how far the end effector
-// goes sideways (along the task's lateral axis, m) by the chunk's last row. The scripted
-// demonstrator picks a side per episode at random; neither expert can tell which from the
-// first observation (each is on the demonstrator's side about half the time). Flow matching's
-// samples go to one side or the other, as far as the demonstrations or farther; the regressor's
-// one chunk is pulled toward the mean of the two: with FLOWACT_FIT_EPISODES=100 (seeds
-// 1000000-1000099) the demonstrator went 33.9 mm sideways by the chunk's last row, flow
-// matching's 800 samples 47.3 mm (52% to the left, 48% on the demonstrator's side), the
-// regressor's chunks 16.1 mm (48% left, 51% on the demonstrator's side). Asserted: the regressor
-// goes less than 0.6 times as far sideways as flow matching (measured 0.34; 0.37 with this
-// test's 10 episodes, 0.28 with the race build's 4 of 4 samples) and flow matching at least 0.7 times as
-// far as the demonstrator (1.40, 1.48, 1.58). The figures depend only on the seeds and the
-// committed weights (and the kernels' rounding), so the assertions fail only if inference
-// changes.
+// checkpoints at a detour episode's first observation, open loop: how far the end effector goes
+// sideways (along the task's lateral axis, m) by the chunk's last row. The scripted demonstrator
+// picks a side per episode at random; neither expert can tell which from the first observation
+// (each is on the demonstrator's side about half the time). Flow matching's samples go to one side
+// or the other, as far as the demonstrations or farther; the regressor's one chunk is pulled toward
+// the mean of the two: with FLOWACT_FIT_EPISODES=100 (seeds 1000000-1000099) the demonstrator went
+// 33.9 mm sideways by the chunk's last row, flow matching's 800 samples 47.3 mm (52% to the left,
+// 48% on the demonstrator's side), the regressor's chunks 16.1 mm (48% left, 51% on the
+// demonstrator's side). Asserted: the regressor goes less than 0.6 times as far sideways as flow
+// matching (measured 0.34; 0.37 with this test's 10 episodes, 0.28 with the race build's 4 of 4
+// samples) and flow matching at least 0.7 times as far as the demonstrator (1.40, 1.48, 1.58). The
+// figures depend only on the seeds and the committed weights (and the kernels' rounding), so the
+// assertions fail only if inference changes.
 func TestDetourFirstChunk(t *testing.T) {
 	episodes, samples := 10, 8
 	if raceBuild() {
