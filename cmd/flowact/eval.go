@@ -118,7 +118,8 @@ simulator's clock: faster than real time and reproducible from --seed (episode i
 uses seed S+i). The loop is stepped in simulated time (policy.Loop.Simulate): each inference
 runs between two ticks and its chunk is held for --latency of simulated time (0: it arrives at
 the next tick). Prints the success rate per task, tick jitter and cost, inference latency,
-chunk delay and seam jerk; --json for scripts. SIGINT or SIGTERM ends the run within an
+chunk delay and seam jerk (and, with the policy's loop.gate, each chunk's spread, each
+episode's largest and the chunks the gate held); --json for scripts. SIGINT or SIGTERM ends the run within an
 episode's braking: the report covers the episodes that finished (marked interrupted) and the
 exit status is 130.
 
