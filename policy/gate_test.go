@@ -143,6 +143,30 @@ func TestExpertSpread(t *testing.T) {
 			t.Errorf("Infer with %d samples allocates %v times", k, a)
 		}
 	}
+	// The guided strategy steers each of the K chunks: the executed one is still the one-sample
+	// chunk.
+	guide := make([]float64, h*d)
+	for i := range guide {
+		guide[i] = 0.1 * float64(i%d+1)
+	}
+	greq := &Request{Seq: 4, Position: []float64{0.1, 0.2, 0.3}, Embedding: Embedding{Tokens: 1, Width: width, Data: emb},
+		Guide: guide, GuideWeights: []float64{1, 1, 0.8, 0.6, 0.4, 0.2, 0, 0}, Frozen: 2, GuidanceWeight: 5}
+	g1 := chunk.Chunk{Data: make([]float64, h*d)}
+	gk := chunk.Chunk{Data: make([]float64, h*d)}
+	if err := one.Infer(&g1, greq); err != nil {
+		t.Fatal(err)
+	}
+	if err := many.Infer(&gk, greq); err != nil {
+		t.Fatal(err)
+	}
+	for i := range g1.Data {
+		if math.Abs(g1.Data[i]-gk.Data[i]) > 1e-5 {
+			t.Fatalf("guided: element %d of the executed chunk %g with %d samples, %g with one", i, gk.Data[i], k, g1.Data[i])
+		}
+	}
+	if !(gk.Spread > 0) {
+		t.Errorf("guided: spread %g", gk.Spread)
+	}
 	if err := many.SetSpreadSamples(MaxSpreadSamples+1, 0); !errors.Is(err, ErrConfig) {
 		t.Errorf("%d samples: %v", MaxSpreadSamples+1, err)
 	}
