@@ -20,6 +20,7 @@ import (
 type runOptions struct {
 	policy         string
 	checkpoint     string
+	weights        string // overrides the policy file's expert.weights when not empty
 	robot          string
 	master         string
 	embedding      string
@@ -86,6 +87,9 @@ master and exits 0.`,
 				}
 				pf.Robot = o.robot
 			}
+			if err := pf.setWeights(o.weights); err != nil {
+				return err
+			}
 			lp, err := loadPolicy(pf, o.checkpoint)
 			if err != nil {
 				return err
@@ -133,6 +137,7 @@ master and exits 0.`,
 	f := cmd.Flags()
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
+	f.StringVar(&o.weights, "weights", "", "precision of the expert's weight matrices, f32 or f16 (default: the policy file's expert.weights)")
 	f.StringVar(&o.robot, "robot", "", "shipped robot (default: the policy file's)")
 	f.StringVar(&o.master, "master", "", "ROS master URI (default: __master:=, else $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
 	f.StringVar(&o.embedding, "embedding", "multiarray", "embedding source: multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding) on ROS, or nats:SUBJECT (flowact_msgs/Embedding bytes over NATS; needs the fleet link)")
