@@ -20,6 +20,9 @@ import (
 // compare-and-swap) instead of waiting; it waits only for a worker that joined, which finishes
 // its last panel. Close stops the worker and waits for it. A Pool is not safe for concurrent
 // use.
+//
+// The worker keeps one OS thread for its life (runtime.LockOSThread), so that a caller can bind
+// it to CPUs (WorkerThread: its thread id, for sched_setaffinity); the thread ends with it.
 type Pool struct {
 	threads int
 	seq     atomic.Uint64 // last published product
@@ -31,6 +34,7 @@ type Pool struct {
 	wake    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+	tid     int // the worker's OS thread id (Linux; 0 elsewhere)
 	job     job
 }
 
@@ -72,9 +76,20 @@ func NewPool(threads int) *Pool {
 		p.threads = 2
 		p.wake = make(chan struct{}, 1)
 		p.wg.Add(1)
-		go p.work()
+		ready := make(chan int)
+		go p.work(ready)
+		p.tid = <-ready
 	}
 	return p
+}
+
+// WorkerThread returns the OS thread id of the pool's worker goroutine, which keeps that thread
+// for its life: 0 without a worker (one thread) or where thread ids are not known (not Linux).
+func (p *Pool) WorkerThread() int {
+	if p == nil {
+		return 0
+	}
+	return p.tid
 }
 
 // Threads reports how many threads the pool uses.
@@ -85,8 +100,10 @@ func (p *Pool) Threads() int {
 	return p.threads
 }
 
-func (p *Pool) work() {
+func (p *Pool) work(ready chan<- int) {
 	defer p.wg.Done()
+	runtime.LockOSThread() // never unlocked: the thread, maybe bound to CPUs, ends with the worker
+	ready <- threadID()
 	var last uint64
 	for {
 		spins := 0
