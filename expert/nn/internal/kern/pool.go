@@ -152,14 +152,20 @@ func (p *Pool) signal() {
 // Mul is Matrix.Mul, split over the pool's threads when the product is large enough. ws must
 // hold m.Scratch(rows) floats.
 func (p *Pool) Mul(m *Matrix, c []float32, ldc int, a []float32, lda, rows int, acc bool, ws []float32) {
+	p.MulStrided(m, c, ldc, a, lda, 1, rows, acc, ws)
+}
+
+// MulStrided is Matrix.MulStrided (A's element (i, p) at a[i·ars + p·acs]), split over the
+// pool's threads when the product is large enough.
+func (p *Pool) MulStrided(m *Matrix, c []float32, ldc int, a []float32, ars, acs, rows int, acc bool, ws []float32) {
 	if rows == 0 {
 		return
 	}
 	if p == nil || p.threads < 2 || m.panels < 2 || rows*m.k*m.n < minParallel {
-		m.Mul(c, ldc, a, lda, rows, acc, ws)
+		m.MulStrided(c, ldc, a, ars, acs, rows, acc, ws)
 		return
 	}
-	ap, as, tmp := m.prepare(c, ldc, a, lda, 1, rows, ws)
+	ap, as, tmp := m.prepare(c, ldc, a, ars, acs, rows, ws)
 	t := m.arch.mr * m.arch.nr
 	p.job = job{m: m, c: c, ldc: ldc, ap: ap, as: as, rows: rows, acc: acc, tmp: tmp[t : 2*t]}
 	p.next.Store(0)
