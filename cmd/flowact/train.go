@@ -58,23 +58,23 @@ type trainOptions struct {
 
 // trainSummary is what train reports.
 type trainSummary struct {
-	Out        string  `json:"out"`
-	Arch       string  `json:"arch"`
-	Episodes   int     `json:"episodes"`
-	ValEps     int     `json:"val_episodes"`
-	Samples    int     `json:"samples"`
-	Steps      int     `json:"steps"`
-	Seed       uint64  `json:"seed"`
-	Loss       float64 `json:"loss"`
-	ValLoss    float64 `json:"val_loss,omitempty"` // absent when there were no validation episodes
-	DataHash   string  `json:"data_hash"`
-	Params     int     `json:"params"`
-	Seconds    float64 `json:"elapsed_s"`
+	Out      string  `json:"out"`
+	Arch     string  `json:"arch"`
+	Episodes int     `json:"episodes"`
+	ValEps   int     `json:"val_episodes"`
+	Samples  int     `json:"samples"`
+	Steps    int     `json:"steps"`
+	Seed     uint64  `json:"seed"`
+	Loss     float64 `json:"loss"`
+	ValLoss  float64 `json:"val_loss,omitempty"` // absent when there were no validation episodes
+	DataHash string  `json:"data_hash"`
+	Params   int     `json:"params"`
+	Seconds  float64 `json:"elapsed_s"`
 	// StepsPerSec is this run's optimizer steps per second of training (validation included,
 	// data loading and saving not).
 	StepsPerSec float64 `json:"steps_per_s"`
 	Threads     int     `json:"threads"`
-	WeightsMiB float64 `json:"weights_mib"`
+	WeightsMiB  float64 `json:"weights_mib"`
 	// Interrupted: SIGINT or SIGTERM stopped the run after Steps steps; the checkpoint holds them.
 	Interrupted bool `json:"interrupted,omitempty"`
 }
