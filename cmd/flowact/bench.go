@@ -463,7 +463,7 @@ func printKernels(w io.Writer, k *bench.KernelReport) {
 		fmt.Fprintf(w, " %s %.1f GFLOP/s", p.ISA, p.GFLOPS)
 	}
 	if len(k.Peaks) == 0 {
-		fmt.Fprint(w, " none (pure Go)")
+		fmt.Fprint(w, " not measured (no peak loop for these kernels)")
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
