@@ -108,7 +108,7 @@ type demoReport struct {
 func newDemoCmd() *cobra.Command {
 	var o demoOptions
 	cmd := &cobra.Command{
-		Use:   "demo [--tasks reach,detour,track] [--episodes N] [--headless] [--json] [--master URL]",
+		Use:   "demo [--task reach,detour,track] [--episodes N] [--headless] [--json] [--master URL]",
 		Short: "Run the whole system in one process: ROS master, simulator, synthetic VLM, policy loop",
 		Long: `Run flowact end to end in one process, in real time, on a machine with or without ROS:
 an embedded ROS master (or, with --master, an existing one, so that rostopic and rviz can
@@ -153,7 +153,7 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
 	f.StringVar(&o.robot, "robot", "", "shipped robot's name or robot directory (default: the policy file's, "+DefaultPolicy+": ur5)")
-	f.StringSliceVar(&o.tasks, "tasks", defaultTasks, "task files or shipped task names, comma-separated")
+	f.StringSliceVar(&o.tasks, "task", defaultTasks, "task files or shipped task names (repeat or comma-separate)")
 	f.IntVar(&o.episodes, "episodes", 3, "episodes per task")
 	f.BoolVar(&o.headless, "headless", false, "no live status: one line per episode")
 	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON on stdout (status goes to stderr)")
@@ -161,6 +161,7 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 	f.Uint64Var(&o.seed, "seed", 1_000_000, "seed of each task's first episode (keep clear of the training seeds)")
 	f.BoolVar(&o.fleet, "fleet", false, "also run an embedded NATS hub: publish the loop's telemetry and each episode (joint states, embeddings, commanded reference, metadata) to JetStream")
 	f.StringVar(&o.logLevel, "log-level", "error", "log level on stderr: debug, info, warn or error (watchdog warnings are counted in the summary either way)")
+	renameFlags(cmd, map[string]string{"tasks": "task"})
 	return cmd
 }
 

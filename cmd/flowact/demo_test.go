@@ -41,7 +41,7 @@ func shortTrack(t *testing.T) string {
 func TestDemoJSON(t *testing.T) {
 	t.Parallel()
 	_, ck, _ := trainTiny(t)
-	code, out, stderr := runCLI(t, context.Background(), "demo", "--checkpoint", ck, "--tasks", "reach,"+shortTrack(t),
+	code, out, stderr := runCLI(t, context.Background(), "demo", "--checkpoint", ck, "--task", "reach,"+shortTrack(t),
 		"--episodes", "1", "--headless", "--json", "--seed", "11")
 	if code != 0 {
 		t.Fatalf("demo: exit %d: %s", code, stderr)
@@ -82,7 +82,7 @@ func TestDemoJSON(t *testing.T) {
 func TestDemoText(t *testing.T) {
 	t.Parallel()
 	_, ck, _ := trainTiny(t)
-	code, out, stderr := runCLI(t, context.Background(), "demo", "--checkpoint", ck, "--tasks", shortTrack(t), "--episodes", "1")
+	code, out, stderr := runCLI(t, context.Background(), "demo", "--checkpoint", ck, "--task", shortTrack(t), "--episodes", "1")
 	if code != 0 {
 		t.Fatalf("demo: exit %d: %s", code, stderr)
 	}
@@ -99,7 +99,7 @@ func TestDemoBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"demo", "--episodes", "0"}, "episodes"},
-		{[]string{"demo", "--tasks", "juggle"}, "juggle"},
+		{[]string{"demo", "--task", "juggle"}, "juggle"},
 		{[]string{"demo", "--robot", "r2d2"}, "r2d2"},
 		{[]string{"demo", "--checkpoint", filepath.Join(t.TempDir(), "missing")}, "missing"},
 		{[]string{"demo", "--log-level", "loud"}, "loud"},
@@ -136,7 +136,7 @@ func TestDemoJoinsRosmaster(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		code, out, stderr := runCLI(t, ctx, "demo", "--checkpoint", ck, "--tasks", track, "--episodes", "1", "--master", uri, "--headless")
+		code, out, stderr := runCLI(t, ctx, "demo", "--checkpoint", ck, "--task", track, "--episodes", "1", "--master", uri, "--headless")
 		done <- result{code, out, stderr}
 	}()
 	rostest.Eventually(t, 20*time.Second, "the demo's nodes in rosnode list", func() bool {

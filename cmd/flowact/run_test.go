@@ -168,7 +168,7 @@ func TestRunBadInput(t *testing.T) {
 		{[]string{"run", "--checkpoint", ck, "--master", "ftp://x/"}, 2, "master URI"},
 		{[]string{"run", "--checkpoint", ck, "__name:=a/b"}, 2, "node name"},
 		{[]string{"run", "--checkpoint", ck, "stray"}, 2, "stray"},
-		{[]string{"run", "--checkpoint", ck, "--embedding", "jpeg"}, 2, "jpeg"},
+		{[]string{"run", "--checkpoint", ck, "--embedding-type", "jpeg"}, 2, "jpeg"},
 		{[]string{"run", "--checkpoint", ck, "--robot", "r2d2"}, 2, "r2d2"},
 		{[]string{"run", "--checkpoint", ck, "--robot", "panda"}, 2, "joints"},
 	} {
@@ -207,7 +207,7 @@ func TestRunWithSimProcess(t *testing.T) {
 	}
 	home := rc.HomePosition(m)
 
-	sim := rostest.Start(t, env, bin, "sim", "--robot", "ur5", "--task", "reach", "--embedding", "--master", uri)
+	sim := rostest.Start(t, env, bin, "sim", "--robot", "ur5", "--task", "reach", "--publish-embedding", "--master", uri)
 	run := rostest.Start(t, env, bin, "run", "--checkpoint", ck, "--master", uri, "--connect-timeout", "20s")
 	rostest.Eventually(t, 60*time.Second, "rostopic echo of /joint_states away from home", func() bool {
 		out := rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/joint_states")

@@ -47,7 +47,7 @@ func TestSimUsageErrors(t *testing.T) {
 		{[]string{"--task", "juggle"}, "juggle: no such file (nor a shipped task config)"},
 		{[]string{"--task", "reach", "--robot", "r2d2"}, "r2d2"},
 		{[]string{"--speed", "2"}, "needs sim time"},
-		{[]string{"--embedding"}, "embedding needs a task"},
+		{[]string{"--publish-embedding"}, "embedding needs a task"},
 		{[]string{"stray-argument"}, `unexpected argument "stray-argument"`},
 		{[]string{"/joint_states:="}, "empty target"},
 		{[]string{"--config", badYAML}, "bogus_key"},
@@ -80,7 +80,7 @@ func TestSimNoMaster(t *testing.T) {
 	l.Close() // nothing listens there now
 	var out, errb syncBuffer
 	start := time.Now()
-	code := runSim(context.Background(), &out, &errb, "--master", uri, "--wait", "500ms")
+	code := runSim(context.Background(), &out, &errb, "--master", uri, "--connect-timeout", "500ms")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %q", code, errb.String())
 	}
@@ -124,7 +124,7 @@ ros:
 	done := make(chan int, 1)
 	go func() {
 		done <- runSim(ctx, &out, &errb, "--master", m.URI(), "--rate", "50", "--task", "reach", "--seed", "3",
-			"--config", simCfg, "--embedding", "--embedding-type", "flowact_msgs/Embedding",
+			"--config", simCfg, "--publish-embedding", "--embedding-type", "flowact_msgs/Embedding",
 			"/joint_states:=/arm/joint_states", "__name:=arm_sim")
 	}()
 	deadline := time.Now().Add(20 * time.Second)
@@ -168,7 +168,7 @@ ros:
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the runtime read no embedding from flowact sim --embedding")
+			t.Fatal("the runtime read no embedding from flowact sim --publish-embedding")
 		}
 	}
 	for i, j := range model.Joints {
@@ -225,7 +225,7 @@ func TestSimTaskConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := simConfig(t, "--task", task, "--seed", fmt.Sprint(seed), "--embedding")
+			got := simConfig(t, "--task", task, "--seed", fmt.Sprint(seed), "--publish-embedding")
 			want := (&demo{}).nodeConfig(tf, seed)
 			if !reflect.DeepEqual(got.Task, want.Task) || !reflect.DeepEqual(got.VLM, want.VLM) || !reflect.DeepEqual(got.Sim, want.Sim) ||
 				got.Seed != want.Seed || got.Embedding != want.Embedding {

@@ -155,7 +155,7 @@ func TestSimProcess(t *testing.T) {
 		"HOME=" + home, "PATH=/usr/bin:/bin", "PYTHONUNBUFFERED=1"}
 
 	t.Run("no master", func(t *testing.T) {
-		cmd, _, stderr, done := simProcess(t, env, "--wait", "300ms")
+		cmd, _, stderr, done := simProcess(t, env, "--connect-timeout", "300ms")
 		select {
 		case <-done:
 		case <-time.After(20 * time.Second):
