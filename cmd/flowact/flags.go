@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/flowact/flowact/robot/ros"
 )
 
 // Flag names are one per concept across the subcommands (the README's "Flag names" table).
@@ -70,4 +73,65 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// ROS private parameters. A roscpp or rospy node reads its settings from private parameters,
+// and `_key:=value` on its command line sets one (~key). `flowact run` and `flowact sim` take
+// them the same way: each private parameter on the command line sets the flag of the same name
+// (`_sim_time:=true` is --sim-time true), the table of each command's settable parameters is
+// privateParams, and it is still set on the parameter server as ~key, where rosparam sees it.
+// A parameter that names no setting is refused with an error naming it; a parameter and a flag
+// for one setting must agree.
+
+// privateParams are, per command, the flags a private parameter may set (its key is the flag's
+// name with '_' for '-'). Node name, namespace and master have their own ROS arguments
+// (__name:=, __ns:=, __master:=).
+var privateParams = map[string][]string{
+	"sim": {"robot", "rate", "sim-time", "speed", "task", "seed", "publish-embedding", "embedding-type",
+		"config", "connect-timeout", "log-level"},
+	"run": {"policy", "checkpoint", "robot", "embedding-type", "nats-embedding", "nats", "fleet-id",
+		"start", "connect-timeout", "log-level"},
+}
+
+// paramName is the private parameter that sets flag.
+func paramName(flag string) string { return strings.ReplaceAll(flag, "-", "_") }
+
+// applyPrivateParams sets cmd's flags from the private parameters (_key:=value) among its ROS
+// arguments args; the other arguments are left for the command's own ROS parsing.
+func applyPrivateParams(cmd *cobra.Command, args []string) error {
+	var rc ros.Config
+	if _, err := rc.ParseArgs(args); err != nil {
+		return usageError{err}
+	}
+	settable := privateParams[cmd.Name()]
+	keys := make([]string, 0, len(rc.Params))
+	for k := range rc.Params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		value := rc.Params[key]
+		flag := ""
+		for _, f := range settable {
+			if paramName(f) == key {
+				flag = f
+			}
+		}
+		if flag == "" {
+			known := make([]string, len(settable))
+			for i, f := range settable {
+				known[i] = "_" + paramName(f)
+			}
+			return usagef("%s: private parameter _%s:=%s sets nothing (settable: %s)", cmd.Name(), key, value, strings.Join(known, ", "))
+		}
+		f := cmd.Flags().Lookup(flag)
+		given, was := f.Changed, f.Value.String()
+		if err := cmd.Flags().Set(flag, value); err != nil {
+			return usagef("%s: private parameter _%s:=%s: %v", cmd.Name(), key, value, err)
+		}
+		if given && f.Value.String() != was {
+			return usagef("%s: private parameter _%s:=%s and --%s %s disagree", cmd.Name(), key, value, flag, was)
+		}
+	}
+	return nil
 }

@@ -56,11 +56,16 @@ control loop as the ROS node /flowact:
 
 ROS arguments work as with roscpp nodes: from:=to remaps a topic or service, __name:= and
 __ns:= rename the node, __master:= (or --master, or ROS_MASTER_URI) picks the master, and
-_key:=value sets a private parameter. The master must answer within --connect-timeout.
+_key:=value sets a private parameter (~key) and the flag of its name (_log_level:=debug is
+--log-level debug; settable: _policy _checkpoint _robot _embedding_type _nats_embedding _nats
+_fleet_id _start _connect_timeout _log_level); any other private parameter is an error. The master must answer within --connect-timeout.
 SIGINT or SIGTERM decelerates the robot to a stop within its limits, unregisters from the
 master and exits 0.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyPrivateParams(cmd, args); err != nil {
+				return err
+			}
 			log, err := newLogger(cmd.ErrOrStderr(), o.logLevel)
 			if err != nil {
 				return err

@@ -61,12 +61,21 @@ with 'flowact master' or roscore), and exits with an error if none answers withi
 With --sim-time it is the ROS clock: it publishes /clock, sets /use_sim_time, and may run
 faster than real time (--speed 4, or --speed inf for as fast as possible).
 
-ROS remaps (/joint_states:=/arm/joint_states), __name:= and _param:= may follow the flags.
+ROS arguments may follow the flags, as with roscpp nodes: remaps (/joint_states:=/arm/joint_states),
+__name:=, __ns:=, __master:=, and private parameters, each setting the flag of its name
+(_rate:=10 is --rate 10; settable: _robot _rate _sim_time _speed _task _seed _publish_embedding
+_embedding_type _config _connect_timeout _log_level); any other private parameter is an error.
 Stops on SIGINT or SIGTERM, unregistering from the master.`,
 		Example: `  flowact sim --robot ur5 --rate 100
   flowact sim --robot panda --task reach --seed 3 --publish-embedding --master http://10.0.0.2:11311/
-  flowact sim --sim-time --speed inf /joint_states:=/arm/joint_states`,
-		RunE: func(cmd *cobra.Command, args []string) error { return runSimCmd(cmd, *o, args) },
+  flowact sim --sim-time --speed inf /joint_states:=/arm/joint_states
+  flowact sim _rate:=10 _task:=reach __name:=arm_sim`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyPrivateParams(cmd, args); err != nil {
+				return err
+			}
+			return runSimCmd(cmd, *o, args)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.robot, "robot", "ur5", "shipped robot's name (configs/robots/NAME), or a robot directory on disk with robot.yaml and its URDF,\ngiven as a path with a slash (./my_arm); default: the --task file's, else ur5")
