@@ -166,6 +166,15 @@ func openRobot(ref string) (*robot.Model, robot.Config, error) {
 	return urdf.Shipped(ref)
 }
 
+// robotDescription is the robot_description parameter's text for a robot reference: its URDF
+// when that has visual geometry, else one generated from its model (urdf.LoadDescription).
+func robotDescription(ref string) (string, error) {
+	if isRobotDir(ref) {
+		return urdf.LoadDescription(os.DirFS(ref), ".")
+	}
+	return urdf.ShippedDescription(ref)
+}
+
 // ConfigKind is the kind of a config file, told by its top-level keys' owner.
 type configKind int
 

@@ -221,6 +221,10 @@ func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time
 		return nil, err
 	}
 	applyTopics(&rc.Topics, &robotCfg)
+	// The robot's URDF for rviz, unless someone (the robot's own bringup) has set one.
+	if rc.RobotDescription, err = robotDescription(lp.file.Robot); err != nil {
+		return nil, err
+	}
 	rc.Logger = log
 	rc.ConnectTimeout = max(connectTimeout, 0) // negative: wait as long as it takes
 	loopCfg := lp.file.Loop
@@ -232,7 +236,7 @@ func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time
 		return nil, err
 	}
 	var inf policy.Inferer = expert
-	oc := onboard.Config{ROS: rc, Loop: loopCfg, Start: start, Logger: log}
+	oc := onboard.Config{ROS: rc, Loop: loopCfg, Start: start, Logger: log, EELink: robotCfg.EELink}
 	if link != nil {
 		inf = link.wire(&oc, inf, loopCfg.Seed)
 	}

@@ -207,6 +207,12 @@ func simNodeConfig(fl *pflag.FlagSet, o simOptions, args []string) (*robot.Model
 	if err != nil {
 		return fail(usageError{err})
 	}
+	robotRef := ""
+	if robotRef = o.robotDir; robotRef == "" {
+		robotRef = robotName
+	} else if !isRobotDir(robotRef) {
+		robotRef = "./" + robotRef // a path, as isRobotDir tells
+	}
 	if use("rate", cfg.Rate == 0) {
 		cfg.Rate = o.rate
 	}
@@ -255,6 +261,10 @@ func simNodeConfig(fl *pflag.FlagSet, o simOptions, args []string) (*robot.Model
 		if rn.Embedding, err = embeddingKind("--embedding-type", o.embeddingType); err != nil {
 			return fail(err)
 		}
+	}
+	// The simulated robot's URDF for rviz (robot_description, unless one is set already).
+	if rn.RobotDescription, err = robotDescription(robotRef); err != nil {
+		return fail(usageError{err})
 	}
 	return m, rc, cfg, nil
 }
