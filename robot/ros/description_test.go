@@ -84,8 +84,8 @@ func TestRobotDescription(t *testing.T) {
 func TestURDFRobotName(t *testing.T) {
 	for in, want := range map[string]string{
 		`<?xml version="1.0"?><!-- c --><robot name="ur5"><link name="a"/></robot>`: "ur5",
-		`<robot/>`:            "",
-		`<sdf name="x"/>`:     "",
+		`<robot/>`:           "",
+		`<sdf name="x"/>`:    "",
 		`not xml at all <<<`: "",
 		``:                   "",
 	} {
