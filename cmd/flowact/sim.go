@@ -46,7 +46,9 @@ func simCommand(o *simOptions) *cobra.Command {
 		Short: "Run the kinematic simulator as a ROS node",
 		Long: `Run flowact's kinematic simulator as a ROS 1 node that stands in for a ROS-controlled arm:
 it publishes /joint_states, /tf, /tf_static, /diagnostics and visualization markers (the arm,
-the task's targets and obstacles; add a MarkerArray display on /flowact/markers in rviz), and
+the task's targets and obstacles; add a MarkerArray display on /flowact/markers in rviz), sets
+/robot_description from the robot's URDF unless it is set (a RobotModel display shows the arm),
+and
 accepts std_msgs/Float64MultiArray commands (one per control tick) and
 trajectory_msgs/JointTrajectory chunks on the topics of the robot's robot.yaml. With --task and
 --publish-embedding it also publishes the synthetic VLM's embedding of the scene on /flowact/embedding,
