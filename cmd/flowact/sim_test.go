@@ -43,7 +43,7 @@ func TestSimUsageErrors(t *testing.T) {
 		{[]string{"--rate", "-5"}, "rate -5 Hz"},
 		{[]string{"--rate", "fast"}, "invalid argument"},
 		{[]string{"--robot", "no_such_robot"}, "no_such_robot"},
-		{[]string{"--robot-dir", t.TempDir()}, "robot.yaml"},
+		{[]string{"--robot", t.TempDir()}, "robot.yaml"},
 		{[]string{"--task", "juggle"}, "juggle: no such file (nor a shipped task config)"},
 		{[]string{"--task", "reach", "--robot", "r2d2"}, "r2d2"},
 		{[]string{"--speed", "2"}, "needs sim time"},
@@ -54,7 +54,8 @@ func TestSimUsageErrors(t *testing.T) {
 		{[]string{"--config", badRate}, "rate -3 Hz"},
 		{[]string{"--config", "/no/such/file.yaml"}, "no such file"},
 		{[]string{"--master", "ftp://somewhere"}, "master URI"},
-		{[]string{"--robot", "ur5", "--robot-dir", "/tmp"}, "not both"},
+		{[]string{"_no_such:=1"}, "private parameter _no_such:=1 sets nothing"},
+		{[]string{"--rate", "50", "_rate:=10"}, "_rate:=10 and --rate 50 disagree"},
 		{[]string{"--embedding-type", "sensor_msgs/Image"}, "--embedding-type"},
 	} {
 		args := tc.args
