@@ -32,8 +32,9 @@ type Deps struct {
 }
 
 // PlanObserver is shown the plan whenever a chunk changes it: the targets the splicer holds
-// from the tick of the change on, before the safety filter. It runs on the control tick: it must
-// neither block nor allocate (copy what it keeps, or skip when busy).
+// from the tick of the change on, before the safety filter; and an empty plan when the loop
+// stops executing it (idle, holding, braking, faulted, or at the plan's end). It runs on the
+// control tick: it must neither block nor allocate (copy what it keeps, or skip when busy).
 type PlanObserver interface {
 	// ObservePlan receives the plan from tick k on: rows of D joint positions in model order,
 	// row-major, at most H rows. rows is the loop's and valid only during the call.
@@ -43,17 +44,18 @@ type PlanObserver interface {
 // Loop is the real-time control loop. Build it with New, run it with Run; command it with
 // Start, Stop, Hold and Reset from any goroutine.
 type Loop struct {
-	cfg     Config
-	drv     robot.Driver
-	inf     Inferer
-	clock   robot.Clock
-	log     *slog.Logger
-	rec     Recorder
-	src     EmbeddingSource
-	plan    PlanObserver
-	planBuf []float64 // H x D: the plan shown to plan
-	h, d    int
-	period  time.Duration
+	cfg       Config
+	drv       robot.Driver
+	inf       Inferer
+	clock     robot.Clock
+	log       *slog.Logger
+	rec       Recorder
+	src       EmbeddingSource
+	plan      PlanObserver
+	planBuf   []float64 // H x D: the plan shown to plan
+	planShown bool      // plan was last shown a non-empty plan
+	h, d      int
+	period    time.Duration
 
 	m       safety.Machine
 	filter  *safety.Filter
@@ -557,6 +559,7 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		l.out.idle()
 		l.live = false
 		l.splicer.Reset()
+		l.hidePlan(k)
 		l.wd.Set(safety.Starved, false, k, now, 0)
 		return nil
 	case safety.Running:
@@ -605,6 +608,9 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		}
 	}
 
+	if !planned {
+		l.hidePlan(k) // holding, braking or out of plan: no plan is being executed
+	}
 	if err := l.out.send(k, now, planned, !l.obsAt.IsZero()); err != nil {
 		return err
 	}
@@ -790,6 +796,16 @@ func (l *Loop) showPlan(k int64) {
 		n++
 	}
 	l.plan.ObservePlan(k, l.planBuf[:n*l.d])
+	l.planShown = n > 0
+}
+
+// hidePlan shows the PlanObserver an empty plan, once, when the loop stops executing the one
+// it was shown.
+func (l *Loop) hidePlan(k int64) {
+	if l.plan != nil && l.planShown {
+		l.plan.ObservePlan(k, l.planBuf[:0])
+		l.planShown = false
+	}
 }
 
 // delayEstimate is the largest delay of the last DelayWindow chunks (the cold start excluded),

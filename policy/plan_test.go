@@ -14,7 +14,8 @@ type planRecorder struct {
 	k     int64
 	rows  []float64
 	n     int
-	calls uint64
+	calls uint64 // every call
+	shown uint64 // calls with a non-empty plan
 }
 
 func newPlanRecorder(h, d int) *planRecorder { return &planRecorder{rows: make([]float64, h*d)} }
@@ -22,6 +23,9 @@ func newPlanRecorder(h, d int) *planRecorder { return &planRecorder{rows: make([
 func (p *planRecorder) ObservePlan(k int64, rows []float64) {
 	p.k, p.n = k, copy(p.rows, rows)
 	p.calls++
+	if len(rows) > 0 {
+		p.shown++
+	}
 }
 
 // TestPlanObserver: at every splice the observer is shown the plan from that tick on, and it
@@ -69,8 +73,38 @@ func TestPlanObserver(t *testing.T) {
 				}
 				checked++
 			}
-			if obs.calls < 5 || checked < 150 {
-				t.Errorf("%d plans shown, %d ticks checked: the test saw too little", obs.calls, checked)
+			if obs.shown < 5 || checked < 150 {
+				t.Errorf("%d plans shown, %d ticks checked: the test saw too little", obs.shown, checked)
+			}
+			// Holding executes no plan: the observer is shown an empty one, once; a new start
+			// shows plans again.
+			if err := l.Hold(); err != nil {
+				t.Fatal(err)
+			}
+			calls := obs.calls
+			for range 5 {
+				if err := l.Step(now); err != nil {
+					t.Fatal(err)
+				}
+				l.InferPending(0)
+				now = now.Add(per)
+			}
+			if obs.n != 0 || obs.calls != calls+1 {
+				t.Errorf("holding: %d values in the plan after %d calls, want 0 after 1", obs.n, obs.calls-calls)
+			}
+			if err := l.Start(); err != nil {
+				t.Fatal(err)
+			}
+			shown := obs.shown
+			for range 20 {
+				if err := l.Step(now); err != nil {
+					t.Fatal(err)
+				}
+				l.InferPending(0)
+				now = now.Add(per)
+			}
+			if obs.shown == shown || obs.n == 0 {
+				t.Errorf("running again: %d plans shown, the last of %d values", obs.shown-shown, obs.n)
 			}
 		})
 	}

@@ -145,7 +145,7 @@ master and exits 0.`,
 	f := cmd.Flags()
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
-	f.StringVar(&o.robot, "robot", "", "shipped robot (default: the policy file's)")
+	f.StringVar(&o.robot, "robot", "", "shipped robot's name or robot directory (default: the policy file's)")
 	f.StringVar(&o.master, "master", "", "ROS master URI (default: __master:=, else $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
 	f.StringVar(&o.embeddingType, "embedding-type", "multiarray", "embedding message on ROS: multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding)")
 	f.StringVar(&o.natsEmbedding, "nats-embedding", "", "read embeddings from this NATS subject instead of ROS (flowact_msgs/Embedding bytes; needs the fleet link; default: the policy file's fleet.embedding)")

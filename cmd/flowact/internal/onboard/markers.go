@@ -22,6 +22,9 @@ const (
 	// robot at rest does not fill the history with one point.
 	pathStep  = 1e-3
 	pathWidth = 0.01 // m, the line strips' width
+	// republish: unchanged paths are published again this often, for an rviz started later
+	// (markers are not latched).
+	republish = time.Second
 )
 
 // Marker namespaces on the path topic.
@@ -55,6 +58,7 @@ type pathMarkers struct {
 	markers  []ros.Marker
 	history  int
 	hasShown bool
+	quiet    time.Duration // since the last publication
 }
 
 var _ policy.PlanObserver = (*pathMarkers)(nil)
@@ -94,12 +98,13 @@ func (p *pathMarkers) run(ctx context.Context, period time.Duration) {
 			return
 		case <-t.C:
 		}
-		p.draw()
+		p.draw(period)
 	}
 }
 
-// draw samples the executed path and publishes both paths.
-func (p *pathMarkers) draw() {
+// draw samples the executed path and publishes both paths, when they changed or every
+// republish; period is the time since the last draw.
+func (p *pathMarkers) draw(period time.Duration) {
 	p.mu.Lock()
 	fresh := p.fresh
 	n := copy(p.rows, p.plan[:p.n])
@@ -122,10 +127,11 @@ func (p *pathMarkers) draw() {
 			moved = true
 		}
 	}
-	if !fresh && !moved && p.hasShown {
+	p.quiet += period
+	if !fresh && !moved && p.hasShown && p.quiet < republish {
 		return
 	}
-	p.hasShown = true
+	p.hasShown, p.quiet = true, 0
 	p.node.PublishMarkers(p.node.Clock().Now(), p.root, p.build())
 }
 

@@ -75,7 +75,8 @@ type pathMarker struct {
 // simulator node, with rospy as the peer that reads the markers: the plan's line strip ends at
 // the forward kinematics of the inferer's target (its chunks' last row), in the robot's root
 // frame; the executed one follows the arm from its start to the target, keeps at most
-// PathHistory points, each at least pathStep from the last. The runtime also sets
+// PathHistory points, each at least pathStep from the last; holding removes the plan's path
+// and keeps the executed one. The runtime also sets
 // /robot_description, which rosgraph reads back.
 func TestPathMarkersOverROS(t *testing.T) {
 	rostest.RequirePython(t, "rospy", "visualization_msgs.msg")
@@ -210,4 +211,25 @@ func TestPathMarkersOverROS(t *testing.T) {
 	if math.IsNaN(ex[0][0]) {
 		t.Error("NaN in the executed path")
 	}
+
+	// Holding executes no plan: the plan's path goes, the executed one stays.
+	before := len(strings.Split(listener.Stdout(), "\n"))
+	if err := rt.Loop().Hold(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "a marker array without the plan after ~hold", func() bool {
+		lines := strings.Split(listener.Stdout(), "\n")
+		for _, line := range lines[min(before, len(lines)):] {
+			var msg map[string]pathMarker
+			if json.Unmarshal([]byte(line), &msg) != nil {
+				continue
+			}
+			_, plan := msg[NSPlan]
+			_, executed := msg[NSExecuted]
+			if !plan && executed {
+				return true
+			}
+		}
+		return false
+	})
 }
