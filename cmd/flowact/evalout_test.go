@@ -53,25 +53,7 @@ func TestEvalOut(t *testing.T) {
 	}
 
 	// episodes.jsonl: one line per episode, in order; per task its sums are the report's.
-	f, err := os.Open(filepath.Join(dir, report.EpisodesFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var eps []report.Episode
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var e report.Episode
-		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&e); err != nil {
-			t.Fatalf("episodes.jsonl line %d: %v: %s", len(eps)+1, err, sc.Bytes())
-		}
-		eps = append(eps, e)
-	}
-	if len(eps) != rep.Episodes {
-		t.Fatalf("episodes.jsonl has %d lines, the report %d episodes", len(eps), rep.Episodes)
-	}
+	eps := checkReport(t, dir, rep.Episodes)
 	failedPlots := 0
 	for _, tr := range rep.Tasks {
 		var n, ok, coll int
@@ -87,9 +69,6 @@ func TestEvalOut(t *testing.T) {
 				ok++
 			} else {
 				failed = append(failed, e.Seed)
-				if e.Joints == "" {
-					t.Errorf("%s seed %d failed and has no joint plot", e.Task, e.Seed)
-				}
 				failedPlots++
 			}
 			if e.Collided {
@@ -119,41 +98,6 @@ func TestEvalOut(t *testing.T) {
 		t.Errorf("summary.json %+v differs from the printed report %+v", sum, rep)
 	}
 
-	// The plots: valid PNGs with content; the path plots show the failures in red.
-	for _, tr := range rep.Tasks {
-		img := readPNG(t, filepath.Join(dir, tr.Task+"-paths.png"))
-		if len(tr.Failed) > 0 && countPixels(img, func(r, g, b uint32) bool { return r > 0xb000 && g < 0x5000 && b < 0x5000 }) < 200 {
-			t.Errorf("%s-paths.png: %d failures but hardly any red", tr.Task, len(tr.Failed))
-		}
-	}
-	for _, e := range eps {
-		if e.Joints != "" {
-			readPNG(t, filepath.Join(dir, e.Joints))
-		}
-	}
-
-	// index.html links only files that exist, and every file of the report.
-	page, err := os.ReadFile(filepath.Join(dir, report.IndexFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	linked := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?:href|src)="([^"]+)"`).FindAllStringSubmatch(string(page), -1) {
-		if _, err := os.Stat(filepath.Join(dir, m[1])); err != nil {
-			t.Errorf("index.html links %s: %v", m[1], err)
-		}
-		linked[m[1]] = true
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.Name() != report.IndexFile && !linked[e.Name()] {
-			t.Errorf("index.html does not link %s", e.Name())
-		}
-	}
-
 	// The same folder again: refused; with --overwrite, replaced, and the printed text is
 	// summary.txt.
 	code, _, stderr = runCLI(t, context.Background(), args...)
@@ -178,6 +122,72 @@ func TestEvalOut(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "notes.txt")); err != nil {
 		t.Errorf("--overwrite removed a file that was not the report's: %v", err)
 	}
+}
+
+// checkReport checks a report folder: episodes.jsonl has n lines that decode strictly, each
+// task's path plot and each failed episode's joint plot are PNGs with content (the path plot
+// shows failures in red), every link of index.html resolves and every file is linked. It
+// returns the episodes.
+func checkReport(t *testing.T, dir string, n int) []report.Episode {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, report.EpisodesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var eps []report.Episode
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e report.Episode
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("episodes.jsonl line %d: %v: %s", len(eps)+1, err, sc.Bytes())
+		}
+		eps = append(eps, e)
+	}
+	if len(eps) != n {
+		t.Fatalf("episodes.jsonl has %d lines, the report %d episodes", len(eps), n)
+	}
+	failed := map[string]int{}
+	for _, e := range eps {
+		failed[e.Task] += 0
+		if !e.Success {
+			failed[e.Task]++
+			if e.Joints == "" {
+				t.Errorf("%s seed %d failed and has no joint plot", e.Task, e.Seed)
+			} else {
+				readPNG(t, filepath.Join(dir, e.Joints))
+			}
+		}
+	}
+	for name, nf := range failed {
+		img := readPNG(t, filepath.Join(dir, name+"-paths.png"))
+		if red := countPixels(img, func(r, g, b uint32) bool { return r > 0xb000 && g < 0x5000 && b < 0x5000 }); nf > 0 && red < 200 {
+			t.Errorf("%s-paths.png: %d failures but %d red pixels", name, nf, red)
+		}
+	}
+	page, err := os.ReadFile(filepath.Join(dir, report.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?:href|src)="([^"]+)"`).FindAllStringSubmatch(string(page), -1) {
+		if _, err := os.Stat(filepath.Join(dir, m[1])); err != nil {
+			t.Errorf("index.html links %s: %v", m[1], err)
+		}
+		linked[m[1]] = true
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Name() != report.IndexFile && !linked[e.Name()] {
+			t.Errorf("index.html does not link %s", e.Name())
+		}
+	}
+	return eps
 }
 
 // readPNG decodes a PNG and checks that it has content: at least 2% of its pixels not white,

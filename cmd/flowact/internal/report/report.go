@@ -61,14 +61,16 @@ type Loop struct {
 	HoldTicks uint64 `json:"hold_ticks"`
 	Clamps    uint64 `json:"clamps"`
 	// Delay is each chunk's delay in ticks, from its request to its first executed row.
+	// The maxima are left out (0) where the command has no per-episode histograms (demo: one
+	// loop runs every episode).
 	DelayMean float64 `json:"chunk_delay_mean_ticks"`
-	DelayMax  float64 `json:"chunk_delay_max_ticks"`
+	DelayMax  float64 `json:"chunk_delay_max_ticks,omitempty"`
 	// Seam figures: the jump and the jerk where a new chunk takes over.
 	Seams        uint64  `json:"seams"`
 	SeamJumpMean float64 `json:"seam_jump_mean_rad"`
-	SeamJumpMax  float64 `json:"seam_jump_max_rad"`
+	SeamJumpMax  float64 `json:"seam_jump_max_rad,omitempty"`
 	SeamJerkMean float64 `json:"seam_jerk_mean_rad_s3"`
-	SeamJerkMax  float64 `json:"seam_jerk_max_rad_s3"`
+	SeamJerkMax  float64 `json:"seam_jerk_max_rad_s3,omitempty"`
 	// InferenceMean is the wall-clock time of an inference on this machine, s.
 	InferenceMean float64 `json:"inference_mean_s"`
 }
