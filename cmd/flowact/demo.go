@@ -217,7 +217,7 @@ type demo struct {
 	status io.Writer
 	live   bool // status lines rewrite themselves (a terminal)
 	start  time.Time
-	fleet  *demoFleet // --fleet
+	fleet  *demoFleet  // --fleet
 	rec    *demoRecord // --out
 }
 
