@@ -19,8 +19,8 @@ import (
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/urdf"
 	"github.com/flowact/flowact/sim"
-	"github.com/flowact/flowact/sim/node"
 	"github.com/flowact/flowact/sim/episode"
+	"github.com/flowact/flowact/sim/node"
 	"github.com/flowact/flowact/sim/task"
 )
 
