@@ -293,7 +293,10 @@ func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Log
 	rep := &demoReport{Policy: o.policy, Checkpoint: lp.ref, Robot: pf.Robot, Master: d.uri, Embedded: o.master == "", Seed: o.seed}
 	var runErr error
 tasks:
-	for _, tf := range tfs {
+	for k, tf := range tfs {
+		if rec != nil {
+			rec.taskFile = o.tasks[k]
+		}
 		for i := range o.episodes {
 			ep, err := d.episode(ctx, tf, o.seed+uint64(i), i)
 			if ctx.Err() != nil {
@@ -490,20 +493,22 @@ func (d *demo) episode(ctx context.Context, tf *TaskFile, seed uint64, i int) (d
 // demoRecord keeps what --out writes: per episode its metadata, the loop's figures over it and
 // its trace (written by the simulator node until its Run returns: read only after the episode).
 type demoRecord struct {
-	robot  report.Robot
-	eps    []demoRecorded
-	traces []*task.Trace
+	taskFile string // the task file of the episodes being added, as given
+	robot    report.Robot
+	eps      []demoRecorded
+	traces   []*task.Trace
 }
 
 type demoRecorded struct {
-	seed  uint64
-	meta  task.Meta
-	limit time.Duration
-	loop  *report.Loop
+	taskFile string
+	seed     uint64
+	meta     task.Meta
+	limit    time.Duration
+	loop     *report.Loop
 }
 
 func (r *demoRecord) add(seed uint64, m task.Meta, limit time.Duration, tr *task.Trace, loop *report.Loop) {
-	r.eps = append(r.eps, demoRecorded{seed, m, limit, loop})
+	r.eps = append(r.eps, demoRecorded{r.taskFile, seed, m, limit, loop})
 	r.traces = append(r.traces, tr)
 }
 
@@ -512,7 +517,7 @@ func (r *demoRecord) rows() []report.Episode {
 	rows := make([]report.Episode, len(r.eps))
 	for i, e := range r.eps {
 		rows[i] = episodeRow(e.seed, e.meta, e.limit, r.traces[i].Tolerance)
-		rows[i].Loop = e.loop
+		rows[i].TaskFile, rows[i].Loop = e.taskFile, e.loop
 	}
 	return rows
 }

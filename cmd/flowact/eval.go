@@ -292,7 +292,10 @@ func evaluate(ctx context.Context, o evalOptions, progress io.Writer, rec *evalR
 	total := len(tfs) * o.episodes
 	pb := newProgress(progress, total, "eval")
 	ok := 0
-	for _, tf := range tfs {
+	for i, tf := range tfs {
+		if rec != nil {
+			rec.taskFile = o.tasks[i]
+		}
 		tr, err := evalTask(ctx, lp, tf, o, agg, func() {
 			pb.step(fmt.Sprintf("%d/%d ok", ok, total))
 		}, &ok, rec)
@@ -441,6 +444,7 @@ func commandLine(cmd *cobra.Command) string {
 
 // evalRecord keeps what --out writes: a row and a trace per episode.
 type evalRecord struct {
+	taskFile string // the task file of the episodes being added, as given
 	robot    report.Robot
 	episodes []report.Episode
 	traces   []*task.Trace
@@ -456,6 +460,7 @@ func newEvalRecord(on bool) *evalRecord {
 
 func (r *evalRecord) add(seed uint64, m task.Meta, limit time.Duration, tr *task.Trace, s *policy.Snapshot) {
 	ep := episodeRow(seed, m, limit, tr.Tolerance)
+	ep.TaskFile = r.taskFile
 	h := &s.Hist
 	ep.Loop = &report.Loop{
 		Ticks: s.Counters.Ticks, Chunks: s.Counters.Chunks, Late: s.Counters.Late, HoldTicks: s.Counters.HoldTicks,

@@ -39,7 +39,8 @@ func TestEvalOut(t *testing.T) {
 	if err := os.WriteFile(short, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"eval", "--checkpoint", ck, "--task", short, "--task", "detour", "--episodes", "2", "--seed", "5", "--out", dir}
+	// Two files of one task (reach): their plots must not overwrite each other.
+	args := []string{"eval", "--checkpoint", ck, "--task", short, "--task", "detour", "--task", "reach", "--episodes", "2", "--seed", "5", "--out", dir}
 	code, out, stderr := runCLI(t, context.Background(), append(args, "--json")...)
 	if code != 0 {
 		t.Fatalf("eval --out: exit %d: %s", code, stderr)
@@ -48,20 +49,24 @@ func TestEvalOut(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("eval --json: %v: %q", err, out)
 	}
-	if rep.Episodes != 4 || len(rep.Tasks) != 2 {
+	if rep.Episodes != 6 || len(rep.Tasks) != 3 {
 		t.Fatalf("report %+v", rep)
 	}
 
 	// episodes.jsonl: one line per episode, in order; per task its sums are the report's.
 	eps := checkReport(t, dir, rep.Episodes)
 	failedPlots := 0
-	for _, tr := range rep.Tasks {
+	files := []string{short, "detour", "reach"} // the --task arguments, in the report's order
+	for k, tr := range rep.Tasks {
 		var n, ok, coll int
 		var dist float64
 		var failed []uint64
 		for _, e := range eps {
-			if e.Task != tr.Task {
+			if e.TaskFile != files[k] {
 				continue
+			}
+			if e.Task != tr.Task {
+				t.Errorf("%s seed %d: task %s in the lines of task file %s (%s)", e.Task, e.Seed, e.Task, files[k], tr.Task)
 			}
 			n++
 			dist += e.FinalDistance
@@ -149,23 +154,36 @@ func checkReport(t *testing.T, dir string, n int) []report.Episode {
 	if len(eps) != n {
 		t.Fatalf("episodes.jsonl has %d lines, the report %d episodes", len(eps), n)
 	}
-	failed := map[string]int{}
+	// One path plot per task file; one joint plot per failed episode, none shared.
+	groups := map[string]bool{}
+	joints := map[string]bool{}
+	failed := 0
 	for _, e := range eps {
-		failed[e.Task] += 0
-		if !e.Success {
-			failed[e.Task]++
-			if e.Joints == "" {
-				t.Errorf("%s seed %d failed and has no joint plot", e.Task, e.Seed)
-			} else {
-				readPNG(t, filepath.Join(dir, e.Joints))
-			}
+		groups[e.TaskFile] = true
+		if e.TaskFile == "" {
+			t.Errorf("%s seed %d: no task file", e.Task, e.Seed)
 		}
+		if e.Success {
+			continue
+		}
+		failed++
+		if e.Joints == "" || joints[e.Joints] {
+			t.Errorf("%s seed %d failed and has no joint plot of its own (%q)", e.Task, e.Seed, e.Joints)
+			continue
+		}
+		joints[e.Joints] = true
+		readPNG(t, filepath.Join(dir, e.Joints))
 	}
-	for name, nf := range failed {
-		img := readPNG(t, filepath.Join(dir, name+"-paths.png"))
-		if red := countPixels(img, func(r, g, b uint32) bool { return r > 0xb000 && g < 0x5000 && b < 0x5000 }); nf > 0 && red < 200 {
-			t.Errorf("%s-paths.png: %d failures but %d red pixels", name, nf, red)
-		}
+	paths, err := filepath.Glob(filepath.Join(dir, "*-paths.png"))
+	if err != nil || len(paths) != len(groups) {
+		t.Errorf("path plots %v (%v), want one for each of the %d task files", paths, err, len(groups))
+	}
+	red := 0
+	for _, p := range paths {
+		red += countPixels(readPNG(t, p), func(r, g, b uint32) bool { return r > 0xb000 && g < 0x5000 && b < 0x5000 })
+	}
+	if failed > 0 && red < 200 {
+		t.Errorf("%d failures but %d red pixels in the path plots", failed, red)
 	}
 	page, err := os.ReadFile(filepath.Join(dir, report.IndexFile))
 	if err != nil {

@@ -30,7 +30,9 @@ var ownFile = regexp.MustCompile(`^(episodes\.jsonl|summary\.json|summary\.txt|i
 
 // Episode is one line of episodes.jsonl.
 type Episode struct {
-	Task        string `json:"task"`
+	Task string `json:"task"`
+	// TaskFile is the task file as the command was given it (a shipped task's name or a path).
+	TaskFile    string `json:"task_file,omitempty"`
 	Seed        uint64 `json:"seed"`
 	Instruction string `json:"instruction,omitempty"`
 	Target      string `json:"target,omitempty"`
@@ -130,19 +132,19 @@ func Prepare(dir string, overwrite bool) error {
 }
 
 // Write writes r into dir (prepared with Prepare): episodes.jsonl, summary.json, summary.txt,
-// the plots and index.html. Episodes[i].Joints is set for each failed episode whose plot was
-// drawn.
+// the plots and index.html, one section and one path plot per task file (grouped by
+// Episode.TaskFile). Episodes[i].Joints is set for each failed episode whose plot was drawn.
 func Write(dir string, r *Run) error {
 	if len(r.Traces) != len(r.Episodes) {
 		return fmt.Errorf("report: %d traces for %d episodes", len(r.Traces), len(r.Episodes))
 	}
 	// Plots first: the JSONL names each failed episode's joint plot.
-	tasks := taskOrder(r.Episodes)
-	for _, name := range tasks {
+	groups := groupEpisodes(r.Episodes)
+	for _, g := range groups {
 		var eps []Episode
 		var trs []*task.Trace
-		for i := range r.Episodes {
-			if r.Episodes[i].Task == name && r.Traces[i] != nil && len(r.Traces[i].T) > 0 {
+		for _, i := range g.index {
+			if r.Traces[i] != nil && len(r.Traces[i].T) > 0 {
 				eps, trs = append(eps, r.Episodes[i]), append(trs, r.Traces[i])
 			}
 		}
@@ -150,25 +152,26 @@ func Write(dir string, r *Run) error {
 			continue
 		}
 		var b bytes.Buffer
-		if err := PlotPaths(&b, name, eps, trs); err != nil {
+		if err := PlotPaths(&b, g.title, eps, trs); err != nil {
 			return err
 		}
-		if err := writeFile(dir, pathsFile(name), b.Bytes()); err != nil {
+		if err := writeFile(dir, g.base+"-paths.png", b.Bytes()); err != nil {
 			return err
 		}
-	}
-	for i := range r.Episodes {
-		ep, tr := &r.Episodes[i], r.Traces[i]
-		if ep.Success || tr == nil || len(tr.T) == 0 {
-			continue
-		}
-		var b bytes.Buffer
-		if err := PlotJoints(&b, *ep, tr, r.Robot); err != nil {
-			return err
-		}
-		ep.Joints = jointsFile(ep.Task, ep.Seed)
-		if err := writeFile(dir, ep.Joints, b.Bytes()); err != nil {
-			return err
+		g.paths = g.base + "-paths.png"
+		for _, i := range g.index {
+			ep, tr := &r.Episodes[i], r.Traces[i]
+			if ep.Success || tr == nil || len(tr.T) == 0 {
+				continue
+			}
+			b.Reset()
+			if err := PlotJoints(&b, *ep, tr, r.Robot); err != nil {
+				return err
+			}
+			ep.Joints = g.base + "-" + strconv.FormatUint(ep.Seed, 10) + "-joints.png"
+			if err := writeFile(dir, ep.Joints, b.Bytes()); err != nil {
+				return err
+			}
 		}
 	}
 	var lines bytes.Buffer
@@ -192,41 +195,51 @@ func Write(dir string, r *Run) error {
 		return err
 	}
 	var page bytes.Buffer
-	if err := indexPage.Execute(&page, indexData(r, tasks)); err != nil {
+	if err := indexPage.Execute(&page, indexData(r, groups)); err != nil {
 		return fmt.Errorf("report: index: %w", err)
 	}
 	return writeFile(dir, IndexFile, page.Bytes())
 }
 
-func pathsFile(taskName string) string { return taskName + "-paths.png" }
-
-func jointsFile(taskName string, seed uint64) string {
-	return taskName + "-" + strconv.FormatUint(seed, 10) + "-joints.png"
+// group is the episodes of one task file, in the order they ran: a report's section and plot.
+type group struct {
+	key   string // the task file as given, else the task's name
+	title string // "reach", or "reach (short.yaml)" when several files share a task
+	base  string // file names' stem: the task's name, "-2", "-3"... for later files of one task
+	index []int  // into the run's episodes
+	paths string // the path plot's file, once written
 }
 
-// taskOrder lists the episodes' tasks in order of first appearance.
-func taskOrder(eps []Episode) []string {
-	var names []string
-	seen := map[string]bool{}
-	for _, e := range eps {
-		if !seen[e.Task] {
-			seen[e.Task] = true
-			names = append(names, e.Task)
+// groupEpisodes groups episodes by task file, in order of first appearance. Each group's
+// files are named after its task; a second file of the same task gets "<task>-2", so that no
+// plot overwrites another.
+func groupEpisodes(eps []Episode) []*group {
+	var gs []*group
+	byKey := map[string]*group{}
+	perTask := map[string]int{}
+	for i, e := range eps {
+		key := e.TaskFile
+		if key == "" {
+			key = e.Task
+		}
+		g, ok := byKey[key]
+		if !ok {
+			perTask[e.Task]++
+			g = &group{key: key, title: e.Task, base: e.Task}
+			if n := perTask[e.Task]; n > 1 {
+				g.base = fmt.Sprintf("%s-%d", e.Task, n)
+			}
+			byKey[key] = g
+			gs = append(gs, g)
+		}
+		g.index = append(g.index, i)
+	}
+	for _, g := range gs {
+		if perTask[g.title] > 1 && g.key != g.title {
+			g.title = fmt.Sprintf("%s (%s)", g.title, g.key)
 		}
 	}
-	return names
-}
-
-// writeFile writes data to dir/name through a temporary file renamed into place.
-func writeFile(dir, name string, data []byte) error {
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p+".tmp", data, 0o644); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	if err := os.Rename(p+".tmp", p); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	return nil
+	return gs
 }
 
 // Reason says how an episode of a task ended, from its metadata: timeLimit is the task's, tol
@@ -247,7 +260,7 @@ func Reason(m task.Meta, timeLimit time.Duration, tol float64) string {
 	return fmt.Sprintf("stopped at %.2f s, %.1f mm from the goal", m.Elapsed.Seconds(), 1000*m.Distance)
 }
 
-// Totals are a task's sums, as index.html shows them.
+// totals are a group's sums, as index.html shows them.
 type totals struct {
 	Task       string
 	Episodes   int
@@ -263,23 +276,18 @@ type pageData struct {
 	Tasks                   []totals
 }
 
-func indexData(r *Run, tasks []string) pageData {
+func indexData(r *Run, groups []*group) pageData {
 	d := pageData{Title: r.Title, Command: r.Command, Summary: r.SummaryText}
-	for _, name := range tasks {
-		t := totals{Task: name}
-		for i, e := range r.Episodes {
-			if e.Task != name {
-				continue
-			}
+	for _, g := range groups {
+		t := totals{Task: g.title, Paths: g.paths}
+		for _, i := range g.index {
+			e := r.Episodes[i]
 			t.Episodes++
 			if e.Success {
 				t.Successes++
 			}
 			if e.Collided {
 				t.Collisions++
-			}
-			if r.Traces[i] != nil && len(r.Traces[i].T) > 0 {
-				t.Paths = pathsFile(name)
 			}
 			t.Rows = append(t.Rows, e)
 		}
@@ -309,3 +317,15 @@ td.l{text-align:left}tr.fail{background:#fdd}pre{background:#f4f4f4;padding:1em}
 {{end}}
 </body></html>
 `))
+
+// writeFile writes data to dir/name through a temporary file renamed into place.
+func writeFile(dir, name string, data []byte) error {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p+".tmp", data, 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := os.Rename(p+".tmp", p); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
