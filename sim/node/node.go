@@ -401,7 +401,7 @@ func (n *Node) newStepper(pub publisher, offset time.Duration) *stepper {
 
 // step runs step k (1, 2, ...): it advances the simulation by one period and publishes what is
 // due. It allocates nothing (once its buffers have grown) except on diagnostic steps, whose
-// status holds fresh strings.
+// status holds fresh strings, and while Record's trace grows (a copy of the joints per step).
 func (l *stepper) step(k int64) {
 	n, pub, offset := l.n, l.pub, l.offset
 	n.s.Step(l.period)
