@@ -14,8 +14,10 @@ type Trace struct {
 	Q    [][]float64     // true joint positions, model order, rad (or m)
 	EE   [][3]float64    // the end effector's true position, m
 	Goal [][3]float64    // the goal's position (track's moves), m
-	// Tolerance is the task's success distance, m.
+	// Tolerance is the task's success distance, m; EERadius the end effector's collision
+	// radius (0 for tasks without obstacles), m.
 	Tolerance float64
+	EERadius  float64
 	// Targets and Obstacles are the scene at the last tick added.
 	Targets   []sim.Target
 	Obstacles []sim.Obstacle
@@ -33,7 +35,7 @@ func (tr *Trace) Add(tk Task, t time.Duration, q []float64, ee [3]float64) {
 	tr.Q = append(tr.Q, append([]float64(nil), q...))
 	tr.EE = append(tr.EE, ee)
 	tr.Goal = append(tr.Goal, tr.truth.Goal)
-	tr.Tolerance = tr.truth.Tolerance
+	tr.Tolerance, tr.EERadius = tr.truth.Tolerance, tr.truth.EERadius
 	tr.Targets = append(tr.Targets[:0], tr.scene.Targets...)
 	tr.Obstacles = append(tr.Obstacles[:0], tr.scene.Obstacles...)
 }

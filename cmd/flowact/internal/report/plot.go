@@ -223,7 +223,8 @@ func PlotPaths(w io.Writer, taskName string, eps []Episode, trs []*task.Trace) e
 }
 
 // PlotJoints writes to w a PNG of one episode's joint trajectories: on top its distance to the
-// goal with the success tolerance, below it one panel per joint with its position limits
+// goal with the success tolerance (and, with obstacles, the end effector's clearance to them),
+// below it one panel per joint with its position limits
 // (dashed) where they are near the trajectory, all on one time axis.
 func PlotJoints(w io.Writer, ep Episode, tr *task.Trace, rb Robot) error {
 	n := len(rb.Joints)
@@ -262,6 +263,31 @@ func PlotJoints(w io.Writer, ep Episode, tr *task.Trace, rb Robot) error {
 		dp.Y.Min = 0
 	}
 	plots = append(plots, []*plot.Plot{dp})
+	if len(tr.Obstacles) > 0 {
+		// The end effector's clearance: its collision sphere's distance to the nearest obstacle
+		// (the obstacles as at the last tick; detour's do not move). Below 0 is a collision.
+		cp := panel("obstacle clearance (m)")
+		cl := make(plotter.XYs, len(tr.T))
+		for i := range tr.T {
+			c := math.Inf(1)
+			for k := range tr.Obstacles {
+				c = math.Min(c, tr.Obstacles[k].Dist(tr.EE[i])-tr.EERadius)
+			}
+			cl[i] = plotter.XY{X: tr.T[i].Seconds(), Y: c}
+		}
+		l, err := plotter.NewLine(cl)
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		l.Color, l.Width = colObsEdge, vg.Points(1.4)
+		zero, err := plotter.NewLine(plotter.XYs{{X: t0, Y: 0}, {X: t1, Y: 0}})
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		zero.Color, zero.Dashes = colFailure, []vg.Length{vg.Points(4), vg.Points(2)}
+		cp.Add(l, zero)
+		plots = append(plots, []*plot.Plot{cp})
+	}
 	for j := range n {
 		jp := panel(rb.Joints[j] + " (rad)")
 		q := make(plotter.XYs, len(tr.T))
@@ -297,9 +323,9 @@ func PlotJoints(w io.Writer, ep Episode, tr *task.Trace, rb Robot) error {
 		}
 		plots = append(plots, []*plot.Plot{jp})
 	}
-	img := vgimg.New(jointsWidth, jointsPanelH*vg.Length(n+1)+0.3*vg.Inch)
+	img := vgimg.New(jointsWidth, jointsPanelH*vg.Length(len(plots))+0.3*vg.Inch)
 	c := draw.New(img)
-	cs := plot.Align(plots, draw.Tiles{Rows: n + 1, Cols: 1, PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(10), PadY: vg.Points(8)}, c)
+	cs := plot.Align(plots, draw.Tiles{Rows: len(plots), Cols: 1, PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(10), PadY: vg.Points(8)}, c)
 	for i := range plots {
 		plots[i][0].Draw(cs[i][0])
 	}
