@@ -143,8 +143,8 @@ var simAvgRate = regexp.MustCompile(`average rate: ([0-9.]+)`)
 var stampRe = regexp.MustCompile(`(?m)^secs:\s*([0-9]+)\s+^nsecs:\s*([0-9]+)`)
 
 // TestSimProcess runs `flowact sim` as its own process against Debian's rosmaster: the published
-// stamps give the configured rate, rostopic hz reports one, and rostopic echo the joint names in model order; SIGINT makes it
-// unregister and exit 0. Without a master it exits 1 with a one-line error.
+// stamps give the configured rate, rostopic hz reports one, rostopic echo shows the joint names
+// in model order; SIGINT makes it unregister and exit 0. Without a master it exits 1 with a one-line error.
 func TestSimProcess(t *testing.T) {
 	needROSTools(t, "rosmaster", "rostopic")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
