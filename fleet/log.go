@@ -345,6 +345,11 @@ func (l *Log) Begin(id string, cfg dataset.WriterConfig) (*Episode, error) {
 // ID returns the episode's id.
 func (e *Episode) ID() string { return e.id }
 
+// Err returns the spool's error that broke the episode (nil while it records): a write that
+// returns an error while Err is nil refused that one value (a bad stamp or shape, a non-finite
+// value) and the episode goes on.
+func (e *Episode) Err() error { return e.err }
+
 func (e *Episode) put(kind string, data []byte) error {
 	if e.closed {
 		return fmt.Errorf("fleet: episode %s closed", e.id)

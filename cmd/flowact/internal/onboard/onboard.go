@@ -37,6 +37,11 @@ type Config struct {
 	// Embeddings, if set, replaces the ROS embedding topic as the loop's source (remote
 	// embeddings over NATS).
 	Embeddings policy.EmbeddingSource
+	// WrapDriver, if set, wraps the node's driver before the loop gets it (the fleet link's
+	// episode recorder taps the states the loop reads and the commands it sends). A wrapper
+	// must keep the Driver contract (never block) and implement robot.TrajectoryWriter when
+	// the driver it wraps does.
+	WrapDriver func(robot.Driver) robot.Driver
 }
 
 // StatusName is the /diagnostics status the loop's telemetry is published under.
@@ -112,8 +117,12 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 	if cfg.Embeddings != nil {
 		src = cfg.Embeddings
 	}
+	var drv robot.Driver = node.Driver()
+	if cfg.WrapDriver != nil {
+		drv = cfg.WrapDriver(drv)
+	}
 	loop, err := policy.New(cfg.Loop, policy.Deps{
-		Driver:     node.Driver(),
+		Driver:     drv,
 		Inferer:    inf,
 		Clock:      node.Clock(),
 		Logger:     cfg.Logger,
