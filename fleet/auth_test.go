@@ -63,7 +63,7 @@ func TestFleetPermissions(t *testing.T) {
 	if err := auth.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	users, nk := auth.Users()
+	users, nk := auth.Users("")
 	srv := startServer(t, ServerConfig{Users: users, NkeyUsers: nk})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
