@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,6 +141,21 @@ func (c constEmbedding) Latest() (policy.Embedding, error) {
 	return policy.Embedding{Stamp: time.Now().Truncate(100 * time.Millisecond), Tokens: 1, Width: len(c.data), Data: c.data}, nil
 }
 
+// netDriver makes each command wait for a NATS request while wait is set: a tick that waits on
+// the network, the mistake TestFleetLinkRealLoop is there to catch.
+type netDriver struct {
+	robot.Driver
+	nc   *nats.Conn
+	wait atomic.Bool
+}
+
+func (d *netDriver) WriteCommand(c *robot.Command) error {
+	if d.wait.Load() {
+		d.nc.Request("flowact.r1.ping", nil, 100*time.Millisecond)
+	}
+	return d.Driver.WriteCommand(c)
+}
+
 // TestFleetLinkRealLoop runs the real control loop (policy.Loop.Run on the wall clock, the
 // shipped checkpoint, the simulator stepping in real time) with `flowact run`'s fleet link:
 // telemetry, the episode recorder and model rollout, over a TCP link to the NATS server that
@@ -150,7 +166,9 @@ func (c constEmbedding) Latest() (policy.Embedding, error) {
 // cut nor the swap costs the loop a tick beyond what the link-up phase shows (slack: 5 ticks
 // and 5% of the phase for a loaded machine; a tick waiting on a publish timeout would cost 25
 // ticks each time), its p99 jitter stays within a period of the link-up phase's, and every
-// message recorded reaches the stream once the link is back.
+// message recorded reaches the stream once the link is back. A last phase is the control: with
+// the link cut, each tick waits for a request over it (netDriver), and the loop's counters show
+// far more overruns than the checks allow.
 func TestFleetLinkRealLoop(t *testing.T) {
 	phaseLen := 4 * time.Second
 	if testing.Short() {
@@ -203,7 +221,8 @@ func TestFleetLinkRealLoop(t *testing.T) {
 	for i := range emb.data {
 		emb.data[i] = float32(i%7) / 7
 	}
-	loop, err := policy.New(lp.file.Loop, policy.Deps{Driver: oc.WrapDriver(s), Inferer: inf, Recorder: oc.Recorder, Embeddings: emb})
+	nd := &netDriver{Driver: s, nc: fl.nc}
+	loop, err := policy.New(lp.file.Loop, policy.Deps{Driver: oc.WrapDriver(nd), Inferer: inf, Recorder: oc.Recorder, Embeddings: emb})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,6 +321,18 @@ func TestFleetLinkRealLoop(t *testing.T) {
 		t.Errorf("loop %s after the swap, want running", st)
 	}
 
+	// The control: the link cut again, and each tick waits for a request over it.
+	link.cut()
+	wait(10*time.Second, "the robot's connection to drop", func() bool { return !fl.nc.IsConnected() })
+	nd.wait.Store(true)
+	s3 = loop.Snapshot()
+	time.Sleep(phaseLen / 2)
+	s4 := loop.Snapshot()
+	nd.wait.Store(false)
+	blocked := phaseOf("blocking", s3, s4)
+	link.restore()
+	wait(30*time.Second, "the robot's connection back", fl.nc.IsConnected)
+
 	stopRun()
 	if err := <-runDone; !errors.Is(err, context.Canceled) { // loop.Run ends with its context's error
 		t.Fatal(err)
@@ -319,11 +350,14 @@ func TestFleetLinkRealLoop(t *testing.T) {
 		t.Errorf("recorded %d messages, the stream holds %d, %d pending, recorder %+v", st.Appended, info.State.Msgs, st.Pending, fl.rec.Stats())
 	}
 
-	for _, p := range []phase{up, cut, swap} {
+	for _, p := range []phase{up, cut, swap, blocked} {
 		t.Logf("%-8s %4d ticks, %2d overruns, %3d hold ticks, %3d chunks, %d rejected; jitter p50 %.3f ms, p99 %.3f ms",
 			p.name, p.ticks, p.overruns, p.holds, p.chunks, p.rejects, 1e3*p.jitter.Quantile(0.5), 1e3*p.jitter.Quantile(0.99))
 	}
 	t.Logf("episode log: %+v; recorder: %+v", st, fl.rec.Stats())
+	if allowed := up.overruns + 5 + blocked.ticks/4; blocked.overruns <= allowed {
+		t.Errorf("a tick waiting 100 ms on the cut link cost %d overruns in %d ticks, within the %d the checks below allow: they cannot tell", blocked.overruns, blocked.ticks, allowed)
+	}
 	for _, p := range []phase{cut, swap} {
 		if p.ticks == 0 {
 			t.Fatalf("%s: the loop did not tick", p.name)
