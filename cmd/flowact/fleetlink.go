@@ -180,9 +180,10 @@ func (l *fleetLink) runWith(ctx context.Context, run func(context.Context) error
 	return err
 }
 
-// linkDrainTimeout bounds how long `flowact run` waits at exit for the stream to store the
-// episodes it recorded; the rest stays in the spool and is published by the next run.
-const linkDrainTimeout = 5 * time.Second
+// linkDrainTimeout bounds how long `flowact run` waits at exit, the robot at rest and the node
+// unregistered, for the stream to store the episodes it recorded (a signal ends a command within
+// a second); the rest stays in the spool and is published by the next run.
+const linkDrainTimeout = time.Second
 
 // Close closes the connection, the spool and the embedded server. It is idempotent.
 func (l *fleetLink) Close() {
