@@ -407,3 +407,42 @@ func connectOps(t *testing.T, url string) *nats.Conn {
 	t.Cleanup(nc.Close)
 	return nc
 }
+
+// BenchmarkRolloutInstall is the robot's CPU cost of installing a rolled-out model once it is
+// verified and unpacked: loading and checking the shipped checkpoint and building its expert
+// (swapInferer.Install), the work that competes with the control tick for the cores.
+//
+//	go test -run X -bench RolloutInstall -benchtime 10x ./cmd/flowact/
+func BenchmarkRolloutInstall(b *testing.B) {
+	pf, err := loadPolicyFile(DefaultPolicy)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lp, err := loadPolicy(pf, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lp.Close()
+	ck := b.TempDir()
+	sub, _ := fs.Sub(configs.FS, "checkpoints/"+DefaultCheckpoint)
+	if err := os.CopyFS(ck, sub); err != nil {
+		b.Fatal(err)
+	}
+	ex, err := lp.expert(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sw := &swapInferer{link: &fleetLink{lp: lp}, seed: 1}
+	sw.cur.Store(&inferEntry{inf: ex})
+	defer sw.close()
+	b.ReportAllocs()
+	for b.Loop() {
+		prev := sw.cur.Load()
+		if err := sw.Install(ck, nil); err != nil {
+			b.Fatal(err)
+		}
+		if prev.lp != nil {
+			prev.lp.Close()
+		}
+	}
+}
