@@ -99,6 +99,12 @@ weights the uninterrupted run would have, bit for bit. A non-empty --out is refu
 --resume names it or --overwrite replaces what a former run left there. A bag that fails to
 read stops the run unless --skip-bad-bags lists it and trains without it.
 
+--data nats://HOST:PORT/STREAM reads the complete episodes of a fleet stream (the hub's
+flowact_episodes or a robot's flowact_<robot>_episodes; ?robot=R keeps one robot's, ?domain=D
+names the stream's JetStream domain, ?creds=FILE logs in, user:password@ too): they are exported
+as flowact export writes them, to a temporary directory, and trained on as those bags would be,
+with the same samples for the same --seed.
+
 Bags recorded with rosbag record work too: name their topics with --joint-states-topic,
 --embedding-topic and --command-topic (or --actions next-state when no command was recorded:
 the action at each tick is then the next tick's joint positions), and give the control rate
@@ -150,7 +156,7 @@ collect commands for the data and the figures):
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.data, "data", "", "directory of episode bags (from flowact collect or rosbag record)")
+	f.StringVar(&o.data, "data", "", "directory of episode bags (from flowact collect or rosbag record), or a JetStream episode stream: nats://HOST:PORT/STREAM[?robot=R&domain=D&creds=FILE]")
 	f.StringVar(&o.out, "out", "", "checkpoint directory to write")
 	f.StringVar(&o.arch, "arch", nn.ArchMLP, "network: mlp or transformer")
 	f.IntVar(&o.steps, "steps", 4000, "optimizer steps")
@@ -246,7 +252,18 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if err := o.read.Validate(); err != nil {
 		return nil, usageError{fmt.Errorf("train: %w", err)}
 	}
-	paths, err := dataset.List(o.data)
+	dataDir := o.data
+	if isStreamData(o.data) {
+		sd, err := parseStreamData(o.data)
+		if err != nil {
+			return nil, err
+		}
+		if dataDir, err = sd.export(ctx, progress); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dataDir)
+	}
+	paths, err := dataset.List(dataDir)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("train: --data: %w", err)}
 	}

@@ -39,6 +39,11 @@ type Config struct {
 	// Embeddings, if set, replaces the ROS embedding topic as the loop's source (remote
 	// embeddings over NATS).
 	Embeddings policy.EmbeddingSource
+	// WrapDriver, if set, wraps the node's driver before the loop gets it (the fleet link's
+	// episode recorder taps the states the loop reads and the commands it sends). A wrapper
+	// must keep the Driver contract (never block) and implement robot.TrajectoryWriter when
+	// the driver it wraps does.
+	WrapDriver func(robot.Driver) robot.Driver
 	// EELink, if set, is the link whose paths are drawn for rviz on the node's markers topic
 	// (ros.Topics.Markers): the current plan's (its targets through forward kinematics, green,
 	// namespace NSPlan) and the executed one (the measured joint states', orange, NSExecuted,
@@ -133,8 +138,12 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 	if cfg.Embeddings != nil {
 		src = cfg.Embeddings
 	}
+	var drv robot.Driver = node.Driver()
+	if cfg.WrapDriver != nil {
+		drv = cfg.WrapDriver(drv)
+	}
 	deps := policy.Deps{
-		Driver:     node.Driver(),
+		Driver:     drv,
 		Inferer:    inf,
 		Clock:      node.Clock(),
 		Logger:     cfg.Logger,
