@@ -51,6 +51,13 @@ type Config struct {
 	// chunk, reported in the telemetry, and a threshold above which the loop holds instead of
 	// executing the chunk. Off by default.
 	Gate GateConfig `yaml:"gate"`
+	// IsolateTick runs the control tick on a CPU of its own: Run binds the tick's OS thread to
+	// the last CPU the process may run on and the inference worker's (with the network's own
+	// worker threads, see Expert.WorkerThreads) to every other one (sched_setaffinity), so
+	// that inference never takes the tick's core. Other goroutines of the process still run
+	// anywhere. Linux only; Run refuses it elsewhere, on fewer than two CPUs and with GOMAXPROCS
+	// below 2. false (the default) leaves every thread to the OS.
+	IsolateTick bool `yaml:"isolate_tick"`
 }
 
 // GateConfig configures the out-of-distribution gate. The zero value is off: one sample per

@@ -98,7 +98,7 @@ func TestDetourFirstChunk(t *testing.T) {
 	type stats struct{ abs, n, left, agree float64 }
 	var demo, fm, reg stats
 	for _, ck := range []string{"ur5-fm-4k", "ur5-reg-4k"} {
-		lp, tfs, err := loadPolicyTasks("eval", DefaultPolicy, "", filepath.Join("testdata", ck), []string{"detour"})
+		lp, tfs, err := loadPolicyTasks("eval", DefaultPolicy, "", "", filepath.Join("testdata", ck), []string{"detour"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -208,7 +208,8 @@ func TestLoadCorruption(t *testing.T) {
 		want error
 	}{
 		{func(m *Manifest) { m.Version = 2 }, ErrVersion},
-		{func(m *Manifest) { m.TimeConvention = "t1_noise" }, ErrConvention},
+		{func(m *Manifest) { m.TimeConvention = "t2_noise" }, ErrConvention},
+		{func(m *Manifest) { m.TimeConvention = "" }, ErrConvention},
 		{func(m *Manifest) { m.Architecture = "" }, ErrArchitecture},
 		{func(m *Manifest) { m.Weights.SHA256 = m.Weights.SHA256[:63] + "0" }, ErrChecksum},
 		{func(m *Manifest) { m.Weights.File = "../x" }, ErrFormat},
@@ -444,5 +445,9 @@ func TestManifestObjective(t *testing.T) {
 	m.Weights = FileRef{File: WeightsFile, SHA256: strings.Repeat("0", 64), DType: DTypeF32}
 	if err := m.Validate(); !errors.Is(err, ErrObjective) || !strings.Contains(err.Error(), "diffusion") {
 		t.Errorf("objective diffusion: %v", err)
+	}
+	m.Objective, m.TimeConvention = ObjectiveRegression, TimeConventionT1Noise
+	if err := m.Validate(); !errors.Is(err, ErrConvention) {
+		t.Errorf("a regressor in the t1_noise convention: %v", err)
 	}
 }
