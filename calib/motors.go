@@ -23,9 +23,17 @@ type MotorsConfig struct {
 	// Period is how often the procedure reads the motors and, while sweeping, commands them;
 	// 0 means 10 ms.
 	Period time.Duration `yaml:"period"`
-	// Settle is how long the procedure waits after a pose before reading, and at each end of a
-	// sweep; 0 means 500 ms.
+	// Settle is how long the procedure waits after a pose before reading; at each end of a
+	// sweep leg, the joint must stay within Follow of the leg's goal, and still, over the last
+	// Settle/2 of readings (one per Period); 0 means 500 ms.
 	Settle time.Duration `yaml:"settle"`
+	// SettleLimit is how long, at each end of a sweep leg, the procedure waits for the joint to
+	// settle (see Settle) before refusing it as a joint that does not follow: counted both on the
+	// clock and in the procedure's own periods since the leg's last command, so that a starved
+	// process (whose clock ran on while it did not) still watches the joint for that many
+	// periods. Transport delay and a loaded machine make a joint settle late; a stall, a limit or
+	// a wrong calibration never make it settle. 0 means 5 × Settle; at least Settle.
+	SettleLimit time.Duration `yaml:"settle_limit"`
 	// Samples is how many readings, one per Period, are averaged at a pose; 0 means 20.
 	Samples int `yaml:"samples"`
 	// Step is the direction step: the second pose moves every joint up by this fraction of its
@@ -57,6 +65,9 @@ func (c MotorsConfig) withDefaults() MotorsConfig {
 	if c.Settle == 0 {
 		c.Settle = 500 * time.Millisecond
 	}
+	if c.SettleLimit == 0 {
+		c.SettleLimit = 5 * c.Settle
+	}
 	if c.Samples == 0 {
 		c.Samples = 20
 	}
@@ -87,6 +98,8 @@ func (c MotorsConfig) Validate() error {
 	switch {
 	case c.Period < 0 || c.Settle < 0:
 		return bad("period %v and settle %v must not be negative", c.Period, c.Settle)
+	case c.SettleLimit < c.Settle:
+		return bad("settle_limit %v is shorter than settle %v", c.SettleLimit, c.Settle)
 	case c.Samples < 1:
 		return bad("samples %d must be positive", c.Samples)
 	case !(c.Step > 0 && c.Step <= 0.5):
@@ -236,7 +249,8 @@ func CalibrateMotors(ctx context.Context, d robot.Driver, clk robot.Clock, op Op
 	if err != nil {
 		return nil, rep, err
 	}
-	sw := sweeper{w: w, raw: d, clk: clk, cfg: cfg, n: n, st: robot.NewState(n), raw0: robot.NewState(n), cmd: make([]float64, n), wrap: r.wrap}
+	sw := sweeper{w: w, raw: d, clk: clk, cfg: cfg, n: n, st: robot.NewState(n), raw0: robot.NewState(n), cmd: make([]float64, n), wrap: r.wrap,
+		win: make([]float64, max(1, int(math.Round(float64(cfg.Settle/2)/float64(cfg.Period)))))}
 	for i, j := range m.Joints {
 		if !j.Limits.HasPosition {
 			continue // a continuous joint has no range to record
@@ -288,8 +302,7 @@ func (r *reader) mean(ctx context.Context, dst []float64, cfg MotorsConfig) erro
 	clear(r.sum)
 	for k := range cfg.Samples {
 		if k > 0 {
-			t = t.Add(cfg.Period)
-			if err := r.clk.SleepUntil(ctx, t); err != nil {
+			if err := next(ctx, r.clk, &t, cfg.Period); err != nil {
 				return err
 			}
 		}
@@ -326,6 +339,7 @@ type sweeper struct {
 	n         int
 	st, raw0  robot.State
 	cmd, wrap []float64
+	win       []float64 // the settle window's calibrated positions, oldest first
 }
 
 // joint sweeps joint i from the hold pose down to the lower end of the sweep, up to the upper
@@ -373,36 +387,11 @@ func (s *sweeper) joint(ctx context.Context, i int, hold []float64, set *Set) ([
 			}
 			prev, havePrev = u, true
 		}
-		// Settle at the end of the leg, watching for wraps, and check that the joint got there
-		// (the mean calibrated position over the second half of the settle time).
-		end := t.Add(s.cfg.Settle)
-		half := t.Add(s.cfg.Settle / 2)
-		sum, cnt := 0.0, 0
-		for t.Before(end) {
-			u, err := s.tick(ctx, &t, i, name)
-			if err != nil {
-				return rg, err
-			}
-			if w := s.wrap[i]; w > 0 && math.Abs(u-prev) > w/2 {
-				return rg, fieldErr(name, "wrap", "the counter wrapped from tick %.0f to %.0f during the sweep, inside the travel", prev, u)
-			}
-			prev = u
-			if !t.Before(half) {
-				if err := s.w.ReadState(&s.st); err != nil {
-					return rg, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
-				}
-				sum += s.st.Position[i]
-				cnt++
-			}
-		}
-		if cnt == 0 {
-			if err := s.w.ReadState(&s.st); err != nil {
-				return rg, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
-			}
-			sum, cnt = s.st.Position[i], 1
-		}
-		if at := sum / float64(cnt); math.Abs(at-goal) > follow {
-			return rg, fieldErr(name, "", "did not follow its sweep: at %.5g after settling, commanded %.5g (off by %.3g, more than %.3g): a stall, a limit, or a wrong calibration", at, goal, math.Abs(at-goal), follow)
+		// Settle at the end of the leg, still commanding the goal and watching for wraps, until
+		// the joint is within follow of the goal and still over the window; a joint that does
+		// not get there within the settle limit does not follow.
+		if err := s.settle(ctx, &t, i, name, goal, follow, &prev); err != nil {
+			return rg, err
 		}
 		if leg < 2 {
 			rg[leg] = prev
@@ -411,11 +400,60 @@ func (s *sweeper) joint(ctx context.Context, i int, hold []float64, set *Set) ([
 	return rg, nil
 }
 
+// settle holds joint i at goal, commanding s.cmd every period and reading the joint, until its
+// last window readings (Settle/2 of periods) all lie within follow of goal and span no more
+// than follow: it has arrived and stopped. Readings arrive late under transport delay or a
+// loaded machine, so the joint is given up to SettleLimit, on the clock and in periods since the
+// leg's last command, before it is refused as not following; the error names where it was (the
+// window's mean) and how far it moved over the window. *prev is the last raw motor reading.
+func (s *sweeper) settle(ctx context.Context, t *time.Time, i int, name string, goal, follow float64, prev *float64) error {
+	win := s.win
+	limit := s.clk.Now().Add(s.cfg.SettleLimit)
+	limitTicks := int(math.Ceil(float64(s.cfg.SettleLimit) / float64(s.cfg.Period)))
+	for k := 1; ; k++ {
+		u, err := s.tick(ctx, t, i, name)
+		if err != nil {
+			return err
+		}
+		if w := s.wrap[i]; w > 0 && math.Abs(u-*prev) > w/2 {
+			return fieldErr(name, "wrap", "the counter wrapped from tick %.0f to %.0f during the sweep, inside the travel", *prev, u)
+		}
+		*prev = u
+		if err := s.w.ReadState(&s.st); err != nil {
+			return fmt.Errorf("calib: joint %q: sweep: %w", name, err)
+		}
+		q := s.st.Position[i]
+		if math.IsNaN(q) || math.IsInf(q, 0) {
+			return fmt.Errorf("calib: joint %q: sweep: position %v", name, q)
+		}
+		copy(win, win[1:])
+		win[len(win)-1] = q
+		if k < len(win) {
+			continue
+		}
+		lo, hi, sum := math.Inf(1), math.Inf(-1), 0.0
+		for _, x := range win {
+			lo, hi, sum = min(lo, x), max(hi, x), sum+x
+		}
+		if max(hi-goal, goal-lo) <= follow && hi-lo <= follow {
+			return nil
+		}
+		if k >= limitTicks && !s.clk.Now().Before(limit) {
+			at := sum / float64(len(win))
+			span := time.Duration(len(win)) * s.cfg.Period
+			if off := math.Abs(at - goal); off > follow {
+				return fieldErr(name, "", "did not follow its sweep: at %.5g after settling for %v, commanded %.5g (off by %.3g, more than %.3g): a stall, a limit, or a wrong calibration", at, s.cfg.SettleLimit, goal, off, follow)
+			}
+			return fieldErr(name, "", "did not follow its sweep: near %.5g (commanded %.5g) after settling for %v but not within %.3g of it and still: it moved %.3g over the last %v: an oscillation, a slipping joint, or a noisy sensor", at, goal, s.cfg.SettleLimit, follow, hi-lo, span)
+		}
+	}
+}
+
 // busyRetries bounds how often tick resends a command a full queue refused.
 const busyRetries = 100
 
-// tick sends s.cmd, waits a period on the clock (advancing *t) and reads joint i's raw motor
-// position.
+// tick sends s.cmd, waits a period on the clock (advancing *t, see next) and reads joint i's
+// raw motor position.
 //
 // A driver whose queue is full (robot.ErrBusy: nothing of the command was sent) gets the same
 // command again a period later, at most busyRetries times: the sweep is slow, and skipping a
@@ -426,8 +464,7 @@ func (s *sweeper) tick(ctx context.Context, t *time.Time, i int, name string) (f
 		if err != nil && (!errors.Is(err, robot.ErrBusy) || try == busyRetries) {
 			return 0, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
 		}
-		*t = t.Add(s.cfg.Period)
-		if err := s.clk.SleepUntil(ctx, *t); err != nil {
+		if err := next(ctx, s.clk, t, s.cfg.Period); err != nil {
 			return 0, err
 		}
 		if err == nil {
@@ -439,6 +476,22 @@ func (s *sweeper) tick(ctx context.Context, t *time.Time, i int, name string) (f
 		return 0, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
 	}
 	return u, nil
+}
+
+// next advances the schedule *t by period and sleeps until it on clk. A tick that wakes a whole
+// period or more late (a starved process: the clock ran on meanwhile, and the robot with it)
+// rebases the schedule to now instead of firing the missed ticks back to back: a burst would
+// send a sweep's commands faster than its speed, and pass a settle window on the clock without
+// a reading that reflects them.
+func next(ctx context.Context, clk robot.Clock, t *time.Time, period time.Duration) error {
+	*t = t.Add(period)
+	if err := clk.SleepUntil(ctx, *t); err != nil {
+		return err
+	}
+	if now := clk.Now(); now.Sub(*t) >= period {
+		*t = now
+	}
+	return nil
 }
 
 func (s *sweeper) rawAt(i int) (float64, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,12 @@ func arm5Case(t *testing.T, shift []float64) motorsCase {
 
 func (c motorsCase) run(t *testing.T, cfg sim.Config) (*calib.File, []calib.JointReport, error) {
 	t.Helper()
+	return c.runOn(t, cfg, nil)
+}
+
+// runOn is run with the procedure sleeping on clock(s) (nil: the simulator's own clock).
+func (c motorsCase) runOn(t *testing.T, cfg sim.Config, clock func(*sim.Sim) robot.Clock) (*calib.File, []calib.JointReport, error) {
+	t.Helper()
 	cfg.Motors = c.truth
 	s, err := sim.New(c.m, cfg)
 	if err != nil {
@@ -52,7 +59,33 @@ func (c motorsCase) run(t *testing.T, cfg sim.Config) (*calib.File, []calib.Join
 	if err != nil {
 		t.Fatal(err)
 	}
-	return calib.CalibrateMotors(context.Background(), s, s.Clock(), hand(s), nom, calib.MotorsConfig{})
+	var clk robot.Clock = s.Clock()
+	if clock != nil {
+		clk = clock(s)
+	}
+	return calib.CalibrateMotors(context.Background(), s, clk, hand(s), nom, calib.MotorsConfig{})
+}
+
+// starved is the clock of a calibration process on a loaded machine: every every-th sleep
+// wakes stall late (after its deadline, or after now when that has passed), the simulator, the
+// robot, having run on meanwhile, as a starved process finds on /clock.
+type starved struct {
+	s     *sim.Sim
+	every int
+	stall time.Duration
+	n     int
+}
+
+func (c *starved) Now() time.Time { return c.s.Now() }
+
+func (c *starved) SleepUntil(ctx context.Context, t time.Time) error {
+	if c.n++; c.n%c.every == 0 {
+		if now := c.s.Now(); now.After(t) {
+			t = now
+		}
+		t = t.Add(c.stall)
+	}
+	return c.s.Clock().SleepUntil(ctx, t)
 }
 
 // TestCalibrateMotors recovers, in the simulator, offsets within one encoder tick and directions
@@ -66,16 +99,24 @@ func TestCalibrateMotors(t *testing.T) {
 	}
 	ur5 := motorsCase{m, truth(m, rc, 1<<17, 0, nil), truth(m, rc, 1<<17, 0, []float64{0.004, -0.0021, 0.001, 0.0, 0.0033, -0.0075})}
 	for _, tc := range []struct {
-		name string
-		c    motorsCase
-		cfg  sim.Config
+		name  string
+		c     motorsCase
+		cfg   sim.Config
+		clock func(*sim.Sim) robot.Clock
 	}{
-		{"arm5", arm5, sim.Config{}},
-		{"arm5 noisy and late", arm5, sim.Config{Faults: sim.Faults{PositionNoise: 2e-5, StateLatency: 30 * time.Millisecond, CommandDelay: 20 * time.Millisecond, Seed: 3}}},
-		{"ur5", ur5, sim.Config{}},
+		{"arm5", arm5, sim.Config{}, nil},
+		{"arm5 noisy and late", arm5, sim.Config{Faults: sim.Faults{PositionNoise: 2e-5, StateLatency: 30 * time.Millisecond, CommandDelay: 20 * time.Millisecond, Seed: 3}}, nil},
+		{"ur5", ur5, sim.Config{}, nil},
+		// The CI failure: a starved process whose clock jumps 0.8 s every 0.4 s of its own
+		// periods (40 sleeps), with commands 40 ms and states 30 ms in flight. Catching up in a
+		// burst passed a whole settle window before the last commands arrived ("waist: did not
+		// follow its sweep: at 0.48373 after settling, commanded 0").
+		{"arm5 starved", arm5, sim.Config{Faults: sim.Faults{StateLatency: 30 * time.Millisecond, CommandDelay: 40 * time.Millisecond}}, func(s *sim.Sim) robot.Clock {
+			return &starved{s: s, every: 40, stall: 800 * time.Millisecond}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, rep, err := tc.c.run(t, tc.cfg)
+			f, rep, err := tc.c.runOn(t, tc.cfg, tc.clock)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,5 +205,97 @@ func TestCalibrateMotorsRefuses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// modelAs is a simulator that reports another model (wider limits than it moves within).
+type modelAs struct {
+	*sim.Sim
+	m *robot.Model
+}
+
+func (d modelAs) Model() *robot.Model { return d.m }
+
+// TestCalibrateMotorsSweepRefuses: waiting for a joint to settle does not let a joint through
+// that never gets there: a stalled joint and a joint stopped short of its sweep by a limit the
+// model does not know are refused, naming that joint alone, on the simulator's clock and on a
+// starved process's clock with commands and states in flight (where the joints that follow are
+// accepted).
+func TestCalibrateMotorsSweepRefuses(t *testing.T) {
+	late := sim.Faults{StateLatency: 30 * time.Millisecond, CommandDelay: 40 * time.Millisecond}
+	for _, tc := range []struct {
+		name   string
+		faults sim.Faults
+		narrow map[string][2]float64 // the simulated joint's true travel, narrower than the model's
+		joint  string
+		other  string // a joint that follows, not to be named
+	}{
+		// The sweep starts about 10 s in (three 3 s poses, two readings); the elbow's comes
+		// after the waist's and the shoulder's.
+		{"stalled elbow", sim.Faults{StuckJoint: "elbow", Stuck: sim.Window{Enabled: true, At: 11 * time.Second}}, nil, "elbow", "waist"},
+		{"waist stopped by a limit", sim.Faults{}, map[string][2]float64{"waist": {-2.0, 2.6}}, "waist", "elbow"},
+	} {
+		for _, clocked := range []string{"sim clock", "starved"} {
+			t.Run(tc.name+"/"+clocked, func(t *testing.T) {
+				c := arm5Case(t, []float64{0.31, -0.42, 0.2, -0.05, 0.7, 0.004})
+				faults := tc.faults
+				if clocked == "starved" {
+					faults.StateLatency, faults.CommandDelay = late.StateLatency, late.CommandDelay
+				}
+				sm := *c.m
+				sm.Joints = slices.Clone(c.m.Joints)
+				for name, r := range tc.narrow {
+					l := &sm.Joints[sm.Index(name)].Limits
+					l.Lower, l.Upper = r[0], r[1]
+				}
+				s, err := sim.New(&sm, sim.Config{Motors: c.truth, Faults: faults})
+				if err != nil {
+					t.Fatal(err)
+				}
+				nom, err := calib.Nominal(c.m, c.nominal, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var clk robot.Clock = s.Clock()
+				if clocked == "starved" {
+					clk = &starved{s: s, every: 40, stall: 800 * time.Millisecond}
+				}
+				f, _, err := calib.CalibrateMotors(context.Background(), modelAs{s, c.m}, clk, hand(s), nom, calib.MotorsConfig{})
+				if err == nil || f != nil {
+					t.Fatalf("accepted: %+v", f)
+				}
+				t.Logf("refused: %v", err)
+				if !errors.Is(err, calib.ErrRefused) {
+					t.Errorf("error %v does not wrap ErrRefused", err)
+				}
+				if w := `joint "` + tc.joint + `": did not follow its sweep`; !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+				if !strings.Contains(err.Error(), "a stall, a limit") {
+					t.Errorf("error %q gives no cause", err)
+				}
+				if strings.Contains(err.Error(), `"`+tc.other+`"`) {
+					t.Errorf("error %q names %s, which follows", err, tc.other)
+				}
+			})
+		}
+	}
+}
+
+// TestMotorsConfigSettleLimit: a settle limit shorter than the settle time is refused.
+func TestMotorsConfigSettleLimit(t *testing.T) {
+	for _, tc := range []struct {
+		cfg calib.MotorsConfig
+		ok  bool
+	}{
+		{calib.MotorsConfig{}, true},
+		{calib.MotorsConfig{Settle: time.Second, SettleLimit: time.Second}, true},
+		{calib.MotorsConfig{Settle: time.Second, SettleLimit: 999 * time.Millisecond}, false},
+		{calib.MotorsConfig{SettleLimit: 100 * time.Millisecond}, false}, // under the 500 ms default settle
+	} {
+		err := tc.cfg.Validate()
+		if (err == nil) != tc.ok || err != nil && !errors.Is(err, calib.ErrConfig) {
+			t.Errorf("%+v: %v", tc.cfg, err)
+		}
 	}
 }
