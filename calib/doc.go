@@ -58,6 +58,16 @@
 // through the new calibration while the motor positions are recorded, checking that the counter
 // does not wrap inside the travel and that the motor follows.
 //
+// Following is judged on the measured state, not after a fixed time: at each end of a sweep leg
+// the joint must come within MotorsConfig.Follow of the leg's goal and stay still there (its
+// readings over Settle/2 span no more than Follow); it is refused only if it does not within
+// SettleLimit (5 × Settle by default), counted both on the clock and in the procedure's own
+// periods. Commands and states in flight, and a process starved by a loaded machine, make a
+// joint settle late; a stall, a limit or a wrong calibration never make it settle. The procedure
+// paces itself on absolute deadlines one Period apart, but a tick that wakes a whole period or
+// more late (the clock ran on while the process did not) rebases its schedule to now rather than
+// firing the missed ticks back to back: a burst would command the sweep faster than its speed.
+//
 // # Latency
 //
 // The command-to-state lag is the time from a position command to the measured state that
