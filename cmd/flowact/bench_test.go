@@ -11,7 +11,7 @@ import (
 )
 
 // tinyBench are flags that make `flowact bench` measure small networks for a few milliseconds.
-var tinyBench = []string{"bench", "--chunk", "8", "--dof", "3", "--tokens", "4", "--state", "3",
+var tinyBench = []string{"bench", "--horizon", "8", "--dof", "3", "--tokens", "4", "--state", "3",
 	"--mlp-hidden", "32", "--mlp-layers", "2", "--mlp-embed", "16",
 	"--tf-width", "32", "--tf-layers", "1", "--tf-heads", "2", "--tf-mlp-ratio", "2", "--tf-embed", "16",
 	"--duration", "1ms", "--min-reps", "2", "--rate", "250", "--kernels=false"}
@@ -178,5 +178,36 @@ func TestBenchKernels(t *testing.T) {
 		if !(h.MaxDiff > 0 && h.MaxDiff < 0.01*h.MaxAbs) {
 			t.Errorf("half-precision cost %+v", h)
 		}
+	}
+}
+
+// TestBenchJitter runs the wall-clock jitter cases briefly on a tiny MLP: the tick alone, with
+// the network beside it, and isolated (or the note saying why not). Only counts are checked:
+// the timings are the machine's.
+func TestBenchJitter(t *testing.T) {
+	args := append(append([]string{}, tinyBench...), "--json", "--arch", "", "--strategies", "",
+		"--jitter", "mlp", "--jitter-duration", "100ms", "--jitter-rounds", "1")
+	code, stdout, stderr := runCLI(t, context.Background(), args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	want := 3
+	if rep.JitterNote != "" {
+		want = 2
+	}
+	if len(rep.Jitter) != want {
+		t.Fatalf("%d jitter results (note %q), want %d", len(rep.Jitter), rep.JitterNote, want)
+	}
+	for i, r := range rep.Jitter {
+		if r.Ticks == 0 || r.LateUsMax < r.LateUsMedian || (i > 0) != (r.Arch == "mlp") || (i > 0) != (r.Inferences > 0) || r.Isolate != (i == 2) {
+			t.Errorf("case %d: %+v", i, r)
+		}
+	}
+	if code, _, stderr := runCLI(t, context.Background(), "bench", "--jitter", "cnn"); code != 2 || !strings.Contains(stderr, "--jitter") {
+		t.Errorf("--jitter cnn: exit %d, %q", code, stderr)
 	}
 }

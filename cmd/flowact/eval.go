@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/flowact/flowact/cmd/flowact/internal/report"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/robot"
@@ -25,11 +29,14 @@ var defaultTasks = []string{"reach", "detour", "track"}
 type evalOptions struct {
 	policy     string
 	checkpoint string
+	weights    string // overrides the policy file's expert.weights when not empty
 	tasks      []string
 	episodes   int
 	seed       uint64
 	latency    time.Duration
 	asJSON     bool
+	out        string // --out: the report directory ("" none)
+	overwrite  bool   // --overwrite: replace the report in --out
 }
 
 // taskResult is one task's evaluation.
@@ -45,6 +52,21 @@ type taskResult struct {
 	Collisions int      `json:"collisions,omitempty"`
 	Tracked    float64  `json:"mean_tracked,omitempty"`
 	Failed     []uint64 `json:"failed_seeds,omitempty"`
+	// With the policy's loop.gate.samples set: EpisodeSpread is the distribution over episodes
+	// of each episode's largest chunk spread, Gated the chunks the gate held (loop.gate.max_spread)
+	// and GatedEpisodes the episodes in which it held at least one.
+	EpisodeSpread *spreadQuantiles `json:"episode_max_spread,omitempty"`
+	Gated         uint64           `json:"gated_chunks,omitempty"`
+	GatedEpisodes int              `json:"gated_episodes,omitempty"`
+}
+
+// spreadQuantiles summarize the episodes' largest chunk spreads (normalized units).
+type spreadQuantiles struct {
+	Min float64 `json:"min"`
+	P10 float64 `json:"p10"`
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	Max float64 `json:"max"`
 }
 
 // quantiles are p50 and p99 of a histogram.
@@ -60,6 +82,7 @@ type quantiles struct {
 type evalReport struct {
 	Policy     string       `json:"policy"`
 	Checkpoint string       `json:"checkpoint"`
+	Weights    string       `json:"weights"` // the expert's weight matrices: f32 or f16
 	Strategy   string       `json:"strategy"`
 	Rate       float64      `json:"rate_hz"`
 	Seed       uint64       `json:"seed"`
@@ -75,10 +98,14 @@ type evalReport struct {
 	Delay      quantiles `json:"chunk_delay_ticks"`
 	SeamJump   quantiles `json:"seam_jump_rad"`
 	SeamJerk   quantiles `json:"seam_jerk_rad_s3"`
-	Chunks     uint64    `json:"chunks"`
-	HoldTicks  uint64    `json:"hold_ticks"`
-	Late       uint64    `json:"late_chunks"`
-	Clamps     uint64    `json:"clamps"`
+	// Spread is each chunk's spread over loop.gate.samples samples (absent without it); Gated
+	// the chunks the gate held.
+	Spread    *quantiles `json:"spread,omitempty"`
+	Gated     uint64     `json:"gated_chunks,omitempty"`
+	Chunks    uint64     `json:"chunks"`
+	HoldTicks uint64     `json:"hold_ticks"`
+	Late      uint64     `json:"late_chunks"`
+	Clamps    uint64     `json:"clamps"`
 	// ClampsByKind splits Clamps by the safety filter's kind (position, velocity, ...).
 	ClampsByKind map[string]uint64 `json:"clamps_by_kind"`
 	SimSeconds   float64           `json:"simulated_s"`
@@ -98,7 +125,8 @@ simulator's clock: faster than real time and reproducible from --seed (episode i
 uses seed S+i). The loop is stepped in simulated time (policy.Loop.Simulate): each inference
 runs between two ticks and its chunk is held for --latency of simulated time (0: it arrives at
 the next tick). Prints the success rate per task, tick jitter and cost, inference latency,
-chunk delay and seam jerk; --json for scripts. SIGINT or SIGTERM ends the run within an
+chunk delay and seam jerk (and, with the policy's loop.gate, each chunk's spread, each
+episode's largest and the chunks the gate held); --json for scripts. SIGINT or SIGTERM ends the run within an
 episode's braking: the report covers the episodes that finished (marked interrupted) and the
 exit status is 130.
 
@@ -112,17 +140,35 @@ exit status is 130.
 			if o.latency < 0 {
 				return usagef("eval: --latency %v is negative", o.latency)
 			}
-			rep, err := evaluate(cmd.Context(), o, cmd.ErrOrStderr())
+			if o.out != "" {
+				if err := report.Prepare(o.out, o.overwrite); err != nil {
+					return usagef("eval: --out %v", err)
+				}
+			} else if o.overwrite {
+				return usagef("eval: --overwrite without --out")
+			}
+			rec := newEvalRecord(o.out != "")
+			rep, err := evaluate(cmd.Context(), o, cmd.ErrOrStderr(), rec)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
+			var text strings.Builder
+			printReport(&text, rep)
 			if o.asJSON {
 				if err := json.NewEncoder(w).Encode(rep); err != nil {
 					return err
 				}
 			} else {
-				printReport(w, rep)
+				io.WriteString(w, text.String())
+			}
+			if o.out != "" {
+				run := &report.Run{Title: "flowact eval", Command: commandLine(cmd),
+					Robot: rec.robot, Episodes: rec.episodes, Traces: rec.traces, Summary: rep, SummaryText: text.String()}
+				if err := report.Write(o.out, run); err != nil {
+					return fmt.Errorf("eval: --out: %w", err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "eval: report in %s\n", filepath.Join(o.out, report.IndexFile))
 			}
 			if rep.Interrupted {
 				return fmt.Errorf("eval: %w after %d of %d episodes", errInterrupted, rep.Episodes, o.episodes*len(o.tasks))
@@ -133,16 +179,19 @@ exit status is 130.
 	f := cmd.Flags()
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
+	f.StringVar(&o.weights, "weights", "", "precision of the expert's weight matrices, f32 or f16 (default: the policy file's expert.weights)")
 	f.StringSliceVar(&o.tasks, "task", defaultTasks, "task files or shipped task names (repeat or comma-separate)")
 	f.IntVar(&o.episodes, "episodes", 50, "episodes per task")
 	f.Uint64Var(&o.seed, "seed", 1_000_000, "seed of each task's first episode (keep clear of the training seeds)")
 	f.DurationVar(&o.latency, "latency", 0, "simulated inference latency (0: the chunk arrives at the next tick)")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&o.out, "out", "", "also write a report to this directory: episodes.jsonl (one line per episode), per task a plot of the end-effector paths, per failed episode a plot of its joints, index.html linking them")
+	f.BoolVar(&o.overwrite, "overwrite", false, "replace the report a former run left in --out")
 	return cmd
 }
 
 func printReport(w io.Writer, r *evalReport) {
-	fmt.Fprintf(w, "policy %s, checkpoint %s, %s splicing at %g Hz, seeds from %d\n", r.Policy, r.Checkpoint, r.Strategy, r.Rate, r.Seed)
+	fmt.Fprintf(w, "policy %s, checkpoint %s (%s weights), %s splicing at %g Hz, seeds from %d\n", r.Policy, r.Checkpoint, r.Weights, r.Strategy, r.Rate, r.Seed)
 	for _, t := range r.Tasks {
 		extra := ""
 		switch {
@@ -151,6 +200,9 @@ func printReport(w io.Writer, r *evalReport) {
 		case t.Task == "track":
 			extra = fmt.Sprintf(", mean tracked %.1f%%", 100*t.Tracked)
 		}
+		if q := t.EpisodeSpread; q != nil {
+			extra += fmt.Sprintf("; episode max spread p10 %.3g p50 %.3g p90 %.3g max %.3g, gate held %d chunks in %d episodes", q.P10, q.P50, q.P90, q.Max, t.Gated, t.GatedEpisodes)
+		}
 		fmt.Fprintf(w, "  %-8s %3d/%-3d success %5.1f%%  final distance %.1f mm%s\n", t.Task, t.Successes, t.Episodes, 100*t.Success, 1000*t.Distance, extra)
 	}
 	fmt.Fprintf(w, "  all      %3d/%-3d success %5.1f%%\n", r.Successes, r.Episodes, 100*r.Success)
@@ -158,6 +210,9 @@ func printReport(w io.Writer, r *evalReport) {
 		secs(r.TickJitter.P50), secs(r.TickJitter.P99), secs(r.TickCost.P50), secs(r.TickCost.P99), secs(r.Inference.P50), secs(r.Inference.P99))
 	fmt.Fprintf(w, "chunks %d (delay p50 %.0f p99 %.0f ticks, %d late), seam jump mean %.3g p99 %.3g rad, seam jerk mean %.3g p99 %.3g rad/s^3, %d hold ticks, %d clamps; %.0f s simulated in %.1f s\n",
 		r.Chunks, r.Delay.P50, r.Delay.P99, r.Late, r.SeamJump.Mean, r.SeamJump.P99, r.SeamJerk.Mean, r.SeamJerk.P99, r.HoldTicks, r.Clamps, r.SimSeconds, r.Seconds)
+	if r.Spread != nil {
+		fmt.Fprintf(w, "spread per chunk p50 %.3g p99 %.3g max %.3g; the gate held %d chunks\n", r.Spread.P50, r.Spread.P99, r.Spread.Max, r.Gated)
+	}
 }
 
 func secs(s float64) string {
@@ -190,7 +245,7 @@ func loadPolicy(pf *PolicyFile, ckptDir string) (*loadedPolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := policy.LoadConfig{Name: ref, EELink: rc.EELink}
+	cfg := policy.LoadConfig{Name: ref, EELink: rc.EELink, Weights: pf.Expert.Weights, Threads: pf.Expert.Threads}
 	var ck *policy.Checkpoint
 	if strings.HasPrefix(ref, shippedPrefix) {
 		fsys, dir := checkpointRef(ref)
@@ -211,13 +266,16 @@ func (lp *loadedPolicy) expert(seed uint64) (*policy.Expert, error) {
 	return lp.ck.Expert(lp.file.Sampler.Sampler(), seed)
 }
 
-// loadPolicyTasks loads the policy file policyName (its robot replaced by robotName when that is
-// not empty), the task files to run it on, and the policy's checkpoint (ckptDir, when not empty,
+// loadPolicyTasks loads the policy file policyName (its robot replaced by robotName and its
+// expert.weights by weights when those are not empty), the task files to run it on, and the policy's checkpoint (ckptDir, when not empty,
 // replaces the file's), and checks that every task is for the policy's robot and fits the
 // checkpoint. cmd names the command in errors. The caller closes the policy.
-func loadPolicyTasks(cmd, policyName, robotName, ckptDir string, tasks []string) (*loadedPolicy, []*TaskFile, error) {
+func loadPolicyTasks(cmd, policyName, robotName, weights, ckptDir string, tasks []string) (*loadedPolicy, []*TaskFile, error) {
 	pf, err := loadPolicyFile(policyName)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := pf.setWeights(weights); err != nil {
 		return nil, nil, err
 	}
 	if robotName != "" {
@@ -251,22 +309,29 @@ func loadPolicyTasks(cmd, policyName, robotName, ckptDir string, tasks []string)
 }
 
 // evaluate runs o's episodes.
-func evaluate(ctx context.Context, o evalOptions, progress io.Writer) (*evalReport, error) {
-	lp, tfs, err := loadPolicyTasks("eval", o.policy, "", o.checkpoint, o.tasks)
+// rec, when not nil, keeps each episode's row and trace for --out.
+func evaluate(ctx context.Context, o evalOptions, progress io.Writer, rec *evalRecord) (*evalReport, error) {
+	lp, tfs, err := loadPolicyTasks("eval", o.policy, "", o.weights, o.checkpoint, o.tasks)
 	if err != nil {
 		return nil, err
 	}
 	defer lp.Close()
-	rep := &evalReport{Policy: o.policy, Checkpoint: lp.ref, Seed: o.seed}
+	if rec != nil {
+		rec.robot = reportRobot(lp.rb.Model)
+	}
+	rep := &evalReport{Policy: o.policy, Checkpoint: lp.ref, Weights: lp.ck.Weights(), Seed: o.seed}
 	agg := newAggregate()
 	start := time.Now()
 	total := len(tfs) * o.episodes
 	pb := newProgress(progress, total, "eval")
 	ok := 0
-	for _, tf := range tfs {
+	for i, tf := range tfs {
+		if rec != nil {
+			rec.taskFile = o.tasks[i]
+		}
 		tr, err := evalTask(ctx, lp, tf, o, agg, func() {
 			pb.step(fmt.Sprintf("%d/%d ok", ok, total))
-		}, &ok)
+		}, &ok, rec)
 		interrupted := err != nil && ctx.Err() != nil
 		if err != nil && !interrupted {
 			return nil, err
@@ -294,7 +359,7 @@ func evaluate(ctx context.Context, o evalOptions, progress io.Writer) (*evalRepo
 }
 
 // evalTask runs one task's episodes.
-func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions, agg *aggregate, tick func(), ok *int) (*taskResult, error) {
+func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions, agg *aggregate, tick func(), ok *int, rec *evalRecord) (*taskResult, error) {
 	rate := lp.file.Loop.Rate
 	if rate == 0 {
 		rate = 100 // policy.Config's default
@@ -321,22 +386,27 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 	sampler := lp.file.Sampler.Sampler()
 	res := &taskResult{Task: tk.Name(), Episodes: o.episodes}
 	var dist, tracked float64
+	var maxSpread []float64
 	for i := range o.episodes {
 		seed := o.seed + uint64(i)
 		env, err := runner.Start(tk, seed)
 		if err != nil {
 			return nil, err
 		}
+		var trace *task.Trace
+		if rec != nil {
+			trace = env.Record()
+		}
 		inf, err := lp.ck.Expert(sampler, lp.file.Seed^seed)
 		if err != nil {
 			return nil, err
 		}
-		meta, err := runEpisode(ctx, env, inf, lp.file.Loop, o.latency, agg)
+		meta, snap, err := runEpisode(ctx, env, inf, lp.file.Loop, o.latency, agg)
 		if err != nil {
 			if ctx.Err() != nil {
 				// Interrupted: report the episodes that finished.
 				res.Episodes = i
-				res.finish(dist, tracked)
+				res.finish(dist, tracked, maxSpread)
 				return res, ctx.Err()
 			}
 			return nil, fmt.Errorf("eval: %s seed %d: %w", tk.Name(), seed, err)
@@ -352,17 +422,33 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		}
 		dist += meta.Distance
 		tracked += meta.Tracked
+		if lp.file.Loop.Gate.Samples > 0 {
+			maxSpread = append(maxSpread, snap.Hist.Spread.Max)
+			res.Gated += snap.Counters.Gated
+			if snap.Counters.Gated > 0 {
+				res.GatedEpisodes++
+			}
+		}
 		agg.simSeconds += meta.Elapsed.Seconds()
+		if rec != nil {
+			rec.add(seed, meta, tk.TimeLimit(), trace, snap)
+		}
 		tick()
 	}
-	res.finish(dist, tracked)
+	res.finish(dist, tracked, maxSpread)
 	return res, nil
 }
 
-// finish computes the rates from the sums over the result's episodes.
-func (r *taskResult) finish(dist, tracked float64) {
+// finish computes the rates from the sums over the result's episodes, and the quantiles of
+// their largest spreads (none: no spread was measured).
+func (r *taskResult) finish(dist, tracked float64, maxSpread []float64) {
 	if r.Episodes == 0 {
 		return
+	}
+	if n := len(maxSpread); n > 0 {
+		slices.Sort(maxSpread)
+		at := func(q float64) float64 { return maxSpread[min(int(q*float64(n)), n-1)] }
+		r.EpisodeSpread = &spreadQuantiles{Min: maxSpread[0], P10: at(0.1), P50: at(0.5), P90: at(0.9), Max: maxSpread[n-1]}
 	}
 	r.Success = float64(r.Successes) / float64(r.Episodes)
 	r.Distance = dist / float64(r.Episodes)
@@ -373,20 +459,93 @@ func (r *taskResult) finish(dist, tracked float64) {
 
 // runEpisode runs the control loop on one episode, in the episode's simulated time, until the
 // task ends it.
-func runEpisode(ctx context.Context, env *episode.Env, inf policy.Inferer, cfg policy.Config, latency time.Duration, agg *aggregate) (task.Meta, error) {
+func runEpisode(ctx context.Context, env *episode.Env, inf policy.Inferer, cfg policy.Config, latency time.Duration, agg *aggregate) (task.Meta, *policy.Snapshot, error) {
 	drv := &timedDriver{Driver: env.Driver(), cost: agg.tickCost}
 	loop, err := policy.New(cfg, policy.Deps{Driver: drv, Inferer: inf, Clock: env.Clock(), Embeddings: envEmbeddings{env}})
 	if err != nil {
-		return task.Meta{}, usageError{err}
+		return task.Meta{}, nil, usageError{err}
 	}
 	if err := loop.Start(); err != nil {
-		return task.Meta{}, err
+		return task.Meta{}, nil, err
 	}
 	if err := loop.Simulate(ctx, latency); !errors.Is(err, episode.ErrDone) {
-		return task.Meta{}, err
+		return task.Meta{}, nil, err
 	}
-	agg.add(loop.Snapshot())
-	return env.Meta(), nil
+	snap := loop.Snapshot()
+	agg.add(snap)
+	return env.Meta(), snap, nil
+}
+
+// commandLine is the command as run: its path and the flags given.
+func commandLine(cmd *cobra.Command) string {
+	parts := []string{cmd.CommandPath()}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		v := f.Value.String()
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			v = strings.Join(sv.GetSlice(), ",")
+		}
+		parts = append(parts, "--"+f.Name+"="+v)
+	})
+	return strings.Join(parts, " ")
+}
+
+// evalRecord keeps what --out writes: a row and a trace per episode.
+type evalRecord struct {
+	taskFile string // the task file of the episodes being added, as given
+	robot    report.Robot
+	episodes []report.Episode
+	traces   []*task.Trace
+}
+
+// newEvalRecord returns a record, or nil when on is false.
+func newEvalRecord(on bool) *evalRecord {
+	if !on {
+		return nil
+	}
+	return &evalRecord{}
+}
+
+func (r *evalRecord) add(seed uint64, m task.Meta, limit time.Duration, tr *task.Trace, s *policy.Snapshot) {
+	ep := episodeRow(seed, m, limit, tr.Tolerance)
+	ep.TaskFile = r.taskFile
+	h := &s.Hist
+	ep.Loop = &report.Loop{
+		Ticks: s.Counters.Ticks, Chunks: s.Counters.Chunks, Late: s.Counters.Late, HoldTicks: s.Counters.HoldTicks,
+		Clamps: s.Clamps.Total(), DelayMean: h.Delay.Mean(), DelayMax: h.Delay.Max,
+		Seams: h.SeamJump.N, SeamJumpMean: h.SeamJump.Mean(), SeamJumpMax: h.SeamJump.Max,
+		SeamJerkMean: h.SeamJerk.Mean(), SeamJerkMax: h.SeamJerk.Max, InferenceMean: h.Inference.Mean(),
+	}
+	r.episodes = append(r.episodes, ep)
+	r.traces = append(r.traces, tr)
+}
+
+// episodeRow is an episode's line in a report, from the task's metadata.
+func episodeRow(seed uint64, m task.Meta, limit time.Duration, tol float64) report.Episode {
+	ep := report.Episode{Task: m.Task, Seed: seed, Instruction: m.Instruction, Target: m.Target, Success: m.Success,
+		Reason: report.Reason(m, limit, tol), FinalDistance: m.Distance, Collided: m.Collided, Elapsed: m.Elapsed.Seconds()}
+	switch m.Task {
+	case "detour":
+		c := m.Clearance
+		ep.Clearance = &c
+	case "track":
+		tr := m.Tracked
+		ep.Tracked = &tr
+	}
+	return ep
+}
+
+// reportRobot is what a report's joint plots need of model m.
+func reportRobot(m *robot.Model) report.Robot {
+	rb := report.Robot{}
+	for _, j := range m.Joints {
+		rb.Joints = append(rb.Joints, j.Name)
+		lo, hi := 1.0, -1.0 // no limits
+		if j.Limits.HasPosition {
+			lo, hi = j.Limits.Lower, j.Limits.Upper
+		}
+		rb.Lower, rb.Upper = append(rb.Lower, lo), append(rb.Upper, hi)
+	}
+	return rb
 }
 
 // envEmbeddings is the episode's synthetic VLM as the loop's embedding mailbox.
@@ -426,7 +585,9 @@ type aggregate struct {
 	inference           policy.HistogramSnapshot // wall time of each inference (Simulate's InferPending)
 	jitter, delay       policy.HistogramSnapshot
 	seamJump, seamJerk  policy.HistogramSnapshot
+	spread              policy.HistogramSnapshot
 	chunks, holds, late uint64
+	gated               uint64
 	clamps              policy.Clamps
 	simSeconds          float64
 }
@@ -439,6 +600,8 @@ func (a *aggregate) add(s *policy.Snapshot) {
 	a.chunks += s.Counters.Chunks
 	a.holds += s.Counters.HoldTicks
 	a.late += s.Counters.Late
+	a.gated += s.Counters.Gated
+	a.spread.Merge(s.Hist.Spread)
 	for k, n := range s.Clamps {
 		a.clamps[k] += n
 	}
@@ -462,6 +625,11 @@ func (a *aggregate) fill(r *evalReport) {
 		r.ClampsByKind[safety.Kind(k).String()] = n
 	}
 	r.SimSeconds = a.simSeconds
+	if a.spread.N > 0 {
+		q := quant(a.spread)
+		r.Spread = &q
+	}
+	r.Gated = a.gated
 }
 
 func quant(s policy.HistogramSnapshot) quantiles {

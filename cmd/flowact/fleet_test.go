@@ -136,7 +136,7 @@ func TestHubFleetExport(t *testing.T) {
 	if err := os.CopyFS(ck, sub); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := runCLI(t, ctx, "fleet", "push", ck, "--robot", "r1", "--name", "mlp-v2", "--nats", url)
+	code, stdout, stderr := runCLI(t, ctx, "fleet", "push", ck, "--fleet-id", "r1", "--name", "mlp-v2", "--nats", url)
 	if code != 0 || !strings.Contains(stdout, "pushed mlp-v2") {
 		t.Fatalf("fleet push: exit %d: %s %s", code, stdout, stderr)
 	}
@@ -181,7 +181,7 @@ func TestHubCollectExport(t *testing.T) {
 		t.Fatalf("collect --nats: %+v", sum.Fleet)
 	}
 	out := t.TempDir()
-	code, stdout, stderr = runCLI(t, ctx, "export", "--nats", url, "--stream", fleet.EpisodeStream("sim1"), "--robot", "sim1", "--out", out)
+	code, stdout, stderr = runCLI(t, ctx, "export", "--nats", url, "--stream", fleet.EpisodeStream("sim1"), "--fleet-id", "sim1", "--out", out)
 	if code != 0 {
 		t.Fatalf("export: exit %d: %s", code, stderr)
 	}
@@ -202,22 +202,25 @@ func TestHubCollectExport(t *testing.T) {
 func TestFleetConfigBlock(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
-	if err := os.WriteFile(good, []byte("robot: ur5\nfleet:\n  robot: arm-07\n  url: nats://127.0.0.1:4222\n  domain: arm-07\n  hub_domain: hub\n  publish_timeout: 3s\n  telemetry_rate_hz: 2\n  models: true\n"), 0o644); err != nil {
+	if err := os.WriteFile(good, []byte("robot: ur5\nfleet:\n  robot: arm-07\n  url: nats://127.0.0.1:4222\n  domain: arm-07\n  hub_domain: hub\n  publish_timeout: 3s\n  telemetry_rate_hz: 2\n  models: true\n  episode_max: 90s\n  record_queue: 1024\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	pf, err := loadPolicyFile(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pf.Fleet.Robot != "arm-07" || pf.Fleet.PublishTimeout != 3*time.Second || !pf.Fleet.Models || pf.Fleet.TelemetryRate != 2 {
+	if pf.Fleet.Robot != "arm-07" || pf.Fleet.PublishTimeout != 3*time.Second || !pf.Fleet.Models || pf.Fleet.TelemetryRate != 2 ||
+		pf.Fleet.EpisodeMax != 90*time.Second || pf.Fleet.RecordQueue != 1024 || pf.Fleet.NoRecord {
 		t.Errorf("decoded %+v", pf.Fleet)
 	}
 	for name, c := range map[string]struct{ body, want string }{
-		"unknown.yaml":  {"robot: ur5\nfleet: {robot: a, url: embedded, spol: /tmp}\n", "spol"},
-		"no-robot.yaml": {"robot: ur5\nfleet: {url: embedded}\n", "robot: required"},
-		"bad-id.yaml":   {"robot: ur5\nfleet: {robot: a.b, url: embedded}\n", "a.b"},
-		"bad-url.yaml":  {"robot: ur5\nfleet: {robot: a, url: http://x:1}\n", "scheme"},
-		"bad-rep.yaml":  {"robot: ur5\nfleet: {robot: a, url: embedded, replicas: 2}\n", "replicas 2"},
+		"unknown.yaml":   {"robot: ur5\nfleet: {robot: a, url: embedded, spol: /tmp}\n", "spol"},
+		"no-robot.yaml":  {"robot: ur5\nfleet: {url: embedded}\n", "robot: required"},
+		"bad-id.yaml":    {"robot: ur5\nfleet: {robot: a.b, url: embedded}\n", "a.b"},
+		"bad-url.yaml":   {"robot: ur5\nfleet: {robot: a, url: http://x:1}\n", "scheme"},
+		"bad-rep.yaml":   {"robot: ur5\nfleet: {robot: a, url: embedded, replicas: 2}\n", "replicas 2"},
+		"bad-max.yaml":   {"robot: ur5\nfleet: {robot: a, url: embedded, episode_max: 10ms}\n", "episode_max 10ms"},
+		"bad-queue.yaml": {"robot: ur5\nfleet: {robot: a, url: embedded, record_queue: 4}\n", "record_queue 4"},
 	} {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, []byte(c.body), 0o644); err != nil {
@@ -228,16 +231,16 @@ func TestFleetConfigBlock(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q; want 2 and %q", name, code, stderr, c.want)
 		}
 	}
-	// --embedding nats: needs the link.
-	if code, _, stderr := runCLI(t, context.Background(), "run", "--embedding", "nats:x.y"); code != 2 || !strings.Contains(stderr, "fleet link is off") {
-		t.Errorf("run --embedding nats: without a link: exit %d, %q", code, stderr)
+	// --nats-embedding needs the link.
+	if code, _, stderr := runCLI(t, context.Background(), "run", "--nats-embedding", "x.y"); code != 2 || !strings.Contains(stderr, "fleet link is off") {
+		t.Errorf("run --nats-embedding without a link: exit %d, %q", code, stderr)
 	}
 }
 
 // TestDemoFleet: `flowact demo --fleet` runs an embedded hub, records the episode into its
 // stream and ends with the stream's message count in its summary.
 func TestDemoFleet(t *testing.T) {
-	code, out, stderr := runCLI(t, context.Background(), "demo", "--tasks", shortTrack(t), "--episodes", "1", "--headless", "--json", "--fleet")
+	code, out, stderr := runCLI(t, context.Background(), "demo", "--task", shortTrack(t), "--episodes", "1", "--headless", "--json", "--fleet")
 	if code != 0 {
 		t.Fatalf("demo --fleet: exit %d: %s", code, stderr)
 	}

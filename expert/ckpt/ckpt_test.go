@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -207,7 +208,8 @@ func TestLoadCorruption(t *testing.T) {
 		want error
 	}{
 		{func(m *Manifest) { m.Version = 2 }, ErrVersion},
-		{func(m *Manifest) { m.TimeConvention = "t1_noise" }, ErrConvention},
+		{func(m *Manifest) { m.TimeConvention = "t2_noise" }, ErrConvention},
+		{func(m *Manifest) { m.TimeConvention = "" }, ErrConvention},
 		{func(m *Manifest) { m.Architecture = "" }, ErrArchitecture},
 		{func(m *Manifest) { m.Weights.SHA256 = m.Weights.SHA256[:63] + "0" }, ErrChecksum},
 		{func(m *Manifest) { m.Weights.File = "../x" }, ErrFormat},
@@ -420,4 +422,32 @@ func mustRead(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestManifestObjective: the objective round-trips, absent means flow matching, and an unknown
+// one is refused by name.
+func TestManifestObjective(t *testing.T) {
+	for _, obj := range []string{"", ObjectiveFlowMatching, ObjectiveRegression} {
+		dir := t.TempDir()
+		m := sampleManifest()
+		m.Objective = obj
+		if err := Save(dir, m, sampleTensors(), nil); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(dir)
+		if err != nil || c.Manifest.Objective != obj {
+			t.Errorf("objective %q: loaded %q, %v", obj, c.Manifest.Objective, err)
+		}
+	}
+	m := sampleManifest()
+	m.Objective = "diffusion"
+	m.Version, m.TimeConvention = Version, TimeConvention
+	m.Weights = FileRef{File: WeightsFile, SHA256: strings.Repeat("0", 64), DType: DTypeF32}
+	if err := m.Validate(); !errors.Is(err, ErrObjective) || !strings.Contains(err.Error(), "diffusion") {
+		t.Errorf("objective diffusion: %v", err)
+	}
+	m.Objective, m.TimeConvention = ObjectiveRegression, TimeConventionT1Noise
+	if err := m.Validate(); !errors.Is(err, ErrConvention) {
+		t.Errorf("a regressor in the t1_noise convention: %v", err)
+	}
 }

@@ -32,9 +32,24 @@ var (
 // Version is the manifest format version this package writes and the only one it reads.
 const Version = 1
 
-// TimeConvention is the only time convention of flowact checkpoints: flow time 0 is noise and 1
-// is data. Checkpoints in the opposite convention are converted before they are written.
+// TimeConvention is the time convention of flowact checkpoints: flow time 0 is noise and 1 is
+// data. Save always writes it.
 const TimeConvention = "t0_noise"
+
+// Objectives of a manifest (Manifest.Objective).
+const (
+	ObjectiveFlowMatching = "flow_matching"
+	ObjectiveRegression   = "regression"
+)
+
+// ErrObjective reports a manifest objective this build does not know.
+var ErrObjective = errors.New("unknown training objective")
+
+// TimeConventionT1Noise is the opposite convention, openpi's and LeRobot's (tau = 1 is noise,
+// tau = 0 data; the network predicts d x / d tau). A manifest may state it: the network loader
+// (package nn) converts such a network as it loads it (nn.ReverseTime: t = 1 - tau, v = -v_tau),
+// and `flowact import` writes it as a flowact checkpoint.
+const TimeConventionT1Noise = "t1_noise"
 
 // File names inside a checkpoint directory.
 const (
@@ -54,7 +69,13 @@ type Manifest struct {
 	// training times.
 	Scheduler Component `json:"scheduler"`
 	TimeDist  Component `json:"time_dist"`
-	// TimeConvention must be TimeConvention.
+	// Objective is what the network was trained to output: ObjectiveFlowMatching (also when
+	// absent), the velocity of the path, or ObjectiveRegression, the chunk itself from
+	// x = 0 at t = 0 (the deterministic baseline; the scheduler and time distribution are then
+	// unused).
+	Objective string `json:"objective,omitempty"`
+	// TimeConvention is TimeConvention, or TimeConventionT1Noise for a network trained with
+	// time running the other way (converted by the loader).
 	TimeConvention string `json:"time_convention"`
 	// Norm holds the normalization statistics, opaque here (the policy decodes them); may be empty.
 	Norm       json.RawMessage `json:"norm,omitempty"`
@@ -111,8 +132,8 @@ func (m *Manifest) Validate() error {
 	switch {
 	case m.Version != Version:
 		return fmt.Errorf("ckpt: manifest version %d, this build reads %d: %w", m.Version, Version, ErrVersion)
-	case m.TimeConvention != TimeConvention:
-		return fmt.Errorf("ckpt: manifest time convention %q, want %q: %w", m.TimeConvention, TimeConvention, ErrConvention)
+	case m.TimeConvention != TimeConvention && m.TimeConvention != TimeConventionT1Noise:
+		return fmt.Errorf("ckpt: manifest time convention %q, want %q (or %q, converted at load): %w", m.TimeConvention, TimeConvention, TimeConventionT1Noise, ErrConvention)
 	case m.Architecture == "":
 		return fmt.Errorf("ckpt: manifest has no architecture: %w", ErrArchitecture)
 	case len(m.Config) == 0:
@@ -121,6 +142,11 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("ckpt: manifest has no scheduler name: %w", ErrFormat)
 	case m.TimeDist.Name == "":
 		return fmt.Errorf("ckpt: manifest has no time distribution name: %w", ErrFormat)
+	case m.Objective != "" && m.Objective != ObjectiveFlowMatching && m.Objective != ObjectiveRegression:
+		return fmt.Errorf("ckpt: manifest objective %q, want %s or %s: %w", m.Objective, ObjectiveFlowMatching, ObjectiveRegression, ErrObjective)
+	case m.Objective == ObjectiveRegression && m.TimeConvention != TimeConvention:
+		// A regressor has no flow time: the conversion at load would turn its output around.
+		return fmt.Errorf("ckpt: manifest objective %s with time convention %q: a regressor has no flow time to convert: %w", m.Objective, m.TimeConvention, ErrConvention)
 	}
 	if err := m.Weights.validate("weights"); err != nil {
 		return err
