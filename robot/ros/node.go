@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,17 +221,12 @@ type session struct {
 	pubDiag *goroslib.Publisher
 	subs    []*goroslib.Subscriber
 	srvs    []*goroslib.ServiceProvider
-	// What this session registered, to register again in place with a restarted master.
-	regPubs, regSubs []registration
-	regSrvs          []registration // type holds the service's rosrpc:// URI
+	reg     registered // to register again in place with a restarted master
 }
 
-// registration is one topic (name and message type) or service (name and URI).
-type registration struct{ name, typ string }
-
-// typeName is the ROS type of a goroslib message value.
+// typeName is the ROS type of a goroslib message value or pointer.
 func typeName(msg any) string {
-	t, err := msgproc.Type(msg)
+	t, err := msgproc.Type(reflect.Indirect(reflect.ValueOf(msg)).Interface())
 	if err != nil {
 		panic(err) // goroslib's own message types always have one
 	}
@@ -274,26 +270,26 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	if s.pubDiag, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Diagnostics, Msg: &diagnostic_msgs.DiagnosticArray{}}); err != nil {
 		return s, fmt.Errorf("ros: publisher %s: %w", t.Diagnostics, err)
 	}
-	s.regPubs = []registration{
+	s.reg.pubs = []registration{
 		{t.Command, typeName(std_msgs.Float64MultiArray{})},
 		{t.Trajectory, typeName(trajectory_msgs.JointTrajectory{})},
 		{t.Diagnostics, typeName(diagnostic_msgs.DiagnosticArray{})},
 		{"/rosout", typeName(rosgraph_msgs.Log{})}, // goroslib's own
 	}
 	if s.sim {
-		s.regSubs = append(s.regSubs, registration{"/clock", typeName(rosgraph_msgs.Clock{})}) // goroslib's own
+		s.reg.subs = append(s.reg.subs, registration{"/clock", typeName(rosgraph_msgs.Clock{})}) // goroslib's own
 	}
 	subs := []goroslib.SubscriberConf{
 		{Node: gn, Topic: t.JointStates, Callback: func(m *sensor_msgs.JointState) { n.joints.Store(m) }, QueueSize: subscriberQueue},
 	}
-	s.regSubs = append(s.regSubs, registration{t.JointStates, typeName(sensor_msgs.JointState{})})
+	s.reg.subs = append(s.reg.subs, registration{t.JointStates, typeName(sensor_msgs.JointState{})})
 	switch n.nm.cfg.Embedding {
 	case EmbeddingCustom:
 		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreCustom, QueueSize: subscriberQueue})
-		s.regSubs = append(s.regSubs, registration{t.Embedding, msgs.EmbeddingType})
+		s.reg.subs = append(s.reg.subs, registration{t.Embedding, msgs.EmbeddingType})
 	default:
 		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreMultiArray, QueueSize: subscriberQueue})
-		s.regSubs = append(s.regSubs, registration{t.Embedding, typeName(std_msgs.Float32MultiArray{})})
+		s.reg.subs = append(s.reg.subs, registration{t.Embedding, typeName(std_msgs.Float32MultiArray{})})
 	}
 	for _, c := range subs {
 		sub, err := goroslib.NewSubscriber(c)
@@ -328,7 +324,7 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 		if err != nil {
 			return s, fmt.Errorf("ros: lookupService %s after registering: %w", sv.name, err)
 		}
-		s.regSrvs = append(s.regSrvs, registration{sv.name, uri})
+		s.reg.srvs = append(s.reg.srvs, registration{sv.name, uri})
 	}
 	// The master now knows this node: remember the URI it gives, to notice later when it forgets.
 	if s.selfURI, err = master.LookupNode(n.nm.node); err != nil {
@@ -388,74 +384,17 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 		wg.Wait()
 	}()
 
-	failures := 0 // consecutive failed re-registrations
 	err := watchMaster(ctx, n.log, n.nm.cfg.WatchPeriod, n.shutdown, s.master, n.nm.node, s.selfURI,
 		n.connected.Store,
-		func(err error) error {
-			n.log.Warn("ros: the master forgot this node (restarted?): registering again", "err", err)
-			if err := n.reregister(ctx, s); err != nil {
-				failures++
-				n.log.Warn("ros: registering again failed", "err", err, "attempt", failures)
-				if failures >= 3 {
-					return errForgotten
-				}
-				return nil
-			}
-			failures = 0
-			n.regs.Add(1)
-			n.connected.Store(true)
-			n.log.Info("ros: registered again", "master", n.nm.cfg.MasterURI, "uri", s.selfURI)
-			return nil
-		})
+		inPlace(n.log, &n.regs, n.connected.Store, s.selfURI, func() error {
+			return reregister(ctx, n.rpc, n.nm, s.master, s.selfURI, &s.reg)
+		}))
 	if errors.Is(err, ErrShutdown) {
 		why := err.Error()
 		n.stopWhy.Store(&why)
 		n.stopOnce.Do(func() { close(n.stopReq) })
 	}
 	return err
-}
-
-// reregister tells a master that forgot the node about every parameter, publisher, subscriber
-// and service of s, keeping the goroslib node as it is. The publishers the master already knows
-// for a subscribed topic are passed to the node's own slave API as a publisherUpdate, as the
-// master would.
-func (n *Node) reregister(ctx context.Context, s *session) error {
-	for _, p := range n.nm.params {
-		if err := setParam(ctx, n.rpc, n.nm, p.key, p.val); err != nil {
-			return err
-		}
-	}
-	for _, r := range s.regPubs {
-		if _, err := s.master.RegisterPublisher(r.name, r.typ, s.selfURI); err != nil {
-			return fmt.Errorf("ros: registerPublisher %s: %w", r.name, err)
-		}
-	}
-	for _, r := range s.regSubs {
-		pubs, err := s.master.RegisterSubscriber(r.name, r.typ, s.selfURI)
-		if err != nil {
-			return fmt.Errorf("ros: registerSubscriber %s: %w", r.name, err)
-		}
-		if len(pubs) == 0 {
-			continue // an empty update would drop the connections to publishers that survived
-		}
-		if _, err := n.rpc.Call(ctx, s.selfURI, "publisherUpdate", xmlrpc.String("/master"),
-			xmlrpc.String(r.name), xmlrpc.Strings(pubs)); err != nil {
-			return fmt.Errorf("ros: publisherUpdate %s to self: %w", r.name, err)
-		}
-	}
-	for _, r := range s.regSrvs {
-		if err := s.master.RegisterService(r.name, r.typ, s.selfURI); err != nil {
-			return fmt.Errorf("ros: registerService %s: %w", r.name, err)
-		}
-	}
-	uri, err := s.master.LookupNode(n.nm.node)
-	if err != nil {
-		return fmt.Errorf("ros: lookupNode %s after registering again: %w", n.nm.node, err)
-	}
-	if uri != s.selfURI {
-		return fmt.Errorf("%w: another node registered as %s (at %s)", ErrShutdown, n.nm.node, uri)
-	}
-	return nil
 }
 
 // flushPoll is how often flush looks at the counters: a command takes one sender wake-up.
