@@ -85,6 +85,24 @@ type Config struct {
 	// last commands of a loop braking to rest must not be lost); default DefaultFlushTimeout.
 	FlushTimeout time.Duration `yaml:"flush_timeout"`
 
+	// BrakeName is the base name of the node's second connection, the brake: a goroslib node
+	// that publishes on Topics.Command only after a shutdown request from outside (rosnode kill,
+	// the master, a node taking the name) has ended the first one, so that the commands of a
+	// loop braking to rest still reach the robot (see Node.ShutdownRequested). Default Name +
+	// "_brake". NoBrake turns it off: a shutdown from outside then ends the command stream at
+	// once (as a calibration procedure, which does not stop on ShutdownRequested, wants).
+	BrakeName string `yaml:"brake_name"`
+	NoBrake   bool   `yaml:"no_brake"`
+	// BrakeTimeout bounds how long the brake connection keeps sending after a shutdown request
+	// when Run's context does not end first; default DefaultBrakeTimeout.
+	BrakeTimeout time.Duration `yaml:"brake_timeout"`
+	// CommandWait bounds the wait, at the first registration, for every other live publisher
+	// of Topics.Command to go (an instance this one replaced, still braking through its brake
+	// connection): two command streams interleaved break the robot's limits, so Run returns
+	// ErrCommandTopicBusy when one is still there after CommandWait. Publishers whose node
+	// does not answer (killed without unregistering) are ignored. Default DefaultCommandWait.
+	CommandWait time.Duration `yaml:"command_wait"`
+
 	// MotorUnits says the robot's joint states are in motor units (raw encoder ticks, as a
 	// calibration procedure reads them), not in the model's joint units: readings are then not
 	// checked against the model's joint limits as they arrive (JointStates, ReadingTolerance).
@@ -105,6 +123,11 @@ const (
 	DefaultRetryMax          = 2 * time.Second
 	DefaultWatchPeriod       = time.Second
 	DefaultTimeout           = 10 * time.Second
+	// DefaultBrakeTimeout: a loop brakes from full speed within V/A + 2A/J plus a few ticks
+	// (policy/safety's StopTicks), under 2 s for the shipped robots.
+	DefaultBrakeTimeout = 10 * time.Second
+	// DefaultCommandWait: an instance this one replaced brakes for at most DefaultBrakeTimeout.
+	DefaultCommandWait = DefaultBrakeTimeout + 5*time.Second
 	// DefaultFlushTimeout: a command waits at most one sender wake-up (microseconds); 200 ms
 	// covers a loaded machine and still ends a SIGINT promptly.
 	DefaultFlushTimeout = 200 * time.Millisecond
@@ -229,6 +252,15 @@ func (c Config) withDefaults() Config {
 	if c.FlushTimeout == 0 {
 		c.FlushTimeout = DefaultFlushTimeout
 	}
+	if c.BrakeName == "" {
+		c.BrakeName = c.Name + "_brake"
+	}
+	if c.BrakeTimeout == 0 {
+		c.BrakeTimeout = DefaultBrakeTimeout
+	}
+	if c.CommandWait == 0 {
+		c.CommandWait = DefaultCommandWait
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -287,7 +319,11 @@ func (c *Config) resolve() (*names, error) {
 	if cfg.RetryMin < 0 || cfg.RetryMax < cfg.RetryMin {
 		return nil, bad("retry backoff %v..%v", cfg.RetryMin, cfg.RetryMax)
 	}
-	if cfg.WatchPeriod < 0 || cfg.Timeout < 0 || cfg.DiagnosticsPeriod < 0 || cfg.ConnectTimeout < 0 || cfg.FlushTimeout < 0 {
+	if !cfg.NoBrake && (cfg.BrakeName == cfg.Name || !validBaseName(cfg.BrakeName)) {
+		return nil, bad("brake node name %q: want letters, digits and underscores, starting with a letter, other than the node's", cfg.BrakeName)
+	}
+	if cfg.WatchPeriod < 0 || cfg.Timeout < 0 || cfg.DiagnosticsPeriod < 0 || cfg.ConnectTimeout < 0 || cfg.FlushTimeout < 0 ||
+		cfg.BrakeTimeout < 0 || cfg.CommandWait < 0 {
 		return nil, bad("negative period or timeout")
 	}
 	if cfg.Embedding > EmbeddingCustom {

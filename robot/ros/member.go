@@ -199,8 +199,9 @@ func (w *masterWait) registered() { w.waiting, w.backoff = false, w.min }
 
 // joinMaster makes one attempt to join nm's master: it probes the master first, through httpc
 // (goroslib opens listeners and registers /rosout before it can tell that the master is absent),
-// then starts the goroslib node, whose log goes to log and whose shutdown requests to shutdown.
-func joinMaster(ctx context.Context, nm *names, httpc *http.Client, log *slog.Logger, shutdown chan<- string) (*apimaster.Client, *goroslib.Node, error) {
+// then starts the goroslib node, whose log goes to log and whose shutdown requests to shutdown
+// (and gone, if not nil: see goroslibLog).
+func joinMaster(ctx context.Context, nm *names, httpc *http.Client, log *slog.Logger, shutdown chan<- string, gone *atomic.Bool) (*apimaster.Client, *goroslib.Node, error) {
 	master := apimaster.NewClient(nm.masterAddr, nm.node, httpc)
 	if _, err := master.GetURI(); err != nil {
 		return nil, nil, err
@@ -216,7 +217,7 @@ func joinMaster(ctx context.Context, nm *names, httpc *http.Client, log *slog.Lo
 		Host:            cfg.Host,
 		LogLevel:        goroslib.LogLevelDebug,
 		LogDestinations: goroslib.LogDestinationCallback,
-		OnLog:           goroslibLog(log, shutdown),
+		OnLog:           goroslibLog(log, shutdown, gone),
 		ReadTimeout:     cfg.Timeout,
 		WriteTimeout:    cfg.Timeout,
 	})
@@ -229,10 +230,16 @@ func joinMaster(ctx context.Context, nm *names, httpc *http.Client, log *slog.Lo
 // goroslibLog returns the OnLog of a goroslib node, which forwards goroslib's log to log.
 // goroslib has no other way to report that the master asked the node to shut down (rosnode kill,
 // or a new node with the same name), so that message is caught here and sent to shutdown (whose
-// capacity is 1: a second request while one waits is dropped), which ends Run.
-func goroslibLog(log *slog.Logger, shutdown chan<- string) func(goroslib.LogLevel, string) {
+// capacity is 1: a second request while one waits is dropped), which ends Run. goroslib logs
+// the request before it cancels its node, so gone (if not nil) is set before the node's
+// publishers stop: a sender that looks at it before each message leaves the rest queued for
+// the brake connection instead of handing them to a publisher that drops them.
+func goroslibLog(log *slog.Logger, shutdown chan<- string, gone *atomic.Bool) func(goroslib.LogLevel, string) {
 	return func(level goroslib.LogLevel, msg string) {
 		if strings.HasPrefix(msg, "got shutdown request") {
+			if gone != nil {
+				gone.Store(true)
+			}
 			select {
 			case shutdown <- msg:
 			default:

@@ -77,8 +77,13 @@ type Node struct {
 	stopReq   chan struct{} // closed when a shutdown was requested from outside
 	stopOnce  sync.Once
 	stopWhy   atomic.Pointer[string]
+	gone      atomic.Bool // the current goroslib node was told to shut down (goroslibLog)
 	rpc       *xmlrpc.Client // parameter server and self publisherUpdate calls
 	httpc     *http.Client   // master API calls (goroslib's client), on its own transport
+
+	brk      *brake           // nil with Config.NoBrake
+	brkStart func()           // starts brk.run (Run sets it); called once, by serve
+	first    bool             // serve has run for the first registration
 }
 
 // New checks cfg and model and returns a node; it does no I/O.
@@ -121,6 +126,9 @@ func New(cfg Config, model *robot.Model, h Handlers) (*Node, error) {
 	}
 	n.emb = NewEmbeddings(n.clock.Now)
 	n.driver = &Driver{n: n}
+	if !nm.cfg.NoBrake {
+		n.brk = newBrake(n)
+	}
 	return n, nil
 }
 
@@ -174,22 +182,40 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.done.Store(true)
 	defer n.rpc.Close()
 	defer n.httpc.CloseIdleConnections()
+	// The brake connection runs from the first registration until the node is done.
+	bctx, bcancel := context.WithCancel(context.WithoutCancel(ctx))
+	var bwg sync.WaitGroup
+	defer func() {
+		bcancel()
+		bwg.Wait()
+	}()
+	if n.brk != nil {
+		n.brkStart = func() {
+			bwg.Go(func() {
+				if err := n.brk.run(bctx); err != nil {
+					n.log.Warn("ros: the brake connection ended: a shutdown from outside will end the command stream at once", "err", err)
+				}
+			})
+		}
+	}
 	m := member[*session]{
 		nm: n.nm, log: n.log, rpc: n.rpc, kind: "node", regs: &n.regs,
-		connect:    n.connect,
-		serve:      n.serve,
-		registered: func() { n.readyOnce.Do(func() { close(n.ready) }) },
-		connected:  n.connected.Store,
+		connect:   n.connect,
+		serve:     n.serve,
+		connected: n.connected.Store,
 	}
 	return m.run(ctx)
 }
 
 // ShutdownRequested is closed when the master or a tool asked the node to shut down (`rosnode
-// kill`, the master's shutdown, another node registering with this name); Run then unregisters
-// and returns an error wrapping ErrShutdown, and ShutdownReason says why. goroslib v2.1.4 ends
-// its own node the moment the request arrives (its publishers, subscribers and /clock with it),
-// so nothing can be published after it: a robot that needs a controlled stop in that case takes
-// trajectories (every trajectory the loop sends ends at rest).
+// kill`, the master's shutdown, another node registering with this name), and ShutdownReason
+// says why. goroslib v2.1.4 ends its own node the moment the request arrives (its publishers,
+// subscribers and /clock with it), so the node then sends the commands written to its Driver
+// through its brake connection (Config.BrakeName; /clock too, on sim time) until Run's context
+// ends, at most Config.BrakeTimeout: stop the loop (it brakes to rest), then cancel Run, which
+// flushes, unregisters both connections and returns an error wrapping ErrShutdown. Joint states
+// and embeddings no longer arrive meanwhile. With Config.NoBrake (or a brake connection that
+// could not register) Run returns at once and nothing can be published after the request.
 func (n *Node) ShutdownRequested() <-chan struct{} { return n.stopReq }
 
 // ShutdownReason is the reason of a shutdown request ("" before one).
@@ -235,7 +261,8 @@ func typeName(msg any) string {
 
 // connect makes one attempt to register. On error it has closed whatever it opened.
 func (n *Node) connect(ctx context.Context) (s *session, err error) {
-	master, gn, err := joinMaster(ctx, n.nm, n.httpc, n.log, n.shutdown)
+	n.gone.Store(false)
+	master, gn, err := joinMaster(ctx, n.nm, n.httpc, n.log, n.shutdown, &n.gone)
 	if err != nil {
 		return nil, err
 	}
@@ -363,6 +390,29 @@ var errForgotten = errors.New("ros: master forgot the node")
 // same slave URI, same TCPROS server, so connections to peers that do not re-register (rospy
 // and roscpp nodes never do) survive the restart.
 func (n *Node) serve(ctx context.Context, s *session) error {
+	if !n.first {
+		// The first registration: wait until the command topic is ours alone, then register
+		// the brake connection; only then is the node ready.
+		n.first = true
+		if err := n.awaitCommandTopic(ctx, s); err != nil {
+			return err
+		}
+		if n.brk != nil {
+			n.brkStart()
+			t := time.NewTimer(n.nm.cfg.CommandWait)
+			select {
+			case <-n.brk.ready:
+			case <-ctx.Done():
+			case <-t.C:
+				n.log.Warn("ros: the brake connection did not register: a shutdown from outside will end the command stream at once", "brake", n.brk.nm.node)
+			}
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		n.readyOnce.Do(func() { close(n.ready) })
+	}
 	n.cmd.discard()
 	n.traj.discard()
 	// The senders outlive ctx until the last commands are out (flush).
@@ -371,7 +421,7 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 	n.cmd.sending.Store(true)
 	wg.Go(func() {
 		defer n.cmd.sending.Store(false)
-		n.sendCommands(sctx, s.pubCmd)
+		n.sendCommands(sctx, s.pubCmd, &n.gone)
 	})
 	sendTraj := sender(&n.traj, s.pubTraj)
 	wg.Go(func() { sendTraj(sctx) })
@@ -392,7 +442,21 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 	if errors.Is(err, ErrShutdown) {
 		why := err.Error()
 		n.stopWhy.Store(&why)
+		var bs *brakeSession
+		if n.brk != nil {
+			bs = n.brk.cur.Load()
+		}
+		if bs == nil {
+			n.stopOnce.Do(func() { close(n.stopReq) })
+			return err
+		}
+		// goroslib has closed this connection's publishers: stop its senders, then let the
+		// loop's stop reach the robot through the brake connection.
+		n.connected.Store(false)
+		cancel()
+		wg.Wait()
 		n.stopOnce.Do(func() { close(n.stopReq) })
+		n.brakeThrough(ctx, s, bs)
 	}
 	return err
 }
@@ -417,16 +481,26 @@ func (n *Node) flush() {
 	}
 }
 
-func (n *Node) sendCommands(ctx context.Context, pub *goroslib.Publisher) {
+// sendCommands hands the queued commands to pub until ctx ends, or until gone (if not nil) is
+// set: goroslib was told to shut down, and pub drops what it is given; the commands left in
+// the queue are the brake connection's.
+func (n *Node) sendCommands(ctx context.Context, pub *goroslib.Publisher, gone *atomic.Bool) {
 	for {
+		for {
+			if gone != nil && gone.Load() {
+				return
+			}
+			m := n.cmd.take()
+			if m == nil {
+				break
+			}
+			pub.Write(m)
+			n.cmd.sent.Add(1)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-n.cmd.signal:
-		}
-		for m := n.cmd.take(); m != nil; m = n.cmd.take() {
-			pub.Write(m)
-			n.cmd.sent.Add(1)
 		}
 	}
 }

@@ -436,7 +436,7 @@ func queueSender[T any](q *queue[T], pub *goroslib.Publisher) func(context.Conte
 }
 
 func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
-	master, gn, err := joinMaster(ctx, s.nm, &http.Client{Timeout: s.nm.cfg.Timeout}, s.log, s.shutdown)
+	master, gn, err := joinMaster(ctx, s.nm, &http.Client{Timeout: s.nm.cfg.Timeout}, s.log, s.shutdown, nil)
 	if err != nil {
 		return nil, err
 	}
