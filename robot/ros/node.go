@@ -77,13 +77,13 @@ type Node struct {
 	stopReq   chan struct{} // closed when a shutdown was requested from outside
 	stopOnce  sync.Once
 	stopWhy   atomic.Pointer[string]
-	gone      atomic.Bool // the current goroslib node was told to shut down (goroslibLog)
+	gone      atomic.Bool    // the current goroslib node was told to shut down (goroslibLog)
 	rpc       *xmlrpc.Client // parameter server and self publisherUpdate calls
 	httpc     *http.Client   // master API calls (goroslib's client), on its own transport
 
-	brk      *brake           // nil with Config.NoBrake
-	brkStart func()           // starts brk.run (Run sets it); called once, by serve
-	first    bool             // serve has run for the first registration
+	brk      *brake // nil with Config.NoBrake
+	brkStart func() // starts brk.run (Run sets it); called once, by serve
+	first    bool   // serve has run for the first registration
 }
 
 // New checks cfg and model and returns a node; it does no I/O.
