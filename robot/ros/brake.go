@@ -121,10 +121,20 @@ func (b *brake) serve(ctx context.Context, bs *brakeSession) error {
 		b.cur.Store(nil)
 		close(bs.done)
 	}()
+	again := inPlace(b.log, &b.regs, func(bool) {}, bs.selfURI, func() error {
+		return reregister(ctx, b.n.rpc, b.nm, bs.master, bs.selfURI, &bs.reg)
+	})
 	return watchMaster(ctx, b.log, b.nm.cfg.WatchPeriod, b.shutdown, bs.master, b.nm.node, bs.selfURI,
-		func(bool) {}, inPlace(b.log, &b.regs, func(bool) {}, bs.selfURI, func() error {
-			return reregister(ctx, b.n.rpc, b.nm, bs.master, bs.selfURI, &bs.reg)
-		}))
+		func(bool) {}, func(err error) error {
+			// After a master restart the main connection registers first: the master tells the
+			// subscribers of the command topic about each registration with the whole list of
+			// its publishers, and a list with only the brake would make them drop their
+			// connections to the main one (goroslib's subscribers do), losing commands.
+			if _, lerr := bs.master.LookupNode(b.n.nm.node); lerr != nil {
+				return nil // not yet: look again at the next watch
+			}
+			return again(err)
+		})
 }
 
 // brakeThrough sends the node's commands through the brake connection bs after the first
