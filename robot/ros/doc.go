@@ -92,10 +92,24 @@
 //     publisherUpdate to itself for the publishers the master knows) and service again, in
 //     place, with the same slave URI and TCPROS server, so connections to peers that never
 //     re-register (rospy and roscpp nodes do not) survive the restart; only if that fails three
-//     times does it build a new goroslib node (Node.Registrations counts registrations). A
-//     different URI means another node took the name; like a shutdown request from the master
-//     (rosnode kill), which goroslib only reports through its log callback, it ends Run with
-//     ErrShutdown.
+//     times does it build a new goroslib node (Node.Registrations counts registrations).
+//     SimSide does the same, so the robot's command subscription survives a master restart
+//     with no command lost. A different URI means another node took the name; like a shutdown
+//     request from the master (rosnode kill), which goroslib only reports through its log
+//     callback, it ends the registration with ErrShutdown.
+//   - It cancels its node the moment its slave API gets a shutdown request (rosnode kill, the
+//     master, a node registering with the same name), publishers included, with no way to
+//     refuse or delay it. A Node therefore keeps a second goroslib node, the brake connection
+//     (Config.BrakeName, default <name>_brake, listed by rosnode list and as a publisher of
+//     the command topic), registered from the start with one silent publisher on the command
+//     topic: after a shutdown request the queued and later commands (a loop braking to rest) go
+//     through it until Run's context ends, then both unregister (brake.go). It registers again
+//     after a master restart only once the main connection has: the master sends each
+//     registration's full publisher list to the subscribers, and a list with only the brake
+//     makes goroslib's subscribers drop the main connection. A starting node is Ready only once
+//     no other live node publishes on its command topic or holds its brake's name (an instance
+//     it replaced, still braking), else Run ends with ErrCommandTopicBusy after
+//     Config.CommandWait.
 //   - It has no signal handling: Run unregisters everything (services, subscribers, publishers,
 //     then the node and its /rosout publisher) when its context ends; callers connect the context
 //     to SIGINT and SIGTERM (signal.NotifyContext).

@@ -25,8 +25,11 @@
 // order STYLE.md asks for: the loop decelerates the robot to a stop within its limits and
 // returns, then the node hands the last commands to its publishers (at most
 // Config.ROS.FlushTimeout), unregisters every topic and service from the master, and Run
-// returns nil. If the node ends first (rosnode kill, another node taking its name) the loop is
-// stopped the same way and Run returns the node's error.
+// returns nil. Told to go from outside (rosnode kill, the master's shutdown request, another
+// node taking its name) the loop is stopped the same way, its braking commands going through
+// the node's brake connection (robot/ros: Config.BrakeName), and Run returns nil. If the node
+// ends on its own first (it could not register again) the loop is stopped and Run returns the
+// node's error.
 //
 // Run owns every goroutine it starts and returns after they have stopped.
 package onboard
