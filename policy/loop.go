@@ -97,6 +97,8 @@ type Loop struct {
 	lastStamp, prevStamp time.Time
 	everState            bool // a joint state has been read
 	vel                  []float64
+	refReader            robot.ReferenceReader // the driver's, if it is one
+	ref                  []float64             // its reference, read at a start
 	embSeen              *float32 // the Data of the last embedding validated (its first element), and its verdict
 	embStamp             time.Time
 	embErr               error
@@ -167,6 +169,9 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	}
 	l.req.Position = make([]float64, d)
 	l.lastPos, l.prevPos, l.vel = make([]float64, d), make([]float64, d), make([]float64, d)
+	if rr, ok := deps.Driver.(robot.ReferenceReader); ok {
+		l.refReader, l.ref = rr, make([]float64, d)
+	}
 	l.res = chunk.Chunk{H: h, D: d, Data: l.resBuf}
 	l.lastAccept.Store(-1)
 	l.lastReject.Store(-1)
@@ -548,8 +553,16 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 				return nil // wait for a fresh joint state to start from (StateStale is active)
 			}
 			// Start from the robot's motion, not from rest: another node may have left it
-			// moving (a killed instance, a second one taking the name).
-			if err := l.filter.ResetMoving(l.st.Position, l.measuredVelocity()); err != nil {
+			// moving (a killed instance, a second one taking the name). When the driver knows
+			// the position the robot holds from the controller before (robot.ReferenceReader)
+			// and the robot is near it, start from that at rest: a lagging robot's measured
+			// position differs from its reference by the tracking error, a step at the robot.
+			pos, vel := l.st.Position, l.measuredVelocity()
+			if l.refReader != nil && l.refReader.ReadReference(l.ref) && l.nearReference() {
+				pos, vel = l.ref, nil
+				l.log.Info("policy: starting from the position the robot holds from the controller before", "tick", k)
+			}
+			if err := l.filter.ResetMoving(pos, vel); err != nil {
 				l.fault(k, now, err.Error())
 				return nil
 			}
@@ -629,6 +642,21 @@ const maxVelocityGap = 200 * time.Millisecond
 // measured ones (JointState.velocity) when any is non-zero and all are finite, else the
 // difference of the last two distinct states' positions when they are at most maxVelocityGap
 // apart, else nil (at rest).
+// nearReference reports whether every measured position lies within the state tolerance
+// (watchdog.state_tolerance) of l.ref.
+func (l *Loop) nearReference() bool {
+	tol := l.cfg.Watchdog.StateTolerance
+	if tol <= 0 {
+		tol = safety.DefaultStateTolerance
+	}
+	for i, r := range l.ref {
+		if !(math.Abs(r-l.st.Position[i]) <= tol) {
+			return false
+		}
+	}
+	return true
+}
+
 func (l *Loop) measuredVelocity() []float64 {
 	v := l.st.Velocity
 	if len(v) == l.d {

@@ -502,6 +502,13 @@ func TestFaultsOverROS(t *testing.T) {
 			t.Errorf("the new instance's exit after SIGTERM: %v", err)
 		}
 		t.Logf("the new instance: %s", logLine(r.run.Output(), "waiting for other nodes"))
+		// It starts where the old one's last command left the robot's reference (the simulator
+		// lags its reference by a first-order 50 ms: its measured position is a little short).
+		if line := logLine(r.run.Output(), "policy: starting from the position the robot holds"); line == "" {
+			t.Errorf("the new instance did not start from the robot's reference; its output:\n%s", r.run.Output())
+		} else {
+			t.Logf("the new instance: %s", line)
+		}
 		r.check(t, r.settled(t))
 	})
 

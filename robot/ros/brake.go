@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/rosgraph_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 
+	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
 )
 
@@ -178,11 +179,17 @@ func (n *Node) awaitCommandTopic(ctx context.Context, s *session) error {
 	topic := n.nm.topics.Command
 	deadline := time.Now().Add(n.nm.cfg.CommandWait)
 	logged := false
+	var sub *goroslib.Subscriber
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
 	for {
 		others, err := n.commandPublishers(ctx, s.master)
 		if err == nil && len(others) == 0 {
 			if logged {
-				n.log.Info("ros: the command topic is ours alone now", "topic", topic)
+				n.log.Info("ros: the command topic is ours alone now", "topic", topic, "reference", n.ref.Load() != nil)
 			}
 			return nil
 		}
@@ -192,6 +199,21 @@ func (n *Node) awaitCommandTopic(ctx context.Context, s *session) error {
 			n.log.Warn("ros: waiting for other nodes on the command topic or under the brake's name to go (an instance this one replaced, braking?)",
 				"topic", topic, "nodes", others, "timeout", n.nm.cfg.CommandWait)
 			logged = true
+			// Meanwhile, listen to what they command: the robot holds their last command,
+			// where the loop should start (Driver.ReadReference). Nothing of ours is sent yet.
+			dec := commandDecoder{cmd: robot.Command{Position: make([]float64, n.model.DoF())}}
+			var serr error
+			sub, serr = goroslib.NewSubscriber(goroslib.SubscriberConf{Node: s.gn, Topic: topic, QueueSize: subscriberQueue,
+				Callback: func(m *std_msgs.Float64MultiArray) {
+					if c, err := dec.decode(m, n.model.DoF()); err == nil {
+						pos := slices.Clone(c.Position)
+						n.ref.Store(&pos)
+					}
+				}})
+			if serr != nil {
+				n.log.Warn("ros: could not listen to the command topic while waiting", "err", serr)
+				sub = nil
+			}
 		}
 		if !time.Now().Before(deadline) {
 			if err != nil {

@@ -89,8 +89,9 @@ type Config struct {
 	// that publishes on Topics.Command only after a shutdown request from outside (rosnode kill,
 	// the master, a node taking the name) has ended the first one, so that the commands of a
 	// loop braking to rest still reach the robot (see Node.ShutdownRequested). Default Name +
-	// "_brake". NoBrake turns it off: a shutdown from outside then ends the command stream at
-	// once (as a calibration procedure, which does not stop on ShutdownRequested, wants).
+	// "_brake". NoBrake turns it off, and the wait for the command topic below with it: a
+	// shutdown from outside then ends the command stream at once (as a calibration procedure,
+	// which does not stop on ShutdownRequested and commands beside a stand-in hand, wants).
 	BrakeName string `yaml:"brake_name"`
 	NoBrake   bool   `yaml:"no_brake"`
 	// BrakeTimeout bounds how long the brake connection keeps sending after a shutdown request
@@ -100,7 +101,9 @@ type Config struct {
 	// of Topics.Command to go (an instance this one replaced, still braking through its brake
 	// connection): two command streams interleaved break the robot's limits, so Run returns
 	// ErrCommandTopicBusy when one is still there after CommandWait. Publishers whose node
-	// does not answer (killed without unregistering) are ignored. Default DefaultCommandWait.
+	// does not answer (killed without unregistering) are ignored. Meanwhile the node listens to
+	// the topic: the last command it sees is Driver.ReadReference's. Not with NoBrake. Default
+	// DefaultCommandWait.
 	CommandWait time.Duration `yaml:"command_wait"`
 
 	// MotorUnits says the robot's joint states are in motor units (raw encoder ticks, as a

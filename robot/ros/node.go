@@ -77,9 +77,10 @@ type Node struct {
 	stopReq   chan struct{} // closed when a shutdown was requested from outside
 	stopOnce  sync.Once
 	stopWhy   atomic.Pointer[string]
-	gone      atomic.Bool    // the current goroslib node was told to shut down (goroslibLog)
-	rpc       *xmlrpc.Client // parameter server and self publisherUpdate calls
-	httpc     *http.Client   // master API calls (goroslib's client), on its own transport
+	gone      atomic.Bool               // the current goroslib node was told to shut down (goroslibLog)
+	ref       atomic.Pointer[[]float64] // the last command another node sent, seen while waiting (awaitCommandTopic)
+	rpc       *xmlrpc.Client            // parameter server and self publisherUpdate calls
+	httpc     *http.Client              // master API calls (goroslib's client), on its own transport
 
 	brk      *brake // nil with Config.NoBrake
 	brkStart func() // starts brk.run (Run sets it); called once, by serve
@@ -394,10 +395,10 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 		// The first registration: wait until the command topic is ours alone, then register
 		// the brake connection; only then is the node ready.
 		n.first = true
-		if err := n.awaitCommandTopic(ctx, s); err != nil {
-			return err
-		}
 		if n.brk != nil {
+			if err := n.awaitCommandTopic(ctx, s); err != nil {
+				return err
+			}
 			n.brkStart()
 			t := time.NewTimer(n.nm.cfg.CommandWait)
 			select {
