@@ -99,7 +99,7 @@ type Loop struct {
 	vel                  []float64
 	refReader            robot.ReferenceReader // the driver's, if it is one
 	ref                  []float64             // its reference, read at a start
-	embSeen              *float32 // the Data of the last embedding validated (its first element), and its verdict
+	embSeen              *float32              // the Data of the last embedding validated (its first element), and its verdict
 	embStamp             time.Time
 	embErr               error
 
