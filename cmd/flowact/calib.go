@@ -228,9 +228,9 @@ func openCalibTarget(cmd *cobra.Command, o *calibOptions, motors bool) (*target,
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 	rc.EnsureDefaults()
-	// No brake connection: the procedure does not stop on a shutdown request from outside, so
-	// one would only keep it commanding after a rosnode kill.
-	n, err := ros.New(ros.Config{Name: o.name, MasterURI: o.master, Logger: log, MotorUnits: true, NoBrake: true,
+	// One node, no command connection: the procedure does not stop on a shutdown request from
+	// outside, so that would only keep it commanding after a rosnode kill.
+	n, err := ros.New(ros.Config{Name: o.name, MasterURI: o.master, Logger: log, MotorUnits: true, SingleNode: true,
 		Topics: ros.Topics{JointStates: rc.Topics.JointStates, Command: rc.Topics.Command, Trajectory: rc.Topics.Trajectory}}, m, ros.Handlers{})
 	if err != nil {
 		return nil, usageError{err}

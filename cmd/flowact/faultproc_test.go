@@ -478,7 +478,7 @@ func TestFaultsOverROS(t *testing.T) {
 		if len(cmds) < at+2 {
 			t.Errorf("%d commands after rosnode kill: want braking", len(cmds)-at)
 		}
-		t.Logf("braked over %d commands after rosnode kill, exit 0; log: %s", len(cmds)-at, logLine(r.run.Output(), "brake connection"))
+		t.Logf("braked over %d commands after rosnode kill, exit 0; log: %s", len(cmds)-at, logLine(r.run.Output(), "command connection carries"))
 	})
 
 	t.Run("duplicate_node", func(t *testing.T) {
@@ -494,7 +494,7 @@ func TestFaultsOverROS(t *testing.T) {
 		}
 		braked := len(r.rec.snapshot()) - at
 		t.Logf("the replaced instance braked over about %d commands, exit 0; log: %s", braked, logLine(old.Output(), "onboard: shut down from outside"))
-		// The new instance waited for the old one's brake connection, then commands the arm.
+		// The new instance waited for the old one's command connection, then commands the arm.
 		r.waitLog(t, 0, "onboard: registered")
 		n0 := len(r.rec.snapshot())
 		rostest.Eventually(t, 60*time.Second, "commands from the new instance", func() bool { return len(r.rec.snapshot()) >= n0+int(1/r.dt) })

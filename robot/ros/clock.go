@@ -53,7 +53,7 @@ func (c *Clock) end() {
 }
 
 // detach freezes sim time at its current value while the connection gn closes. A clock that
-// follows another connection already (the brake's) is left as it is.
+// follows another connection already (the command connection's) is left as it is.
 func (c *Clock) detach(gn *goroslib.Node) {
 	c.mu.Lock()
 	if c.gn != gn {

@@ -85,24 +85,25 @@ type Config struct {
 	// last commands of a loop braking to rest must not be lost); default DefaultFlushTimeout.
 	FlushTimeout time.Duration `yaml:"flush_timeout"`
 
-	// BrakeName is the base name of the node's second connection, the brake: a goroslib node
-	// that publishes on Topics.Command only after a shutdown request from outside (rosnode kill,
-	// the master, a node taking the name) has ended the first one, so that the commands of a
-	// loop braking to rest still reach the robot (see Node.ShutdownRequested). Default Name +
-	// "_brake". NoBrake turns it off, and the wait for the command topic below with it: a
-	// shutdown from outside then ends the command stream at once (as a calibration procedure,
+	// CommandNode is the base name of the node's second connection, the command connection: a
+	// goroslib node whose one publisher carries the per-tick commands on Topics.Command, so that
+	// a shutdown request from outside (rosnode kill, the master, a node taking the name), which
+	// ends the first connection at once, leaves the stream to the robot in place while the loop
+	// brakes to rest (see Node.ShutdownRequested). Default Name + "_command". SingleNode turns
+	// it off, and the wait for the command topic below with it: the node publishes its commands
+	// itself, and a shutdown from outside ends the stream at once (as a calibration procedure,
 	// which does not stop on ShutdownRequested and commands beside a stand-in hand, wants).
-	BrakeName string `yaml:"brake_name"`
-	NoBrake   bool   `yaml:"no_brake"`
-	// BrakeTimeout bounds how long the brake connection keeps sending after a shutdown request
-	// when Run's context does not end first; default DefaultBrakeTimeout.
+	CommandNode string `yaml:"command_node"`
+	SingleNode  bool   `yaml:"single_node"`
+	// BrakeTimeout bounds how long the command connection keeps sending after a shutdown
+	// request when Run's context does not end first; default DefaultBrakeTimeout.
 	BrakeTimeout time.Duration `yaml:"brake_timeout"`
 	// CommandWait bounds the wait, at the first registration, for every other live publisher
-	// of Topics.Command to go (an instance this one replaced, still braking through its brake
+	// of Topics.Command to go (an instance this one replaced, still braking through its command
 	// connection): two command streams interleaved break the robot's limits, so Run returns
 	// ErrCommandTopicBusy when one is still there after CommandWait. Publishers whose node
 	// does not answer (killed without unregistering) are ignored. Meanwhile the node listens to
-	// the topic: the last command it sees is Driver.ReadReference's. Not with NoBrake. Default
+	// the topic: the last command it sees is Driver.ReadReference's. Not with SingleNode. Default
 	// DefaultCommandWait.
 	CommandWait time.Duration `yaml:"command_wait"`
 
@@ -255,8 +256,8 @@ func (c Config) withDefaults() Config {
 	if c.FlushTimeout == 0 {
 		c.FlushTimeout = DefaultFlushTimeout
 	}
-	if c.BrakeName == "" {
-		c.BrakeName = c.Name + "_brake"
+	if c.CommandNode == "" {
+		c.CommandNode = c.Name + "_command"
 	}
 	if c.BrakeTimeout == 0 {
 		c.BrakeTimeout = DefaultBrakeTimeout
@@ -322,8 +323,8 @@ func (c *Config) resolve() (*names, error) {
 	if cfg.RetryMin < 0 || cfg.RetryMax < cfg.RetryMin {
 		return nil, bad("retry backoff %v..%v", cfg.RetryMin, cfg.RetryMax)
 	}
-	if !cfg.NoBrake && (cfg.BrakeName == cfg.Name || !validBaseName(cfg.BrakeName)) {
-		return nil, bad("brake node name %q: want letters, digits and underscores, starting with a letter, other than the node's", cfg.BrakeName)
+	if !cfg.SingleNode && (cfg.CommandNode == cfg.Name || !validBaseName(cfg.CommandNode)) {
+		return nil, bad("command node name %q: want letters, digits and underscores, starting with a letter, other than the node's", cfg.CommandNode)
 	}
 	if cfg.WatchPeriod < 0 || cfg.Timeout < 0 || cfg.DiagnosticsPeriod < 0 || cfg.ConnectTimeout < 0 || cfg.FlushTimeout < 0 ||
 		cfg.BrakeTimeout < 0 || cfg.CommandWait < 0 {

@@ -99,17 +99,18 @@
 //     callback, it ends the registration with ErrShutdown.
 //   - It cancels its node the moment its slave API gets a shutdown request (rosnode kill, the
 //     master, a node registering with the same name), publishers included, with no way to
-//     refuse or delay it. A Node therefore keeps a second goroslib node, the brake connection
-//     (Config.BrakeName, default <name>_brake, listed by rosnode list and as a publisher of
-//     the command topic), registered from the start with one silent publisher on the command
-//     topic: after a shutdown request the queued and later commands (a loop braking to rest) go
-//     through it until Run's context ends, then both unregister (brake.go). It registers again
-//     after a master restart only once the main connection has: the master sends each
-//     registration's full publisher list to the subscribers, and a list with only the brake
-//     makes goroslib's subscribers drop the main connection. A starting node is Ready only once
-//     no other live node publishes on its command topic or holds its brake's name (an instance
+//     refuse or delay it. A Node therefore publishes its per-tick commands from a second
+//     goroslib node, the command connection (Config.CommandNode, default <name>_command,
+//     listed by rosnode list and as the publisher of the command topic), which a shutdown of
+//     the first leaves alone: the loop's stop goes on reaching the robot through it until Run's
+//     context ends, then both unregister (cmdconn.go). No switch of publishers happens, so no
+//     command is lost when rosmaster tells the robot's subscriber that the first node is gone
+//     before it tells that node to shut down. A starting node is Ready only once no other live
+//     node publishes on its command topic or holds its command connection's name (an instance
 //     it replaced, still braking), else Run ends with ErrCommandTopicBusy after
-//     Config.CommandWait.
+//     Config.CommandWait; while it waits it listens to the topic, and the last command it sees
+//     is Driver.ReadReference's (where the loop starts). Config.SingleNode keeps the commands
+//     on the first node (flowact calib).
 //   - It has no signal handling: Run unregisters everything (services, subscribers, publishers,
 //     then the node and its /rosout publisher) when its context ends; callers connect the context
 //     to SIGINT and SIGTERM (signal.NotifyContext).

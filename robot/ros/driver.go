@@ -76,7 +76,7 @@ func (d *Driver) WriteTrajectory(tr *robot.Trajectory) error {
 }
 
 // ReadReference copies the last command another node sent on the command topic while this
-// one waited for it to go (an instance this one replaced, braking through its brake connection;
+// one waited for it to go (an instance this one replaced, braking through its command connection;
 // see Config.CommandWait) into dst: the position the robot holds. It reports false when there
 // was none, and once this driver has written a command or a trajectory of its own.
 func (d *Driver) ReadReference(dst []float64) bool {

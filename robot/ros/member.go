@@ -233,7 +233,7 @@ func joinMaster(ctx context.Context, nm *names, httpc *http.Client, log *slog.Lo
 // capacity is 1: a second request while one waits is dropped), which ends Run. goroslib logs
 // the request before it cancels its node, so gone (if not nil) is set before the node's
 // publishers stop: a sender that looks at it before each message leaves the rest queued for
-// the brake connection instead of handing them to a publisher that drops them.
+// later instead of handing them to a publisher that drops them.
 func goroslibLog(log *slog.Logger, shutdown chan<- string, gone *atomic.Bool) func(goroslib.LogLevel, string) {
 	return func(level goroslib.LogLevel, msg string) {
 		if strings.HasPrefix(msg, "got shutdown request") {

@@ -82,9 +82,10 @@ type Node struct {
 	rpc       *xmlrpc.Client            // parameter server and self publisherUpdate calls
 	httpc     *http.Client              // master API calls (goroslib's client), on its own transport
 
-	brk      *brake // nil with Config.NoBrake
-	brkStart func() // starts brk.run (Run sets it); called once, by serve
-	first    bool   // serve has run for the first registration
+	cc      *cmdConn // the command connection; nil with Config.SingleNode
+	ccStart func()   // starts cc.run (Run sets it); called once, by serve
+	ccStop  func()   // stops it and waits (Run sets it)
+	first   bool     // serve has run for the first registration
 }
 
 // New checks cfg and model and returns a node; it does no I/O.
@@ -127,8 +128,8 @@ func New(cfg Config, model *robot.Model, h Handlers) (*Node, error) {
 	}
 	n.emb = NewEmbeddings(n.clock.Now)
 	n.driver = &Driver{n: n}
-	if !nm.cfg.NoBrake {
-		n.brk = newBrake(n)
+	if !nm.cfg.SingleNode {
+		n.cc = newCmdConn(n)
 	}
 	return n, nil
 }
@@ -183,18 +184,22 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.done.Store(true)
 	defer n.rpc.Close()
 	defer n.httpc.CloseIdleConnections()
-	// The brake connection runs from the first registration until the node is done.
+	// The command connection runs from the first registration until the node is done.
 	bctx, bcancel := context.WithCancel(context.WithoutCancel(ctx))
 	var bwg sync.WaitGroup
 	defer func() {
 		bcancel()
 		bwg.Wait()
 	}()
-	if n.brk != nil {
-		n.brkStart = func() {
+	n.ccStop = func() {
+		bcancel()
+		bwg.Wait()
+	}
+	if n.cc != nil {
+		n.ccStart = func() {
 			bwg.Go(func() {
-				if err := n.brk.run(bctx); err != nil {
-					n.log.Warn("ros: the brake connection ended: a shutdown from outside will end the command stream at once", "err", err)
+				if err := n.cc.run(bctx); err != nil {
+					n.log.Warn("ros: the command connection ended: nothing reaches the robot any more", "err", err)
 				}
 			})
 		}
@@ -209,14 +214,15 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // ShutdownRequested is closed when the master or a tool asked the node to shut down (`rosnode
-// kill`, the master's shutdown, another node registering with this name), and ShutdownReason
-// says why. goroslib v2.1.4 ends its own node the moment the request arrives (its publishers,
-// subscribers and /clock with it), so the node then sends the commands written to its Driver
-// through its brake connection (Config.BrakeName; /clock too, on sim time) until Run's context
-// ends, at most Config.BrakeTimeout: stop the loop (it brakes to rest), then cancel Run, which
-// flushes, unregisters both connections and returns an error wrapping ErrShutdown. Joint states
-// and embeddings no longer arrive meanwhile. With Config.NoBrake (or a brake connection that
-// could not register) Run returns at once and nothing can be published after the request.
+// kill`, the master's shutdown, another node registering with this name), or its command
+// connection, and ShutdownReason says why. goroslib v2.1.4 ends its own node the moment the
+// request arrives (its publishers, subscribers and /clock with it), but the per-tick commands
+// travel on the node's command connection (Config.CommandNode), which goes on carrying what
+// is written to the Driver (and /clock, on sim time) until Run's context ends, at most
+// Config.BrakeTimeout: stop the loop (it brakes to rest), then cancel Run, which flushes,
+// unregisters both connections and returns an error wrapping ErrShutdown. Joint states and
+// embeddings no longer arrive meanwhile. With Config.SingleNode Run returns at once and
+// nothing can be published after the request.
 func (n *Node) ShutdownRequested() <-chan struct{} { return n.stopReq }
 
 // ShutdownReason is the reason of a shutdown request ("" before one).
@@ -289,8 +295,11 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	n.clock.set(s.sim, gn)
 
 	t := n.nm.topics
-	if s.pubCmd, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Command, Msg: &std_msgs.Float64MultiArray{}}); err != nil {
-		return s, fmt.Errorf("ros: publisher %s: %w", t.Command, err)
+	if n.cc == nil { // else the command connection publishes the commands
+		if s.pubCmd, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Command, Msg: &std_msgs.Float64MultiArray{}}); err != nil {
+			return s, fmt.Errorf("ros: publisher %s: %w", t.Command, err)
+		}
+		s.reg.pubs = append(s.reg.pubs, registration{t.Command, typeName(std_msgs.Float64MultiArray{})})
 	}
 	if s.pubTraj, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Trajectory, Msg: &trajectory_msgs.JointTrajectory{}}); err != nil {
 		return s, fmt.Errorf("ros: publisher %s: %w", t.Trajectory, err)
@@ -298,12 +307,11 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	if s.pubDiag, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Diagnostics, Msg: &diagnostic_msgs.DiagnosticArray{}}); err != nil {
 		return s, fmt.Errorf("ros: publisher %s: %w", t.Diagnostics, err)
 	}
-	s.reg.pubs = []registration{
-		{t.Command, typeName(std_msgs.Float64MultiArray{})},
+	s.reg.pubs = append(s.reg.pubs, []registration{
 		{t.Trajectory, typeName(trajectory_msgs.JointTrajectory{})},
 		{t.Diagnostics, typeName(diagnostic_msgs.DiagnosticArray{})},
 		{"/rosout", typeName(rosgraph_msgs.Log{})}, // goroslib's own
-	}
+	}...)
 	if s.sim {
 		s.reg.subs = append(s.reg.subs, registration{"/clock", typeName(rosgraph_msgs.Clock{})}) // goroslib's own
 	}
@@ -393,19 +401,20 @@ var errForgotten = errors.New("ros: master forgot the node")
 func (n *Node) serve(ctx context.Context, s *session) error {
 	if !n.first {
 		// The first registration: wait until the command topic is ours alone, then register
-		// the brake connection; only then is the node ready.
+		// the command connection; only then is the node ready.
 		n.first = true
-		if n.brk != nil {
+		if n.cc != nil {
 			if err := n.awaitCommandTopic(ctx, s); err != nil {
 				return err
 			}
-			n.brkStart()
+			n.ccStart()
 			t := time.NewTimer(n.nm.cfg.CommandWait)
 			select {
-			case <-n.brk.ready:
+			case <-n.cc.ready:
 			case <-ctx.Done():
 			case <-t.C:
-				n.log.Warn("ros: the brake connection did not register: a shutdown from outside will end the command stream at once", "brake", n.brk.nm.node)
+				t.Stop()
+				return fmt.Errorf("ros: the command connection %s did not register within %v", n.cc.nm.node, n.nm.cfg.CommandWait)
 			}
 			t.Stop()
 		}
@@ -414,16 +423,18 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 		}
 		n.readyOnce.Do(func() { close(n.ready) })
 	}
-	n.cmd.discard()
 	n.traj.discard()
 	// The senders outlive ctx until the last commands are out (flush).
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	n.cmd.sending.Store(true)
-	wg.Go(func() {
-		defer n.cmd.sending.Store(false)
-		n.sendCommands(sctx, s.pubCmd, &n.gone)
-	})
+	if s.pubCmd != nil {
+		n.cmd.discard()
+		n.cmd.sending.Store(true)
+		wg.Go(func() {
+			defer n.cmd.sending.Store(false)
+			n.sendCommands(sctx, s.pubCmd, &n.gone)
+		})
+	}
 	sendTraj := sender(&n.traj, s.pubTraj)
 	wg.Go(func() { sendTraj(sctx) })
 	wg.Go(func() { n.sendDiagnostics(sctx, s.pubDiag) })
@@ -441,25 +452,24 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 			return reregister(ctx, n.rpc, n.nm, s.master, s.selfURI, &s.reg)
 		}))
 	if errors.Is(err, ErrShutdown) {
-		why := err.Error()
-		n.stopWhy.Store(&why)
-		var bs *brakeSession
-		if n.brk != nil {
-			bs = n.brk.cur.Load()
-		}
-		if bs == nil {
-			n.stopOnce.Do(func() { close(n.stopReq) })
-			return err
-		}
-		// goroslib has closed this connection's publishers: stop its senders, then let the
-		// loop's stop reach the robot through the brake connection.
 		n.connected.Store(false)
-		cancel()
-		wg.Wait()
-		n.stopOnce.Do(func() { close(n.stopReq) })
-		n.brakeThrough(ctx, s, bs)
+		n.requestStop(err)
+		if n.cc != nil {
+			if cs := n.cc.cur.Load(); cs != nil {
+				n.keepCommanding(ctx, s, cs)
+			}
+		}
 	}
 	return err
+}
+
+// requestStop records a shutdown request from outside (err) and closes ShutdownRequested.
+func (n *Node) requestStop(err error) {
+	n.stopOnce.Do(func() {
+		why := err.Error()
+		n.stopWhy.Store(&why)
+		close(n.stopReq)
+	})
 }
 
 // flushPoll is how often flush looks at the counters: a command takes one sender wake-up.
@@ -484,7 +494,7 @@ func (n *Node) flush() {
 
 // sendCommands hands the queued commands to pub until ctx ends, or until gone (if not nil) is
 // set: goroslib was told to shut down, and pub drops what it is given; the commands left in
-// the queue are the brake connection's.
+// the queue stay queued.
 func (n *Node) sendCommands(ctx context.Context, pub *goroslib.Publisher, gone *atomic.Bool) {
 	for {
 		for {

@@ -27,7 +27,7 @@
 // Config.ROS.FlushTimeout), unregisters every topic and service from the master, and Run
 // returns nil. Told to go from outside (rosnode kill, the master's shutdown request, another
 // node taking its name) the loop is stopped the same way, its braking commands going through
-// the node's brake connection (robot/ros: Config.BrakeName), and Run returns nil. If the node
+// the node's command connection (robot/ros: Config.CommandNode), and Run returns nil. If the node
 // ends on its own first (it could not register again) the loop is stopped and Run returns the
 // node's error.
 //

@@ -182,9 +182,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 		nodeErr = stopNode()
 	case <-r.node.ShutdownRequested():
 		// Told to go from outside (rosnode kill, the master, a node taking the name). goroslib
-		// has closed the connection already; the node sends the loop's stop through its brake
-		// connection (robot/ros: Config.BrakeName) until stopNode. The stop was asked for: not
-		// an error.
+		// has closed that connection already; the per-tick commands travel on the node's command
+		// connection (robot/ros: Config.CommandNode), which carries the loop's stop until
+		// stopNode. The stop was asked for: not an error.
 		r.log.Warn("onboard: shut down from outside", "reason", r.node.ShutdownReason(), "output", outputName(r.cfg.Loop.Output))
 		lcancel()
 		loopErr = <-loopDone

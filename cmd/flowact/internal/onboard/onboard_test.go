@@ -115,7 +115,7 @@ func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
 // on it. The node told to go from outside mid-motion, as `rosnode kill` does (the slave API's
 // shutdown) or as a node registering with the same name makes the master do, brakes the arm
 // as a cancel does (goroslib ends its connection the moment the request arrives: the commands
-// go through the brake connection, /clock too), unregisters and Run returns nil; a node that
+// go through the command connection, /clock too), unregisters and Run returns nil; a node that
 // took the name is ready only once the old one has stopped.
 func TestRunDrivesSimulator(t *testing.T) {
 	for _, c := range []struct {
@@ -282,7 +282,7 @@ func testDrivesSimulator(t *testing.T, output string, simTime bool, stop string)
 		case <-time.After(10 * time.Second):
 			t.Fatal("the node was not told to go when another took its name")
 		}
-		// The old instance's brake connection publishes on the command topic until its loop
+		// The old instance's command connection publishes on the command topic until its loop
 		// has stopped: the new node must not be ready (and command) before.
 		select {
 		case <-dup.Ready():

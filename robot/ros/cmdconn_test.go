@@ -18,15 +18,15 @@ import (
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
 )
 
-// masterClient is a Master API client for the tests, as node /brake_test.
+// masterClient is a Master API client for the tests, as node /cmdconn_test.
 func masterClient(m testMaster) *apimaster.Client {
-	return apimaster.NewClient(m.URI()[len("http://"):len(m.URI())-1], "/brake_test", &http.Client{Timeout: 5 * time.Second})
+	return apimaster.NewClient(m.URI()[len("http://"):len(m.URI())-1], "/cmdconn_test", &http.Client{Timeout: 5 * time.Second})
 }
 
 // TestBrakeAfterShutdown: the runtime streams per-tick commands to the simulator's node and is
 // told to shut down from outside, as `rosnode kill` does (the slave API's shutdown). goroslib
 // ends the node's connection at once; the commands written afterwards (a loop braking) reach the
-// robot through the brake connection, none lost at the switch, until Run's context ends; then
+// robot through the command connection, none lost, until Run's context ends; then
 // both connections unregister and Run returns ErrShutdown.
 func TestBrakeAfterShutdown(t *testing.T) {
 	rostest.Require(t, "rosmaster")
@@ -44,8 +44,8 @@ func TestBrakeAfterShutdown(t *testing.T) {
 		stop := runNode(t, n)
 		waitReady(t, n)
 		mc := masterClient(m)
-		if _, err := mc.LookupNode("/flowact_brake"); err != nil {
-			t.Fatalf("the brake connection is not registered once the node is ready: %v", err)
+		if _, err := mc.LookupNode("/flowact_command"); err != nil {
+			t.Fatalf("the command connection is not registered once the node is ready: %v", err)
 		}
 
 		var mu sync.Mutex
@@ -97,7 +97,7 @@ func TestBrakeAfterShutdown(t *testing.T) {
 			t.Errorf("reason %q", n.ShutdownReason())
 		}
 		c0, _ := sink.counts()
-		rostest.Eventually(t, 10*time.Second, "commands through the brake connection", func() bool { c, _ := sink.counts(); return c >= c0+30 })
+		rostest.Eventually(t, 10*time.Second, "commands through the command connection", func() bool { c, _ := sink.counts(); return c >= c0+30 })
 		cancel()
 		wg.Wait()
 		mu.Lock()
@@ -108,7 +108,7 @@ func TestBrakeAfterShutdown(t *testing.T) {
 		if err := stop(); !errors.Is(err, ErrShutdown) {
 			t.Errorf("Run: %v, want ErrShutdown", err)
 		}
-		for _, name := range []string{"/flowact", "/flowact_brake"} {
+		for _, name := range []string{"/flowact", "/flowact_command"} {
 			if _, err := mc.LookupNode(name); err == nil {
 				t.Errorf("%s still registered after Run returned", name)
 			}
