@@ -137,10 +137,16 @@ func startFaultRig(t *testing.T, bin string) *faultRig {
 // commanded faster than 0.5 rad/s (a sixth of the UR5's velocity limits).
 func (r *faultRig) moving(t *testing.T) {
 	t.Helper()
-	rostest.Eventually(t, 90*time.Second, "the commanded arm moving at speed", func() bool {
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		cmds := r.rec.snapshot()
-		return len(cmds) > int(0.5/r.dt) && step(cmds) > 0.5*r.dt
-	})
+		if len(cmds) > int(0.5/r.dt) && step(cmds) > 0.5*r.dt {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the commanded arm not moving at speed within 90 s (%d commands, last step %g rad); flowact run's output:\n%s\nflowact sim's:\n%s",
+				len(cmds), step(cmds), r.run.Output(), r.sim.Output())
+		}
+	}
 	t.Logf("moving: %.2f rad/s after %d commands", step(r.rec.snapshot())/r.dt, len(r.rec.snapshot()))
 }
 
