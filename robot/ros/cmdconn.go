@@ -76,6 +76,7 @@ func newCmdConn(n *Node) *cmdConn {
 	nm.cfg.Name = n.nm.cfg.CommandNode
 	nm.node = join(nm.cfg.Namespace, nm.cfg.Name)
 	nm.params = nil
+	nm.cfg.RobotDescription = "" // the first connection offers it
 	return &cmdConn{n: n, nm: &nm, log: n.log.With("connection", nm.node), shutdown: make(chan string, 1), ready: make(chan struct{})}
 }
 
@@ -145,7 +146,7 @@ func (c *cmdConn) serve(ctx context.Context, cs *cmdSession) error {
 	}()
 	return watchMaster(ctx, c.log, c.nm.cfg.WatchPeriod, c.shutdown, cs.master, c.nm.node, cs.selfURI,
 		func(bool) {}, inPlace(c.log, &c.regs, func(bool) {}, cs.selfURI, func() error {
-			return reregister(ctx, n.rpc, c.nm, cs.master, cs.selfURI, &cs.reg)
+			return reregister(ctx, n.rpc, c.nm, c.log, cs.master, cs.selfURI, &cs.reg)
 		}))
 }
 

@@ -340,16 +340,19 @@ func inPlace(log *slog.Logger, regs *atomic.Uint64, connected func(bool), uri st
 	}
 }
 
-// reregister tells a master that forgot the node about every parameter, publisher, subscriber
-// and service in r, keeping the goroslib node as it is (same slave URI, same TCPROS server), so
+// reregister tells a master that forgot the node about every parameter (the robot description
+// too, see offerDescription), publisher, subscriber and service in r, keeping the goroslib node as it is (same slave URI, same TCPROS server), so
 // connections to peers that do not register again (rospy and roscpp nodes never do) survive the
 // restart. The publishers the master already knows for a subscribed topic are passed to the
 // node's own slave API as a publisherUpdate, as the master would.
-func reregister(ctx context.Context, rpc *xmlrpc.Client, nm *names, master *apimaster.Client, selfURI string, r *registered) error {
+func reregister(ctx context.Context, rpc *xmlrpc.Client, nm *names, log *slog.Logger, master *apimaster.Client, selfURI string, r *registered) error {
 	for _, p := range nm.params {
 		if err := setParam(ctx, rpc, nm, p.key, p.val); err != nil {
 			return err
 		}
+	}
+	if err := offerDescription(ctx, rpc, nm, log); err != nil {
+		return err
 	}
 	if r.before != nil {
 		if err := r.before(ctx); err != nil {
