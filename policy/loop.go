@@ -73,6 +73,8 @@ type Loop struct {
 	// The last chunk results, for diagnostics: ticks of the last accepted and rejected one
 	// (-1: none yet) and the last rejection's cause.
 	lastAccept, lastReject atomic.Int64
+	lastGated              atomic.Int64  // the tick of the last chunk the gate held (-1: none)
+	gatedSpread            atomic.Uint64 // its spread (float64 bits)
 	rejectCause            atomic.Pointer[error]
 	embCause               atomic.Pointer[error] // the last invalid embedding's
 	tickNow                atomic.Int64          // the current tick, for snapshots
@@ -194,6 +196,16 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	l.res = chunk.Chunk{H: h, D: d, Data: l.resBuf}
 	l.lastAccept.Store(-1)
 	l.lastReject.Store(-1)
+	l.lastGated.Store(-1)
+	if cfg.Gate.Samples > 0 {
+		ss, ok := deps.Inferer.(SpreadSampler)
+		if !ok {
+			return nil, fmt.Errorf("policy: gate.samples %d, but the inferer %T measures no spread: %w", cfg.Gate.Samples, deps.Inferer, ErrConfig)
+		}
+		if err := ss.SetSpreadSamples(cfg.Gate.Samples, cfg.Gate.Rows); err != nil {
+			return nil, fmt.Errorf("policy: gate.samples: %w", err)
+		}
+	}
 	if w, ok := deps.Inferer.(interface{ EmbeddingWidth() int }); ok {
 		l.width = w.EmbeddingWidth()
 	}
@@ -212,6 +224,13 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 		l.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return l, nil
+}
+
+// SpreadSampler is an Inferer that can draw several chunks per request and report their spread
+// in chunk.Chunk.Spread (Expert is one); New calls SetSpreadSamples with Config.Gate's Samples
+// and Rows.
+type SpreadSampler interface {
+	SetSpreadSamples(k, rows int) error
 }
 
 // Period returns the control period.
@@ -272,19 +291,64 @@ var ErrRunning = errors.New("policy: Run called twice")
 // goroutine it started has stopped. It returns earlier with an error wrapping robot.ErrClosed
 // if the driver closes. Each tick is a Step at the clock's time.
 func (l *Loop) Run(ctx context.Context) error {
+	var iso *isolation
+	if l.cfg.IsolateTick {
+		var err error
+		if iso, err = newIsolation(); err != nil {
+			return err
+		}
+	}
 	if !l.ran.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	l.async = true
-	wg.Go(func() { l.work(wctx) })
+	pinned := make(chan error, 1)
+	wg.Go(func() {
+		if iso != nil {
+			err := iso.pinWorker(l.inf)
+			pinned <- err
+			if err != nil {
+				return
+			}
+			defer iso.release(l.inf)
+		}
+		l.work(wctx)
+	})
+	if iso != nil {
+		if err := <-pinned; err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+	}
 	wg.Go(func() { l.wd.Log(wctx, l.log, l.cfg.Watchdog.LogInterval) })
 	if l.rec != nil {
 		wg.Go(func() { l.record(wctx) })
 	}
-	err := l.ticks(ctx)
-	l.shutdown()
+	run := func() error {
+		err := l.ticks(ctx)
+		l.shutdown()
+		return err
+	}
+	var err error
+	if iso == nil {
+		err = run()
+	} else {
+		// The ticks (and the braking at the end) on a goroutine of their own, whose OS thread
+		// is bound to the tick's CPU and ends with it.
+		done := make(chan error, 1)
+		go func() {
+			if err := iso.pinTick(); err != nil {
+				done <- err
+				return
+			}
+			l.log.Info("policy: control tick isolated", "tick_cpu", iso.tickCPU, "inference_cpus", iso.restCPUs())
+			done <- run()
+		}()
+		err = <-done
+	}
 	cancel()
 	wg.Wait()
 	return err
@@ -777,6 +841,20 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 		l.reject(k, now, err)
 		return
 	}
+	if c.Spread > 0 {
+		t.Spread.Record(c.Spread)
+	}
+	if g := l.cfg.Gate.MaxSpread; g > 0 && !(c.Spread <= g) {
+		// The expert is unsure of this chunk: not executed. The plan is dropped too (it was made
+		// from older observations of the situation the expert is now unsure of): the tick
+		// decelerates to a stop, and asks again.
+		t.Gated.Add(1)
+		l.lastGated.Store(k)
+		l.gatedSpread.Store(math.Float64bits(c.Spread))
+		l.splicer.Reset()
+		l.hadPlan = false
+		return
+	}
 	l.lastAccept.Store(k)
 	t.Delay.Record(float64(d))
 	t.QueueDepth.Record(float64(max(l.splicer.End()-k, 0)))
@@ -915,7 +993,7 @@ func (l *Loop) Snapshot() *Snapshot {
 			Ticks: t.Ticks.Load(), Overruns: t.Overruns.Load(), Requests: t.Requests.Load(),
 			Chunks: t.Chunks.Load(), Late: t.Late.Load(), Rejected: t.Rejected.Load(),
 			Stale: t.Stale.Load(), ReadErrors: t.ReadErrors.Load(), WriteErrors: t.WriteErrors.Load(), Refused: t.Refused.Load(),
-			HoldTicks: t.HoldTicks.Load(), EventsDropped: l.wd.Dropped(),
+			HoldTicks: t.HoldTicks.Load(), Gated: t.Gated.Load(), EventsDropped: l.wd.Dropped(),
 		},
 		Hist: Histograms{
 			TickPeriod: t.TickPeriod.Snapshot(), TickJitter: t.TickJitter.Snapshot(),
@@ -924,6 +1002,7 @@ func (l *Loop) Snapshot() *Snapshot {
 			QueueDepth: t.QueueDepth.Snapshot(),
 			SeamJump:   t.SeamJump.Snapshot(), SeamVel: t.SeamVel.Snapshot(),
 			SeamAcc: t.SeamAcc.Snapshot(), SeamJerk: t.SeamJerk.Snapshot(),
+			Spread: t.Spread.Snapshot(),
 		},
 	}
 	for k := range safety.NumKinds {
@@ -942,6 +1021,7 @@ func (l *Loop) Snapshot() *Snapshot {
 	rejecting := l.lastReject.Load() >= 0 && k-l.lastReject.Load() <= second
 	accepting := l.lastAccept.Load() >= 0 && k-l.lastAccept.Load() <= second
 	cause := errText(l.rejectCause.Load())
+	gating := l.lastGated.Load() >= 0 && k-l.lastGated.Load() <= second && l.lastGated.Load() > l.lastAccept.Load()
 	switch {
 	case s.State == safety.Fault:
 		s.Level, s.Message = Error, "fault: "+s.Cause
@@ -953,6 +1033,9 @@ func (l *Loop) Snapshot() *Snapshot {
 		s.Level, s.Message = Error, s.State.String()+": every chunk of the last second rejected: "+cause
 	case rejecting:
 		s.Level, s.Message = Warn, s.State.String()+": chunks rejected in the last second: "+cause
+	case s.State == safety.Running && gating:
+		s.Level, s.Message = Warn, fmt.Sprintf("running: expert unsure (spread %.3g > gate.max_spread %.3g), holding",
+			math.Float64frombits(l.gatedSpread.Load()), l.cfg.Gate.MaxSpread)
 	case s.State == safety.Running && l.noState.Load():
 		s.Level, s.Message = Warn, "running: no joint state yet"
 	case s.State == safety.Running && l.wd.Active(safety.StateStale):

@@ -14,6 +14,7 @@ import (
 	"github.com/flowact/flowact/expert/ckpt"
 	"github.com/flowact/flowact/expert/nn"
 	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/robot/urdf"
 )
 
 // trainTiny collects a few reach episodes and trains a tiny MLP on them for a few steps: enough
@@ -72,11 +73,15 @@ func TestTrain(t *testing.T) {
 	if png, err := os.ReadFile(filepath.Join(ck, "loss.png")); err != nil || len(png) < 8 || string(png[1:4]) != "PNG" {
 		t.Errorf("loss.png: %v", err)
 	}
-	// Training is reproducible from the seed: the same data and flags give the same weights.
+	if !(sum.StepsPerSec > 0) || sum.Threads != 1 {
+		t.Errorf("steps/s %v on %d threads", sum.StepsPerSec, sum.Threads)
+	}
+	// Training is reproducible from the seed: the same data and flags give the same weights,
+	// on two matrix-product threads too.
 	again := filepath.Join(t.TempDir(), "ck")
-	if code, _, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", again,
-		"--steps", "6", "--batch", "8", "--hidden", "32", "--layers", "1", "--warmup", "2", "--ema", "0", "--val", "0.25", "--seed", "3"); code != 0 {
-		t.Fatalf("train again: %s", stderr)
+	if code, out, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", again, "--threads", "2",
+		"--steps", "6", "--batch", "8", "--hidden", "32", "--layers", "1", "--warmup", "2", "--ema", "0", "--val", "0.25", "--seed", "3"); code != 0 || !strings.Contains(out, "steps/s on 2 thread(s)") {
+		t.Fatalf("train again: exit %d, %q, %s", code, out, stderr)
 	}
 	w1, err1 := os.ReadFile(filepath.Join(ck, ckpt.WeightsFile))
 	w2, err2 := os.ReadFile(filepath.Join(again, ckpt.WeightsFile))
@@ -103,6 +108,7 @@ func TestTrainUsage(t *testing.T) {
 		{"train", "--data", empty, "--out", empty, "--frame", "delta"},
 		{"train", "--data", empty, "--out", empty, "--state", "joints+velocity"},
 		{"train", "--data", empty, "--out", empty, "--weights-dtype", "BF16"},
+		{"train", "--data", empty, "--out", empty, "--objective", "diffusion"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), args...)
 		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") {
@@ -123,6 +129,7 @@ func TestTrainUsage(t *testing.T) {
 		{"--ema", "1", "train: --ema 1: want 0 (raw weights) or a decay in (0, 1)"},
 		{"--ema", "-0.5", "train: --ema -0.5: want 0 (raw weights) or a decay in (0, 1)"},
 		{"--max-prefix", "-2", "train: --max-prefix -2: want 0 (none) or more steps"},
+		{"--threads", "3", "train: --threads 3: want 1 or 2"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), "train", "--data", filepath.Join(empty, "nope"), "--out", empty, tc.flag, tc.value)
 		if want := "flowact: " + tc.want + "\n"; code != 2 || stderr != want {
@@ -201,6 +208,34 @@ func trainQuick(t *testing.T, seed string, extra ...string) (string, nn.Net, *ck
 		t.Fatal(err)
 	}
 	return ck, net, man
+}
+
+// TestTrainRegression: --objective regression writes a checkpoint whose manifest says so and
+// whose provenance names the flag (a resume with other flags is then refused), and the policy
+// loads it as a regressor; the default is flow matching.
+func TestTrainRegression(t *testing.T) {
+	_, netF, manF := trainQuick(t, "3")
+	netF.Close()
+	ck, netR, manR := trainQuick(t, "3", "--objective", "regression")
+	netR.Close()
+	if manF.Objective != ckpt.ObjectiveFlowMatching || manR.Objective != ckpt.ObjectiveRegression {
+		t.Fatalf("objectives %q and %q", manF.Objective, manR.Objective)
+	}
+	if !strings.Contains(manR.Provenance.Note, "--objective regression") || strings.Contains(manF.Provenance.Note, "--objective") {
+		t.Errorf("provenance notes %q and %q", manF.Provenance.Note, manR.Provenance.Note)
+	}
+	m, rc, err := urdf.Shipped("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := policy.LoadDir(ck, m, policy.LoadConfig{EELink: rc.EELink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if !pc.Regressor() {
+		t.Error("the regression checkpoint does not load as a regressor")
+	}
 }
 
 // TestTrainF16 writes the weights as half precision: the same training as F32 (same seed) gives

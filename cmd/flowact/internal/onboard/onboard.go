@@ -39,6 +39,11 @@ type Config struct {
 	// Embeddings, if set, replaces the ROS embedding topic as the loop's source (remote
 	// embeddings over NATS).
 	Embeddings policy.EmbeddingSource
+	// WrapDriver, if set, wraps the node's driver before the loop gets it (the fleet link's
+	// episode recorder taps the states the loop reads and the commands it sends). A wrapper
+	// must keep the Driver contract (never block) and implement robot.TrajectoryWriter when
+	// the driver it wraps does.
+	WrapDriver func(robot.Driver) robot.Driver
 	// EELink, if set, is the link whose paths are drawn for rviz on the node's markers topic
 	// (ros.Topics.Markers): the current plan's (its targets through forward kinematics, green,
 	// namespace NSPlan) and the executed one (the measured joint states', orange, NSExecuted,
@@ -133,8 +138,12 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 	if cfg.Embeddings != nil {
 		src = cfg.Embeddings
 	}
+	var drv robot.Driver = node.Driver()
+	if cfg.WrapDriver != nil {
+		drv = cfg.WrapDriver(drv)
+	}
 	deps := policy.Deps{
-		Driver:     node.Driver(),
+		Driver:     drv,
 		Inferer:    inf,
 		Clock:      node.Clock(),
 		Logger:     cfg.Logger,
@@ -294,7 +303,7 @@ func Status(s *policy.Snapshot, hardwareID string) ros.Status {
 	}{
 		{"ticks", c.Ticks}, {"overruns", c.Overruns}, {"requests", c.Requests}, {"chunks", c.Chunks}, {"late", c.Late},
 		{"rejected", c.Rejected}, {"stale", c.Stale}, {"hold_ticks", c.HoldTicks}, {"read_errors", c.ReadErrors},
-		{"write_errors", c.WriteErrors}, {"refused", c.Refused},
+		{"write_errors", c.WriteErrors}, {"refused", c.Refused}, {"gated", c.Gated},
 	} {
 		kv(v.k, strconv.FormatUint(v.n, 10))
 	}
@@ -308,6 +317,11 @@ func Status(s *policy.Snapshot, hardwareID string) ros.Status {
 		kv(v.key+".max_s", num(v.h.Max))
 	}
 	kv("chunk_delay.p99_ticks", num(h.Delay.Quantile(0.99)))
+	if h.Spread.N > 0 { // loop.gate.samples: the expert's spread per chunk
+		kv("spread.p50", num(h.Spread.Quantile(0.5)))
+		kv("spread.p99", num(h.Spread.Quantile(0.99)))
+		kv("spread.max", num(h.Spread.Max))
+	}
 	kv("seam_jerk.p50_rad_s3", num(h.SeamJerk.Quantile(0.5)))
 	kv("seam_jerk.p99_rad_s3", num(h.SeamJerk.Quantile(0.99)))
 	for k, n := range s.Clamps {
