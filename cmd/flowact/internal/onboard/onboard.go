@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 
+	"github.com/flowact/flowact/calib"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/robot"
@@ -37,6 +39,13 @@ type Config struct {
 	// Embeddings, if set, replaces the ROS embedding topic as the loop's source (remote
 	// embeddings over NATS).
 	Embeddings policy.EmbeddingSource
+	// Transmissions, if set, says the robot speaks motor units (encoder ticks or motor rad) on
+	// its joint state and command topics: the loop's driver is the ROS driver wrapped by
+	// calib.Wrap (joint states mapped to joint angles, commands and trajectories to motor
+	// units), and the node takes readings in motor units (ROS.MotorUnits: the per-message
+	// joint-band check is left to the loop's per-tick state guard, in joint units). nil: the
+	// robot speaks joint units.
+	Transmissions *calib.Set
 }
 
 // StatusName is the /diagnostics status the loop's telemetry is published under.
@@ -100,9 +109,21 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 		Hold:  trig((*policy.Loop).Hold),
 		Reset: trig((*policy.Loop).Reset),
 	}
+	if cfg.Transmissions != nil {
+		if cfg.Transmissions.Model() != model && !slices.Equal(cfg.Transmissions.Model().Names(), model.Names()) {
+			return nil, fmt.Errorf("%w: the transmissions are for joints %v, the robot has %v", ErrConfig, cfg.Transmissions.Model().Names(), model.Names())
+		}
+		cfg.ROS.MotorUnits = true
+	}
 	node, err := ros.New(cfg.ROS, model, h)
 	if err != nil {
 		return nil, err
+	}
+	var drv robot.Driver = node.Driver()
+	if cfg.Transmissions != nil {
+		if drv, err = calib.Wrap(drv, cfg.Transmissions); err != nil {
+			return nil, err
+		}
 	}
 	var rec policy.Recorder = diagnostics{r}
 	if cfg.Recorder != nil {
@@ -113,7 +134,7 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 		src = cfg.Embeddings
 	}
 	loop, err := policy.New(cfg.Loop, policy.Deps{
-		Driver:     node.Driver(),
+		Driver:     drv,
 		Inferer:    inf,
 		Clock:      node.Clock(),
 		Logger:     cfg.Logger,
