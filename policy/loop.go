@@ -798,12 +798,12 @@ func (l *Loop) request(k int64, emb Embedding) {
 	copy(r.Position, l.st.Position)
 	// The state read at k reflects the commands of k - lag: the chunk starts there, its first
 	// lag rows are the commands already sent since (past), then the plan's.
-	r.Start = k - int64(l.lag)
-	lag, d := l.lag, l.d
+	lag, d := l.shift(), l.d
+	r.Start = k - int64(lag)
 	r.Prefix = nil
 	if l.cfg.Chunk.Strategy == chunk.Prefix && l.cold {
 		p := min(lag+l.delayEstimate()+l.cfg.DelayMargin, l.h-1)
-		l.past(l.prefix[:lag*d], k)
+		l.past(l.prefix[:lag*d], k, lag)
 		f, fut := max(p-lag, 0), l.prefix[lag*d:]
 		if left := l.splicer.End() - k; left > 0 {
 			// The plan's actions from k on, up to the estimated arrival but not past the plan's
@@ -824,7 +824,7 @@ func (l *Loop) request(k int64, emb Embedding) {
 	r.Guide, r.GuideWeights, r.Frozen = nil, nil, 0
 	if l.cfg.Chunk.Strategy == chunk.Guided && l.cold {
 		p := min(lag+l.delayEstimate()+l.cfg.DelayMargin, l.h-1)
-		l.past(l.prefix[:lag*d], k)
+		l.past(l.prefix[:lag*d], k, lag)
 		fut := l.prefix[lag*d:]
 		left := int(max(min(l.splicer.End()-k, int64(l.h-lag)), 0))
 		if left > 0 {
@@ -855,20 +855,33 @@ func (l *Loop) request(k int64, emb Embedding) {
 	}
 }
 
-// past writes into dst (lag x D) the commands sent for the ticks [k-lag, k). A tick with none
-// recorded (the loop was idle, or had not started) takes the next tick's, the last one the
+// shift returns the ticks a chunk asked for now starts before its request: the robot's lag,
+// but no more than leaves the chunk, at its arrival after the estimated delay d, d + 1 rows
+// beyond it (H - shift - d >= d + 1), so that the next chunk, asked for at once, arrives
+// before the plan runs out. A slow expert (d near H/2) thus gets a smaller shift, down to
+// none: the rest of the lag is then executed as if it were not there, as without RobotLag.
+// Before any delay was measured it is the whole lag.
+func (l *Loop) shift() int {
+	if l.lag == 0 || l.delayN == 0 {
+		return l.lag
+	}
+	return min(l.lag, max(l.h-2*l.delayEstimate()-1, 0))
+}
+
+// past writes into dst (n x D, n <= lag) the commands sent for the ticks [k-n, k). A tick with
+// none recorded (the loop was idle, or had not started) takes the next tick's, the last one the
 // filter's last command: what the robot held.
-func (l *Loop) past(dst []float64, k int64) {
+func (l *Loop) past(dst []float64, k int64, n int) {
 	d := l.d
-	for i := l.lag - 1; i >= 0; i-- {
+	for i := n - 1; i >= 0; i-- {
 		row := dst[i*d : (i+1)*d]
-		if j := k - int64(l.lag-i); j >= 0 {
+		if j := k - int64(n-i); j >= 0 {
 			if r := int(j % int64(l.lag)); l.sentAt[r] == j {
 				copy(row, l.sent[r*d:(r+1)*d])
 				continue
 			}
 		}
-		if i == l.lag-1 {
+		if i == n-1 {
 			l.filter.Last(row)
 		} else {
 			copy(row, dst[(i+1)*d:(i+2)*d])
