@@ -40,8 +40,8 @@ type Config struct {
 	// state read at tick k reflects the commands of tick k - L, L = LagShift(RobotLag, Rate),
 	// so a chunk asked for at k starts at k - L: its first L rows are the commands already sent
 	// since then, which the expert is given as committed actions (prefix and guided), and rows
-	// before the arrival are never executed. 0 means no lag; L must be below the horizon; at
-	// most 10 s.
+	// before the arrival are never executed (a slow expert gets a smaller shift: see the package
+	// documentation). 0 means no lag; L must be below the horizon; at most 10 s.
 	RobotLag time.Duration `yaml:"robot_lag"`
 	// TelemetryPeriod is how often a Recorder is given a snapshot; 0 means 1 s.
 	TelemetryPeriod time.Duration `yaml:"telemetry_period"`
