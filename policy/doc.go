@@ -69,10 +69,10 @@
 // expert sees the same thing as without a lag: a state, and the actions that followed it. The
 // delay estimate and DelayMargin stay what they are without a lag; L must be below H. A slow
 // expert gets a smaller shift: once a delay d has been measured the shift is at most
-// H - 2d - 1, which leaves the chunk d + 1 rows after its arrival, so that the next one, asked
-// for at once, arrives before the plan runs out (with H = 32 and 300 ms of inference at 50 Hz,
-// d = 15, a shift of 1; the full 7 there left 10 rows and starved the robot). RobotLag
-// 0 is the bookkeeping above, bit for bit.
+// H - 2d - DelayMargin, which leaves the chunk d + DelayMargin rows after its arrival, so that
+// the next one, asked for at once, arrives before the plan runs out (with H = 32, 300 ms of
+// inference at 50 Hz, d = 15, and the shipped policy's margin of 5, no shift; the full 7 there
+// left 10 rows and starved the robot). RobotLag 0 is the bookkeeping above, bit for bit.
 // One action per tick: Rate is the policy's action rate; a faster servo rate is the driver's.
 //
 // # Output

@@ -93,8 +93,9 @@ func (r *rampInferer) Infer(dst *chunk.Chunk, req *Request) error {
 // k-L .. k-1, and its row i is executed at tick Start + i: an expert whose plan is a fixed
 // function of time (the ramp) has the robot commanded on that function, not L ticks behind it.
 // Without RobotLag a chunk starts at its request's tick. With a slow expert (a delay of d ticks)
-// the shift is cut to leave d + 1 rows after the arrival (H - shift - d >= d + 1) once a delay
-// has been measured (from the third request on: the first chunk is the cold start's).
+// the shift is cut to leave d + m rows after the arrival (H - shift - d >= d + m, m the delay
+// margin, 1 here) once a delay has been measured (from the third request on: the first chunk
+// is the cold start's).
 func TestRobotLagBookkeeping(t *testing.T) {
 	const rate = 100.0
 	per := period(rate)
@@ -104,16 +105,18 @@ func TestRobotLagBookkeeping(t *testing.T) {
 		ticks    int64         // L
 		latency  time.Duration // the expert's: a delay of ceil(latency / 10 ms) ticks
 		shift    int64         // the shift once a delay is measured
+		margin   int           // DelayMargin (0: the default, 1)
 	}{
-		{chunk.Prefix, 35 * time.Millisecond, 3, 0, 3},
-		{chunk.Prefix, 75 * time.Millisecond, 7, 0, 7},
-		{chunk.Guided, 35 * time.Millisecond, 3, 0, 3},
-		{chunk.Blend, 55 * time.Millisecond, 5, 0, 5},
-		{chunk.Prefix, 0, 0, 0, 0},
-		{chunk.Prefix, 75 * time.Millisecond, 7, 45 * time.Millisecond, 7}, // d = 5: 20 - 10 - 1 = 9 left
-		{chunk.Prefix, 75 * time.Millisecond, 7, 65 * time.Millisecond, 5}, // d = 7: 20 - 14 - 1 = 5
-		{chunk.Guided, 75 * time.Millisecond, 7, 85 * time.Millisecond, 1}, // d = 9: 20 - 18 - 1 = 1
-		{chunk.Prefix, 75 * time.Millisecond, 7, 95 * time.Millisecond, 0}, // d = 10: none
+		{chunk.Prefix, 35 * time.Millisecond, 3, 0, 3, 0},
+		{chunk.Prefix, 75 * time.Millisecond, 7, 0, 7, 0},
+		{chunk.Guided, 35 * time.Millisecond, 3, 0, 3, 0},
+		{chunk.Blend, 55 * time.Millisecond, 5, 0, 5, 0},
+		{chunk.Prefix, 0, 0, 0, 0, 0},
+		{chunk.Prefix, 75 * time.Millisecond, 7, 45 * time.Millisecond, 7, 0}, // d = 5: 20 - 10 - 1 = 9 left
+		{chunk.Prefix, 75 * time.Millisecond, 7, 65 * time.Millisecond, 5, 0}, // d = 7: 20 - 14 - 1 = 5
+		{chunk.Guided, 75 * time.Millisecond, 7, 85 * time.Millisecond, 1, 0}, // d = 9: 20 - 18 - 1 = 1
+		{chunk.Prefix, 75 * time.Millisecond, 7, 95 * time.Millisecond, 0, 0}, // d = 10: none
+		{chunk.Prefix, 75 * time.Millisecond, 7, 45 * time.Millisecond, 6, 4}, // d = 5, margin 4: 20 - 10 - 4 = 6
 	} {
 		t.Run(fmt.Sprintf("%s/%v/%v", c.strategy, c.lag, c.latency), func(t *testing.T) {
 			if got := LagShift(c.lag, rate); int64(got) != c.ticks {
@@ -124,7 +127,7 @@ func TestRobotLagBookkeeping(t *testing.T) {
 			drv := &lagDriver{model: armModel(), clk: clk, t0: clk.now, per: per, lag: c.ticks,
 				start: make([]float64, 3), sent: map[int64][]float64{}}
 			inf := &rampInferer{h: 20, d: 3}
-			l, err := New(Config{Rate: rate, Threshold: 8, RobotLag: c.lag, Chunk: chunk.Config{Strategy: c.strategy}},
+			l, err := New(Config{Rate: rate, Threshold: 8, RobotLag: c.lag, DelayMargin: c.margin, Chunk: chunk.Config{Strategy: c.strategy}},
 				Deps{Driver: drv, Inferer: inf, Clock: clk})
 			if err != nil {
 				t.Fatal(err)
@@ -157,9 +160,9 @@ func TestRobotLagBookkeeping(t *testing.T) {
 					continue
 				}
 				conditioned++
-				// The committed rows: the shift's sent commands, then at least the delay (1 tick)
-				// and the margin (1) of the plan's.
-				if p := int64(len(rows) / 3); p < shift+2 {
+				// The committed rows: the shift's sent commands, then at least the delay (1 tick
+				// or more) and the margin of the plan's.
+				if p := int64(len(rows) / 3); p < shift+1+int64(max(c.margin, 1)) {
 					t.Fatalf("request %d at tick %d: %d committed rows, want at least %d + 2", n, r.Tick, p, shift)
 				}
 				for i := range shift {

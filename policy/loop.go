@@ -856,16 +856,17 @@ func (l *Loop) request(k int64, emb Embedding) {
 }
 
 // shift returns the ticks a chunk asked for now starts before its request: the robot's lag,
-// but no more than leaves the chunk, at its arrival after the estimated delay d, d + 1 rows
-// beyond it (H - shift - d >= d + 1), so that the next chunk, asked for at once, arrives
-// before the plan runs out. A slow expert (d near H/2) thus gets a smaller shift, down to
-// none: the rest of the lag is then executed as if it were not there, as without RobotLag.
-// Before any delay was measured it is the whole lag.
+// but no more than leaves the chunk, at its arrival after the estimated delay d, d + m rows
+// beyond it (H - shift - d >= d + m, m the delay margin, at least 1 by default), so that the
+// next chunk, asked for at once, arrives before the plan runs out even when it is m - 1 ticks
+// later than the estimate. A slow expert (d near H/2) thus gets a smaller shift, down to none:
+// the rest of the lag is then executed as if it were not there, as without RobotLag. Before any
+// delay was measured it is the whole lag.
 func (l *Loop) shift() int {
 	if l.lag == 0 || l.delayN == 0 {
 		return l.lag
 	}
-	return min(l.lag, max(l.h-2*l.delayEstimate()-1, 0))
+	return min(l.lag, max(l.h-2*l.delayEstimate()-l.cfg.DelayMargin, 0))
 }
 
 // past writes into dst (n x D, n <= lag) the commands sent for the ticks [k-n, k). A tick with
