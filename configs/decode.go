@@ -168,6 +168,10 @@ func typeError(name, msg string, keys keyIndex, root reflect.Type) error {
 		}
 	case intoRe.MatchString(e.Reason):
 		s := intoRe.FindStringSubmatch(e.Reason)
+		if p, ok := keys.valued[lineKey{e.Line, strings.Trim(s[2], "`")}]; ok && s[2] != "" {
+			// In a flow mapping several keys share a line: name the one holding the value.
+			e.Key = p
+		}
 		want := kindOf(typeAt(root, e.Key))
 		if parent, _ := splitLast(e.Key); want == "" && typeAt(root, e.Key) == nil && e.Key != "" {
 			// A block mapping or list given to a scalar key: the line is its first child's.
@@ -199,6 +203,7 @@ func typeError(name, msg string, keys keyIndex, root reflect.Type) error {
 type keyIndex struct {
 	deepest map[int]string
 	named   map[lineKey]string
+	valued  map[lineKey]string // a line and a scalar value to the key holding it
 }
 
 type lineKey struct {
@@ -208,6 +213,7 @@ type lineKey struct {
 
 func indexKeys(root *yaml.Node) keyIndex {
 	named := make(map[lineKey]string)
+	valued := make(map[lineKey]string)
 	type entry struct {
 		path  string
 		depth int
@@ -236,6 +242,11 @@ func indexKeys(root *yaml.Node) keyIndex {
 				if _, ok := named[lineKey{k.Line, k.Value}]; !ok {
 					named[lineKey{k.Line, k.Value}] = p
 				}
+				if val.Kind == yaml.ScalarNode {
+					if _, ok := valued[lineKey{val.Line, val.Value}]; !ok {
+						valued[lineKey{val.Line, val.Value}] = p
+					}
+				}
 				walk(val, p, depth+1)
 			}
 		case yaml.SequenceNode:
@@ -254,7 +265,7 @@ func indexKeys(root *yaml.Node) keyIndex {
 	for line, e := range found {
 		deepest[line] = e.path
 	}
-	return keyIndex{deepest: deepest, named: named}
+	return keyIndex{deepest: deepest, named: named, valued: valued}
 }
 
 // splitLast splits a dotted key path into its parent and its last key: "a.b[2].c" gives
@@ -380,3 +391,46 @@ func kindOf(t reflect.Type) string {
 }
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// Keys lists the top-level keys a document decoded into v (a struct or a pointer to one) may
+// have, in declaration order, as yaml.v3 names them; nil when v is not a struct.
+func Keys(v any) []string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return keysOf(t)
+}
+
+// TopKeys returns the keys of the YAML document data's top-level mapping, in file order, and
+// the line of each; name is the file's, for messages. An empty document is an error wrapping
+// ErrEmpty; a document that is not a mapping is an error.
+func TopKeys(name string, data []byte) (keys []string, lines []int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{File: name, Reason: fmt.Sprintf("malformed YAML (decoder panic: %v)", r)}
+		}
+	}()
+	if len(data) > MaxSize {
+		return nil, nil, &Error{File: name, Reason: fmt.Sprintf("larger than %d bytes", MaxSize)}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, nil, syntaxError(name, err)
+	}
+	if isEmptyDoc(&root) {
+		return nil, nil, &Error{File: name, Reason: ErrEmpty.Error(), Err: ErrEmpty}
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind != yaml.MappingNode {
+		return nil, nil, &Error{File: name, Line: doc.Line, Reason: "not a mapping of keys to values"}
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		keys = append(keys, doc.Content[i].Value)
+		lines = append(lines, doc.Content[i].Line)
+	}
+	return keys, lines, nil
+}

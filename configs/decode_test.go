@@ -88,6 +88,8 @@ func TestDecodeErrors(t *testing.T) {
 			[]string{`t.yaml:2: joints.elbow.jerkk: unknown key "jerkk"`}, nil},
 		{"wrong type", "joints:\n  elbow:\n    velocity: fast\n", &cfg{},
 			[]string{"t.yaml:3: joints.elbow.velocity: `fast` is a string, want a number"}, nil},
+		{"wrong type after a known key in a flow mapping", "joints:\n  elbow: {velocity: 1, jerk: fast}\n", &cfg{},
+			[]string{"t.yaml:2: joints.elbow.jerk: `fast` is a string, want a number"}, nil},
 		{"wrong type in a sequence", "steps:\n  - velocity: 1\n  - velocity: [1]\n", &cfg{},
 			[]string{"t.yaml:3: steps[1].velocity: got a list, want a number"}, nil},
 		{"mapping for a scalar", "rate:\n  hz: 5\n", &cfg{},
@@ -197,7 +199,35 @@ func FuzzDecode(f *testing.F) {
 		if err != nil && !strings.HasPrefix(err.Error(), "configs: fuzz.yaml") {
 			t.Fatalf("error %q does not name the file", err)
 		}
+		// TopKeys: the same file, its keys, each with its line, or an error naming the file.
+		keys, lines, kerr := configs.TopKeys("fuzz.yaml", []byte(doc))
+		if kerr != nil && !strings.HasPrefix(kerr.Error(), "configs: fuzz.yaml") {
+			t.Fatalf("TopKeys error %q does not name the file", kerr)
+		}
+		if len(keys) != len(lines) {
+			t.Fatalf("TopKeys: %d keys, %d lines", len(keys), len(lines))
+		}
 	})
+}
+
+// TestTopKeysAndKeys: the top-level keys of a file with their lines, and a schema's keys.
+func TestTopKeysAndKeys(t *testing.T) {
+	keys, lines, err := configs.TopKeys("t.yaml", []byte("# c\nname: a\njoints: {elbow: {velocity: 1}}\n\nrate: 5\n"))
+	if err != nil || strings.Join(keys, ",") != "name,joints,rate" || fmt.Sprint(lines) != "[2 3 5]" {
+		t.Errorf("TopKeys: %q %v %v", keys, lines, err)
+	}
+	if _, _, err := configs.TopKeys("t.yaml", []byte("- a\n")); err == nil || !strings.Contains(err.Error(), "t.yaml:1: not a mapping") {
+		t.Errorf("a list: %v", err)
+	}
+	if _, _, err := configs.TopKeys("t.yaml", []byte("# only\n")); !errors.Is(err, configs.ErrEmpty) {
+		t.Errorf("empty: %v", err)
+	}
+	if got := strings.Join(configs.Keys(&cfg{}), ","); got != "name,rate,joints,steps,tags" {
+		t.Errorf("Keys(cfg) = %s", got)
+	}
+	if configs.Keys(3) != nil {
+		t.Error("Keys of an int is not nil")
+	}
 }
 
 func ExampleDecode() {

@@ -47,7 +47,8 @@ func TestTickAllocs(t *testing.T) {
 				inf = NewExpert(newMLP(t, 30, 3, 8, 32), &ode.Fixed{Method: ode.Euler, Steps: 3}, nil, 7)
 				emb = &Embedding{Stamp: now.Add(time.Hour), Tokens: 2, Width: 8, Data: make([]float32, 16)}
 			}
-			l, err := New(cfg, Deps{Driver: drv, Inferer: inf})
+			obs := newPlanRecorder(30, 3) // the plan shown at every splice: no allocation either
+			l, err := New(cfg, Deps{Driver: drv, Inferer: inf, Plan: obs})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,6 +89,9 @@ func TestTickAllocs(t *testing.T) {
 			}
 			if l.Telemetry().Chunks.Load() < 10 {
 				t.Errorf("only %d chunks spliced: the steady state was not exercised", l.Telemetry().Chunks.Load())
+			}
+			if obs.shown != l.Telemetry().Chunks.Load() {
+				t.Errorf("the plan was shown %d times for %d chunks spliced", obs.shown, l.Telemetry().Chunks.Load())
 			}
 			if n := l.Telemetry().Late.Load(); n != 0 {
 				t.Errorf("%d late chunks", n)

@@ -26,21 +26,37 @@ type Deps struct {
 	// Embeddings, if set, is where the tick reads the latest embedding; otherwise it reads the
 	// mailbox PutEmbedding fills.
 	Embeddings EmbeddingSource
+	// Plan, if set, is shown the plan each time a chunk is spliced into it (a visualization of
+	// the planned path).
+	Plan PlanObserver
+}
+
+// PlanObserver is shown the plan whenever a chunk changes it: the targets the splicer holds
+// from the tick of the change on, before the safety filter; and an empty plan when the loop
+// stops executing it (idle, holding, braking, faulted, or at the plan's end). It runs on the
+// control tick: it must neither block nor allocate (copy what it keeps, or skip when busy).
+type PlanObserver interface {
+	// ObservePlan receives the plan from tick k on: rows of D joint positions in model order,
+	// row-major, at most H rows. rows is the loop's and valid only during the call.
+	ObservePlan(k int64, rows []float64)
 }
 
 // Loop is the real-time control loop. Build it with New, run it with Run; command it with
 // Start, Stop, Hold and Reset from any goroutine.
 type Loop struct {
-	cfg    Config
-	drv    robot.Driver
-	inf    Inferer
-	clock  robot.Clock
-	log    *slog.Logger
-	rec    Recorder
-	src    EmbeddingSource
-	h, d   int
-	period time.Duration
-	lag    int // the robot's lag in ticks (LagShift of Config.RobotLag): a chunk starts lag ticks before its request
+	cfg       Config
+	drv       robot.Driver
+	inf       Inferer
+	clock     robot.Clock
+	log       *slog.Logger
+	rec       Recorder
+	src       EmbeddingSource
+	plan      PlanObserver
+	planBuf   []float64 // H x D: the plan shown to plan
+	planShown bool      // plan was last shown a non-empty plan
+	h, d      int
+	period    time.Duration
+	lag       int // the robot's lag in ticks (LagShift of Config.RobotLag): a chunk starts up to lag ticks before its request
 
 	m       safety.Machine
 	filter  *safety.Filter
@@ -154,7 +170,7 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	l := &Loop{
-		cfg: cfg, drv: deps.Driver, inf: deps.Inferer, clock: deps.Clock, log: deps.Logger, rec: deps.Recorder, src: deps.Embeddings,
+		cfg: cfg, drv: deps.Driver, inf: deps.Inferer, clock: deps.Clock, log: deps.Logger, rec: deps.Recorder, src: deps.Embeddings, plan: deps.Plan,
 		h: h, d: d, period: per, lag: lag,
 		filter:  safety.NewFilter(lim, per.Seconds()),
 		guard:   safety.NewStateGuard(lim, cfg.Watchdog.StateTolerance),
@@ -179,6 +195,9 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	}
 	l.req.Position = make([]float64, d)
 	l.lastPos, l.prevPos, l.vel = make([]float64, d), make([]float64, d), make([]float64, d)
+	if l.plan != nil {
+		l.planBuf = make([]float64, h*d)
+	}
 	l.res = chunk.Chunk{H: h, D: d, Data: l.resBuf}
 	l.lastAccept.Store(-1)
 	l.lastReject.Store(-1)
@@ -552,6 +571,7 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		l.out.idle()
 		l.live = false
 		l.splicer.Reset()
+		l.hidePlan(k)
 		l.wd.Set(safety.Starved, false, k, now, 0)
 		return nil
 	case safety.Running:
@@ -600,6 +620,9 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 		}
 	}
 
+	if !planned {
+		l.hidePlan(k) // holding, braking or out of plan: no plan is being executed
+	}
 	if err := l.out.send(k, now, planned, !l.obsAt.IsZero()); err != nil {
 		return err
 	}
@@ -770,10 +793,37 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 	}
 	l.splicer.Splice(c, k)
 	l.hadPlan = true
+	l.showPlan(k)
 	t.Chunks.Add(1)
 	l.obsAt = l.req.Stamp
 	if s, done := l.meter.Mark(k); done {
 		t.recordSeam(s)
+	}
+}
+
+// showPlan shows the plan from tick k on to the PlanObserver: at most H rows (a splice leaves
+// no more ahead of its tick). Splicer.Action does not change the splicer.
+func (l *Loop) showPlan(k int64) {
+	if l.plan == nil {
+		return
+	}
+	n := 0
+	for j := k; j < l.splicer.End() && n < l.h; j++ {
+		if !l.splicer.Action(l.planBuf[n*l.d:(n+1)*l.d], j) {
+			break
+		}
+		n++
+	}
+	l.plan.ObservePlan(k, l.planBuf[:n*l.d])
+	l.planShown = n > 0
+}
+
+// hidePlan shows the PlanObserver an empty plan, once, when the loop stops executing the one
+// it was shown.
+func (l *Loop) hidePlan(k int64) {
+	if l.plan != nil && l.planShown {
+		l.plan.ObservePlan(k, l.planBuf[:0])
+		l.planShown = false
 	}
 }
 

@@ -128,7 +128,7 @@ figures: the report states GOMAXPROCS, the CPU model and the load average.`,
 	f.DurationVar(&o.kernelDur, "kernel-duration", time.Second, "least time spent timing each kernel case")
 	f.IntVar(&o.kernelReps, "kernel-min-reps", 5, "least number of timed chunks per reference network case")
 	s := &o.sizes
-	f.IntVar(&s.H, "chunk", s.H, "chunk length H (steps)")
+	f.IntVar(&s.H, "horizon", s.H, "chunk length H, ticks")
 	f.IntVar(&s.D, "dof", s.D, "action dimensions D (and the tick's joints)")
 	f.IntVar(&s.Tokens, "tokens", s.Tokens, "embedding tokens of the condition")
 	f.IntVar(&s.State, "state", s.State, "state length of the condition")
@@ -140,6 +140,7 @@ figures: the report states GOMAXPROCS, the CPU model and the load average.`,
 	f.IntVar(&s.TFHeads, "tf-heads", s.TFHeads, "transformer attention heads")
 	f.IntVar(&s.TFMLPRatio, "tf-mlp-ratio", s.TFMLPRatio, "transformer MLP ratio")
 	f.IntVar(&s.TFEmbed, "tf-embed", s.TFEmbed, "transformer embedding width")
+	renameFlags(cmd, map[string]string{"chunk": "horizon"})
 	return cmd
 }
 
@@ -205,7 +206,7 @@ func (o *benchOptions) validate() error {
 	}
 	if len(o.strategies) > 0 {
 		if o.sizes.D <= 0 || o.sizes.H < 2 {
-			return usagef("bench: the tick needs --dof > 0 and --chunk >= 2")
+			return usagef("bench: the tick needs --dof > 0 and --horizon >= 2")
 		}
 		if o.rate < 50 || o.rate > 1000 {
 			return usagef("bench: --rate %g Hz, want 50 to 1000", o.rate)

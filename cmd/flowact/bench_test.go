@@ -11,7 +11,7 @@ import (
 )
 
 // tinyBench are flags that make `flowact bench` measure small networks for a few milliseconds.
-var tinyBench = []string{"bench", "--chunk", "8", "--dof", "3", "--tokens", "4", "--state", "3",
+var tinyBench = []string{"bench", "--horizon", "8", "--dof", "3", "--tokens", "4", "--state", "3",
 	"--mlp-hidden", "32", "--mlp-layers", "2", "--mlp-embed", "16",
 	"--tf-width", "32", "--tf-layers", "1", "--tf-heads", "2", "--tf-mlp-ratio", "2", "--tf-embed", "16",
 	"--duration", "1ms", "--min-reps", "2", "--rate", "250", "--kernels=false"}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"math"
 	"os"
 	"path"
@@ -36,7 +35,8 @@ type calibOptions struct {
 	master, name    string
 	wait            time.Duration
 	jsonOut         bool
-	debug           bool
+	logLevel        string
+	debug           bool // --debug, the former --log-level debug
 
 	// motors
 	out        string
@@ -79,22 +79,26 @@ Conventions (units, signs, the wrap rule, which source wins) are in calib/doc.go
 
 func (o *calibOptions) commonFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.robot, "robot", "ur5", "shipped robot (configs/robots/NAME)")
-	f.StringVar(&o.robotDir, "robot-dir", "", "robot directory on disk with robot.yaml and its URDF (instead of --robot)")
+	f.StringVar(&o.robot, "robot", "ur5", "shipped robot's name (configs/robots/NAME), or a robot directory on disk with robot.yaml and its URDF,\ngiven as a path with a slash (./my_arm)")
+	f.StringVar(&o.robotDir, "robot-dir", "", "robot directory on disk (former name; --robot takes a directory)")
 	f.BoolVar(&o.simulate, "sim", false, "calibrate the in-process simulator (on its own clock) instead of a robot over ROS")
 	f.StringVar(&o.simConfig, "sim-config", "", "with --sim: YAML file of the simulator's settings (sim.Config: lag, sensor_period, faults, motors, initial)")
 	f.StringVar(&o.master, "master", "", "ROS master URI (default $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
 	f.StringVar(&o.name, "name", "flowact_calib", "ROS node name")
-	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the ROS master and a first joint state")
+	f.DurationVar(&o.wait, "connect-timeout", 10*time.Second, "how long to wait for the ROS master and a first joint state")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
-	f.BoolVar(&o.debug, "debug", false, "log at debug level")
+	f.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
+	f.BoolVar(&o.debug, "debug", false, "log at debug level (former name of --log-level debug)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	renameFlags(cmd, map[string]string{"wait": "connect-timeout"})
+	legacyFlag(cmd, "debug", "--log-level debug")
+	legacyFlag(cmd, "robot-dir", "--robot DIR")
 }
 
 func newCalibMotorsCmd() *cobra.Command {
 	var o calibOptions
 	cmd := &cobra.Command{
-		Use:   "motors --out FILE [--robot NAME | --robot-dir DIR] [--sim [--sim-config FILE] | --master URI]",
+		Use:   "motors --out FILE [--robot NAME|DIR] [--sim [--sim-config FILE] | --master URI]",
 		Short: "Measure motor offsets and directions; write a calibration file",
 		Long: `Guided motor calibration of a robot whose joint states and commands are in motor units
 (encoder ticks, or motor rad), starting from its nominal transmissions (the URDF's
@@ -112,7 +116,7 @@ direction that disagrees with the model, an offset more than a quarter motor tur
 nominal one, a counter that wraps inside a joint's travel, a reduction off by more than 5%, and
 a joint that does not follow its sweep, naming each joint; otherwise it writes --out.`,
 		Example: `  flowact calib motors --robot arm5 --sim --sim-config testdata/arm5-motors.yaml --out arm5-calib.yaml
-  flowact calib motors --robot-dir ./my_arm --master http://10.0.0.2:11311/ --out my_arm-calib.yaml`,
+  flowact calib motors --robot ./my_arm --master http://10.0.0.2:11311/ --out my_arm-calib.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCalibMotors(cmd, &o) },
 	}
@@ -125,7 +129,7 @@ a joint that does not follow its sweep, naming each joint; otherwise it writes -
 func newCalibLatencyCmd() *cobra.Command {
 	var o calibOptions
 	cmd := &cobra.Command{
-		Use:   "latency [--policy FILE] [--robot NAME | --robot-dir DIR] [--sim [--sim-config FILE] | --master URI]",
+		Use:   "latency [--policy FILE] [--robot NAME|DIR] [--sim [--sim-config FILE] | --master URI]",
 		Short: "Measure the command-to-state lag; write it into a policy file",
 		Long: `Measure the robot's command-to-state lag: hold the current pose, excite the joints around it
 with small seeded random targets shaped by the safety filter (the robot's limits, tightened by
@@ -185,11 +189,15 @@ func openCalibTarget(cmd *cobra.Command, o *calibOptions, motors bool) (*target,
 		dir  string
 		err  error
 	)
-	if o.robotDir != "" {
-		if cmd.Flags().Changed("robot") {
-			return nil, usagef("calib: give --robot or --robot-dir, not both")
-		}
-		fsys, dir = os.DirFS(o.robotDir), "."
+	robotDir := o.robotDir
+	if robotDir != "" && cmd.Flags().Changed("robot") {
+		return nil, usagef("calib: give --robot or --robot-dir, not both")
+	}
+	if robotDir == "" && isRobotDir(o.robot) {
+		robotDir = o.robot
+	}
+	if robotDir != "" {
+		fsys, dir = os.DirFS(robotDir), "."
 		m, rc, err = urdf.LoadConfig(fsys, dir)
 	} else {
 		fsys, dir = configs.FS, path.Join("robots", o.robot)
@@ -228,11 +236,10 @@ func openCalibTarget(cmd *cobra.Command, o *calibOptions, motors bool) (*target,
 		t.d, t.clk, t.sim, t.close = s, s.Clock(), s, func() {}
 		return t, nil
 	}
-	level := slog.LevelWarn
-	if o.debug {
-		level = slog.LevelDebug
+	log, err := newLogger(cmd.ErrOrStderr(), logLevel(cmd.Flags(), o.logLevel, o.debug))
+	if err != nil {
+		return nil, err
 	}
-	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 	rc.EnsureDefaults()
 	n, err := ros.New(ros.Config{Name: o.name, MasterURI: o.master, Logger: log, MotorUnits: true,
 		Topics: ros.Topics{JointStates: rc.Topics.JointStates, Command: rc.Topics.Command, Trajectory: rc.Topics.Trajectory}}, m, ros.Handlers{})

@@ -79,7 +79,7 @@ func TestCalibLatencyROS(t *testing.T) {
 			t.Fatalf("flowact sim did not report ready; stdout %q stderr %q", simOut.String(), simErr.String())
 		}
 	}
-	cmd, out, errOut, done := flowactProcess(t, env, append(args, "--master", uri, "--wait", "30s")...)
+	cmd, out, errOut, done := flowactProcess(t, env, append(args, "--master", uri, "--connect-timeout", "30s")...)
 	select {
 	case <-done:
 	case <-time.After(90 * time.Second):
@@ -204,7 +204,7 @@ func TestCalibMotorsROS(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "arm5-calib.yaml")
 	stdinR, stdinW := io.Pipe()
 	defer stdinW.Close()
-	cmd, stdout, stderr, done := flowactProcessIn(t, env, stdinR, "calib", "motors", "--robot", "arm5", "--master", uri, "--wait", "30s", "--sweep-speed", "0.5", "--out", out)
+	cmd, stdout, stderr, done := flowactProcessIn(t, env, stdinR, "calib", "motors", "--robot", "arm5", "--master", uri, "--connect-timeout", "30s", "--sweep-speed", "0.5", "--out", out)
 
 	hold, stepped := make([]float64, m.DoF()), make([]float64, m.DoF())
 	for i, j := range m.Joints {

@@ -161,7 +161,7 @@ replaced) or --overwrite removes them first:
 	f.StringVar(&taskName, "task", "", "task file, or the name of a shipped task (reach, detour, track)")
 	f.IntVar(&episodes, "episodes", 100, "number of episodes")
 	f.StringVar(&out, "out", "", "output directory for the bags (created if missing)")
-	f.StringVar(&robotName, "robot", "", "shipped robot (default: the task file's)")
+	f.StringVar(&robotName, "robot", "", "shipped robot's name or robot directory (default: the task file's)")
 	f.Uint64Var(&seed, "seed", 1, "seed of the first episode (episode i uses seed+i)")
 	f.DurationVar(&dwell, "dwell", time.Second, "keep recording this long after the task first succeeds (within its time limit)")
 	f.Float64Var(&perturb, "perturb", 0, "disturb the executed commands by this std, rad per joint, recording the expert's own (DART; default: the task file's demo.perturb)")

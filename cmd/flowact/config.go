@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,9 @@ import (
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/urdf"
+	"github.com/flowact/flowact/sim"
 	"github.com/flowact/flowact/sim/episode"
+	"github.com/flowact/flowact/sim/node"
 	"github.com/flowact/flowact/sim/task"
 )
 
@@ -166,14 +169,14 @@ func openRobot(ref string) (*robot.Model, robot.Config, error) {
 	return urdf.Shipped(ref)
 }
 
-// ConfigKind is the kind of a config file, told by its top-level keys' owner.
-type configKind int
-
-const (
-	kindPolicy configKind = iota
-	kindTask
-	kindCalibration // a calibration file (package calib)
-)
+// robotDescription is the robot_description parameter's text for a robot reference: its URDF
+// when that has visual geometry, else one generated from its model (urdf.LoadDescription).
+func robotDescription(ref string) (string, error) {
+	if isRobotDir(ref) {
+		return urdf.LoadDescription(os.DirFS(ref), ".")
+	}
+	return urdf.ShippedDescription(ref)
+}
 
 // readConfig reads a config file: a path on disk, or, when no such file exists, a shipped one
 // ("policies/x.yaml", "tasks/reach.yaml", or a bare name looked up under dir in configs.FS).
@@ -222,59 +225,201 @@ func loadTaskFile(name string) (*TaskFile, error) {
 	return &t, nil
 }
 
-// checkConfig validates a config file without running anything; a policy file's checkpoint
-// must load and fit its robot. The kind of file comes from where it lives (policies/ or
-// tasks/), else from its keys.
-func checkConfig(name string) (string, error) {
-	file, b, err := readConfig(name, "policies")
-	if err != nil {
-		if file, b, err = readConfig(name, "tasks"); err != nil {
-			return "", usagef("%s: no such file (nor a shipped policy or task config)", name)
-		}
-	}
-	kind := guessKind(file, b)
-	switch kind {
-	case kindTask:
-		var t TaskFile
-		err = configs.Decode(file, b, &t)
-	case kindCalibration:
-		_, err = calib.ParseFile(file, b)
-	default:
-		var p PolicyFile
-		if err = configs.Decode(file, b, &p); err == nil {
-			// The checkpoint is part of the policy: it must load and fit the robot.
-			lp, lerr := loadPolicy(&p, "")
-			if lerr != nil {
-				return "", usagef("%s: %v", file, lerr)
-			}
-			lp.Close()
-		}
-	}
-	if err != nil {
-		return "", usageError{oneLine(err)}
-	}
-	return file, nil
+// configKind is one kind of config file flowact reads: its name in messages, a value of the
+// struct its YAML decodes into (the schema: its keys), and check, which decodes a file of the
+// kind strictly and validates it, as deeply as the kind's command would before running.
+type configKind struct {
+	name   string // in messages: "policy file"
+	use    string // what reads it, for messages
+	schema any
+	check  func(src configSource) error
 }
 
-// guessKind tells a task file from a policy file and a calibration file: by directory, else by
-// a "task:" or "episode:" key (task) or a "joints:" key (calibration).
-func guessKind(file string, b []byte) configKind {
-	dir := path.Base(path.Dir(strings.ReplaceAll(file, "\\", "/")))
-	switch dir {
-	case "tasks":
-		return kindTask
-	case "policies":
-		return kindPolicy
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "task:") || strings.HasPrefix(line, "episode:") {
-			return kindTask
+// configSource is a config file as read: its name in messages, its bytes, and where it lives
+// (fsys and path in it), for kinds whose check reads files beside it.
+type configSource struct {
+	file string
+	data []byte
+	fsys fs.FS
+	path string
+}
+
+// configKinds are the kinds --check-config tells apart, in the order that breaks ties.
+var configKinds = []configKind{
+	{"policy file", "flowact run, eval, demo --policy", PolicyFile{}, func(src configSource) error {
+		var p PolicyFile
+		if err := configs.Decode(src.file, src.data, &p); err != nil {
+			return err
 		}
-		if strings.HasPrefix(line, "joints:") {
-			return kindCalibration
+		// The checkpoint is part of the policy: it must load and fit the robot.
+		lp, err := loadPolicy(&p, "")
+		if err != nil {
+			return fmt.Errorf("%s: %w", src.file, err)
+		}
+		lp.Close()
+		return nil
+	}},
+	{"task file", "flowact eval --task, demo --tasks, collect --task", TaskFile{}, func(src configSource) error {
+		var t TaskFile
+		return configs.Decode(src.file, src.data, &t)
+	}},
+	{"calibration file", "written by flowact calib motors", calib.File{}, func(src configSource) error {
+		_, err := calib.ParseFile(src.file, src.data)
+		return err
+	}},
+	{"robot config", "robot.yaml in a robot directory", robot.Config{}, func(src configSource) error {
+		var c robot.Config
+		if err := configs.Decode(src.file, src.data, &c); err != nil {
+			return err
+		}
+		// With its URDF: the overrides may only tighten the URDF's limits, the joints named
+		// must exist.
+		dir, base := path.Split(src.path)
+		dir = strings.TrimSuffix(dir, "/")
+		fsys := src.fsys
+		if dir == "" || dir == "." {
+			// A file at the root of fsys: its directory's name is the URDF's default name.
+			abs, err := filepath.Abs(filepath.Dir(src.file))
+			if err != nil {
+				return err
+			}
+			fsys, dir = os.DirFS(filepath.Dir(abs)), filepath.Base(abs)
+		}
+		if _, _, err := urdf.LoadConfigFile(fsys, dir, base); err != nil {
+			if !strings.Contains(err.Error(), src.file) {
+				return fmt.Errorf("%s: %w", src.file, err)
+			}
+			return err
+		}
+		return nil
+	}},
+	{"simulator node config", "flowact sim --config", node.Config{}, func(src configSource) error {
+		var c node.Config
+		return configs.Decode(src.file, src.data, &c)
+	}},
+	{"simulator config", "flowact calib --sim-config", sim.Config{}, func(src configSource) error {
+		var c sim.Config
+		return configs.Decode(src.file, src.data, &c)
+	}},
+	{"fleet auth file", "flowact hub --auth", fleet.Auth{}, func(src configSource) error {
+		var a fleet.Auth
+		return configs.Decode(src.file, src.data, &a)
+	}},
+}
+
+// checkConfig validates a config file without running anything and returns its name and
+// kind. The kind comes from the file's top-level keys, never its name: every kind whose schema
+// takes all of them is tried (strict decoding, then the kind's checks), and the file is valid
+// when one of them accepts it. A file whose keys fit no kind is refused naming the keys that
+// fit none and the closest kind (the one that takes most of its keys), with that kind's error.
+func checkConfig(name string) (string, string, error) {
+	src, err := readConfigSource(name)
+	if err != nil {
+		return "", "", usageError{err}
+	}
+	keys, lines, err := configs.TopKeys(src.file, src.data)
+	if err != nil {
+		return "", "", usageError{err}
+	}
+	type fit struct {
+		kind    configKind
+		matched int
+		unknown []string // keys the kind does not take, with their lines
+	}
+	var fits, all []fit
+	for _, k := range configKinds {
+		f := fit{kind: k}
+		known := map[string]bool{}
+		for _, key := range configs.Keys(k.schema) {
+			known[key] = true
+		}
+		for i, key := range keys {
+			if known[key] {
+				f.matched++
+			} else {
+				f.unknown = append(f.unknown, fmt.Sprintf("%q (line %d)", key, lines[i]))
+			}
+		}
+		all = append(all, f)
+		if len(f.unknown) == 0 {
+			fits = append(fits, f)
 		}
 	}
-	return kindPolicy
+	if len(fits) == 0 {
+		closest := all[0]
+		for _, f := range all[1:] {
+			if f.matched > closest.matched {
+				closest = f
+			}
+		}
+		// Keys no kind takes.
+		var none []string
+		for i, key := range keys {
+			taken := false
+			for _, k := range configKinds {
+				if slices.Contains(configs.Keys(k.schema), key) {
+					taken = true
+					break
+				}
+			}
+			if !taken {
+				none = append(none, fmt.Sprintf("%q (line %d)", key, lines[i]))
+			}
+		}
+		why := fmt.Sprintf("%s: no kind of flowact config takes all its keys", src.file)
+		if len(none) > 0 {
+			why += fmt.Sprintf(" (%s fit%s none)", strings.Join(none, ", "), map[bool]string{true: "s", false: ""}[len(none) == 1])
+		}
+		why += fmt.Sprintf("; closest: a %s (%s)", closest.kind.name, closest.kind.use)
+		if cerr := closest.kind.check(src); cerr != nil {
+			return "", "", usagef("%s: %v", why, oneLine(cerr))
+		}
+		return "", "", usagef("%s", why)
+	}
+	var errs []error
+	for _, f := range fits {
+		if err := f.kind.check(src); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		return src.file, f.kind.name, nil
+	}
+	// No kind accepts it: the first kind's error (the order breaks ties), naming the others
+	// whose keys also fit.
+	err = oneLine(errs[0])
+	if len(fits) > 1 {
+		var others []string
+		for _, f := range fits[1:] {
+			others = append(others, f.kind.name)
+		}
+		return "", "", usagef("%v (read as a %s; its keys also fit: %s, which refuse it too)", err, fits[0].kind.name, strings.Join(others, ", "))
+	}
+	return "", "", usageError{err}
+}
+
+// readConfigSource reads a config file for --check-config: a path on disk, or a file of the
+// shipped configs ("policies/ur5-mlp.yaml", "robots/ur5/robot.yaml", or a bare policy or task
+// name).
+func readConfigSource(name string) (configSource, error) {
+	if b, err := os.ReadFile(name); err == nil {
+		abs, err := filepath.Abs(name)
+		if err != nil {
+			return configSource{}, err
+		}
+		return configSource{file: name, data: b, fsys: os.DirFS(filepath.Dir(abs)), path: filepath.Base(abs)}, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return configSource{}, err
+	}
+	for _, c := range []string{name, path.Join("policies", name), path.Join("policies", name+".yaml"),
+		path.Join("tasks", name), path.Join("tasks", name+".yaml")} {
+		if !fs.ValidPath(c) {
+			continue
+		}
+		if b, err := fs.ReadFile(configs.FS, c); err == nil {
+			return configSource{file: c, data: b, fsys: configs.FS, path: c}, nil
+		}
+	}
+	return configSource{}, fmt.Errorf("%s: no such file (nor a shipped config)", name)
 }
 
 // oneLine joins a multi-line error (errors.Join of several problems) into one line.
@@ -299,17 +444,17 @@ func (e lineError) Unwrap() error { return e.err }
 // flag, root prints its help.
 func addCheckConfig(root *cobra.Command) {
 	var file string
-	root.Flags().StringVar(&file, "check-config", "", "validate a policy, task or calibration file and exit (0: valid; 2 and one error line: not)")
+	root.Flags().StringVar(&file, "check-config", "", "validate a config file (policy, task, calibration, robot.yaml, simulator, fleet auth: told by its keys) and exit (0: valid; 2 and one error line: not)")
 	root.Args = cobra.NoArgs
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
 		if file == "" {
 			return cmd.Help()
 		}
-		name, err := checkConfig(file)
+		name, kind, err := checkConfig(file)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", name)
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s)\n", name, kind)
 		return nil
 	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -50,7 +52,7 @@ func TestShippedConfigs(t *testing.T) {
 		if pf.Robot != first.Robot || pf.Loop.Rate != first.Episode.Rate {
 			t.Errorf("%s: robot %s at %g Hz; the tasks are for %s at %g Hz", name, pf.Robot, pf.Loop.Rate, first.Robot, first.Episode.Rate)
 		}
-		if code, out, errs := runCLI(t, context.Background(), "--check-config", name); code != 0 || !strings.HasSuffix(out, "ok\n") {
+		if code, out, errs := runCLI(t, context.Background(), "--check-config", name); code != 0 || !strings.HasSuffix(out, "ok (policy file)\n") {
 			t.Errorf("--check-config %s: exit %d, %q %q", name, code, out, errs)
 		}
 	}
@@ -68,7 +70,7 @@ func TestBadConfigs(t *testing.T) {
 		{"bad-rate.yaml", "robot: ur5\nloop: {rate: 20}\n", []string{"bad-rate.yaml", "loop", "rate 20"}},
 		{"bad-solver.yaml", "robot: ur5\nsampler: {solver: leapfrog}\n", []string{"bad-solver.yaml", "sampler.solver", "leapfrog"}},
 		{"bad-steps.yaml", "robot: ur5\nsampler: {steps: -1}\n", []string{"bad-steps.yaml", "sampler.steps"}},
-		{"no-robot.yaml", "seed: 3\n", []string{"no-robot.yaml", "robot: required"}},
+		{"no-robot.yaml", "seed: 3\nsampler: {steps: 5}\n", []string{"no-robot.yaml", "robot: required"}},
 		{"bad-robot.yaml", "robot: r2d2\n", []string{"bad-robot.yaml", "robot", "r2d2"}},
 		{"bad-type.yaml", "robot: ur5\nseed: many\n", []string{"bad-type.yaml:2: seed: `many` is a string, want a non-negative integer"}},
 		{"bad-ckpt-ref.yaml", "robot: ur5\ncheckpoint: \"shipped:\"\n", []string{"bad-ckpt-ref.yaml", "checkpoint"}},
@@ -111,6 +113,136 @@ func TestBadConfigs(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, context.Background(), "--check-config", filepath.Join(dir, "missing.yaml")); code != 2 || !strings.Contains(stderr, "missing.yaml") {
 		t.Errorf("missing file: exit %d, %q", code, stderr)
+	}
+}
+
+// TestCheckConfigKinds: --check-config tells every kind of config file by its keys, wherever
+// it lives and whatever its name: each shipped file (policies, tasks, robot.yaml), each in a
+// folder of another kind under a neutral name, and a file of each other kind; broken files of
+// each kind get one line naming the file, the kind and the key; a file whose keys fit no kind
+// is refused naming those keys and the closest kind.
+func TestCheckConfigKinds(t *testing.T) {
+	check := func(path string) (int, string, string) {
+		t.Helper()
+		return runCLI(t, context.Background(), "--check-config", path)
+	}
+	want := map[string]string{"policies": "policy file", "tasks": "task file", "robots": "robot config"}
+	var shipped []string
+	if err := fs.WalkDir(configs.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".yaml") {
+			shipped = append(shipped, p)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(shipped) < 7 {
+		t.Fatalf("shipped configs %v: want the policies, the three tasks and the three robots", shipped)
+	}
+	tmp := t.TempDir()
+	for i, p := range shipped {
+		kind := want[strings.Split(p, "/")[0]]
+		if code, out, stderr := check(p); code != 0 || out != p+": ok ("+kind+")\n" {
+			t.Errorf("%s: exit %d, %q %q; want ok (%s)", p, code, out, stderr, kind)
+		}
+		// The same file under a neutral name in a folder named for another kind.
+		other := filepath.Join(tmp, "policies", fmt.Sprint(i))
+		if kind == "policy file" {
+			other = filepath.Join(tmp, "tasks", fmt.Sprint(i))
+		}
+		name := filepath.Join(other, "settings.yaml")
+		if kind == "robot config" {
+			// With its URDF, in a directory of the robot's name (the URDF's default name).
+			robotDir := path.Dir(p)
+			other = filepath.Join(other, path.Base(robotDir))
+			if err := os.CopyFS(other, mustSub(t, configs.FS, robotDir)); err != nil {
+				t.Fatal(err)
+			}
+			name = filepath.Join(other, "settings.yaml")
+			if err := os.Rename(filepath.Join(other, "robot.yaml"), name); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			b, err := fs.ReadFile(configs.FS, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(other, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(name, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if code, out, stderr := check(name); code != 0 || !strings.HasSuffix(out, ": ok ("+kind+")\n") {
+			t.Errorf("%s copied to %s: exit %d, %q %q; want ok (%s)", p, name, code, out, stderr, kind)
+		}
+	}
+
+	// A robot directory to break robot configs in.
+	arm := filepath.Join(tmp, "arms", "ur5")
+	if err := os.CopyFS(arm, mustSub(t, configs.FS, "robots/ur5")); err != nil {
+		t.Fatal(err)
+	}
+	robotYAML, err := os.ReadFile(filepath.Join(arm, "robot.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, body string
+		kind       string   // "": refused
+		want       []string // substrings of the error line
+	}{
+		{"calib.yaml", "version: 1\nrobot: arm5\njoints:\n  waist: {reduction: 1, resolution: 4096, wrap: 4096, offset: -3.14}\n", "calibration file", nil},
+		{"node.yaml", "rate: 200\nsim_time: true\ntask: {name: reach}\n", "simulator node config", nil},
+		{"simcfg.yaml", "lag: {order: 2}\nfaults: {command_delay: 20ms, position_noise: 0.001}\n", "simulator config", nil},
+		{"auth.yaml", "robots:\n  - {name: arm-1, password: secret}\n", "fleet auth file", nil},
+		// Broken files of each kind: the kind's own error.
+		{"calib-bad.yaml", "version: 1\nrobot: arm5\njoints:\n  waist: {reduction: 0}\n", "", []string{"calib-bad.yaml", `joint "waist": reduction`}},
+		{"node-bad.yaml", "rate: -5\nsim_time: true\n", "", []string{"node-bad.yaml", "rate"}},
+		{"simcfg-bad.yaml", "lag: {order: 2}\nfaults: {command_delay: 20ms, position_noise: lots}\n", "", []string{"simcfg-bad.yaml:2", "position_noise", "lots"}},
+		{"auth-bad.yaml", "robots:\n  - {name: arm-1, pasword: secret}\n", "", []string{"auth-bad.yaml:2", "pasword"}},
+		{"ur5/robot-nested.yaml", strings.Replace(string(robotYAML), "elbow_joint:         {velocity:", "elbow_joint:         {velocty:", 1), "",
+			[]string{"robot-nested.yaml", "velocty"}},
+		{"ur5/robot-link.yaml", strings.Replace(string(robotYAML), "ee_link: ee_link", "ee_link: no_such_link", 1), "", []string{"robot-link.yaml", "no_such_link"}},
+		// Keys that fit no kind: named, with the closest kind and its error.
+		{"ur5/robot-typo.yaml", strings.Replace(string(robotYAML), "ee_link:", "ee_lnk:", 1), "",
+			[]string{"robot-typo.yaml", `"ee_lnk"`, "fits none", "closest: a robot config"}},
+		{"policy-typo.yaml", "robot: ur5\nsampeler: {steps: 5}\nloop: {rate: 50}\n", "", []string{"policy-typo.yaml", `"sampeler" (line 2) fits none`, "closest: a policy file", "want one of"}},
+		{"mixed.yaml", "robot: ur5\ntask: {name: reach}\nepisode: {rate: 50}\nsampler: {steps: 5}\n", "", []string{"mixed.yaml:4", "closest: a task file", `unknown key "sampler"`}},
+		{"list.yaml", "- robot: ur5\n", "", []string{"list.yaml:1", "not a mapping"}},
+	} {
+		t.Run(strings.ReplaceAll(c.name, "/", "-"), func(t *testing.T) {
+			p := filepath.Join(dir, c.name)
+			if strings.HasPrefix(c.name, "ur5/") {
+				p = filepath.Join(arm, strings.TrimPrefix(c.name, "ur5/"))
+			}
+			if strings.HasPrefix(c.name, "ur5/") && c.body == string(robotYAML) {
+				t.Fatal("the edit did not apply to the shipped robot.yaml")
+			}
+			if err := os.WriteFile(p, []byte(c.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, stderr := check(p)
+			if c.kind != "" {
+				if code != 0 || out != p+": ok ("+c.kind+")\n" {
+					t.Errorf("exit %d, %q %q; want ok (%s)", code, out, stderr, c.kind)
+				}
+				return
+			}
+			if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") {
+				t.Errorf("exit %d, stderr %q: want 2 and one line", code, stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q does not contain %q", stderr, w)
+				}
+			}
+			if strings.Contains(stderr, "policy") && !strings.Contains(c.name, "policy") {
+				t.Errorf("stderr %q blames the policy schema", stderr)
+			}
+		})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/flowact/flowact/cmd/flowact/internal/onboard"
+	"github.com/flowact/flowact/cmd/flowact/internal/report"
 	"github.com/flowact/flowact/dataset"
 	"github.com/flowact/flowact/fleet"
 	"github.com/flowact/flowact/policy"
@@ -43,6 +45,8 @@ type demoOptions struct {
 	seed       uint64
 	logLevel   string
 	fleet      bool
+	out        string // --out: the report directory ("" none)
+	overwrite  bool   // --overwrite: replace the report in --out
 }
 
 // demoEpisode is one episode of the demo.
@@ -108,7 +112,7 @@ type demoReport struct {
 func newDemoCmd() *cobra.Command {
 	var o demoOptions
 	cmd := &cobra.Command{
-		Use:   "demo [--tasks reach,detour,track] [--episodes N] [--headless] [--json] [--master URL]",
+		Use:   "demo [--task reach,detour,track] [--episodes N] [--headless] [--json] [--master URL]",
 		Short: "Run the whole system in one process: ROS master, simulator, synthetic VLM, policy loop",
 		Long: `Run flowact end to end in one process, in real time, on a machine with or without ROS:
 an embedded ROS master (or, with --master, an existing one, so that rostopic and rviz can
@@ -127,6 +131,13 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 			if o.episodes <= 0 {
 				return usagef("demo: --episodes %d: want at least 1", o.episodes)
 			}
+			if o.out != "" {
+				if err := report.Prepare(o.out, o.overwrite); err != nil {
+					return usagef("demo: --out %v", err)
+				}
+			} else if o.overwrite {
+				return usagef("demo: --overwrite without --out")
+			}
 			// The log and, with --json, the status lines share stderr: one lock for both.
 			stderr := &lockedWriter{w: cmd.ErrOrStderr()}
 			log, err := newLogger(stderr, o.logLevel)
@@ -137,15 +148,32 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 			if o.asJSON {
 				status = stderr
 			}
-			rep, err := runDemo(cmd.Context(), o, status, log)
+			var rec *demoRecord
+			if o.out != "" {
+				rec = &demoRecord{}
+			}
+			rep, err := runDemo(cmd.Context(), o, status, log, rec)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
+			var text strings.Builder
+			printDemo(&text, rep)
 			if o.asJSON {
-				return json.NewEncoder(w).Encode(rep)
+				if err := json.NewEncoder(w).Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				io.WriteString(w, text.String())
 			}
-			printDemo(w, rep)
+			if rec != nil {
+				run := &report.Run{Title: "flowact demo", Command: commandLine(cmd), Robot: rec.robot,
+					Episodes: rec.rows(), Traces: rec.traces, Summary: rep, SummaryText: text.String()}
+				if err := report.Write(o.out, run); err != nil {
+					return fmt.Errorf("demo: --out: %w", err)
+				}
+				fmt.Fprintf(stderr, "demo: report in %s\n", filepath.Join(o.out, report.IndexFile))
+			}
 			return nil
 		},
 	}
@@ -153,14 +181,17 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
 	f.StringVar(&o.robot, "robot", "", "shipped robot's name or robot directory (default: the policy file's, "+DefaultPolicy+": ur5)")
-	f.StringSliceVar(&o.tasks, "tasks", defaultTasks, "task files or shipped task names, comma-separated")
+	f.StringSliceVar(&o.tasks, "task", defaultTasks, "task files or shipped task names (repeat or comma-separate)")
 	f.IntVar(&o.episodes, "episodes", 3, "episodes per task")
 	f.BoolVar(&o.headless, "headless", false, "no live status: one line per episode")
 	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON on stdout (status goes to stderr)")
 	f.StringVar(&o.master, "master", "", "join this ROS master instead of starting an embedded one (e.g. http://127.0.0.1:11311/)")
 	f.Uint64Var(&o.seed, "seed", 1_000_000, "seed of each task's first episode (keep clear of the training seeds)")
 	f.BoolVar(&o.fleet, "fleet", false, "also run an embedded NATS hub: publish the loop's telemetry and each episode (joint states, embeddings, commanded reference, metadata) to JetStream")
+	f.StringVar(&o.out, "out", "", "also write a report to this directory: episodes.jsonl, per task a plot of the end-effector paths, per failed episode a plot of its joints, index.html linking them (as eval --out)")
+	f.BoolVar(&o.overwrite, "overwrite", false, "replace the report a former run left in --out")
 	f.StringVar(&o.logLevel, "log-level", "error", "log level on stderr: debug, info, warn or error (watchdog warnings are counted in the summary either way)")
+	renameFlags(cmd, map[string]string{"tasks": "task"})
 	return cmd
 }
 
@@ -187,10 +218,12 @@ type demo struct {
 	status io.Writer
 	live   bool // status lines rewrite themselves (a terminal)
 	start  time.Time
-	fleet  *demoFleet // --fleet
+	fleet  *demoFleet  // --fleet
+	rec    *demoRecord // --out
 }
 
-func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Logger) (*demoReport, error) {
+// rec, when not nil, keeps each episode's row and trace for --out.
+func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Logger, rec *demoRecord) (*demoReport, error) {
 	start := time.Now()
 	lp, tfs, err := loadPolicyTasks("demo", o.policy, o.robot, o.checkpoint, o.tasks)
 	if err != nil {
@@ -198,7 +231,10 @@ func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Log
 	}
 	defer lp.Close()
 	pf := lp.file
-	d := &demo{o: o, log: log, status: status, start: start, model: lp.rb.Model}
+	d := &demo{o: o, log: log, status: status, start: start, model: lp.rb.Model, rec: rec}
+	if rec != nil {
+		rec.robot = reportRobot(lp.rb.Model)
+	}
 	if _, d.rc, err = openRobot(pf.Robot); err != nil {
 		return nil, err
 	}
@@ -258,7 +294,10 @@ func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Log
 	rep := &demoReport{Policy: o.policy, Checkpoint: lp.ref, Robot: pf.Robot, Master: d.uri, Embedded: o.master == "", Seed: o.seed}
 	var runErr error
 tasks:
-	for _, tf := range tfs {
+	for k, tf := range tfs {
+		if rec != nil {
+			rec.taskFile = o.tasks[k]
+		}
 		for i := range o.episodes {
 			ep, err := d.episode(ctx, tf, o.seed+uint64(i), i)
 			if ctx.Err() != nil {
@@ -349,6 +388,10 @@ func (d *demo) episode(ctx context.Context, tf *TaskFile, seed uint64, i int) (d
 	if err != nil {
 		return ep, fmt.Errorf("demo: simulator: %w", err)
 	}
+	var trace *task.Trace
+	if d.rec != nil {
+		trace = sn.Record()
+	}
 	t0 := time.Now()
 	nctx, ncancel := context.WithCancel(ctx)
 	simDone := make(chan error, 1)
@@ -368,6 +411,7 @@ func (d *demo) episode(ctx context.Context, tf *TaskFile, seed uint64, i int) (d
 	}, simDone); err != nil {
 		return ep, err
 	}
+	before := loop.Snapshot()
 	if err := loop.Start(); err != nil {
 		return ep, fmt.Errorf("demo: start: %w", err)
 	}
@@ -417,6 +461,9 @@ func (d *demo) episode(ctx context.Context, tf *TaskFile, seed uint64, i int) (d
 	if err := d.await(ctx, "the loop to stop", func() bool { return loop.State() == safety.Idle }, simDone); err != nil {
 		return ep, err
 	}
+	if d.rec != nil {
+		d.rec.add(seed, m, limit, trace, episodeLoop(before, loop.Snapshot()))
+	}
 	if rec != nil {
 		if err := rec.finish(dataset.Meta{Task: tk.Name(), Instruction: m.Instruction, Seed: seed, Success: m.Success,
 			Robot: d.model.Name, Rate: 1 / loop.Period().Seconds()}); err != nil {
@@ -442,6 +489,57 @@ func (d *demo) episode(ctx context.Context, tf *TaskFile, seed uint64, i int) (d
 	fmt.Fprintf(d.status, "%s  %-8s in %4.1f s, final distance %5.1f mm%s  (%q, seed %d)\n",
 		label, verdict, ep.Elapsed, 1000*m.Distance, extra, m.Instruction, seed)
 	return ep, nil
+}
+
+// demoRecord keeps what --out writes: per episode its metadata, the loop's figures over it and
+// its trace (written by the simulator node until its Run returns: read only after the episode).
+type demoRecord struct {
+	taskFile string // the task file of the episodes being added, as given
+	robot    report.Robot
+	eps      []demoRecorded
+	traces   []*task.Trace
+}
+
+type demoRecorded struct {
+	taskFile string
+	seed     uint64
+	meta     task.Meta
+	limit    time.Duration
+	loop     *report.Loop
+}
+
+func (r *demoRecord) add(seed uint64, m task.Meta, limit time.Duration, tr *task.Trace, loop *report.Loop) {
+	r.eps = append(r.eps, demoRecorded{r.taskFile, seed, m, limit, loop})
+	r.traces = append(r.traces, tr)
+}
+
+// rows are the episodes' report lines; call it once every episode's node has stopped.
+func (r *demoRecord) rows() []report.Episode {
+	rows := make([]report.Episode, len(r.eps))
+	for i, e := range r.eps {
+		rows[i] = episodeRow(e.seed, e.meta, e.limit, r.traces[i].Tolerance)
+		rows[i].TaskFile, rows[i].Loop = e.taskFile, e.loop
+	}
+	return rows
+}
+
+// episodeLoop is the loop's figures between two snapshots of one loop (the demo's runs all its
+// episodes): counters and means; the maxima are the whole run's, so they are left out.
+func episodeLoop(a, b *policy.Snapshot) *report.Loop {
+	mean := func(x, y policy.HistogramSnapshot) float64 {
+		if y.N <= x.N {
+			return 0
+		}
+		return (y.Sum - x.Sum) / float64(y.N-x.N)
+	}
+	h, g := &a.Hist, &b.Hist
+	return &report.Loop{
+		Ticks: b.Counters.Ticks - a.Counters.Ticks, Chunks: b.Counters.Chunks - a.Counters.Chunks,
+		Late: b.Counters.Late - a.Counters.Late, HoldTicks: b.Counters.HoldTicks - a.Counters.HoldTicks,
+		Clamps: b.Clamps.Total() - a.Clamps.Total(), DelayMean: mean(h.Delay, g.Delay),
+		Seams: g.SeamJump.N - h.SeamJump.N, SeamJumpMean: mean(h.SeamJump, g.SeamJump),
+		SeamJerkMean: mean(h.SeamJerk, g.SeamJerk), InferenceMean: mean(h.Inference, g.Inference),
+	}
 }
 
 // await polls ok every 5 ms until it holds, at most episodeWait.

@@ -12,7 +12,7 @@ import (
 // the checkpoint's success rate is checked in simulated time by the configs' tests.
 func TestDemoShipped(t *testing.T) {
 	t.Parallel()
-	code, out, stderr := runCLI(t, context.Background(), "demo", "--tasks", "reach", "--episodes", "1", "--headless", "--json")
+	code, out, stderr := runCLI(t, context.Background(), "demo", "--task", "reach", "--episodes", "1", "--headless", "--json")
 	if code != 0 {
 		t.Fatalf("demo: exit %d: %s", code, stderr)
 	}

@@ -37,12 +37,15 @@ func shortTrack(t *testing.T) string {
 
 // TestDemoJSON runs the demo headless on the embedded master with an untrained checkpoint, one
 // reach episode (6 s unless it succeeds) and one short track episode: the summary must account
-// for both, and carry the loop's real-time figures, measured through ROS.
+// for both, and carry the loop's real-time figures, measured through ROS. Its --out report has
+// a line per episode that sums to the summary's totals, the path plots and the joint plots of
+// the failed episodes (checkReport).
 func TestDemoJSON(t *testing.T) {
 	t.Parallel()
 	_, ck, _ := trainTiny(t)
-	code, out, stderr := runCLI(t, context.Background(), "demo", "--checkpoint", ck, "--tasks", "reach,"+shortTrack(t),
-		"--episodes", "1", "--headless", "--json", "--seed", "11")
+	dir := filepath.Join(t.TempDir(), "report")
+	code, out, stderr := runCLI(t, context.Background(), "demo", "--checkpoint", ck, "--task", "reach,"+shortTrack(t),
+		"--episodes", "1", "--headless", "--json", "--seed", "11", "--out", dir)
 	if code != 0 {
 		t.Fatalf("demo: exit %d: %s", code, stderr)
 	}
@@ -70,6 +73,14 @@ func TestDemoJSON(t *testing.T) {
 	if r.Inference.P50 <= 0 || r.Inference.P99 < r.Inference.P50 || r.TickJitter.P99 < r.TickJitter.P50 {
 		t.Errorf("quantiles: inference %+v, jitter %+v", r.Inference, r.TickJitter)
 	}
+	eps := checkReport(t, dir, r.Episodes)
+	for i, e := range eps {
+		run := r.Runs[i]
+		if e.Task != run.Task || e.Seed != run.Seed || e.Success != run.Success || e.FinalDistance != run.Distance ||
+			e.Loop == nil || e.Loop.Ticks == 0 || e.Loop.Ticks > r.Ticks || e.Reason == "" {
+			t.Errorf("episodes.jsonl line %d %+v; the summary has %+v", i+1, e, run)
+		}
+	}
 	// Status lines went to stderr, one per episode (headless).
 	for _, want := range []string{"ROS master http://127.0.0.1:", "reach   1/1", "track   1/1"} {
 		if !strings.Contains(stderr, want) {
@@ -82,7 +93,7 @@ func TestDemoJSON(t *testing.T) {
 func TestDemoText(t *testing.T) {
 	t.Parallel()
 	_, ck, _ := trainTiny(t)
-	code, out, stderr := runCLI(t, context.Background(), "demo", "--checkpoint", ck, "--tasks", shortTrack(t), "--episodes", "1")
+	code, out, stderr := runCLI(t, context.Background(), "demo", "--checkpoint", ck, "--task", shortTrack(t), "--episodes", "1")
 	if code != 0 {
 		t.Fatalf("demo: exit %d: %s", code, stderr)
 	}
@@ -99,7 +110,7 @@ func TestDemoBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"demo", "--episodes", "0"}, "episodes"},
-		{[]string{"demo", "--tasks", "juggle"}, "juggle"},
+		{[]string{"demo", "--task", "juggle"}, "juggle"},
 		{[]string{"demo", "--robot", "r2d2"}, "r2d2"},
 		{[]string{"demo", "--checkpoint", filepath.Join(t.TempDir(), "missing")}, "missing"},
 		{[]string{"demo", "--log-level", "loud"}, "loud"},
@@ -136,7 +147,7 @@ func TestDemoJoinsRosmaster(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		code, out, stderr := runCLI(t, ctx, "demo", "--checkpoint", ck, "--tasks", track, "--episodes", "1", "--master", uri, "--headless")
+		code, out, stderr := runCLI(t, ctx, "demo", "--checkpoint", ck, "--task", track, "--episodes", "1", "--master", uri, "--headless")
 		done <- result{code, out, stderr}
 	}()
 	rostest.Eventually(t, 20*time.Second, "the demo's nodes in rosnode list", func() bool {

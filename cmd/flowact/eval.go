@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/flowact/flowact/cmd/flowact/internal/report"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/robot"
@@ -30,6 +33,8 @@ type evalOptions struct {
 	seed       uint64
 	latency    time.Duration
 	asJSON     bool
+	out        string // --out: the report directory ("" none)
+	overwrite  bool   // --overwrite: replace the report in --out
 }
 
 // taskResult is one task's evaluation.
@@ -112,17 +117,35 @@ exit status is 130.
 			if o.latency < 0 {
 				return usagef("eval: --latency %v is negative", o.latency)
 			}
-			rep, err := evaluate(cmd.Context(), o, cmd.ErrOrStderr())
+			if o.out != "" {
+				if err := report.Prepare(o.out, o.overwrite); err != nil {
+					return usagef("eval: --out %v", err)
+				}
+			} else if o.overwrite {
+				return usagef("eval: --overwrite without --out")
+			}
+			rec := newEvalRecord(o.out != "")
+			rep, err := evaluate(cmd.Context(), o, cmd.ErrOrStderr(), rec)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
+			var text strings.Builder
+			printReport(&text, rep)
 			if o.asJSON {
 				if err := json.NewEncoder(w).Encode(rep); err != nil {
 					return err
 				}
 			} else {
-				printReport(w, rep)
+				io.WriteString(w, text.String())
+			}
+			if o.out != "" {
+				run := &report.Run{Title: "flowact eval", Command: commandLine(cmd),
+					Robot: rec.robot, Episodes: rec.episodes, Traces: rec.traces, Summary: rep, SummaryText: text.String()}
+				if err := report.Write(o.out, run); err != nil {
+					return fmt.Errorf("eval: --out: %w", err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "eval: report in %s\n", filepath.Join(o.out, report.IndexFile))
 			}
 			if rep.Interrupted {
 				return fmt.Errorf("eval: %w after %d of %d episodes", errInterrupted, rep.Episodes, o.episodes*len(o.tasks))
@@ -138,6 +161,8 @@ exit status is 130.
 	f.Uint64Var(&o.seed, "seed", 1_000_000, "seed of each task's first episode (keep clear of the training seeds)")
 	f.DurationVar(&o.latency, "latency", 0, "simulated inference latency (0: the chunk arrives at the next tick)")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&o.out, "out", "", "also write a report to this directory: episodes.jsonl (one line per episode), per task a plot of the end-effector paths, per failed episode a plot of its joints, index.html linking them")
+	f.BoolVar(&o.overwrite, "overwrite", false, "replace the report a former run left in --out")
 	return cmd
 }
 
@@ -251,22 +276,29 @@ func loadPolicyTasks(cmd, policyName, robotName, ckptDir string, tasks []string)
 }
 
 // evaluate runs o's episodes.
-func evaluate(ctx context.Context, o evalOptions, progress io.Writer) (*evalReport, error) {
+// rec, when not nil, keeps each episode's row and trace for --out.
+func evaluate(ctx context.Context, o evalOptions, progress io.Writer, rec *evalRecord) (*evalReport, error) {
 	lp, tfs, err := loadPolicyTasks("eval", o.policy, "", o.checkpoint, o.tasks)
 	if err != nil {
 		return nil, err
 	}
 	defer lp.Close()
+	if rec != nil {
+		rec.robot = reportRobot(lp.rb.Model)
+	}
 	rep := &evalReport{Policy: o.policy, Checkpoint: lp.ref, Seed: o.seed}
 	agg := newAggregate()
 	start := time.Now()
 	total := len(tfs) * o.episodes
 	pb := newProgress(progress, total, "eval")
 	ok := 0
-	for _, tf := range tfs {
+	for i, tf := range tfs {
+		if rec != nil {
+			rec.taskFile = o.tasks[i]
+		}
 		tr, err := evalTask(ctx, lp, tf, o, agg, func() {
 			pb.step(fmt.Sprintf("%d/%d ok", ok, total))
-		}, &ok)
+		}, &ok, rec)
 		interrupted := err != nil && ctx.Err() != nil
 		if err != nil && !interrupted {
 			return nil, err
@@ -294,7 +326,7 @@ func evaluate(ctx context.Context, o evalOptions, progress io.Writer) (*evalRepo
 }
 
 // evalTask runs one task's episodes.
-func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions, agg *aggregate, tick func(), ok *int) (*taskResult, error) {
+func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions, agg *aggregate, tick func(), ok *int, rec *evalRecord) (*taskResult, error) {
 	rate := lp.file.Loop.Rate
 	if rate == 0 {
 		rate = 100 // policy.Config's default
@@ -327,11 +359,15 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		if err != nil {
 			return nil, err
 		}
+		var trace *task.Trace
+		if rec != nil {
+			trace = env.Record()
+		}
 		inf, err := lp.ck.Expert(sampler, lp.file.Seed^seed)
 		if err != nil {
 			return nil, err
 		}
-		meta, err := runEpisode(ctx, env, inf, lp.file.Loop, o.latency, agg)
+		meta, snap, err := runEpisode(ctx, env, inf, lp.file.Loop, o.latency, agg)
 		if err != nil {
 			if ctx.Err() != nil {
 				// Interrupted: report the episodes that finished.
@@ -353,6 +389,9 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		dist += meta.Distance
 		tracked += meta.Tracked
 		agg.simSeconds += meta.Elapsed.Seconds()
+		if rec != nil {
+			rec.add(seed, meta, tk.TimeLimit(), trace, snap)
+		}
 		tick()
 	}
 	res.finish(dist, tracked)
@@ -373,20 +412,93 @@ func (r *taskResult) finish(dist, tracked float64) {
 
 // runEpisode runs the control loop on one episode, in the episode's simulated time, until the
 // task ends it.
-func runEpisode(ctx context.Context, env *episode.Env, inf policy.Inferer, cfg policy.Config, latency time.Duration, agg *aggregate) (task.Meta, error) {
+func runEpisode(ctx context.Context, env *episode.Env, inf policy.Inferer, cfg policy.Config, latency time.Duration, agg *aggregate) (task.Meta, *policy.Snapshot, error) {
 	drv := &timedDriver{Driver: env.Driver(), cost: agg.tickCost}
 	loop, err := policy.New(cfg, policy.Deps{Driver: drv, Inferer: inf, Clock: env.Clock(), Embeddings: envEmbeddings{env}})
 	if err != nil {
-		return task.Meta{}, usageError{err}
+		return task.Meta{}, nil, usageError{err}
 	}
 	if err := loop.Start(); err != nil {
-		return task.Meta{}, err
+		return task.Meta{}, nil, err
 	}
 	if err := loop.Simulate(ctx, latency); !errors.Is(err, episode.ErrDone) {
-		return task.Meta{}, err
+		return task.Meta{}, nil, err
 	}
-	agg.add(loop.Snapshot())
-	return env.Meta(), nil
+	snap := loop.Snapshot()
+	agg.add(snap)
+	return env.Meta(), snap, nil
+}
+
+// commandLine is the command as run: its path and the flags given.
+func commandLine(cmd *cobra.Command) string {
+	parts := []string{cmd.CommandPath()}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		v := f.Value.String()
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			v = strings.Join(sv.GetSlice(), ",")
+		}
+		parts = append(parts, "--"+f.Name+"="+v)
+	})
+	return strings.Join(parts, " ")
+}
+
+// evalRecord keeps what --out writes: a row and a trace per episode.
+type evalRecord struct {
+	taskFile string // the task file of the episodes being added, as given
+	robot    report.Robot
+	episodes []report.Episode
+	traces   []*task.Trace
+}
+
+// newEvalRecord returns a record, or nil when on is false.
+func newEvalRecord(on bool) *evalRecord {
+	if !on {
+		return nil
+	}
+	return &evalRecord{}
+}
+
+func (r *evalRecord) add(seed uint64, m task.Meta, limit time.Duration, tr *task.Trace, s *policy.Snapshot) {
+	ep := episodeRow(seed, m, limit, tr.Tolerance)
+	ep.TaskFile = r.taskFile
+	h := &s.Hist
+	ep.Loop = &report.Loop{
+		Ticks: s.Counters.Ticks, Chunks: s.Counters.Chunks, Late: s.Counters.Late, HoldTicks: s.Counters.HoldTicks,
+		Clamps: s.Clamps.Total(), DelayMean: h.Delay.Mean(), DelayMax: h.Delay.Max,
+		Seams: h.SeamJump.N, SeamJumpMean: h.SeamJump.Mean(), SeamJumpMax: h.SeamJump.Max,
+		SeamJerkMean: h.SeamJerk.Mean(), SeamJerkMax: h.SeamJerk.Max, InferenceMean: h.Inference.Mean(),
+	}
+	r.episodes = append(r.episodes, ep)
+	r.traces = append(r.traces, tr)
+}
+
+// episodeRow is an episode's line in a report, from the task's metadata.
+func episodeRow(seed uint64, m task.Meta, limit time.Duration, tol float64) report.Episode {
+	ep := report.Episode{Task: m.Task, Seed: seed, Instruction: m.Instruction, Target: m.Target, Success: m.Success,
+		Reason: report.Reason(m, limit, tol), FinalDistance: m.Distance, Collided: m.Collided, Elapsed: m.Elapsed.Seconds()}
+	switch m.Task {
+	case "detour":
+		c := m.Clearance
+		ep.Clearance = &c
+	case "track":
+		tr := m.Tracked
+		ep.Tracked = &tr
+	}
+	return ep
+}
+
+// reportRobot is what a report's joint plots need of model m.
+func reportRobot(m *robot.Model) report.Robot {
+	rb := report.Robot{}
+	for _, j := range m.Joints {
+		rb.Joints = append(rb.Joints, j.Name)
+		lo, hi := 1.0, -1.0 // no limits
+		if j.Limits.HasPosition {
+			lo, hi = j.Limits.Lower, j.Limits.Upper
+		}
+		rb.Lower, rb.Upper = append(rb.Lower, lo), append(rb.Upper, hi)
+	}
+	return rb
 }
 
 // envEmbeddings is the episode's synthetic VLM as the loop's embedding mailbox.

@@ -115,7 +115,7 @@ func startFaultRig(t *testing.T, bin string) *faultRig {
 		t.Fatal("the recorder node did not register within 30 s")
 	}
 
-	r.sim = rostest.Start(t, r.env, bin, "sim", "--robot", "ur5", "--task", "reach", "--embedding", "--master", uri)
+	r.sim = rostest.Start(t, r.env, bin, "sim", "--robot", "ur5", "--task", "reach", "--publish-embedding", "--master", uri)
 	// Idle (no commands) until registered, then started through its service: the recorder, whose
 	// subscription the master announced at the runtime's registration, is connected by the time
 	// a Python tool has started and called the service, so the Monitor sees the stream from its

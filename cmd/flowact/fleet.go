@@ -29,8 +29,8 @@ type natsFlags struct {
 
 func (n *natsFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&n.url, "nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
-	f.StringVar(&n.domain, "domain", "hub", "JetStream domain of the fleet's buckets and streams (\"\": the server's own)")
-	f.StringVar(&n.creds, "creds", "", "credentials file (JWT and nkey seed)")
+	f.StringVar(&n.domain, "nats-domain", "hub", "JetStream domain of the fleet's buckets and streams (\"\": the server's own)")
+	f.StringVar(&n.creds, "nats-creds", "", "NATS credentials file (JWT and nkey seed)")
 	f.StringVar(&n.nkey, "nkey", "", "nkey seed file")
 	f.StringVar(&n.user, "user", "", "user name")
 	f.StringVar(&n.password, "password", "", "password")
@@ -38,6 +38,21 @@ func (n *natsFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&n.tlsCert, "tls-cert", "", "client certificate (PEM)")
 	f.StringVar(&n.tlsKey, "tls-key", "", "client key (PEM)")
 	f.DurationVar(&n.timeout, "timeout", 30*time.Second, "how long to wait for the server")
+}
+
+// natsRenames are the former names of the connection flags (collect's names now).
+var natsRenames = map[string]string{"domain": "nats-domain", "creds": "nats-creds"}
+
+// withRenames returns natsRenames and more.
+func withRenames(more map[string]string) map[string]string {
+	m := map[string]string{}
+	for k, v := range natsRenames {
+		m[k] = v
+	}
+	for k, v := range more {
+		m[k] = v
+	}
+	return m
 }
 
 func (n *natsFlags) config() fleet.Config {
@@ -101,19 +116,19 @@ func newFleetPushCmd() *cobra.Command {
 		name, note         string
 	)
 	cmd := &cobra.Command{
-		Use:   "push CHECKPOINT --robot NAME [--model ROBOT] [--name OBJECT]",
+		Use:   "push CHECKPOINT --fleet-id ID [--model ROBOT] [--name OBJECT]",
 		Short: "Upload a checkpoint to the fleet's Object Store and point a robot's model key at it",
 		Long: `Check that the checkpoint directory loads and fits the robot model (--model: a shipped robot
 or a robot directory, default ur5), bundle its files with a manifest (robot model, joint order,
 SHA-256 of every file), upload the bundle to the Object Store flowact_checkpoints as --name
-(default: <robot>-<UTC time>) and set the robot's key in flowact_models to it. The robot,
+(default: <fleet-id>-<UTC time>) and set the robot's key in flowact_models to it. The robot,
 watching its key, downloads, verifies and swaps the model between chunks, or refuses it and
 says why in its status (flowact fleet status).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
 			if err := fleet.ValidName(robotID); err != nil {
-				return usagef("fleet push: --robot: %v", err)
+				return usagef("fleet push: --fleet-id: %v", err)
 			}
 			if err := checkRobot(robotName); err != nil {
 				return usagef("fleet push: --model: %v", err)
@@ -154,11 +169,12 @@ says why in its status (flowact fleet status).`,
 	}
 	f := cmd.Flags()
 	n.add(f)
-	f.StringVar(&robotID, "robot", "", "the robot's fleet id (required)")
+	f.StringVar(&robotID, "fleet-id", "", "the robot's id in the fleet (required)")
 	f.StringVar(&robotName, "model", "ur5", "the robot model the checkpoint is for: a shipped robot or a robot directory")
-	f.StringVar(&name, "name", "", "object name (default: <robot>-<UTC time>)")
+	f.StringVar(&name, "name", "", "object name (default: <fleet-id>-<UTC time>)")
 	f.StringVar(&note, "note", "", "a note kept in the bundle's manifest")
-	cmd.MarkFlagRequired("robot")
+	cmd.MarkFlagRequired("fleet-id")
+	renameFlags(cmd, withRenames(map[string]string{"robot": "fleet-id"}))
 	return cmd
 }
 
@@ -213,6 +229,7 @@ func newFleetStatusCmd() *cobra.Command {
 	}
 	n.add(cmd.Flags())
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the statuses as JSON")
+	renameFlags(cmd, natsRenames)
 	return cmd
 }
 
@@ -224,7 +241,7 @@ func newExportCmd() *cobra.Command {
 		asJSON        bool
 	)
 	cmd := &cobra.Command{
-		Use:   "export --out DIR [--stream flowact_episodes] [--robot NAME] [--nats URL]",
+		Use:   "export --out DIR [--stream flowact_episodes] [--fleet-id ID] [--nats URL]",
 		Short: "Write the complete episodes of a JetStream stream as ROS bags (training data)",
 		Long: `Read every complete episode of a stream (the hub's flowact_episodes, or a robot's
 flowact_<robot>_episodes) and write it as DIR/<robot>-<episode>.bag with the writer config it
@@ -238,7 +255,7 @@ recorded or with a message missing or repeated are reported and skipped.`,
 			}
 			if robot != "" {
 				if err := fleet.ValidName(robot); err != nil {
-					return usagef("export: --robot: %v", err)
+					return usagef("export: --fleet-id: %v", err)
 				}
 			}
 			ctx := cmd.Context()
@@ -269,9 +286,10 @@ recorded or with a message missing or repeated are reported and skipped.`,
 	f := cmd.Flags()
 	n.add(f)
 	f.StringVar(&stream, "stream", fleet.HubStream, "stream to read")
-	f.StringVar(&robot, "robot", "", "only this robot's episodes")
+	f.StringVar(&robot, "fleet-id", "", "only the episodes of the robot with this fleet id")
 	f.StringVar(&out, "out", "", "output directory (created if missing)")
 	f.BoolVar(&asJSON, "json", false, "print what was exported as JSON")
+	renameFlags(cmd, withRenames(map[string]string{"robot": "fleet-id"}))
 	return cmd
 }
 

@@ -136,7 +136,7 @@ func TestHubFleetExport(t *testing.T) {
 	if err := os.CopyFS(ck, sub); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := runCLI(t, ctx, "fleet", "push", ck, "--robot", "r1", "--name", "mlp-v2", "--nats", url)
+	code, stdout, stderr := runCLI(t, ctx, "fleet", "push", ck, "--fleet-id", "r1", "--name", "mlp-v2", "--nats", url)
 	if code != 0 || !strings.Contains(stdout, "pushed mlp-v2") {
 		t.Fatalf("fleet push: exit %d: %s %s", code, stdout, stderr)
 	}
@@ -181,7 +181,7 @@ func TestHubCollectExport(t *testing.T) {
 		t.Fatalf("collect --nats: %+v", sum.Fleet)
 	}
 	out := t.TempDir()
-	code, stdout, stderr = runCLI(t, ctx, "export", "--nats", url, "--stream", fleet.EpisodeStream("sim1"), "--robot", "sim1", "--out", out)
+	code, stdout, stderr = runCLI(t, ctx, "export", "--nats", url, "--stream", fleet.EpisodeStream("sim1"), "--fleet-id", "sim1", "--out", out)
 	if code != 0 {
 		t.Fatalf("export: exit %d: %s", code, stderr)
 	}
@@ -228,16 +228,16 @@ func TestFleetConfigBlock(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q; want 2 and %q", name, code, stderr, c.want)
 		}
 	}
-	// --embedding nats: needs the link.
-	if code, _, stderr := runCLI(t, context.Background(), "run", "--embedding", "nats:x.y"); code != 2 || !strings.Contains(stderr, "fleet link is off") {
-		t.Errorf("run --embedding nats: without a link: exit %d, %q", code, stderr)
+	// --nats-embedding needs the link.
+	if code, _, stderr := runCLI(t, context.Background(), "run", "--nats-embedding", "x.y"); code != 2 || !strings.Contains(stderr, "fleet link is off") {
+		t.Errorf("run --nats-embedding without a link: exit %d, %q", code, stderr)
 	}
 }
 
 // TestDemoFleet: `flowact demo --fleet` runs an embedded hub, records the episode into its
 // stream and ends with the stream's message count in its summary.
 func TestDemoFleet(t *testing.T) {
-	code, out, stderr := runCLI(t, context.Background(), "demo", "--tasks", shortTrack(t), "--episodes", "1", "--headless", "--json", "--fleet")
+	code, out, stderr := runCLI(t, context.Background(), "demo", "--task", shortTrack(t), "--episodes", "1", "--headless", "--json", "--fleet")
 	if code != 0 {
 		t.Fatalf("demo --fleet: exit %d: %s", code, stderr)
 	}

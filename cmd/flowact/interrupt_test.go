@@ -38,7 +38,7 @@ func TestInterrupt(t *testing.T) {
 		code    int
 		summary []string // in stdout after the interrupt
 	}{
-		{"demo", []string{"demo", "--headless", "--tasks", "reach", "--episodes", "50"}, "reach   1/50", 0,
+		{"demo", []string{"demo", "--headless", "--task", "reach", "--episodes", "50"}, "reach   1/50", 0,
 			[]string{"summary:", "interrupted"}},
 		{"collect", []string{"collect", "--task", "reach", "--episodes", "2000", "--out", out}, "collect reach: ", exitInterrupted,
 			[]string{"collected", "interrupted:"}},

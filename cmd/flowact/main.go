@@ -95,6 +95,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newFleetCmd(),
 		newExportCmd(),
 		newCalibCmd(),
+		newImportCmd(),
 	)
 	usageArgs(root)
 	return root

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/flowact/flowact/calib"
 	"github.com/flowact/flowact/cmd/flowact/internal/onboard"
@@ -23,7 +24,9 @@ type runOptions struct {
 	checkpoint     string
 	robot          string
 	master         string
-	embedding      string
+	embeddingType  string
+	natsEmbedding  string
+	embedding      string // --embedding, the former --embedding-type and --nats-embedding in one
 	start          bool
 	connectTimeout time.Duration
 	logLevel       string
@@ -31,8 +34,10 @@ type runOptions struct {
 	calib          string
 }
 
-func newRunCmd() *cobra.Command {
-	var o runOptions
+func newRunCmd() *cobra.Command { return runCommand(new(runOptions)) }
+
+// runCommand is `flowact run` with its flags bound to o.
+func runCommand(o *runOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [--policy FILE] [--robot NAME] [--master URL] [ROS args: from:=to __name:=n __ns:=/ns _param:=value]",
 		Short: "Run the onboard runtime: the policy loop on a robot through a ROS master",
@@ -41,8 +46,9 @@ func newRunCmd() *cobra.Command {
 control loop as the ROS node /flowact:
 
   in   joint states (robot.yaml topics.joint_states, default /joint_states)
-  in   the VLM embedding on /flowact/embedding, std_msgs/Float32MultiArray (--embedding
-       multiarray) or flowact_msgs/Embedding (--embedding custom)
+  in   the VLM embedding on /flowact/embedding, std_msgs/Float32MultiArray (--embedding-type
+       multiarray) or flowact_msgs/Embedding (--embedding-type custom); or, with
+       --nats-embedding SUBJECT, flowact_msgs/Embedding bytes over the fleet link
   out  std_msgs/Float64MultiArray on topics.command every tick, or, with loop.output:
        trajectory in the policy file, trajectory_msgs/JointTrajectory on topics.trajectory
        whenever the plan changes
@@ -60,11 +66,16 @@ is refused. Without --calib the robot must speak joint angles (rad, m).
 
 ROS arguments work as with roscpp nodes: from:=to remaps a topic or service, __name:= and
 __ns:= rename the node, __master:= (or --master, or ROS_MASTER_URI) picks the master, and
-_key:=value sets a private parameter. The master must answer within --connect-timeout.
+_key:=value sets a private parameter (~key) and the flag of its name (_log_level:=debug is
+--log-level debug; settable: _policy _checkpoint _robot _calib _embedding_type _nats_embedding _nats
+_fleet_id _start _connect_timeout _log_level); any other private parameter is an error. The master must answer within --connect-timeout.
 SIGINT or SIGTERM decelerates the robot to a stop within its limits, unregisters from the
 master and exits 0.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyPrivateParams(cmd, args); err != nil {
+				return err
+			}
 			log, err := newLogger(cmd.ErrOrStderr(), o.logLevel)
 			if err != nil {
 				return err
@@ -80,11 +91,12 @@ master and exits 0.`,
 			if o.master != "" {
 				rc.MasterURI = o.master
 			}
-			remote := strings.HasPrefix(o.embedding, "nats:")
-			if !remote {
-				if rc.Embedding, err = embeddingKind(o.embedding); err != nil {
-					return err
-				}
+			if err := o.legacyEmbedding(cmd.Flags()); err != nil {
+				return err
+			}
+			remote := o.natsEmbedding != ""
+			if rc.Embedding, err = embeddingKind("--embedding-type", o.embeddingType); err != nil {
+				return err
 			}
 			pf, err := loadPolicyFile(o.policy)
 			if err != nil {
@@ -114,8 +126,8 @@ master and exits 0.`,
 			if o.fleetID != "" {
 				pf.Fleet.Robot = o.fleetID
 			}
-			if subj, ok := strings.CutPrefix(o.embedding, "nats:"); ok {
-				pf.Fleet.Embedding = subj
+			if remote {
+				pf.Fleet.Embedding = o.natsEmbedding
 			}
 			if err := pf.Fleet.Validate(); err != nil {
 				return usagef("fleet: %v", err)
@@ -127,7 +139,7 @@ master and exits 0.`,
 				}
 				defer link.Close()
 			} else if remote {
-				return usagef("--embedding %s: the fleet link is off (set --nats or fleet.url)", o.embedding)
+				return usagef("--nats-embedding %s: the fleet link is off (set --nats or fleet.url)", o.natsEmbedding)
 			}
 			rt, err := newRuntime(lp, rc, set, o.start, o.connectTimeout, log, link)
 			if err != nil {
@@ -155,16 +167,48 @@ master and exits 0.`,
 	f := cmd.Flags()
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
-	f.StringVar(&o.robot, "robot", "", "shipped robot (default: the policy file's)")
+	f.StringVar(&o.robot, "robot", "", "shipped robot's name or robot directory (default: the policy file's)")
 	f.StringVar(&o.master, "master", "", "ROS master URI (default: __master:=, else $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
-	f.StringVar(&o.embedding, "embedding", "multiarray", "embedding source: multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding) on ROS, or nats:SUBJECT (flowact_msgs/Embedding bytes over NATS; needs the fleet link)")
+	f.StringVar(&o.embeddingType, "embedding-type", "multiarray", "embedding message on ROS: multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding)")
+	f.StringVar(&o.natsEmbedding, "nats-embedding", "", "read embeddings from this NATS subject instead of ROS (flowact_msgs/Embedding bytes; needs the fleet link; default: the policy file's fleet.embedding)")
+	f.StringVar(&o.embedding, "embedding", "", "former name of --embedding-type, and of --nats-embedding as nats:SUBJECT")
 	f.StringVar(&o.nats, "nats", "", "fleet link: a NATS URL, or \"embedded\" for a nats-server in this process (default: the policy file's fleet.url; \"\": off)")
 	f.StringVar(&o.fleetID, "fleet-id", "", "this robot's id in the fleet (default: the policy file's fleet.robot)")
 	f.BoolVar(&o.start, "start", true, "execute chunks as soon as joint states and an embedding arrive (false: stay idle until ~start is called)")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", defaultConnectTimeout, "how long to wait for the ROS master at start (0 or negative: as long as it takes)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
 	f.StringVar(&o.calib, "calib", "", "calibration file: the robot speaks motor units, mapped by its transmissions; its lag feeds the loop")
+	legacyFlag(cmd, "embedding", "--embedding-type TYPE, or --nats-embedding SUBJECT for nats:SUBJECT")
 	return cmd
+}
+
+// legacyEmbedding applies the former --embedding (TYPE or nats:SUBJECT) unless the flag that
+// replaced it is given too.
+func (o *runOptions) legacyEmbedding(f *pflag.FlagSet) error {
+	if !f.Changed("embedding") {
+		return nil
+	}
+	if subj, ok := strings.CutPrefix(o.embedding, "nats:"); ok {
+		if f.Changed("nats-embedding") && o.natsEmbedding != subj {
+			return usagef("--embedding %s and --nats-embedding %s disagree", o.embedding, o.natsEmbedding)
+		}
+		o.natsEmbedding = subj
+		return nil
+	}
+	if f.Changed("embedding-type") && o.embeddingType != o.embedding {
+		return usagef("--embedding %s and --embedding-type %s disagree", o.embedding, o.embeddingType)
+	}
+	o.embeddingType = o.embedding
+	return nil
+}
+
+// logLevel is the level a command logs at: --log-level, or debug for the former --debug flag
+// unless --log-level is given.
+func logLevel(f *pflag.FlagSet, level string, debug bool) string {
+	if debug && !f.Changed("log-level") {
+		return "debug"
+	}
+	return level
 }
 
 // readCalibration reads the calibration file at name for `run --calib`: its transmissions bound
@@ -205,15 +249,15 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
-// embeddingKind parses --embedding.
-func embeddingKind(s string) (ros.EmbeddingKind, error) {
+// embeddingKind parses the embedding message type given to flag (--embedding-type).
+func embeddingKind(flag, s string) (ros.EmbeddingKind, error) {
 	switch strings.ToLower(s) {
 	case "multiarray", "float32multiarray", "std_msgs/float32multiarray":
 		return ros.EmbeddingMultiArray, nil
 	case "custom", "embedding", "flowact_msgs/embedding":
 		return ros.EmbeddingCustom, nil
 	}
-	return 0, usagef("--embedding %q: want multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding)", s)
+	return 0, usagef("%s %q: want multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding)", flag, s)
 }
 
 // defaultConnectTimeout is how long run and demo wait for the ROS master at start: roslaunch
@@ -230,6 +274,10 @@ func newRuntime(lp *loadedPolicy, rc ros.Config, set *calib.Set, start bool, con
 		return nil, err
 	}
 	applyTopics(&rc.Topics, &robotCfg)
+	// The robot's URDF for rviz, unless someone (the robot's own bringup) has set one.
+	if rc.RobotDescription, err = robotDescription(lp.file.Robot); err != nil {
+		return nil, err
+	}
 	rc.Logger = log
 	rc.ConnectTimeout = max(connectTimeout, 0) // negative: wait as long as it takes
 	loopCfg := lp.file.Loop
@@ -241,7 +289,7 @@ func newRuntime(lp *loadedPolicy, rc ros.Config, set *calib.Set, start bool, con
 		return nil, err
 	}
 	var inf policy.Inferer = expert
-	oc := onboard.Config{ROS: rc, Loop: loopCfg, Start: start, Logger: log, Transmissions: set}
+	oc := onboard.Config{ROS: rc, Loop: loopCfg, Start: start, Logger: log, EELink: robotCfg.EELink, Transmissions: set}
 	if link != nil {
 		inf = link.wire(&oc, inf, loopCfg.Seed)
 	}

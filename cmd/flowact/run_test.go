@@ -80,7 +80,7 @@ func startSimNode(t *testing.T, uri string) (*node.Node, *robot.Model, robot.Con
 // rosmaster, with the simulator node in the test's process, and checks what ROS's own tools see:
 // the arm moves under the policy's commands, rostopic echo shows the Float64MultiArray commands
 // and the loop's /diagnostics status, rosservice calls hold and start, a private parameter from
-// the command line is on the parameter server, and SIGINT ends the process with status 0 after
+// the command line is on the parameter server (and sets --log-level: the debug log shows), and SIGINT ends the process with status 0 after
 // it has unregistered (rosnode list no longer shows it).
 func TestRunAgainstRosmaster(t *testing.T) {
 	rostest.Require(t, "rosmaster", "rostopic", "rosnode", "rosservice", "rosparam")
@@ -92,7 +92,7 @@ func TestRunAgainstRosmaster(t *testing.T) {
 	sn, m, rc := startSimNode(t, uri)
 
 	run := rostest.Start(t, env, bin, "run", "--checkpoint", ck, "--master", uri,
-		"--connect-timeout", "20s", "__name:=policy", "_answer:=42")
+		"--connect-timeout", "20s", "__name:=policy", "_log_level:=debug")
 	home := rc.HomePosition(m)
 	st := robot.NewState(m.DoF())
 	rostest.Eventually(t, 60*time.Second, "the arm to move under flowact run's commands", func() bool {
@@ -114,8 +114,11 @@ func TestRunAgainstRosmaster(t *testing.T) {
 		!strings.Contains(out, "tick_jitter.p99_s") || !strings.Contains(out, "inference.p50_s") || !strings.Contains(out, "watchdog.active") {
 		t.Errorf("rostopic echo /diagnostics:\n%s", out)
 	}
-	if out := rostest.Run(t, env, 30*time.Second, "rosparam", "get", "/policy/answer"); strings.TrimSpace(out) != "42" {
-		t.Errorf("rosparam get /policy/answer: %q", out)
+	if out := rostest.Run(t, env, 30*time.Second, "rosparam", "get", "/policy/log_level"); strings.TrimSpace(out) != "debug" {
+		t.Errorf("rosparam get /policy/log_level: %q", out)
+	}
+	if !strings.Contains(run.Output(), "run: policy loaded") {
+		t.Error("_log_level:=debug did not set the log level: no debug line in flowact run's log")
 	}
 	if out := rostest.Run(t, env, 30*time.Second, "rosservice", "call", "/policy/hold"); !strings.Contains(out, "success: True") || !strings.Contains(out, "holding") {
 		t.Errorf("rosservice call /policy/hold:\n%s", out)
@@ -168,7 +171,7 @@ func TestRunBadInput(t *testing.T) {
 		{[]string{"run", "--checkpoint", ck, "--master", "ftp://x/"}, 2, "master URI"},
 		{[]string{"run", "--checkpoint", ck, "__name:=a/b"}, 2, "node name"},
 		{[]string{"run", "--checkpoint", ck, "stray"}, 2, "stray"},
-		{[]string{"run", "--checkpoint", ck, "--embedding", "jpeg"}, 2, "jpeg"},
+		{[]string{"run", "--checkpoint", ck, "--embedding-type", "jpeg"}, 2, "jpeg"},
 		{[]string{"run", "--checkpoint", ck, "--robot", "r2d2"}, 2, "r2d2"},
 		{[]string{"run", "--checkpoint", ck, "--robot", "panda"}, 2, "joints"},
 	} {
@@ -207,7 +210,7 @@ func TestRunWithSimProcess(t *testing.T) {
 	}
 	home := rc.HomePosition(m)
 
-	sim := rostest.Start(t, env, bin, "sim", "--robot", "ur5", "--task", "reach", "--embedding", "--master", uri)
+	sim := rostest.Start(t, env, bin, "sim", "--robot", "ur5", "--task", "reach", "--publish-embedding", "--master", uri)
 	run := rostest.Start(t, env, bin, "run", "--checkpoint", ck, "--master", uri, "--connect-timeout", "20s")
 	rostest.Eventually(t, 60*time.Second, "rostopic echo of /joint_states away from home", func() bool {
 		out := rostest.Run(t, env, 30*time.Second, "rostopic", "echo", "-n", "1", "/joint_states")

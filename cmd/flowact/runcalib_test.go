@@ -77,10 +77,10 @@ func ur5MotorRobot(t *testing.T) (robotDir, simCfg string) {
 func calibrateUR5(t *testing.T, robotDir, simCfg string) string {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "ur5-calib.yaml")
-	if code, out, errb := runCLI(t, context.Background(), "calib", "motors", "--robot-dir", robotDir, "--sim", "--sim-config", simCfg, "--out", file); code != 0 {
+	if code, out, errb := runCLI(t, context.Background(), "calib", "motors", "--robot", robotDir, "--sim", "--sim-config", simCfg, "--out", file); code != 0 {
 		t.Fatalf("calib motors: exit %d: %s%s", code, out, errb)
 	}
-	code, out, errb := runCLI(t, context.Background(), "calib", "latency", "--robot-dir", robotDir, "--sim", "--sim-config", simCfg,
+	code, out, errb := runCLI(t, context.Background(), "calib", "latency", "--robot", robotDir, "--sim", "--sim-config", simCfg,
 		"--rate", "50", "--duration", "8s", "--max-lag", "200ms", "--calibration", file, "--write-lag")
 	if code != 0 || !strings.Contains(out, "wrote lag: ") {
 		t.Fatalf("calib latency --write-lag: exit %d: %s%s", code, out, errb)

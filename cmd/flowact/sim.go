@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"reflect"
 	"strings"
@@ -34,7 +33,8 @@ type simOptions struct {
 	embeddingType   string
 	config          string
 	wait            time.Duration
-	debug           bool
+	logLevel        string
+	debug           bool // --debug, the former --log-level debug
 }
 
 func newSimCmd() *cobra.Command { return simCommand(new(simOptions)) }
@@ -46,30 +46,42 @@ func simCommand(o *simOptions) *cobra.Command {
 		Short: "Run the kinematic simulator as a ROS node",
 		Long: `Run flowact's kinematic simulator as a ROS 1 node that stands in for a ROS-controlled arm:
 it publishes /joint_states, /tf, /tf_static, /diagnostics and visualization markers (the arm,
-the task's targets and obstacles; add a MarkerArray display on /flowact/markers in rviz), and
+the task's targets and obstacles; add a MarkerArray display on /flowact/markers in rviz), sets
+/robot_description from the robot's URDF unless it is set (a RobotModel display shows the arm),
+and
 accepts std_msgs/Float64MultiArray commands (one per control tick) and
 trajectory_msgs/JointTrajectory chunks on the topics of the robot's robot.yaml. With --task and
---embedding it also publishes the synthetic VLM's embedding of the scene on /flowact/embedding,
+--publish-embedding it also publishes the synthetic VLM's embedding of the scene on /flowact/embedding,
 so that 'flowact run' can drive it. --task takes a task file or a shipped task's name
 (configs/tasks) and builds the scene as 'flowact demo' does: the file's task, robot (unless
---robot or --robot-dir is given), and its episode's synthetic VLM and simulator settings (unless
+--robot is given), and its episode's synthetic VLM and simulator settings (unless
 --config sets them), so a checkpoint trained for the task sees the VLM it was trained with.
 
 It joins the master at --master, else $ROS_MASTER_URI, else http://127.0.0.1:11311/ (start one
-with 'flowact master' or roscore), and exits with an error if none answers within --wait.
+with 'flowact master' or roscore), and exits with an error if none answers within
+--connect-timeout.
 With --sim-time it is the ROS clock: it publishes /clock, sets /use_sim_time, and may run
 faster than real time (--speed 4, or --speed inf for as fast as possible).
 
-ROS remaps (/joint_states:=/arm/joint_states), __name:= and _param:= may follow the flags.
+ROS arguments may follow the flags, as with roscpp nodes: remaps (/joint_states:=/arm/joint_states),
+__name:=, __ns:=, __master:=, and private parameters, each setting the flag of its name
+(_rate:=10 is --rate 10; settable: _robot _rate _sim_time _speed _task _seed _publish_embedding
+_embedding_type _config _connect_timeout _log_level); any other private parameter is an error.
 Stops on SIGINT or SIGTERM, unregistering from the master.`,
 		Example: `  flowact sim --robot ur5 --rate 100
-  flowact sim --robot panda --task reach --seed 3 --embedding --master http://10.0.0.2:11311/
-  flowact sim --sim-time --speed inf /joint_states:=/arm/joint_states`,
-		RunE: func(cmd *cobra.Command, args []string) error { return runSimCmd(cmd, *o, args) },
+  flowact sim --robot panda --task reach --seed 3 --publish-embedding --master http://10.0.0.2:11311/
+  flowact sim --sim-time --speed inf /joint_states:=/arm/joint_states
+  flowact sim _rate:=10 _task:=reach __name:=arm_sim`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyPrivateParams(cmd, args); err != nil {
+				return err
+			}
+			return runSimCmd(cmd, *o, args)
+		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.robot, "robot", "ur5", "shipped robot (configs/robots/NAME; default: the --task file's, else ur5)")
-	f.StringVar(&o.robotDir, "robot-dir", "", "robot directory on disk with robot.yaml and its URDF (instead of --robot)")
+	f.StringVar(&o.robot, "robot", "ur5", "shipped robot's name (configs/robots/NAME), or a robot directory on disk with robot.yaml and its URDF,\ngiven as a path with a slash (./my_arm); default: the --task file's, else ur5")
+	f.StringVar(&o.robotDir, "robot-dir", "", "robot directory on disk (former name; --robot takes a directory)")
 	f.Float64Var(&o.rate, "rate", node.DefaultRate, "simulation step and /joint_states rate, Hz")
 	f.StringVar(&o.master, "master", "", "ROS master URI (default $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
 	f.StringVar(&o.name, "name", ros.DefaultSimName, "ROS node name")
@@ -77,21 +89,24 @@ Stops on SIGINT or SIGTERM, unregistering from the master.`,
 	f.Float64Var(&o.speed, "speed", 1, "with --sim-time: simulated seconds per wall second (inf: as fast as possible)")
 	f.StringVar(&o.task, "task", "", "task file, or shipped task ("+strings.Join(task.Names(), ", ")+"), whose scene to show (default none)")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the task's scene and the synthetic VLM's noise")
-	f.BoolVar(&o.embedding, "embedding", false, "publish the synthetic VLM's embedding of the task (needs --task)")
-	f.StringVar(&o.embeddingType, "embedding-type", "", "embedding message: std_msgs/Float32MultiArray (the default) or flowact_msgs/Embedding\n(about 250x cheaper for goroslib to encode and decode)")
+	f.BoolVar(&o.embedding, "publish-embedding", false, "publish the synthetic VLM's embedding of the task (needs --task)")
+	f.StringVar(&o.embeddingType, "embedding-type", "", "embedding message: multiarray (std_msgs/Float32MultiArray, the default) or custom (flowact_msgs/Embedding,\nabout 250x cheaper for goroslib to encode and decode)")
 	f.StringVar(&o.config, "config", "", "YAML file of node settings (keys of sim/node.Config: rate, sim_time, speed, tf_rate, marker_rate,\nsim {lag, sensor_period, faults, motors}, task, seed, embedding, vlm, ros {node, tf, tf_static, markers});\nflags given explicitly override it")
-	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the master before giving up")
-	f.BoolVar(&o.debug, "debug", false, "log at debug level (goroslib's messages too)")
+	f.DurationVar(&o.wait, "connect-timeout", defaultConnectTimeout, "how long to wait for the ROS master at start (0 or negative: as long as it takes)")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level on stderr: debug (goroslib's messages too), info, warn or error")
+	f.BoolVar(&o.debug, "debug", false, "log at debug level (former name of --log-level debug)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	renameFlags(cmd, map[string]string{"embedding": "publish-embedding", "wait": "connect-timeout"})
+	legacyFlag(cmd, "debug", "--log-level debug")
+	legacyFlag(cmd, "robot-dir", "--robot DIR")
 	return cmd
 }
 
 func runSimCmd(cmd *cobra.Command, o simOptions, args []string) error {
-	level := slog.LevelInfo
-	if o.debug {
-		level = slog.LevelDebug
+	log, err := newLogger(cmd.ErrOrStderr(), logLevel(cmd.Flags(), o.logLevel, o.debug))
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
 	m, rc, cfg, err := simNodeConfig(cmd.Flags(), o, args)
 	if err != nil {
@@ -110,13 +125,17 @@ func runSimCmd(cmd *cobra.Command, o simOptions, args []string) error {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- n.Run(ctx) }()
-	timer := time.NewTimer(o.wait)
-	defer timer.Stop()
+	var timeout <-chan time.Time // nil: wait as long as it takes
+	if o.wait > 0 {
+		timer := time.NewTimer(o.wait)
+		defer timer.Stop()
+		timeout = timer.C
+	}
 	select {
 	case <-n.Ready():
 	case err := <-errc:
 		return err
-	case <-timer.C:
+	case <-timeout:
 		cancel()
 		<-errc
 		return fmt.Errorf("sim: no ROS master answered at %s within %v (start one with 'flowact master' or roscore, or pass --master)", masterURI(rosCfg), o.wait)
@@ -190,6 +209,12 @@ func simNodeConfig(fl *pflag.FlagSet, o simOptions, args []string) (*robot.Model
 	if err != nil {
 		return fail(usageError{err})
 	}
+	robotRef := ""
+	if robotRef = o.robotDir; robotRef == "" {
+		robotRef = robotName
+	} else if !isRobotDir(robotRef) {
+		robotRef = "./" + robotRef // a path, as isRobotDir tells
+	}
 	if use("rate", cfg.Rate == 0) {
 		cfg.Rate = o.rate
 	}
@@ -202,7 +227,7 @@ func simNodeConfig(fl *pflag.FlagSet, o simOptions, args []string) (*robot.Model
 	if use("seed", cfg.Seed == 0) {
 		cfg.Seed = o.seed
 	}
-	if use("embedding", !cfg.Embedding) {
+	if use("publish-embedding", !cfg.Embedding) {
 		cfg.Embedding = o.embedding
 	}
 	// ROS settings: the ROS arguments first, then --name and --master, then the file.
@@ -235,15 +260,20 @@ func simNodeConfig(fl *pflag.FlagSet, o simOptions, args []string) (*robot.Model
 		}
 	}
 	if o.embeddingType != "" {
-		if err := rn.Embedding.UnmarshalText([]byte(o.embeddingType)); err != nil {
-			return fail(usagef("sim: --embedding-type: %v", err))
+		if rn.Embedding, err = embeddingKind("--embedding-type", o.embeddingType); err != nil {
+			return fail(err)
 		}
+	}
+	// The simulated robot's URDF for rviz (robot_description, unless one is set already).
+	if rn.RobotDescription, err = robotDescription(robotRef); err != nil {
+		return fail(usageError{err})
 	}
 	return m, rc, cfg, nil
 }
 
-// loadRobot loads a robot from dir on disk, or the shipped robot name. A directory and an
-// explicitly named robot together are ambiguous.
+// loadRobot loads a robot reference (a shipped robot's name, or a directory on disk: see
+// isRobotDir), or dir, given by the former --robot-dir. A directory and an explicitly named
+// robot together are ambiguous.
 func loadRobot(name, dir string, named bool) (*robot.Model, robot.Config, error) {
 	if dir != "" {
 		if named {
@@ -251,7 +281,7 @@ func loadRobot(name, dir string, named bool) (*robot.Model, robot.Config, error)
 		}
 		return urdf.LoadConfig(os.DirFS(dir), ".")
 	}
-	return urdf.Shipped(name)
+	return openRobot(name)
 }
 
 // masterURI is the master the node joins: the configured one, else ROS_MASTER_URI, else the

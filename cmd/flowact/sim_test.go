@@ -43,18 +43,19 @@ func TestSimUsageErrors(t *testing.T) {
 		{[]string{"--rate", "-5"}, "rate -5 Hz"},
 		{[]string{"--rate", "fast"}, "invalid argument"},
 		{[]string{"--robot", "no_such_robot"}, "no_such_robot"},
-		{[]string{"--robot-dir", t.TempDir()}, "robot.yaml"},
+		{[]string{"--robot", t.TempDir()}, "robot.yaml"},
 		{[]string{"--task", "juggle"}, "juggle: no such file (nor a shipped task config)"},
 		{[]string{"--task", "reach", "--robot", "r2d2"}, "r2d2"},
 		{[]string{"--speed", "2"}, "needs sim time"},
-		{[]string{"--embedding"}, "embedding needs a task"},
+		{[]string{"--publish-embedding"}, "embedding needs a task"},
 		{[]string{"stray-argument"}, `unexpected argument "stray-argument"`},
 		{[]string{"/joint_states:="}, "empty target"},
 		{[]string{"--config", badYAML}, "bogus_key"},
 		{[]string{"--config", badRate}, "rate -3 Hz"},
 		{[]string{"--config", "/no/such/file.yaml"}, "no such file"},
 		{[]string{"--master", "ftp://somewhere"}, "master URI"},
-		{[]string{"--robot", "ur5", "--robot-dir", "/tmp"}, "not both"},
+		{[]string{"_no_such:=1"}, "private parameter _no_such:=1 sets nothing"},
+		{[]string{"--rate", "50", "_rate:=10"}, "_rate:=10 and --rate 50 disagree"},
 		{[]string{"--embedding-type", "sensor_msgs/Image"}, "--embedding-type"},
 	} {
 		args := tc.args
@@ -80,7 +81,7 @@ func TestSimNoMaster(t *testing.T) {
 	l.Close() // nothing listens there now
 	var out, errb syncBuffer
 	start := time.Now()
-	code := runSim(context.Background(), &out, &errb, "--master", uri, "--wait", "500ms")
+	code := runSim(context.Background(), &out, &errb, "--master", uri, "--connect-timeout", "500ms")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %q", code, errb.String())
 	}
@@ -124,7 +125,7 @@ ros:
 	done := make(chan int, 1)
 	go func() {
 		done <- runSim(ctx, &out, &errb, "--master", m.URI(), "--rate", "50", "--task", "reach", "--seed", "3",
-			"--config", simCfg, "--embedding", "--embedding-type", "flowact_msgs/Embedding",
+			"--config", simCfg, "--publish-embedding", "--embedding-type", "flowact_msgs/Embedding",
 			"/joint_states:=/arm/joint_states", "__name:=arm_sim")
 	}()
 	deadline := time.Now().Add(20 * time.Second)
@@ -168,7 +169,7 @@ ros:
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the runtime read no embedding from flowact sim --embedding")
+			t.Fatal("the runtime read no embedding from flowact sim --publish-embedding")
 		}
 	}
 	for i, j := range model.Joints {
@@ -225,7 +226,7 @@ func TestSimTaskConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := simConfig(t, "--task", task, "--seed", fmt.Sprint(seed), "--embedding")
+			got := simConfig(t, "--task", task, "--seed", fmt.Sprint(seed), "--publish-embedding")
 			want := (&demo{}).nodeConfig(tf, seed)
 			if !reflect.DeepEqual(got.Task, want.Task) || !reflect.DeepEqual(got.VLM, want.VLM) || !reflect.DeepEqual(got.Sim, want.Sim) ||
 				got.Seed != want.Seed || got.Embedding != want.Embedding {

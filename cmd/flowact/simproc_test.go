@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -138,9 +139,12 @@ func rosTool(t *testing.T, env []string, d time.Duration, name string, args ...s
 
 var simAvgRate = regexp.MustCompile(`average rate: ([0-9.]+)`)
 
-// TestSimProcess runs `flowact sim` as its own process against Debian's rosmaster: rostopic hz
-// sees the configured rate and rostopic echo the joint names in model order; SIGINT makes it
-// unregister and exit 0. Without a master it exits 1 with a one-line error.
+// stampRe reads one header stamp of rostopic echo TOPIC/header/stamp.
+var stampRe = regexp.MustCompile(`(?m)^secs:\s*([0-9]+)\s+^nsecs:\s*([0-9]+)`)
+
+// TestSimProcess runs `flowact sim` as its own process against Debian's rosmaster: the published
+// stamps give the configured rate, rostopic hz reports one, rostopic echo shows the joint names
+// in model order; SIGINT makes it unregister and exit 0. Without a master it exits 1 with a one-line error.
 func TestSimProcess(t *testing.T) {
 	needROSTools(t, "rosmaster", "rostopic")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -155,7 +159,7 @@ func TestSimProcess(t *testing.T) {
 		"HOME=" + home, "PATH=/usr/bin:/bin", "PYTHONUNBUFFERED=1"}
 
 	t.Run("no master", func(t *testing.T) {
-		cmd, _, stderr, done := simProcess(t, env, "--wait", "300ms")
+		cmd, _, stderr, done := simProcess(t, env, "--connect-timeout", "300ms")
 		select {
 		case <-done:
 		case <-time.After(20 * time.Second):
@@ -195,9 +199,23 @@ func TestSimProcess(t *testing.T) {
 	hzCmd.Process.Signal(os.Interrupt)
 	hzCmd.Wait()
 	all := simAvgRate.FindAllStringSubmatch(hzOut.String(), -1)
-	// ±20%: wide for Python's jitter on a loaded machine, narrow enough to catch a wrong rate.
-	if r, _ := strconv.ParseFloat(all[len(all)-1][1], 64); r < 40 || r > 60 {
-		t.Errorf("rostopic hz /joint_states: %.1f Hz, want 50", r)
+	if r, _ := strconv.ParseFloat(all[len(all)-1][1], 64); r <= 0 {
+		t.Errorf("rostopic hz /joint_states: %.1f Hz", r)
+	}
+	// The rate is judged on the stamps the simulator publishes (its own clock): rostopic hz
+	// times arrivals, and a tool starved on a loaded machine that catches up on a burst reports
+	// more than was sent. ±20% catches a wrong --rate (here 50) or skipped steps.
+	stamps := stampRe.FindAllStringSubmatch(rosTool(t, env, 60*time.Second, "rostopic", "echo", "-n", "100", "/joint_states/header/stamp"), -1)
+	if len(stamps) != 100 {
+		t.Fatalf("rostopic echo /joint_states/header/stamp: %d stamps, want 100", len(stamps))
+	}
+	stamp := func(m []string) float64 {
+		s, _ := strconv.ParseFloat(m[1], 64)
+		ns, _ := strconv.ParseFloat(m[2], 64)
+		return s + ns*1e-9
+	}
+	if span := stamp(stamps[99]) - stamp(stamps[0]); span <= 0 || 99/span < 40 || 99/span > 60 {
+		t.Errorf("/joint_states stamps: 100 over %.3f s, want 50 Hz", span)
 	}
 	echo := rosTool(t, env, 20*time.Second, "rostopic", "echo", "-n", "1", "/joint_states")
 	if !strings.Contains(echo, "name: [shoulder_pan_joint, shoulder_lift_joint, elbow_joint, wrist_1_joint, wrist_2_joint, wrist_3_joint]") &&
@@ -227,5 +245,65 @@ func TestSimProcess(t *testing.T) {
 		if code, _ := a[0].AsInt(); code == 1 {
 			t.Errorf("rosmaster still knows /flowact_sim after SIGINT: %v", res)
 		}
+	}
+}
+
+var stampRE = regexp.MustCompile(`secs: (\d+)\s+nsecs:\s+(\d+)`)
+
+// TestSimPrivateParamsProcess runs `flowact sim --sim-time _rate:=10` as its own process against
+// Debian's rosmaster: the private parameter sets the step and /joint_states rate, as --rate 10
+// would, measured on the simulator's own clock (the joint states' stamps, in simulated time:
+// 0.1 s apart, or a multiple when rostopic misses one on a loaded machine), and rosparam sees
+// ~rate = 10 and the robot's /robot_description.
+func TestSimPrivateParamsProcess(t *testing.T) {
+	needROSTools(t, "rosmaster", "rostopic", "rosparam")
+	_, env := startRosmasterProc(t)
+	cmd, stdout, stderr, done := simProcess(t, env, "--sim-time", "_rate:=10")
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stdout.String(), "flowact sim: /flowact_sim"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("flowact sim did not report ready; stdout %q stderr %q", stdout.String(), stderr.String())
+		}
+	}
+	if !strings.Contains(stdout.String(), " at 10 Hz ") {
+		t.Errorf("flowact sim _rate:=10 reports %q, want 10 Hz", stdout.String())
+	}
+	echo := rosTool(t, env, 60*time.Second, "rostopic", "echo", "-n", "12", "/joint_states/header/stamp")
+	var stamps []time.Duration
+	for _, m := range stampRE.FindAllStringSubmatch(echo, -1) {
+		s, _ := strconv.ParseInt(m[1], 10, 64)
+		ns, _ := strconv.ParseInt(m[2], 10, 64)
+		stamps = append(stamps, time.Duration(s)*time.Second+time.Duration(ns))
+	}
+	if len(stamps) < 10 {
+		t.Fatalf("rostopic echo gave %d stamps:\n%s", len(stamps), echo)
+	}
+	const period = 100 * time.Millisecond
+	least := time.Duration(math.MaxInt64)
+	for i := 1; i < len(stamps); i++ {
+		d := stamps[i] - stamps[i-1]
+		least = min(least, d)
+		// Stamps are whole steps of simulated time: a multiple of the period, to the nanosecond
+		// of the message's stamp.
+		if k := (d + period/2) / period; k < 1 || (d-k*period).Abs() > time.Microsecond {
+			t.Errorf("joint states %d and %d are %v apart in simulated time, not a multiple of %v", i-1, i, d, period)
+		}
+	}
+	if least != period {
+		t.Errorf("closest joint states %v apart in simulated time, want %v (10 Hz)", least, period)
+	}
+	if got := strings.TrimSpace(rosTool(t, env, 30*time.Second, "rosparam", "get", "/flowact_sim/rate")); got != "10" {
+		t.Errorf("rosparam get /flowact_sim/rate: %q, want 10", got)
+	}
+	if got := rosTool(t, env, 30*time.Second, "rosparam", "get", "/robot_description"); !strings.Contains(got, `robot name=\"ur5\"`) {
+		t.Errorf("rosparam get /robot_description: %.200q, want the UR5's", got)
+	}
+	syscall.Kill(cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("flowact sim did not exit within 15 s of SIGINT")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit %d after SIGINT; stderr:\n%s", code, stderr.String())
 	}
 }

@@ -207,7 +207,8 @@ func TestLoadCorruption(t *testing.T) {
 		want error
 	}{
 		{func(m *Manifest) { m.Version = 2 }, ErrVersion},
-		{func(m *Manifest) { m.TimeConvention = "t1_noise" }, ErrConvention},
+		{func(m *Manifest) { m.TimeConvention = "t2_noise" }, ErrConvention},
+		{func(m *Manifest) { m.TimeConvention = "" }, ErrConvention},
 		{func(m *Manifest) { m.Architecture = "" }, ErrArchitecture},
 		{func(m *Manifest) { m.Weights.SHA256 = m.Weights.SHA256[:63] + "0" }, ErrChecksum},
 		{func(m *Manifest) { m.Weights.File = "../x" }, ErrFormat},

@@ -32,9 +32,15 @@ var (
 // Version is the manifest format version this package writes and the only one it reads.
 const Version = 1
 
-// TimeConvention is the only time convention of flowact checkpoints: flow time 0 is noise and 1
-// is data. Checkpoints in the opposite convention are converted before they are written.
+// TimeConvention is the time convention of flowact checkpoints: flow time 0 is noise and 1 is
+// data. Save always writes it.
 const TimeConvention = "t0_noise"
+
+// TimeConventionT1Noise is the opposite convention, openpi's and LeRobot's (tau = 1 is noise,
+// tau = 0 data; the network predicts d x / d tau). A manifest may state it: the network loader
+// (package nn) converts such a network as it loads it (nn.ReverseTime: t = 1 - tau, v = -v_tau),
+// and `flowact import` writes it as a flowact checkpoint.
+const TimeConventionT1Noise = "t1_noise"
 
 // File names inside a checkpoint directory.
 const (
@@ -54,7 +60,8 @@ type Manifest struct {
 	// training times.
 	Scheduler Component `json:"scheduler"`
 	TimeDist  Component `json:"time_dist"`
-	// TimeConvention must be TimeConvention.
+	// TimeConvention is TimeConvention, or TimeConventionT1Noise for a network trained with
+	// time running the other way (converted by the loader).
 	TimeConvention string `json:"time_convention"`
 	// Norm holds the normalization statistics, opaque here (the policy decodes them); may be empty.
 	Norm       json.RawMessage `json:"norm,omitempty"`
@@ -111,8 +118,8 @@ func (m *Manifest) Validate() error {
 	switch {
 	case m.Version != Version:
 		return fmt.Errorf("ckpt: manifest version %d, this build reads %d: %w", m.Version, Version, ErrVersion)
-	case m.TimeConvention != TimeConvention:
-		return fmt.Errorf("ckpt: manifest time convention %q, want %q: %w", m.TimeConvention, TimeConvention, ErrConvention)
+	case m.TimeConvention != TimeConvention && m.TimeConvention != TimeConventionT1Noise:
+		return fmt.Errorf("ckpt: manifest time convention %q, want %q (or %q, converted at load): %w", m.TimeConvention, TimeConvention, TimeConventionT1Noise, ErrConvention)
 	case m.Architecture == "":
 		return fmt.Errorf("ckpt: manifest has no architecture: %w", ErrArchitecture)
 	case len(m.Config) == 0:

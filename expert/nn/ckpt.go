@@ -62,7 +62,9 @@ func build(arch string, config json.RawMessage, threads int, r *rand.Rand, dry b
 	return nil, fmt.Errorf("nn: architecture %q: %w", arch, ckpt.ErrArchitecture)
 }
 
-// Load builds the network a checkpoint describes and sets its weights. Every tensor the
+// Load builds the network a checkpoint describes and sets its weights; a checkpoint in the t = 1
+// noise convention (ckpt.TimeConventionT1Noise) is converted to flowact's (ReverseTime), so the
+// network returned always has t = 0 as noise. Every tensor the
 // architecture needs must be present with its shape, and no other tensor may be: errors wrap
 // ckpt.ErrMissingTensor, ckpt.ErrShape, ckpt.ErrExtraTensor or ckpt.ErrArchitecture.
 func Load(c *ckpt.Checkpoint, threads int) (Net, error) {
@@ -85,6 +87,13 @@ func Load(c *ckpt.Checkpoint, threads int) (Net, error) {
 	if err := SetWeights(net, c.Tensors); err != nil {
 		net.Close()
 		return nil, err
+	}
+	if c.Manifest.TimeConvention == ckpt.TimeConventionT1Noise {
+		// Trained with tau = 1 as noise: flowact's field is v(x, t) = -v_tau(x, 1 - t).
+		if err := ReverseTime(net); err != nil {
+			net.Close()
+			return nil, err
+		}
 	}
 	return net, nil
 }

@@ -188,6 +188,12 @@ func Resume(dir string, cfg Config) (*Trainer, nn.Net, error) {
 	if c.Train == nil {
 		return nil, nil, fmt.Errorf("train: resume %s: no train state: %w", dir, ckpt.ErrMissingTensor)
 	}
+	if c.Manifest.TimeConvention != ckpt.TimeConvention {
+		// The optimizer's moments belong to the weights before conversion: a run in the other
+		// convention cannot continue here bit for bit.
+		return nil, nil, fmt.Errorf("train: resume %s: time convention %q: only a %q run resumes (import it and train anew): %w",
+			dir, c.Manifest.TimeConvention, ckpt.TimeConvention, ckpt.ErrConvention)
+	}
 	net, err := nn.Load(c, 1)
 	if err != nil {
 		return nil, nil, err

@@ -28,6 +28,9 @@ type Topics struct {
 	Trajectory string `yaml:"trajectory"`
 	// Diagnostics: out, diagnostic_msgs/DiagnosticArray; default "/diagnostics".
 	Diagnostics string `yaml:"diagnostics"`
+	// Markers: out, visualization_msgs/MarkerArray, Node.PublishMarkers (the runtime's planned
+	// and executed end-effector paths); default "/flowact/path_markers".
+	Markers string `yaml:"markers"`
 	// Start, Stop, Hold, Reset: services, std_srvs/Trigger; defaults "~start", "~stop",
 	// "~hold", "~reset".
 	Start string `yaml:"start"`
@@ -57,6 +60,12 @@ type Config struct {
 	// "0.5" sets ~gain (e.g. /flowact/gain) on the parameter server, typed by YAML like rosparam
 	// (see ParseParam: scalars, lists, dictionaries), every time the node registers.
 	Params map[string]string `yaml:"params"`
+	// RobotDescription, if set, is the robot's URDF (XML text). At every registration it is set
+	// as the parameter robot_description (RobotDescriptionParam, resolved in the node's
+	// namespace: /robot_description by default), where rviz's RobotModel display and
+	// robot_state_publisher read it, unless the parameter server has one already: a
+	// description set by someone else (a launch file's, with meshes) is never overwritten.
+	RobotDescription string `yaml:"-"`
 
 	Topics Topics `yaml:"topics"`
 	// Embedding is the message type on Topics.Embedding; default EmbeddingMultiArray.
@@ -117,6 +126,7 @@ var DefaultTopics = Topics{
 	Command:     "/flowact/command",
 	Trajectory:  "/flowact/trajectory",
 	Diagnostics: "/diagnostics",
+	Markers:     "/flowact/path_markers",
 	Start:       "~start",
 	Stop:        "~stop",
 	Hold:        "~hold",
@@ -204,7 +214,7 @@ func (c Config) withDefaults() Config {
 		def string
 	}{
 		{&t.JointStates, d.JointStates}, {&t.Embedding, d.Embedding}, {&t.Command, d.Command},
-		{&t.Trajectory, d.Trajectory}, {&t.Diagnostics, d.Diagnostics},
+		{&t.Trajectory, d.Trajectory}, {&t.Diagnostics, d.Diagnostics}, {&t.Markers, d.Markers},
 		{&t.Start, d.Start}, {&t.Stop, d.Stop}, {&t.Hold, d.Hold}, {&t.Reset, d.Reset},
 	} {
 		if *f.v == "" {
@@ -309,7 +319,7 @@ func (c *Config) resolve() (*names, error) {
 	}
 	tp := cfg.Topics
 	for _, f := range []*string{&tp.JointStates, &tp.Embedding, &tp.Command, &tp.Trajectory,
-		&tp.Diagnostics, &tp.Start, &tp.Stop, &tp.Hold, &tp.Reset} {
+		&tp.Diagnostics, &tp.Markers, &tp.Start, &tp.Stop, &tp.Hold, &tp.Reset} {
 		r, err := n.resolveName(*f)
 		if err != nil {
 			return nil, bad("topic %q: %v", *f, err)

@@ -10,6 +10,8 @@
 //	out  /flowact/command     std_msgs/Float64MultiArray      per control tick (Driver.WriteCommand)
 //	out  /flowact/trajectory  trajectory_msgs/JointTrajectory per chunk (Driver.WriteTrajectory)
 //	out  /diagnostics         diagnostic_msgs/DiagnosticArray every Config.DiagnosticsPeriod
+//	out  /flowact/path_markers visualization_msgs/MarkerArray  Node.PublishMarkers (line strips)
+//	param robot_description   Config.RobotDescription, set at registration unless already set
 //	srv  ~start ~stop ~hold ~reset  std_srvs/Trigger, answered by Handlers (e.g. /flowact/start)
 //
 // Joint order is always the robot model's: JointState messages are matched by name (partial
@@ -32,7 +34,10 @@
 // "__ip:=", "__hostname:=", and "_key:=value" private parameters, which are typed as YAML
 // like rosparam does (ParseParam: scalars, lists, dictionaries) and set under the node's name
 // (e.g. /flowact/key) on every registration. Node.Param, SetParam and ParamFloat64s read and
-// write parameters of any shape.
+// write parameters of any shape. Config.RobotDescription (a URDF) is set as robot_description
+// in the node's namespace, by the Node and the SimSide alike, only when the parameter server
+// has none: a description someone else set is never overwritten (a different robot's is
+// logged as a warning).
 //
 // # Memory and goroutines
 //

@@ -251,6 +251,19 @@ func (j *JointStates) ReadState(dst *robot.State) error {
 	return nil
 }
 
+// PositionsTo copies the latest merged joint positions into dst (len DoF) and reports whether
+// every joint has been reported once. Unlike ReadState it consumes nothing (a bad reading stays
+// for ReadState to report): it is for observers beside the control loop (a visualization).
+func (j *JointStates) PositionsTo(dst []float64) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.missing > 0 {
+		return false
+	}
+	copy(dst, j.pos)
+	return true
+}
+
 // Ages writes, for each joint in model order, how long before now its data was received (-1 for a
 // joint never seen) into dst[:DoF] and returns it.
 func (j *JointStates) Ages(dst []time.Duration, now time.Time) []time.Duration {

@@ -20,6 +20,7 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_srvs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/trajectory_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/visualization_msgs"
 
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros/msgs"
@@ -63,6 +64,7 @@ type Node struct {
 	clock  *Clock
 	cmd    *commandBox
 	traj   latest[trajectory_msgs.JointTrajectory]
+	marks  latest[visualization_msgs.MarkerArray]
 	status statusBoard
 	driver *Driver
 
@@ -110,6 +112,7 @@ func New(cfg Config, model *robot.Model, h Handlers) (*Node, error) {
 		stopReq:  make(chan struct{}),
 	}
 	n.traj.init()
+	n.marks.init()
 	if n.rpc, err = xmlrpc.NewClient(xmlrpc.ClientConfig{Timeout: nm.cfg.Timeout}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
@@ -153,6 +156,14 @@ func (n *Node) Registrations() uint64 { return n.regs.Load() }
 // ReportStatus sets a status published with every /diagnostics message (replacing any earlier
 // status with the same Name).
 func (n *Node) ReportStatus(s Status) { n.status.set(s) }
+
+// PublishMarkers publishes ms in frame (e.g. the model's root link; a marker may name its own),
+// stamped stamp, on Topics.Markers as one MarkerArray that first deletes the topic's markers
+// (DELETEALL). It never blocks: the latest array waits for the sender, and one replaced before
+// it was sent is dropped.
+func (n *Node) PublishMarkers(stamp time.Time, frame string, ms []Marker) {
+	n.marks.put(markerArray(stamp, frame, ms))
+}
 
 // MasterURI returns the master the node registers with: Config.MasterURI, else
 // $ROS_MASTER_URI, else DefaultMasterURI.
@@ -218,6 +229,7 @@ type session struct {
 	pubCmd  *goroslib.Publisher
 	pubTraj *goroslib.Publisher
 	pubDiag *goroslib.Publisher
+	pubMark *goroslib.Publisher
 	subs    []*goroslib.Subscriber
 	srvs    []*goroslib.ServiceProvider
 	// What this session registered, to register again in place with a restarted master.
@@ -255,6 +267,9 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 			return s, err
 		}
 	}
+	if err := offerDescription(ctx, n.rpc, n.nm, n.log); err != nil {
+		return s, err
+	}
 	if set, err := gn.ParamIsSet("/use_sim_time"); err != nil {
 		return s, fmt.Errorf("ros: /use_sim_time: %w", err)
 	} else if set {
@@ -274,10 +289,14 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	if s.pubDiag, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Diagnostics, Msg: &diagnostic_msgs.DiagnosticArray{}}); err != nil {
 		return s, fmt.Errorf("ros: publisher %s: %w", t.Diagnostics, err)
 	}
+	if s.pubMark, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Markers, Msg: &visualization_msgs.MarkerArray{}}); err != nil {
+		return s, fmt.Errorf("ros: publisher %s: %w", t.Markers, err)
+	}
 	s.regPubs = []registration{
 		{t.Command, typeName(std_msgs.Float64MultiArray{})},
 		{t.Trajectory, typeName(trajectory_msgs.JointTrajectory{})},
 		{t.Diagnostics, typeName(diagnostic_msgs.DiagnosticArray{})},
+		{t.Markers, typeName(visualization_msgs.MarkerArray{})},
 		{"/rosout", typeName(rosgraph_msgs.Log{})}, // goroslib's own
 	}
 	if s.sim {
@@ -349,7 +368,7 @@ func (s *session) close() {
 	for _, sub := range s.subs {
 		sub.Close()
 	}
-	for _, p := range []*goroslib.Publisher{s.pubCmd, s.pubTraj, s.pubDiag} {
+	for _, p := range []*goroslib.Publisher{s.pubCmd, s.pubTraj, s.pubDiag, s.pubMark} {
 		if p != nil {
 			p.Close()
 		}
@@ -369,6 +388,7 @@ var errForgotten = errors.New("ros: master forgot the node")
 func (n *Node) serve(ctx context.Context, s *session) error {
 	n.cmd.discard()
 	n.traj.discard()
+	n.marks.discard()
 	// The senders outlive ctx until the last commands are out (flush).
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -380,6 +400,8 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 	sendTraj := sender(&n.traj, s.pubTraj)
 	wg.Go(func() { sendTraj(sctx) })
 	wg.Go(func() { n.sendDiagnostics(sctx, s.pubDiag) })
+	sendMarks := sender(&n.marks, s.pubMark)
+	wg.Go(func() { sendMarks(sctx) })
 	defer func() {
 		if ctx.Err() != nil {
 			n.flush()
@@ -424,6 +446,9 @@ func (n *Node) reregister(ctx context.Context, s *session) error {
 		if err := setParam(ctx, n.rpc, n.nm, p.key, p.val); err != nil {
 			return err
 		}
+	}
+	if err := offerDescription(ctx, n.rpc, n.nm, n.log); err != nil {
+		return err
 	}
 	for _, r := range s.regPubs {
 		if _, err := s.master.RegisterPublisher(r.name, r.typ, s.selfURI); err != nil {

@@ -2,8 +2,11 @@ package ros
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -163,6 +166,65 @@ func setParam(ctx context.Context, rpc *xmlrpc.Client, nm *names, key string, v 
 		return fmt.Errorf("ros: setParam %s: %s", key, msg)
 	}
 	return nil
+}
+
+// RobotDescriptionParam is the parameter a robot's URDF is set as, resolved in the node's
+// namespace (the ROS 1 convention rviz and robot_state_publisher follow).
+const RobotDescriptionParam = "robot_description"
+
+// offerDescription sets nm's Config.RobotDescription as the robot_description parameter unless
+// the parameter server has one: one that differs is kept, and logged (a warning when it
+// describes another robot).
+func offerDescription(ctx context.Context, rpc *xmlrpc.Client, nm *names, log *slog.Logger) error {
+	desc := nm.cfg.RobotDescription
+	if desc == "" {
+		return nil
+	}
+	key, err := nm.resolveName(RobotDescriptionParam)
+	if err != nil {
+		return fmt.Errorf("ros: %s: %w", RobotDescriptionParam, err)
+	}
+	if to, ok := nm.remaps[key]; ok {
+		key = to
+	}
+	code, _, v, err := masterCall(ctx, rpc, nm, "getParam", xmlrpc.String(key))
+	if err != nil {
+		return err
+	}
+	if code != 1 {
+		return setParam(ctx, rpc, nm, key, xmlrpc.String(desc))
+	}
+	have, _ := v.AsString()
+	switch mine, theirs := urdfRobotName(desc), urdfRobotName(have); {
+	case have == desc:
+	case mine != theirs:
+		log.Warn("ros: "+key+" describes another robot: kept (rosparam delete "+key+" to have this node set it)", "have", theirs, "this", mine)
+	default:
+		log.Info("ros: "+key+" already set: kept", "robot", theirs)
+	}
+	return nil
+}
+
+// urdfRobotName is the name attribute of a URDF's <robot> element ("" if it has none).
+func urdfRobotName(text string) string {
+	d := xml.NewDecoder(strings.NewReader(text))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return ""
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			if se.Name.Local != "robot" {
+				return ""
+			}
+			for _, a := range se.Attr {
+				if a.Name.Local == "name" {
+					return a.Value
+				}
+			}
+			return ""
+		}
+	}
 }
 
 // ParamFloat64s reads a list of numbers (ints or doubles), e.g. per-joint gains.

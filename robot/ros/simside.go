@@ -106,6 +106,8 @@ const (
 	MarkerCube     MarkerShape = MarkerShape(visualization_msgs.Marker_CUBE)
 	MarkerSphere   MarkerShape = MarkerShape(visualization_msgs.Marker_SPHERE)
 	MarkerCylinder MarkerShape = MarkerShape(visualization_msgs.Marker_CYLINDER)
+	// MarkerLineStrip joins Points in order with a line Scale[0] wide.
+	MarkerLineStrip MarkerShape = MarkerShape(visualization_msgs.Marker_LINE_STRIP)
 )
 
 // Marker is one shape to draw: Pose is its centre and orientation in the array's frame, Scale
@@ -123,6 +125,8 @@ type Marker struct {
 	// FrameLocked makes rviz re-transform the marker into its frame on every redraw, so that a
 	// marker attached to a moving link follows /tf rather than the marker rate.
 	FrameLocked bool
+	// Points are a line strip's vertices, in the marker's frame after Pose (m).
+	Points [][3]float64
 }
 
 // SimSideStats counts what a SimSide did. All counters only grow.
@@ -317,6 +321,12 @@ func tfMessage(stamp time.Time, tfs []Transform) *tf2_msgs.TFMessage {
 // MarkerArray that first deletes every marker of this node (DELETEALL), so shapes that are gone
 // from ms vanish in rviz.
 func (s *SimSide) PublishMarkers(stamp time.Time, frame string, ms []Marker) {
+	s.markers.put(markerArray(stamp, frame, ms))
+}
+
+// markerArray converts ms into one MarkerArray that first deletes every marker of the topic
+// (DELETEALL).
+func markerArray(stamp time.Time, frame string, ms []Marker) *visualization_msgs.MarkerArray {
 	arr := &visualization_msgs.MarkerArray{Markers: make([]visualization_msgs.Marker, 0, len(ms)+1)}
 	arr.Markers = append(arr.Markers, visualization_msgs.Marker{
 		Header: std_msgs.Header{Stamp: stamp, FrameId: frame},
@@ -335,11 +345,23 @@ func (s *SimSide) PublishMarkers(stamp time.Time, frame string, ms []Marker) {
 				Position:    geometry_msgs.Point{X: m.Pose.Pos[0], Y: m.Pose.Pos[1], Z: m.Pose.Pos[2]},
 				Orientation: geometry_msgs.Quaternion{X: x, Y: y, Z: z, W: w},
 			},
-			Scale: geometry_msgs.Vector3{X: m.Scale[0], Y: m.Scale[1], Z: m.Scale[2]},
-			Color: std_msgs.ColorRGBA{R: m.RGBA[0], G: m.RGBA[1], B: m.RGBA[2], A: m.RGBA[3]},
+			Scale:  geometry_msgs.Vector3{X: m.Scale[0], Y: m.Scale[1], Z: m.Scale[2]},
+			Color:  std_msgs.ColorRGBA{R: m.RGBA[0], G: m.RGBA[1], B: m.RGBA[2], A: m.RGBA[3]},
+			Points: points(m.Points),
 		})
 	}
-	s.markers.put(arr)
+	return arr
+}
+
+func points(ps [][3]float64) []geometry_msgs.Point {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]geometry_msgs.Point, len(ps))
+	for i, p := range ps {
+		out[i] = geometry_msgs.Point{X: p[0], Y: p[1], Z: p[2]}
+	}
+	return out
 }
 
 // PublishEmbedding publishes a tokens x width embedding (row-major; copied) stamped stamp, as
@@ -450,6 +472,9 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 		if err := setParam(ctx, s.rpc, s.nm, p.key, p.val); err != nil {
 			return ss, err
 		}
+	}
+	if err := offerDescription(ctx, s.rpc, s.nm, s.log); err != nil {
+		return ss, err
 	}
 	if s.cfg.SimTime {
 		if err := gn.ParamSetBool("/use_sim_time", true); err != nil {

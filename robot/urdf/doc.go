@@ -20,4 +20,8 @@
 // repeated name, an undeclared parent or child link, a link with two parent joints, several root
 // links, a cycle, a number that is not finite -- is an ErrInvalid error naming the joint or link.
 // Parse never panics on its input (FuzzParse).
+//
+// LoadDescription gives the text for ROS's robot_description parameter: the URDF as it is when
+// it has visual geometry, else Describe's URDF generated from the model (same kinematics and
+// limits, a stick figure as visual geometry), so that rviz draws the shipped robots too.
 package urdf

@@ -17,8 +17,15 @@ const ConfigFile = "robot.yaml"
 // config's overrides, and checks the config against the model. The config comes back with its
 // defaults filled in (Config.EnsureDefaults). Errors name the file.
 func LoadConfig(fsys fs.FS, dir string) (*robot.Model, robot.Config, error) {
+	return LoadConfigFile(fsys, dir, ConfigFile)
+}
+
+// LoadConfigFile is LoadConfig with the robot's configuration in dir/file rather than
+// dir/robot.yaml; the URDF is found as LoadConfig finds it (the config's urdf key, else
+// <dir>.urdf, relative to dir).
+func LoadConfigFile(fsys fs.FS, dir, file string) (*robot.Model, robot.Config, error) {
 	var cfg robot.Config
-	name := path.Join(dir, ConfigFile)
+	name := path.Join(dir, file)
 	data, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		return nil, cfg, fmt.Errorf("urdf: %w", err)
@@ -27,7 +34,7 @@ func LoadConfig(fsys fs.FS, dir string) (*robot.Model, robot.Config, error) {
 		return nil, cfg, err
 	}
 	cfg.EnsureDefaults()
-	file := cfg.URDF
+	file = cfg.URDF
 	if file == "" {
 		file = path.Base(dir) + ".urdf"
 	}

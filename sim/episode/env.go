@@ -42,6 +42,7 @@ type Env struct {
 	embAt  time.Duration
 	tokens int
 	width  int
+	trace  *task.Trace // nil unless Record was called
 }
 
 // Start resets tk from seed and returns its episode for an external loop. The simulator starts
@@ -77,6 +78,21 @@ func (e *Env) Latest() (data []float32, stamp time.Time, tokens, width int, err 
 	return e.emb, e.t0.Add(e.embAt), e.tokens, e.width, nil
 }
 
+// Record starts recording the episode into a new Trace, from the current tick on (the first,
+// when called right after Start), and returns it: each task tick adds the true joint positions,
+// the end effector, the goal and the scene. The Trace is the caller's to read once the episode
+// is over.
+func (e *Env) Record() *task.Trace {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.trace == nil {
+		e.trace = new(task.Trace)
+		e.s.TrueStateTo(&e.truth)
+		e.trace.Add(e.tk, e.s.Elapsed(), e.truth.Position, e.rb.EEPos(e.truth.Position))
+	}
+	return e.trace
+}
+
 // Done reports whether the episode is over.
 func (e *Env) Done() bool {
 	e.mu.Lock()
@@ -96,7 +112,12 @@ func (e *Env) Meta() task.Meta {
 func (e *Env) tick() {
 	t := e.s.Elapsed()
 	e.s.TrueStateTo(&e.truth)
-	if e.tk.Update(t, e.rb.EEPos(e.truth.Position)) {
+	ee := e.rb.EEPos(e.truth.Position)
+	done := e.tk.Update(t, ee)
+	if e.trace != nil {
+		e.trace.Add(e.tk, t, e.truth.Position, ee)
+	}
+	if done {
 		e.done = true
 		return
 	}

@@ -290,6 +290,7 @@ func TestEnvExternalLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	trace := env.Record()
 	ex, err := demo.New(demo.Config{}, rb, rand.New(rand.NewPCG(7, 2)))
 	if err != nil {
 		t.Fatal(err)
@@ -341,6 +342,39 @@ func TestEnvExternalLoop(t *testing.T) {
 	}
 	if res.Meta.Elapsed != env.Meta().Elapsed {
 		t.Errorf("Run ended at %v, the external loop at %v", res.Meta.Elapsed, env.Meta().Elapsed)
+	}
+	// The trace (Record): every task tick from 0 to the last, 20 ms apart; the end effector is
+	// the kinematics of the recorded joints, its last distance to the goal the task's; the same
+	// path as Run's records.
+	n := len(trace.T)
+	if n < 2 || trace.T[0] != 0 || trace.T[n-1] != env.Meta().Elapsed || len(trace.Q) != n || len(trace.EE) != n || len(trace.Goal) != n {
+		t.Fatalf("trace of %d ticks from %v to %v (%d, %d, %d), episode %v", n, trace.T[0], trace.T[n-1], len(trace.Q), len(trace.EE), len(trace.Goal), env.Meta().Elapsed)
+	}
+	for i := 1; i < n; i++ {
+		if trace.T[i]-trace.T[i-1] != 20*time.Millisecond {
+			t.Fatalf("trace ticks %v and %v", trace.T[i-1], trace.T[i])
+		}
+	}
+	for i := range n {
+		if trace.EE[i] != rb.EEPos(trace.Q[i]) || trace.Goal[i] != trace.Goal[0] {
+			t.Fatalf("tick %d: end effector %v, kinematics %v; goal %v then %v", i, trace.EE[i], rb.EEPos(trace.Q[i]), trace.Goal[0], trace.Goal[i])
+		}
+	}
+	end := trace.EE[n-1]
+	var d2 float64
+	for k := range 3 {
+		d2 += (end[k] - trace.Goal[n-1][k]) * (end[k] - trace.Goal[n-1][k])
+	}
+	if math.Abs(math.Sqrt(d2)-env.Meta().Distance) > 1e-12 || trace.Tolerance <= 0 || len(trace.Targets) == 0 {
+		t.Errorf("trace: last distance %v, task %v; tolerance %v; %d targets", math.Sqrt(d2), env.Meta().Distance, trace.Tolerance, len(trace.Targets))
+	}
+	for i, rec := range res.Records {
+		if i >= n {
+			break
+		}
+		if rec.T != trace.T[i] || rec.EE != trace.EE[i] {
+			t.Fatalf("tick %d: Run recorded %v at %v, the trace %v at %v", i, rec.EE, rec.T, trace.EE[i], trace.T[i])
+		}
 	}
 }
 

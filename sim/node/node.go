@@ -59,6 +59,8 @@ type Node struct {
 	stepMu sync.Mutex
 	resume chan struct{}
 	brk    *breakpoint // set by PauseWhen, cleared when it fires
+
+	trace *task.Trace // set by Record before Run; written by the stepping loop
 }
 
 // breakpoint pauses the node after the first step whose true state satisfies cond.
@@ -194,6 +196,23 @@ func (n *Node) Meta() task.Meta {
 	n.metaMu.Lock()
 	defer n.metaMu.Unlock()
 	return n.meta
+}
+
+// Record makes the node record its task's episode, from the start until the task ends, into
+// the Trace it returns (task.Trace: true joint positions, end effector, goal and scene at every
+// step). Call it before Run, on a node with a task; read the Trace once Run has returned. It
+// returns nil for a node without a task or one already running.
+func (n *Node) Record() *task.Trace {
+	if n.tk == nil || n.ran.Load() {
+		return nil
+	}
+	if n.trace == nil {
+		n.trace = new(task.Trace)
+		var truth robot.State
+		n.s.TrueStateTo(&truth)
+		n.trace.Add(n.tk, n.s.Elapsed(), truth.Position, n.rb.EEPos(truth.Position))
+	}
+	return n.trace
 }
 
 // Stats returns the counters.
@@ -382,7 +401,7 @@ func (n *Node) newStepper(pub publisher, offset time.Duration) *stepper {
 
 // step runs step k (1, 2, ...): it advances the simulation by one period and publishes what is
 // due. It allocates nothing (once its buffers have grown) except on diagnostic steps, whose
-// status holds fresh strings.
+// status holds fresh strings, and while Record's trace grows (a copy of the joints per step).
 func (l *stepper) step(k int64) {
 	n, pub, offset := l.n, l.pub, l.offset
 	n.s.Step(l.period)
@@ -401,7 +420,11 @@ func (l *stepper) step(k int64) {
 	if n.tk != nil {
 		if !l.taskDone {
 			n.s.TrueStateTo(&l.truth)
-			l.taskDone = n.tk.Update(elapsed, n.rb.EEPos(l.truth.Position))
+			ee := n.rb.EEPos(l.truth.Position)
+			l.taskDone = n.tk.Update(elapsed, ee)
+			if n.trace != nil {
+				n.trace.Add(n.tk, elapsed, l.truth.Position, ee)
+			}
 			m := n.tk.Meta()
 			n.metaMu.Lock()
 			n.meta = m

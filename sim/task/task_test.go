@@ -301,3 +301,43 @@ track:
 		}
 	}
 }
+
+// TestTrace: a Trace records every tick Update saw, with the goal and the scene; the clearance
+// computed from it (Obstacle.Dist minus EERadius, as reports plot it) has the task's minimum.
+func TestTrace(t *testing.T) {
+	rb := shipped(t, "ur5")
+	tk := must[*Detour](t)(NewDetour(DetourConfig{}))
+	reset(t, tk, rb, 3)
+	var g Truth
+	tk.TruthTo(&g, 0)
+	start := rb.EEPos(rb.Home)
+	var tr Trace
+	q := append([]float64(nil), rb.Home...)
+	for i := range 50 {
+		at := time.Duration(i) * 20 * time.Millisecond
+		// Straight toward the goal, through the obstacle: the clearance goes negative.
+		s := float64(i) / 49
+		var ee [3]float64
+		for k := range 3 {
+			ee[k] = start[k] + s*(g.Goal[k]-start[k])
+		}
+		q[0] = float64(i) // joints are recorded as given
+		done := tk.Update(at, ee)
+		tr.Add(tk, at, q, ee)
+		if done {
+			break
+		}
+	}
+	n := len(tr.T)
+	if n == 0 || tr.Q[n-1][0] != float64(n-1) || tr.Goal[0] != g.Goal || len(tr.Obstacles) != 1 || tr.EERadius != g.EERadius || tr.Tolerance != g.Tolerance || len(tr.Targets) != 1 {
+		t.Fatalf("trace of %d ticks: last joints %v, goal %v (want %v), %d obstacles, radius %v, tolerance %v, %d targets",
+			n, tr.Q[n-1], tr.Goal[0], g.Goal, len(tr.Obstacles), tr.EERadius, tr.Tolerance, len(tr.Targets))
+	}
+	clear := math.Inf(1)
+	for _, ee := range tr.EE {
+		clear = math.Min(clear, tr.Obstacles[0].Dist(ee)-tr.EERadius)
+	}
+	if m := tk.Meta(); clear != m.Clearance || !m.Collided || tr.T[n-1] != m.Elapsed {
+		t.Errorf("clearance from the trace %v, the task's %v (collided %v); last tick %v, elapsed %v", clear, m.Clearance, m.Collided, tr.T[n-1], m.Elapsed)
+	}
+}

@@ -15,6 +15,9 @@
 //	policy.Snapshot (every loop.telemetry_period, default 1 s) ─> /diagnostics status
 //	                                                              "flowact: policy"
 //	~start ~stop ~hold ~reset (std_srvs/Trigger) ─> Loop.Start, Stop, Hold, Reset
+//	policy.Deps.Plan (at every splice) + JointStates.PositionsTo ─> forward kinematics of
+//	  Config.EELink ─> /flowact/path_markers (visualization_msgs/MarkerArray, every
+//	  Config.MarkerPeriod): the planned path and the executed one (bounded history)
 //
 // A robot in motor units (Config.Transmissions, from `flowact run --calib`) has calib.Wrap
 // between the ROS driver and the loop: ReadState maps ticks to joint angles, WriteCommand and

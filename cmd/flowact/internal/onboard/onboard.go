@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowact/flowact/calib"
 	"github.com/flowact/flowact/policy"
@@ -46,6 +48,15 @@ type Config struct {
 	// joint-band check is left to the loop's per-tick state guard, in joint units). nil: the
 	// robot speaks joint units.
 	Transmissions *calib.Set
+	// EELink, if set, is the link whose paths are drawn for rviz on the node's markers topic
+	// (ros.Topics.Markers): the current plan's (its targets through forward kinematics, green,
+	// namespace NSPlan) and the executed one (the measured joint states', orange, NSExecuted,
+	// the last PathHistory points). "" draws nothing.
+	EELink string
+	// MarkerPeriod is how often the paths are drawn; 0 means DefaultMarkerPeriod.
+	MarkerPeriod time.Duration
+	// PathHistory bounds the executed path's points; 0 means DefaultPathHistory.
+	PathHistory int
 }
 
 // StatusName is the /diagnostics status the loop's telemetry is published under.
@@ -69,12 +80,13 @@ func (c *Config) Validate() error {
 
 // Runtime is the control loop on a ROS node. New builds it without I/O; Run runs it.
 type Runtime struct {
-	cfg  Config
-	log  *slog.Logger
-	node *ros.Node
-	loop *policy.Loop
-	hwID string
-	ran  atomic.Bool
+	cfg   Config
+	log   *slog.Logger
+	node  *ros.Node
+	loop  *policy.Loop
+	hwID  string
+	paths *pathMarkers // nil: no path markers
+	ran   atomic.Bool
 }
 
 // New builds the node and the loop for model, driven by inf (e.g. policy.NewExpert). It does no
@@ -91,6 +103,15 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 	}
 	if cfg.ROS.Logger == nil {
 		cfg.ROS.Logger = cfg.Logger
+	}
+	if cfg.MarkerPeriod < 0 || cfg.PathHistory < 0 {
+		return nil, fmt.Errorf("%w: negative marker period or path history", ErrConfig)
+	}
+	if cfg.MarkerPeriod == 0 {
+		cfg.MarkerPeriod = DefaultMarkerPeriod
+	}
+	if cfg.PathHistory == 0 {
+		cfg.PathHistory = DefaultPathHistory
 	}
 	r := &Runtime{cfg: cfg, log: cfg.Logger, hwID: model.Name}
 	// The services call the loop, which needs the node's driver: the closures read r.loop,
@@ -133,14 +154,22 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 	if cfg.Embeddings != nil {
 		src = cfg.Embeddings
 	}
-	loop, err := policy.New(cfg.Loop, policy.Deps{
+	deps := policy.Deps{
 		Driver:     drv,
 		Inferer:    inf,
 		Clock:      node.Clock(),
 		Logger:     cfg.Logger,
 		Recorder:   rec,
 		Embeddings: src,
-	})
+	}
+	if cfg.EELink != "" {
+		h, _ := inf.Shape()
+		if r.paths, err = newPathMarkers(node, model, cfg.EELink, h, cfg.PathHistory); err != nil {
+			return nil, fmt.Errorf("%w: EELink: %w", ErrConfig, err)
+		}
+		deps.Plan = r.paths
+	}
+	loop, err := policy.New(cfg.Loop, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +223,12 @@ func (r *Runtime) Run(ctx context.Context) error {
 	defer lcancel()
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- r.loop.Run(lctx) }()
+	if r.paths != nil {
+		var wg sync.WaitGroup
+		mctx, mcancel := context.WithCancel(nctx)
+		wg.Go(func() { r.paths.run(mctx, r.cfg.MarkerPeriod) })
+		defer func() { mcancel(); wg.Wait() }()
+	}
 
 	var loopErr, nodeErr error
 	select {
