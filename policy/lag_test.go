@@ -94,8 +94,8 @@ func (r *rampInferer) Infer(dst *chunk.Chunk, req *Request) error {
 // function of time (the ramp) has the robot commanded on that function, not L ticks behind it.
 // Without RobotLag a chunk starts at its request's tick. With a slow expert (a delay of d ticks)
 // the shift is cut to leave d + m rows after the arrival (H - shift - d >= d + m, m the delay
-// margin, 1 here) once a delay has been measured (from the third request on: the first chunk
-// is the cold start's).
+// margin, 1 here) once a delay has been measured (from the second request on: the first
+// chunk's, the cold start's, serves until the next is measured).
 func TestRobotLagBookkeeping(t *testing.T) {
 	const rate = 100.0
 	per := period(rate)
@@ -143,7 +143,7 @@ func TestRobotLagBookkeeping(t *testing.T) {
 			conditioned := 0
 			for n, r := range inf.reqs {
 				shift := c.ticks
-				if n >= 2 {
+				if n >= 1 {
 					shift = c.shift
 				}
 				if r.Start != r.Tick-shift {

@@ -107,6 +107,7 @@ type Loop struct {
 	hadPlan              bool // a chunk was spliced since the last start
 	cold                 bool // the worker's first result has been seen
 	delays               []int
+	coldDelay            int // the first chunk's delay (-1: none yet), for shift until one after it is measured
 	delayN               int
 	delayI               int
 	prevNow              time.Time
@@ -172,23 +173,24 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	l := &Loop{
 		cfg: cfg, drv: deps.Driver, inf: deps.Inferer, clock: deps.Clock, log: deps.Logger, rec: deps.Recorder, src: deps.Embeddings, plan: deps.Plan,
 		h: h, d: d, period: per, lag: lag,
-		filter:  safety.NewFilter(lim, per.Seconds()),
-		guard:   safety.NewStateGuard(lim, cfg.Watchdog.StateTolerance),
-		wd:      safety.NewWatchdogs(64),
-		splicer: sp,
-		meter:   chunk.NewMeter(d, per.Seconds(), cfg.Chunk.BlendTicks+3),
-		tel:     newTelemetry(cfg.Chunk.Strategy),
-		reqCh:   make(chan *Request, 1),
-		resCh:   make(chan result, 1),
-		st:      robot.NewState(d),
-		cmd:     robot.Command{Position: make([]float64, d)},
-		target:  make([]float64, d),
-		prefix:  make([]float64, h*d),
-		guideW:  make([]float64, h),
-		resBuf:  make([]float64, h*d),
-		delays:  make([]int, cfg.DelayWindow),
-		sent:    make([]float64, lag*d),
-		sentAt:  make([]int64, lag),
+		filter:    safety.NewFilter(lim, per.Seconds()),
+		guard:     safety.NewStateGuard(lim, cfg.Watchdog.StateTolerance),
+		wd:        safety.NewWatchdogs(64),
+		splicer:   sp,
+		meter:     chunk.NewMeter(d, per.Seconds(), cfg.Chunk.BlendTicks+3),
+		tel:       newTelemetry(cfg.Chunk.Strategy),
+		reqCh:     make(chan *Request, 1),
+		resCh:     make(chan result, 1),
+		st:        robot.NewState(d),
+		cmd:       robot.Command{Position: make([]float64, d)},
+		target:    make([]float64, d),
+		prefix:    make([]float64, h*d),
+		guideW:    make([]float64, h),
+		resBuf:    make([]float64, h*d),
+		delays:    make([]int, cfg.DelayWindow),
+		coldDelay: -1,
+		sent:      make([]float64, lag*d),
+		sentAt:    make([]int64, lag),
 	}
 	for i := range l.sentAt {
 		l.sentAt[i] = -1
@@ -745,6 +747,9 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 	d := k - l.req.Tick   // the inference's delay; the chunk's first lag+d rows are in the past
 	wasCold := !l.cold
 	l.cold = true
+	if wasCold && r.err == nil {
+		l.coldDelay = int(d)
+	}
 	if !wasCold && l.reqGen == l.gen && r.err == nil {
 		l.delays[l.delayI] = int(d)
 		l.delayI = (l.delayI + 1) % len(l.delays)
@@ -910,13 +915,19 @@ func (l *Loop) request(k int64, emb Embedding) {
 // beyond it (H - shift - d >= d + m, m the delay margin, at least 1 by default), so that the
 // next chunk, asked for at once, arrives before the plan runs out even when it is m - 1 ticks
 // later than the estimate. A slow expert (d near H/2) thus gets a smaller shift, down to none:
-// the rest of the lag is then executed as if it were not there, as without RobotLag. Before any
-// delay was measured it is the whole lag.
+// the rest of the lag is then executed as if it were not there, as without RobotLag. d is the
+// delay estimate; until a delay after the cold start is measured, the cold start's own (longer
+// than the others on a real machine: lazy allocation, caches; so the shift errs short), and
+// before that the whole lag (the cold start's chunk starts at its arrival anyway).
 func (l *Loop) shift() int {
-	if l.lag == 0 || l.delayN == 0 {
+	est := l.coldDelay
+	if l.delayN > 0 {
+		est = l.delayEstimate()
+	}
+	if l.lag == 0 || est < 0 {
 		return l.lag
 	}
-	return min(l.lag, max(l.h-2*l.delayEstimate()-l.cfg.DelayMargin, 0))
+	return min(l.lag, max(l.h-2*est-l.cfg.DelayMargin, 0))
 }
 
 // past writes into dst (n x D, n <= lag) the commands sent for the ticks [k-n, k). A tick with
