@@ -140,6 +140,18 @@ func TestRobotLagBookkeeping(t *testing.T) {
 			if len(inf.reqs) < 8 {
 				t.Fatalf("%d requests in 3 s", len(inf.reqs))
 			}
+			// The cold start's chunk (asked for at tick 0, Start -L) starts at its arrival with
+			// its row 0, the ramp at -L (below 0): the robot held still before, so none of its
+			// rows is in the past. Skipping L rows would have it aim at the ramp at 0 (where it
+			// is), then above.
+			for k := int64(0); c.ticks > 0 && k < drv.tick(clk.end); k++ {
+				if first := drv.sent[k]; first[0] != 0 {
+					if !(first[0] < 0 && first[2] < 0) {
+						t.Errorf("tick %d, the first move, commanded %v: the cold start's chunk skipped its first rows", k, first)
+					}
+					break
+				}
+			}
 			conditioned := 0
 			for n, r := range inf.reqs {
 				shift := c.ticks

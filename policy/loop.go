@@ -782,11 +782,16 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 		return
 	}
 	// Rows are in the past for the ticks the robot spent executing the plan. If the plan ended
-	// at tick e before the arrival (or there was none: the cold start), the robot has held
-	// still since e, so only the rows before e are consumed and the chunk resumes from there
-	// at tick k, instead of jumping d rows ahead of the robot.
+	// at tick e before the arrival, the robot has held still since e, so only the rows before e
+	// are consumed and the chunk resumes from there at tick k, instead of jumping d rows ahead
+	// of the robot; if there was none (End 0: the cold start, or a plan dropped), none are, not
+	// even the lag's rows before the request (the robot held still then too).
 	if e := l.splicer.End(); e < k {
-		c.Start = k - max(e-c.Start, 0)
+		consumed := int64(0)
+		if e > 0 {
+			consumed = max(e-c.Start, 0)
+		}
+		c.Start = k - consumed
 	}
 	// The committed rows are the plan's own actions (the Expert writes them back; this makes
 	// it so for any Inferer): the splicer hands over after them.
