@@ -3,6 +3,7 @@ package fleet
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -23,6 +24,9 @@ type AuthUser struct {
 	Name     string `yaml:"name"` // the robot id for robots; the user name for password logins
 	Password string `yaml:"password"`
 	NKey     string `yaml:"nkey"`
+	// Domain is a robot's JetStream domain when its own nats-server links to the hub as a
+	// leaf node authenticating as this user; "" means the robot's name. Unused for operators.
+	Domain string `yaml:"domain"`
 }
 
 // Validate checks the users.
@@ -41,6 +45,9 @@ func (a *Auth) Validate() error {
 			if (u.Password == "") == (u.NKey == "") {
 				errs = append(errs, fmt.Errorf("%w: auth: user %q: set a password or an nkey, not both", ErrConfig, u.Name))
 			}
+			if u.Domain != "" && ValidName(u.Domain) != nil {
+				errs = append(errs, fmt.Errorf("%w: auth: user %q: domain %q: want letters, digits, '-' or '_'", ErrConfig, u.Name, u.Domain))
+			}
 			if u.NKey != "" && !nkeys.IsValidPublicUserKey(u.NKey) {
 				errs = append(errs, fmt.Errorf("%w: auth: user %q: %q is not a public user nkey", ErrConfig, u.Name, u.NKey))
 			}
@@ -49,9 +56,11 @@ func (a *Auth) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Users returns the server's users: robots with RobotPermissions (JetStream API prefix
-// "$JS.API": robots connected to the hub directly), operators unrestricted.
-func (a *Auth) Users() ([]*server.User, []*server.NkeyUser) {
+// Users returns the server's users for a hub in JetStream domain hubDomain: robots with
+// LeafPermissions (RobotPermissions, for a robot connected to the hub directly or through its
+// own leaf node: nats-server authenticates leaf connections as these users when the leaf port
+// has none of its own, and applies their permissions to the link), operators unrestricted.
+func (a *Auth) Users(hubDomain string) ([]*server.User, []*server.NkeyUser) {
 	var users []*server.User
 	var nk []*server.NkeyUser
 	add := func(u AuthUser, p *server.Permissions) {
@@ -62,7 +71,11 @@ func (a *Auth) Users() ([]*server.User, []*server.NkeyUser) {
 		}
 	}
 	for _, u := range a.Robots {
-		add(u, RobotPermissions(u.Name, ""))
+		d := u.Domain
+		if d == "" {
+			d = u.Name
+		}
+		add(u, LeafPermissions(u.Name, d, hubDomain))
 	}
 	for _, u := range a.Operators {
 		add(u, nil)
@@ -104,4 +117,32 @@ func RobotPermissions(robot, api string) *server.Permissions {
 func PermissionsSummary(robot string) string {
 	p := RobotPermissions(robot, "")
 	return "publish: " + strings.Join(p.Publish.Allow, " ") + "\nsubscribe: " + strings.Join(p.Subscribe.Allow, " ")
+}
+
+// LeafPermissions is RobotPermissions for a robot that may also link its own nats-server
+// (JetStream domain domain) to the hub (JetStream domain hubDomain) as a leaf node
+// authenticating as the robot's user. nats-server applies a user's permissions to a leaf
+// connection as the leaf's view (it reverses them on the hub's side): the robot's server may
+// send the hub what RobotPermissions lets the robot publish, also with the hub's JetStream API
+// reached across domains ($JS.<hubDomain>.API, as the robot's client asks for the buckets), and
+// receive the robot's own subjects and inbox, and the hub's requests into the robot's domain
+// ($JS.<domain>.API: the hub's sourcing of the robot's stream).
+func LeafPermissions(robot, domain, hubDomain string) *server.Permissions {
+	p := RobotPermissions(robot, "")
+	if hubDomain != "" {
+		for _, s := range RobotPermissions(robot, "$JS."+hubDomain+".API").Publish.Allow {
+			if !slices.Contains(p.Publish.Allow, s) {
+				p.Publish.Allow = append(p.Publish.Allow, s)
+			}
+		}
+	}
+	if domain != "" {
+		// The hub's sourcing: its requests into the robot's domain come in, the robot's server
+		// replies ($JSC.R.<random>, the hub's reply subjects for consumer creation) and
+		// delivers under the robot's prefix (SourceDeliverPrefix), and its flow-control
+		// requests are answered ($JS.FC.>).
+		p.Publish.Allow = append(p.Publish.Allow, "$JSC.R.>")
+		p.Subscribe.Allow = append(p.Subscribe.Allow, "$JS."+domain+".API.>", "$JS.FC.>")
+	}
+	return p
 }

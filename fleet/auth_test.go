@@ -63,7 +63,7 @@ func TestFleetPermissions(t *testing.T) {
 	if err := auth.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	users, nk := auth.Users()
+	users, nk := auth.Users("")
 	srv := startServer(t, ServerConfig{Users: users, NkeyUsers: nk})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -114,6 +114,9 @@ func TestFleetPermissions(t *testing.T) {
 		runBG(t, func(ctx context.Context) error { return ro.Run(ctx, nc) })
 		poll(t, 30*time.Second, name+" to install its model", func() bool { m, _, _ := rep.last(); return m == "model-"+name })
 		poll(t, 30*time.Second, name+"'s status", func() bool {
+			// The status is put with each sample (the loop offers one per telemetry period): one
+			// offered before the model was installed does not carry it.
+			tel.Offer(Sample{Time: time.Now(), State: "running"})
 			sts, err := Statuses(ctx, ops)
 			if err != nil {
 				return false

@@ -31,6 +31,14 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	// DefaultSegmentBytes is the size at which the spool starts a new segment file.
 	DefaultSegmentBytes = 8 << 20
+	// DefaultEpisodeMax is the longest episode `flowact run` records before it starts the
+	// next one (a policy left running for hours still makes episodes a trainer can hold).
+	DefaultEpisodeMax = 5 * time.Minute
+	// DefaultRecordQueue is the number of records (a joint state read, a command sent, a
+	// trajectory point) the queue between the control tick and `flowact run`'s episode
+	// recorder holds: 8 s of a 500 Hz loop's states and commands; a full queue drops the
+	// record and counts it.
+	DefaultRecordQueue = 8192
 	// Embedded is the Config.URL that runs a nats-server inside the process.
 	Embedded = "embedded"
 )
@@ -74,6 +82,15 @@ type Config struct {
 	// Embedding is the subject remote embeddings arrive on (`flowact run --embedding
 	// nats:SUBJECT`); "" means flowact.<Robot>.embedding.
 	Embedding string `yaml:"embedding"`
+	// NoRecord keeps `flowact run` from recording episodes to the robot's stream (it records
+	// whenever the link is on otherwise; `flowact demo --fleet` records its own).
+	NoRecord bool `yaml:"no_record"`
+	// EpisodeMax is the longest episode `flowact run` records: a longer run of the policy is
+	// cut into episodes of this length; 0 means DefaultEpisodeMax.
+	EpisodeMax time.Duration `yaml:"episode_max"`
+	// RecordQueue is the capacity, in records, of the queue between the control tick and the
+	// episode recorder; 0 means DefaultRecordQueue.
+	RecordQueue int `yaml:"record_queue"`
 	// Models makes the robot watch its key in the model bucket and install the models it names.
 	Models bool `yaml:"models"`
 	// ConnectTimeout bounds one attempt to dial the server (the link keeps trying, a server
@@ -161,6 +178,12 @@ func (c *Config) Validate() error {
 	if c.TelemetryRate < 0 || math.IsNaN(c.TelemetryRate) || math.IsInf(c.TelemetryRate, 0) || c.TelemetryRate > 1000 {
 		bad("telemetry_rate_hz %v: want 0 (default %g) to 1000", c.TelemetryRate, DefaultTelemetryRate)
 	}
+	if c.EpisodeMax < 0 || (c.EpisodeMax != 0 && c.EpisodeMax < time.Second) {
+		bad("episode_max %v: want 0 (default %v) or at least 1s", c.EpisodeMax, DefaultEpisodeMax)
+	}
+	if c.RecordQueue < 0 || (c.RecordQueue != 0 && c.RecordQueue < 16) || c.RecordQueue > 1<<20 {
+		bad("record_queue %d: want 0 (default %d) or 16 to 1048576", c.RecordQueue, DefaultRecordQueue)
+	}
 	if c.TelemetryQueue < 0 || c.TelemetryQueue > 1<<16 {
 		bad("telemetry_queue %d: want 0 (default %d) to 65536", c.TelemetryQueue, DefaultTelemetryQueue)
 	}
@@ -219,6 +242,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TelemetryQueue == 0 {
 		c.TelemetryQueue = DefaultTelemetryQueue
+	}
+	if c.EpisodeMax == 0 {
+		c.EpisodeMax = DefaultEpisodeMax
+	}
+	if c.RecordQueue == 0 {
+		c.RecordQueue = DefaultRecordQueue
 	}
 	if c.Embedding == "" {
 		c.Embedding = EmbeddingSubject(c.Robot)

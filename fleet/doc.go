@@ -20,6 +20,8 @@
 //	flowact.<robot>.episodes.<episode>  the messages of one episode (EpisodeSubject)
 //	flowact.<robot>.telemetry           telemetry, JSON Status plus the loop's snapshot (core NATS)
 //	flowact.<robot>.embedding           remote embeddings, flowact_msgs/Embedding bytes (default)
+//	flowact.<robot>.source.>            the robot's server delivering its episodes to the hub's
+//	                                    stream across the leaf link (SourceDeliverPrefix)
 //	flowact_<robot>_episodes            the robot's episode stream (EpisodeStream), file storage,
 //	                                    no limits, duplicate window Config.DuplicateWindow (2 min)
 //	flowact_episodes                    the hub's stream sourcing every robot's (HubStream)
@@ -59,9 +61,21 @@
 //   - the hub's copy comes from JetStream stream sourcing, which resumes where it stopped after a
 //     cut link or a hub restart.
 //
+// `flowact run` with the link on records what the policy does as episodes (the binary's
+// runrecord.go): a driver wrapper copies each new joint state the loop reads and each command
+// (or trajectory) the driver takes into a bounded queue of preallocated records, which the tick
+// fills without blocking or allocating (a full queue drops the record, counted in the telemetry
+// as episode_records_dropped); a recorder goroutine drains it into an Episode. An episode runs
+// from the loop's start (~start, or --start) to its return to idle (~stop, once at rest), a
+// fault, or the runtime's shutdown, and is cut at Config.EpisodeMax (5 min); it holds the states
+// the loop read, its embeddings, the commands the robot took (or, with trajectory output, the
+// trajectory points that ran) and metadata without a task. `flowact demo --fleet` records its
+// own episodes with each task's metadata (Config.NoRecord).
+//
 // Export reads complete episodes (1..n by Flowact-Seq, begin first, end last and counting n)
 // back into ROS bags with the writer config they were recorded with: the same bytes as
-// dataset.WriteEpisode writes from the same episode, hence the same training samples.
+// dataset.WriteEpisode writes from the same episode, hence the same training samples. `flowact
+// train --data nats://HOST:PORT/STREAM` trains on a stream by exporting it so.
 //
 // # Telemetry
 //
@@ -95,13 +109,23 @@
 // # Credentials
 //
 // Config takes a .creds file, an nkey seed file, or a user and password, and TLS files. A hub's
-// Auth gives each robot RobotPermissions: publish only under flowact.<robot>.>, manage only its
-// own stream, put only its own status key, read only its own model key, receive only on its own
-// subjects and inbox (_INBOX_<robot>, which Connect sets). Robots may read any bundle in the
-// checkpoint store: what a robot cannot read is which model another robot runs. These
-// permissions are tested on client connections (a robot connected to the hub); a leaf node
-// connecting to a hub with users must authenticate as one of them, but what a leaf connection
-// may carry is not narrowed per robot here.
+// Auth gives each robot LeafPermissions: publish only under flowact.<robot>.>, manage only its
+// own stream, put only its own status key, read only its own model key (also across domains,
+// $JS.<hub>.API, as a robot on a leaf node reaches the hub's buckets), receive only on its own
+// subjects and inbox (_INBOX_<robot>, which Connect sets), and what the hub's sourcing of its
+// stream needs: the hub's requests into the robot's domain come in, replies go to $JSC.R.>,
+// deliveries under flowact.<robot>.source. Robots may read any bundle in the checkpoint store:
+// what a robot cannot read is which model another robot runs.
+//
+// A robot's leaf node links to the hub as the robot's user (a nats-leaf:// URL with the robot's
+// user and password, or its creds), and nats-server applies that user's permissions to the link
+// as the leaf's view (the leaf port has no users of its own: ServerConfig.LeafUsers would only
+// authenticate, with no permissions). So what a robot may do, its leaf link may carry, and no
+// more: TestFleetLeafPermissions shows robot r1, on its own leaf, cannot publish under r2's
+// prefix, receive r2's subjects, read r2's model key or reach r2's stream, while the hub sources
+// both streams; the same checks on a hub whose robots have every permission find all four.
+// Residual: every robot may publish to $JSC.R.> (the hub's reply subjects for consumer
+// creation) and receive $JS.FC.> (flow control); their subjects carry random tokens per request.
 //
 // # Goroutines
 //

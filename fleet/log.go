@@ -345,6 +345,11 @@ func (l *Log) Begin(id string, cfg dataset.WriterConfig) (*Episode, error) {
 // ID returns the episode's id.
 func (e *Episode) ID() string { return e.id }
 
+// Err returns the spool's error that broke the episode (nil while it records): a write that
+// returns an error while Err is nil refused that one value (a bad stamp or shape, a non-finite
+// value) and the episode goes on.
+func (e *Episode) Err() error { return e.err }
+
 func (e *Episode) put(kind string, data []byte) error {
 	if e.closed {
 		return fmt.Errorf("fleet: episode %s closed", e.id)
@@ -607,10 +612,26 @@ func HubStreamConfig(robots []string, domains map[string]string, replicas int) j
 		Retention:   jetstream.LimitsPolicy,
 	}
 	for _, r := range robots {
-		cfg.Sources = append(cfg.Sources, &jetstream.StreamSource{Name: EpisodeStream(r), Domain: domains[r]})
+		cfg.Sources = append(cfg.Sources, robotSource(r, domains[r]))
 	}
 	return cfg
 }
+
+// robotSource sources robot's episode stream. In another domain (a robot's leaf node) the
+// source is external: the robot's domain API, and deliveries under the robot's own subjects
+// (SourceDeliverPrefix), which are all its leaf connection may publish besides replies (see
+// LeafPermissions).
+func robotSource(robot, domain string) *jetstream.StreamSource {
+	if domain == "" {
+		return &jetstream.StreamSource{Name: EpisodeStream(robot)}
+	}
+	return &jetstream.StreamSource{Name: EpisodeStream(robot), External: &jetstream.ExternalStream{
+		APIPrefix: "$JS." + domain + ".API", DeliverPrefix: SourceDeliverPrefix(robot)}}
+}
+
+// SourceDeliverPrefix is where the robot's server delivers its episodes to the hub's stream
+// across the leaf link: flowact.<robot>.source.
+func SourceDeliverPrefix(robot string) string { return Prefix + "." + robot + ".source" }
 
 // AddRobotSource adds robot's episode stream (in domain, "" for the hub's own) to the hub's
 // stream in js, creating the stream if it is missing. A robot already sourced is left as is.
@@ -635,7 +656,7 @@ func AddRobotSource(ctx context.Context, js jetstream.JetStream, robot, domain s
 			return nil
 		}
 	}
-	cfg.Sources = append(cfg.Sources, &jetstream.StreamSource{Name: EpisodeStream(robot), Domain: domain})
+	cfg.Sources = append(cfg.Sources, robotSource(robot, domain))
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("fleet: stream %s: add %s: %w", HubStream, robot, err)
 	}

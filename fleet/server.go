@@ -37,7 +37,10 @@ type ServerConfig struct {
 	Hub      string
 	HubCreds string
 	// Users, when set, require authentication: robots and operators by password or nkey, each
-	// with its permissions (see RobotPermissions). LeafUsers authenticate leaf connections.
+	// with its permissions (see RobotPermissions); leaf connections authenticate as these users
+	// too, with the same permissions (LeafPermissions), unless LeafUsers is set. LeafUsers
+	// authenticate leaf connections only: nats-server binds them to an account but applies no
+	// permissions of theirs to the link (use Users to narrow a robot's leaf link).
 	Users     []*server.User
 	NkeyUsers []*server.NkeyUser
 	LeafUsers []*server.User

@@ -50,6 +50,13 @@ type Config struct {
 	// changes (a joint_trajectory_controller; the driver must be a robot.TrajectoryWriter);
 	// "" means command.
 	Output string `yaml:"output"`
+	// IsolateTick runs the control tick on a CPU of its own: Run binds the tick's OS thread to
+	// the last CPU the process may run on and the inference worker's (with the network's own
+	// worker threads, see Expert.WorkerThreads) to every other one (sched_setaffinity), so
+	// that inference never takes the tick's core. Other goroutines of the process still run
+	// anywhere. Linux only; Run refuses it elsewhere, on fewer than two CPUs and with GOMAXPROCS
+	// below 2. false (the default) leaves every thread to the OS.
+	IsolateTick bool `yaml:"isolate_tick"`
 }
 
 // ErrConfig is wrapped by every configuration error.

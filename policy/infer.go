@@ -356,3 +356,13 @@ func (g *guided) Velocity(dst, x []float32, t float64) {
 		dst[i] += float32(k * w * (float64(g.y[i]) - x1))
 	}
 }
+
+// WorkerThreads returns the OS thread ids the expert's network computes on besides the caller's
+// (expert/nn's matrix-product worker), so that Run with Config.IsolateTick keeps them off the
+// control tick's CPU; none for a network without such threads.
+func (e *Expert) WorkerThreads() []int {
+	if w, ok := e.model.(interface{ WorkerThreads() []int }); ok {
+		return w.WorkerThreads()
+	}
+	return nil
+}

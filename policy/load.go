@@ -203,6 +203,42 @@ type LoadConfig struct {
 	EELink string
 	// Threads is the number of goroutines the network computes on; 0 means 1.
 	Threads int
+	// Weights is the precision of the network's weight matrices while it computes: "f32" or
+	// "" (float32), or "f16" (nn.Net.SetF16: IEEE half precision, converted inside the matrix
+	// products with float32 accumulation; half the bytes read per evaluation).
+	Weights string
+}
+
+// NetConfig is how a policy's network computes; cmd/flowact's policy files hold it under
+// "expert". The zero value is float32 weights on one thread.
+type NetConfig struct {
+	// Weights is "f32" (float32 weight matrices), "f16" (half precision, float32
+	// accumulation: docs/benchmarks.md has its accuracy and closed-loop cost) or "" (f32).
+	Weights string `yaml:"weights"`
+	// Threads is 1 or 2 matrix-product threads; 0 means 1.
+	Threads int `yaml:"threads"`
+}
+
+// Validate checks the precision's name and the thread count.
+func (c NetConfig) Validate() error {
+	if _, err := halfWeights(c.Weights); err != nil {
+		return err
+	}
+	if c.Threads < 0 || c.Threads > 2 {
+		return fmt.Errorf("threads: %d not in [0, 2] (0 means 1)", c.Threads)
+	}
+	return nil
+}
+
+// halfWeights parses a weights precision: whether it is half precision.
+func halfWeights(w string) (bool, error) {
+	switch w {
+	case "", "f32":
+		return false, nil
+	case "f16":
+		return true, nil
+	}
+	return false, fmt.Errorf("weights: %q is not f32 or f16", w)
 }
 
 // Checkpoint is a loaded checkpoint, checked against a robot: the network, its manifest and its
@@ -214,6 +250,7 @@ type Checkpoint struct {
 	Norm Normalization
 
 	net  nn.Net
+	half bool
 	h, d int
 	fk   func(q []float64) [3]float64 // the end effector's position, for JointsEE
 }
@@ -242,6 +279,10 @@ func Load(fsys fs.FS, dir string, model *robot.Model, cfg LoadConfig) (*Checkpoi
 	if cfg.Threads < 0 {
 		return nil, fmt.Errorf("%w: %d threads", ErrConfig, cfg.Threads)
 	}
+	half, err := halfWeights(cfg.Weights)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	if cfg.Name == "" {
 		cfg.Name = dir
 	}
@@ -253,7 +294,10 @@ func Load(fsys fs.FS, dir string, model *robot.Model, cfg LoadConfig) (*Checkpoi
 	if err != nil {
 		return nil, &CheckpointError{Name: cfg.Name, Err: err}
 	}
-	ck := &Checkpoint{Manifest: c.Manifest, net: net}
+	if half {
+		net.SetF16(true)
+	}
+	ck := &Checkpoint{Manifest: c.Manifest, net: net, half: half}
 	if err := ck.init(model, cfg); err != nil {
 		net.Close()
 		return nil, &CheckpointError{Name: cfg.Name, Err: err}
@@ -313,6 +357,14 @@ func (ck *Checkpoint) Shape() (h, d int) { return ck.h, ck.d }
 
 // CondShape returns the embedding width and the state length the network is conditioned on.
 func (ck *Checkpoint) CondShape() (width, state int) { return ck.net.CondShape() }
+
+// Weights returns the precision the network's weight matrices compute in: "f32" or "f16".
+func (ck *Checkpoint) Weights() string {
+	if ck.half {
+		return "f16"
+	}
+	return "f32"
+}
 
 // Model returns the network (shared by every Expert of the checkpoint).
 func (ck *Checkpoint) Model() expert.Model { return ck.net }

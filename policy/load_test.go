@@ -171,6 +171,8 @@ func TestLoadChecks(t *testing.T) {
 		{"another robot", writeCheckpoint(t, 5, 5, artifact(t, five)), policy.LoadConfig{}, "acts on 5 joints", nil},
 		{"no directory", filepath.Join(t.TempDir(), "missing"), policy.LoadConfig{}, "no such directory", nil},
 		{"bad threads", writeCheckpoint(t, 6, 6, artifact(t, good)), policy.LoadConfig{Threads: -1}, "threads", policy.ErrConfig},
+		{"half-precision weights", writeCheckpoint(t, 6, 6, artifact(t, good)), policy.LoadConfig{Weights: "f16"}, "", nil},
+		{"unknown weights", writeCheckpoint(t, 6, 6, artifact(t, good)), policy.LoadConfig{Weights: "bf16"}, `weights: "bf16" is not f32 or f16`, policy.ErrConfig},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ck, err := policy.LoadDir(c.dir, m, c.cfg)

@@ -281,19 +281,64 @@ var ErrRunning = errors.New("policy: Run called twice")
 // goroutine it started has stopped. It returns earlier with an error wrapping robot.ErrClosed
 // if the driver closes. Each tick is a Step at the clock's time.
 func (l *Loop) Run(ctx context.Context) error {
+	var iso *isolation
+	if l.cfg.IsolateTick {
+		var err error
+		if iso, err = newIsolation(); err != nil {
+			return err
+		}
+	}
 	if !l.ran.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	l.async = true
-	wg.Go(func() { l.work(wctx) })
+	pinned := make(chan error, 1)
+	wg.Go(func() {
+		if iso != nil {
+			err := iso.pinWorker(l.inf)
+			pinned <- err
+			if err != nil {
+				return
+			}
+			defer iso.release(l.inf)
+		}
+		l.work(wctx)
+	})
+	if iso != nil {
+		if err := <-pinned; err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+	}
 	wg.Go(func() { l.wd.Log(wctx, l.log, l.cfg.Watchdog.LogInterval) })
 	if l.rec != nil {
 		wg.Go(func() { l.record(wctx) })
 	}
-	err := l.ticks(ctx)
-	l.shutdown()
+	run := func() error {
+		err := l.ticks(ctx)
+		l.shutdown()
+		return err
+	}
+	var err error
+	if iso == nil {
+		err = run()
+	} else {
+		// The ticks (and the braking at the end) on a goroutine of their own, whose OS thread
+		// is bound to the tick's CPU and ends with it.
+		done := make(chan error, 1)
+		go func() {
+			if err := iso.pinTick(); err != nil {
+				done <- err
+				return
+			}
+			l.log.Info("policy: control tick isolated", "tick_cpu", iso.tickCPU, "inference_cpus", iso.restCPUs())
+			done <- run()
+		}()
+		err = <-done
+	}
 	cancel()
 	wg.Wait()
 	return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/flowact/flowact/cmd/flowact/internal/bench"
 	"github.com/flowact/flowact/expert/nn"
+	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/policy/chunk"
 )
 
@@ -38,6 +40,9 @@ type benchOptions struct {
 	weights    []string
 	kernelDur  time.Duration
 	kernelReps int
+	jitter     string // network beside the wall-clock tick: "" none, mlp, transformer
+	jitterDur  time.Duration
+	jitterRnds int
 }
 
 // benchReport is what `flowact bench --json` prints.
@@ -52,6 +57,10 @@ type benchReport struct {
 	Interrupted bool `json:"interrupted,omitempty"`
 	// Kernels holds the FMA peak, the products and the reference networks (--kernels).
 	Kernels *bench.KernelReport `json:"kernels,omitempty"`
+	// Jitter is the wall-clock tick without and with the expert beside it (--jitter), in
+	// interleaved rounds; JitterNote says why the isolated case is missing, if it is.
+	Jitter     []bench.JitterResult `json:"jitter,omitempty"`
+	JitterNote string               `json:"jitter_note,omitempty"`
 }
 
 func newBenchCmd() *cobra.Command {
@@ -127,6 +136,9 @@ figures: the report states GOMAXPROCS, the CPU model and the load average.`,
 	f.BoolVar(&o.kernels, "kernels", true, "measure the FMA peak, the matrix products and the reference networks A and B")
 	f.DurationVar(&o.kernelDur, "kernel-duration", time.Second, "least time spent timing each kernel case")
 	f.IntVar(&o.kernelReps, "kernel-min-reps", 5, "least number of timed chunks per reference network case")
+	f.StringVar(&o.jitter, "jitter", "", `measure the control tick's wall-clock jitter alone and with this network (mlp, transformer) computing chunks beside it, with and without isolate_tick ("": not measured)`)
+	f.DurationVar(&o.jitterDur, "jitter-duration", 3*time.Second, "wall time of each jitter case per round")
+	f.IntVar(&o.jitterRnds, "jitter-rounds", 3, "interleaved rounds of the jitter cases")
 	s := &o.sizes
 	f.IntVar(&s.H, "horizon", s.H, "chunk length H, ticks")
 	f.IntVar(&s.D, "dof", s.D, "action dimensions D (and the tick's joints)")
@@ -149,8 +161,22 @@ func (o *benchOptions) validate() error {
 	empty := func(s string) bool { return s == "" }
 	o.archs = slices.DeleteFunc(o.archs, empty)
 	o.strategies = slices.DeleteFunc(o.strategies, empty)
-	if len(o.archs) == 0 && len(o.strategies) == 0 && !o.kernels {
-		return usagef("bench: nothing to measure (no --arch, no --strategies, --kernels=false)")
+	if len(o.archs) == 0 && len(o.strategies) == 0 && !o.kernels && o.jitter == "" {
+		return usagef("bench: nothing to measure (no --arch, no --strategies, --kernels=false, no --jitter)")
+	}
+	if o.jitter != "" {
+		if o.jitter != nn.ArchMLP && o.jitter != nn.ArchTransformer {
+			return usagef("bench: --jitter %q, want %s or %s", o.jitter, nn.ArchMLP, nn.ArchTransformer)
+		}
+		if err := o.sizes.CheckArch(o.jitter, 1); err != nil {
+			return usageError{err}
+		}
+		if o.jitterDur <= 0 || o.jitterRnds <= 0 {
+			return usagef("bench: --jitter-duration %v and --jitter-rounds %d, want > 0", o.jitterDur, o.jitterRnds)
+		}
+		if o.rate < 50 || o.rate > 1000 {
+			return usagef("bench: --rate %g Hz, want 50 to 1000", o.rate)
+		}
 	}
 	if o.kernelDur <= 0 || o.kernelReps <= 0 {
 		return usagef("bench: --kernel-duration %v and --kernel-min-reps %d, want > 0", o.kernelDur, o.kernelReps)
@@ -280,7 +306,14 @@ cases:
 		}
 		rep.Tick = append(rep.Tick, r)
 	}
-	if o.kernels {
+	if o.jitter != "" && !rep.Interrupted {
+		if err := benchJitter(ctx, o, &rep, progress); err != nil {
+			if !interrupted(err) {
+				return err
+			}
+		}
+	}
+	if o.kernels && !rep.Interrupted {
 		progress("kernels: FMA peak, products, reference networks A and B")
 		th := slices.Clone(o.threads)
 		if len(th) == 0 {
@@ -344,6 +377,23 @@ func printBench(w io.Writer, r *benchReport) {
 	if k := r.Kernels; k != nil {
 		printKernels(w, k)
 	}
+	if len(r.Jitter) > 0 {
+		fmt.Fprintf(w, "\nControl tick on the wall clock (policy.Loop.Run at %g Hz, fake driver), alone and with the %s expert computing beside it\n", r.Jitter[0].Rate, r.Jitter[len(r.Jitter)-1].Arch)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "network\tisolate_tick\tticks\tlate µs p50\tlate µs p99\tlate µs max\ttick µs p50\ttick µs p99\toverruns\tchunks\tinfer ms p50\tbusy\t")
+		for _, x := range r.Jitter {
+			name := x.Arch
+			if name == "" {
+				name = "none"
+			}
+			fmt.Fprintf(tw, "%s\t%v\t%d\t%.1f\t%.1f\t%.0f\t%.2f\t%.2f\t%d\t%d\t%s\t%s\t\n", name, x.Isolate, x.Ticks, x.LateUsMedian, x.LateUsP99, x.LateUsMax,
+				x.TickUsMedian, x.TickUsP99, x.Overruns, x.Inferences, ms(x.InferMsMedian), pct(x.Busy))
+		}
+		tw.Flush()
+		if r.JitterNote != "" {
+			fmt.Fprintln(w, "isolate_tick not measured:", r.JitterNote)
+		}
+	}
 	if len(r.Tick) > 0 {
 		t := r.Tick[0]
 		fmt.Fprintf(w, "\nControl tick: policy.Loop, %d joints, H = %d, %g Hz, fake driver and clock\n", t.Joints, t.H, t.Rate)
@@ -355,6 +405,37 @@ func printBench(w io.Writer, r *benchReport) {
 		}
 		tw.Flush()
 	}
+}
+
+// benchJitter runs the jitter cases in interleaved rounds: the tick alone, with the network
+// beside it, with the network and isolate_tick. Where isolate_tick is refused (not Linux, one
+// CPU), the note says why and the other cases run.
+func benchJitter(ctx context.Context, o benchOptions, rep *benchReport, progress func(string, ...any)) error {
+	warm := min(500*time.Millisecond, o.jitterDur)
+	isolate := true
+	for round := range o.jitterRnds {
+		for _, c := range []struct {
+			arch    string
+			isolate bool
+		}{{"", false}, {o.jitter, false}, {o.jitter, true}} {
+			if c.isolate && !isolate {
+				continue
+			}
+			progress("jitter round %d: network %q, isolate_tick %v", round+1, c.arch, c.isolate)
+			r, err := bench.Jitter(ctx, bench.JitterConfig{Arch: c.arch, Isolate: c.isolate, Sizes: o.sizes, Rate: o.rate,
+				Warmup: warm, Duration: o.jitterDur, Seed: o.seed})
+			if err != nil && c.isolate && errors.Is(err, policy.ErrConfig) && ctx.Err() == nil {
+				isolate = false
+				rep.JitterNote = err.Error()
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			rep.Jitter = append(rep.Jitter, r)
+		}
+	}
+	return nil
 }
 
 // ms formats a positive figure (milliseconds, MFLOP) with three significant digits, or as an
@@ -383,7 +464,7 @@ func printKernels(w io.Writer, k *bench.KernelReport) {
 		fmt.Fprintf(w, " %s %.1f GFLOP/s", p.ISA, p.GFLOPS)
 	}
 	if len(k.Peaks) == 0 {
-		fmt.Fprint(w, " none (pure Go)")
+		fmt.Fprint(w, " not measured (no peak loop for these kernels)")
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

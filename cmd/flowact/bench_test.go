@@ -180,3 +180,34 @@ func TestBenchKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchJitter runs the wall-clock jitter cases briefly on a tiny MLP: the tick alone, with
+// the network beside it, and isolated (or the note saying why not). Only counts are checked:
+// the timings are the machine's.
+func TestBenchJitter(t *testing.T) {
+	args := append(append([]string{}, tinyBench...), "--json", "--arch", "", "--strategies", "",
+		"--jitter", "mlp", "--jitter-duration", "100ms", "--jitter-rounds", "1")
+	code, stdout, stderr := runCLI(t, context.Background(), args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	want := 3
+	if rep.JitterNote != "" {
+		want = 2
+	}
+	if len(rep.Jitter) != want {
+		t.Fatalf("%d jitter results (note %q), want %d", len(rep.Jitter), rep.JitterNote, want)
+	}
+	for i, r := range rep.Jitter {
+		if r.Ticks == 0 || r.LateUsMax < r.LateUsMedian || (i > 0) != (r.Arch == "mlp") || (i > 0) != (r.Inferences > 0) || r.Isolate != (i == 2) {
+			t.Errorf("case %d: %+v", i, r)
+		}
+	}
+	if code, _, stderr := runCLI(t, context.Background(), "bench", "--jitter", "cnn"); code != 2 || !strings.Contains(stderr, "--jitter") {
+		t.Errorf("--jitter cnn: exit %d, %q", code, stderr)
+	}
+}

@@ -52,6 +52,9 @@ type PolicyFile struct {
 	// Loop is the real-time loop: rate, horizon (0: the checkpoint's), threshold, splicing
 	// strategy, watchdogs, limit tightenings (see policy.Config).
 	Loop policy.Config `yaml:"loop"`
+	// Expert is how the expert's network computes: weights f32 (default) or f16, threads 1
+	// (default) or 2 (policy.NetConfig).
+	Expert policy.NetConfig `yaml:"expert"`
 	// Seed seeds the expert's noise (it overrides loop.seed when not zero).
 	Seed uint64 `yaml:"seed"`
 	// Fleet is the fleet link over NATS (package fleet): off unless fleet.url is set.
@@ -72,12 +75,27 @@ func (p *PolicyFile) Validate() error {
 	if err := p.Sampler.Validate(); err != nil {
 		return err
 	}
+	if err := p.Expert.Validate(); err != nil {
+		return fmt.Errorf("expert: %w", err)
+	}
 	if err := p.Loop.Validate(); err != nil {
 		return fmt.Errorf("loop: %w", err)
 	}
 	if err := p.Fleet.Validate(); err != nil {
 		return fmt.Errorf("fleet: %w", err)
 	}
+	return nil
+}
+
+// setWeights overrides expert.weights with a --weights flag's value w, if not empty.
+func (p *PolicyFile) setWeights(w string) error {
+	if w == "" {
+		return nil
+	}
+	if err := (policy.NetConfig{Weights: w}).Validate(); err != nil {
+		return usagef("--weights: %v", err)
+	}
+	p.Expert.Weights = w
 	return nil
 }
 

@@ -36,6 +36,7 @@ import (
 type demoOptions struct {
 	policy     string
 	checkpoint string
+	weights    string // overrides the policy file's expert.weights when not empty
 	robot      string
 	tasks      []string
 	episodes   int
@@ -180,6 +181,7 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 	f := cmd.Flags()
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
+	f.StringVar(&o.weights, "weights", "", "precision of the expert's weight matrices, f32 or f16 (default: the policy file's expert.weights)")
 	f.StringVar(&o.robot, "robot", "", "shipped robot's name or robot directory (default: the policy file's, "+DefaultPolicy+": ur5)")
 	f.StringSliceVar(&o.tasks, "task", defaultTasks, "task files or shipped task names (repeat or comma-separate)")
 	f.IntVar(&o.episodes, "episodes", 3, "episodes per task")
@@ -225,7 +227,7 @@ type demo struct {
 // rec, when not nil, keeps each episode's row and trace for --out.
 func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Logger, rec *demoRecord) (*demoReport, error) {
 	start := time.Now()
-	lp, tfs, err := loadPolicyTasks("demo", o.policy, o.robot, o.checkpoint, o.tasks)
+	lp, tfs, err := loadPolicyTasks("demo", o.policy, o.robot, o.weights, o.checkpoint, o.tasks)
 	if err != nil {
 		return nil, err
 	}

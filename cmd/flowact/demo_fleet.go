@@ -40,7 +40,8 @@ func startDemoFleet(lp *loadedPolicy, log *slog.Logger) (*demoFleet, error) {
 		srv.Close()
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	cfg := fleet.Config{Robot: demoFleetID, URL: srv.ClientURL(), Spool: spool}
+	// The demo records its own episodes, with each task's metadata (demoRecorder).
+	cfg := fleet.Config{Robot: demoFleetID, URL: srv.ClientURL(), Spool: spool, NoRecord: true}
 	link, err := openFleetLink(cfg, false, lp, log)
 	if err != nil {
 		srv.Close()

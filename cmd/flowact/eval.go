@@ -28,6 +28,7 @@ var defaultTasks = []string{"reach", "detour", "track"}
 type evalOptions struct {
 	policy     string
 	checkpoint string
+	weights    string // overrides the policy file's expert.weights when not empty
 	tasks      []string
 	episodes   int
 	seed       uint64
@@ -65,6 +66,7 @@ type quantiles struct {
 type evalReport struct {
 	Policy     string       `json:"policy"`
 	Checkpoint string       `json:"checkpoint"`
+	Weights    string       `json:"weights"` // the expert's weight matrices: f32 or f16
 	Strategy   string       `json:"strategy"`
 	Rate       float64      `json:"rate_hz"`
 	Seed       uint64       `json:"seed"`
@@ -156,6 +158,7 @@ exit status is 130.
 	f := cmd.Flags()
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
+	f.StringVar(&o.weights, "weights", "", "precision of the expert's weight matrices, f32 or f16 (default: the policy file's expert.weights)")
 	f.StringSliceVar(&o.tasks, "task", defaultTasks, "task files or shipped task names (repeat or comma-separate)")
 	f.IntVar(&o.episodes, "episodes", 50, "episodes per task")
 	f.Uint64Var(&o.seed, "seed", 1_000_000, "seed of each task's first episode (keep clear of the training seeds)")
@@ -167,7 +170,7 @@ exit status is 130.
 }
 
 func printReport(w io.Writer, r *evalReport) {
-	fmt.Fprintf(w, "policy %s, checkpoint %s, %s splicing at %g Hz, seeds from %d\n", r.Policy, r.Checkpoint, r.Strategy, r.Rate, r.Seed)
+	fmt.Fprintf(w, "policy %s, checkpoint %s (%s weights), %s splicing at %g Hz, seeds from %d\n", r.Policy, r.Checkpoint, r.Weights, r.Strategy, r.Rate, r.Seed)
 	for _, t := range r.Tasks {
 		extra := ""
 		switch {
@@ -215,7 +218,7 @@ func loadPolicy(pf *PolicyFile, ckptDir string) (*loadedPolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := policy.LoadConfig{Name: ref, EELink: rc.EELink}
+	cfg := policy.LoadConfig{Name: ref, EELink: rc.EELink, Weights: pf.Expert.Weights, Threads: pf.Expert.Threads}
 	var ck *policy.Checkpoint
 	if strings.HasPrefix(ref, shippedPrefix) {
 		fsys, dir := checkpointRef(ref)
@@ -236,13 +239,16 @@ func (lp *loadedPolicy) expert(seed uint64) (*policy.Expert, error) {
 	return lp.ck.Expert(lp.file.Sampler.Sampler(), seed)
 }
 
-// loadPolicyTasks loads the policy file policyName (its robot replaced by robotName when that is
-// not empty), the task files to run it on, and the policy's checkpoint (ckptDir, when not empty,
+// loadPolicyTasks loads the policy file policyName (its robot replaced by robotName and its
+// expert.weights by weights when those are not empty), the task files to run it on, and the policy's checkpoint (ckptDir, when not empty,
 // replaces the file's), and checks that every task is for the policy's robot and fits the
 // checkpoint. cmd names the command in errors. The caller closes the policy.
-func loadPolicyTasks(cmd, policyName, robotName, ckptDir string, tasks []string) (*loadedPolicy, []*TaskFile, error) {
+func loadPolicyTasks(cmd, policyName, robotName, weights, ckptDir string, tasks []string) (*loadedPolicy, []*TaskFile, error) {
 	pf, err := loadPolicyFile(policyName)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := pf.setWeights(weights); err != nil {
 		return nil, nil, err
 	}
 	if robotName != "" {
@@ -278,7 +284,7 @@ func loadPolicyTasks(cmd, policyName, robotName, ckptDir string, tasks []string)
 // evaluate runs o's episodes.
 // rec, when not nil, keeps each episode's row and trace for --out.
 func evaluate(ctx context.Context, o evalOptions, progress io.Writer, rec *evalRecord) (*evalReport, error) {
-	lp, tfs, err := loadPolicyTasks("eval", o.policy, "", o.checkpoint, o.tasks)
+	lp, tfs, err := loadPolicyTasks("eval", o.policy, "", o.weights, o.checkpoint, o.tasks)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +292,7 @@ func evaluate(ctx context.Context, o evalOptions, progress io.Writer, rec *evalR
 	if rec != nil {
 		rec.robot = reportRobot(lp.rb.Model)
 	}
-	rep := &evalReport{Policy: o.policy, Checkpoint: lp.ref, Seed: o.seed}
+	rep := &evalReport{Policy: o.policy, Checkpoint: lp.ref, Weights: lp.ck.Weights(), Seed: o.seed}
 	agg := newAggregate()
 	start := time.Now()
 	total := len(tfs) * o.episodes

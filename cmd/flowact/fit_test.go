@@ -34,7 +34,7 @@ func TestDetourFit(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("FLOWACT_FIT_SAMPLES")); err == nil {
 		samples = v
 	}
-	lp, tfs, err := loadPolicyTasks("eval", DefaultPolicy, "", os.Getenv("FLOWACT_FIT_CHECKPOINT"), []string{"detour"})
+	lp, tfs, err := loadPolicyTasks("eval", DefaultPolicy, "", "", os.Getenv("FLOWACT_FIT_CHECKPOINT"), []string{"detour"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ var privateParams = map[string][]string{
 	"sim": {"robot", "rate", "sim-time", "speed", "task", "seed", "publish-embedding", "embedding-type",
 		"config", "connect-timeout", "log-level"},
 	"run": {"policy", "checkpoint", "robot", "calib", "embedding-type", "nats-embedding", "nats", "fleet-id",
-		"start", "connect-timeout", "log-level"},
+		"record", "episode-max", "start", "connect-timeout", "log-level"},
 }
 
 // paramName is the private parameter that sets flag.

@@ -202,22 +202,25 @@ func TestHubCollectExport(t *testing.T) {
 func TestFleetConfigBlock(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
-	if err := os.WriteFile(good, []byte("robot: ur5\nfleet:\n  robot: arm-07\n  url: nats://127.0.0.1:4222\n  domain: arm-07\n  hub_domain: hub\n  publish_timeout: 3s\n  telemetry_rate_hz: 2\n  models: true\n"), 0o644); err != nil {
+	if err := os.WriteFile(good, []byte("robot: ur5\nfleet:\n  robot: arm-07\n  url: nats://127.0.0.1:4222\n  domain: arm-07\n  hub_domain: hub\n  publish_timeout: 3s\n  telemetry_rate_hz: 2\n  models: true\n  episode_max: 90s\n  record_queue: 1024\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	pf, err := loadPolicyFile(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pf.Fleet.Robot != "arm-07" || pf.Fleet.PublishTimeout != 3*time.Second || !pf.Fleet.Models || pf.Fleet.TelemetryRate != 2 {
+	if pf.Fleet.Robot != "arm-07" || pf.Fleet.PublishTimeout != 3*time.Second || !pf.Fleet.Models || pf.Fleet.TelemetryRate != 2 ||
+		pf.Fleet.EpisodeMax != 90*time.Second || pf.Fleet.RecordQueue != 1024 || pf.Fleet.NoRecord {
 		t.Errorf("decoded %+v", pf.Fleet)
 	}
 	for name, c := range map[string]struct{ body, want string }{
-		"unknown.yaml":  {"robot: ur5\nfleet: {robot: a, url: embedded, spol: /tmp}\n", "spol"},
-		"no-robot.yaml": {"robot: ur5\nfleet: {url: embedded}\n", "robot: required"},
-		"bad-id.yaml":   {"robot: ur5\nfleet: {robot: a.b, url: embedded}\n", "a.b"},
-		"bad-url.yaml":  {"robot: ur5\nfleet: {robot: a, url: http://x:1}\n", "scheme"},
-		"bad-rep.yaml":  {"robot: ur5\nfleet: {robot: a, url: embedded, replicas: 2}\n", "replicas 2"},
+		"unknown.yaml":   {"robot: ur5\nfleet: {robot: a, url: embedded, spol: /tmp}\n", "spol"},
+		"no-robot.yaml":  {"robot: ur5\nfleet: {url: embedded}\n", "robot: required"},
+		"bad-id.yaml":    {"robot: ur5\nfleet: {robot: a.b, url: embedded}\n", "a.b"},
+		"bad-url.yaml":   {"robot: ur5\nfleet: {robot: a, url: http://x:1}\n", "scheme"},
+		"bad-rep.yaml":   {"robot: ur5\nfleet: {robot: a, url: embedded, replicas: 2}\n", "replicas 2"},
+		"bad-max.yaml":   {"robot: ur5\nfleet: {robot: a, url: embedded, episode_max: 10ms}\n", "episode_max 10ms"},
+		"bad-queue.yaml": {"robot: ur5\nfleet: {robot: a, url: embedded, record_queue: 4}\n", "record_queue 4"},
 	} {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, []byte(c.body), 0o644); err != nil {

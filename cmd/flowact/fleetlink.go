@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/flowact/flowact/cmd/flowact/internal/onboard"
+	"github.com/flowact/flowact/dataset"
 	"github.com/flowact/flowact/fleet"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/policy/chunk"
@@ -32,6 +34,8 @@ type fleetLink struct {
 	roll   *fleet.Rollout    // nil: fleet.models off
 	lp     *loadedPolicy
 	swap   *swapInferer
+	tap    *tap         // nil: no recording (fleet.no_record)
+	rec    *runRecorder // set by attach
 	closed bool
 }
 
@@ -82,6 +86,14 @@ func (l *fleetLink) wire(oc *onboard.Config, inf policy.Inferer, seed uint64) po
 	if l.emb != nil {
 		oc.Embeddings = remoteEmbeddings{l.emb}
 	}
+	if !l.cfg.NoRecord {
+		size := l.cfg.RecordQueue
+		if size == 0 {
+			size = fleet.DefaultRecordQueue
+		}
+		l.tap = newTap(size, l.lp.rb.Model.DoF())
+		oc.WrapDriver = l.tap.wrap
+	}
 	if !l.cfg.Models {
 		return inf
 	}
@@ -91,9 +103,28 @@ func (l *fleetLink) wire(oc *onboard.Config, inf policy.Inferer, seed uint64) po
 	return l.swap
 }
 
+// attach points the episode recorder at the runtime's loop (its state) and embedding source.
+func (l *fleetLink) attach(loop *policy.Loop, emb policy.EmbeddingSource, seed uint64) {
+	if l.tap == nil {
+		return
+	}
+	m := l.lp.rb.Model
+	maxLen := l.cfg.EpisodeMax
+	if maxLen == 0 {
+		maxLen = fleet.DefaultEpisodeMax
+	}
+	l.rec = &runRecorder{q: l.tap, log: l.eplog, state: loop.State, emb: emb, max: maxLen, logger: l.log,
+		meta: dataset.Meta{Robot: m.Name, Joints: m.Names(), Rate: 1 / loop.Period().Seconds(), Seed: seed}}
+}
+
 // Record offers the loop's snapshot as a telemetry sample; it never blocks.
 func (l *fleetLink) Record(s *policy.Snapshot) {
-	l.tel.Offer(fleet.Sample{Time: s.Time, State: s.State.String(), Faults: s.Trips[safety.Faulted], Counters: counterMap(&s.Counters), Snapshot: s})
+	c := counterMap(&s.Counters)
+	if l.rec != nil {
+		st := l.rec.Stats()
+		c["episodes_recorded"], c["episode_records_dropped"], c["episode_records_refused"] = st.Episodes, st.Dropped, st.Refused
+	}
+	l.tel.Offer(fleet.Sample{Time: s.Time, State: s.State.String(), Faults: s.Trips[safety.Faulted], Counters: c, Snapshot: s})
 }
 
 // runWith runs the link's goroutines and run (the runtime) until run returns, then stops the
@@ -119,7 +150,27 @@ func (l *fleetLink) runWith(ctx context.Context, run func(context.Context) error
 	if l.roll != nil {
 		start(l.roll.Run)
 	}
+	var recErr error
+	rctx, rcancel := context.WithCancel(context.WithoutCancel(ctx))
+	recDone := make(chan struct{})
+	if l.rec != nil {
+		go func() { defer close(recDone); recErr = l.rec.run(rctx) }()
+	} else {
+		close(recDone)
+	}
 	err := run(ctx)
+	// The loop has stopped: the recorder ends the open episode with everything queued, then
+	// the log gets a moment to publish it (what it cannot stays in the spool for the next run).
+	rcancel()
+	<-recDone
+	if recErr != nil {
+		err = errors.Join(err, recErr)
+	}
+	if l.rec != nil {
+		dctx, dcancel := context.WithTimeout(lctx, linkDrainTimeout)
+		l.eplog.WaitDrained(dctx)
+		dcancel()
+	}
 	cancel()
 	wg.Wait()
 	close(errs)
@@ -128,6 +179,11 @@ func (l *fleetLink) runWith(ctx context.Context, run func(context.Context) error
 	}
 	return err
 }
+
+// linkDrainTimeout bounds how long `flowact run` waits at exit, the robot at rest and the node
+// unregistered, for the stream to store the episodes it recorded (a signal ends a command within
+// a second); the rest stays in the spool and is published by the next run.
+const linkDrainTimeout = time.Second
 
 // Close closes the connection, the spool and the embedded server. It is idempotent.
 func (l *fleetLink) Close() {

@@ -38,7 +38,9 @@ flowact_models (KV, the model each robot runs) and flowact_checkpoints (Object S
 bundles), and, for each --source ROBOT[@DOMAIN], adds that robot's episode stream (in the
 robot's JetStream domain when given: a robot on a leaf node) to the hub's stream
 flowact_episodes. --auth FILE (YAML: robots and operators, each with a password or a public
-nkey) confines each robot to its own subjects and model key. SIGINT or SIGTERM shuts it down.`,
+nkey; for a robot on its own leaf node, the domain of its server when not its name) confines
+each robot, connected directly or through its leaf node as its user, to its own subjects and
+model key. SIGINT or SIGTERM shuts it down.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(cmd.ErrOrStderr(), o.logLevel)
@@ -64,8 +66,9 @@ nkey) confines each robot to its own subjects and model key. SIGINT or SIGTERM s
 				}
 				a.Operators = append(a.Operators, self)
 				// Leaf connections authenticate as these users too (nats-server falls back to
-				// the client users when the leaf port has none of its own).
-				cfg.Users, cfg.NkeyUsers = a.Users()
+				// the client users when the leaf port has none of its own), with the same
+				// permissions: a robot's leaf link carries only what the robot may.
+				cfg.Users, cfg.NkeyUsers = a.Users(o.domain)
 			}
 			srcs := map[string]string{}
 			for _, s := range o.sources {

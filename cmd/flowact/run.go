@@ -22,6 +22,7 @@ import (
 type runOptions struct {
 	policy         string
 	checkpoint     string
+	weights        string // overrides the policy file's expert.weights when not empty
 	robot          string
 	master         string
 	embeddingType  string
@@ -32,6 +33,8 @@ type runOptions struct {
 	logLevel       string
 	nats, fleetID  string
 	calib          string
+	record         bool
+	episodeMax     time.Duration
 }
 
 func newRunCmd() *cobra.Command { return runCommand(new(runOptions)) }
@@ -64,11 +67,17 @@ wrap rule against each joint's travel). Its lag (lag:, written by flowact calib 
 --write-lag) becomes the loop's robot_lag, unless the policy file sets a different one, which
 is refused. Without --calib the robot must speak joint angles (rad, m).
 
+With --nats (the fleet link), the loop's telemetry goes to NATS and what the policy does is
+recorded as episodes in the robot's JetStream stream: an episode from each ~start (or --start)
+to the next ~stop, fault or shutdown, cut at --episode-max; the joint states the loop read, its
+embeddings, the commands the robot took, and metadata. The tick only copies into a bounded
+queue (drops counted in the telemetry); a disk spool covers a link that is down.
+
 ROS arguments work as with roscpp nodes: from:=to remaps a topic or service, __name:= and
 __ns:= rename the node, __master:= (or --master, or ROS_MASTER_URI) picks the master, and
 _key:=value sets a private parameter (~key) and the flag of its name (_log_level:=debug is
 --log-level debug; settable: _policy _checkpoint _robot _calib _embedding_type _nats_embedding _nats
-_fleet_id _start _connect_timeout _log_level); any other private parameter is an error. The master must answer within --connect-timeout.
+_fleet_id _record _episode_max _start _connect_timeout _log_level); any other private parameter is an error. The master must answer within --connect-timeout.
 SIGINT or SIGTERM decelerates the robot to a stop within its limits, unregisters from the
 master and exits 0.`,
 		Args: cobra.ArbitraryArgs,
@@ -108,6 +117,9 @@ master and exits 0.`,
 				}
 				pf.Robot = o.robot
 			}
+			if err := pf.setWeights(o.weights); err != nil {
+				return err
+			}
 			lp, err := loadPolicy(pf, o.checkpoint)
 			if err != nil {
 				return err
@@ -125,6 +137,12 @@ master and exits 0.`,
 			}
 			if o.fleetID != "" {
 				pf.Fleet.Robot = o.fleetID
+			}
+			if f := cmd.Flags(); f.Changed("record") {
+				pf.Fleet.NoRecord = !o.record
+			}
+			if cmd.Flags().Changed("episode-max") {
+				pf.Fleet.EpisodeMax = o.episodeMax
 			}
 			if remote {
 				pf.Fleet.Embedding = o.natsEmbedding
@@ -167,6 +185,7 @@ master and exits 0.`,
 	f := cmd.Flags()
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
+	f.StringVar(&o.weights, "weights", "", "precision of the expert's weight matrices, f32 or f16 (default: the policy file's expert.weights)")
 	f.StringVar(&o.robot, "robot", "", "shipped robot's name or robot directory (default: the policy file's)")
 	f.StringVar(&o.master, "master", "", "ROS master URI (default: __master:=, else $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
 	f.StringVar(&o.embeddingType, "embedding-type", "multiarray", "embedding message on ROS: multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding)")
@@ -174,6 +193,8 @@ master and exits 0.`,
 	f.StringVar(&o.embedding, "embedding", "", "former name of --embedding-type, and of --nats-embedding as nats:SUBJECT")
 	f.StringVar(&o.nats, "nats", "", "fleet link: a NATS URL, or \"embedded\" for a nats-server in this process (default: the policy file's fleet.url; \"\": off)")
 	f.StringVar(&o.fleetID, "fleet-id", "", "this robot's id in the fleet (default: the policy file's fleet.robot)")
+	f.BoolVar(&o.record, "record", true, "with the fleet link, record episodes to the robot's stream: from each ~start (or --start) to the next ~stop or fault, cut at --episode-max (default: the policy file's fleet.no_record)")
+	f.DurationVar(&o.episodeMax, "episode-max", 0, "the longest episode recorded; a longer run of the policy is cut into episodes of this length (default: the policy file's fleet.episode_max, else 5m)")
 	f.BoolVar(&o.start, "start", true, "execute chunks as soon as joint states and an embedding arrive (false: stay idle until ~start is called)")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", defaultConnectTimeout, "how long to wait for the ROS master at start (0 or negative: as long as it takes)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
@@ -299,6 +320,13 @@ func newRuntime(lp *loadedPolicy, rc ros.Config, set *calib.Set, start bool, con
 			return nil, usageError{err}
 		}
 		return nil, err
+	}
+	if link != nil {
+		var emb policy.EmbeddingSource = rt.Node().Embeddings()
+		if oc.Embeddings != nil {
+			emb = oc.Embeddings
+		}
+		link.attach(rt.Loop(), emb, loopCfg.Seed)
 	}
 	return rt, nil
 }

@@ -53,23 +53,28 @@ type trainOptions struct {
 	resume      string         // --resume: the checkpoint folder of the run to continue
 	overwrite   bool           // --overwrite: replace what a former run left in --out
 	skipBad     bool           // --skip-bad-bags: list and skip bags that fail to read
+	threads     int            // --threads: matrix-product threads
 }
 
 // trainSummary is what train reports.
 type trainSummary struct {
-	Out        string  `json:"out"`
-	Arch       string  `json:"arch"`
-	Episodes   int     `json:"episodes"`
-	ValEps     int     `json:"val_episodes"`
-	Samples    int     `json:"samples"`
-	Steps      int     `json:"steps"`
-	Seed       uint64  `json:"seed"`
-	Loss       float64 `json:"loss"`
-	ValLoss    float64 `json:"val_loss,omitempty"` // absent when there were no validation episodes
-	DataHash   string  `json:"data_hash"`
-	Params     int     `json:"params"`
-	Seconds    float64 `json:"elapsed_s"`
-	WeightsMiB float64 `json:"weights_mib"`
+	Out      string  `json:"out"`
+	Arch     string  `json:"arch"`
+	Episodes int     `json:"episodes"`
+	ValEps   int     `json:"val_episodes"`
+	Samples  int     `json:"samples"`
+	Steps    int     `json:"steps"`
+	Seed     uint64  `json:"seed"`
+	Loss     float64 `json:"loss"`
+	ValLoss  float64 `json:"val_loss,omitempty"` // absent when there were no validation episodes
+	DataHash string  `json:"data_hash"`
+	Params   int     `json:"params"`
+	Seconds  float64 `json:"elapsed_s"`
+	// StepsPerSec is this run's optimizer steps per second of training (validation included,
+	// data loading and saving not).
+	StepsPerSec float64 `json:"steps_per_s"`
+	Threads     int     `json:"threads"`
+	WeightsMiB  float64 `json:"weights_mib"`
 	// Interrupted: SIGINT or SIGTERM stopped the run after Steps steps; the checkpoint holds them.
 	Interrupted bool `json:"interrupted,omitempty"`
 }
@@ -93,6 +98,12 @@ with the same flags and --resume: flowact train --data data --out ck --resume ck
 weights the uninterrupted run would have, bit for bit. A non-empty --out is refused unless
 --resume names it or --overwrite replaces what a former run left there. A bag that fails to
 read stops the run unless --skip-bad-bags lists it and trains without it.
+
+--data nats://HOST:PORT/STREAM reads the complete episodes of a fleet stream (the hub's
+flowact_episodes or a robot's flowact_<robot>_episodes; ?robot=R keeps one robot's, ?domain=D
+names the stream's JetStream domain, ?creds=FILE logs in, user:password@ too): they are exported
+as flowact export writes them, to a temporary directory, and trained on as those bags would be,
+with the same samples for the same --seed.
 
 Bags recorded with rosbag record work too: name their topics with --joint-states-topic,
 --embedding-topic and --command-topic (or --actions next-state when no command was recorded:
@@ -135,9 +146,9 @@ collect commands for the data and the figures):
 			if sum.ValEps == 0 {
 				val = fmt.Sprintf("no validation set (--val %g held out no episode)", o.valFraction)
 			}
-			fmt.Fprintf(w, "trained %s (%d parameters) on %d episodes (%d samples; %d for validation) for %d steps in %s: loss %.4f, %s; checkpoint in %s (%.2f MiB)\n",
+			fmt.Fprintf(w, "trained %s (%d parameters) on %d episodes (%d samples; %d for validation) for %d steps in %s (%.2f steps/s on %d thread(s)): loss %.4f, %s; checkpoint in %s (%.2f MiB)\n",
 				sum.Arch, sum.Params, sum.Episodes, sum.Samples, sum.ValEps, sum.Steps,
-				time.Duration(sum.Seconds*float64(time.Second)).Round(time.Second), sum.Loss, val, sum.Out, sum.WeightsMiB)
+				time.Duration(sum.Seconds*float64(time.Second)).Round(time.Second), sum.StepsPerSec, sum.Threads, sum.Loss, val, sum.Out, sum.WeightsMiB)
 			if sum.Interrupted {
 				return fmt.Errorf("train: %w at step %d of %d", errInterrupted, sum.Steps, o.steps)
 			}
@@ -145,7 +156,7 @@ collect commands for the data and the figures):
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.data, "data", "", "directory of episode bags (from flowact collect or rosbag record)")
+	f.StringVar(&o.data, "data", "", "directory of episode bags (from flowact collect or rosbag record), or a JetStream episode stream: nats://HOST:PORT/STREAM[?robot=R&domain=D&creds=FILE]")
 	f.StringVar(&o.out, "out", "", "checkpoint directory to write")
 	f.StringVar(&o.arch, "arch", nn.ArchMLP, "network: mlp or transformer")
 	f.IntVar(&o.steps, "steps", 4000, "optimizer steps")
@@ -161,6 +172,7 @@ collect commands for the data and the figures):
 	f.StringVar(&o.state, "state", policy.Joints.String(), "the network's state input: joints (positions) or joints+ee (and the end effector's position, by forward kinematics)")
 	f.StringVar(&o.robot, "robot", "", "robot whose kinematics give the end effector's position for --state joints+ee (default: the bags' metadata)")
 	f.StringVar(&o.dtype, "weights-dtype", ckpt.DTypeF32, "how model.safetensors stores the weights: F32, or F16 (half the size; each weight rounded to the nearest half-precision value)")
+	f.IntVar(&o.threads, "threads", 1, "matrix-product threads, 1 or 2 (the results do not depend on it)")
 	f.IntVar(&o.maxPrefix, "max-prefix", 20, "largest committed prefix trained for (real-time chunking); 0 for none")
 	f.Float64Var(&o.valFraction, "val", 0.1, "fraction of episodes held out for validation")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the initialization, the split and every batch")
@@ -198,6 +210,8 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		return nil, usagef("train: --min-lr %g: want 0 <= --min-lr <= --lr (%g)", o.minLR, o.lr)
 	case o.warmup < 0:
 		return nil, usagef("train: --warmup %d: want 0 (none) or more steps", o.warmup)
+	case o.threads != 1 && o.threads != 2:
+		return nil, usagef("train: --threads %d: want 1 or 2", o.threads)
 	case !(o.ema >= 0 && o.ema < 1):
 		return nil, usagef("train: --ema %g: want 0 (raw weights) or a decay in (0, 1)", o.ema)
 	case o.maxPrefix < 0:
@@ -238,7 +252,18 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if err := o.read.Validate(); err != nil {
 		return nil, usageError{fmt.Errorf("train: %w", err)}
 	}
-	paths, err := dataset.List(o.data)
+	dataDir := o.data
+	if isStreamData(o.data) {
+		sd, err := parseStreamData(o.data)
+		if err != nil {
+			return nil, err
+		}
+		if dataDir, err = sd.export(ctx, progress); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dataDir)
+	}
+	paths, err := dataset.List(dataDir)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("train: --data: %w", err)}
 	}
@@ -332,7 +357,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		Steps: o.steps, BatchSize: o.batch, LR: o.lr, MinLR: o.minLR, Warmup: min(o.warmup, o.steps),
 		Clip: 1, EMA: o.ema, Seed: o.seed, Scheduler: sched, TimeDist: tdist,
 		MaxPrefix: min(o.maxPrefix, o.horizon-1), ValEvery: max(o.steps/10, 1),
-		Progress: progress, LogEvery: max(o.steps/50, 1),
+		Progress: progress, LogEvery: max(o.steps/50, 1), Threads: o.threads,
 	}
 	if len(valEps) == 0 {
 		tcfg.ValEvery = 0
@@ -405,13 +430,19 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	// SIGINT or SIGTERM: the steps done are kept, written as the checkpoint like a finished
 	// run's (its provenance says where it stopped), and the command exits 130.
 	interrupted := false
-	if err := tr.Run(ctx, src, val); err != nil {
+	step0, t0 := tr.Step(), time.Now()
+	err = tr.Run(ctx, src, val)
+	trainSecs := time.Since(t0).Seconds()
+	if err != nil {
 		if ctx.Err() == nil || tr.Step() == 0 {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 		interrupted = true
 	}
-	sum := &trainSummary{Out: o.out, Arch: o.arch, Episodes: len(trainEps), ValEps: len(valEps), Steps: tr.Step(), Seed: o.seed, DataHash: hash, Interrupted: interrupted}
+	sum := &trainSummary{Out: o.out, Arch: o.arch, Episodes: len(trainEps), ValEps: len(valEps), Steps: tr.Step(), Seed: o.seed, DataHash: hash, Interrupted: interrupted, Threads: max(o.threads, 1)}
+	if trainSecs > 0 {
+		sum.StepsPerSec = float64(tr.Step()-step0) / trainSecs
+	}
 	sum.Samples = examples.Samples()
 	for _, p := range net.Params() {
 		sum.Params += len(p.Data)

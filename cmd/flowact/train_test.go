@@ -72,11 +72,15 @@ func TestTrain(t *testing.T) {
 	if png, err := os.ReadFile(filepath.Join(ck, "loss.png")); err != nil || len(png) < 8 || string(png[1:4]) != "PNG" {
 		t.Errorf("loss.png: %v", err)
 	}
-	// Training is reproducible from the seed: the same data and flags give the same weights.
+	if !(sum.StepsPerSec > 0) || sum.Threads != 1 {
+		t.Errorf("steps/s %v on %d threads", sum.StepsPerSec, sum.Threads)
+	}
+	// Training is reproducible from the seed: the same data and flags give the same weights,
+	// on two matrix-product threads too.
 	again := filepath.Join(t.TempDir(), "ck")
-	if code, _, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", again,
-		"--steps", "6", "--batch", "8", "--hidden", "32", "--layers", "1", "--warmup", "2", "--ema", "0", "--val", "0.25", "--seed", "3"); code != 0 {
-		t.Fatalf("train again: %s", stderr)
+	if code, out, stderr := runCLI(t, context.Background(), "train", "--data", data, "--out", again, "--threads", "2",
+		"--steps", "6", "--batch", "8", "--hidden", "32", "--layers", "1", "--warmup", "2", "--ema", "0", "--val", "0.25", "--seed", "3"); code != 0 || !strings.Contains(out, "steps/s on 2 thread(s)") {
+		t.Fatalf("train again: exit %d, %q, %s", code, out, stderr)
 	}
 	w1, err1 := os.ReadFile(filepath.Join(ck, ckpt.WeightsFile))
 	w2, err2 := os.ReadFile(filepath.Join(again, ckpt.WeightsFile))
@@ -123,6 +127,7 @@ func TestTrainUsage(t *testing.T) {
 		{"--ema", "1", "train: --ema 1: want 0 (raw weights) or a decay in (0, 1)"},
 		{"--ema", "-0.5", "train: --ema -0.5: want 0 (raw weights) or a decay in (0, 1)"},
 		{"--max-prefix", "-2", "train: --max-prefix -2: want 0 (none) or more steps"},
+		{"--threads", "3", "train: --threads 3: want 1 or 2"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), "train", "--data", filepath.Join(empty, "nope"), "--out", empty, tc.flag, tc.value)
 		if want := "flowact: " + tc.want + "\n"; code != 2 || stderr != want {

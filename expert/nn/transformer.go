@@ -277,6 +277,15 @@ func (m *Transformer) CondShape() (width, state int) { return m.cfg.Embed, m.cfg
 // Close stops the worker goroutine (Threads = 2).
 func (m *Transformer) Close() { m.pool.Close() }
 
+// WorkerThreads returns the OS thread ids of the threads the network computes on besides the
+// caller's (its matrix-product worker, with 2 threads; Linux only), for binding them to CPUs.
+func (m *Transformer) WorkerThreads() []int {
+	if tid := m.pool.WorkerThread(); tid != 0 {
+		return []int{tid}
+	}
+	return nil
+}
+
 // Bind binds one condition; see BindBatch.
 func (m *Transformer) Bind(c *expert.Condition) (expert.Field, error) {
 	m.field.one[0] = c

@@ -70,6 +70,10 @@ type Config struct {
 	LogEvery int
 	// Now gives the wall clock for rates and the checkpoint date; default time.Now.
 	Now func() time.Time
+	// Threads is the matrix products' threads, 1 or 2; 0 means 1. Gorgonia's BLAS is one per
+	// process: the last Trainer made sets it for all (results do not depend on it: every
+	// element of a product is summed in the same order on one thread or two).
+	Threads int
 
 	// Checkpoint, if not nil, is called by Run after every CheckpointEvery-th step (0: never)
 	// but the last, with the steps done (typically to call Save); its error ends the run.
@@ -132,6 +136,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: decay %g, clip %g, ema %g", ErrConfig, c.Decay, c.Clip, c.EMA)
 	case c.MaxPrefix < 0:
 		return fmt.Errorf("%w: max prefix %d", ErrConfig, c.MaxPrefix)
+	case c.Threads < 0 || c.Threads > 2:
+		return fmt.Errorf("%w: threads %d, want 1 or 2 (0 means 1)", ErrConfig, c.Threads)
 	case c.Objective != FlowMatching && c.Objective != Regression:
 		return fmt.Errorf("%w: objective %d", ErrConfig, c.Objective)
 	case c.ValEvery < 0 || c.ValBatches < 0 || c.LogEvery < 0:
@@ -185,6 +191,9 @@ type Trainer struct {
 
 	// History holds the logged points of every Run.
 	History []Point
+
+	keepAll              bool // compile the whole graph, unneeded gradients too (tests)
+	graphNodes, runNodes int  // nodes of the graph and of what runs
 }
 
 // New returns a trainer for net starting at step 0.
@@ -193,7 +202,8 @@ func New(net nn.Net, cfg Config) (*Trainer, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	useKernels.Do(func() { G.Use(&blas32.Implementation{}) })
+	useKernels.Do(func() { G.Use(kernelBLAS) })
+	kernelBLAS.SetThreads(cfg.Threads)
 	t := &Trainer{cfg: cfg, net: net}
 	for _, p := range net.Params() {
 		t.m = append(t.m, make([]float32, len(p.Data)))
@@ -206,8 +216,12 @@ func New(net nn.Net, cfg Config) (*Trainer, error) {
 }
 
 // useKernels gives gorgonia (a process-wide setting of its own) expert/nn's matrix kernels as
-// its BLAS, once, when the first Trainer is made.
-var useKernels sync.Once
+// its BLAS, once, when the first Trainer is made; kernelBLAS is that BLAS (its thread count set
+// by each New). Both are package state only because gorgonia's BLAS is.
+var (
+	useKernels sync.Once
+	kernelBLAS = &blas32.Implementation{}
+)
 
 // Step returns the number of optimizer steps taken.
 func (t *Trainer) Step() int { return t.step }
@@ -242,11 +256,23 @@ func (t *Trainer) build(tokens int) error {
 	if b.err != nil {
 		return b.err
 	}
-	if _, err := G.Grad(loss, b.order...); err != nil {
+	grads, err := G.Grad(loss, b.order...)
+	if err != nil {
 		return fmt.Errorf("train: gradient: %w", err)
 	}
 	t.b, t.g, t.loss, t.tokens = b, g, loss, tokens
-	t.vm = G.NewTapeMachine(b.g, G.BindDualValues(b.order...))
+	// Gorgonia's symbolic differentiation makes a gradient node for every operand of every
+	// differentiated op, also for the ones nobody asked for: the inputs (the noisy actions,
+	// embedding, state, time features), LayerNorm's averaging constants, the target and the
+	// mask. Compiling only what the loss and the parameters' gradients depend on leaves those
+	// out (for the first layer's input gradient, a product as large as its forward one).
+	t.graphNodes = len(b.g.AllNodes())
+	run := b.g
+	if !t.keepAll {
+		run = b.g.ExactSubgraphRoots(append(grads, loss)...)
+	}
+	t.runNodes = len(run.AllNodes())
+	t.vm = G.NewTapeMachine(run, G.BindDualValues(b.order...))
 	t.x = make([]float32, B*h*d)
 	t.ts = make([]float64, B)
 	t.ds = make([]int, B)

@@ -18,14 +18,42 @@ import (
 	"github.com/flowact/flowact/expert/nn/internal/kern"
 )
 
-// Implementation is gonum's BLAS with Sgemm on flowact's kernels. Its zero value is ready; it
-// is safe for concurrent use (products take turns on its scratch).
+// Implementation is gonum's BLAS with Sgemm on flowact's kernels. Its zero value is ready (one
+// thread); it is safe for concurrent use (products take turns on its scratch).
 type Implementation struct {
 	gonum.Implementation
-	mu sync.Mutex
-	b  *kern.Matrix
-	ws []float32
+	mu   sync.Mutex
+	b    *kern.Matrix
+	ws   []float32
+	pool *kern.Pool // nil: one thread
 }
+
+// SetThreads makes Sgemm split its larger products over threads threads (1 or 2; other values
+// are clamped): C's column panels shared with a spinning worker goroutine (kern.Pool), each
+// element summed in the same order as on one thread, so results do not change. Close stops the
+// worker.
+func (im *Implementation) SetThreads(threads int) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.pool.Threads() == min(max(threads, 1), 2) {
+		return
+	}
+	im.pool.Close()
+	im.pool = nil
+	if threads >= 2 {
+		im.pool = kern.NewPool(threads)
+	}
+}
+
+// Threads reports how many threads Sgemm uses.
+func (im *Implementation) Threads() int {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	return im.pool.Threads()
+}
+
+// Close stops SetThreads' worker goroutine, if any; Sgemm then runs on one thread.
+func (im *Implementation) Close() { im.SetThreads(1) }
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for op(A) m×k and op(B) k×n.
 func (im *Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int,
@@ -62,8 +90,8 @@ func (im *Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float3
 		}
 	}
 	if tA == blas.NoTrans {
-		im.b.MulStrided(c, ldc, a, lda, 1, m, acc, im.ws)
+		im.pool.MulStrided(im.b, c, ldc, a, lda, 1, m, acc, im.ws)
 	} else {
-		im.b.MulStrided(c, ldc, a, 1, lda, m, acc, im.ws)
+		im.pool.MulStrided(im.b, c, ldc, a, 1, lda, m, acc, im.ws)
 	}
 }

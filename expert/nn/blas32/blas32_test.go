@@ -3,6 +3,7 @@ package blas32
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -49,5 +50,46 @@ func TestSgemmMatchesGonum(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestSgemmTwoThreads: with two threads, products large enough to split give the same bits as
+// on one thread (every element summed in the same order), in every transpose combination.
+func TestSgemmTwoThreads(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 2))
+	var one, two Implementation
+	two.SetThreads(2)
+	defer two.Close()
+	rnd := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(r.NormFloat64())
+		}
+		return s
+	}
+	for _, s := range []struct{ m, n, k int }{{128, 256, 64}, {51, 300, 40}, {7, 33, 5}} {
+		for _, tA := range []blas.Transpose{blas.NoTrans, blas.Trans} {
+			for _, tB := range []blas.Transpose{blas.NoTrans, blas.Trans} {
+				lda, ldb := s.k, s.n
+				if tA != blas.NoTrans {
+					lda = s.m
+				}
+				if tB != blas.NoTrans {
+					ldb = s.k
+				}
+				a, b, c := rnd(s.m*s.k), rnd(s.k*s.n), rnd(s.m*s.n)
+				c2 := append([]float32(nil), c...)
+				one.Sgemm(tA, tB, s.m, s.n, s.k, 1, a, lda, b, ldb, 1, c, s.n)
+				two.Sgemm(tA, tB, s.m, s.n, s.k, 1, a, lda, b, ldb, 1, c2, s.n)
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(c2[i]) {
+						t.Fatalf("%v tA %v tB %v: c[%d] = %v on two threads, %v on one", s, tA, tB, i, c2[i], c[i])
+					}
+				}
+			}
+		}
+	}
+	if n := two.Threads(); n != 2 && runtime.GOMAXPROCS(0) >= 2 {
+		t.Errorf("%d threads after SetThreads(2)", n)
 	}
 }

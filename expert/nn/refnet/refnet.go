@@ -154,7 +154,7 @@ func Normal(seed uint64, n int) []float32 {
 	return s
 }
 
-// Kernels names the kernel implementation in use ("avx512", "avx2" or "go").
+// Kernels names the kernel implementation in use ("avx512", "avx2", "neon" or "go").
 func Kernels() string { return kern.Best().Name() }
 
 // Peak is the measured multiply-add throughput of one core with one instruction set.

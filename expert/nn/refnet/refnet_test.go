@@ -5,12 +5,17 @@ import (
 	"testing"
 )
 
-// skipSlow skips the full-size networks where only the pure-Go kernels run (arm64, under qemu
-// in scripts/test): there a chunk of network B takes minutes; kern's and nn's tests cover those
-// kernels.
+// skipSlow skips the full-size networks with the pure-Go kernels and with -short (scripts/test's
+// arm64 run under qemu): there a chunk of network B takes from 20 s to minutes; kern's and nn's
+// tests cover those kernels.
 func skipSlow(t *testing.T) {
 	if Kernels() == "go" {
 		t.Skip("pure-Go kernels: full-size reference networks too slow for a test")
+	}
+	if testing.Short() {
+		// scripts/test runs the arm64 build under qemu with -short: emulated NEON computes a
+		// 3.8 GFLOP transformer chunk in about 20 s.
+		t.Skip("-short: full-size reference networks skipped")
 	}
 }
 

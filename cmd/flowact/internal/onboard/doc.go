@@ -18,6 +18,8 @@
 //	policy.Deps.Plan (at every splice) + JointStates.PositionsTo ─> forward kinematics of
 //	  Config.EELink ─> /flowact/path_markers (visualization_msgs/MarkerArray, every
 //	  Config.MarkerPeriod): the planned path and the executed one (bounded history)
+//	Config.WrapDriver, if set, sits between ros.Driver and the loop (`flowact run --nats`: the
+//	  episode recorder's tap); Config.Recorder also gets the snapshots (fleet telemetry)
 //
 // A robot in motor units (Config.Transmissions, from `flowact run --calib`) has calib.Wrap
 // between the ROS driver and the loop: ReadState maps ticks to joint angles, WriteCommand and

@@ -48,6 +48,11 @@ type Config struct {
 	// joint-band check is left to the loop's per-tick state guard, in joint units). nil: the
 	// robot speaks joint units.
 	Transmissions *calib.Set
+	// WrapDriver, if set, wraps the node's driver before the loop gets it (the fleet link's
+	// episode recorder taps the states the loop reads and the commands it sends). A wrapper
+	// must keep the Driver contract (never block) and implement robot.TrajectoryWriter when
+	// the driver it wraps does.
+	WrapDriver func(robot.Driver) robot.Driver
 	// EELink, if set, is the link whose paths are drawn for rviz on the node's markers topic
 	// (ros.Topics.Markers): the current plan's (its targets through forward kinematics, green,
 	// namespace NSPlan) and the executed one (the measured joint states', orange, NSExecuted,
@@ -153,6 +158,9 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 	var src policy.EmbeddingSource = node.Embeddings()
 	if cfg.Embeddings != nil {
 		src = cfg.Embeddings
+	}
+	if cfg.WrapDriver != nil {
+		drv = cfg.WrapDriver(drv) // after calib: the recorder taps joint units, as the loop reads them
 	}
 	deps := policy.Deps{
 		Driver:     drv,

@@ -28,7 +28,7 @@ type Arch struct {
 	peak   func(n int) int // FMA peak loop (nil: none)
 }
 
-// Name names the implementation: "avx512", "avx2" or "go".
+// Name names the implementation: "avx512", "avx2", "neon" or "go".
 func (a *Arch) Name() string { return a.name }
 
 // Tile returns the micro-tile rows and columns.

@@ -13,12 +13,13 @@
 // # Implementations
 //
 // An Arch is one implementation: AVX-512 (micro-tile 12 x 32), AVX2 with FMA and F16C (6 x 16),
-// and portable pure Go (2 x 4; Generic). Best is chosen once, when the package is initialized,
+// NEON on arm64 (4 x 16), and portable pure Go (2 x 4; Generic). Best is chosen once, when the package is initialized,
 // from the CPU's features (golang.org/x/sys/cpu, and CPUID for F16C, which that package does not
 // report): the package variable best is set at initialization and never changed afterwards, like
 // the Arch values themselves; the package holds no other state.
-// Tests run every Arch the CPU supports, Generic always, so the fallback cannot rot. Off amd64
-// (arm64 robot computers) Generic is the only one.
+// Tests run every Arch the CPU supports, Generic always, so the fallback cannot rot; scripts/test
+// runs the arm64 build (NEON and Generic) under qemu-aarch64-static. Elsewhere Generic is the
+// only one.
 //
 // # Matrix products
 //
@@ -41,7 +42,12 @@
 //
 //	go generate ./expert/nn/internal/kern/
 //
-// rewrites kern_amd64.s and kern_amd64.go byte for byte. The pure-Go kernels are 2 x 4 register
+// rewrites kern_amd64.s and kern_amd64.go byte for byte. avo writes only amd64: the NEON
+// micro-kernels (kern_arm64.s) are written by neongen, a plain Go program (go generate on
+// arm64, or `go run ./neongen` here): VFMLA of four 4-lane vectors of B by a broadcast (VLD1R)
+// value of A per row, the tile's sum added to C at the end (FADD, encoded as a WORD: Go's
+// assembler lacks it). Half-precision panels are converted in Go into a stack buffer, 64 steps
+// at a time; the element-wise functions are the pure-Go ones. The pure-Go kernels are 2 x 4 register
 // tiles (the largest that fits the 15 floating-point registers Go allocates on amd64 without
 // spilling); on amd64 they beat gonum's pure-Go Sgemm (-tags noasm), see BenchmarkMul and
 // BenchmarkGonumSgemm.

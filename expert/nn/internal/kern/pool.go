@@ -20,6 +20,9 @@ import (
 // compare-and-swap) instead of waiting; it waits only for a worker that joined, which finishes
 // its last panel. Close stops the worker and waits for it. A Pool is not safe for concurrent
 // use.
+//
+// The worker keeps one OS thread for its life (runtime.LockOSThread), so that a caller can bind
+// it to CPUs (WorkerThread: its thread id, for sched_setaffinity); the thread ends with it.
 type Pool struct {
 	threads int
 	seq     atomic.Uint64 // last published product
@@ -31,6 +34,7 @@ type Pool struct {
 	wake    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+	tid     int // the worker's OS thread id (Linux; 0 elsewhere)
 	job     job
 }
 
@@ -72,9 +76,20 @@ func NewPool(threads int) *Pool {
 		p.threads = 2
 		p.wake = make(chan struct{}, 1)
 		p.wg.Add(1)
-		go p.work()
+		ready := make(chan int)
+		go p.work(ready)
+		p.tid = <-ready
 	}
 	return p
+}
+
+// WorkerThread returns the OS thread id of the pool's worker goroutine, which keeps that thread
+// for its life: 0 without a worker (one thread) or where thread ids are not known (not Linux).
+func (p *Pool) WorkerThread() int {
+	if p == nil {
+		return 0
+	}
+	return p.tid
 }
 
 // Threads reports how many threads the pool uses.
@@ -85,8 +100,10 @@ func (p *Pool) Threads() int {
 	return p.threads
 }
 
-func (p *Pool) work() {
+func (p *Pool) work(ready chan<- int) {
 	defer p.wg.Done()
+	runtime.LockOSThread() // never unlocked: the thread, maybe bound to CPUs, ends with the worker
+	ready <- threadID()
 	var last uint64
 	for {
 		spins := 0
@@ -135,14 +152,20 @@ func (p *Pool) signal() {
 // Mul is Matrix.Mul, split over the pool's threads when the product is large enough. ws must
 // hold m.Scratch(rows) floats.
 func (p *Pool) Mul(m *Matrix, c []float32, ldc int, a []float32, lda, rows int, acc bool, ws []float32) {
+	p.MulStrided(m, c, ldc, a, lda, 1, rows, acc, ws)
+}
+
+// MulStrided is Matrix.MulStrided (A's element (i, p) at a[i·ars + p·acs]), split over the
+// pool's threads when the product is large enough.
+func (p *Pool) MulStrided(m *Matrix, c []float32, ldc int, a []float32, ars, acs, rows int, acc bool, ws []float32) {
 	if rows == 0 {
 		return
 	}
 	if p == nil || p.threads < 2 || m.panels < 2 || rows*m.k*m.n < minParallel {
-		m.Mul(c, ldc, a, lda, rows, acc, ws)
+		m.MulStrided(c, ldc, a, ars, acs, rows, acc, ws)
 		return
 	}
-	ap, as, tmp := m.prepare(c, ldc, a, lda, 1, rows, ws)
+	ap, as, tmp := m.prepare(c, ldc, a, ars, acs, rows, ws)
 	t := m.arch.mr * m.arch.nr
 	p.job = job{m: m, c: c, ldc: ldc, ap: ap, as: as, rows: rows, acc: acc, tmp: tmp[t : 2*t]}
 	p.next.Store(0)
