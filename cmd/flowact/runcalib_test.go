@@ -198,7 +198,7 @@ func TestRunCalibOverROS(t *testing.T) {
 	rostest.Require(t, "rosmaster")
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("about 20 s of processes over ROS")
+		t.Skip("processes over ROS: 5 to 40 s")
 	}
 	robotDir, simCfg := ur5MotorRobot(t)
 	file := calibrateUR5(t, robotDir, simCfg)
