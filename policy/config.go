@@ -50,6 +50,10 @@ type Config struct {
 	// changes (a joint_trajectory_controller; the driver must be a robot.TrajectoryWriter);
 	// "" means command.
 	Output string `yaml:"output"`
+	// Gate is the out-of-distribution gate: the expert's spread over several samples of each
+	// chunk, reported in the telemetry, and a threshold above which the loop holds instead of
+	// executing the chunk. Off by default.
+	Gate GateConfig `yaml:"gate"`
 	// IsolateTick runs the control tick on a CPU of its own: Run binds the tick's OS thread to
 	// the last CPU the process may run on and the inference worker's (with the network's own
 	// worker threads, see Expert.WorkerThreads) to every other one (sched_setaffinity), so
@@ -57,6 +61,41 @@ type Config struct {
 	// anywhere. Linux only; Run refuses it elsewhere, on fewer than two CPUs and with GOMAXPROCS
 	// below 2. false (the default) leaves every thread to the OS.
 	IsolateTick bool `yaml:"isolate_tick"`
+}
+
+// GateConfig configures the out-of-distribution gate. The zero value is off: one sample per
+// chunk, no spread, no gate.
+type GateConfig struct {
+	// Samples is the number of chunks the expert draws from each observation, in one batched
+	// call, to measure their spread (Expert.SetSpreadSamples; the first is executed): 0 means
+	// none (no spread is measured), else in [2, MaxSpreadSamples]. New configures the Inferer,
+	// which must then implement SpreadSampler.
+	Samples int `yaml:"samples"`
+	// Rows is how many rows after the committed ones the spread is measured over (the near
+	// future the robot executes first); 0 means every uncommitted row of the chunk.
+	Rows int `yaml:"rows"`
+	// MaxSpread is the spread (normalized action units, chunk.Chunk.Spread) above which a chunk
+	// is not executed: the loop drops the plan and decelerates to a stop within the limits, as
+	// when no chunk comes, and keeps asking; a chunk within it starts the robot again. 0 means
+	// off (the spread is still reported when Samples is set); a positive value needs Samples.
+	MaxSpread float64 `yaml:"max_spread"`
+}
+
+// Validate checks the gate's fields.
+func (g GateConfig) Validate() error {
+	switch {
+	case g.Samples != 0 && (g.Samples < 2 || g.Samples > MaxSpreadSamples):
+		return fmt.Errorf("policy: gate.samples %d: want 0 (off) or 2 to %d: %w", g.Samples, MaxSpreadSamples, ErrConfig)
+	case g.Rows < 0 || g.Rows > 1000:
+		return fmt.Errorf("policy: gate.rows %d: want 0 (every uncommitted row) to 1000: %w", g.Rows, ErrConfig)
+	case g.Rows > 0 && g.Samples == 0:
+		return fmt.Errorf("policy: gate.rows %d needs gate.samples: %w", g.Rows, ErrConfig)
+	case !(g.MaxSpread >= 0) || math.IsInf(g.MaxSpread, 0):
+		return fmt.Errorf("policy: gate.max_spread %g: want 0 (off) or a positive spread: %w", g.MaxSpread, ErrConfig)
+	case g.MaxSpread > 0 && g.Samples == 0:
+		return fmt.Errorf("policy: gate.max_spread %g needs gate.samples (2 or more chunks per observation to measure a spread): %w", g.MaxSpread, ErrConfig)
+	}
+	return nil
 }
 
 // ErrConfig is wrapped by every configuration error.
@@ -92,6 +131,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TelemetryPeriod < 0 {
 		return fmt.Errorf("policy: telemetry_period %v is negative: %w", c.TelemetryPeriod, ErrConfig)
+	}
+	if err := c.Gate.Validate(); err != nil {
+		return err
 	}
 	if err := c.Chunk.Validate(); err != nil {
 		return fmt.Errorf("policy: chunk: %w", err)

@@ -109,7 +109,11 @@
 // must agree before a robot moves: the statistics against the network's shapes, the network
 // against the robot's joint count, the statistics' joint names against the robot's order;
 // errors are *CheckpointError naming the checkpoint. Training writes the same artifact
-// (Normalization.Encode), so what a checkpoint means is decoded in exactly one place.
+// (Normalization.Encode), so what a checkpoint means is decoded in exactly one place. A
+// checkpoint trained with the regression objective (the manifest's "objective") gives an Expert
+// that evaluates the network once, at x = 0 and t = 0, and ignores the sampler, the noise and the
+// committed prefix (Expert.SetRegressor): the deterministic baseline of
+// docs/flow-vs-regression.md.
 //
 // Load lives here rather than in a package of its own because its product is this package's
 // Expert configured with this package's Frame, StateInput and Norm, and because the design puts
@@ -123,6 +127,16 @@
 // wrong-shape chunks rejected; watchdogs (embedding stale: finish the plan, then hold; joint
 // state stale: decelerate to a stop and drop the plan; no chunk at the end of the plan: hold);
 // the state machine idle -> running -> holding / stopping -> fault, with a latched fault.
+//
+// The out-of-distribution gate (Config.Gate, off by default) uses the expert's own signal: with
+// gate.samples K the Expert draws K chunks from each observation in one batched network call
+// (the first is executed; the plan is the same as with one sample) and reports their spread,
+// the root mean square over the uncommitted elements of the samples' standard deviation in
+// normalized units (chunk.Chunk.Spread; Telemetry.Spread, /diagnostics). With gate.max_spread
+// set, a chunk above it is not executed: the loop drops the plan and decelerates to a stop on
+// the ordinary hold path (within every limit), counts it (Counters.Gated), says so in the
+// snapshot's message, and keeps asking; the next chunk within the threshold moves the robot
+// again. docs/ood-gate.md has what the signal separates and its false-hold rate.
 //
 // # Goroutines and memory
 //

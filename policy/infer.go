@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/flowact/flowact/calib/norm"
 	"github.com/flowact/flowact/expert"
+	"github.com/flowact/flowact/expert/nn"
 	"github.com/flowact/flowact/policy/chunk"
 	"github.com/flowact/flowact/robot"
 )
@@ -194,6 +196,17 @@ type Expert struct {
 	pre   []float32
 	x     []float32
 	gf    guided
+	// regress: the model is a regressor (SetRegressor): one evaluation at x = 0, t = 0.
+	regress bool
+	zero    []float32 // H x D zeros: the regressor's input
+	// k chunks are drawn per request when k > 1 (SetSpreadSamples), in one batched field;
+	// xs holds them (K x H x D), mean the per-element mean, conds K references to cond.
+	k     int
+	rows  int // the spread's rows after the committed ones; 0: all
+	batch func([]*expert.Condition) (expert.Field, error)
+	xs    []float32
+	mean  []float64
+	conds []*expert.Condition
 }
 
 // NewExpert returns an Inferer for model with sampler and normalizer n (nil: Identity). The
@@ -217,6 +230,70 @@ func (e *Expert) SetFrame(f Frame) {
 	if f == Relative && e.rel == nil {
 		e.rel = make([]float64, e.h*e.d)
 	}
+}
+
+// SetRegressor makes the expert a regressor's (a checkpoint trained with the regression
+// objective, expert/train.Regression): its chunk is one evaluation of the model at x = 0,
+// t = 0, and the sampler, the noise and the committed prefix are not used (the network was
+// trained without a prefix; the committed rows are still written back and handed over by the
+// strategy's fade). Call it before the first Infer.
+func (e *Expert) SetRegressor(on bool) {
+	e.regress = on
+	if on && e.zero == nil {
+		e.zero = make([]float32, e.h*e.d)
+	}
+}
+
+// ErrNoBatch is returned by SetSpreadSamples for a model that cannot bind a batch of conditions.
+var ErrNoBatch = errors.New("policy: the model has no batched binding")
+
+// SetSpreadSamples makes the expert draw k chunks from the same observation per request (k >= 2;
+// 0 or 1: one, the default), in one batched evaluation of the network (expert/nn's BindBatch:
+// the condition is encoded once, the K chunks share each matrix product), and report their
+// spread as the chunk's Spread: the root mean square, over the elements of the first rows rows
+// after the committed ones (0: every uncommitted row), of the samples' standard deviation, in
+// normalized action units (the training data's standard deviation is 1). The chunk executed is the first sample, drawn from the same noise as with one
+// sample, so the plan does not change with k. A regressor draws nothing and reports no spread.
+// The model must be an expert/nn network (else ErrNoBatch). Call it before the first Infer.
+func (e *Expert) SetSpreadSamples(k, rows int) error {
+	if k < 0 || k > MaxSpreadSamples {
+		return fmt.Errorf("policy: %d spread samples not in [0, %d]: %w", k, MaxSpreadSamples, ErrConfig)
+	}
+	if rows < 0 {
+		return fmt.Errorf("policy: spread over %d rows: %w", rows, ErrConfig)
+	}
+	e.rows = rows
+	if k <= 1 {
+		e.k = 0
+		return nil
+	}
+	switch m := e.model.(type) {
+	case *nn.MLP:
+		e.batch = func(c []*expert.Condition) (expert.Field, error) { return bindOrNil(m.BindBatch(c)) }
+	case *nn.Transformer:
+		e.batch = func(c []*expert.Condition) (expert.Field, error) { return bindOrNil(m.BindBatch(c)) }
+	default:
+		return fmt.Errorf("%w: %T", ErrNoBatch, e.model)
+	}
+	e.k = k
+	e.xs = make([]float32, k*e.h*e.d)
+	e.mean = make([]float64, e.h*e.d)
+	e.conds = make([]*expert.Condition, k)
+	for i := range e.conds {
+		e.conds[i] = &e.cond
+	}
+	return nil
+}
+
+// MaxSpreadSamples is the most chunks SetSpreadSamples draws per request.
+const MaxSpreadSamples = 64
+
+// bindOrNil returns a concrete field as an expert.Field, nil (not a typed nil) on error.
+func bindOrNil[F expert.Field](f F, err error) (expert.Field, error) {
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // SetEndEffector makes the model's state the joint positions followed by the end effector's
@@ -281,34 +358,45 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 		e.cond.Tokens, e.cond.Width, e.cond.Embedding = emb.Tokens, emb.Width, emb.Data
 	}
 	e.cond.Prefix = nil
-	if n := len(req.Prefix); n > 0 {
+	if n := len(req.Prefix); n > 0 && !e.regress {
 		e.normalizeActions(e.pre[:n], req.Prefix, req.Position)
 		e.cond.Prefix = e.pre[:n]
 	}
-	f, err := e.model.Bind(&e.cond)
+	k := 1
+	if e.k > 1 && !e.regress {
+		k = e.k
+	}
+	var f expert.Field
+	var err error
+	if k > 1 {
+		f, err = e.batch(e.conds)
+	} else {
+		f, err = e.model.Bind(&e.cond)
+	}
 	if err != nil {
 		return fmt.Errorf("policy: bind: %w", err)
 	}
-	if f.Dim() != e.h*e.d {
-		return fmt.Errorf("policy: field dim %d, want %d: %w", f.Dim(), e.h*e.d, expert.ErrShape)
+	if f.Dim() != k*e.h*e.d {
+		return fmt.Errorf("policy: field dim %d, want %d: %w", f.Dim(), k*e.h*e.d, expert.ErrShape)
 	}
+	dst.Spread = 0
 	frozen := req.Prefix
-	if len(req.Guide) > 0 {
-		if len(req.Guide) != e.h*e.d || len(req.GuideWeights) != e.h || req.Frozen < 0 || req.Frozen > e.h {
-			return fmt.Errorf("policy: guide of %d values, %d weights, %d frozen rows for %d x %d chunks: %w",
-				len(req.Guide), len(req.GuideWeights), req.Frozen, e.h, e.d, expert.ErrShape)
+	if e.regress {
+		if len(req.Guide) > 0 {
+			if req.Frozen < 0 || req.Frozen > e.h || len(req.Guide) < req.Frozen*e.d {
+				return fmt.Errorf("policy: guide of %d values, %d frozen rows for %d x %d chunks: %w", len(req.Guide), req.Frozen, e.h, e.d, expert.ErrShape)
+			}
+			frozen = req.Guide[:req.Frozen*e.d]
 		}
-		e.normalizeActions(e.gf.y, req.Guide, req.Position)
-		e.gf.inner, e.gf.w, e.gf.beta = f, req.GuideWeights, req.GuidanceWeight
-		f = &e.gf
-		frozen = req.Guide[:req.Frozen*e.d]
-	}
-	e.pcg.Seed(e.seed, req.Seq)
-	expert.Noise(e.x, e.rng)
-	err = e.sampler.Sample(e.x, e.x, f)
-	e.gf.inner = nil
-	if err != nil {
-		return fmt.Errorf("policy: sample: %w", err)
+		f.Velocity(e.x, e.zero, 0)
+	} else if k > 1 {
+		if err := e.sample(f, e.xs, req, &frozen); err != nil {
+			return err
+		}
+		copy(e.x, e.xs)
+		dst.Spread = e.spread(len(frozen) / e.d)
+	} else if err := e.sample(f, e.x, req, &frozen); err != nil {
+		return err
 	}
 	dst.H, dst.D, dst.Start = e.h, e.d, req.Start
 	dst.Data = dst.Data[:e.h*e.d]
@@ -320,6 +408,63 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 	}
 	copy(dst.Data, frozen)
 	return nil
+}
+
+// sample draws the chunks of request req from the bound field f into x (one chunk, or the
+// batch's K): seeded noise, then the sampler, steered by req's guide if it has one (frozen is
+// then set to the guide's committed rows).
+func (e *Expert) sample(f expert.Field, x []float32, req *Request, frozen *[]float64) error {
+	if len(req.Guide) > 0 {
+		if len(req.Guide) != e.h*e.d || len(req.GuideWeights) != e.h || req.Frozen < 0 || req.Frozen > e.h {
+			return fmt.Errorf("policy: guide of %d values, %d weights, %d frozen rows for %d x %d chunks: %w",
+				len(req.Guide), len(req.GuideWeights), req.Frozen, e.h, e.d, expert.ErrShape)
+		}
+		e.normalizeActions(e.gf.y, req.Guide, req.Position)
+		e.gf.inner, e.gf.w, e.gf.beta = f, req.GuideWeights, req.GuidanceWeight
+		f = &e.gf
+		*frozen = req.Guide[:req.Frozen*e.d]
+	}
+	e.pcg.Seed(e.seed, req.Seq)
+	expert.Noise(x, e.rng)
+	err := e.sampler.Sample(x, x, f)
+	e.gf.inner = nil
+	if err != nil {
+		return fmt.Errorf("policy: sample: %w", err)
+	}
+	return nil
+}
+
+// spread returns the root mean square, over the elements of rows [p, p+rows) (rows 0: [p, H)),
+// of the standard deviation of the K samples in e.xs (normalized units; the population
+// deviation, over K).
+func (e *Expert) spread(p int) float64 {
+	hd := e.h * e.d
+	lo, hi := min(p, e.h)*e.d, hd
+	if e.rows > 0 {
+		hi = min(p+e.rows, e.h) * e.d
+	}
+	if lo >= hi {
+		return 0
+	}
+	m := e.mean[lo:hi]
+	clear(m)
+	for s := range e.k {
+		for i, v := range e.xs[s*hd+lo : s*hd+hi] {
+			m[i] += float64(v)
+		}
+	}
+	inv := 1 / float64(e.k)
+	for i := range m {
+		m[i] *= inv
+	}
+	var ss float64
+	for s := range e.k {
+		for i, v := range e.xs[s*hd+lo : s*hd+hi] {
+			d := float64(v) - m[i]
+			ss += d * d
+		}
+	}
+	return math.Sqrt(ss * inv / float64(hi-lo))
 }
 
 // guided is a field steered toward a target chunk y with row weights w: inference-time real-time
@@ -347,13 +492,15 @@ func (g *guided) Velocity(dst, x []float32, t float64) {
 	if t > 0 && t < 1 {
 		k = math.Min(g.beta, (t*t+(1-t)*(1-t))/(t*(1-t)))
 	}
+	hd := len(g.y) // a batch of chunks (SetSpreadSamples) is guided chunk by chunk
 	for i := range dst {
-		w := g.w[i/g.d]
+		j := i % hd
+		w := g.w[j/g.d]
 		if w == 0 {
 			continue
 		}
 		x1 := float64(x[i]) + (1-t)*float64(dst[i])
-		dst[i] += float32(k * w * (float64(g.y[i]) - x1))
+		dst[i] += float32(k * w * (float64(g.y[j]) - x1))
 	}
 }
 

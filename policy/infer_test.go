@@ -352,3 +352,74 @@ func TestExpertRelativeFrame(t *testing.T) {
 		t.Error(`ParseFrame("delta") accepted`)
 	}
 }
+
+// callField is a field that counts its evaluations and records the last x and t; its velocity
+// is x + 1 + i/10 for element i.
+type callField struct {
+	n     int
+	calls int
+	x     []float32
+	t     float64
+}
+
+func (f *callField) Dim() int { return f.n }
+func (f *callField) Velocity(dst, x []float32, t float64) {
+	f.calls++
+	f.x, f.t = append(f.x[:0], x...), t
+	for i := range dst {
+		dst[i] = x[i] + 1 + float32(i)/10
+	}
+}
+
+// callModel binds its callField and records the prefix it was bound with.
+type callModel struct {
+	h, d   int
+	f      callField
+	prefix []float32
+}
+
+func (m *callModel) Shape() (int, int) { return m.h, m.d }
+func (m *callModel) Bind(c *expert.Condition) (expert.Field, error) {
+	m.prefix = append(m.prefix[:0], c.Prefix...)
+	return &m.f, nil
+}
+
+// TestExpertRegressor: a regressor's chunk is one evaluation of the network at x = 0, t = 0,
+// unnormalized (the same for every request number: no noise), the committed prefix is not fed
+// to the network but its rows come back exactly, and Infer allocates nothing.
+func TestExpertRegressor(t *testing.T) {
+	const h, d = 4, 3
+	n, _ := NewNorm(testSet(d), norm.MeanStd, h, d)
+	m := &callModel{h: h, d: d, f: callField{n: h * d}}
+	e := NewExpert(m, &ode.Fixed{Method: ode.Midpoint, Steps: 5}, n, 3)
+	e.SetRegressor(true)
+	req := &Request{Seq: 1, Tick: 7, Position: []float64{0.1, 0.2, 0.3}, Prefix: []float64{0.5, 0.6, 0.7}}
+	c := chunk.Chunk{Data: make([]float64, h*d)}
+	if err := e.Infer(&c, req); err != nil {
+		t.Fatal(err)
+	}
+	if m.f.calls != 1 || m.f.t != 0 || slices.ContainsFunc(m.f.x, func(v float32) bool { return v != 0 }) {
+		t.Errorf("the network was evaluated %d times, last at t = %g with x = %v; want once, at t = 0, x = 0", m.f.calls, m.f.t, m.f.x)
+	}
+	if len(m.prefix) != 0 {
+		t.Errorf("the regressor was bound with a prefix %v; it is trained without one", m.prefix)
+	}
+	want := make([]float32, h*d)
+	for i := range want {
+		want[i] = 1 + float32(i)/10
+	}
+	wantC := make([]float64, h*d)
+	n.UnnormalizeActions(wantC, want)
+	copy(wantC, req.Prefix)
+	if !slices.Equal(c.Data, wantC) || c.Start != 7 || c.H != h || c.D != d {
+		t.Errorf("chunk %v (start %d, %d x %d), want %v (start 7, %d x %d)", c.Data, c.Start, c.H, c.D, wantC, h, d)
+	}
+	req.Seq = 2
+	c2 := chunk.Chunk{Data: make([]float64, h*d)}
+	if err := e.Infer(&c2, req); err != nil || !slices.Equal(c2.Data, c.Data) {
+		t.Errorf("another request number gave %v (%v), want the same chunk %v", c2.Data, err, c.Data)
+	}
+	if a := testing.AllocsPerRun(20, func() { _ = e.Infer(&c, req) }); a != 0 {
+		t.Errorf("Infer allocates %v times", a)
+	}
+}

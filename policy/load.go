@@ -352,6 +352,10 @@ func EndEffector(model *robot.Model, link string) (func(q []float64) [3]float64,
 	}, nil
 }
 
+// Regressor reports whether the checkpoint is a regressor's (its manifest's objective is
+// regression): its Experts evaluate the network once at x = 0, t = 0 instead of sampling.
+func (ck *Checkpoint) Regressor() bool { return ck.Manifest.Objective == ckpt.ObjectiveRegression }
+
 // Shape returns the chunk shape: H actions of D joints.
 func (ck *Checkpoint) Shape() (h, d int) { return ck.h, ck.d }
 
@@ -371,7 +375,8 @@ func (ck *Checkpoint) Model() expert.Model { return ck.net }
 
 // Expert returns an Inferer of the checkpoint: normalize with its statistics -> sampler (nil:
 // SamplerConfig{}.Sampler(), Euler in 10 steps) from noise seeded by seed -> unnormalize, in
-// its action frame and with its state input. Each Expert has its own normalizer scratch and
+// its action frame and with its state input (a regressor's evaluates the network once instead,
+// Expert.SetRegressor). Each Expert has its own normalizer scratch and
 // sampler workspace but all share the checkpoint's network: use one at a time.
 func (ck *Checkpoint) Expert(sampler expert.Sampler, seed uint64) (*Expert, error) {
 	if sampler == nil {
@@ -383,6 +388,7 @@ func (ck *Checkpoint) Expert(sampler expert.Sampler, seed uint64) (*Expert, erro
 	}
 	e := NewExpert(ck.net, sampler, nrm, seed)
 	e.SetFrame(ck.Norm.Frame)
+	e.SetRegressor(ck.Regressor())
 	if ck.fk != nil {
 		e.SetEndEffector(ck.fk)
 	}

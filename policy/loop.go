@@ -74,6 +74,8 @@ type Loop struct {
 	// The last chunk results, for diagnostics: ticks of the last accepted and rejected one
 	// (-1: none yet) and the last rejection's cause.
 	lastAccept, lastReject atomic.Int64
+	lastGated              atomic.Int64  // the tick of the last chunk the gate held (-1: none)
+	gatedSpread            atomic.Uint64 // its spread (float64 bits)
 	rejectCause            atomic.Pointer[error]
 	embCause               atomic.Pointer[error] // the last invalid embedding's
 	tickNow                atomic.Int64          // the current tick, for snapshots
@@ -203,6 +205,16 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	l.res = chunk.Chunk{H: h, D: d, Data: l.resBuf}
 	l.lastAccept.Store(-1)
 	l.lastReject.Store(-1)
+	l.lastGated.Store(-1)
+	if cfg.Gate.Samples > 0 {
+		ss, ok := deps.Inferer.(SpreadSampler)
+		if !ok {
+			return nil, fmt.Errorf("policy: gate.samples %d, but the inferer %T measures no spread: %w", cfg.Gate.Samples, deps.Inferer, ErrConfig)
+		}
+		if err := ss.SetSpreadSamples(cfg.Gate.Samples, cfg.Gate.Rows); err != nil {
+			return nil, fmt.Errorf("policy: gate.samples: %w", err)
+		}
+	}
 	if w, ok := deps.Inferer.(interface{ EmbeddingWidth() int }); ok {
 		l.width = w.EmbeddingWidth()
 	}
@@ -221,6 +233,13 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 		l.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return l, nil
+}
+
+// SpreadSampler is an Inferer that can draw several chunks per request and report their spread
+// in chunk.Chunk.Spread (Expert is one); New calls SetSpreadSamples with Config.Gate's Samples
+// and Rows.
+type SpreadSampler interface {
+	SetSpreadSamples(k, rows int) error
 }
 
 // Period returns the control period.
@@ -818,6 +837,20 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 		l.reject(k, now, err)
 		return
 	}
+	if c.Spread > 0 {
+		t.Spread.Record(c.Spread)
+	}
+	if g := l.cfg.Gate.MaxSpread; g > 0 && !(c.Spread <= g) {
+		// The expert is unsure of this chunk: not executed. The plan is dropped too (it was made
+		// from older observations of the situation the expert is now unsure of): the tick
+		// decelerates to a stop, and asks again.
+		t.Gated.Add(1)
+		l.lastGated.Store(k)
+		l.gatedSpread.Store(math.Float64bits(c.Spread))
+		l.splicer.Reset()
+		l.hadPlan = false
+		return
+	}
 	l.lastAccept.Store(k)
 	t.Delay.Record(float64(d))
 	t.QueueDepth.Record(float64(max(l.splicer.End()-k, 0)))
@@ -1011,7 +1044,7 @@ func (l *Loop) Snapshot() *Snapshot {
 			Ticks: t.Ticks.Load(), Overruns: t.Overruns.Load(), Requests: t.Requests.Load(),
 			Chunks: t.Chunks.Load(), Late: t.Late.Load(), Rejected: t.Rejected.Load(),
 			Stale: t.Stale.Load(), ReadErrors: t.ReadErrors.Load(), WriteErrors: t.WriteErrors.Load(), Refused: t.Refused.Load(),
-			HoldTicks: t.HoldTicks.Load(), EventsDropped: l.wd.Dropped(),
+			HoldTicks: t.HoldTicks.Load(), Gated: t.Gated.Load(), EventsDropped: l.wd.Dropped(),
 		},
 		Hist: Histograms{
 			TickPeriod: t.TickPeriod.Snapshot(), TickJitter: t.TickJitter.Snapshot(),
@@ -1020,6 +1053,7 @@ func (l *Loop) Snapshot() *Snapshot {
 			QueueDepth: t.QueueDepth.Snapshot(),
 			SeamJump:   t.SeamJump.Snapshot(), SeamVel: t.SeamVel.Snapshot(),
 			SeamAcc: t.SeamAcc.Snapshot(), SeamJerk: t.SeamJerk.Snapshot(),
+			Spread: t.Spread.Snapshot(),
 		},
 	}
 	for k := range safety.NumKinds {
@@ -1038,6 +1072,7 @@ func (l *Loop) Snapshot() *Snapshot {
 	rejecting := l.lastReject.Load() >= 0 && k-l.lastReject.Load() <= second
 	accepting := l.lastAccept.Load() >= 0 && k-l.lastAccept.Load() <= second
 	cause := errText(l.rejectCause.Load())
+	gating := l.lastGated.Load() >= 0 && k-l.lastGated.Load() <= second && l.lastGated.Load() > l.lastAccept.Load()
 	switch {
 	case s.State == safety.Fault:
 		s.Level, s.Message = Error, "fault: "+s.Cause
@@ -1049,6 +1084,9 @@ func (l *Loop) Snapshot() *Snapshot {
 		s.Level, s.Message = Error, s.State.String()+": every chunk of the last second rejected: "+cause
 	case rejecting:
 		s.Level, s.Message = Warn, s.State.String()+": chunks rejected in the last second: "+cause
+	case s.State == safety.Running && gating:
+		s.Level, s.Message = Warn, fmt.Sprintf("running: expert unsure (spread %.3g > gate.max_spread %.3g), holding",
+			math.Float64frombits(l.gatedSpread.Load()), l.cfg.Gate.MaxSpread)
 	case s.State == safety.Running && l.noState.Load():
 		s.Level, s.Message = Warn, "running: no joint state yet"
 	case s.State == safety.Running && l.wd.Active(safety.StateStale):

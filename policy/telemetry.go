@@ -205,6 +205,7 @@ type Telemetry struct {
 	WriteErrors atomic.Uint64 // WriteCommand errors
 	Refused     atomic.Uint64 // commands the driver's full queue refused (robot.ErrBusy): the filter went back
 	HoldTicks   atomic.Uint64 // ticks in which the robot was held or decelerated while running
+	Gated       atomic.Uint64 // chunks not executed because their spread exceeded gate.max_spread
 
 	TickPeriod   *Histogram // s between consecutive tick starts
 	TickJitter   *Histogram // s a tick started after its deadline
@@ -219,6 +220,8 @@ type Telemetry struct {
 	SeamVel  *Histogram // rad/s
 	SeamAcc  *Histogram // rad/s^2
 	SeamJerk *Histogram // rad/s^3
+
+	Spread *Histogram // the spread of each chunk that reported one (normalized units; Config.Gate)
 }
 
 func newTelemetry(strategy chunk.Strategy) *Telemetry {
@@ -228,6 +231,7 @@ func newTelemetry(strategy chunk.Strategy) *Telemetry {
 		Delay: NewHistogram(), QueueDepth: NewHistogram(),
 		Strategy: strategy,
 		SeamJump: NewHistogram(), SeamVel: NewHistogram(), SeamAcc: NewHistogram(), SeamJerk: NewHistogram(),
+		Spread: NewHistogram(),
 	}
 }
 
@@ -268,6 +272,7 @@ type Counters struct {
 	WriteErrors   uint64 `json:"write_errors"`
 	Refused       uint64 `json:"refused"`
 	HoldTicks     uint64 `json:"hold_ticks"`
+	Gated         uint64 `json:"gated"`
 	EventsDropped uint64 `json:"events_dropped"`
 }
 
@@ -284,6 +289,7 @@ type Histograms struct {
 	SeamVel      HistogramSnapshot `json:"seam_velocity_rad_s"`
 	SeamAcc      HistogramSnapshot `json:"seam_acceleration_rad_s2"`
 	SeamJerk     HistogramSnapshot `json:"seam_jerk_rad_s3"`
+	Spread       HistogramSnapshot `json:"spread"`
 }
 
 // Clamps counts the safety filter's clamps per kind (safety.Kind); JSON names them.

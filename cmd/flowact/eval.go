@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,21 @@ type taskResult struct {
 	Collisions int      `json:"collisions,omitempty"`
 	Tracked    float64  `json:"mean_tracked,omitempty"`
 	Failed     []uint64 `json:"failed_seeds,omitempty"`
+	// With the policy's loop.gate.samples set: EpisodeSpread is the distribution over episodes
+	// of each episode's largest chunk spread, Gated the chunks the gate held (loop.gate.max_spread)
+	// and GatedEpisodes the episodes in which it held at least one.
+	EpisodeSpread *spreadQuantiles `json:"episode_max_spread,omitempty"`
+	Gated         uint64           `json:"gated_chunks,omitempty"`
+	GatedEpisodes int              `json:"gated_episodes,omitempty"`
+}
+
+// spreadQuantiles summarize the episodes' largest chunk spreads (normalized units).
+type spreadQuantiles struct {
+	Min float64 `json:"min"`
+	P10 float64 `json:"p10"`
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	Max float64 `json:"max"`
 }
 
 // quantiles are p50 and p99 of a histogram.
@@ -82,10 +98,14 @@ type evalReport struct {
 	Delay      quantiles `json:"chunk_delay_ticks"`
 	SeamJump   quantiles `json:"seam_jump_rad"`
 	SeamJerk   quantiles `json:"seam_jerk_rad_s3"`
-	Chunks     uint64    `json:"chunks"`
-	HoldTicks  uint64    `json:"hold_ticks"`
-	Late       uint64    `json:"late_chunks"`
-	Clamps     uint64    `json:"clamps"`
+	// Spread is each chunk's spread over loop.gate.samples samples (absent without it); Gated
+	// the chunks the gate held.
+	Spread    *quantiles `json:"spread,omitempty"`
+	Gated     uint64     `json:"gated_chunks,omitempty"`
+	Chunks    uint64     `json:"chunks"`
+	HoldTicks uint64     `json:"hold_ticks"`
+	Late      uint64     `json:"late_chunks"`
+	Clamps    uint64     `json:"clamps"`
 	// ClampsByKind splits Clamps by the safety filter's kind (position, velocity, ...).
 	ClampsByKind map[string]uint64 `json:"clamps_by_kind"`
 	SimSeconds   float64           `json:"simulated_s"`
@@ -105,7 +125,8 @@ simulator's clock: faster than real time and reproducible from --seed (episode i
 uses seed S+i). The loop is stepped in simulated time (policy.Loop.Simulate): each inference
 runs between two ticks and its chunk is held for --latency of simulated time (0: it arrives at
 the next tick). Prints the success rate per task, tick jitter and cost, inference latency,
-chunk delay and seam jerk; --json for scripts. SIGINT or SIGTERM ends the run within an
+chunk delay and seam jerk (and, with the policy's loop.gate, each chunk's spread, each
+episode's largest and the chunks the gate held); --json for scripts. SIGINT or SIGTERM ends the run within an
 episode's braking: the report covers the episodes that finished (marked interrupted) and the
 exit status is 130.
 
@@ -179,6 +200,9 @@ func printReport(w io.Writer, r *evalReport) {
 		case t.Task == "track":
 			extra = fmt.Sprintf(", mean tracked %.1f%%", 100*t.Tracked)
 		}
+		if q := t.EpisodeSpread; q != nil {
+			extra += fmt.Sprintf("; episode max spread p10 %.3g p50 %.3g p90 %.3g max %.3g, gate held %d chunks in %d episodes", q.P10, q.P50, q.P90, q.Max, t.Gated, t.GatedEpisodes)
+		}
 		fmt.Fprintf(w, "  %-8s %3d/%-3d success %5.1f%%  final distance %.1f mm%s\n", t.Task, t.Successes, t.Episodes, 100*t.Success, 1000*t.Distance, extra)
 	}
 	fmt.Fprintf(w, "  all      %3d/%-3d success %5.1f%%\n", r.Successes, r.Episodes, 100*r.Success)
@@ -186,6 +210,9 @@ func printReport(w io.Writer, r *evalReport) {
 		secs(r.TickJitter.P50), secs(r.TickJitter.P99), secs(r.TickCost.P50), secs(r.TickCost.P99), secs(r.Inference.P50), secs(r.Inference.P99))
 	fmt.Fprintf(w, "chunks %d (delay p50 %.0f p99 %.0f ticks, %d late), seam jump mean %.3g p99 %.3g rad, seam jerk mean %.3g p99 %.3g rad/s^3, %d hold ticks, %d clamps; %.0f s simulated in %.1f s\n",
 		r.Chunks, r.Delay.P50, r.Delay.P99, r.Late, r.SeamJump.Mean, r.SeamJump.P99, r.SeamJerk.Mean, r.SeamJerk.P99, r.HoldTicks, r.Clamps, r.SimSeconds, r.Seconds)
+	if r.Spread != nil {
+		fmt.Fprintf(w, "spread per chunk p50 %.3g p99 %.3g max %.3g; the gate held %d chunks\n", r.Spread.P50, r.Spread.P99, r.Spread.Max, r.Gated)
+	}
 }
 
 func secs(s float64) string {
@@ -359,6 +386,7 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 	sampler := lp.file.Sampler.Sampler()
 	res := &taskResult{Task: tk.Name(), Episodes: o.episodes}
 	var dist, tracked float64
+	var maxSpread []float64
 	for i := range o.episodes {
 		seed := o.seed + uint64(i)
 		env, err := runner.Start(tk, seed)
@@ -378,7 +406,7 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 			if ctx.Err() != nil {
 				// Interrupted: report the episodes that finished.
 				res.Episodes = i
-				res.finish(dist, tracked)
+				res.finish(dist, tracked, maxSpread)
 				return res, ctx.Err()
 			}
 			return nil, fmt.Errorf("eval: %s seed %d: %w", tk.Name(), seed, err)
@@ -394,20 +422,33 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		}
 		dist += meta.Distance
 		tracked += meta.Tracked
+		if lp.file.Loop.Gate.Samples > 0 {
+			maxSpread = append(maxSpread, snap.Hist.Spread.Max)
+			res.Gated += snap.Counters.Gated
+			if snap.Counters.Gated > 0 {
+				res.GatedEpisodes++
+			}
+		}
 		agg.simSeconds += meta.Elapsed.Seconds()
 		if rec != nil {
 			rec.add(seed, meta, tk.TimeLimit(), trace, snap)
 		}
 		tick()
 	}
-	res.finish(dist, tracked)
+	res.finish(dist, tracked, maxSpread)
 	return res, nil
 }
 
-// finish computes the rates from the sums over the result's episodes.
-func (r *taskResult) finish(dist, tracked float64) {
+// finish computes the rates from the sums over the result's episodes, and the quantiles of
+// their largest spreads (none: no spread was measured).
+func (r *taskResult) finish(dist, tracked float64, maxSpread []float64) {
 	if r.Episodes == 0 {
 		return
+	}
+	if n := len(maxSpread); n > 0 {
+		slices.Sort(maxSpread)
+		at := func(q float64) float64 { return maxSpread[min(int(q*float64(n)), n-1)] }
+		r.EpisodeSpread = &spreadQuantiles{Min: maxSpread[0], P10: at(0.1), P50: at(0.5), P90: at(0.9), Max: maxSpread[n-1]}
 	}
 	r.Success = float64(r.Successes) / float64(r.Episodes)
 	r.Distance = dist / float64(r.Episodes)
@@ -544,7 +585,9 @@ type aggregate struct {
 	inference           policy.HistogramSnapshot // wall time of each inference (Simulate's InferPending)
 	jitter, delay       policy.HistogramSnapshot
 	seamJump, seamJerk  policy.HistogramSnapshot
+	spread              policy.HistogramSnapshot
 	chunks, holds, late uint64
+	gated               uint64
 	clamps              policy.Clamps
 	simSeconds          float64
 }
@@ -557,6 +600,8 @@ func (a *aggregate) add(s *policy.Snapshot) {
 	a.chunks += s.Counters.Chunks
 	a.holds += s.Counters.HoldTicks
 	a.late += s.Counters.Late
+	a.gated += s.Counters.Gated
+	a.spread.Merge(s.Hist.Spread)
 	for k, n := range s.Clamps {
 		a.clamps[k] += n
 	}
@@ -580,6 +625,11 @@ func (a *aggregate) fill(r *evalReport) {
 		r.ClampsByKind[safety.Kind(k).String()] = n
 	}
 	r.SimSeconds = a.simSeconds
+	if a.spread.N > 0 {
+		q := quant(a.spread)
+		r.Spread = &q
+	}
+	r.Gated = a.gated
 }
 
 func quant(s policy.HistogramSnapshot) quantiles {

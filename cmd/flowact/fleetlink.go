@@ -238,6 +238,8 @@ type swapInferer struct {
 	cur  atomic.Pointer[inferEntry]
 	used *inferEntry // the entry the worker used last (worker goroutine only)
 	mu   sync.Mutex  // orders Install against close
+	// samples and rows are loop.gate's, given to every installed model (samples 0: one).
+	samples, rows int
 }
 
 var _ fleet.Installer = (*swapInferer)(nil)
@@ -273,7 +275,29 @@ func (s *swapInferer) Install(dir string, _ *fleet.BundleManifest) error {
 		lp.Close()
 		return err
 	}
+	if k := s.samples; k > 0 {
+		if err := inf.SetSpreadSamples(k, s.rows); err != nil {
+			lp.Close()
+			return fmt.Errorf("loop.gate.samples: %w", err)
+		}
+	}
 	s.cur.Store(&inferEntry{inf: inf, lp: lp})
+	return nil
+}
+
+// SetSpreadSamples implements policy.SpreadSampler: the running model and every model
+// installed later draw k samples per chunk (loop.gate.samples), their spread over rows rows.
+func (s *swapInferer) SetSpreadSamples(k, rows int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.cur.Load().inf.(policy.SpreadSampler)
+	if !ok {
+		return fmt.Errorf("the running inferer measures no spread: %w", policy.ErrConfig)
+	}
+	if err := ss.SetSpreadSamples(k, rows); err != nil {
+		return err
+	}
+	s.samples, s.rows = k, rows
 	return nil
 }
 
@@ -291,6 +315,6 @@ func counterMap(c *policy.Counters) map[string]uint64 {
 	return map[string]uint64{
 		"ticks": c.Ticks, "overruns": c.Overruns, "requests": c.Requests, "chunks": c.Chunks, "late": c.Late,
 		"rejected": c.Rejected, "stale": c.Stale, "read_errors": c.ReadErrors, "write_errors": c.WriteErrors,
-		"refused": c.Refused, "hold_ticks": c.HoldTicks, "events_dropped": c.EventsDropped,
+		"refused": c.Refused, "hold_ticks": c.HoldTicks, "gated": c.Gated, "events_dropped": c.EventsDropped,
 	}
 }

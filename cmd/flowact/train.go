@@ -53,6 +53,7 @@ type trainOptions struct {
 	resume      string         // --resume: the checkpoint folder of the run to continue
 	overwrite   bool           // --overwrite: replace what a former run left in --out
 	skipBad     bool           // --skip-bad-bags: list and skip bags that fail to read
+	objective   string         // --objective: flow-matching or regression
 	threads     int            // --threads: matrix-product threads
 }
 
@@ -186,6 +187,7 @@ collect commands for the data and the figures):
 	f.StringVar(&o.resume, "resume", "", "continue the run whose checkpoint is in this folder (the --out folder; give the run's other flags too)")
 	f.BoolVar(&o.overwrite, "overwrite", false, "replace the checkpoint, log and plot a former run left in --out")
 	f.BoolVar(&o.skipBad, "skip-bad-bags", false, "list bags that fail to read (on stderr) and train without them (default: such a bag stops the run)")
+	f.StringVar(&o.objective, "objective", "flow-matching", "what the network learns: flow-matching (the velocity field; chunks are sampled) or regression (the chunk itself, the mean of the demonstrations: the deterministic baseline; --max-prefix is then unused)")
 	f.StringVar(&o.actions, "actions", "command", "where actions come from: command (the command topic) or next-state (the next tick's joint positions)")
 	return cmd
 }
@@ -240,6 +242,15 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	case ckpt.DTypeF32, ckpt.DTypeF16:
 	default:
 		return nil, usagef("train: --weights-dtype %q: want %s or %s", o.dtype, ckpt.DTypeF32, ckpt.DTypeF16)
+	}
+	var objective train.Objective
+	switch o.objective {
+	case "", "flow-matching":
+		objective = train.FlowMatching
+	case "regression":
+		objective = train.Regression
+	default:
+		return nil, usagef("train: --objective %q: want flow-matching or regression", o.objective)
 	}
 	switch o.actions {
 	case "", "command":
@@ -349,13 +360,16 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	command := fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --frame %s --state %s --val %g --seed %d --weights-dtype %s",
 		filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, frame, o.state, o.valFraction, o.seed, o.dtype)
+	if objective != train.FlowMatching {
+		command += " --objective regression"
+	}
 	info := train.SaveInfo{Norm: normJSON, DataHash: hash, DType: o.dtype,
 		Note: fmt.Sprintf("%s; %d training episodes, robot %s", command, len(trainEps), ep0.Meta.Robot)}
 
 	sched, tdist := path.CondOT{}, path.Uniform{}
 	tcfg := train.Config{
 		Steps: o.steps, BatchSize: o.batch, LR: o.lr, MinLR: o.minLR, Warmup: min(o.warmup, o.steps),
-		Clip: 1, EMA: o.ema, Seed: o.seed, Scheduler: sched, TimeDist: tdist,
+		Clip: 1, EMA: o.ema, Seed: o.seed, Scheduler: sched, TimeDist: tdist, Objective: objective,
 		MaxPrefix: min(o.maxPrefix, o.horizon-1), ValEvery: max(o.steps/10, 1),
 		Progress: progress, LogEvery: max(o.steps/50, 1), Threads: o.threads,
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/flowact/flowact/expert/ckpt"
 	"github.com/flowact/flowact/expert/nn"
 	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/robot/urdf"
 )
 
 // trainTiny collects a few reach episodes and trains a tiny MLP on them for a few steps: enough
@@ -107,6 +108,7 @@ func TestTrainUsage(t *testing.T) {
 		{"train", "--data", empty, "--out", empty, "--frame", "delta"},
 		{"train", "--data", empty, "--out", empty, "--state", "joints+velocity"},
 		{"train", "--data", empty, "--out", empty, "--weights-dtype", "BF16"},
+		{"train", "--data", empty, "--out", empty, "--objective", "diffusion"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), args...)
 		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") {
@@ -206,6 +208,34 @@ func trainQuick(t *testing.T, seed string, extra ...string) (string, nn.Net, *ck
 		t.Fatal(err)
 	}
 	return ck, net, man
+}
+
+// TestTrainRegression: --objective regression writes a checkpoint whose manifest says so and
+// whose provenance names the flag (a resume with other flags is then refused), and the policy
+// loads it as a regressor; the default is flow matching.
+func TestTrainRegression(t *testing.T) {
+	_, netF, manF := trainQuick(t, "3")
+	netF.Close()
+	ck, netR, manR := trainQuick(t, "3", "--objective", "regression")
+	netR.Close()
+	if manF.Objective != ckpt.ObjectiveFlowMatching || manR.Objective != ckpt.ObjectiveRegression {
+		t.Fatalf("objectives %q and %q", manF.Objective, manR.Objective)
+	}
+	if !strings.Contains(manR.Provenance.Note, "--objective regression") || strings.Contains(manF.Provenance.Note, "--objective") {
+		t.Errorf("provenance notes %q and %q", manF.Provenance.Note, manR.Provenance.Note)
+	}
+	m, rc, err := urdf.Shipped("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := policy.LoadDir(ck, m, policy.LoadConfig{EELink: rc.EELink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if !pc.Regressor() {
+		t.Error("the regression checkpoint does not load as a regressor")
+	}
 }
 
 // TestTrainF16 writes the weights as half precision: the same training as F32 (same seed) gives

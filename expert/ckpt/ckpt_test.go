@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -421,4 +422,32 @@ func mustRead(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestManifestObjective: the objective round-trips, absent means flow matching, and an unknown
+// one is refused by name.
+func TestManifestObjective(t *testing.T) {
+	for _, obj := range []string{"", ObjectiveFlowMatching, ObjectiveRegression} {
+		dir := t.TempDir()
+		m := sampleManifest()
+		m.Objective = obj
+		if err := Save(dir, m, sampleTensors(), nil); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(dir)
+		if err != nil || c.Manifest.Objective != obj {
+			t.Errorf("objective %q: loaded %q, %v", obj, c.Manifest.Objective, err)
+		}
+	}
+	m := sampleManifest()
+	m.Objective = "diffusion"
+	m.Version, m.TimeConvention = Version, TimeConvention
+	m.Weights = FileRef{File: WeightsFile, SHA256: strings.Repeat("0", 64), DType: DTypeF32}
+	if err := m.Validate(); !errors.Is(err, ErrObjective) || !strings.Contains(err.Error(), "diffusion") {
+		t.Errorf("objective diffusion: %v", err)
+	}
+	m.Objective, m.TimeConvention = ObjectiveRegression, TimeConventionT1Noise
+	if err := m.Validate(); !errors.Is(err, ErrConvention) {
+		t.Errorf("a regressor in the t1_noise convention: %v", err)
+	}
 }

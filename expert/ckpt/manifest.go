@@ -36,6 +36,15 @@ const Version = 1
 // data. Save always writes it.
 const TimeConvention = "t0_noise"
 
+// Objectives of a manifest (Manifest.Objective).
+const (
+	ObjectiveFlowMatching = "flow_matching"
+	ObjectiveRegression   = "regression"
+)
+
+// ErrObjective reports a manifest objective this build does not know.
+var ErrObjective = errors.New("unknown training objective")
+
 // TimeConventionT1Noise is the opposite convention, openpi's and LeRobot's (tau = 1 is noise,
 // tau = 0 data; the network predicts d x / d tau). A manifest may state it: the network loader
 // (package nn) converts such a network as it loads it (nn.ReverseTime: t = 1 - tau, v = -v_tau),
@@ -60,6 +69,11 @@ type Manifest struct {
 	// training times.
 	Scheduler Component `json:"scheduler"`
 	TimeDist  Component `json:"time_dist"`
+	// Objective is what the network was trained to output: ObjectiveFlowMatching (also when
+	// absent), the velocity of the path, or ObjectiveRegression, the chunk itself from
+	// x = 0 at t = 0 (the deterministic baseline; the scheduler and time distribution are then
+	// unused).
+	Objective string `json:"objective,omitempty"`
 	// TimeConvention is TimeConvention, or TimeConventionT1Noise for a network trained with
 	// time running the other way (converted by the loader).
 	TimeConvention string `json:"time_convention"`
@@ -128,6 +142,11 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("ckpt: manifest has no scheduler name: %w", ErrFormat)
 	case m.TimeDist.Name == "":
 		return fmt.Errorf("ckpt: manifest has no time distribution name: %w", ErrFormat)
+	case m.Objective != "" && m.Objective != ObjectiveFlowMatching && m.Objective != ObjectiveRegression:
+		return fmt.Errorf("ckpt: manifest objective %q, want %s or %s: %w", m.Objective, ObjectiveFlowMatching, ObjectiveRegression, ErrObjective)
+	case m.Objective == ObjectiveRegression && m.TimeConvention != TimeConvention:
+		// A regressor has no flow time: the conversion at load would turn its output around.
+		return fmt.Errorf("ckpt: manifest objective %s with time convention %q: a regressor has no flow time to convert: %w", m.Objective, m.TimeConvention, ErrConvention)
 	}
 	if err := m.Weights.validate("weights"); err != nil {
 		return err

@@ -160,6 +160,7 @@ func (t *Trainer) save(dir string, info SaveInfo) error {
 		Scheduler:    component(t.cfg.Scheduler),
 		TimeDist:     component(t.cfg.TimeDist),
 		Norm:         info.Norm,
+		Objective:    t.cfg.Objective.String(),
 		Provenance: ckpt.Provenance{
 			DataHash: info.DataHash, Seed: t.cfg.Seed, Steps: t.step,
 			Date: t.cfg.Now().UTC(), Note: info.Note,
@@ -175,7 +176,8 @@ func (t *Trainer) save(dir string, info SaveInfo) error {
 // Resume loads a checkpoint written by Save and returns its network and a trainer continuing
 // from its step with cfg (which should be the run's original config: the run then repeats an
 // uninterrupted one bit for bit). A nil cfg.Scheduler or cfg.TimeDist is taken from the
-// manifest (path.NewScheduler, path.NewTimeDist); a given one must match it. A save that a
+// manifest (path.NewScheduler, path.NewTimeDist); a given one must match it, and so must
+// cfg.Objective. A save that a
 // crash interrupted after its checkpoint was completely written is finished first (see Save).
 func Resume(dir string, cfg Config) (*Trainer, nn.Net, error) {
 	if err := finishSave(dir); err != nil {
@@ -212,6 +214,11 @@ func Resume(dir string, cfg Config) (*Trainer, nn.Net, error) {
 		if cfg.TimeDist, err = path.NewTimeDist(man.TimeDist.Name, man.TimeDist.Params); err != nil {
 			return fail(fmt.Errorf("train: resume: %w", err))
 		}
+	}
+	if obj, err := ParseObjective(man.Objective); err != nil {
+		return fail(fmt.Errorf("train: resume: %w", err))
+	} else if obj != cfg.Objective {
+		return fail(fmt.Errorf("train: resume: objective %s, checkpoint trained with %s: %w", cfg.Objective, obj, ErrConfig))
 	}
 	t, err := New(net, cfg)
 	if err != nil {

@@ -110,7 +110,7 @@ func TestResumeRepeatsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := c.Manifest
-	if m.Scheduler.Name != "CondOT" || m.TimeDist.Name != "Uniform" || m.Provenance.Steps != 12 || m.Provenance.Seed != 9 || m.Architecture != "mlp" {
+	if m.Scheduler.Name != "CondOT" || m.TimeDist.Name != "Uniform" || m.Provenance.Steps != 12 || m.Provenance.Seed != 9 || m.Architecture != "mlp" || m.Objective != ckpt.ObjectiveFlowMatching {
 		t.Fatalf("manifest %+v", m)
 	}
 	// Resuming without naming the scheduler takes the manifest's.
@@ -125,6 +125,21 @@ func TestResumeRepeatsRun(t *testing.T) {
 	other.Scheduler = otherScheduler{}
 	if _, _, err := Resume(dir, other); !errors.Is(err, ErrConfig) {
 		t.Fatalf("resume with another scheduler: %v", err)
+	}
+	// And with another objective: a flow-matching run does not continue as a regressor.
+	other = cfg
+	other.Objective = Regression
+	if _, _, err := Resume(dir, other); !errors.Is(err, ErrConfig) {
+		t.Fatalf("resume of a flow-matching run as a regression: %v", err)
+	}
+	for _, s := range []string{"", ckpt.ObjectiveFlowMatching, ckpt.ObjectiveRegression} {
+		o, err := ParseObjective(s)
+		if err != nil || (s != "" && o.String() != s) {
+			t.Errorf("ParseObjective(%q) = %v, %v", s, o, err)
+		}
+	}
+	if _, err := ParseObjective("diffusion"); !errors.Is(err, ErrConfig) {
+		t.Errorf(`ParseObjective("diffusion"): %v`, err)
 	}
 }
 

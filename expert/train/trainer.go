@@ -32,6 +32,30 @@ const (
 	Regression
 )
 
+// String returns the objective's name in a checkpoint manifest (ckpt.ObjectiveFlowMatching,
+// ckpt.ObjectiveRegression).
+func (o Objective) String() string {
+	switch o {
+	case FlowMatching:
+		return ckpt.ObjectiveFlowMatching
+	case Regression:
+		return ckpt.ObjectiveRegression
+	}
+	return fmt.Sprintf("Objective(%d)", int(o))
+}
+
+// ParseObjective parses a manifest's objective; "" is FlowMatching (checkpoints from before
+// objectives were recorded).
+func ParseObjective(s string) (Objective, error) {
+	switch s {
+	case "", ckpt.ObjectiveFlowMatching:
+		return FlowMatching, nil
+	case ckpt.ObjectiveRegression:
+		return Regression, nil
+	}
+	return 0, fmt.Errorf("%w: objective %q: want %s or %s", ErrConfig, s, ckpt.ObjectiveFlowMatching, ckpt.ObjectiveRegression)
+}
+
 // Config configures a training run. Zero values take the documented defaults.
 type Config struct {
 	Steps     int // optimizer steps; required

@@ -8,12 +8,15 @@ import (
 
 // Chunk is H x D absolute joint targets whose row 0 is the action for tick Start. Its first
 // Frozen rows are the previous plan's committed actions, repeated exactly (prefix and guided
-// chunks; 0 for others): blend and prefix fade to the new chunk after them.
+// chunks; 0 for others): blend and prefix fade to the new chunk after them. Spread is the
+// expert's own uncertainty about the chunk, as its Inferer reports it (policy.Expert: the spread
+// of several samples from the same observation, in normalized units); 0 when not measured.
 type Chunk struct {
 	Start  int64
 	H, D   int
 	Frozen int
 	Data   []float64
+	Spread float64
 }
 
 // Row returns row i, aliasing c.Data.

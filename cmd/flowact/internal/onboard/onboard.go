@@ -322,7 +322,7 @@ func Status(s *policy.Snapshot, hardwareID string) ros.Status {
 	}{
 		{"ticks", c.Ticks}, {"overruns", c.Overruns}, {"requests", c.Requests}, {"chunks", c.Chunks}, {"late", c.Late},
 		{"rejected", c.Rejected}, {"stale", c.Stale}, {"hold_ticks", c.HoldTicks}, {"read_errors", c.ReadErrors},
-		{"write_errors", c.WriteErrors}, {"refused", c.Refused},
+		{"write_errors", c.WriteErrors}, {"refused", c.Refused}, {"gated", c.Gated},
 	} {
 		kv(v.k, strconv.FormatUint(v.n, 10))
 	}
@@ -336,6 +336,11 @@ func Status(s *policy.Snapshot, hardwareID string) ros.Status {
 		kv(v.key+".max_s", num(v.h.Max))
 	}
 	kv("chunk_delay.p99_ticks", num(h.Delay.Quantile(0.99)))
+	if h.Spread.N > 0 { // loop.gate.samples: the expert's spread per chunk
+		kv("spread.p50", num(h.Spread.Quantile(0.5)))
+		kv("spread.p99", num(h.Spread.Quantile(0.99)))
+		kv("spread.max", num(h.Spread.Max))
+	}
 	kv("seam_jerk.p50_rad_s3", num(h.SeamJerk.Quantile(0.5)))
 	kv("seam_jerk.p99_rad_s3", num(h.SeamJerk.Quantile(0.99)))
 	for k, n := range s.Clamps {
