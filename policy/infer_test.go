@@ -393,7 +393,7 @@ func TestExpertRegressor(t *testing.T) {
 	m := &callModel{h: h, d: d, f: callField{n: h * d}}
 	e := NewExpert(m, &ode.Fixed{Method: ode.Midpoint, Steps: 5}, n, 3)
 	e.SetRegressor(true)
-	req := &Request{Seq: 1, Tick: 7, Position: []float64{0.1, 0.2, 0.3}, Prefix: []float64{0.5, 0.6, 0.7}}
+	req := &Request{Seq: 1, Tick: 7, Start: 7, Position: []float64{0.1, 0.2, 0.3}, Prefix: []float64{0.5, 0.6, 0.7}}
 	c := chunk.Chunk{Data: make([]float64, h*d)}
 	if err := e.Infer(&c, req); err != nil {
 		t.Fatal(err)
