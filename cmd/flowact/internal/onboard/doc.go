@@ -21,6 +21,10 @@
 //	Config.WrapDriver, if set, sits between ros.Driver and the loop (`flowact run --nats`: the
 //	  episode recorder's tap); Config.Recorder also gets the snapshots (fleet telemetry)
 //
+// A robot in motor units (Config.Transmissions, from `flowact run --calib`) has calib.Wrap
+// between the ROS driver and the loop: ReadState maps ticks to joint angles, WriteCommand and
+// WriteTrajectory map joint targets to ticks, so the loop and the expert see joint units only.
+//
 // # Lifetime and shutdown
 //
 // Run starts the node, which waits for the ROS master (at most Config.ROS.ConnectTimeout: an

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowact/flowact/calib"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/policy/chunk"
 	"github.com/flowact/flowact/policy/safety"
@@ -415,6 +416,18 @@ func TestNewBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	inf := newGoal(4, make([]float64, m.DoF()))
+	arm5, arm5Cfg, err := urdf.Shipped("arm5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nom, err := calib.Nominal(arm5, arm5Cfg.Motors, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm5Set, err := calib.NewSet(arm5, nom)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		cfg  Config
@@ -426,6 +439,7 @@ func TestNewBadConfig(t *testing.T) {
 		{"negative flush", Config{ROS: ros.Config{Getenv: noEnv, FlushTimeout: -1}}, inf, ros.ErrConfig},
 		{"wrong joints", Config{ROS: ros.Config{Getenv: noEnv}}, newGoal(4, make([]float64, 3)), policy.ErrConfig},
 		{"no inferer", Config{ROS: ros.Config{Getenv: noEnv}}, nil, ErrConfig},
+		{"another robot's transmissions", Config{ROS: ros.Config{Getenv: noEnv}, Transmissions: arm5Set}, inf, ErrConfig},
 	} {
 		if _, err := New(c.cfg, m, c.inf); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
