@@ -89,5 +89,7 @@
 // (policy.Config.RobotLag, policy.LagShift).
 //
 // Time comes from the driver's clock (robot.Clock): under the simulator the whole procedure runs
-// on simulated time, reproducibly.
+// on simulated time, reproducibly. Both procedures pace themselves on absolute deadlines; a tick
+// that wakes a whole period or more late is taken then and the schedule restarts from it
+// (Latency.Late counts them), so a starved process never sends its missed commands in a burst.
 package calib

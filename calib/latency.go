@@ -108,6 +108,10 @@ type Latency struct {
 	// Peak is the normalized cross-correlation at the lag, in [-1, 1]: near 1 when the state
 	// follows the commands closely; the estimate is refused below MinPeak.
 	Peak float64
+	// Late counts the ticks that woke a period or more late (a starved process: the clock ran
+	// on meanwhile) and were taken then instead of in a burst; the estimate assumes evenly
+	// spaced ticks, so a record with many late ticks is less accurate than its interval says.
+	Late int
 }
 
 // MinPeak is the lowest normalized cross-correlation peak accepted: below it the measured state
@@ -221,7 +225,8 @@ func estimate(cmd, meas []float64, d int, cfg LatencyConfig, mask []bool) (Laten
 // (see the package documentation): it holds the current pose, excites the chosen joints around
 // it for cfg.Duration with seeded random targets shaped by sh (reset to the hold pose), returns
 // to the hold pose, and estimates the lag. Each tick it reads the state, then writes the
-// command, then sleeps to the next absolute deadline.
+// command, then sleeps to the next absolute deadline; a tick that wakes a period or more late
+// starts a new schedule from then (counted in Latency.Late).
 func MeasureLatency(ctx context.Context, d robot.Driver, clk robot.Clock, sh Shaper, cfg LatencyConfig) (Latency, error) {
 	if err := cfg.Validate(); err != nil {
 		return Latency{}, err
@@ -272,10 +277,16 @@ func MeasureLatency(ctx context.Context, d robot.Driver, clk robot.Clock, sh Sha
 	c := robot.Command{Position: make([]float64, n)}
 	dwell := cfg.Dwell.Seconds() * cfg.Rate
 	t := clk.Now()
+	late := 0
 	for tick := -lead; tick < k+lead; tick++ {
-		t = t.Add(period)
-		if err := clk.SleepUntil(ctx, t); err != nil {
+		// A late tick rebases the schedule (see nextTick) rather than catching up in a burst, which
+		// would put commands shaped for one period apart on the robot all at once.
+		due := t.Add(period)
+		if err := nextTick(ctx, clk, &t, period); err != nil {
 			return Latency{}, err
+		}
+		if !t.Equal(due) {
+			late++
 		}
 		if err := d.ReadState(&st); err != nil {
 			return Latency{}, fmt.Errorf("calib: latency: tick %d: %w", tick, err)
@@ -300,6 +311,7 @@ func MeasureLatency(ctx context.Context, d robot.Driver, clk robot.Clock, sh Sha
 		}
 	}
 	lat, err := estimate(cmdRec, measRec, n, cfg, mask)
+	lat.Late = late
 	if err != nil {
 		return lat, fmt.Errorf("calib: latency: %w", err)
 	}

@@ -169,3 +169,62 @@ type remodel struct {
 }
 
 func (r *remodel) Model() *robot.Model { return r.m }
+
+// writeTimes is a driver that records the clock time of every command written.
+type writeTimes struct {
+	*remodel
+	at []time.Time
+}
+
+func (w *writeTimes) WriteCommand(c *robot.Command) error {
+	w.at = append(w.at, w.Sim.Now())
+	return w.Sim.WriteCommand(c)
+}
+
+// TestMeasureLatencyStarved: a process starved now and then (100 ms every 2 s at 50 Hz) takes
+// its late ticks late, counted, instead of catching up in a burst (no two commands ever leave
+// at one instant, which a position controller would see as a jump of the missed ticks), and
+// still measures the lag within one tick.
+func TestMeasureLatencyStarved(t *testing.T) {
+	m, rc, err := urdf.Shipped("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := time.Millisecond
+	free := *m // as in TestMeasureLatency: the simulated lag is the transport lag alone
+	free.Joints = append([]robot.Joint(nil), m.Joints...)
+	for i := range free.Joints {
+		l := &free.Joints[i].Limits
+		l.Velocity, l.Acceleration, l.Jerk = 0, 0, 0
+	}
+	s, err := sim.New(&free, sim.Config{Initial: rc.HomePosition(m), Lag: sim.Lag{TimeConstant: ms / 2}, SensorPeriod: ms,
+		Faults: sim.Faults{CommandDelay: 30 * ms, StateLatency: 15 * ms, Seed: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Step(100 * ms)
+	lim, err := safety.Resolve(m, &safety.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &writeTimes{remodel: &remodel{Sim: s, m: m}}
+	clk := &starved{s: s, every: 100, stall: 100 * ms}
+	cfg := calib.LatencyConfig{Rate: 50, Duration: 24 * time.Second, Seed: 9, MaxLag: 200 * ms}
+	lat, err := calib.MeasureLatency(context.Background(), d, clk, safety.NewFilter(lim, 1/cfg.Rate), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := (30*ms+15*ms+ms/2).Seconds()*cfg.Rate + 0.5
+	t.Logf("lag %.3f ticks [%.3f, %.3f], true %.3f, peak %.3f, %d late ticks", lat.Ticks, lat.Low, lat.High, want, lat.Peak, lat.Late)
+	if math.Abs(lat.Ticks-want) > 1 {
+		t.Errorf("lag %.3f ticks, true %.3f: off by more than one tick", lat.Ticks, want)
+	}
+	if stalls := clk.n / clk.every; lat.Late != stalls {
+		t.Errorf("%d late ticks counted, %d stalls", lat.Late, stalls)
+	}
+	for i := 1; i < len(d.at); i++ {
+		if !d.at[i].After(d.at[i-1]) {
+			t.Fatalf("commands %d and %d both left at %v: a burst", i-1, i, d.at[i].Sub(d.at[0]))
+		}
+	}
+}

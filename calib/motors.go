@@ -302,7 +302,7 @@ func (r *reader) mean(ctx context.Context, dst []float64, cfg MotorsConfig) erro
 	clear(r.sum)
 	for k := range cfg.Samples {
 		if k > 0 {
-			if err := next(ctx, r.clk, &t, cfg.Period); err != nil {
+			if err := nextTick(ctx, r.clk, &t, cfg.Period); err != nil {
 				return err
 			}
 		}
@@ -452,7 +452,7 @@ func (s *sweeper) settle(ctx context.Context, t *time.Time, i int, name string, 
 // busyRetries bounds how often tick resends a command a full queue refused.
 const busyRetries = 100
 
-// tick sends s.cmd, waits a period on the clock (advancing *t, see next) and reads joint i's
+// tick sends s.cmd, waits a period on the clock (advancing *t, see nextTick) and reads joint i's
 // raw motor position.
 //
 // A driver whose queue is full (robot.ErrBusy: nothing of the command was sent) gets the same
@@ -464,7 +464,7 @@ func (s *sweeper) tick(ctx context.Context, t *time.Time, i int, name string) (f
 		if err != nil && (!errors.Is(err, robot.ErrBusy) || try == busyRetries) {
 			return 0, fmt.Errorf("calib: joint %q: sweep: %w", name, err)
 		}
-		if err := next(ctx, s.clk, t, s.cfg.Period); err != nil {
+		if err := nextTick(ctx, s.clk, t, s.cfg.Period); err != nil {
 			return 0, err
 		}
 		if err == nil {
@@ -478,12 +478,12 @@ func (s *sweeper) tick(ctx context.Context, t *time.Time, i int, name string) (f
 	return u, nil
 }
 
-// next advances the schedule *t by period and sleeps until it on clk. A tick that wakes a whole
+// nextTick advances the schedule *t by period and sleeps until it on clk. A tick that wakes a whole
 // period or more late (a starved process: the clock ran on meanwhile, and the robot with it)
 // rebases the schedule to now instead of firing the missed ticks back to back: a burst would
 // send a sweep's commands faster than its speed, and pass a settle window on the clock without
 // a reading that reflects them.
-func next(ctx context.Context, clk robot.Clock, t *time.Time, period time.Duration) error {
+func nextTick(ctx context.Context, clk robot.Clock, t *time.Time, period time.Duration) error {
 	*t = t.Add(period)
 	if err := clk.SleepUntil(ctx, *t); err != nil {
 		return err

@@ -208,14 +208,6 @@ func TestCalibrateMotorsRefuses(t *testing.T) {
 	}
 }
 
-// modelAs is a simulator that reports another model (wider limits than it moves within).
-type modelAs struct {
-	*sim.Sim
-	m *robot.Model
-}
-
-func (d modelAs) Model() *robot.Model { return d.m }
-
 // TestCalibrateMotorsSweepRefuses: waiting for a joint to settle does not let a joint through
 // that never gets there: a stalled joint and a joint stopped short of its sweep by a limit the
 // model does not know are refused, naming that joint alone, on the simulator's clock and on a
@@ -260,7 +252,7 @@ func TestCalibrateMotorsSweepRefuses(t *testing.T) {
 				if clocked == "starved" {
 					clk = &starved{s: s, every: 40, stall: 800 * time.Millisecond}
 				}
-				f, _, err := calib.CalibrateMotors(context.Background(), modelAs{s, c.m}, clk, hand(s), nom, calib.MotorsConfig{})
+				f, _, err := calib.CalibrateMotors(context.Background(), &remodel{Sim: s, m: c.m}, clk, hand(s), nom, calib.MotorsConfig{})
 				if err == nil || f != nil {
 					t.Fatalf("accepted: %+v", f)
 				}
