@@ -58,6 +58,10 @@
 // through the new calibration while the motor positions are recorded, checking that the counter
 // does not wrap inside the travel and that the motor follows.
 //
+// A pose is read once the arm is still: after Settle, the last Samples readings (one per
+// Period) of every joint must span no more than its follow band (see below) before they are
+// averaged, or the procedure stops after SettleLimit naming the joint that moved.
+//
 // Following is judged on the measured state, not after a fixed time: at each end of a sweep leg
 // the joint must come within MotorsConfig.Follow of the leg's goal and stay still there (its
 // readings over Settle/2 span no more than Follow); it is refused only if it does not within

@@ -54,7 +54,8 @@ type MotorsConfig struct {
 	// hold pose.
 	MaxOffset float64 `yaml:"max_offset"`
 	// Follow is how close (joint units) the calibrated position must come to each end of a
-	// sweep; 0 means 1% of the joint's travel plus one tick.
+	// sweep, and how far a joint may move over the readings averaged at a pose (it must be
+	// still); 0 means 1% of the joint's travel (of a turn for a continuous joint) plus one tick.
 	Follow float64 `yaml:"follow"`
 }
 
@@ -167,8 +168,21 @@ func CalibrateMotors(ctx context.Context, d robot.Driver, clk robot.Clock, op Op
 		}
 	}
 	r := reader{d: d, clk: clk, st: robot.NewState(n), sum: make([]float64, n), first: make([]float64, n), wrap: make([]float64, n)}
-	for i := range n {
+	r.still, r.ring = make([]float64, n), make([]float64, cfg.Samples*n)
+	for i, j := range m.Joints {
 		r.wrap[i] = float64(nom.joints[i].Wrap)
+		// Still: the sweep's follow band (1% of the travel, a turn for a continuous joint, plus
+		// a tick), in motor units.
+		tick := 1 / math.Abs(nom.joints[i].scale)
+		follow := cfg.Follow
+		if follow == 0 {
+			travel := 2 * math.Pi
+			if l := j.Limits; l.HasPosition {
+				travel = l.Upper - l.Lower
+			}
+			follow = 0.01*travel + tick
+		}
+		r.still[i] = follow / tick
 	}
 
 	// 1. Hold: the offsets (once the directions are known).
@@ -290,17 +304,25 @@ type reader struct {
 	sum   []float64
 	first []float64
 	wrap  []float64
+	still []float64 // the most a joint's motor may move over the readings averaged (motor units)
+	ring  []float64 // the last Samples readings, unwrapped: reading k of joint i at (k%Samples)*n+i
 }
 
-// mean waits cfg.Settle, then averages cfg.Samples readings one Period apart into dst; with a
-// wrapping counter the readings are unwrapped around the first before averaging.
+// mean waits cfg.Settle, then reads the motors once a Period until the last cfg.Samples readings
+// of every joint span no more than r.still (the arm is still: a reading that lags behind a
+// loaded machine or an arm still on its way is not averaged in), and averages those into dst;
+// with a wrapping counter the readings are unwrapped around the first. An arm that is not still
+// within cfg.SettleLimit (on the clock and in periods) after the settle time is an error naming
+// the joint.
 func (r *reader) mean(ctx context.Context, dst []float64, cfg MotorsConfig) error {
 	t := r.clk.Now().Add(cfg.Settle)
 	if err := r.clk.SleepUntil(ctx, t); err != nil {
 		return err
 	}
-	clear(r.sum)
-	for k := range cfg.Samples {
+	n, S := len(dst), cfg.Samples
+	limit := r.clk.Now().Add(cfg.SettleLimit)
+	limitTicks := int(math.Ceil(float64(cfg.SettleLimit) / float64(cfg.Period)))
+	for k := 0; ; k++ {
 		if k > 0 {
 			if err := nextTick(ctx, r.clk, &t, cfg.Period); err != nil {
 				return err
@@ -319,11 +341,37 @@ func (r *reader) mean(ctx context.Context, dst []float64, cfg MotorsConfig) erro
 			if w := r.wrap[i]; w > 0 {
 				u = r.first[i] + centredMod(u-r.first[i], w)
 			}
-			r.sum[i] += u
+			r.ring[(k%S)*n+i] = u
+		}
+		if k+1 < S {
+			continue
+		}
+		moving, span := -1, 0.0
+		for i := range n {
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for s := range S {
+				lo, hi = min(lo, r.ring[s*n+i]), max(hi, r.ring[s*n+i])
+			}
+			if hi-lo > r.still[i] {
+				moving, span = i, hi-lo
+				break
+			}
+		}
+		if moving < 0 {
+			break
+		}
+		if k+1 >= limitTicks && !r.clk.Now().Before(limit) {
+			return fmt.Errorf("calib: joint %q is not still: its motor moved %.4g over the last %d readings (more than %.4g), %v after the settle time: hold the arm still at the pose (or its sensor is that noisy: raise follow)", r.d.Model().Joints[moving].Name, span, S, r.still[moving], cfg.SettleLimit)
+		}
+	}
+	clear(r.sum)
+	for s := range S {
+		for i := range n {
+			r.sum[i] += r.ring[s*n+i]
 		}
 	}
 	for i := range dst {
-		dst[i] = r.sum[i] / float64(cfg.Samples)
+		dst[i] = r.sum[i] / float64(S)
 		if w := r.wrap[i]; w > 0 {
 			dst[i] = floorMod(dst[i], w)
 		}

@@ -291,3 +291,20 @@ func TestMotorsConfigSettleLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestCalibrateMotorsNotStill: readings at a pose that do not hold still (here a sensor with
+// 0.02 rad of noise, beyond every joint's follow band) are not averaged into offsets: the
+// procedure gives up after the settle limit, naming the joint.
+func TestCalibrateMotorsNotStill(t *testing.T) {
+	c := arm5Case(t, nil)
+	f, _, err := c.run(t, sim.Config{Faults: sim.Faults{PositionNoise: 0.02, Seed: 1}})
+	if err == nil || f != nil {
+		t.Fatalf("accepted: %+v", f)
+	}
+	t.Logf("error: %v", err)
+	for _, w := range []string{"calib: reading the hold pose:", `joint "waist" is not still`, "hold the arm still"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+}
