@@ -575,8 +575,10 @@ func TestFleetLinkRealLoop(t *testing.T) {
 
 	stopRun()
 	close(clk.free)
-	hung = true // the run is waited for here, not in the deferred function
-	if err := <-runDone; !errors.Is(err, context.Canceled) { // Simulate ends with its context's error
+	// The run is waited for here, not in the deferred function; Simulate ends with its
+	// context's error.
+	hung = true
+	if err := <-runDone; !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
 	if fl.eplog.Stats().Pending > 0 {
