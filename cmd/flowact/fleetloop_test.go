@@ -64,9 +64,15 @@ func (p *linkProxy) accept() {
 			return
 		}
 		p.mu.Lock()
-		cut := p.isCut
-		p.conns[c] = true
+		cut, closed := p.isCut, p.closed
+		if !closed {
+			p.conns[c] = true
+		}
 		p.mu.Unlock()
+		if closed {
+			c.Close()
+			return
+		}
 		if cut {
 			continue // held: restore closes it
 		}
@@ -143,6 +149,7 @@ func (p *linkProxy) restore() {
 	p.mu.Unlock()
 }
 
+// close ends the link for good; it may be called again.
 func (p *linkProxy) close() {
 	p.mu.Lock()
 	p.closed, p.isCut = true, false
@@ -165,10 +172,14 @@ type stepClock struct {
 	grant chan int
 	done  chan struct{}
 	free  chan struct{}
+	freed sync.Once
 	left  int  // the loop goroutine's
 	owe   bool // the loop goroutine's: a grant is being run
 	begun atomic.Int64
 }
+
+// release ends the gating; it may be called again.
+func (c *stepClock) release() { c.freed.Do(func() { close(c.free) }) }
 
 func newStepClock(c sim.Clock) *stepClock {
 	return &stepClock{Clock: c, grant: make(chan int, 1), done: make(chan struct{}, 1), free: make(chan struct{})}
@@ -290,8 +301,12 @@ type gatedInstaller struct {
 	once    sync.Once
 	reached chan struct{}
 	gate    chan struct{}
+	opened  sync.Once
 	done    chan error
 }
+
+// open opens the gate; it may be called again.
+func (g *gatedInstaller) open() { g.opened.Do(func() { close(g.gate) }) }
 
 func (g *gatedInstaller) Install(dir string, m *fleet.BundleManifest) error {
 	g.sw.mu.Lock()
@@ -442,20 +457,29 @@ func TestFleetLinkRealLoop(t *testing.T) {
 			return loop.Simulate(ctx, 100*time.Millisecond) // each chunk 100 ms of sim time late
 		})
 	}()
-	hung := false
+	waited := false
 	defer func() {
-		if hung {
-			return // the loop goroutine is stuck: the test has failed, nothing to wait for
+		if waited {
+			return
 		}
+		// The test failed mid-run: release what the loop may be waiting for (the link, the
+		// control's request, the install's gate, the clock), stop it and wait for it.
+		link.close()
+		stopCtl()
+		gi.open()
 		stopRun()
-		close(clk.free)
-		<-runDone
+		clk.release()
+		select {
+		case <-runDone:
+		case <-time.After(hangBound):
+			t.Errorf("the run did not stop %v after the test failed; its goroutine:\n%s", hangBound, loopStack())
+		}
 	}()
 	grant := func(name string, n int) phase {
 		t.Helper()
 		s0, c0 := loop.Snapshot(), nd.commands.Load()
 		if err := clk.run(n, hangBound, runDone); err != nil {
-			hung = errors.Is(err, errHung)
+			waited = !errors.Is(err, errHung) // else the run has ended
 			t.Fatalf("%s: %v", name, err)
 		}
 		return phaseOf(name, s0, loop.Snapshot(), nd.commands.Load()-c0)
@@ -530,7 +554,7 @@ func TestFleetLinkRealLoop(t *testing.T) {
 	if fl.swap.cur.Load() != first || fl.roll.Stats().Installed != 0 {
 		t.Fatal("a model was swapped in while its install was held")
 	}
-	close(gi.gate)
+	gi.open()
 	select {
 	case err := <-gi.done:
 		if err != nil {
@@ -559,6 +583,7 @@ func TestFleetLinkRealLoop(t *testing.T) {
 	case err == nil:
 		t.Error("control: a tick waiting on the cut link finished its ticks: the detector cannot tell")
 	case !errors.Is(err, errHung):
+		waited = true // the run has ended
 		t.Fatalf("control: %v", err)
 	case !strings.Contains(err.Error(), "(*netDriver).WriteCommand"):
 		t.Errorf("control: the report does not name the waiting call: %v", err)
@@ -568,16 +593,13 @@ func TestFleetLinkRealLoop(t *testing.T) {
 	select { // released, it finishes the grant
 	case <-clk.done:
 	case <-time.After(hangBound):
-		hung = true
 		t.Fatalf("control: the loop still hangs %v after the driver stopped waiting:\n%s", hangBound, loopStack())
 	}
 	link.restore()
 
 	stopRun()
-	close(clk.free)
-	// The run is waited for here, not in the deferred function; Simulate ends with its
-	// context's error.
-	hung = true
+	clk.release()
+	waited = true // Simulate ends with its context's error
 	if err := <-runDone; !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
