@@ -212,8 +212,8 @@ func (c *stepClock) SleepUntil(ctx context.Context, t time.Time) error {
 var errHung = errors.New("the loop hangs")
 
 // run grants the loop n ticks and waits for them, at most bound: a hang detector, not a
-// performance threshold (n ticks take well under a second here, 5 s under -race on a loaded
-// machine). A tick that waits on the cut link or on the gated install never ends while they
+// performance threshold (the whole test, seven grants and the link's waits, took 9 to 15 s
+// under -race with two busy loops beside it on this 2-core machine). A tick that waits on the cut link or on the gated install never ends while they
 // last, and they last until run has returned. The report names the loop goroutine's stack.
 func (c *stepClock) run(n int, bound time.Duration, runDone <-chan error) error {
 	b0 := c.begun.Load()
