@@ -74,7 +74,9 @@
 // pure transport delay d (command delay, mean jitter and state latency) measures
 // d/T + 1/2 ticks to within half a tick, the half being the zero-order hold between commands;
 // a servo's tracking lag (the first-order lag's tau, acceleration limits) adds to it, as it
-// does on a real robot.
+// does on a real robot. The lag is the robot's: a calibration file carries it (File.Lag, the
+// lag key) beside the transmissions, and the loop shifts its chunks by it
+// (policy.Config.RobotLag, policy.LagShift).
 //
 // Time comes from the driver's clock (robot.Clock): under the simulator the whole procedure runs
 // on simulated time, reproducibly.

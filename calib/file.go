@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -30,9 +31,17 @@ type File struct {
 	// Ranges are the motor positions (ticks or motor rad) seen at the ends of each joint's
 	// sweep, [at the lower joint limit side, at the upper], for the record; optional.
 	Ranges map[string][2]float64 `yaml:"ranges,omitempty"`
+	// Lag is the robot's command-to-state lag as `flowact calib latency --write-lag` measured
+	// it (in its convention: transport, servo and the half tick a command is held; see
+	// policy.Config.RobotLag), in [0, 10s]; 0 or absent: not measured. `flowact run --calib`
+	// gives it to the loop.
+	Lag time.Duration `yaml:"lag,omitempty"`
 	// Source says how the file was made (command, robot, time); free text, optional.
 	Source string `yaml:"source,omitempty"`
 }
+
+// MaxLag is the largest lag a file may hold, as policy.Config.RobotLag's.
+const MaxLag = 10 * time.Second
 
 // ErrFile is wrapped by the errors of File.Validate about the file as a whole.
 var ErrFile = errors.New("calib: bad calibration file")
@@ -46,6 +55,8 @@ func (f *File) Validate() error {
 		return fmt.Errorf("%w: robot: missing", ErrFile)
 	case len(f.Joints) == 0:
 		return fmt.Errorf("%w: joints: none", ErrFile)
+	case f.Lag < 0 || f.Lag > MaxLag:
+		return fmt.Errorf("%w: lag: %v not in [0, %v]", ErrFile, f.Lag, MaxLag)
 	}
 	for _, name := range sortedKeys(f.Joints) {
 		if err := f.Joints[name].Check(name); err != nil {

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/robot"
@@ -13,6 +14,7 @@ import (
 
 const goodFile = `version: 1
 robot: arm5
+lag: 147.144ms
 joints:
   waist:       {id: 1, reduction: 1, offset: -3.14159, resolution: 4096, wrap: 4096}
   shoulder:    {id: 2, reduction: -1, offset: 2.5, resolution: 4096, wrap: 4096}
@@ -40,6 +42,9 @@ func TestParseFile(t *testing.T) {
 	}
 	if tr := s.Transmission(1); tr.Reduction != -1 || tr.Offset != 2.5 || tr.ID != 2 {
 		t.Errorf("shoulder %+v", tr)
+	}
+	if f.Lag != 147144*time.Microsecond {
+		t.Errorf("lag %v, want 147.144ms", f.Lag)
 	}
 	data, err := f.Marshal()
 	if err != nil {
@@ -69,6 +74,9 @@ func TestParseFileRefuses(t *testing.T) {
 		{"string offset", strings.Replace(goodFile, "offset: 2.5", "offset: left", 1), []string{"bad.yaml", "joints.shoulder"}},
 		{"range of no joint", goodFile[:len(goodFile)-len("source: hand-written for the tests\n")] + "  thumb: [1, 2]\n", []string{"bad.yaml", "ranges.thumb"}},
 		{"empty", "", []string{"bad.yaml", "empty"}},
+		{"negative lag", strings.Replace(goodFile, "lag: 147.144ms", "lag: -5ms", 1), []string{"bad.yaml", "lag: -5ms not in [0, 10s]"}},
+		{"lag of a minute", strings.Replace(goodFile, "lag: 147.144ms", "lag: 1m", 1), []string{"bad.yaml", "lag: 1m0s not in [0, 10s]"}},
+		{"lag without unit", strings.Replace(goodFile, "lag: 147.144ms", "lag: fast", 1), []string{"bad.yaml", "lag"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseFile("bad.yaml", []byte(tc.data))

@@ -35,10 +35,13 @@ type Config struct {
 	// expert at least two committed actions (the velocity at the seam) even when a chunk
 	// arrives at the next tick; 0 means 1, -1 means none.
 	DelayMargin int `yaml:"delay_margin"`
-	// RobotLag is the robot's command-to-state lag as `flowact calib latency` measured it: the
-	// state read at a tick reflects the commands of that many seconds before, so that many
-	// more rows of a new chunk are already in the past. Its length in ticks at Rate, rounded
-	// up, is added to the delay margin. 0 means none measured; at most 10 s.
+	// RobotLag is the robot's command-to-state lag as `flowact calib latency` measured it (in
+	// its convention: the transport and servo lag plus the half tick a command is held). The
+	// state read at tick k reflects the commands of tick k - L, L = LagShift(RobotLag, Rate),
+	// so a chunk asked for at k starts at k - L: its first L rows are the commands already sent
+	// since then, which the expert is given as committed actions (prefix and guided), and rows
+	// before the arrival are never executed (a slow expert gets a smaller shift: see the package
+	// documentation). 0 means no lag; L must be below the horizon; at most 10 s.
 	RobotLag time.Duration `yaml:"robot_lag"`
 	// TelemetryPeriod is how often a Recorder is given a snapshot; 0 means 1 s.
 	TelemetryPeriod time.Duration `yaml:"telemetry_period"`
@@ -164,7 +167,6 @@ func (c Config) withDefaults(h int) Config {
 	case -1:
 		c.DelayMargin = 0
 	}
-	c.DelayMargin += LagTicks(c.RobotLag, c.Rate) // folded in once: New calls withDefaults once
 	if c.TelemetryPeriod == 0 {
 		c.TelemetryPeriod = time.Second
 	}
@@ -173,14 +175,17 @@ func (c Config) withDefaults(h int) Config {
 	return c
 }
 
-// LagTicks returns lag in control ticks at rate Hz, rounded up (a lag of 1.2 ticks costs two
-// rows); the nanosecond below a whole tick is forgiven, so that a lag of exactly k periods, as
-// written to a file in whole nanoseconds, is k ticks.
-func LagTicks(lag time.Duration, rate float64) int {
+// LagShift returns the ticks L at rate Hz by which a measured command-to-state lag puts the
+// state read at tick k behind the commands: the state reflects the command of tick k - L. A
+// command is held for a period, so a pure delay of D reaches back ceil(D rate) ticks, while
+// `flowact calib latency` measures D rate + 1/2 (the hold's half tick, calib/doc.go): L is the
+// measurement rounded half down, ceil(lag rate - 1/2), the nanosecond below forgiven (a lag of
+// exactly k + 1/2 periods, as written to a file in whole nanoseconds, is k ticks). 0 for no lag.
+func LagShift(lag time.Duration, rate float64) int {
 	if lag <= 0 || !(rate > 0) {
 		return 0
 	}
-	return int(math.Ceil(lag.Seconds()*rate - 1e-6))
+	return max(int(math.Ceil(lag.Seconds()*rate-0.5-1e-6)), 0)
 }
 
 // Period returns the control period for rate Hz.

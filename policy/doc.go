@@ -56,6 +56,23 @@
 // allocation, caches) is never counted, so one slow start does not inflate later prefixes. The
 // guided strategy uses the same frozen length and steers the sampler toward the whole remaining
 // plan (chunk.GuideWeights).
+//
+// A robot whose state lags its commands (Config.RobotLag, measured by `flowact calib latency`)
+// shifts this bookkeeping: the state read at tick k reflects the commands of tick k - L
+// (L = LagShift(RobotLag, Rate): the measured lag rounded half down, since the measurement
+// counts half a tick for the hold between commands), so the chunk asked for at k starts at
+// k0 = k - L (Request.Start; Request.Tick stays k), its first L + d rows are in the past, and the
+// committed prefix (or the guided strategy's frozen rows) is the L commands actually sent for
+// [k - L, k), kept in a ring of the last L commands (what the filter last commanded each tick:
+// a command the driver refused leaves the one before; a tick without one, before the first or
+// while idle, takes the next tick's), followed by the plan's actions from k as above. The
+// expert sees the same thing as without a lag: a state, and the actions that followed it. The
+// delay estimate and DelayMargin stay what they are without a lag; L must be below H. A slow
+// expert gets a smaller shift: once a delay d has been measured the shift is at most
+// H - 2d - DelayMargin, which leaves the chunk d + DelayMargin rows after its arrival, so that
+// the next one, asked for at once, arrives before the plan runs out (with H = 32, 300 ms of
+// inference at 50 Hz, d = 15, and the shipped policy's margin of 5, no shift; the full 7 there
+// left 10 rows and starved the robot). RobotLag 0 is the bookkeeping above, bit for bit.
 // One action per tick: Rate is the policy's action rate; a faster servo rate is the driver's.
 //
 // # Output

@@ -300,3 +300,102 @@ func TestRefusedCommands(t *testing.T) {
 		}
 	})
 }
+
+// refDriver is a driver that knows the position the robot holds from the controller before it
+// (robot.ReferenceReader), until its first command.
+type refDriver struct {
+	*driver
+	ref []float64
+}
+
+func (r *refDriver) ReadReference(dst []float64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n > 0 {
+		return false
+	}
+	copy(dst, r.ref)
+	return true
+}
+
+// TestStartFromReference: a position-controlled robot that lags holds the last command of the
+// controller before (an instance this one replaced), its measured position a few mrad short and
+// still converging. Started from the measured state, the first command steps the robot's
+// reference by that error (a jerk violation at the robot); started from the reference the
+// driver reports, the stream continues it within every limit. A reference farther than the
+// state tolerance from the measured position is not trusted: the start is from the measured state.
+func TestStartFromReference(t *testing.T) {
+	ref := []float64{0.3, -0.2, 0.1}
+	for _, c := range []struct {
+		name      string
+		reader    bool
+		off       float64 // measured minus reference, rad
+		wantClean bool    // no violation for a Monitor started at the reference at rest
+	}{
+		{"reference", true, 0.004, true},
+		{"no reference", false, 0.004, false},
+		{"reference too far", true, 0.05, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				per := 10 * time.Millisecond
+				model := armModel()
+				drv := newDriver(t, model, per, []float64{0, 0, 0})
+				drv.nocheck = true
+				const tau = 0.05 // s: the robot's lag toward its reference
+				t0 := time.Now()
+				drv.readFn = func(dst *robot.State) {
+					if drv.n > 0 {
+						clear(dst.Velocity)
+						return // commanded: the ideal robot is at its last command
+					}
+					decay := math.Exp(-time.Since(t0).Seconds() / tau)
+					for j := range ref {
+						e := c.off * decay
+						dst.Position[j] = ref[j] + e
+						dst.Velocity[j] = -e / tau
+					}
+				}
+				drv.record = true
+				var d robot.Driver = drv
+				if c.reader {
+					d = &refDriver{driver: drv, ref: ref}
+				}
+				lim, err := safety.Resolve(model, &safety.Config{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				l, err := New(Config{Rate: 100, Threshold: 10}, Deps{Driver: d,
+					Inferer: NewExpert(newPlanModel(40, 3), &ode.Fixed{Method: ode.Euler, Steps: 4}, nil, 1)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				l.PutEmbedding(goal(time.Now().Add(time.Hour), 0, 0, 0))
+				runFor(t, l, time.Second, func(el time.Duration) {
+					if el == 20*time.Millisecond { // the measured position still 0.67 of the offset away
+						l.Start()
+					}
+				})
+				drv.mu.Lock()
+				hist := drv.history
+				drv.mu.Unlock()
+				if len(hist) < 50 {
+					t.Fatalf("%d commands", len(hist))
+				}
+				mon := safety.NewMonitor(lim, per.Seconds())
+				mon.Reset(ref) // the robot holds the reference at rest
+				for _, h := range hist {
+					mon.Observe(h)
+				}
+				if clean := mon.Violations() == 0; clean != c.wantClean {
+					t.Errorf("violations at the robot: %s; want none: %v", mon, c.wantClean)
+				}
+				first := math.Abs(hist[0][0] - ref[0])
+				if c.name == "reference too far" && first < safety.DefaultStateTolerance {
+					t.Errorf("first command %.4f rad from the reference: started there, not from the measured position %.3f rad away", first, c.off*math.Exp(-0.4))
+				}
+				t.Logf("first command %.5f rad from the reference; %s", first, mon)
+			})
+		})
+	}
+}

@@ -30,15 +30,20 @@ type EmbeddingSource interface {
 // Request is one observation for the inference worker. The loop owns it; it is valid until the
 // worker's result is delivered.
 type Request struct {
-	Seq       uint64    // 1, 2, ...: seeds the noise
-	Tick      int64     // the tick the observation was taken at: row 0 of the chunk is for it
+	Seq  uint64 // 1, 2, ...: seeds the noise
+	Tick int64  // the tick the observation was taken at
+	// Start is the tick row 0 of the chunk is for: Tick minus the robot's lag in ticks
+	// (Config.RobotLag), since the state read at Tick reflects the commands of tick Start; Tick
+	// without a lag.
+	Start     int64
 	Stamp     time.Time // the joint state's measurement time
 	Position  []float64 // joint positions (rad, model order)
 	Embedding Embedding // the latest embedding at Tick (Data nil: none)
-	// Prefix holds the committed actions for ticks [Tick, Tick+len(Prefix)/D), absolute joint
-	// targets (rad); empty unless the strategy is prefix.
+	// Prefix holds the committed actions for ticks [Start, Start+len(Prefix)/D), absolute joint
+	// targets (rad): the commands sent for the ticks before Tick, then the plan's; empty unless
+	// the strategy is prefix.
 	Prefix []float64
-	// Guide (guided strategy; empty otherwise) is the previous plan for ticks [Tick, Tick+H),
+	// Guide (guided strategy; empty otherwise) is the previous plan for ticks [Start, Start+H),
 	// H x D absolute targets padded by holding its last action, GuideWeights its per-row soft
 	// mask (chunk.GuideWeights), Frozen the number of leading rows that are committed (written
 	// back exactly) and GuidanceWeight the largest guidance weight beta.
@@ -49,7 +54,7 @@ type Request struct {
 }
 
 // Inferer computes a chunk for a request: H x D absolute joint targets (rad, model order) whose
-// row 0 is the action for req.Tick, written into dst.Data (len H*D, owned by the loop) with
+// row 0 is the action for req.Start, written into dst.Data (len H*D, owned by the loop) with
 // dst.H and dst.D set. It runs on the worker goroutine, one call at a time.
 type Inferer interface {
 	Shape() (h, d int)
@@ -393,7 +398,7 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 	} else if err := e.sample(f, e.x, req, &frozen); err != nil {
 		return err
 	}
-	dst.H, dst.D, dst.Start = e.h, e.d, req.Tick
+	dst.H, dst.D, dst.Start = e.h, e.d, req.Start
 	dst.Data = dst.Data[:e.h*e.d]
 	e.norm.UnnormalizeActions(dst.Data, e.x)
 	if e.frame == Relative {

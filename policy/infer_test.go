@@ -130,7 +130,7 @@ func TestExpertDeterministic(t *testing.T) {
 		return NewExpert(newPlanModel(30, 3), &ode.Fixed{Method: ode.Midpoint, Steps: 8}, n, 99)
 	}
 	a, b := mk(), mk()
-	req := &Request{Seq: 5, Tick: 100, Position: []float64{0.2, -0.1, 0.4},
+	req := &Request{Seq: 5, Tick: 100, Start: 100, Position: []float64{0.2, -0.1, 0.4},
 		Embedding: Embedding{Tokens: 1, Width: 3, Data: []float32{1, 1, 1}},
 		Prefix:    []float64{0.21, -0.11, 0.41, 0.22, -0.12, 0.42}}
 	ca := chunk.Chunk{Data: make([]float64, 90)}
@@ -393,7 +393,7 @@ func TestExpertRegressor(t *testing.T) {
 	m := &callModel{h: h, d: d, f: callField{n: h * d}}
 	e := NewExpert(m, &ode.Fixed{Method: ode.Midpoint, Steps: 5}, n, 3)
 	e.SetRegressor(true)
-	req := &Request{Seq: 1, Tick: 7, Position: []float64{0.1, 0.2, 0.3}, Prefix: []float64{0.5, 0.6, 0.7}}
+	req := &Request{Seq: 1, Tick: 7, Start: 7, Position: []float64{0.1, 0.2, 0.3}, Prefix: []float64{0.5, 0.6, 0.7}}
 	c := chunk.Chunk{Data: make([]float64, h*d)}
 	if err := e.Infer(&c, req); err != nil {
 		t.Fatal(err)

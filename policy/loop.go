@@ -56,6 +56,7 @@ type Loop struct {
 	planShown bool      // plan was last shown a non-empty plan
 	h, d      int
 	period    time.Duration
+	lag       int // the robot's lag in ticks (LagShift of Config.RobotLag): a chunk starts up to lag ticks before its request
 
 	m       safety.Machine
 	filter  *safety.Filter
@@ -97,6 +98,8 @@ type Loop struct {
 	req                  Request
 	reqGen               uint64
 	prefix               []float64
+	sent                 []float64 // the commands of the last lag ticks: tick j's in row j mod lag (lag x D)
+	sentAt               []int64   // the tick each row of sent is for; -1: none
 	guideW               []float64
 	res                  chunk.Chunk // written by the worker between a request and its result
 	resBuf               []float64   // res.Data's storage, restored before every request
@@ -106,6 +109,7 @@ type Loop struct {
 	hadPlan              bool // a chunk was spliced since the last start
 	cold                 bool // the worker's first result has been seen
 	delays               []int
+	coldDelay            int // the first chunk's delay (-1: none yet), for shift until one after it is measured
 	delayN               int
 	delayI               int
 	prevNow              time.Time
@@ -115,7 +119,9 @@ type Loop struct {
 	lastStamp, prevStamp time.Time
 	everState            bool // a joint state has been read
 	vel                  []float64
-	embSeen              *float32 // the Data of the last embedding validated (its first element), and its verdict
+	refReader            robot.ReferenceReader // the driver's, if it is one
+	ref                  []float64             // its reference, read at a start
+	embSeen              *float32              // the Data of the last embedding validated (its first element), and its verdict
 	embStamp             time.Time
 	embErr               error
 
@@ -155,6 +161,10 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 		return nil, fmt.Errorf("policy: threshold %d must be below the horizon %d: %w", cfg.Threshold, h, ErrConfig)
 	}
 	cfg = cfg.withDefaults(h)
+	lag := LagShift(cfg.RobotLag, cfg.Rate)
+	if lag >= h {
+		return nil, fmt.Errorf("policy: robot_lag %v is %d ticks at %g Hz, not below the horizon %d: %w", cfg.RobotLag, lag, cfg.Rate, h, ErrConfig)
+	}
 	lim, err := safety.Resolve(model, &cfg.Limits)
 	if err != nil {
 		return nil, fmt.Errorf("policy: limits: %w", err)
@@ -166,25 +176,34 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	}
 	l := &Loop{
 		cfg: cfg, drv: deps.Driver, inf: deps.Inferer, clock: deps.Clock, log: deps.Logger, rec: deps.Recorder, src: deps.Embeddings, plan: deps.Plan,
-		h: h, d: d, period: per,
-		filter:  safety.NewFilter(lim, per.Seconds()),
-		guard:   safety.NewStateGuard(lim, cfg.Watchdog.StateTolerance),
-		wd:      safety.NewWatchdogs(64),
-		splicer: sp,
-		meter:   chunk.NewMeter(d, per.Seconds(), cfg.Chunk.BlendTicks+3),
-		tel:     newTelemetry(cfg.Chunk.Strategy),
-		reqCh:   make(chan *Request, 1),
-		resCh:   make(chan result, 1),
-		st:      robot.NewState(d),
-		cmd:     robot.Command{Position: make([]float64, d)},
-		target:  make([]float64, d),
-		prefix:  make([]float64, h*d),
-		guideW:  make([]float64, h),
-		resBuf:  make([]float64, h*d),
-		delays:  make([]int, cfg.DelayWindow),
+		h: h, d: d, period: per, lag: lag,
+		filter:    safety.NewFilter(lim, per.Seconds()),
+		guard:     safety.NewStateGuard(lim, cfg.Watchdog.StateTolerance),
+		wd:        safety.NewWatchdogs(64),
+		splicer:   sp,
+		meter:     chunk.NewMeter(d, per.Seconds(), cfg.Chunk.BlendTicks+3),
+		tel:       newTelemetry(cfg.Chunk.Strategy),
+		reqCh:     make(chan *Request, 1),
+		resCh:     make(chan result, 1),
+		st:        robot.NewState(d),
+		cmd:       robot.Command{Position: make([]float64, d)},
+		target:    make([]float64, d),
+		prefix:    make([]float64, h*d),
+		guideW:    make([]float64, h),
+		resBuf:    make([]float64, h*d),
+		delays:    make([]int, cfg.DelayWindow),
+		coldDelay: -1,
+		sent:      make([]float64, lag*d),
+		sentAt:    make([]int64, lag),
+	}
+	for i := range l.sentAt {
+		l.sentAt[i] = -1
 	}
 	l.req.Position = make([]float64, d)
 	l.lastPos, l.prevPos, l.vel = make([]float64, d), make([]float64, d), make([]float64, d)
+	if rr, ok := deps.Driver.(robot.ReferenceReader); ok {
+		l.refReader, l.ref = rr, make([]float64, d)
+	}
 	if l.plan != nil {
 		l.planBuf = make([]float64, h*d)
 	}
@@ -632,8 +651,16 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 				return nil // wait for a fresh joint state to start from (StateStale is active)
 			}
 			// Start from the robot's motion, not from rest: another node may have left it
-			// moving (a killed instance, a second one taking the name).
-			if err := l.filter.ResetMoving(l.st.Position, l.measuredVelocity()); err != nil {
+			// moving (a killed instance, a second one taking the name). When the driver knows
+			// the position the robot holds from the controller before (robot.ReferenceReader)
+			// and the robot is near it, start from that at rest: a lagging robot's measured
+			// position differs from its reference by the tracking error, a step at the robot.
+			pos, vel := l.st.Position, l.measuredVelocity()
+			if l.refReader != nil && l.refReader.ReadReference(l.ref) && l.nearReference() {
+				pos, vel = l.ref, nil
+				l.log.Info("policy: starting from the position the robot holds from the controller before", "tick", k)
+			}
+			if err := l.filter.ResetMoving(pos, vel); err != nil {
 				l.fault(k, now, err.Error())
 				return nil
 			}
@@ -678,6 +705,13 @@ func (l *Loop) tick(k int64, now, deadline time.Time) error {
 	if err := l.out.send(k, now, planned, !l.obsAt.IsZero()); err != nil {
 		return err
 	}
+	if l.lag > 0 {
+		// What the robot was commanded at tick k (the filter's last command: a command the
+		// driver refused leaves the one before), for the committed rows of a lagged request.
+		i := int(k % int64(l.lag))
+		l.filter.Last(l.sent[i*l.d : (i+1)*l.d])
+		l.sentAt[i] = k
+	}
 	if !l.obsAt.IsZero() {
 		t.ObsToCommand.Record(l.clock.Now().Sub(l.obsAt).Seconds())
 	}
@@ -716,6 +750,21 @@ const maxVelocityGap = 200 * time.Millisecond
 // measured ones (JointState.velocity) when any is non-zero and all are finite, else the
 // difference of the last two distinct states' positions when they are at most maxVelocityGap
 // apart, else nil (at rest).
+// nearReference reports whether every measured position lies within the state tolerance
+// (watchdog.state_tolerance) of l.ref.
+func (l *Loop) nearReference() bool {
+	tol := l.cfg.Watchdog.StateTolerance
+	if tol <= 0 {
+		tol = safety.DefaultStateTolerance
+	}
+	for i, r := range l.ref {
+		if !(math.Abs(r-l.st.Position[i]) <= tol) {
+			return false
+		}
+	}
+	return true
+}
+
 func (l *Loop) measuredVelocity() []float64 {
 	v := l.st.Velocity
 	if len(v) == l.d {
@@ -786,10 +835,13 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 	t := l.tel
 	t.Inference.Record(r.latency.Seconds())
 	c := &l.res
-	c.Start = l.req.Tick // the loop's bookkeeping, not the inferer's
-	d := k - c.Start
+	c.Start = l.req.Start // the loop's bookkeeping, not the inferer's
+	d := k - l.req.Tick   // the inference's delay; the chunk's first lag+d rows are in the past
 	wasCold := !l.cold
 	l.cold = true
+	if wasCold && r.err == nil {
+		l.coldDelay = int(d)
+	}
 	if !wasCold && l.reqGen == l.gen && r.err == nil {
 		l.delays[l.delayI] = int(d)
 		l.delayI = (l.delayI + 1) % len(l.delays)
@@ -830,17 +882,22 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 	l.lastAccept.Store(k)
 	t.Delay.Record(float64(d))
 	t.QueueDepth.Record(float64(max(l.splicer.End()-k, 0)))
-	if d >= int64(l.h) {
+	if k-c.Start >= int64(l.h) {
 		t.Late.Add(1)
-		l.wd.Fire(safety.ChunkLate, k, now, float64(d))
+		l.wd.Fire(safety.ChunkLate, k, now, float64(k-c.Start))
 		return
 	}
 	// Rows are in the past for the ticks the robot spent executing the plan. If the plan ended
-	// at tick e before the arrival (or there was none: the cold start), the robot has held
-	// still since e, so only the rows before e are consumed and the chunk resumes from there
-	// at tick k, instead of jumping d rows ahead of the robot.
+	// at tick e before the arrival, the robot has held still since e, so only the rows before e
+	// are consumed and the chunk resumes from there at tick k, instead of jumping d rows ahead
+	// of the robot; if there was none (End 0: the cold start, or a plan dropped), none are, not
+	// even the lag's rows before the request (the robot held still then too).
 	if e := l.splicer.End(); e < k {
-		c.Start = k - max(e-c.Start, 0)
+		consumed := int64(0)
+		if e > 0 {
+			consumed = max(e-c.Start, 0)
+		}
+		c.Start = k - consumed
 	}
 	// The committed rows are the plan's own actions (the Expert writes them back; this makes
 	// it so for any Inferer): the splicer hands over after them.
@@ -905,35 +962,44 @@ func (l *Loop) request(k int64, emb Embedding) {
 	l.seq++
 	r.Seq, r.Tick, r.Stamp, r.Embedding = l.seq, k, l.st.Stamp, emb
 	copy(r.Position, l.st.Position)
+	// The state read at k reflects the commands of k - lag: the chunk starts there, its first
+	// lag rows are the commands already sent since (past), then the plan's.
+	lag, d := l.shift(), l.d
+	r.Start = k - int64(lag)
 	r.Prefix = nil
 	if l.cfg.Chunk.Strategy == chunk.Prefix && l.cold {
-		p := min(l.delayEstimate()+l.cfg.DelayMargin, l.h-1)
+		p := min(lag+l.delayEstimate()+l.cfg.DelayMargin, l.h-1)
+		l.past(l.prefix[:lag*d], k, lag)
+		f, fut := max(p-lag, 0), l.prefix[lag*d:]
 		if left := l.splicer.End() - k; left > 0 {
 			// The plan's actions from k on, up to the estimated arrival but not past the plan's
 			// end: if the chunk comes later, the robot holds the plan's last action meanwhile,
 			// which is where the expert continues from.
-			p = min(p, int(left))
-			chunk.Committed(l.prefix[:p*l.d], l.splicer, k, p, l.d)
+			f = min(f, int(left))
+			chunk.Committed(fut[:f*d], l.splicer, k, f, d)
 		} else {
 			// No plan: the robot holds the last command, and that is what is committed.
-			for i := range p {
-				l.filter.Last(l.prefix[i*l.d : (i+1)*l.d])
+			for i := range f {
+				l.filter.Last(fut[i*d : (i+1)*d])
 			}
 		}
-		if p > 0 {
-			r.Prefix = l.prefix[:p*l.d]
+		if p = lag + f; p > 0 {
+			r.Prefix = l.prefix[:p*d]
 		}
 	}
 	r.Guide, r.GuideWeights, r.Frozen = nil, nil, 0
 	if l.cfg.Chunk.Strategy == chunk.Guided && l.cold {
-		p := min(l.delayEstimate()+l.cfg.DelayMargin, l.h-1)
-		left := int(max(min(l.splicer.End()-k, int64(l.h)), 0))
+		p := min(lag+l.delayEstimate()+l.cfg.DelayMargin, l.h-1)
+		l.past(l.prefix[:lag*d], k, lag)
+		fut := l.prefix[lag*d:]
+		left := int(max(min(l.splicer.End()-k, int64(l.h-lag)), 0))
 		if left > 0 {
+			left += lag // the rows the previous plan covers, from Start
 			p = min(p, left)
-			chunk.Committed(l.prefix, l.splicer, k, l.h, l.d)
+			chunk.Committed(fut, l.splicer, k, l.h-lag, d)
 		} else {
-			for i := range l.h {
-				l.filter.Last(l.prefix[i*l.d : (i+1)*l.d])
+			for i := range l.h - lag {
+				l.filter.Last(fut[i*d : (i+1)*d])
 			}
 			left = p
 		}
@@ -952,6 +1018,47 @@ func (l *Loop) request(k int64, emb Embedding) {
 		l.inflight = true
 		l.tel.Requests.Add(1)
 	default: // cannot happen: nothing is in flight
+	}
+}
+
+// shift returns the ticks a chunk asked for now starts before its request: the robot's lag,
+// but no more than leaves the chunk, at its arrival after the estimated delay d, d + m rows
+// beyond it (H - shift - d >= d + m, m the delay margin, at least 1 by default), so that the
+// next chunk, asked for at once, arrives before the plan runs out even when it is m - 1 ticks
+// later than the estimate. A slow expert (d near H/2) thus gets a smaller shift, down to none:
+// the rest of the lag is then executed as if it were not there, as without RobotLag. d is the
+// delay estimate; until a delay after the cold start is measured, the cold start's own (longer
+// than the others on a real machine: lazy allocation, caches; so the shift errs short), and
+// before that the whole lag (the cold start's chunk starts at its arrival anyway).
+func (l *Loop) shift() int {
+	est := l.coldDelay
+	if l.delayN > 0 {
+		est = l.delayEstimate()
+	}
+	if l.lag == 0 || est < 0 {
+		return l.lag
+	}
+	return min(l.lag, max(l.h-2*est-l.cfg.DelayMargin, 0))
+}
+
+// past writes into dst (n x D, n <= lag) the commands sent for the ticks [k-n, k). A tick with
+// none recorded (the loop was idle, or had not started) takes the next tick's, the last one the
+// filter's last command: what the robot held.
+func (l *Loop) past(dst []float64, k int64, n int) {
+	d := l.d
+	for i := n - 1; i >= 0; i-- {
+		row := dst[i*d : (i+1)*d]
+		if j := k - int64(n-i); j >= 0 {
+			if r := int(j % int64(l.lag)); l.sentAt[r] == j {
+				copy(row, l.sent[r*d:(r+1)*d])
+				continue
+			}
+		}
+		if i == n-1 {
+			l.filter.Last(row)
+		} else {
+			copy(row, dst[(i+1)*d:(i+2)*d])
+		}
 	}
 }
 

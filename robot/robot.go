@@ -227,6 +227,16 @@ type TrajectoryWriter interface {
 	WriteTrajectory(tr *Trajectory) error
 }
 
+// ReferenceReader is a Driver that may know the position the robot holds from a controller
+// that commanded it before this one (on ROS: the last command another node sent on the command
+// topic, seen while waiting for that node to go). A position-controlled robot holds its last
+// command, not its measured position, so a loop starting there continues the robot's command
+// stream without a step. ReadReference copies it (model order) into dst and reports true; false
+// when none is known, or once this driver has sent a command of its own.
+type ReferenceReader interface {
+	ReadReference(dst []float64) bool
+}
+
 // Errors.
 var (
 	ErrNoState = errors.New("robot: no joint state yet")

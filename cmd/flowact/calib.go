@@ -44,6 +44,7 @@ type calibOptions struct {
 
 	// latency
 	calibration string
+	writeLag    bool
 	policy      string
 	rate        float64
 	duration    time.Duration
@@ -135,14 +136,18 @@ with small seeded random targets shaped by the safety filter (the robot's limits
 the policy's loop.limits), record commanded and measured positions every control tick, and
 cross-correlate them (calib/doc.go). Reports the lag in seconds and in control ticks at --rate
 with a 95% confidence interval. With --policy FILE it writes the lag into that file's
-loop.robot_lag, whose ticks the loop adds to its delay margin (policy.Config.RobotLag); the
-rest of the file is kept as it is. In the simulator that extra margin lowered closed-loop
-success (docs/calibration.md): measure, then evaluate before you keep it.
+loop.robot_lag (policy.Config.RobotLag): the loop then starts each chunk that many ticks
+before its request, since the state it read reflects the commands sent then, and conditions
+it on the commands sent since; the rest of the file is kept as it is. docs/calibration.md
+shows what that does to closed-loop success in the simulator.
 
 The robot must be in joint units, or given a calibration file (--calibration) that maps its
 motor units; a simulator with a motor face (--sim-config with motors) without --calibration
-uses the nominal transmissions.`,
+uses the nominal transmissions. With --write-lag the lag is written into the --calibration
+file (its lag: key; the rest is rewritten as it was read), where flowact run --calib reads it:
+the lag is the robot's, not the policy's.`,
 		Example: `  flowact calib latency --sim --sim-config lag.yaml --rate 50 --policy my-policy.yaml
+  flowact calib latency --robot arm5 --master http://10.0.0.2:11311/ --calibration arm5.yaml --write-lag
   flowact calib latency --robot ur5 --master http://10.0.0.2:11311/ --rate 125 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCalibLatency(cmd, &o) },
@@ -150,6 +155,7 @@ uses the nominal transmissions.`,
 	o.commonFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.calibration, "calibration", "", "calibration file mapping the robot's motor units to joints")
+	f.BoolVar(&o.writeLag, "write-lag", false, "write the measured lag into the --calibration file (lag:)")
 	f.StringVar(&o.policy, "policy", "", "policy file on disk: its loop rate and limits are used, and loop.robot_lag is written")
 	f.Float64Var(&o.rate, "rate", 0, "control rate, Hz (default: the policy's loop.rate, else 100)")
 	f.DurationVar(&o.duration, "duration", 20*time.Second, "length of the excitation")
@@ -235,7 +241,9 @@ func openCalibTarget(cmd *cobra.Command, o *calibOptions, motors bool) (*target,
 		return nil, err
 	}
 	rc.EnsureDefaults()
-	n, err := ros.New(ros.Config{Name: o.name, MasterURI: o.master, Logger: log, MotorUnits: true,
+	// One node, no command connection: the procedure does not stop on a shutdown request from
+	// outside, so that would only keep it commanding after a rosnode kill.
+	n, err := ros.New(ros.Config{Name: o.name, MasterURI: o.master, Logger: log, MotorUnits: true, SingleNode: true,
 		Topics: ros.Topics{JointStates: rc.Topics.JointStates, Command: rc.Topics.Command, Trajectory: rc.Topics.Trajectory}}, m, ros.Handlers{})
 	if err != nil {
 		return nil, usageError{err}
@@ -410,11 +418,16 @@ type latencyResult struct {
 	High     float64   `json:"ci95_high_ticks"`
 	Segments []float64 `json:"segments_ticks"`
 	Peak     float64   `json:"correlation_peak"`
-	Margin   int       `json:"delay_margin_ticks"`
+	Shift    int       `json:"shift_ticks"` // policy.LagShift: the ticks a chunk starts before its request
 	Policy   string    `json:"policy,omitempty"`
+	// Calibration is the calibration file the lag was written into (--write-lag).
+	Calibration string `json:"calibration,omitempty"`
 }
 
 func runCalibLatency(cmd *cobra.Command, o *calibOptions) error {
+	if o.writeLag && o.calibration == "" {
+		return usagef("calib latency: --write-lag writes into the --calibration file: give one")
+	}
 	var pf *PolicyFile
 	if o.policy != "" {
 		if _, err := os.Stat(o.policy); err != nil {
@@ -477,12 +490,23 @@ func runCalibLatency(cmd *cobra.Command, o *calibOptions) error {
 	}
 	lag := time.Duration(math.Round(lat.Seconds*1e6)) * time.Microsecond
 	res := latencyResult{Robot: t.m.Name, Rate: rate, Seconds: lat.Seconds, Ticks: lat.Ticks, Low: lat.Low, High: lat.High,
-		Segments: lat.Segments, Peak: lat.Peak, Margin: policy.LagTicks(lag, rate)}
+		Segments: lat.Segments, Peak: lat.Peak, Shift: policy.LagShift(lag, rate)}
 	if pf != nil {
 		if err := writeRobotLag(o.policy, lag); err != nil {
 			return err
 		}
 		res.Policy = o.policy
+	}
+	if o.writeLag {
+		file.Lag = lag
+		data, err := file.Marshal()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.calibration, data, 0o644); err != nil {
+			return fmt.Errorf("calib latency: %w", err)
+		}
+		res.Calibration = o.calibration
 	}
 	out := cmd.OutOrStdout()
 	if o.jsonOut {
@@ -493,7 +517,10 @@ func runCalibLatency(cmd *cobra.Command, o *calibOptions) error {
 	fmt.Fprintf(out, "flowact calib latency: %s at %g Hz: lag %.1f ms = %.2f ticks (95%% CI [%.2f, %.2f] ticks, correlation %.3f, %d segments)\n",
 		t.m.Name, rate, 1e3*lat.Seconds, lat.Ticks, lat.Low, lat.High, lat.Peak, len(lat.Segments))
 	if pf != nil {
-		fmt.Fprintf(out, "flowact calib latency: wrote loop.robot_lag: %v to %s (+%d ticks of delay margin)\n", lag, o.policy, res.Margin)
+		fmt.Fprintf(out, "flowact calib latency: wrote loop.robot_lag: %v to %s (chunks start %d ticks before their request)\n", lag, o.policy, res.Shift)
+	}
+	if o.writeLag {
+		fmt.Fprintf(out, "flowact calib latency: wrote lag: %v to %s (flowact run --calib reads it)\n", lag, o.calibration)
 	}
 	return nil
 }

@@ -272,7 +272,7 @@ func runDemo(ctx context.Context, o demoOptions, status io.Writer, log *slog.Log
 		fmt.Fprintf(status, "flowact demo: fleet hub %s (embedded), robot %q: telemetry on %s, episodes in stream %s\n",
 			d.fleet.srv.ClientURL(), demoFleetID, fleet.TelemetrySubject(demoFleetID), fleet.EpisodeStream(demoFleetID))
 	}
-	if d.rt, err = newRuntime(lp, rosCfg, false, defaultConnectTimeout, log, link); err != nil {
+	if d.rt, err = newRuntime(lp, rosCfg, nil, false, defaultConnectTimeout, log, link); err != nil {
 		return nil, err
 	}
 	rctx, rcancel := context.WithCancel(ctx)

@@ -89,7 +89,7 @@ func sortedKeys(m map[string]bool) []string {
 var privateParams = map[string][]string{
 	"sim": {"robot", "rate", "sim-time", "speed", "task", "seed", "publish-embedding", "embedding-type",
 		"config", "connect-timeout", "log-level"},
-	"run": {"policy", "checkpoint", "robot", "embedding-type", "nats-embedding", "nats", "fleet-id",
+	"run": {"policy", "checkpoint", "robot", "calib", "embedding-type", "nats-embedding", "nats", "fleet-id",
 		"record", "episode-max", "start", "connect-timeout", "log-level"},
 }
 

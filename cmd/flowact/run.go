@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/flowact/flowact/calib"
 	"github.com/flowact/flowact/cmd/flowact/internal/onboard"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/robot"
@@ -31,6 +32,7 @@ type runOptions struct {
 	connectTimeout time.Duration
 	logLevel       string
 	nats, fleetID  string
+	calib          string
 	record         bool
 	episodeMax     time.Duration
 }
@@ -57,6 +59,14 @@ control loop as the ROS node /flowact:
        latency, clamps, watchdogs)
   srv  ~start ~stop ~hold ~reset (std_srvs/Trigger)
 
+With --calib FILE (a calibration file, as flowact calib motors writes it) the robot speaks
+motor units on those topics: joint states are read in encoder ticks (or motor rad) and mapped
+to joint angles, and commands and trajectories are mapped back to motor units, by the file's
+transmissions (calib/doc.go); the file must fit the robot (its name, every actuated joint, the
+wrap rule against each joint's travel). Its lag (lag:, written by flowact calib latency
+--write-lag) becomes the loop's robot_lag, unless the policy file sets a different one, which
+is refused. Without --calib the robot must speak joint angles (rad, m).
+
 With --nats (the fleet link), the loop's telemetry goes to NATS and what the policy does is
 recorded as episodes in the robot's JetStream stream: an episode from each ~start (or --start)
 to the next ~stop, fault or shutdown, cut at --episode-max; the joint states the loop read, its
@@ -66,7 +76,7 @@ queue (drops counted in the telemetry); a disk spool covers a link that is down.
 ROS arguments work as with roscpp nodes: from:=to remaps a topic or service, __name:= and
 __ns:= rename the node, __master:= (or --master, or ROS_MASTER_URI) picks the master, and
 _key:=value sets a private parameter (~key) and the flag of its name (_log_level:=debug is
---log-level debug; settable: _policy _checkpoint _robot _embedding_type _nats_embedding _nats
+--log-level debug; settable: _policy _checkpoint _robot _calib _embedding_type _nats_embedding _nats
 _fleet_id _record _episode_max _start _connect_timeout _log_level); any other private parameter is an error. The master must answer within --connect-timeout.
 SIGINT or SIGTERM decelerates the robot to a stop within its limits, unregisters from the
 master and exits 0.`,
@@ -115,6 +125,13 @@ master and exits 0.`,
 				return err
 			}
 			defer lp.Close()
+			var set *calib.Set
+			if o.calib != "" {
+				h, _ := lp.ck.Shape()
+				if set, err = readCalibration(o.calib, lp.rb.Model, &lp.file.Loop, h); err != nil {
+					return err
+				}
+			}
 			if o.nats != "" {
 				pf.Fleet.URL = o.nats
 			}
@@ -142,9 +159,14 @@ master and exits 0.`,
 			} else if remote {
 				return usagef("--nats-embedding %s: the fleet link is off (set --nats or fleet.url)", o.natsEmbedding)
 			}
-			rt, err := newRuntime(lp, rc, o.start, o.connectTimeout, log, link)
+			rt, err := newRuntime(lp, rc, set, o.start, o.connectTimeout, log, link)
 			if err != nil {
 				return err
+			}
+			if set != nil {
+				lag := lp.file.Loop.RobotLag
+				log.Info("run: the robot speaks motor units", "calib", o.calib, "robot_lag", lag,
+					"shift_ticks", policy.LagShift(lag, 1/rt.Loop().Period().Seconds()))
 			}
 			if link != nil {
 				return link.runWith(cmd.Context(), rt.Run)
@@ -176,6 +198,7 @@ master and exits 0.`,
 	f.BoolVar(&o.start, "start", true, "execute chunks as soon as joint states and an embedding arrive (false: stay idle until ~start is called)")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", defaultConnectTimeout, "how long to wait for the ROS master at start (0 or negative: as long as it takes)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
+	f.StringVar(&o.calib, "calib", "", "calibration file: the robot speaks motor units, mapped by its transmissions; its lag feeds the loop")
 	legacyFlag(cmd, "embedding", "--embedding-type TYPE, or --nats-embedding SUBJECT for nats:SUBJECT")
 	return cmd
 }
@@ -209,6 +232,35 @@ func logLevel(f *pflag.FlagSet, level string, debug bool) string {
 	return level
 }
 
+// readCalibration reads the calibration file at name for `run --calib`: its transmissions bound
+// to model m, and its lag, which it writes into loop.RobotLag (a policy that sets another lag,
+// or a lag of h ticks or more at the loop's rate, the model's horizon h, is refused). Errors
+// name the file, and the joint and field or key.
+func readCalibration(name string, m *robot.Model, loop *policy.Config, h int) (*calib.Set, error) {
+	f, err := calib.ReadFile(name)
+	if err != nil {
+		return nil, usagef("run: --calib: %v", oneLine(err))
+	}
+	set, _, err := calib.Resolve(m, f, nil, nil)
+	if err != nil {
+		return nil, usagef("run: --calib %s: %v", name, err)
+	}
+	if f.Lag > 0 {
+		if loop.RobotLag > 0 && loop.RobotLag != f.Lag {
+			return nil, usagef("run: --calib %s: lag: %v, but the policy's loop.robot_lag is %v: keep one", name, f.Lag, loop.RobotLag)
+		}
+		rate := loop.Rate
+		if rate == 0 {
+			rate = 100 // policy.Config's default
+		}
+		if n := policy.LagShift(f.Lag, rate); n >= h {
+			return nil, usagef("run: --calib %s: lag: %v is %d ticks at %g Hz, not below the model's horizon %d", name, f.Lag, n, rate, h)
+		}
+		loop.RobotLag = f.Lag
+	}
+	return set, nil
+}
+
 // newLogger returns a text logger writing to w at the named level.
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
@@ -235,8 +287,9 @@ const defaultConnectTimeout = 10 * time.Second
 
 // newRuntime wires a loaded policy into the onboard runtime: the robot's controller topics from
 // its robot.yaml (unless rc names them), the expert (normalize -> sampler -> unnormalize,
-// seeded by the policy file), the loop config. `run` and `demo` both build their runtime here.
-func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time.Duration, log *slog.Logger, link *fleetLink) (*onboard.Runtime, error) {
+// seeded by the policy file), the loop config, and the transmissions when the robot speaks motor
+// units (set; nil: joint units). `run` and `demo` both build their runtime here.
+func newRuntime(lp *loadedPolicy, rc ros.Config, set *calib.Set, start bool, connectTimeout time.Duration, log *slog.Logger, link *fleetLink) (*onboard.Runtime, error) {
 	_, robotCfg, err := openRobot(lp.file.Robot)
 	if err != nil {
 		return nil, err
@@ -257,7 +310,7 @@ func newRuntime(lp *loadedPolicy, rc ros.Config, start bool, connectTimeout time
 		return nil, err
 	}
 	var inf policy.Inferer = expert
-	oc := onboard.Config{ROS: rc, Loop: loopCfg, Start: start, Logger: log, EELink: robotCfg.EELink}
+	oc := onboard.Config{ROS: rc, Loop: loopCfg, Start: start, Logger: log, EELink: robotCfg.EELink, Transmissions: set}
 	if link != nil {
 		inf = link.wire(&oc, inf, loopCfg.Seed)
 	}

@@ -39,6 +39,7 @@ type trainOptions struct {
 	warmup      int
 	ema         float64
 	maxPrefix   int
+	coldPrefix  float64 // --cold-prefix: share of examples with no prefix (0: uniform 0..max)
 	valFraction float64
 	seed        uint64
 	all         bool
@@ -175,6 +176,7 @@ collect commands for the data and the figures):
 	f.StringVar(&o.dtype, "weights-dtype", ckpt.DTypeF32, "how model.safetensors stores the weights: F32, or F16 (half the size; each weight rounded to the nearest half-precision value)")
 	f.IntVar(&o.threads, "threads", 1, "matrix-product threads, 1 or 2 (the results do not depend on it)")
 	f.IntVar(&o.maxPrefix, "max-prefix", 20, "largest committed prefix trained for (real-time chunking); 0 for none")
+	f.Float64Var(&o.coldPrefix, "cold-prefix", 0, "share of examples trained with no prefix (the cold start), the others with 1..--max-prefix (0: every length 0..--max-prefix alike)")
 	f.Float64Var(&o.valFraction, "val", 0.1, "fraction of episodes held out for validation")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the initialization, the split and every batch")
 	f.BoolVar(&o.all, "all", false, "train on failed episodes too")
@@ -218,6 +220,10 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		return nil, usagef("train: --ema %g: want 0 (raw weights) or a decay in (0, 1)", o.ema)
 	case o.maxPrefix < 0:
 		return nil, usagef("train: --max-prefix %d: want 0 (none) or more steps", o.maxPrefix)
+	case !(o.coldPrefix >= 0 && o.coldPrefix < 1):
+		return nil, usagef("train: --cold-prefix %g: want a share in [0, 1)", o.coldPrefix)
+	case o.coldPrefix > 0 && o.maxPrefix == 0:
+		return nil, usagef("train: --cold-prefix %g needs --max-prefix above 0 (without prefixes every example is a cold start)", o.coldPrefix)
 	case o.saveEvery < 0:
 		return nil, usagef("train: --save-every %d: want 0 (only at the end) or more steps", o.saveEvery)
 	}
@@ -360,6 +366,9 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	}
 	command := fmt.Sprintf("flowact train --data %s --arch %s --steps %d --batch %d --horizon %d --hidden %d --layers %d --lr %g --min-lr %g --warmup %d --ema %g --max-prefix %d --frame %s --state %s --val %g --seed %d --weights-dtype %s",
 		filepath.Base(o.data), o.arch, o.steps, o.batch, o.horizon, o.hidden, o.layers, o.lr, o.minLR, o.warmup, o.ema, o.maxPrefix, frame, o.state, o.valFraction, o.seed, o.dtype)
+	if o.coldPrefix > 0 {
+		command += fmt.Sprintf(" --cold-prefix %g", o.coldPrefix)
+	}
 	if objective != train.FlowMatching {
 		command += " --objective regression"
 	}
@@ -370,7 +379,7 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	tcfg := train.Config{
 		Steps: o.steps, BatchSize: o.batch, LR: o.lr, MinLR: o.minLR, Warmup: min(o.warmup, o.steps),
 		Clip: 1, EMA: o.ema, Seed: o.seed, Scheduler: sched, TimeDist: tdist, Objective: objective,
-		MaxPrefix: min(o.maxPrefix, o.horizon-1), ValEvery: max(o.steps/10, 1),
+		MaxPrefix: min(o.maxPrefix, o.horizon-1), ColdPrefix: o.coldPrefix, ValEvery: max(o.steps/10, 1),
 		Progress: progress, LogEvery: max(o.steps/50, 1), Threads: o.threads,
 	}
 	if len(valEps) == 0 {

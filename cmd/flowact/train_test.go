@@ -129,12 +129,20 @@ func TestTrainUsage(t *testing.T) {
 		{"--ema", "1", "train: --ema 1: want 0 (raw weights) or a decay in (0, 1)"},
 		{"--ema", "-0.5", "train: --ema -0.5: want 0 (raw weights) or a decay in (0, 1)"},
 		{"--max-prefix", "-2", "train: --max-prefix -2: want 0 (none) or more steps"},
+		{"--cold-prefix", "1", "train: --cold-prefix 1: want a share in [0, 1)"},
+		{"--cold-prefix", "-0.1", "train: --cold-prefix -0.1: want a share in [0, 1)"},
+		{"--cold-prefix", "NaN", "train: --cold-prefix NaN: want a share in [0, 1)"},
 		{"--threads", "3", "train: --threads 3: want 1 or 2"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), "train", "--data", filepath.Join(empty, "nope"), "--out", empty, tc.flag, tc.value)
 		if want := "flowact: " + tc.want + "\n"; code != 2 || stderr != want {
 			t.Errorf("%s %s: exit %d, stderr %q; want 2 and %q", tc.flag, tc.value, code, stderr, want)
 		}
+	}
+	// A cold-start share without prefixes: every example would be a cold start anyway.
+	code, _, stderr := runCLI(t, context.Background(), "train", "--data", filepath.Join(empty, "nope"), "--out", empty, "--max-prefix", "0", "--cold-prefix", "0.2")
+	if want := "flowact: train: --cold-prefix 0.2 needs --max-prefix above 0 (without prefixes every example is a cold start)\n"; code != 2 || stderr != want {
+		t.Errorf("--max-prefix 0 --cold-prefix 0.2: exit %d, stderr %q; want 2 and %q", code, stderr, want)
 	}
 }
 

@@ -22,7 +22,9 @@
 // error over the entries that count: padded action dimensions (Batch.DimMask), padded chunk
 // tails (Batch.Len) and committed prefix steps are excluded. Each example commits
 // d ~ U{0..MaxPrefix} leading steps (training-time real-time chunking, Black et al. 2025): they
-// are fed clean, with the MLP's mask channel set or the transformer's token time 1.
+// are fed clean, with the MLP's mask channel set or the transformer's token time 1. With
+// ColdPrefix c > 0 a share c of the examples has no prefix (the cold start) and the others
+// d ~ U{1..MaxPrefix}.
 //
 // # Optimization
 //

@@ -80,7 +80,12 @@ type Config struct {
 	// MaxPrefix is the largest committed prefix: each example commits d ~ U{0..MaxPrefix}
 	// (capped at its valid length) leading steps, fed clean and left out of the loss. Default 0.
 	MaxPrefix int
-	Objective Objective
+	// ColdPrefix is the share of examples trained with no prefix (the cold start: a loop's first
+	// chunk, or any chunk after the plan ran out); the others commit d ~ U{1..MaxPrefix}. With
+	// MaxPrefix 20 the uniform draw gives the cold start 1 example in 21. 0 keeps the uniform
+	// U{0..MaxPrefix} (and its random draws, so former runs repeat bit for bit); in [0, 1).
+	ColdPrefix float64
+	Objective  Objective
 
 	// ValEvery is the validation period in steps (0: only at the end, if a validation source
 	// is given); ValBatches the number of validation batches (default 4).
@@ -160,6 +165,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: decay %g, clip %g, ema %g", ErrConfig, c.Decay, c.Clip, c.EMA)
 	case c.MaxPrefix < 0:
 		return fmt.Errorf("%w: max prefix %d", ErrConfig, c.MaxPrefix)
+	case !(c.ColdPrefix >= 0 && c.ColdPrefix < 1):
+		return fmt.Errorf("%w: cold prefix share %g not in [0, 1)", ErrConfig, c.ColdPrefix)
+	case c.ColdPrefix > 0 && c.MaxPrefix == 0:
+		return fmt.Errorf("%w: cold prefix share %g without a max prefix", ErrConfig, c.ColdPrefix)
 	case c.Threads < 0 || c.Threads > 2:
 		return fmt.Errorf("%w: threads %d, want 1 or 2 (0 means 1)", ErrConfig, c.Threads)
 	case c.Objective != FlowMatching && c.Objective != Regression:
@@ -328,7 +337,12 @@ func (t *Trainer) prepare(src Source, r *rand.Rand) (float64, error) {
 		n := bt.steps(i)
 		dp := 0
 		if t.cfg.MaxPrefix > 0 && t.cfg.Objective == FlowMatching {
-			dp = min(r.IntN(t.cfg.MaxPrefix+1), n)
+			switch {
+			case t.cfg.ColdPrefix == 0:
+				dp = min(r.IntN(t.cfg.MaxPrefix+1), n)
+			case r.Float64() >= t.cfg.ColdPrefix:
+				dp = min(1+r.IntN(t.cfg.MaxPrefix), n)
+			}
 		}
 		tt := t.cfg.TimeDist.Sample(r)
 		if t.cfg.Objective == Regression {

@@ -52,10 +52,15 @@ func (c *Clock) end() {
 	c.mu.Unlock()
 }
 
-// detach freezes sim time at its current value while the connection gn closes.
+// detach freezes sim time at its current value while the connection gn closes. A clock that
+// follows another connection already (the command connection's) is left as it is.
 func (c *Clock) detach(gn *goroslib.Node) {
 	c.mu.Lock()
-	if c.gn == gn && c.sim {
+	if c.gn != gn {
+		c.mu.Unlock()
+		return
+	}
+	if c.sim {
 		if t := gn.TimeNow(); t.After(c.last) {
 			c.last = t
 		}

@@ -94,6 +94,28 @@ type Config struct {
 	// last commands of a loop braking to rest must not be lost); default DefaultFlushTimeout.
 	FlushTimeout time.Duration `yaml:"flush_timeout"`
 
+	// CommandNode is the base name of the node's second connection, the command connection: a
+	// goroslib node whose one publisher carries the per-tick commands on Topics.Command, so that
+	// a shutdown request from outside (rosnode kill, the master, a node taking the name), which
+	// ends the first connection at once, leaves the stream to the robot in place while the loop
+	// brakes to rest (see Node.ShutdownRequested). Default Name + "_command". SingleNode turns
+	// it off, and the wait for the command topic below with it: the node publishes its commands
+	// itself, and a shutdown from outside ends the stream at once (as a calibration procedure,
+	// which does not stop on ShutdownRequested and commands beside a stand-in hand, wants).
+	CommandNode string `yaml:"command_node"`
+	SingleNode  bool   `yaml:"single_node"`
+	// BrakeTimeout bounds how long the command connection keeps sending after a shutdown
+	// request when Run's context does not end first; default DefaultBrakeTimeout.
+	BrakeTimeout time.Duration `yaml:"brake_timeout"`
+	// CommandWait bounds the wait, at the first registration, for every other live publisher
+	// of Topics.Command to go (an instance this one replaced, still braking through its command
+	// connection): two command streams interleaved break the robot's limits, so Run returns
+	// ErrCommandTopicBusy when one is still there after CommandWait. Publishers whose node
+	// does not answer (killed without unregistering) are ignored. Meanwhile the node listens to
+	// the topic: the last command it sees is Driver.ReadReference's. Not with SingleNode. Default
+	// DefaultCommandWait.
+	CommandWait time.Duration `yaml:"command_wait"`
+
 	// MotorUnits says the robot's joint states are in motor units (raw encoder ticks, as a
 	// calibration procedure reads them), not in the model's joint units: readings are then not
 	// checked against the model's joint limits as they arrive (JointStates, ReadingTolerance).
@@ -114,6 +136,11 @@ const (
 	DefaultRetryMax          = 2 * time.Second
 	DefaultWatchPeriod       = time.Second
 	DefaultTimeout           = 10 * time.Second
+	// DefaultBrakeTimeout: a loop brakes from full speed within V/A + 2A/J plus a few ticks
+	// (policy/safety's StopTicks), under 2 s for the shipped robots.
+	DefaultBrakeTimeout = 10 * time.Second
+	// DefaultCommandWait: an instance this one replaced brakes for at most DefaultBrakeTimeout.
+	DefaultCommandWait = DefaultBrakeTimeout + 5*time.Second
 	// DefaultFlushTimeout: a command waits at most one sender wake-up (microseconds); 200 ms
 	// covers a loaded machine and still ends a SIGINT promptly.
 	DefaultFlushTimeout = 200 * time.Millisecond
@@ -239,6 +266,15 @@ func (c Config) withDefaults() Config {
 	if c.FlushTimeout == 0 {
 		c.FlushTimeout = DefaultFlushTimeout
 	}
+	if c.CommandNode == "" {
+		c.CommandNode = c.Name + "_command"
+	}
+	if c.BrakeTimeout == 0 {
+		c.BrakeTimeout = DefaultBrakeTimeout
+	}
+	if c.CommandWait == 0 {
+		c.CommandWait = DefaultCommandWait
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -297,7 +333,11 @@ func (c *Config) resolve() (*names, error) {
 	if cfg.RetryMin < 0 || cfg.RetryMax < cfg.RetryMin {
 		return nil, bad("retry backoff %v..%v", cfg.RetryMin, cfg.RetryMax)
 	}
-	if cfg.WatchPeriod < 0 || cfg.Timeout < 0 || cfg.DiagnosticsPeriod < 0 || cfg.ConnectTimeout < 0 || cfg.FlushTimeout < 0 {
+	if !cfg.SingleNode && (cfg.CommandNode == cfg.Name || !validBaseName(cfg.CommandNode)) {
+		return nil, bad("command node name %q: want letters, digits and underscores, starting with a letter, other than the node's", cfg.CommandNode)
+	}
+	if cfg.WatchPeriod < 0 || cfg.Timeout < 0 || cfg.DiagnosticsPeriod < 0 || cfg.ConnectTimeout < 0 || cfg.FlushTimeout < 0 ||
+		cfg.BrakeTimeout < 0 || cfg.CommandWait < 0 {
 		return nil, bad("negative period or timeout")
 	}
 	if cfg.Embedding > EmbeddingCustom {

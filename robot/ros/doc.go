@@ -97,10 +97,25 @@
 //     publisherUpdate to itself for the publishers the master knows) and service again, in
 //     place, with the same slave URI and TCPROS server, so connections to peers that never
 //     re-register (rospy and roscpp nodes do not) survive the restart; only if that fails three
-//     times does it build a new goroslib node (Node.Registrations counts registrations). A
-//     different URI means another node took the name; like a shutdown request from the master
-//     (rosnode kill), which goroslib only reports through its log callback, it ends Run with
-//     ErrShutdown.
+//     times does it build a new goroslib node (Node.Registrations counts registrations).
+//     SimSide does the same, so the robot's command subscription survives a master restart
+//     with no command lost. A different URI means another node took the name; like a shutdown
+//     request from the master (rosnode kill), which goroslib only reports through its log
+//     callback, it ends the registration with ErrShutdown.
+//   - It cancels its node the moment its slave API gets a shutdown request (rosnode kill, the
+//     master, a node registering with the same name), publishers included, with no way to
+//     refuse or delay it. A Node therefore publishes its per-tick commands from a second
+//     goroslib node, the command connection (Config.CommandNode, default <name>_command,
+//     listed by rosnode list and as the publisher of the command topic), which a shutdown of
+//     the first leaves alone: the loop's stop goes on reaching the robot through it until Run's
+//     context ends, then both unregister (cmdconn.go). No switch of publishers happens, so no
+//     command is lost when rosmaster tells the robot's subscriber that the first node is gone
+//     before it tells that node to shut down. A starting node is Ready only once no other live
+//     node publishes on its command topic or holds its command connection's name (an instance
+//     it replaced, still braking), else Run ends with ErrCommandTopicBusy after
+//     Config.CommandWait; while it waits it listens to the topic, and the last command it sees
+//     is Driver.ReadReference's (where the loop starts). Config.SingleNode keeps the commands
+//     on the first node (flowact calib).
 //   - It has no signal handling: Run unregisters everything (services, subscribers, publishers,
 //     then the node and its /rosout publisher) when its context ends; callers connect the context
 //     to SIGINT and SIGTERM (signal.NotifyContext).

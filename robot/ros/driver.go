@@ -21,6 +21,7 @@ type Driver struct {
 var (
 	_ robot.Driver           = (*Driver)(nil)
 	_ robot.TrajectoryWriter = (*Driver)(nil)
+	_ robot.ReferenceReader  = (*Driver)(nil)
 )
 
 // Model returns the robot model.
@@ -72,6 +73,23 @@ func (d *Driver) WriteTrajectory(tr *robot.Trajectory) error {
 	d.n.cmd.discard()
 	d.n.traj.put(m)
 	return nil
+}
+
+// ReadReference copies the last command another node sent on the command topic while this
+// one waited for it to go (an instance this one replaced, braking through its command connection;
+// see Config.CommandWait) into dst: the position the robot holds. It reports false when there
+// was none, and once this driver has written a command or a trajectory of its own.
+func (d *Driver) ReadReference(dst []float64) bool {
+	n := d.n
+	if n.cmd.written.Load() > 0 || n.traj.written.Load() > 0 {
+		return false
+	}
+	p := n.ref.Load()
+	if p == nil || len(*p) != len(dst) {
+		return false
+	}
+	copy(dst, *p)
+	return true
 }
 
 // DriverStats counts what the driver's outputs did. All counters only grow.

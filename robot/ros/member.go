@@ -199,8 +199,9 @@ func (w *masterWait) registered() { w.waiting, w.backoff = false, w.min }
 
 // joinMaster makes one attempt to join nm's master: it probes the master first, through httpc
 // (goroslib opens listeners and registers /rosout before it can tell that the master is absent),
-// then starts the goroslib node, whose log goes to log and whose shutdown requests to shutdown.
-func joinMaster(ctx context.Context, nm *names, httpc *http.Client, log *slog.Logger, shutdown chan<- string) (*apimaster.Client, *goroslib.Node, error) {
+// then starts the goroslib node, whose log goes to log and whose shutdown requests to shutdown
+// (and gone, if not nil: see goroslibLog).
+func joinMaster(ctx context.Context, nm *names, httpc *http.Client, log *slog.Logger, shutdown chan<- string, gone *atomic.Bool) (*apimaster.Client, *goroslib.Node, error) {
 	master := apimaster.NewClient(nm.masterAddr, nm.node, httpc)
 	if _, err := master.GetURI(); err != nil {
 		return nil, nil, err
@@ -216,7 +217,7 @@ func joinMaster(ctx context.Context, nm *names, httpc *http.Client, log *slog.Lo
 		Host:            cfg.Host,
 		LogLevel:        goroslib.LogLevelDebug,
 		LogDestinations: goroslib.LogDestinationCallback,
-		OnLog:           goroslibLog(log, shutdown),
+		OnLog:           goroslibLog(log, shutdown, gone),
 		ReadTimeout:     cfg.Timeout,
 		WriteTimeout:    cfg.Timeout,
 	})
@@ -229,10 +230,16 @@ func joinMaster(ctx context.Context, nm *names, httpc *http.Client, log *slog.Lo
 // goroslibLog returns the OnLog of a goroslib node, which forwards goroslib's log to log.
 // goroslib has no other way to report that the master asked the node to shut down (rosnode kill,
 // or a new node with the same name), so that message is caught here and sent to shutdown (whose
-// capacity is 1: a second request while one waits is dropped), which ends Run.
-func goroslibLog(log *slog.Logger, shutdown chan<- string) func(goroslib.LogLevel, string) {
+// capacity is 1: a second request while one waits is dropped), which ends Run. goroslib logs
+// the request before it cancels its node, so gone (if not nil) is set before the node's
+// publishers stop: a sender that looks at it before each message leaves the rest queued for
+// later instead of handing them to a publisher that drops them.
+func goroslibLog(log *slog.Logger, shutdown chan<- string, gone *atomic.Bool) func(goroslib.LogLevel, string) {
 	return func(level goroslib.LogLevel, msg string) {
 		if strings.HasPrefix(msg, "got shutdown request") {
+			if gone != nil {
+				gone.Store(true)
+			}
 			select {
 			case shutdown <- msg:
 			default:
@@ -290,4 +297,97 @@ func watchMaster(ctx context.Context, log *slog.Logger, period time.Duration, sh
 			unreachable = false
 		}
 	}
+}
+
+// registration is one topic (name and message type) or service (name and URI).
+type registration struct{ name, typ string }
+
+// registered is what one registration told the master, to tell a restarted master again.
+type registered struct {
+	pubs, subs []registration
+	srvs       []registration // typ holds the service's rosrpc:// URI
+	// before (may be nil) runs first at every registration in place (SimSide: /use_sim_time).
+	before func(context.Context) error
+}
+
+// reregisterAttempts is how many registrations in place in a row may fail before run builds
+// a new connection (errForgotten).
+const reregisterAttempts = 3
+
+// inPlace returns watchMaster's forgotten callback: it registers again in place (again, at uri), counts
+// the registration in regs and marks the member connected; after reregisterAttempts failures
+// in a row it gives up (errForgotten: run connects again).
+func inPlace(log *slog.Logger, regs *atomic.Uint64, connected func(bool), uri string, again func() error) func(error) error {
+	failures := 0
+	return func(err error) error {
+		log.Warn("ros: the master forgot this node (restarted?): registering again", "err", err)
+		if err := again(); err != nil {
+			failures++
+			log.Warn("ros: registering again failed", "err", err, "attempt", failures)
+			if errors.Is(err, ErrShutdown) {
+				return err
+			}
+			if failures >= reregisterAttempts {
+				return fmt.Errorf("%w: %w", errForgotten, err)
+			}
+			return nil
+		}
+		failures = 0
+		regs.Add(1)
+		connected(true)
+		log.Info("ros: registered again", "uri", uri)
+		return nil
+	}
+}
+
+// reregister tells a master that forgot the node about every parameter (the robot description
+// too, see offerDescription), publisher, subscriber and service in r, keeping the goroslib node as it is (same slave URI, same TCPROS server), so
+// connections to peers that do not register again (rospy and roscpp nodes never do) survive the
+// restart. The publishers the master already knows for a subscribed topic are passed to the
+// node's own slave API as a publisherUpdate, as the master would.
+func reregister(ctx context.Context, rpc *xmlrpc.Client, nm *names, log *slog.Logger, master *apimaster.Client, selfURI string, r *registered) error {
+	for _, p := range nm.params {
+		if err := setParam(ctx, rpc, nm, p.key, p.val); err != nil {
+			return err
+		}
+	}
+	if err := offerDescription(ctx, rpc, nm, log); err != nil {
+		return err
+	}
+	if r.before != nil {
+		if err := r.before(ctx); err != nil {
+			return err
+		}
+	}
+	for _, p := range r.pubs {
+		if _, err := master.RegisterPublisher(p.name, p.typ, selfURI); err != nil {
+			return fmt.Errorf("ros: registerPublisher %s: %w", p.name, err)
+		}
+	}
+	for _, sub := range r.subs {
+		pubs, err := master.RegisterSubscriber(sub.name, sub.typ, selfURI)
+		if err != nil {
+			return fmt.Errorf("ros: registerSubscriber %s: %w", sub.name, err)
+		}
+		if len(pubs) == 0 {
+			continue // an empty update would drop the connections to publishers that survived
+		}
+		if _, err := rpc.Call(ctx, selfURI, "publisherUpdate", xmlrpc.String("/master"),
+			xmlrpc.String(sub.name), xmlrpc.Strings(pubs)); err != nil {
+			return fmt.Errorf("ros: publisherUpdate %s to self: %w", sub.name, err)
+		}
+	}
+	for _, sv := range r.srvs {
+		if err := master.RegisterService(sv.name, sv.typ, selfURI); err != nil {
+			return fmt.Errorf("ros: registerService %s: %w", sv.name, err)
+		}
+	}
+	uri, err := master.LookupNode(nm.node)
+	if err != nil {
+		return fmt.Errorf("ros: lookupNode %s after registering again: %w", nm.node, err)
+	}
+	if uri != selfURI {
+		return fmt.Errorf("%w: another node registered as %s (at %s)", ErrShutdown, nm.node, uri)
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,8 +79,15 @@ type Node struct {
 	stopReq   chan struct{} // closed when a shutdown was requested from outside
 	stopOnce  sync.Once
 	stopWhy   atomic.Pointer[string]
-	rpc       *xmlrpc.Client // parameter server and self publisherUpdate calls
-	httpc     *http.Client   // master API calls (goroslib's client), on its own transport
+	gone      atomic.Bool               // the current goroslib node was told to shut down (goroslibLog)
+	ref       atomic.Pointer[[]float64] // the last command another node sent, seen while waiting (awaitCommandTopic)
+	rpc       *xmlrpc.Client            // parameter server and self publisherUpdate calls
+	httpc     *http.Client              // master API calls (goroslib's client), on its own transport
+
+	cc      *cmdConn // the command connection; nil with Config.SingleNode
+	ccStart func()   // starts cc.run (Run sets it); called once, by serve
+	ccStop  func()   // stops it and waits (Run sets it)
+	first   bool     // serve has run for the first registration
 }
 
 // New checks cfg and model and returns a node; it does no I/O.
@@ -123,6 +131,9 @@ func New(cfg Config, model *robot.Model, h Handlers) (*Node, error) {
 	}
 	n.emb = NewEmbeddings(n.clock.Now)
 	n.driver = &Driver{n: n}
+	if !nm.cfg.SingleNode {
+		n.cc = newCmdConn(n)
+	}
 	return n, nil
 }
 
@@ -184,22 +195,45 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.done.Store(true)
 	defer n.rpc.Close()
 	defer n.httpc.CloseIdleConnections()
+	// The command connection runs from the first registration until the node is done.
+	bctx, bcancel := context.WithCancel(context.WithoutCancel(ctx))
+	var bwg sync.WaitGroup
+	defer func() {
+		bcancel()
+		bwg.Wait()
+	}()
+	n.ccStop = func() {
+		bcancel()
+		bwg.Wait()
+	}
+	if n.cc != nil {
+		n.ccStart = func() {
+			bwg.Go(func() {
+				if err := n.cc.run(bctx); err != nil {
+					n.log.Warn("ros: the command connection ended: nothing reaches the robot any more", "err", err)
+				}
+			})
+		}
+	}
 	m := member[*session]{
 		nm: n.nm, log: n.log, rpc: n.rpc, kind: "node", regs: &n.regs,
-		connect:    n.connect,
-		serve:      n.serve,
-		registered: func() { n.readyOnce.Do(func() { close(n.ready) }) },
-		connected:  n.connected.Store,
+		connect:   n.connect,
+		serve:     n.serve,
+		connected: n.connected.Store,
 	}
 	return m.run(ctx)
 }
 
 // ShutdownRequested is closed when the master or a tool asked the node to shut down (`rosnode
-// kill`, the master's shutdown, another node registering with this name); Run then unregisters
-// and returns an error wrapping ErrShutdown, and ShutdownReason says why. goroslib v2.1.4 ends
-// its own node the moment the request arrives (its publishers, subscribers and /clock with it),
-// so nothing can be published after it: a robot that needs a controlled stop in that case takes
-// trajectories (every trajectory the loop sends ends at rest).
+// kill`, the master's shutdown, another node registering with this name), or its command
+// connection, and ShutdownReason says why. goroslib v2.1.4 ends its own node the moment the
+// request arrives (its publishers, subscribers and /clock with it), but the per-tick commands
+// travel on the node's command connection (Config.CommandNode), which goes on carrying what
+// is written to the Driver (and /clock, on sim time) until Run's context ends, at most
+// Config.BrakeTimeout: stop the loop (it brakes to rest), then cancel Run, which flushes,
+// unregisters both connections and returns an error wrapping ErrShutdown. Joint states and
+// embeddings no longer arrive meanwhile. With Config.SingleNode Run returns at once and
+// nothing can be published after the request.
 func (n *Node) ShutdownRequested() <-chan struct{} { return n.stopReq }
 
 // ShutdownReason is the reason of a shutdown request ("" before one).
@@ -232,17 +266,12 @@ type session struct {
 	pubMark *goroslib.Publisher
 	subs    []*goroslib.Subscriber
 	srvs    []*goroslib.ServiceProvider
-	// What this session registered, to register again in place with a restarted master.
-	regPubs, regSubs []registration
-	regSrvs          []registration // type holds the service's rosrpc:// URI
+	reg     registered // to register again in place with a restarted master
 }
 
-// registration is one topic (name and message type) or service (name and URI).
-type registration struct{ name, typ string }
-
-// typeName is the ROS type of a goroslib message value.
+// typeName is the ROS type of a goroslib message value or pointer.
 func typeName(msg any) string {
-	t, err := msgproc.Type(msg)
+	t, err := msgproc.Type(reflect.Indirect(reflect.ValueOf(msg)).Interface())
 	if err != nil {
 		panic(err) // goroslib's own message types always have one
 	}
@@ -251,7 +280,8 @@ func typeName(msg any) string {
 
 // connect makes one attempt to register. On error it has closed whatever it opened.
 func (n *Node) connect(ctx context.Context) (s *session, err error) {
-	master, gn, err := joinMaster(ctx, n.nm, n.httpc, n.log, n.shutdown)
+	n.gone.Store(false)
+	master, gn, err := joinMaster(ctx, n.nm, n.httpc, n.log, n.shutdown, &n.gone)
 	if err != nil {
 		return nil, err
 	}
@@ -280,8 +310,11 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	n.clock.set(s.sim, gn)
 
 	t := n.nm.topics
-	if s.pubCmd, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Command, Msg: &std_msgs.Float64MultiArray{}}); err != nil {
-		return s, fmt.Errorf("ros: publisher %s: %w", t.Command, err)
+	if n.cc == nil { // else the command connection publishes the commands
+		if s.pubCmd, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Command, Msg: &std_msgs.Float64MultiArray{}}); err != nil {
+			return s, fmt.Errorf("ros: publisher %s: %w", t.Command, err)
+		}
+		s.reg.pubs = append(s.reg.pubs, registration{t.Command, typeName(std_msgs.Float64MultiArray{})})
 	}
 	if s.pubTraj, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Trajectory, Msg: &trajectory_msgs.JointTrajectory{}}); err != nil {
 		return s, fmt.Errorf("ros: publisher %s: %w", t.Trajectory, err)
@@ -292,27 +325,26 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 	if s.pubMark, err = goroslib.NewPublisher(goroslib.PublisherConf{Node: gn, Topic: t.Markers, Msg: &visualization_msgs.MarkerArray{}}); err != nil {
 		return s, fmt.Errorf("ros: publisher %s: %w", t.Markers, err)
 	}
-	s.regPubs = []registration{
-		{t.Command, typeName(std_msgs.Float64MultiArray{})},
+	s.reg.pubs = append(s.reg.pubs, []registration{
 		{t.Trajectory, typeName(trajectory_msgs.JointTrajectory{})},
 		{t.Diagnostics, typeName(diagnostic_msgs.DiagnosticArray{})},
 		{t.Markers, typeName(visualization_msgs.MarkerArray{})},
 		{"/rosout", typeName(rosgraph_msgs.Log{})}, // goroslib's own
-	}
+	}...)
 	if s.sim {
-		s.regSubs = append(s.regSubs, registration{"/clock", typeName(rosgraph_msgs.Clock{})}) // goroslib's own
+		s.reg.subs = append(s.reg.subs, registration{"/clock", typeName(rosgraph_msgs.Clock{})}) // goroslib's own
 	}
 	subs := []goroslib.SubscriberConf{
 		{Node: gn, Topic: t.JointStates, Callback: func(m *sensor_msgs.JointState) { n.joints.Store(m) }, QueueSize: subscriberQueue},
 	}
-	s.regSubs = append(s.regSubs, registration{t.JointStates, typeName(sensor_msgs.JointState{})})
+	s.reg.subs = append(s.reg.subs, registration{t.JointStates, typeName(sensor_msgs.JointState{})})
 	switch n.nm.cfg.Embedding {
 	case EmbeddingCustom:
 		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreCustom, QueueSize: subscriberQueue})
-		s.regSubs = append(s.regSubs, registration{t.Embedding, msgs.EmbeddingType})
+		s.reg.subs = append(s.reg.subs, registration{t.Embedding, msgs.EmbeddingType})
 	default:
 		subs = append(subs, goroslib.SubscriberConf{Node: gn, Topic: t.Embedding, Callback: n.emb.StoreMultiArray, QueueSize: subscriberQueue})
-		s.regSubs = append(s.regSubs, registration{t.Embedding, typeName(std_msgs.Float32MultiArray{})})
+		s.reg.subs = append(s.reg.subs, registration{t.Embedding, typeName(std_msgs.Float32MultiArray{})})
 	}
 	for _, c := range subs {
 		sub, err := goroslib.NewSubscriber(c)
@@ -347,7 +379,7 @@ func (n *Node) connect(ctx context.Context) (s *session, err error) {
 		if err != nil {
 			return s, fmt.Errorf("ros: lookupService %s after registering: %w", sv.name, err)
 		}
-		s.regSrvs = append(s.regSrvs, registration{sv.name, uri})
+		s.reg.srvs = append(s.reg.srvs, registration{sv.name, uri})
 	}
 	// The master now knows this node: remember the URI it gives, to notice later when it forgets.
 	if s.selfURI, err = master.LookupNode(n.nm.node); err != nil {
@@ -386,17 +418,43 @@ var errForgotten = errors.New("ros: master forgot the node")
 // same slave URI, same TCPROS server, so connections to peers that do not re-register (rospy
 // and roscpp nodes never do) survive the restart.
 func (n *Node) serve(ctx context.Context, s *session) error {
-	n.cmd.discard()
+	if !n.first {
+		// The first registration: wait until the command topic is ours alone, then register
+		// the command connection; only then is the node ready.
+		n.first = true
+		if n.cc != nil {
+			if err := n.awaitCommandTopic(ctx, s); err != nil {
+				return err
+			}
+			n.ccStart()
+			t := time.NewTimer(n.nm.cfg.CommandWait)
+			select {
+			case <-n.cc.ready:
+			case <-ctx.Done():
+			case <-t.C:
+				t.Stop()
+				return fmt.Errorf("ros: the command connection %s did not register within %v", n.cc.nm.node, n.nm.cfg.CommandWait)
+			}
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		n.readyOnce.Do(func() { close(n.ready) })
+	}
 	n.traj.discard()
 	n.marks.discard()
 	// The senders outlive ctx until the last commands are out (flush).
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	n.cmd.sending.Store(true)
-	wg.Go(func() {
-		defer n.cmd.sending.Store(false)
-		n.sendCommands(sctx, s.pubCmd)
-	})
+	if s.pubCmd != nil {
+		n.cmd.discard()
+		n.cmd.sending.Store(true)
+		wg.Go(func() {
+			defer n.cmd.sending.Store(false)
+			n.sendCommands(sctx, s.pubCmd, &n.gone)
+		})
+	}
 	sendTraj := sender(&n.traj, s.pubTraj)
 	wg.Go(func() { sendTraj(sctx) })
 	wg.Go(func() { n.sendDiagnostics(sctx, s.pubDiag) })
@@ -410,77 +468,30 @@ func (n *Node) serve(ctx context.Context, s *session) error {
 		wg.Wait()
 	}()
 
-	failures := 0 // consecutive failed re-registrations
 	err := watchMaster(ctx, n.log, n.nm.cfg.WatchPeriod, n.shutdown, s.master, n.nm.node, s.selfURI,
 		n.connected.Store,
-		func(err error) error {
-			n.log.Warn("ros: the master forgot this node (restarted?): registering again", "err", err)
-			if err := n.reregister(ctx, s); err != nil {
-				failures++
-				n.log.Warn("ros: registering again failed", "err", err, "attempt", failures)
-				if failures >= 3 {
-					return errForgotten
-				}
-				return nil
-			}
-			failures = 0
-			n.regs.Add(1)
-			n.connected.Store(true)
-			n.log.Info("ros: registered again", "master", n.nm.cfg.MasterURI, "uri", s.selfURI)
-			return nil
-		})
+		inPlace(n.log, &n.regs, n.connected.Store, s.selfURI, func() error {
+			return reregister(ctx, n.rpc, n.nm, n.log, s.master, s.selfURI, &s.reg)
+		}))
 	if errors.Is(err, ErrShutdown) {
-		why := err.Error()
-		n.stopWhy.Store(&why)
-		n.stopOnce.Do(func() { close(n.stopReq) })
+		n.connected.Store(false)
+		n.requestStop(err)
+		if n.cc != nil {
+			if cs := n.cc.cur.Load(); cs != nil {
+				n.keepCommanding(ctx, s, cs)
+			}
+		}
 	}
 	return err
 }
 
-// reregister tells a master that forgot the node about every parameter, publisher, subscriber
-// and service of s, keeping the goroslib node as it is. The publishers the master already knows
-// for a subscribed topic are passed to the node's own slave API as a publisherUpdate, as the
-// master would.
-func (n *Node) reregister(ctx context.Context, s *session) error {
-	for _, p := range n.nm.params {
-		if err := setParam(ctx, n.rpc, n.nm, p.key, p.val); err != nil {
-			return err
-		}
-	}
-	if err := offerDescription(ctx, n.rpc, n.nm, n.log); err != nil {
-		return err
-	}
-	for _, r := range s.regPubs {
-		if _, err := s.master.RegisterPublisher(r.name, r.typ, s.selfURI); err != nil {
-			return fmt.Errorf("ros: registerPublisher %s: %w", r.name, err)
-		}
-	}
-	for _, r := range s.regSubs {
-		pubs, err := s.master.RegisterSubscriber(r.name, r.typ, s.selfURI)
-		if err != nil {
-			return fmt.Errorf("ros: registerSubscriber %s: %w", r.name, err)
-		}
-		if len(pubs) == 0 {
-			continue // an empty update would drop the connections to publishers that survived
-		}
-		if _, err := n.rpc.Call(ctx, s.selfURI, "publisherUpdate", xmlrpc.String("/master"),
-			xmlrpc.String(r.name), xmlrpc.Strings(pubs)); err != nil {
-			return fmt.Errorf("ros: publisherUpdate %s to self: %w", r.name, err)
-		}
-	}
-	for _, r := range s.regSrvs {
-		if err := s.master.RegisterService(r.name, r.typ, s.selfURI); err != nil {
-			return fmt.Errorf("ros: registerService %s: %w", r.name, err)
-		}
-	}
-	uri, err := s.master.LookupNode(n.nm.node)
-	if err != nil {
-		return fmt.Errorf("ros: lookupNode %s after registering again: %w", n.nm.node, err)
-	}
-	if uri != s.selfURI {
-		return fmt.Errorf("%w: another node registered as %s (at %s)", ErrShutdown, n.nm.node, uri)
-	}
-	return nil
+// requestStop records a shutdown request from outside (err) and closes ShutdownRequested.
+func (n *Node) requestStop(err error) {
+	n.stopOnce.Do(func() {
+		why := err.Error()
+		n.stopWhy.Store(&why)
+		close(n.stopReq)
+	})
 }
 
 // flushPoll is how often flush looks at the counters: a command takes one sender wake-up.
@@ -503,16 +514,26 @@ func (n *Node) flush() {
 	}
 }
 
-func (n *Node) sendCommands(ctx context.Context, pub *goroslib.Publisher) {
+// sendCommands hands the queued commands to pub until ctx ends, or until gone (if not nil) is
+// set: goroslib was told to shut down, and pub drops what it is given; the commands left in
+// the queue stay queued.
+func (n *Node) sendCommands(ctx context.Context, pub *goroslib.Publisher, gone *atomic.Bool) {
 	for {
+		for {
+			if gone != nil && gone.Load() {
+				return
+			}
+			m := n.cmd.take()
+			if m == nil {
+				break
+			}
+			pub.Write(m)
+			n.cmd.sent.Add(1)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-n.cmd.signal:
-		}
-		for m := n.cmd.take(); m != nil; m = n.cmd.take() {
-			pub.Write(m)
-			n.cmd.sent.Add(1)
 		}
 	}
 }

@@ -428,6 +428,7 @@ type simSession struct {
 	pubs    []*goroslib.Publisher
 	subs    []*goroslib.Subscriber
 	senders []func(context.Context) // each drains one mailbox into one publisher
+	reg     registered              // to register again in place with a restarted master
 }
 
 func (ss *simSession) attrs() []any { return []any{"uri", ss.selfURI, "sim_time", ss.simTime} }
@@ -457,11 +458,12 @@ func queueSender[T any](q *queue[T], pub *goroslib.Publisher) func(context.Conte
 }
 
 func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
-	master, gn, err := joinMaster(ctx, s.nm, &http.Client{Timeout: s.nm.cfg.Timeout}, s.log, s.shutdown)
+	master, gn, err := joinMaster(ctx, s.nm, &http.Client{Timeout: s.nm.cfg.Timeout}, s.log, s.shutdown, nil)
 	if err != nil {
 		return nil, err
 	}
 	ss = &simSession{gn: gn, master: master, simTime: s.cfg.SimTime}
+	ss.reg.pubs = []registration{{"/rosout", typeName(rosgraph_msgs.Log{})}} // goroslib's own
 	defer func() {
 		if err != nil {
 			ss.close()
@@ -476,14 +478,28 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 	if err := offerDescription(ctx, s.rpc, s.nm, s.log); err != nil {
 		return ss, err
 	}
+	// goroslib subscribed to /clock itself if /use_sim_time was true as it started (a
+	// simulator on sim time that connects again after its master restarted): read it as it did.
+	simSet, _ := gn.ParamIsSet("/use_sim_time")
+	simOn := false
+	if simSet {
+		simOn, _ = gn.ParamGetBool("/use_sim_time")
+	}
+	if simOn {
+		ss.reg.subs = append(ss.reg.subs, registration{ClockTopic, typeName(rosgraph_msgs.Clock{})})
+	}
 	if s.cfg.SimTime {
 		if err := gn.ParamSetBool("/use_sim_time", true); err != nil {
 			return ss, fmt.Errorf("ros: set /use_sim_time: %w", err)
 		}
-	} else if set, _ := gn.ParamIsSet("/use_sim_time"); set {
-		if on, _ := gn.ParamGetBool("/use_sim_time"); on {
-			s.log.Warn("ros: /use_sim_time is true but this simulator runs in real time and publishes no /clock: nodes that follow /use_sim_time will wait (rosparam delete /use_sim_time, or run the simulator on sim time)")
+		ss.reg.before = func(ctx context.Context) error {
+			if err := setParam(ctx, s.rpc, s.nm, "/use_sim_time", xmlrpc.Bool(true)); err != nil {
+				return fmt.Errorf("ros: set /use_sim_time: %w", err)
+			}
+			return nil
 		}
+	} else if simOn {
+		s.log.Warn("ros: /use_sim_time is true but this simulator runs in real time and publishes no /clock: nodes that follow /use_sim_time will wait (rosparam delete /use_sim_time, or run the simulator on sim time)")
 	}
 	t := s.topics
 	pub := func(topic string, msg any, latch bool) (*goroslib.Publisher, error) {
@@ -492,6 +508,11 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 			return nil, fmt.Errorf("ros: publisher %s: %w", topic, err)
 		}
 		ss.pubs = append(ss.pubs, p)
+		typ := typeName(msg)
+		if _, ok := msg.(*msgs.Embedding); ok {
+			typ = msgs.EmbeddingType
+		}
+		ss.reg.pubs = append(ss.reg.pubs, registration{topic, typ})
 		return p, nil
 	}
 	p, err := pub(t.JointStates, &sensor_msgs.JointState{}, false)
@@ -546,13 +567,17 @@ func (s *SimSide) connect(ctx context.Context) (ss *simSession, err error) {
 		}
 		ss.subs = append(ss.subs, sub)
 	}
+	ss.reg.subs = append(ss.reg.subs, registration{t.Command, typeName(std_msgs.Float64MultiArray{})},
+		registration{t.Trajectory, typeName(trajectory_msgs.JointTrajectory{})})
 	if ss.selfURI, err = master.LookupNode(s.nm.node); err != nil {
 		return ss, fmt.Errorf("ros: lookupNode %s after registering: %w", s.nm.node, err)
 	}
 	return ss, nil
 }
 
-// serve runs the senders and watches the registration, as Node.serve does.
+// serve runs the senders and watches the registration, as Node.serve does, and registers
+// again in place when the master forgot the node, so the command subscription and its
+// connections to the runtime survive a master restart (no command is lost meanwhile).
 func (s *SimSide) serve(ctx context.Context, ss *simSession) error {
 	for _, b := range []interface{ discard() }{&s.joints, &s.clock, &s.tf, &s.markers, &s.embMA, &s.embC, &s.diag} {
 		b.discard()
@@ -567,7 +592,9 @@ func (s *SimSide) serve(ctx context.Context, ss *simSession) error {
 		wg.Wait()
 	}()
 	return watchMaster(ctx, s.log, s.nm.cfg.WatchPeriod, s.shutdown, ss.master, s.nm.node, ss.selfURI,
-		func(bool) {}, func(error) error { return errForgotten })
+		func(bool) {}, inPlace(s.log, &s.regs, func(bool) {}, ss.selfURI, func() error {
+			return reregister(ctx, s.rpc, s.nm, s.log, ss.master, ss.selfURI, &ss.reg)
+		}))
 }
 
 // onCommand decodes a Float64MultiArray (positions in model order) and hands it to the sink.

@@ -407,6 +407,101 @@ func TestSimSideMasterRestart(t *testing.T) {
 	}
 }
 
+// TestSimSideKeepsCommandsAcrossRestart: the master is killed and restarted while the runtime
+// streams per-tick commands to the simulator's node. Both register again in place (their
+// goroslib nodes, TCPROS servers and the connection between them survive), so the robot side
+// receives every command the runtime's driver took, in order, through the restart. Before, the
+// simulator's node built a new connection and lost the commands sent while it did (a robot sees
+// a double step).
+func TestSimSideKeepsCommandsAcrossRestart(t *testing.T) {
+	rostest.Require(t, "rosmaster")
+	forEachMaster(t, func(t *testing.T, m testMaster) {
+		sink := &simRecordSink{}
+		side, err := NewSimSide(SimSideConfig{Node: testConfig(t, m, "")}, testModel(), sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runSimSide(t, side)
+		rt, err := New(testConfig(t, m, "flowact"), testModel(), Handlers{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runNode(t, rt)
+		waitReady(t, rt)
+
+		// The stream: command k carries k; accepted holds the ones the driver took (a full
+		// queue refuses one with robot.ErrBusy, which a loop would take back).
+		var mu sync.Mutex
+		var accepted []float64
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			c := robot.Command{Position: make([]float64, 3)}
+			for k := 1; ; k++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				c.Position[0] = float64(k)
+				if err := rt.Driver().WriteCommand(&c); err == nil {
+					mu.Lock()
+					accepted = append(accepted, float64(k))
+					mu.Unlock()
+				} else if !errors.Is(err, robot.ErrBusy) {
+					t.Errorf("WriteCommand: %v", err)
+					return
+				}
+			}
+		})
+		defer func() { cancel(); wg.Wait() }()
+		rostest.Eventually(t, 20*time.Second, "commands at the simulator", func() bool { n, _ := sink.counts(); return n >= 10 })
+
+		m.Stop(t)
+		rostest.Eventually(t, 10*time.Second, "the runtime to notice the master is gone", func() bool { return !rt.Connected() })
+		m.Start(t)
+		rostest.Eventually(t, 30*time.Second, "both nodes to register again", func() bool {
+			return side.Registrations() >= 2 && rt.Registrations() >= 2 && rt.Connected()
+		})
+		n0, _ := sink.counts()
+		rostest.Eventually(t, 10*time.Second, "commands after the restart", func() bool { n, _ := sink.counts(); return n >= n0+20 })
+		cancel()
+		wg.Wait()
+		mu.Lock()
+		sent := slices.Clone(accepted)
+		mu.Unlock()
+		last := sent[len(sent)-1]
+		rostest.Eventually(t, 10*time.Second, "the last command at the simulator", func() bool { l := sink.last(); return l != nil && l[0] == last })
+
+		if got := side.Registrations(); got != 2 {
+			t.Errorf("simulator registrations %d, want 2 (one in place after the restart)", got)
+		}
+		sink.mu.Lock()
+		got := make([]float64, len(sink.cmds))
+		for i, c := range sink.cmds {
+			got[i] = c[0]
+		}
+		sink.mu.Unlock()
+		// The first commands may precede the connection; from the first one received on, every
+		// command taken must arrive, in order.
+		i := slices.Index(sent, got[0])
+		if i < 0 {
+			t.Fatalf("first command received %v was never sent", got[0])
+		}
+		if want := sent[i:]; !slices.Equal(got, want) {
+			for k := range min(len(got), len(want)) {
+				if got[k] != want[k] {
+					t.Fatalf("%d commands sent, %d received; the first difference at %d: received %v, sent %v", len(want), len(got), k, got[k], want[k])
+				}
+			}
+			t.Fatalf("%d commands sent, %d received", len(want), len(got))
+		}
+		t.Logf("%d commands through the restart, none lost", len(got))
+	})
+}
+
 // FuzzSimSideDecode feeds arbitrary joint names, point layouts and values to the command and
 // trajectory decoders: they never panic, and what they accept is the message mapped by name.
 func FuzzSimSideDecode(f *testing.F) {

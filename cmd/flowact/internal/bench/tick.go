@@ -294,7 +294,7 @@ const (
 	wavePhase = 0.5
 )
 
-// waveInferer is a closed-form Inferer: row i of a chunk is the wave at tick req.Tick+i, with
+// waveInferer is a closed-form Inferer: row i of a chunk is the wave at tick req.Start+i, with
 // the committed prefix (prefix) or frozen rows (guided) written back exactly, as policy.Expert
 // does.
 type waveInferer struct {
@@ -312,10 +312,10 @@ func (w *waveInferer) wave(dst []float64, tick int64) {
 }
 
 func (w *waveInferer) Infer(dst *chunk.Chunk, req *policy.Request) error {
-	dst.H, dst.D, dst.Start = w.h, w.d, req.Tick
+	dst.H, dst.D, dst.Start = w.h, w.d, req.Start
 	dst.Data = dst.Data[:w.h*w.d]
 	for i := range w.h {
-		w.wave(dst.Data[i*w.d:(i+1)*w.d], req.Tick+int64(i))
+		w.wave(dst.Data[i*w.d:(i+1)*w.d], req.Start+int64(i))
 	}
 	copy(dst.Data, req.Prefix)
 	if req.Frozen > 0 && len(req.Guide) >= req.Frozen*w.d {

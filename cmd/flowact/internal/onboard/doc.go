@@ -21,6 +21,10 @@
 //	Config.WrapDriver, if set, sits between ros.Driver and the loop (`flowact run --nats`: the
 //	  episode recorder's tap); Config.Recorder also gets the snapshots (fleet telemetry)
 //
+// A robot in motor units (Config.Transmissions, from `flowact run --calib`) has calib.Wrap
+// between the ROS driver and the loop: ReadState maps ticks to joint angles, WriteCommand and
+// WriteTrajectory map joint targets to ticks, so the loop and the expert see joint units only.
+//
 // # Lifetime and shutdown
 //
 // Run starts the node, which waits for the ROS master (at most Config.ROS.ConnectTimeout: an
@@ -30,8 +34,11 @@
 // order STYLE.md asks for: the loop decelerates the robot to a stop within its limits and
 // returns, then the node hands the last commands to its publishers (at most
 // Config.ROS.FlushTimeout), unregisters every topic and service from the master, and Run
-// returns nil. If the node ends first (rosnode kill, another node taking its name) the loop is
-// stopped the same way and Run returns the node's error.
+// returns nil. Told to go from outside (rosnode kill, the master's shutdown request, another
+// node taking its name) the loop is stopped the same way, its braking commands going through
+// the node's command connection (robot/ros: Config.CommandNode), and Run returns nil. If the node
+// ends on its own first (it could not register again) the loop is stopped and Run returns the
+// node's error.
 //
 // Run owns every goroutine it starts and returns after they have stopped.
 package onboard

@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/flowact/flowact/calib"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/robot"
@@ -39,6 +41,13 @@ type Config struct {
 	// Embeddings, if set, replaces the ROS embedding topic as the loop's source (remote
 	// embeddings over NATS).
 	Embeddings policy.EmbeddingSource
+	// Transmissions, if set, says the robot speaks motor units (encoder ticks or motor rad) on
+	// its joint state and command topics: the loop's driver is the ROS driver wrapped by
+	// calib.Wrap (joint states mapped to joint angles, commands and trajectories to motor
+	// units), and the node takes readings in motor units (ROS.MotorUnits: the per-message
+	// joint-band check is left to the loop's per-tick state guard, in joint units). nil: the
+	// robot speaks joint units.
+	Transmissions *calib.Set
 	// WrapDriver, if set, wraps the node's driver before the loop gets it (the fleet link's
 	// episode recorder taps the states the loop reads and the commands it sends). A wrapper
 	// must keep the Driver contract (never block) and implement robot.TrajectoryWriter when
@@ -126,9 +135,21 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 		Hold:  trig((*policy.Loop).Hold),
 		Reset: trig((*policy.Loop).Reset),
 	}
+	if cfg.Transmissions != nil {
+		if cfg.Transmissions.Model() != model && !slices.Equal(cfg.Transmissions.Model().Names(), model.Names()) {
+			return nil, fmt.Errorf("%w: the transmissions are for joints %v, the robot has %v", ErrConfig, cfg.Transmissions.Model().Names(), model.Names())
+		}
+		cfg.ROS.MotorUnits = true
+	}
 	node, err := ros.New(cfg.ROS, model, h)
 	if err != nil {
 		return nil, err
+	}
+	var drv robot.Driver = node.Driver()
+	if cfg.Transmissions != nil {
+		if drv, err = calib.Wrap(drv, cfg.Transmissions); err != nil {
+			return nil, err
+		}
 	}
 	var rec policy.Recorder = diagnostics{r}
 	if cfg.Recorder != nil {
@@ -138,9 +159,8 @@ func New(cfg Config, model *robot.Model, inf policy.Inferer) (*Runtime, error) {
 	if cfg.Embeddings != nil {
 		src = cfg.Embeddings
 	}
-	var drv robot.Driver = node.Driver()
 	if cfg.WrapDriver != nil {
-		drv = cfg.WrapDriver(drv)
+		drv = cfg.WrapDriver(drv) // after calib: the recorder taps joint units, as the loop reads them
 	}
 	deps := policy.Deps{
 		Driver:     drv,
@@ -226,8 +246,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 		nodeErr = stopNode()
 	case <-r.node.ShutdownRequested():
 		// Told to go from outside (rosnode kill, the master, a node taking the name). goroslib
-		// has closed the connection already: with trajectory output the last trajectory brings
-		// the robot to rest; per-tick commands stop here. The stop was asked for: not an error.
+		// has closed that connection already; the per-tick commands travel on the node's command
+		// connection (robot/ros: Config.CommandNode), which carries the loop's stop until
+		// stopNode. The stop was asked for: not an error.
 		r.log.Warn("onboard: shut down from outside", "reason", r.node.ShutdownReason(), "output", outputName(r.cfg.Loop.Output))
 		lcancel()
 		loopErr = <-loopDone

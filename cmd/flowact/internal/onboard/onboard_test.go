@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowact/flowact/calib"
 	"github.com/flowact/flowact/policy"
 	"github.com/flowact/flowact/policy/chunk"
 	"github.com/flowact/flowact/policy/safety"
@@ -113,10 +114,10 @@ func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
 // mid-motion brakes the arm to rest, unregisters the node and returns nil. With sim time the
 // simulator is the ROS clock (/clock, /use_sim_time, here at twice real time) and the loop ticks
 // on it. The node told to go from outside mid-motion, as `rosnode kill` does (the slave API's
-// shutdown) or as a node registering with the same name makes the master do, unregisters and
-// Run returns nil at once (goroslib ends its connection the moment the request arrives, /clock
-// included: nothing may wait on it); with trajectory output the last trajectory still brings
-// the arm to rest within its limits.
+// shutdown) or as a node registering with the same name makes the master do, brakes the arm
+// as a cancel does (goroslib ends its connection the moment the request arrives: the commands
+// go through the command connection, /clock too), unregisters and Run returns nil; a node that
+// took the name is ready only once the old one has stopped.
 func TestRunDrivesSimulator(t *testing.T) {
 	for _, c := range []struct {
 		name, output string
@@ -282,6 +283,20 @@ func testDrivesSimulator(t *testing.T, output string, simTime bool, stop string)
 		case <-time.After(10 * time.Second):
 			t.Fatal("the node was not told to go when another took its name")
 		}
+		// The old instance's command connection publishes on the command topic until its loop
+		// has stopped: the new node must not be ready (and command) before.
+		select {
+		case <-dup.Ready():
+			t.Fatal("the new node was ready while the one it replaced was braking")
+		default:
+		}
+		defer func() {
+			select {
+			case <-dup.Ready():
+			case <-time.After(10 * time.Second):
+				t.Error("the new node was not ready 10 s after the old one stopped")
+			}
+		}()
 	}
 	if simTime {
 		// The loop ticks on /clock: it brakes once the simulation runs again.
@@ -316,9 +331,6 @@ func testDrivesSimulator(t *testing.T, output string, simTime bool, stop string)
 	})
 	braked := ref[0] - atCancel
 	t.Logf("braked %.3f rad after the stop (%s)", braked, stop)
-	if stop != "cancel" && output == "command" {
-		return // per-tick commands end with the connection: no braking to check
-	}
 	lo, hi := 0.2, math.Inf(1)
 	if simTime {
 		// 0.29-0.35 rad of braking from 1.8-2 rad/s, plus the commands already on their way at the pause (a few
@@ -404,6 +416,18 @@ func TestNewBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	inf := newGoal(4, make([]float64, m.DoF()))
+	arm5, arm5Cfg, err := urdf.Shipped("arm5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nom, err := calib.Nominal(arm5, arm5Cfg.Motors, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm5Set, err := calib.NewSet(arm5, nom)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		cfg  Config
@@ -415,6 +439,7 @@ func TestNewBadConfig(t *testing.T) {
 		{"negative flush", Config{ROS: ros.Config{Getenv: noEnv, FlushTimeout: -1}}, inf, ros.ErrConfig},
 		{"wrong joints", Config{ROS: ros.Config{Getenv: noEnv}}, newGoal(4, make([]float64, 3)), policy.ErrConfig},
 		{"no inferer", Config{ROS: ros.Config{Getenv: noEnv}}, nil, ErrConfig},
+		{"another robot's transmissions", Config{ROS: ros.Config{Getenv: noEnv}, Transmissions: arm5Set}, inf, ErrConfig},
 	} {
 		if _, err := New(c.cfg, m, c.inf); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
