@@ -419,6 +419,7 @@ type latencyResult struct {
 	Segments []float64 `json:"segments_ticks"`
 	Peak     float64   `json:"correlation_peak"`
 	Shift    int       `json:"shift_ticks"` // policy.LagShift: the ticks a chunk starts before its request
+	Late     int       `json:"late_ticks"`  // ticks taken a period or more late (calib.Latency.Late)
 	Policy   string    `json:"policy,omitempty"`
 	// Calibration is the calibration file the lag was written into (--write-lag).
 	Calibration string `json:"calibration,omitempty"`
@@ -490,7 +491,7 @@ func runCalibLatency(cmd *cobra.Command, o *calibOptions) error {
 	}
 	lag := time.Duration(math.Round(lat.Seconds*1e6)) * time.Microsecond
 	res := latencyResult{Robot: t.m.Name, Rate: rate, Seconds: lat.Seconds, Ticks: lat.Ticks, Low: lat.Low, High: lat.High,
-		Segments: lat.Segments, Peak: lat.Peak, Shift: policy.LagShift(lag, rate)}
+		Segments: lat.Segments, Peak: lat.Peak, Shift: policy.LagShift(lag, rate), Late: lat.Late}
 	if pf != nil {
 		if err := writeRobotLag(o.policy, lag); err != nil {
 			return err
@@ -516,6 +517,9 @@ func runCalibLatency(cmd *cobra.Command, o *calibOptions) error {
 	}
 	fmt.Fprintf(out, "flowact calib latency: %s at %g Hz: lag %.1f ms = %.2f ticks (95%% CI [%.2f, %.2f] ticks, correlation %.3f, %d segments)\n",
 		t.m.Name, rate, 1e3*lat.Seconds, lat.Ticks, lat.Low, lat.High, lat.Peak, len(lat.Segments))
+	if lat.Late > 0 {
+		fmt.Fprintf(out, "flowact calib latency: %d ticks were taken a period or more late (a starved process): the estimate assumes even ticks and is less accurate than its interval says\n", lat.Late)
+	}
 	if pf != nil {
 		fmt.Fprintf(out, "flowact calib latency: wrote loop.robot_lag: %v to %s (chunks start %d ticks before their request)\n", lag, o.policy, res.Shift)
 	}

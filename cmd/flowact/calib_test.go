@@ -141,6 +141,10 @@ func TestCalibLatencySim(t *testing.T) {
 	if res.Rate != 50 || res.Ticks < want-1 || res.Ticks > want+1.5 || res.Low > res.Ticks || res.High < res.Ticks {
 		t.Errorf("result %+v, want about %.2f ticks at 50 Hz", res, want)
 	}
+	// On the simulator's own clock no tick can be late.
+	if res.Late != 0 || !strings.Contains(stdout.String(), `"late_ticks": 0`) {
+		t.Errorf("late ticks %d on the simulator's clock; output %s", res.Late, stdout.String())
+	}
 	p, err := loadPolicyFile(policyFile)
 	if err != nil {
 		t.Fatal(err)
