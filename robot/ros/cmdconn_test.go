@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 
 	"github.com/flowact/flowact/internal/rostest"
-	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros/xmlrpc"
 )
 
@@ -48,32 +45,7 @@ func TestBrakeAfterShutdown(t *testing.T) {
 			t.Fatalf("the command connection is not registered once the node is ready: %v", err)
 		}
 
-		var mu sync.Mutex
-		var accepted []float64
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			c := robot.Command{Position: make([]float64, 3)}
-			for k := 1; ; k++ {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-				}
-				c.Position[0] = float64(k)
-				if err := n.Driver().WriteCommand(&c); err == nil {
-					mu.Lock()
-					accepted = append(accepted, float64(k))
-					mu.Unlock()
-				} else if !errors.Is(err, robot.ErrBusy) {
-					t.Errorf("WriteCommand: %v", err)
-					return
-				}
-			}
-		})
-		defer func() { cancel(); wg.Wait() }()
+		stopStream := streamNumbered(t, n.Driver())
 		rostest.Eventually(t, 20*time.Second, "commands at the simulator", func() bool { c, _ := sink.counts(); return c >= 10 })
 
 		uri, err := mc.LookupNode("/flowact")
@@ -98,13 +70,7 @@ func TestBrakeAfterShutdown(t *testing.T) {
 		}
 		c0, _ := sink.counts()
 		rostest.Eventually(t, 10*time.Second, "commands through the command connection", func() bool { c, _ := sink.counts(); return c >= c0+30 })
-		cancel()
-		wg.Wait()
-		mu.Lock()
-		sent := slices.Clone(accepted)
-		mu.Unlock()
-		last := sent[len(sent)-1]
-		rostest.Eventually(t, 10*time.Second, "the last command at the simulator", func() bool { l := sink.last(); return l != nil && l[0] == last })
+		sent := stopStream()
 		if err := stop(); !errors.Is(err, ErrShutdown) {
 			t.Errorf("Run: %v, want ErrShutdown", err)
 		}
@@ -113,17 +79,8 @@ func TestBrakeAfterShutdown(t *testing.T) {
 				t.Errorf("%s still registered after Run returned", name)
 			}
 		}
-		sink.mu.Lock()
-		got := make([]float64, len(sink.cmds))
-		for i, c := range sink.cmds {
-			got[i] = c[0]
-		}
-		sink.mu.Unlock()
-		i := slices.Index(sent, got[0])
-		if i < 0 || !slices.Equal(got, sent[i:]) {
-			t.Fatalf("the robot did not get every command in order: sent %v, received %v", sent, got)
-		}
-		t.Logf("%d commands, %d of them after the shutdown request, none lost", len(got), len(got)-c0)
+		received := sink.receivedInOrder(t, sent)
+		t.Logf("%d commands, %d of them after the shutdown request, none lost", received, received-c0)
 	})
 }
 

@@ -153,6 +153,83 @@ func (r *simRecordSink) counts() (int, int) {
 	return len(r.cmds), len(r.trajs)
 }
 
+// firsts are the first values of the commands received so far.
+func (r *simRecordSink) firsts() []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := make([]float64, len(r.cmds))
+	for i, c := range r.cmds {
+		v[i] = c[0]
+	}
+	return v
+}
+
+// streamNumbered writes command k (its first joint at k) to d every 10 ms until the returned
+// stop is called; stop ends the stream and returns the numbers the driver took (a full queue
+// refuses one with robot.ErrBusy, which a loop would take back).
+func streamNumbered(t *testing.T, d robot.Driver) (stop func() []float64) {
+	var mu sync.Mutex
+	var accepted []float64
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		c := robot.Command{Position: make([]float64, 3)}
+		for k := 1; ; k++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			c.Position[0] = float64(k)
+			if err := d.WriteCommand(&c); err == nil {
+				mu.Lock()
+				accepted = append(accepted, float64(k))
+				mu.Unlock()
+			} else if !errors.Is(err, robot.ErrBusy) {
+				t.Errorf("WriteCommand: %v", err)
+				return
+			}
+		}
+	})
+	var once sync.Once
+	stop = func() []float64 {
+		once.Do(func() { cancel(); wg.Wait() })
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(accepted)
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// receivedInOrder waits for the last of sent to reach r, then checks that from the first
+// command received on (the first ones may precede the connection) every command sent arrived,
+// in order. It returns how many were received.
+func (r *simRecordSink) receivedInOrder(t *testing.T, sent []float64) (received int) {
+	t.Helper()
+	if len(sent) == 0 {
+		t.Fatal("no command was taken")
+	}
+	last := sent[len(sent)-1]
+	rostest.Eventually(t, 10*time.Second, "the last command at the simulator", func() bool { l := r.last(); return l != nil && l[0] == last })
+	got := r.firsts()
+	i := slices.Index(sent, got[0])
+	if i < 0 {
+		t.Fatalf("first command received %v was never sent", got[0])
+	}
+	if want := sent[i:]; !slices.Equal(got, want) {
+		for k := range min(len(got), len(want)) {
+			if got[k] != want[k] {
+				t.Fatalf("%d commands sent, %d received; the first difference at %d: received %v, sent %v", len(want), len(got), k, got[k], want[k])
+			}
+		}
+		t.Fatalf("%d commands sent, %d received", len(want), len(got))
+	}
+	return len(got)
+}
+
 // runSimSide runs s until the test ends and checks that Run returns nil on cancel.
 func runSimSide(t *testing.T, s *SimSide) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -429,34 +506,8 @@ func TestSimSideKeepsCommandsAcrossRestart(t *testing.T) {
 		runNode(t, rt)
 		waitReady(t, rt)
 
-		// The stream: command k carries k; accepted holds the ones the driver took (a full
-		// queue refuses one with robot.ErrBusy, which a loop would take back).
-		var mu sync.Mutex
-		var accepted []float64
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			c := robot.Command{Position: make([]float64, 3)}
-			for k := 1; ; k++ {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-				}
-				c.Position[0] = float64(k)
-				if err := rt.Driver().WriteCommand(&c); err == nil {
-					mu.Lock()
-					accepted = append(accepted, float64(k))
-					mu.Unlock()
-				} else if !errors.Is(err, robot.ErrBusy) {
-					t.Errorf("WriteCommand: %v", err)
-					return
-				}
-			}
-		})
-		defer func() { cancel(); wg.Wait() }()
+		// The stream: command k carries k.
+		stop := streamNumbered(t, rt.Driver())
 		rostest.Eventually(t, 20*time.Second, "commands at the simulator", func() bool { n, _ := sink.counts(); return n >= 10 })
 
 		m.Stop(t)
@@ -467,38 +518,11 @@ func TestSimSideKeepsCommandsAcrossRestart(t *testing.T) {
 		})
 		n0, _ := sink.counts()
 		rostest.Eventually(t, 10*time.Second, "commands after the restart", func() bool { n, _ := sink.counts(); return n >= n0+20 })
-		cancel()
-		wg.Wait()
-		mu.Lock()
-		sent := slices.Clone(accepted)
-		mu.Unlock()
-		last := sent[len(sent)-1]
-		rostest.Eventually(t, 10*time.Second, "the last command at the simulator", func() bool { l := sink.last(); return l != nil && l[0] == last })
-
+		received := sink.receivedInOrder(t, stop())
 		if got := side.Registrations(); got != 2 {
 			t.Errorf("simulator registrations %d, want 2 (one in place after the restart)", got)
 		}
-		sink.mu.Lock()
-		got := make([]float64, len(sink.cmds))
-		for i, c := range sink.cmds {
-			got[i] = c[0]
-		}
-		sink.mu.Unlock()
-		// The first commands may precede the connection; from the first one received on, every
-		// command taken must arrive, in order.
-		i := slices.Index(sent, got[0])
-		if i < 0 {
-			t.Fatalf("first command received %v was never sent", got[0])
-		}
-		if want := sent[i:]; !slices.Equal(got, want) {
-			for k := range min(len(got), len(want)) {
-				if got[k] != want[k] {
-					t.Fatalf("%d commands sent, %d received; the first difference at %d: received %v, sent %v", len(want), len(got), k, got[k], want[k])
-				}
-			}
-			t.Fatalf("%d commands sent, %d received", len(want), len(got))
-		}
-		t.Logf("%d commands through the restart, none lost", len(got))
+		t.Logf("%d commands through the restart, none lost", received)
 	})
 }
 
