@@ -39,6 +39,19 @@ func RotAxisAngle(axis [3]float64, angle float64) [9]float64 {
 	}
 }
 
+// RotZTo returns a rotation taking the z axis to the unit vector u (the axis of a cylinder in a
+// URDF or a marker): about z × u = (-u_y, u_x, 0) by acos(u_z), and about x by pi when u = -z.
+func RotZTo(u [3]float64) [9]float64 {
+	s := math.Hypot(u[0], u[1])
+	if s < 1e-12 {
+		if u[2] > 0 {
+			return Identity.Rot
+		}
+		return RotAxisAngle([3]float64{1, 0, 0}, math.Pi)
+	}
+	return RotAxisAngle([3]float64{-u[1] / s, u[0] / s, 0}, math.Atan2(s, u[2]))
+}
+
 // Mul returns the composition a b: first b, then a (a maps b's parent frame to its own parent).
 func (a Pose) Mul(b Pose) Pose {
 	var r Pose

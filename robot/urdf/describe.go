@@ -106,7 +106,7 @@ func Describe(m *robot.Model) string {
 			if n < 1e-6 {
 				continue
 			}
-			r, pi, y := robot.Pose{Rot: zTo([3]float64{p[0] / n, p[1] / n, p[2] / n})}.RPY()
+			r, pi, y := robot.Pose{Rot: robot.RotZTo([3]float64{p[0] / n, p[1] / n, p[2] / n})}.RPY()
 			fmt.Fprintf(&b, "    <visual><origin xyz=\"%s\" rpy=\"%s\"/><geometry><cylinder radius=\"%s\" length=\"%s\"/></geometry><material name=\"%s\"/></visual>\n",
 				v3([3]float64{p[0] / 2, p[1] / 2, p[2] / 2}), v3([3]float64{r, pi, y}), f(stickRadius), f(n), stickMatName)
 		}
@@ -130,16 +130,4 @@ func Describe(m *robot.Model) string {
 	}
 	b.WriteString("</robot>\n")
 	return b.String()
-}
-
-// zTo returns a rotation taking the z axis to the unit vector u (a URDF cylinder's axis is z).
-func zTo(u [3]float64) [9]float64 {
-	s := math.Hypot(u[0], u[1])
-	if s < 1e-12 {
-		if u[2] > 0 {
-			return robot.Identity.Rot
-		}
-		return robot.RotAxisAngle([3]float64{1, 0, 0}, math.Pi)
-	}
-	return robot.RotAxisAngle([3]float64{-u[1] / s, u[0] / s, 0}, math.Atan2(s, u[2]))
 }

@@ -547,7 +547,7 @@ func armMarkers(m *robot.Model) []ros.Marker {
 		l := math.Sqrt(p[0]*p[0] + p[1]*p[1] + p[2]*p[2])
 		if l > 1e-6 {
 			out = append(out, ros.Marker{NS: nsArm, ID: int32(len(out)), Shape: ros.MarkerCylinder, Frame: j.Parent, FrameLocked: true,
-				Pose:  robot.Pose{Pos: [3]float64{p[0] / 2, p[1] / 2, p[2] / 2}, Rot: zTo([3]float64{p[0] / l, p[1] / l, p[2] / l})},
+				Pose:  robot.Pose{Pos: [3]float64{p[0] / 2, p[1] / 2, p[2] / 2}, Rot: robot.RotZTo([3]float64{p[0] / l, p[1] / l, p[2] / l})},
 				Scale: [3]float64{armLinkDiameter, armLinkDiameter, l}, RGBA: blue})
 		}
 		out = append(out, ros.Marker{NS: nsArm, ID: int32(len(out)), Shape: ros.MarkerSphere, Frame: j.Child, FrameLocked: true,
@@ -580,20 +580,7 @@ func appendMarkers(dst []ros.Marker, targets []sim.Target, obstacles []sim.Obsta
 			Pose: robot.Pose{Pos: o.B, Rot: robot.Identity.Rot}, Scale: [3]float64{d, d, d}, RGBA: grey})
 		mid := [3]float64{(o.A[0] + o.B[0]) / 2, (o.A[1] + o.B[1]) / 2, (o.A[2] + o.B[2]) / 2}
 		dst = append(dst, ros.Marker{NS: nsObstacles, ID: id + 2, Shape: ros.MarkerCylinder,
-			Pose: robot.Pose{Pos: mid, Rot: zTo([3]float64{ab[0] / l, ab[1] / l, ab[2] / l})}, Scale: [3]float64{d, d, l}, RGBA: grey})
+			Pose: robot.Pose{Pos: mid, Rot: robot.RotZTo([3]float64{ab[0] / l, ab[1] / l, ab[2] / l})}, Scale: [3]float64{d, d, l}, RGBA: grey})
 	}
 	return dst
-}
-
-// zTo returns a rotation taking the z axis to the unit vector u (a cylinder marker's axis is z).
-func zTo(u [3]float64) [9]float64 {
-	// Axis z × u = (-u_y, u_x, 0), angle acos(u_z); about x by pi when u = -z.
-	s := math.Hypot(u[0], u[1])
-	if s < 1e-12 {
-		if u[2] > 0 {
-			return robot.Identity.Rot
-		}
-		return robot.RotAxisAngle([3]float64{1, 0, 0}, math.Pi)
-	}
-	return robot.RotAxisAngle([3]float64{-u[1] / s, u[0] / s, 0}, math.Atan2(s, u[2]))
 }

@@ -500,14 +500,14 @@ func TestMarkers(t *testing.T) {
 		u := [3]float64{r.NormFloat64(), r.NormFloat64(), r.NormFloat64()}
 		l := math.Sqrt(u[0]*u[0] + u[1]*u[1] + u[2]*u[2])
 		u = [3]float64{u[0] / l, u[1] / l, u[2] / l}
-		got := robot.Pose{Rot: zTo(u)}.Rotate([3]float64{0, 0, 1})
+		got := robot.Pose{Rot: robot.RotZTo(u)}.Rotate([3]float64{0, 0, 1})
 		if !near(got[:], u[:], 1e-12) {
-			t.Fatalf("zTo(%v) takes z to %v", u, got)
+			t.Fatalf("RotZTo(%v) takes z to %v", u, got)
 		}
 	}
 	for _, u := range [][3]float64{{0, 0, 1}, {0, 0, -1}} {
-		if got := (robot.Pose{Rot: zTo(u)}).Rotate([3]float64{0, 0, 1}); math.Abs(got[2]-u[2]) > 1e-12 {
-			t.Errorf("zTo(%v) takes z to %v", u, got)
+		if got := (robot.Pose{Rot: robot.RotZTo(u)}).Rotate([3]float64{0, 0, 1}); math.Abs(got[2]-u[2]) > 1e-12 {
+			t.Errorf("RotZTo(%v) takes z to %v", u, got)
 		}
 	}
 	ms := appendMarkers(nil,
