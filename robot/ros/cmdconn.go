@@ -122,7 +122,83 @@ func (c *cmdConn) connect(ctx context.Context) (cs *cmdSession, err error) {
 	if cs.selfURI, err = master.LookupNode(c.nm.node); err != nil {
 		return cs, fmt.Errorf("ros: lookupNode %s after registering: %w", c.nm.node, err)
 	}
+	c.awaitSubscribers(ctx, cs)
 	return cs, nil
+}
+
+// awaitSubscribers waits until every live node the master lists as a subscriber of the command
+// topic has connected to cs's publisher (cs's own slave API lists the connection in getBusInfo
+// once the TCPROS handshake is done), at most Config.CommandWait. goroslib drops what is
+// published before a subscriber has connected, so a loop that started at once would send its
+// first commands into the void: a robot that missed them, still holding another instance's last
+// command, then sees a step (TestFaultsOverROS/duplicate_node: twice the acceleration and 12
+// times the jerk limit at the robot). A robot that subscribes later gets the stream from then
+// on, as from any ROS publisher.
+func (c *cmdConn) awaitSubscribers(ctx context.Context, cs *cmdSession) {
+	topic := c.nm.topics.Command
+	deadline := time.Now().Add(c.nm.cfg.CommandWait)
+	own := []string{c.nm.node, c.n.nm.node}
+	var missing []string
+	for {
+		missing = missing[:0]
+		st, err := cs.master.GetSystemState()
+		if err == nil {
+			connected := c.connectedSubscribers(ctx, cs)
+			for _, e := range st.SubscribedTopics {
+				if e.Name != topic {
+					continue
+				}
+				for _, node := range e.Nodes {
+					if !slices.Contains(own, node) && !slices.Contains(connected, node) && c.n.alive(ctx, cs.master, node) {
+						missing = append(missing, node)
+					}
+				}
+			}
+			if len(missing) == 0 {
+				return
+			}
+		}
+		if !time.Now().Before(deadline) {
+			c.log.Warn("ros: commanding before every subscriber of the command topic has connected", "topic", topic, "missing", missing, "err", err, "waited", c.nm.cfg.CommandWait)
+			return
+		}
+		tm := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return
+		case <-tm.C:
+		}
+	}
+}
+
+// connectedSubscribers returns the nodes connected to cs's publishers (getBusInfo: [id,
+// destination, direction, transport, topic, connected] per connection).
+func (c *cmdConn) connectedSubscribers(ctx context.Context, cs *cmdSession) []string {
+	pctx, cancel := context.WithTimeout(ctx, min(c.nm.cfg.Timeout, time.Second))
+	defer cancel()
+	res, err := c.n.rpc.Call(pctx, cs.selfURI, "getBusInfo", xmlrpc.String(c.nm.node))
+	if err != nil {
+		return nil
+	}
+	triple, _ := res.AsArray()
+	if len(triple) != 3 {
+		return nil
+	}
+	conns, _ := triple[2].AsArray()
+	var nodes []string
+	for _, conn := range conns {
+		f, _ := conn.AsArray()
+		if len(f) < 5 {
+			continue
+		}
+		dest, _ := f[1].AsString()
+		dir, _ := f[2].AsString()
+		if dir == "o" {
+			nodes = append(nodes, dest)
+		}
+	}
+	return nodes
 }
 
 // serve sends the node's commands through cs until ctx ends (the node is done), its master
@@ -269,16 +345,22 @@ func (n *Node) commandPublishers(ctx context.Context, master *apimaster.Client) 
 		if node == n.nm.node || slices.Contains(others, node) {
 			continue
 		}
-		uri, err := master.LookupNode(node)
-		if err != nil {
-			continue // unknown, or gone meanwhile
-		}
-		pctx, cancel := context.WithTimeout(ctx, min(n.nm.cfg.Timeout, time.Second))
-		_, err = n.rpc.Call(pctx, uri, "getPid", xmlrpc.String(n.nm.node))
-		cancel()
-		if err == nil {
+		if n.alive(ctx, master, node) {
 			others = append(others, node)
 		}
 	}
 	return others, nil
+}
+
+// alive reports whether node is known to master and answers at its slave API (a node killed
+// without unregistering does not).
+func (n *Node) alive(ctx context.Context, master *apimaster.Client, node string) bool {
+	uri, err := master.LookupNode(node)
+	if err != nil {
+		return false // unknown, or gone meanwhile
+	}
+	pctx, cancel := context.WithTimeout(ctx, min(n.nm.cfg.Timeout, time.Second))
+	defer cancel()
+	_, err = n.rpc.Call(pctx, uri, "getPid", xmlrpc.String(n.nm.node))
+	return err == nil
 }
