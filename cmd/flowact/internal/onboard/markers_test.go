@@ -16,8 +16,6 @@ import (
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/robot/ros"
 	"github.com/flowact/flowact/robot/urdf"
-	"github.com/flowact/flowact/sim/node"
-	"github.com/flowact/flowact/sim/task"
 )
 
 // ramp is an Inferer whose chunk goes in a straight line in joint space from the observed
@@ -103,24 +101,7 @@ func TestPathMarkersOverROS(t *testing.T) {
 		return p.Pos
 	}
 
-	sn, err := node.New(m, rc, node.Config{
-		Task: task.Config{Name: "reach"}, Seed: 1, Embedding: true,
-		ROS:    ros.SimSideConfig{Node: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv}},
-		Logger: quiet(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(context.Background())
-	simDone := make(chan error, 1)
-	go func() { simDone <- sn.Run(sctx) }()
-	t.Cleanup(func() {
-		scancel()
-		if err := <-simDone; err != nil {
-			t.Errorf("simulator: %v", err)
-		}
-	})
-	<-sn.Ready()
+	sn := startSimNode(t, uri, m, rc, false, 0)
 
 	env := rostest.Env(t, uri)
 	listener := rostest.Start(t, env, rostest.Python, "-c", pathListener, "/flowact/path_markers")

@@ -135,21 +135,11 @@ func TestRunDrivesSimulator(t *testing.T) {
 	}
 }
 
-func testDrivesSimulator(t *testing.T, output string, simTime bool, stop string) {
-	uri := embeddedMaster(t)
-	m, rc, err := urdf.Shipped("ur5")
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := rc.HomePosition(m)
-	target := slices.Clone(home)
-	target[0] += 0.3 // rad: 0.3 s at the tightened 2 rad/s, well inside the limits
-	target[2] -= 0.2
-
-	speed := 0.0
-	if simTime {
-		speed = 2
-	}
+// startSimNode runs the simulator node (the UR5 on reach, the synthetic VLM's embedding as
+// flowact_msgs/Embedding) against the master at uri until the test ends, and returns it once it
+// is ready.
+func startSimNode(t *testing.T, uri string, m *robot.Model, rc robot.Config, simTime bool, speed float64) *node.Node {
+	t.Helper()
 	sn, err := node.New(m, rc, node.Config{
 		Task: task.Config{Name: "reach"}, Seed: 1, Embedding: true, SimTime: simTime, Speed: speed,
 		ROS:    ros.SimSideConfig{Node: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv}},
@@ -167,9 +157,27 @@ func testDrivesSimulator(t *testing.T, output string, simTime bool, stop string)
 			t.Errorf("simulator: %v", err)
 		}
 	})
-
-	// With sim time the simulator sets /use_sim_time when it registers: start after it.
 	<-sn.Ready()
+	return sn
+}
+
+func testDrivesSimulator(t *testing.T, output string, simTime bool, stop string) {
+	uri := embeddedMaster(t)
+	m, rc, err := urdf.Shipped("ur5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := rc.HomePosition(m)
+	target := slices.Clone(home)
+	target[0] += 0.3 // rad: 0.3 s at the tightened 2 rad/s, well inside the limits
+	target[2] -= 0.2
+
+	speed := 0.0
+	if simTime {
+		speed = 2
+	}
+	// With sim time the simulator sets /use_sim_time when it registers: start after it.
+	sn := startSimNode(t, uri, m, rc, simTime, speed)
 	cfg := Config{
 		ROS: ros.Config{MasterURI: uri, Host: "127.0.0.1", Embedding: ros.EmbeddingCustom, Getenv: noEnv, ConnectTimeout: 5 * time.Second,
 			Topics: ros.Topics{Command: rc.Topics.Command, Trajectory: rc.Topics.Trajectory, JointStates: rc.Topics.JointStates}},
