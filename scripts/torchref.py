@@ -15,6 +15,7 @@ operations and the same FLOP counts:
       condition 64 pooled + 7 state -> 256, mask channel), batch 128, H = 32, D = 7, 16 x 64
       embeddings, conditional flow matching with CondOT and uniform t, masked squared error,
       gradient norm, Adam (beta 0.9, 0.999, eps 1e-8, lr 1e-3), moving average 0.999.
+  train6  the same with 6 blocks, the shipped checkpoint's depth (`flowact train --layers 6`).
 
 A chunk is Bind (B: the condition tokens' keys and values) plus 10 Euler steps from noise at
 batch 1, as in refnet.Chunk. Inference runs a module traced (torch.jit.trace) and frozen
@@ -255,9 +256,9 @@ class ExpertMLP(nn.Module):
         return self.out(F.layer_norm(h, (h.shape[-1],), eps=1e-6))
 
 
-def bench_train(duration, batch=128, h=32, d=7, tokens=16, embed=64, state=7):
+def bench_train(duration, batch=128, h=32, d=7, tokens=16, embed=64, state=7, layers=3):
     torch.manual_seed(1)
-    net = ExpertMLP(h=h, d=d, embed=embed, state=state)
+    net = ExpertMLP(h=h, d=d, embed=embed, state=state, layers=layers)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
     ema = [p.detach().clone() for p in net.parameters()]
 
@@ -295,14 +296,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=5.0, help="least seconds timed per case")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
-    ap.add_argument("--cases", default="A,B,train", help="comma-separated: A, B, train")
+    ap.add_argument("--cases", default="A,B,train,train6", help="comma-separated: A, B, train, train6")
     a = ap.parse_args()
     if a.threads < 1:
         ap.error("--threads %d: want at least 1" % a.threads)
     cases = [c for c in a.cases.split(",") if c]
     for c in cases:
-        if c not in ("A", "B", "train"):
-            ap.error("--cases: unknown case %r (want A, B, train)" % c)
+        if c not in ("A", "B", "train", "train6"):
+            ap.error("--cases: unknown case %r (want A, B, train, train6)" % c)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     out = {
@@ -313,7 +314,8 @@ def main():
         "load_average": list(os.getloadavg()),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    runs = {"A": bench_a, "B": bench_b, "train": bench_train}
+    runs = {"A": bench_a, "B": bench_b, "train": bench_train,
+            "train6": lambda duration: bench_train(duration, layers=6)}
     for c in cases:
         out[c] = runs[c](a.duration)
     out["load_average_end"] = list(os.getloadavg())

@@ -40,6 +40,8 @@ type trainOptions struct {
 	ema         float64
 	maxPrefix   int
 	coldPrefix  float64 // --cold-prefix: share of examples with no prefix (0: uniform 0..max)
+	prefixDrift float64 // --prefix-drift: stale-prefix drift rate, normalized units per step
+	recover     int     // --prefix-recover: steps a drifted prefix rejoins the data in
 	valFraction float64
 	seed        uint64
 	all         bool
@@ -176,6 +178,8 @@ collect commands for the data and the figures):
 	f.StringVar(&o.dtype, "weights-dtype", ckpt.DTypeF32, "how model.safetensors stores the weights: F32, or F16 (half the size; each weight rounded to the nearest half-precision value)")
 	f.IntVar(&o.threads, "threads", 1, "matrix-product threads, 1 or 2 (the results do not depend on it)")
 	f.IntVar(&o.maxPrefix, "max-prefix", 20, "largest committed prefix trained for (real-time chunking); 0 for none")
+	f.Float64Var(&o.prefixDrift, "prefix-drift", 0, "train on stale prefixes: each prefixed example's committed steps drift from the data at a rate drawn from N(0, s^2) per joint (normalized units per step) and the steps after rejoin the data within --prefix-recover steps (0: prefixes are the data's own future)")
+	f.IntVar(&o.recover, "prefix-recover", 10, "steps a drifted prefix (--prefix-drift) rejoins the data in")
 	f.Float64Var(&o.coldPrefix, "cold-prefix", 0, "share of examples trained with no prefix (the cold start), the others with 1..--max-prefix (0: every length 0..--max-prefix alike)")
 	f.Float64Var(&o.valFraction, "val", 0.1, "fraction of episodes held out for validation")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the initialization, the split and every batch")
@@ -222,6 +226,12 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 		return nil, usagef("train: --max-prefix %d: want 0 (none) or more steps", o.maxPrefix)
 	case !(o.coldPrefix >= 0 && o.coldPrefix < 1):
 		return nil, usagef("train: --cold-prefix %g: want a share in [0, 1)", o.coldPrefix)
+	case !(o.prefixDrift >= 0 && o.prefixDrift <= 1):
+		return nil, usagef("train: --prefix-drift %g: want a rate in [0, 1] (normalized units per step)", o.prefixDrift)
+	case o.prefixDrift > 0 && o.maxPrefix == 0:
+		return nil, usagef("train: --prefix-drift %g needs --max-prefix above 0", o.prefixDrift)
+	case o.recover < 1:
+		return nil, usagef("train: --prefix-recover %d: want at least 1 step", o.recover)
 	case o.coldPrefix > 0 && o.maxPrefix == 0:
 		return nil, usagef("train: --cold-prefix %g needs --max-prefix above 0 (without prefixes every example is a cold start)", o.coldPrefix)
 	case o.saveEvery < 0:
@@ -369,6 +379,9 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	if o.coldPrefix > 0 {
 		command += fmt.Sprintf(" --cold-prefix %g", o.coldPrefix)
 	}
+	if o.prefixDrift > 0 {
+		command += fmt.Sprintf(" --prefix-drift %g --prefix-recover %d", o.prefixDrift, o.recover)
+	}
 	if objective != train.FlowMatching {
 		command += " --objective regression"
 	}
@@ -379,7 +392,8 @@ func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSu
 	tcfg := train.Config{
 		Steps: o.steps, BatchSize: o.batch, LR: o.lr, MinLR: o.minLR, Warmup: min(o.warmup, o.steps),
 		Clip: 1, EMA: o.ema, Seed: o.seed, Scheduler: sched, TimeDist: tdist, Objective: objective,
-		MaxPrefix: min(o.maxPrefix, o.horizon-1), ColdPrefix: o.coldPrefix, ValEvery: max(o.steps/10, 1),
+		MaxPrefix: min(o.maxPrefix, o.horizon-1), ColdPrefix: o.coldPrefix,
+		PrefixDrift: o.prefixDrift, PrefixRecover: o.recover, ValEvery: max(o.steps/10, 1),
 		Progress: progress, LogEvery: max(o.steps/50, 1), Threads: o.threads,
 	}
 	if len(valEps) == 0 {

@@ -37,7 +37,8 @@ func (s randSource) Next(b *Batch, r *rand.Rand) error {
 //	go test -run '^$' -bench TrainStep -benchtime 20x ./expert/train/
 func BenchmarkTrainStep(b *testing.B) {
 	src := randSource{h: 32, d: 7, tokens: 16, width: 64, state: 7}
-	for _, arch := range []string{nn.ArchMLP, nn.ArchTransformer} {
+	// mlp is the default expert (3 blocks), mlp6 the shipped checkpoint's depth (--layers 6).
+	for _, arch := range []string{nn.ArchMLP, "mlp6", nn.ArchTransformer} {
 		for _, impl := range []string{"gonum", "unpruned", "kernels", "kernels2"} {
 			threads := 1
 			if impl == "kernels2" {
@@ -47,9 +48,14 @@ func BenchmarkTrainStep(b *testing.B) {
 				var net nn.Net
 				var err error
 				r := rand.New(rand.NewPCG(1, 1))
-				if arch == nn.ArchMLP {
-					net, err = nn.NewMLP(nn.MLPConfig{H: src.h, D: src.d, Embed: src.width, State: src.state, Hidden: 256, Layers: 3}, r)
-				} else {
+				switch arch {
+				case nn.ArchMLP, "mlp6":
+					layers := 3
+					if arch == "mlp6" {
+						layers = 6
+					}
+					net, err = nn.NewMLP(nn.MLPConfig{H: src.h, D: src.d, Embed: src.width, State: src.state, Hidden: 256, Layers: layers}, r)
+				default:
 					net, err = nn.NewTransformer(nn.TransformerConfig{H: src.h, D: src.d, Embed: src.width, State: src.state, Width: 256, Layers: 3}, r)
 				}
 				if err != nil {

@@ -85,7 +85,20 @@ type Config struct {
 	// MaxPrefix 20 the uniform draw gives the cold start 1 example in 21. 0 keeps the uniform
 	// U{0..MaxPrefix} (and its random draws, so former runs repeat bit for bit); in [0, 1).
 	ColdPrefix float64
-	Objective  Objective
+	// PrefixDrift makes the committed prefix stale, as a deployed loop's is: the prefix is the
+	// plan of a chunk sampled a delay earlier, which drifts from where the data go, while in the
+	// data the prefix is the demonstrator's own future and tells where the target went. With
+	// PrefixDrift s > 0 every example with a prefix of d steps gets, per action dimension, a
+	// drift rate v ~ N(0, s^2) in normalized units per step: step i < d of the prefix is moved by
+	// v (i + 1), and the steps after it rejoin the data within PrefixRecover steps along a cubic
+	// that continues the drift's offset and slope and ends at zero with zero slope. The loss
+	// counts the rejoining steps, so the expert learns to leave a stale plan for the one the
+	// observation calls for. 0 (the default) draws nothing, so former runs repeat bit for bit.
+	PrefixDrift float64
+	// PrefixRecover is the number of steps a drifted prefix rejoins the data in (default 10,
+	// 200 ms at 50 Hz).
+	PrefixRecover int
+	Objective     Objective
 
 	// ValEvery is the validation period in steps (0: only at the end, if a validation source
 	// is given); ValBatches the number of validation batches (default 4).
@@ -135,6 +148,9 @@ func (c Config) withDefaults() Config {
 	if c.ValBatches == 0 {
 		c.ValBatches = 4
 	}
+	if c.PrefixRecover == 0 {
+		c.PrefixRecover = 10
+	}
 	if c.LogEvery == 0 {
 		c.LogEvery = 100
 	}
@@ -169,6 +185,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: cold prefix share %g not in [0, 1)", ErrConfig, c.ColdPrefix)
 	case c.ColdPrefix > 0 && c.MaxPrefix == 0:
 		return fmt.Errorf("%w: cold prefix share %g without a max prefix", ErrConfig, c.ColdPrefix)
+	case !(c.PrefixDrift >= 0 && c.PrefixDrift <= 1):
+		return fmt.Errorf("%w: prefix drift %g not in [0, 1] (normalized units per step)", ErrConfig, c.PrefixDrift)
+	case c.PrefixDrift > 0 && c.MaxPrefix == 0:
+		return fmt.Errorf("%w: prefix drift %g without a max prefix", ErrConfig, c.PrefixDrift)
+	case c.PrefixRecover < 0:
+		return fmt.Errorf("%w: prefix recover %d steps", ErrConfig, c.PrefixRecover)
 	case c.Threads < 0 || c.Threads > 2:
 		return fmt.Errorf("%w: threads %d, want 1 or 2 (0 means 1)", ErrConfig, c.Threads)
 	case c.Objective != FlowMatching && c.Objective != Regression:
@@ -216,6 +238,7 @@ type Trainer struct {
 	x            []float32 // network input chunks
 	ts           []float64
 	ds           []int
+	drift        []float64 // an example's drift rates (Config.PrefixDrift)
 	lossMaskData []float32 // loss weights: mask / number of loss terms
 	targetData   []float32
 	gradBufs     [][]float32
@@ -309,6 +332,7 @@ func (t *Trainer) build(tokens int) error {
 	t.x = make([]float32, B*h*d)
 	t.ts = make([]float64, B)
 	t.ds = make([]int, B)
+	t.drift = make([]float64, 0, d)
 	return nil
 }
 
@@ -344,6 +368,12 @@ func (t *Trainer) prepare(src Source, r *rand.Rand) (float64, error) {
 				dp = min(1+r.IntN(t.cfg.MaxPrefix), n)
 			}
 		}
+		drift := t.drift[:0]
+		if dp > 0 && t.cfg.PrefixDrift > 0 {
+			for range d {
+				drift = append(drift, t.cfg.PrefixDrift*r.NormFloat64())
+			}
+		}
 		tt := t.cfg.TimeDist.Sample(r)
 		if t.cfg.Objective == Regression {
 			tt = 0
@@ -351,9 +381,16 @@ func (t *Trainer) prepare(src Source, r *rand.Rand) (float64, error) {
 		c := t.cfg.Scheduler.At(tt)
 		t.ts[i], t.ds[i] = tt, dp
 		for s := 0; s < h; s++ {
+			var off float64
+			if len(drift) > 0 {
+				off = staleOffset(s, dp, t.cfg.PrefixRecover)
+			}
 			for j := 0; j < d; j++ {
 				k := i*h*d + s*d + j
 				x1 := float64(bt.Actions[k])
+				if len(drift) > 0 {
+					x1 += drift[j] * off
+				}
 				x0 := r.NormFloat64()
 				switch {
 				case t.cfg.Objective == Regression:
@@ -381,6 +418,22 @@ func (t *Trainer) prepare(src Source, r *rand.Rand) (float64, error) {
 	}
 	t.g.set(t.x, t.ts, t.ds, bt)
 	return count, nil
+}
+
+// staleOffset is the displacement of step s, in units of the drift rate, of an example whose
+// prefix of d steps drifted (Config.PrefixDrift): s + 1 within the prefix, then a cubic
+// Hermite segment over recover steps from the prefix's last offset d and slope 1 to offset 0
+// and slope 0.
+func staleOffset(s, d, recover int) float64 {
+	if s < d {
+		return float64(s + 1)
+	}
+	u := float64(s-d+1) / float64(recover)
+	if u >= 1 {
+		return 0
+	}
+	p0, m0 := float64(d), float64(recover) // offset and slope (per unit of u) at the prefix's end
+	return p0*(2*u*u*u-3*u*u+1) + m0*(u*u*u-2*u*u+u)
 }
 
 // run executes the graph once and returns the loss.
