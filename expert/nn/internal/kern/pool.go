@@ -36,6 +36,14 @@ type Pool struct {
 	once    sync.Once
 	tid     int // the worker's OS thread id (Linux; 0 elsewhere)
 	job     job
+	// Phases of a region that each thread finished: written by one thread, read by the other,
+	// each on a cache line of its own so that one thread's store does not take the line the
+	// other is polling (64-byte lines; 128 also keeps adjacent-line prefetch apart).
+	_    [128]byte
+	cph  atomic.Int64 // the caller's
+	_    [120]byte
+	wph  atomic.Int64 // the worker's
+	_    [120]byte
 }
 
 // Product states, the low two bits of Pool.state.
@@ -46,6 +54,10 @@ const (
 )
 
 type job struct {
+	// A region (w non-nil): phases phases of w; else a product.
+	w      Phased
+	phases int
+
 	m    *Matrix
 	c    []float32
 	ldc  int
@@ -134,6 +146,11 @@ func (p *Pool) work(ready chan<- int) {
 			continue
 		}
 		j := &p.job
+		if j.w != nil {
+			p.region(j.w, j.phases)
+			p.done.Store(last)
+			continue
+		}
 		np := int64(j.m.panels)
 		for q := p.next.Add(1) - 1; q < np; q = p.next.Add(1) - 1 {
 			j.m.panel(j.c, j.ldc, j.ap, j.as, j.rows, j.acc, int(q), j.tmp)
@@ -202,6 +219,96 @@ func (p *Pool) Linear(y []float32, w *Matrix, bias, x []float32, rows int, ws []
 	}
 	FillRows(y, bias, rows, w.n)
 	p.MulTo(w, y, x, rows, true, ws)
+}
+
+// Phased is work for Pool.Run: parts that run concurrently, one per thread, in phases
+// separated by barriers. Phase ph of a part starts once every part has finished phase ph-1.
+// Within a phase a part writes only its own data and reads nothing that another part writes in
+// that phase (so that the parts may also run one after the other; a buffer written in phase
+// ph and read by every part in phase ph+1 is rewritten at the earliest in phase ph+2: double
+// buffering).
+type Phased interface {
+	// Phase runs phase ph of part part of parts (parts is 1 or 2).
+	Phase(part, parts, ph int)
+}
+
+// Run runs phases [0, phases) of w. On one thread: Phase(0, 1, ph) for every phase. On two,
+// the caller runs part 0 and the worker part 1 of 2, with one barrier between phases (each
+// thread publishes the phases it finished in an atomic on a cache line of its own, and polls
+// the other's); the worker keeps its own rows' data in its own cache from phase to phase. If the
+// worker has not joined by the time the caller finishes phase 0 (the OS has not run it: a busy
+// machine), the caller closes the region and runs both parts itself, phase by phase, so that a
+// second thread never makes a region wait for the scheduler. It allocates nothing (w is
+// typically a pointer, held in the interface as is).
+func (p *Pool) Run(w Phased, phases int) {
+	if phases <= 0 {
+		return
+	}
+	if p == nil || p.threads < 2 {
+		for ph := 0; ph < phases; ph++ {
+			w.Phase(0, 1, ph)
+		}
+		return
+	}
+	p.job = job{w: w, phases: phases}
+	p.cph.Store(0)
+	p.wph.Store(0)
+	s := p.seq.Load() + 1
+	p.state.Store(s<<2 | stOpen)
+	p.seq.Store(s)
+	p.signal()
+	w.Phase(0, 2, 0)
+	if p.state.CompareAndSwap(s<<2|stOpen, s<<2|stClosed) {
+		// The worker is not there: both parts here.
+		w.Phase(1, 2, 0)
+		for ph := 1; ph < phases; ph++ {
+			w.Phase(0, 2, ph)
+			w.Phase(1, 2, ph)
+		}
+		p.job = job{}
+		return
+	}
+	for ph := 1; ph <= phases; ph++ {
+		p.cph.Store(int64(ph))
+		waitFor(&p.wph, int64(ph))
+		if ph < phases {
+			w.Phase(0, 2, ph)
+		}
+	}
+	// The worker finished its last phase and reads the job no more (done, which products wait
+	// for, follows).
+	p.job = job{}
+}
+
+// region is the worker's side of Run.
+func (p *Pool) region(w Phased, phases int) {
+	for ph := 0; ph < phases; ph++ {
+		if ph > 0 {
+			waitFor(&p.cph, int64(ph))
+		}
+		w.Phase(1, 2, ph)
+		p.wph.Store(int64(ph + 1))
+	}
+}
+
+// waitFor spins until v reaches n, yielding the processor every spinLimit polls.
+func waitFor(v *atomic.Int64, n int64) {
+	for spins := 0; v.Load() < n; spins++ {
+		if spins%spinLimit == spinLimit-1 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// Split returns the rows [lo, hi) of part part of parts of rows rows, cut at multiples of the
+// micro-tile's mr rows: products over the parts then cut A into the same tiles as one product
+// over all rows, so every element is computed by the same kernel in the same order (the results
+// are bit-identical whatever the number of parts). The last part takes the partial tile.
+func (a *Arch) Split(rows, part, parts int) (lo, hi int) {
+	tiles := (rows + a.mr - 1) / a.mr
+	lo = min(rows, tiles*part/parts*a.mr)
+	hi = min(rows, tiles*(part+1)/parts*a.mr)
+	return lo, hi
 }
 
 // Close stops the worker goroutine and waits for it. It is idempotent.
