@@ -39,11 +39,11 @@ type Pool struct {
 	// Phases of a region that each thread finished: written by one thread, read by the other,
 	// each on a cache line of its own so that one thread's store does not take the line the
 	// other is polling (64-byte lines; 128 also keeps adjacent-line prefetch apart).
-	_    [128]byte
-	cph  atomic.Int64 // the caller's
-	_    [120]byte
-	wph  atomic.Int64 // the worker's
-	_    [120]byte
+	_   [128]byte
+	cph atomic.Int64 // the caller's
+	_   [120]byte
+	wph atomic.Int64 // the worker's
+	_   [120]byte
 }
 
 // Product states, the low two bits of Pool.state.
