@@ -40,12 +40,21 @@ type Transformer struct {
 	lnf          norm
 	out          lin
 	tf, t1, temb []float32
-	ctok         []float32   // CondTok x Width
-	ck, cv       [][]float32 // per layer, CondTok x Width
-	x, u, q, a   []float32   // H x Width
-	qkv, hm      []float32
-	self, cross  *kern.Attention
+	ctok         []float32    // CondTok x Width
+	ck, cv       [][]float32  // per layer, CondTok x Width
+	x, u, q, a   []float32    // H x Width
+	qkv          [2][]float32 // H x 3 Width: layer l's in qkv[l%2]
+	hm           []float32
+	part         [2]tPart // per thread of an evaluation
 	ws           []float32
+	// The evaluation that Phase works on: its output and input.
+	dst, in []float32
+}
+
+// tPart is one thread's scratch of an evaluation.
+type tPart struct {
+	self, cross *kern.Attention
+	ws          []float32
 }
 
 // NewTransformer returns network B with weights from seed, half-precision weights if half, on
@@ -76,12 +85,18 @@ func NewTransformer(seed uint64, half bool, threads int) *Transformer {
 	m.tf, m.t1, m.temb = make([]float32, TimeF), make([]float32, w), make([]float32, w)
 	m.ctok = make([]float32, CondTok*w)
 	m.x, m.u, m.q, m.a = make([]float32, H*w), make([]float32, H*w), make([]float32, H*w), make([]float32, H*w)
-	m.qkv, m.hm = make([]float32, H*3*w), make([]float32, H*Ratio*w)
-	m.self = m.arch.NewAttention(H, H, w/Heads)
-	m.cross = m.arch.NewAttention(H, CondTok, w/Heads)
+	m.qkv = [2][]float32{make([]float32, H*3*w), make([]float32, H*3*w)}
+	m.hm = make([]float32, H*Ratio*w)
 	l := m.layers[0]
-	m.ws = make([]float32, max(l.qkv.w.Scratch(H), l.fc1.w.Scratch(H), l.fc2.w.Scratch(H), m.cond.w.Scratch(1),
-		l.ck.w.Scratch(CondTok), m.act.w.Scratch(H), m.out.w.Scratch(H)))
+	m.ws = make([]float32, max(m.cond.w.Scratch(1), l.ck.w.Scratch(CondTok), m.tfc2.w.Scratch(1)))
+	for i := range m.part {
+		m.part[i] = tPart{
+			self:  m.arch.NewAttention(H, H, w/Heads),
+			cross: m.arch.NewAttention(H, CondTok, w/Heads),
+			ws: make([]float32, max(l.qkv.w.Scratch(H), l.fc1.w.Scratch(H), l.fc2.w.Scratch(H),
+				m.act.w.Scratch(H), m.out.w.Scratch(H))),
+		}
+	}
 	return m
 }
 
@@ -95,41 +110,80 @@ func (m *Transformer) Bind(c []float32) {
 	}
 }
 
-// residual computes x += y·W + b: the bias onto x, then the product accumulated onto it.
-func (m *Transformer) residual(l *lin, y []float32) {
-	kern.AddRow(m.x, l.b, H, Width)
-	m.pool.MulTo(l.w, m.x, y, H, true, m.ws)
+// rows computes rows [lo, hi) of y = x·W + b (x and y dense, all rows): the bias copied to
+// every row, then the product accumulated onto it.
+func (l *lin) rows(y, x []float32, lo, hi int, ws []float32) {
+	y, x = y[lo*l.out:hi*l.out], x[lo*l.in:hi*l.in]
+	kern.FillRows(y, l.b, hi-lo, l.out)
+	l.w.MulTo(y, x, hi-lo, true, ws)
 }
 
-// Velocity evaluates the transformer.
+// residual computes rows [lo, hi) of x += y·W + b: the bias onto x, then the product
+// accumulated onto it.
+func (m *Transformer) residual(l *lin, y []float32, lo, hi int, ws []float32) {
+	x := m.x[lo*Width : hi*Width]
+	kern.AddRow(x, l.b, hi-lo, Width)
+	l.w.MulTo(x, y[lo*l.in:hi*l.in], hi-lo, true, ws)
+}
+
+// Velocity evaluates the transformer: the time embedding on the calling thread, then the
+// tokens in a region of the pool (Phase), each thread owning a block of token rows.
 func (m *Transformer) Velocity(dst, x []float32, t float64) {
-	w := Width
 	nn.TimeFeatures(m.tf, t)
 	m.tfc1.apply(m.pool, m.t1, m.tf, 1, m.ws)
 	m.arch.SiLU(m.t1)
 	m.tfc2.apply(m.pool, m.temb, m.t1, 1, m.ws)
-	// Tokens: position + time + bias, then the actions' product accumulated onto them.
 	kern.Add(m.temb, m.act.b)
-	copy(m.x, m.pos)
-	kern.AddRow(m.x, m.temb, H, w)
-	m.pool.MulTo(m.act.w, m.x, x[:H*D], H, true, m.ws)
-	for l := range m.layers {
-		ly := &m.layers[l]
-		kern.LayerNormMod(m.u, m.x, ly.ln1.shift, ly.ln1.scale, H, w, 0, lnEps)
-		ly.qkv.apply(m.pool, m.qkv, m.u, H, m.ws)
-		m.self.Run(m.a, w, m.qkv, 3*w, m.qkv[w:], 3*w, m.qkv[2*w:], 3*w, H, H, Heads)
-		m.residual(&ly.o, m.a)
-		kern.LayerNormMod(m.u, m.x, ly.ln2.shift, ly.ln2.scale, H, w, 0, lnEps)
-		ly.cq.apply(m.pool, m.q, m.u, H, m.ws)
-		m.cross.Run(m.a, w, m.q, w, m.ck[l], w, m.cv[l], w, H, CondTok, Heads)
-		m.residual(&ly.co, m.a)
-		kern.LayerNormMod(m.u, m.x, ly.ln3.shift, ly.ln3.scale, H, w, 0, lnEps)
-		ly.fc1.apply(m.pool, m.hm, m.u, H, m.ws)
-		m.arch.GELU(m.hm)
-		m.residual(&ly.fc2, m.hm)
+	m.dst, m.in = dst, x
+	m.pool.Run(m, Layers+1)
+	m.dst, m.in = nil, nil
+}
+
+// Phase computes phase ph of an evaluation for the token rows of part part (kern.Arch.Split:
+// cut at the products' tiles, so that the bits do not depend on the number of parts). Phase 0:
+// the tokens, then layer 0 up to its q, k and v; phase l: the rest of layer l-1 (its
+// self-attention needs every row's keys and values: the barrier before the phase), then layer
+// l up to its q, k and v, or after the last layer the final LayerNorm and output. Layer l's q,
+// k, v go to qkv[l%2], so a part's next layer never overwrites the keys that the other part
+// may still be reading.
+func (m *Transformer) Phase(part, parts, ph int) {
+	w := Width
+	lo, hi := m.arch.Split(H, part, parts)
+	n := hi - lo
+	if n == 0 {
+		return
 	}
-	kern.LayerNormMod(m.u, m.x, m.lnf.shift, m.lnf.scale, H, w, 0, lnEps)
-	m.out.apply(m.pool, dst, m.u, H, m.ws)
+	pt := &m.part[part]
+	ws := pt.ws
+	if ph == 0 {
+		// Tokens: position + time + bias, then the actions' product accumulated onto them.
+		x := m.x[lo*w : hi*w]
+		copy(x, m.pos[lo*w:hi*w])
+		kern.AddRow(x, m.temb, n, w)
+		m.act.w.MulTo(x, m.in[lo*D:hi*D], n, true, ws)
+	} else {
+		l := ph - 1
+		ly := &m.layers[l]
+		qkv := m.qkv[l%2]
+		pt.self.Run(m.a[lo*w:], w, qkv[lo*3*w:], 3*w, qkv[w:], 3*w, qkv[2*w:], 3*w, n, H, Heads)
+		m.residual(&ly.o, m.a, lo, hi, ws)
+		kern.LayerNormMod(m.u[lo*w:hi*w], m.x[lo*w:hi*w], ly.ln2.shift, ly.ln2.scale, n, w, 0, lnEps)
+		ly.cq.rows(m.q, m.u, lo, hi, ws)
+		pt.cross.Run(m.a[lo*w:], w, m.q[lo*w:], w, m.ck[l], w, m.cv[l], w, n, CondTok, Heads)
+		m.residual(&ly.co, m.a, lo, hi, ws)
+		kern.LayerNormMod(m.u[lo*w:hi*w], m.x[lo*w:hi*w], ly.ln3.shift, ly.ln3.scale, n, w, 0, lnEps)
+		ly.fc1.rows(m.hm, m.u, lo, hi, ws)
+		m.arch.GELU(m.hm[lo*Ratio*w : hi*Ratio*w])
+		m.residual(&ly.fc2, m.hm, lo, hi, ws)
+	}
+	if ph < Layers {
+		ly := &m.layers[ph]
+		kern.LayerNormMod(m.u[lo*w:hi*w], m.x[lo*w:hi*w], ly.ln1.shift, ly.ln1.scale, n, w, 0, lnEps)
+		ly.qkv.rows(m.qkv[ph%2], m.u, lo, hi, ws)
+		return
+	}
+	kern.LayerNormMod(m.u[lo*w:hi*w], m.x[lo*w:hi*w], m.lnf.shift, m.lnf.scale, n, w, 0, lnEps)
+	m.out.rows(m.dst, m.u, lo, hi, ws)
 }
 
 // FLOPs counts the products and attention of Bind and of one evaluation.
