@@ -26,7 +26,7 @@ import (
 type Pool struct {
 	threads int
 	seq     atomic.Uint64 // last published product
-	state   atomic.Uint64 // product seq<<2 | open, joined or closed
+	state   atomic.Uint64 // product or region seq<<2 | open, joined, closed or alone
 	done    atomic.Uint64 // last product the worker finished
 	next    atomic.Int64  // next panel to take
 	parked  atomic.Bool
@@ -44,6 +44,9 @@ type Pool struct {
 	_   [120]byte
 	wph atomic.Int64 // the worker's
 	_   [120]byte
+	// The phase from which a worker that joined a region late runs part 1 (0: not handed over
+	// yet).
+	handoff atomic.Int64
 }
 
 // Product states, the low two bits of Pool.state.
@@ -51,6 +54,7 @@ const (
 	stOpen   = 0
 	stJoined = 1
 	stClosed = 2
+	stAlone  = 3 // a region whose caller runs part 1 until the worker joins
 )
 
 type job struct {
@@ -141,13 +145,26 @@ func (p *Pool) work(ready chan<- int) {
 			spins = 0
 		}
 		last = p.seq.Load()
-		// Join the product unless the caller already closed it (or moved on to a later one).
+		// Join the product or region unless the caller already closed it (or moved on to a later
+		// one); a region that the caller started alone, take over at its next phase.
+		if p.state.CompareAndSwap(last<<2|stAlone, last<<2|stJoined) {
+			var from int64
+			for spins := 0; from == 0; spins++ {
+				from = p.handoff.Load()
+				if spins%spinLimit == spinLimit-1 {
+					runtime.Gosched()
+				}
+			}
+			p.region(p.job.w, p.job.phases, int(from))
+			p.done.Store(last)
+			continue
+		}
 		if !p.state.CompareAndSwap(last<<2|stOpen, last<<2|stJoined) {
 			continue
 		}
 		j := &p.job
 		if j.w != nil {
-			p.region(j.w, j.phases)
+			p.region(j.w, j.phases, 0)
 			p.done.Store(last)
 			continue
 		}
@@ -236,10 +253,12 @@ type Phased interface {
 // the caller runs part 0 and the worker part 1 of 2, with one barrier between phases (each
 // thread publishes the phases it finished in an atomic on a cache line of its own, and polls
 // the other's); the worker keeps its own rows' data in its own cache from phase to phase. If the
-// worker has not joined by the time the caller finishes phase 0 (the OS has not run it: a busy
-// machine), the caller closes the region and runs both parts itself, phase by phase, so that a
-// second thread never makes a region wait for the scheduler. It allocates nothing (w is
-// typically a pointer, held in the interface as is).
+// worker has not joined by the time the caller finishes phase 0 (it was parked, or the OS has
+// not run it: a busy machine), the caller runs both parts itself, phase by phase, so that a
+// second thread never makes a region wait for the scheduler, and hands part 1 over at the first
+// phase boundary after the worker joins (the worker must be able to join late: a worker that
+// missed one long region would otherwise park and miss the next one too). It allocates nothing
+// (w is typically a pointer, held in the interface as is).
 func (p *Pool) Run(w Phased, phases int) {
 	if phases <= 0 {
 		return
@@ -253,36 +272,47 @@ func (p *Pool) Run(w Phased, phases int) {
 	p.job = job{w: w, phases: phases}
 	p.cph.Store(0)
 	p.wph.Store(0)
+	p.handoff.Store(0)
 	s := p.seq.Load() + 1
 	p.state.Store(s<<2 | stOpen)
 	p.seq.Store(s)
 	p.signal()
 	w.Phase(0, 2, 0)
-	if p.state.CompareAndSwap(s<<2|stOpen, s<<2|stClosed) {
-		// The worker is not there: both parts here.
+	k := 1 // the caller has run part 0 of phases [0, k)
+	if p.state.CompareAndSwap(s<<2|stOpen, s<<2|stAlone) {
+		// The worker is not there: both parts here, phase by phase, until it joins.
 		w.Phase(1, 2, 0)
-		for ph := 1; ph < phases; ph++ {
-			w.Phase(0, 2, ph)
-			w.Phase(1, 2, ph)
+		for ; k < phases && p.state.Load() != s<<2|stJoined; k++ {
+			w.Phase(0, 2, k)
+			w.Phase(1, 2, k)
 		}
-		p.job = job{}
-		return
+		if k == phases && p.state.CompareAndSwap(s<<2|stAlone, s<<2|stClosed) {
+			p.job = job{}
+			return
+		}
+		// It joined: part 1 of phases [k, phases) is its.
+		p.wph.Store(int64(k))
+		p.handoff.Store(int64(k))
 	}
-	for ph := 1; ph <= phases; ph++ {
+	for ph := k; ph <= phases; ph++ {
 		p.cph.Store(int64(ph))
 		waitFor(&p.wph, int64(ph))
 		if ph < phases {
 			w.Phase(0, 2, ph)
 		}
 	}
-	// The worker finished its last phase and reads the job no more (done, which products wait
-	// for, follows).
+	// The worker finished its last phase; wait until it reads the job no more.
+	for spins := 0; p.done.Load() != s; spins++ {
+		if spins%spinLimit == spinLimit-1 {
+			runtime.Gosched()
+		}
+	}
 	p.job = job{}
 }
 
-// region is the worker's side of Run.
-func (p *Pool) region(w Phased, phases int) {
-	for ph := 0; ph < phases; ph++ {
+// region is the worker's side of Run: part 1 of phases [from, phases).
+func (p *Pool) region(w Phased, phases, from int) {
+	for ph := from; ph < phases; ph++ {
 		if ph > 0 {
 			waitFor(&p.cph, int64(ph))
 		}

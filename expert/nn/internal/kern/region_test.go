@@ -16,6 +16,8 @@ type chain struct {
 	buf     [2][]int64
 	started atomic.Bool
 	tids    [2]int
+	nowait  bool // part 0 does not wait for part 1 in phase 0
+	last1   int  // the OS thread of part 1's last phase
 }
 
 func (c *chain) Phase(part, parts, ph int) {
@@ -26,9 +28,12 @@ func (c *chain) Phase(part, parts, ph int) {
 		if parts == 2 && part == 1 {
 			c.started.Store(true)
 		}
-		for i := 0; part == 0 && parts == 2 && !c.started.Load() && i < 10000; i++ {
+		for i := 0; part == 0 && parts == 2 && !c.nowait && !c.started.Load() && i < 10000; i++ {
 			runtime.Gosched()
 		}
+	}
+	if part == 1 {
+		c.last1 = threadID()
 	}
 	src, dst := c.buf[ph%2], c.buf[(ph+1)%2]
 	for i := lo; i < hi; i++ {
@@ -71,7 +76,7 @@ func TestPoolRun(t *testing.T) {
 	check("one thread", c)
 
 	// A pool of two whose worker was never started: the caller finds the region open after
-	// phase 0 and closes it.
+	// phase 0 and runs it alone.
 	alone := &Pool{threads: 2}
 	c = newChain(n)
 	runtime.LockOSThread() // so that the caller's thread id is one
@@ -106,6 +111,37 @@ func TestPoolRun(t *testing.T) {
 		t.Fatal("two threads: part 1 never ran on the worker's thread")
 	}
 	t.Logf("part 1 on the worker in %d of 50 regions", onWorker)
+
+	// Late joins: regions started while the worker is parked, part 0 not waiting for it, so
+	// that the caller starts alone and the woken worker takes part 1 over between phases.
+	const long = 200
+	want = newChain(n)
+	for ph := 0; ph < long; ph++ {
+		want.Phase(0, 1, ph)
+	}
+	late := 0
+	runtime.LockOSThread()
+	for r := 0; r < 20; r++ {
+		for i := 0; !p.parked.Load() && i < 1e6; i++ {
+			runtime.Gosched()
+		}
+		c = newChain(n)
+		c.nowait = true
+		p.Run(c, long)
+		for i, v := range c.buf[long%2] {
+			if v != want.buf[long%2][i] {
+				t.Fatalf("late join: row %d = %d, want %d", i, v, want.buf[long%2][i])
+			}
+		}
+		if c.tids[1] == c.tids[0] && c.last1 == p.WorkerThread() {
+			late++
+		}
+	}
+	runtime.UnlockOSThread()
+	if runtime.GOOS == "linux" && late == 0 {
+		t.Fatal("the worker never took part 1 over in a region started without it")
+	}
+	t.Logf("late joins in %d of 20 regions", late)
 	c = newChain(n)
 	if a := testing.AllocsPerRun(20, func() { p.Run(c, phases) }); a != 0 {
 		t.Fatalf("a region allocates %v", a)
