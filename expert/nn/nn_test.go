@@ -396,3 +396,42 @@ func TestF16Weights(t *testing.T) {
 		})
 	}
 }
+
+// TestTransformerBatchThreads: with two threads each owns a block of the batch's token rows
+// (cut at the kernels' tiles). A chunk long enough to be cut (31 tokens) gives the same bits as
+// one thread at batch 1; at batch 3, with prefixes, the cut falls inside the second chunk, whose
+// attention tiles then sum in another order: within 1e-5 relative.
+func TestTransformerBatchThreads(t *testing.T) {
+	tn := testNet{name: "transformer30", tokens: 5, width: 12, dim: 3, make: func(th int) (Net, error) {
+		return NewTransformer(TransformerConfig{H: 30, D: 2, Embed: 12, State: 3, Width: 64, Layers: 2, Heads: 4, MLPRatio: 2, TimeFeatures: 8, Threads: th}, rand.New(rand.NewPCG(1, 2)))
+	}}
+	for _, batch := range []int{1, 3} {
+		var outs [2][]float32
+		for th := 1; th <= 2; th++ {
+			n := randomNet(t, tn, th)
+			h, d := n.Shape()
+			r := rand.New(rand.NewPCG(8, 8))
+			var conds []*expert.Condition
+			for i := 0; i < batch; i++ {
+				conds = append(conds, cond(r, tn, randVec(r, i*3*d)))
+			}
+			f, err := bindBatch(n, conds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, v := randVec(r, batch*h*d), make([]float32, batch*h*d)
+			f.Velocity(v, x, 0.4)
+			if a := testing.AllocsPerRun(10, func() { f.Velocity(v, x, 0.4) }); a != 0 {
+				t.Errorf("batch %d, threads %d: Velocity allocates %v times", batch, th, a)
+			}
+			outs[th-1] = v
+			n.Close()
+		}
+		for i := range outs[0] {
+			a, b := float64(outs[0][i]), float64(outs[1][i])
+			if batch == 1 && a != b || math.Abs(a-b) > 1e-5*(1+math.Abs(a)) {
+				t.Fatalf("batch %d: 1 and 2 threads differ at %d: %v vs %v", batch, i, a, b)
+			}
+		}
+	}
+}

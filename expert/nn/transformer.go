@@ -362,11 +362,20 @@ type TransformerField struct {
 	mod1, modT []float32   // (9 Layers + 2) x Width modulation vectors at t = 1 and at t
 	tf, t1, c  []float32
 
-	x, u, q, a, o []float32 // (B·T) x Width
-	qkv           []float32 // (B·T) x 3·Width
-	hm            []float32 // (B·T) x MLPRatio·Width
-	self, cross   *kern.Attention
-	ws            []float32 // the kernels' scratch
+	x, u, q, a, o []float32    // (B·T) x Width
+	qkv           [2][]float32 // (B·T) x 3·Width: block l's in qkv[l%2]
+	hm            []float32    // (B·T) x MLPRatio·Width
+	ws            []float32    // the kernels' scratch (Bind and the time conditioning)
+	part          [2]tPart     // per thread of an evaluation
+	// The evaluation Phase works on.
+	dst, in []float32
+}
+
+// tPart is one thread's scratch of an evaluation.
+type tPart struct {
+	self, cross *kern.Attention
+	ws          []float32 // the kernels' scratch
+	in          []float32 // H x D: a chunk's input rows
 }
 
 func (f *TransformerField) alloc(batch, tokens, maxTk int) {
@@ -394,19 +403,24 @@ func (f *TransformerField) alloc(batch, tokens, maxTk int) {
 	M := batch * T
 	f.x, f.u, f.q = grow(f.x, M*w), grow(f.u, M*w), grow(f.q, M*w)
 	f.a, f.o = grow(f.a, M*w), grow(f.o, M*w)
-	f.qkv = grow(f.qkv, M*3*w)
+	f.qkv[0], f.qkv[1] = grow(f.qkv[0], M*3*w), grow(f.qkv[1], M*3*w)
 	f.hm = grow(f.hm, M*cfg.MLPRatio*w)
 	dh := w / cfg.Heads
-	if f.self == nil {
-		f.self = m.arch.NewAttention(T, T, dh)
-	}
-	if f.cross == nil || f.cross.MaxKeys() < maxTk {
-		f.cross = m.arch.NewAttention(T, maxTk, dh)
-	}
 	b := m.blocks[0]
-	n := max(m.mods.Scratch(1), b.qkv.Scratch(M), b.fc1.scratch(M), b.fc2.scratch(M), b.o.scratch(M),
-		b.ck.scratch(maxTk), m.act.scratch(cfg.H), m.out.scratch(cfg.H), m.state.scratch(1), m.tfc1.scratch(1))
-	f.ws = grow(f.ws, n)
+	f.ws = grow(f.ws, max(m.mods.Scratch(1), b.ck.scratch(maxTk), m.state.scratch(1), m.tfc1.scratch(1), m.tfc2.scratch(1)))
+	n := max(b.qkv.Scratch(M), b.fc1.scratch(M), b.fc2.scratch(M), b.o.scratch(M), b.cq.scratch(M),
+		m.act.scratch(cfg.H), m.out.scratch(cfg.H))
+	for i := range f.part {
+		pt := &f.part[i]
+		if pt.self == nil {
+			pt.self = m.arch.NewAttention(T, T, dh)
+		}
+		if pt.cross == nil || pt.cross.MaxKeys() < maxTk {
+			pt.cross = m.arch.NewAttention(T, maxTk, dh)
+		}
+		pt.ws = grow(pt.ws, n)
+		pt.in = grow(pt.in, cfg.H*cfg.D)
+	}
 }
 
 // Batch returns the number of chunks B.
@@ -427,91 +441,138 @@ func (f *TransformerField) mod(l, k int, committed bool) []float32 {
 }
 
 // modulateRows writes to u the LayerNorm of x with the modulation (shift k, scale k+1) of block
-// l, fused, for every token: committed tokens take the t = 1 vectors.
-func (f *TransformerField) modulateRows(l, k int) {
+// l, fused, for the token rows [lo, hi) of the batch: committed tokens take the t = 1 vectors.
+func (f *TransformerField) modulateRows(l, k, lo, hi int) {
 	cfg := f.m.cfg
 	w, T := cfg.Width, cfg.H+1
-	for b := 0; b < f.b; b++ {
+	for b := lo / T; b < f.b && b*T < hi; b++ {
 		d := len(f.prefix[b]) / cfg.D
-		r := b * T * w
-		if d > 0 {
-			kern.LayerNormMod(f.u[r:], f.x[r:], f.mod(l, k, true), f.mod(l, k+1, true), d, w, 0, lnEps)
-		}
-		r += d * w
-		kern.LayerNormMod(f.u[r:], f.x[r:], f.mod(l, k, false), f.mod(l, k+1, false), T-d, w, 0, lnEps)
-	}
-}
-
-// gateAdd adds gate k of block l times o to the residual stream x.
-func (f *TransformerField) gateAdd(l, k int) {
-	cfg := f.m.cfg
-	w, T := cfg.Width, cfg.H+1
-	for b := 0; b < f.b; b++ {
-		d := len(f.prefix[b]) / cfg.D
-		for i := 0; i < T; i++ {
-			r := (b*T + i) * w
-			kern.MulAdd(f.x[r:r+w], f.mod(l, k, i < d), f.o[r:r+w])
+		// Committed rows [b·T, b·T+d), the others [b·T+d, (b+1)·T), within [lo, hi).
+		for i, r := range [2][2]int{{b * T, b*T + d}, {b*T + d, (b + 1) * T}} {
+			r0, r1 := max(r[0], lo), min(r[1], hi)
+			if r1 > r0 {
+				kern.LayerNormMod(f.u[r0*w:], f.x[r0*w:], f.mod(l, k, i == 0), f.mod(l, k+1, i == 0), r1-r0, w, 0, lnEps)
+			}
 		}
 	}
 }
 
-// Velocity writes the velocity of the B chunks x at flow time t to dst (both B·H·D).
+// gateAdd adds gate k of block l times o to the residual stream x, rows [lo, hi).
+func (f *TransformerField) gateAdd(l, k, lo, hi int) {
+	cfg := f.m.cfg
+	w, T := cfg.Width, cfg.H+1
+	for r := lo; r < hi; r++ {
+		b := r / T
+		d := len(f.prefix[b]) / cfg.D
+		kern.MulAdd(f.x[r*w:(r+1)*w], f.mod(l, k, r-b*T < d), f.o[r*w:(r+1)*w])
+	}
+}
+
+// Velocity writes the velocity of the B chunks x at flow time t to dst (both B·H·D): the time
+// conditioning on the calling thread (its matrix-vector product split over the pool's
+// threads), then the tokens in a region of the pool (Phase), each thread owning a block of
+// token rows.
 func (f *TransformerField) Velocity(dst, x []float32, t float64) {
 	m, cfg := f.m, f.m.cfg
 	n := f.Dim()
 	if len(dst) != n || len(x) != n {
 		panic(fmt.Sprintf("nn: transformer velocity: dst %d, x %d, want %d", len(dst), len(x), n))
 	}
-	B, w, H := f.b, cfg.Width, cfg.H
-	T, M, hd := H+1, f.b*(H+1), H*cfg.D
 	m.timeCond(f, f.modT, t)
-	// Tokens: actions (committed rows clean), then the state token.
-	for b := 0; b < B; b++ {
-		xb := x[b*hd : (b+1)*hd]
-		// Stage the chunk's input rows in u (free until the first LayerNorm).
-		in := f.u[b*hd : (b+1)*hd]
-		copy(in, xb)
-		copy(in, f.prefix[b])
-		tok := f.x[b*T*w : (b*T+H)*w]
-		copy(tok, m.pos[:H*w])
-		m.pool.MulTo(m.act.packed, tok, in, H, true, f.ws)
-		kern.AddRow(tok, m.act.b, H, w)
-		copy(f.x[(b*T+H)*w:(b*T+T)*w], f.stateTok[b*w:(b+1)*w])
-	}
-	for l := range m.blocks {
-		blk := &m.blocks[l]
-		// Self-attention over the chunk's tokens: q, k and v in one product.
-		f.modulateRows(l, shift1)
-		linearCat(m.pool, f.qkv, blk.qkv, blk.qkvb, f.u, M, f.ws)
-		for b := 0; b < B; b++ {
-			o := b * T
-			q := f.qkv[o*3*w:]
-			f.self.Run(f.a[o*w:], w, q, 3*w, q[w:], 3*w, q[2*w:], 3*w, T, T, cfg.Heads)
-		}
-		blk.o.apply(m.pool, f.o, f.a, M, f.ws)
-		f.gateAdd(l, gate1)
-		// Cross-attention to the condition's embedding tokens.
-		f.modulateRows(l, shift2)
-		blk.cq.apply(m.pool, f.q, f.u, M, f.ws)
-		for b := 0; b < B; b++ {
-			o := b * T * w
-			k0, k1 := f.tkOff[b]*w, f.tkOff[b+1]*w
-			f.cross.Run(f.a[o:], w, f.q[o:], w, f.ck[l][k0:k1], w, f.cv[l][k0:k1], w, T, f.tkOff[b+1]-f.tkOff[b], cfg.Heads)
-		}
-		blk.co.apply(m.pool, f.o, f.a, M, f.ws)
-		f.gateAdd(l, gate2)
-		// MLP.
-		f.modulateRows(l, shift3)
-		blk.fc1.apply(m.pool, f.hm, f.u, M, f.ws)
-		m.arch.GELU(f.hm)
-		blk.fc2.apply(m.pool, f.o, f.hm, M, f.ws)
-		f.gateAdd(l, gate3)
-	}
-	f.modulateRows(cfg.Layers, 0)
-	for b := 0; b < B; b++ {
-		m.out.apply(m.pool, dst[b*hd:(b+1)*hd], f.u[b*T*w:(b*T+H)*w], H, f.ws)
+	f.dst, f.in = dst, x
+	m.pool.Run(f, cfg.Layers+1)
+	f.dst, f.in = nil, nil
+	hd := cfg.H * cfg.D
+	for b := 0; b < f.b; b++ {
 		if p := f.prefix[b]; len(p) > 0 {
 			prefixVelocity(dst[b*hd:], x[b*hd:], p, t)
 		}
 	}
+}
+
+// Phase computes phase ph of an evaluation for the token rows of part part of the batch's B·T
+// (kern.Arch.Split: cut at the products' tiles). Phase 0: the tokens, then block 0 up to its q,
+// k and v; phase l: the rest of block l-1 (its self-attention needs every token's keys and
+// values: the barrier before the phase; each part takes its own rows' queries), then block l up
+// to its q, k, v, or after the last block the final modulation and output. Block l's q, k, v go
+// to qkv[l%2], so that a part's next block never overwrites keys the other part may still read.
+// With one part the rows of every product are those of one thread's product over the batch, so
+// the results are the same bits; with two, at batch 1 too (the cut is at a tile of the chunk's
+// own attention); at larger batches a cut inside a chunk other than the first can fall inside
+// one of its attention tiles, whose sums then round differently (see TestTransformerBatchThreads).
+func (f *TransformerField) Phase(part, parts, ph int) {
+	m, cfg := f.m, f.m.cfg
+	w, H, T, D := cfg.Width, cfg.H, cfg.H+1, cfg.D
+	lo, hi := m.arch.Split(f.b*T, part, parts)
+	if hi == lo {
+		return
+	}
+	pt := &f.part[part]
+	ws := pt.ws
+	// chunks calls fn for every chunk b with rows [r0, r1) of [lo, hi), both within
+	// [b·T, b·T+n).
+	chunks := func(n int, fn func(b, r0, r1 int)) {
+		for b := lo / T; b < f.b && b*T < hi; b++ {
+			if r0, r1 := max(b*T, lo), min(b*T+n, hi); r1 > r0 {
+				fn(b, r0, r1)
+			}
+		}
+	}
+	if ph == 0 {
+		// Tokens: actions (committed rows clean), then the state token.
+		hd := H * D
+		for b := lo / T; b < f.b && b*T < hi; b++ {
+			if r0, r1 := max(b*T, lo), min(b*T+H, hi); r1 > r0 {
+				in := pt.in
+				copy(in, f.in[b*hd:(b+1)*hd])
+				copy(in, f.prefix[b])
+				tok := f.x[r0*w : r1*w]
+				copy(tok, m.pos[(r0-b*T)*w:(r1-b*T)*w])
+				m.act.packed.MulTo(tok, in[(r0-b*T)*D:], r1-r0, true, ws)
+				kern.AddRow(tok, m.act.b, r1-r0, w)
+			}
+			if r := b*T + H; r >= lo && r < hi {
+				copy(f.x[r*w:(r+1)*w], f.stateTok[b*w:(b+1)*w])
+			}
+		}
+	} else {
+		l := ph - 1
+		blk := &m.blocks[l]
+		qkv := f.qkv[l%2]
+		chunks(T, func(b, r0, r1 int) {
+			o := b * T * 3 * w
+			pt.self.Run(f.a[r0*w:], w, qkv[r0*3*w:], 3*w, qkv[o+w:], 3*w, qkv[o+2*w:], 3*w, r1-r0, T, cfg.Heads)
+		})
+		blk.o.apply(nil, f.o[lo*w:hi*w], f.a[lo*w:hi*w], hi-lo, ws)
+		f.gateAdd(l, gate1, lo, hi)
+		// Cross-attention to the condition's embedding tokens.
+		f.modulateRows(l, shift2, lo, hi)
+		blk.cq.apply(nil, f.q[lo*w:hi*w], f.u[lo*w:hi*w], hi-lo, ws)
+		chunks(T, func(b, r0, r1 int) {
+			k0, k1 := f.tkOff[b]*w, f.tkOff[b+1]*w
+			pt.cross.Run(f.a[r0*w:], w, f.q[r0*w:], w, f.ck[l][k0:k1], w, f.cv[l][k0:k1], w, r1-r0, f.tkOff[b+1]-f.tkOff[b], cfg.Heads)
+		})
+		blk.co.apply(nil, f.o[lo*w:hi*w], f.a[lo*w:hi*w], hi-lo, ws)
+		f.gateAdd(l, gate2, lo, hi)
+		// MLP.
+		f.modulateRows(l, shift3, lo, hi)
+		R := cfg.MLPRatio * w
+		blk.fc1.apply(nil, f.hm[lo*R:hi*R], f.u[lo*w:hi*w], hi-lo, ws)
+		m.arch.GELU(f.hm[lo*R : hi*R])
+		blk.fc2.apply(nil, f.o[lo*w:hi*w], f.hm[lo*R:hi*R], hi-lo, ws)
+		f.gateAdd(l, gate3, lo, hi)
+	}
+	if ph < cfg.Layers {
+		// Self-attention's q, k and v in one product.
+		blk := &m.blocks[ph]
+		f.modulateRows(ph, shift1, lo, hi)
+		linearCat(nil, f.qkv[ph%2][lo*3*w:hi*3*w], blk.qkv, blk.qkvb, f.u[lo*w:hi*w], hi-lo, ws)
+		return
+	}
+	f.modulateRows(cfg.Layers, 0, lo, hi)
+	hd := H * D
+	chunks(H, func(b, r0, r1 int) {
+		i0 := r0 - b*T
+		m.out.apply(nil, f.dst[b*hd+i0*D:b*hd+(i0+r1-r0)*D], f.u[r0*w:r1*w], r1-r0, ws)
+	})
 }

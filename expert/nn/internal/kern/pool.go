@@ -147,7 +147,10 @@ func (p *Pool) work(ready chan<- int) {
 		last = p.seq.Load()
 		// Join the product or region unless the caller already closed it (or moved on to a later
 		// one); a region that the caller started alone, take over at its next phase.
-		if p.state.CompareAndSwap(last<<2|stAlone, last<<2|stJoined) {
+		if !p.state.CompareAndSwap(last<<2|stOpen, last<<2|stJoined) {
+			if !p.state.CompareAndSwap(last<<2|stAlone, last<<2|stJoined) {
+				continue
+			}
 			var from int64
 			for spins := 0; from == 0; spins++ {
 				from = p.handoff.Load()
@@ -157,9 +160,6 @@ func (p *Pool) work(ready chan<- int) {
 			}
 			p.region(p.job.w, p.job.phases, int(from))
 			p.done.Store(last)
-			continue
-		}
-		if !p.state.CompareAndSwap(last<<2|stOpen, last<<2|stJoined) {
 			continue
 		}
 		j := &p.job
