@@ -82,8 +82,19 @@
 // # Memory and threads
 //
 // Bind allocates only when a larger batch or more condition tokens than before arrive; Velocity
-// allocates nothing. With Threads = 2 a network owns one worker goroutine for its matrix products
-// (internal/kern's Pool: it spins between products, parks when idle, and takes column panels
-// from a shared counter, so results are bit-identical to one thread); Close stops it. A network is not safe for concurrent use, and the Field from Bind is valid until
-// the next Bind.
+// allocates nothing. With Threads = 2 a network owns one worker goroutine (internal/kern's Pool:
+// it spins between hand-overs, parks when idle); Close stops it. The MLP splits its
+// matrix-vector products' column panels between the two threads (taken from a shared counter).
+// The transformer runs each evaluation's tokens as a parallel region (kern.Pool.Run): each
+// thread owns a block of the batch's token rows, cut at the kernels' row tiles, through every
+// block (modulated LayerNorm, the q/k/v, output, cross-attention and MLP products, GELU, gated
+// residuals) with one barrier per block where self-attention needs every token's keys and
+// values, and the queries of each chunk's attention split the same way; only the time
+// conditioning (a matrix-vector product, split by panels) runs before the region. Splitting
+// each product's panels instead moved the activations between the two cores' caches at every
+// product and made two threads slower than one (docs/benchmarks.md). Results are bit-identical
+// to one thread for the MLP and, at batch 1, for the transformer; at larger batches a cut inside
+// a chunk other than the first changes the order of some of its attention sums (within 1e-5,
+// TestTransformerBatchThreads). A network is not safe for concurrent use, and the Field from
+// Bind is valid until the next Bind.
 package nn

@@ -23,5 +23,8 @@
 // matrix products and attention (a multiply-add is 2), as nn's FLOPs methods do.
 //
 // Nothing here allocates per chunk; networks own their scratch and, with two threads, a
-// worker goroutine that Close stops.
+// worker goroutine that Close stops. On two threads the MLP splits its products' column panels;
+// the transformer evaluates in a parallel region (kern.Pool.Run), each thread owning a block of
+// token rows (rows 0-23 and 24-49 with the AVX-512 tile of 12 rows) from the tokens to the
+// output, one barrier per layer before self-attention: the same bits as one thread.
 package refnet

@@ -73,5 +73,24 @@
 // # Threads
 //
 // Pool splits a product's column panels between the caller and one spinning worker goroutine
-// that the Pool owns (see Pool); Close stops it.
+// that the Pool owns (see Pool); Close stops it. That pays for matrix-vector products (the
+// weights dominate and each thread streams half of them) but not for the transformer's 50-row
+// products: the worker reads the A that the caller has just packed (dirty in the caller's cache)
+// and, in a network, the next product's A is the C both threads wrote half of, so every product
+// moves tens of KB between the cores' caches. BenchmarkSplit shows it: on 50x256x256 the pool's
+// worker takes about 2 of the 8 panels and two threads run at about one's speed, while the same
+// product cut into two row blocks, or into two halves of the panels with each thread packing A
+// itself, runs 1.5 to 1.8 times faster (figures in docs/benchmarks.md).
+//
+// Pool.Run runs a parallel region instead: work in parts (one per thread) and phases, one
+// barrier between phases (each thread's count of finished phases in an atomic on a cache line
+// of its own, polled by the other; no channel, no allocation). A network gives each thread a
+// block of rows for the whole region, so its activations stay in its core's cache from product
+// to product; Arch.Split cuts the rows at multiples of the micro-tile's rows, so the parts'
+// products run the same kernels on the same rows as one product over all rows (bit-identical).
+// The caller never waits for a worker that has not joined: it runs both parts, phase by phase,
+// and hands part 1 over at the first phase boundary after the worker joins. A worker that has
+// joined and is then preempted does hold the other thread at the next barrier (products, where
+// a late worker takes no panel, degrade more gently on a machine with more runnable threads
+// than cores).
 package kern

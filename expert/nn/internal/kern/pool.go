@@ -47,6 +47,8 @@ type Pool struct {
 	// The phase from which a worker that joined a region late runs part 1 (0: not handed over
 	// yet).
 	handoff atomic.Int64
+	// Column panels the worker computed, over the Pool's life (BenchmarkSplit reports it).
+	wpanels atomic.Int64
 }
 
 // Product states, the low two bits of Pool.state.
@@ -171,6 +173,7 @@ func (p *Pool) work(ready chan<- int) {
 		np := int64(j.m.panels)
 		for q := p.next.Add(1) - 1; q < np; q = p.next.Add(1) - 1 {
 			j.m.panel(j.c, j.ldc, j.ap, j.as, j.rows, j.acc, int(q), j.tmp)
+			p.wpanels.Add(1)
 		}
 		p.done.Store(last)
 	}

@@ -38,8 +38,9 @@ func (s *splitProduct) Phase(part, parts, ph int) {
 	}
 }
 
-// BenchmarkSplit compares, on the transformer's shapes, the Pool's product (panels taken from a
-// shared counter; the caller packs A, the worker reads it) with the two static splits of
+// BenchmarkSplit compares, on the transformer's shapes, one thread with the Pool's product
+// (panels taken from a shared counter; the caller packs A, the worker reads it; it reports how
+// many of the product's panels the worker took) and with the two static splits of
 // splitProduct run as one-phase regions, and with a chain of products, each one's A the
 // previous one's C (as in a network: what one thread wrote, the other reads next).
 //
@@ -64,9 +65,11 @@ func BenchmarkSplit(b *testing.B) {
 			reportGFLOPS(b, s.m, s.k, s.n)
 		})
 		b.Run(name+"/pool", func(b *testing.B) {
+			w0 := p.wpanels.Load()
 			for i := 0; i < b.N; i++ {
 				p.MulTo(w, c, a, s.m, false, ws)
 			}
+			b.ReportMetric(float64(p.wpanels.Load()-w0)/float64(b.N), "worker-panels/op")
 
 			reportGFLOPS(b, s.m, s.k, s.n)
 		})
