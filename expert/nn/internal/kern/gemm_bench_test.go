@@ -14,6 +14,7 @@ import (
 // matrix-vector products and a training-sized one.
 var benchShapes = []struct{ m, k, n int }{
 	{51, 256, 256}, {51, 256, 1024}, {51, 1024, 256}, {1, 1024, 1024}, {1, 933, 1024}, {128, 256, 256},
+	{1, 256, 9728}, // the transformer expert's modulation vectors (9 per block of 4, and 2)
 }
 
 func reportGFLOPS(b *testing.B, m, k, n int) {

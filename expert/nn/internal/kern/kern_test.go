@@ -141,7 +141,7 @@ func TestPoolBitIdentical(t *testing.T) {
 	p := NewPool(2)
 	defer p.Close()
 	for _, ar := range Archs() {
-		for _, s := range []struct{ m, k, n int }{{51, 256, 256}, {1, 1024, 512}, {3, 200, 300}} {
+		for _, s := range []struct{ m, k, n int }{{51, 256, 256}, {1, 1024, 512}, {3, 200, 300}, {1, 200, 1000}, {1, 256, 9728}} {
 			a, b := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n)
 			bias := randSlice(r, s.n)
 			w := ar.Pack(b, s.k, s.n, false)

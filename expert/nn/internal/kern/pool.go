@@ -72,6 +72,7 @@ type job struct {
 	rows int
 	acc  bool
 	tmp  []float32 // the worker's edge tile
+	grab int       // panels taken at a time
 }
 
 // minParallel is the product size rows·k·n (multiply-adds) from which Mul splits: a hand-off
@@ -79,6 +80,10 @@ type job struct {
 // speed; 2^17 keeps it below a few percent. Tiny products (time MLPs, modulation vectors of a
 // narrow network) stay on one thread.
 const minParallel = 1 << 17
+
+// grabWork is the least work, in multiply-adds, that a thread takes from a product's panel
+// counter at a time: 64K, a few µs of a matrix-vector product.
+const grabWork = 1 << 16
 
 // spinLimit is how many polls the worker (and a waiting caller, between yields) makes before it
 // parks (yields): at a few ns a poll, some tens of microseconds, longer than the gaps between
@@ -170,10 +175,12 @@ func (p *Pool) work(ready chan<- int) {
 			p.done.Store(last)
 			continue
 		}
-		np := int64(j.m.panels)
-		for q := p.next.Add(1) - 1; q < np; q = p.next.Add(1) - 1 {
-			j.m.panel(j.c, j.ldc, j.ap, j.as, j.rows, j.acc, int(q), j.tmp)
-			p.wpanels.Add(1)
+		np, g := int64(j.m.panels), int64(j.grab)
+		for q := p.next.Add(g) - g; q < np; q = p.next.Add(g) - g {
+			for e := min(q+g, np); q < e; q++ {
+				j.m.panel(j.c, j.ldc, j.ap, j.as, j.rows, j.acc, int(q), j.tmp)
+			}
+			p.wpanels.Add(g)
 		}
 		p.done.Store(last)
 	}
@@ -204,15 +211,21 @@ func (p *Pool) MulStrided(m *Matrix, c []float32, ldc int, a []float32, ars, acs
 	}
 	ap, as, tmp := m.prepare(c, ldc, a, ars, acs, rows, ws)
 	t := m.arch.mr * m.arch.nr
-	p.job = job{m: m, c: c, ldc: ldc, ap: ap, as: as, rows: rows, acc: acc, tmp: tmp[t : 2*t]}
+	// Panels per grab: at least grabWork multiply-adds, so that the threads do not take turns
+	// at the counter's cache line for every few hundred ns of work (a matrix-vector product
+	// by 256 x 9728, the transformer's modulation, has 304 panels of 8192).
+	g := max(1, grabWork/(rows*m.k*m.arch.nr))
+	p.job = job{m: m, c: c, ldc: ldc, ap: ap, as: as, rows: rows, acc: acc, tmp: tmp[t : 2*t], grab: g}
 	p.next.Store(0)
 	s := p.seq.Load() + 1
 	p.state.Store(s<<2 | stOpen)
 	p.seq.Store(s)
 	p.signal()
-	np := int64(m.panels)
-	for q := p.next.Add(1) - 1; q < np; q = p.next.Add(1) - 1 {
-		m.panel(c, ldc, ap, as, rows, acc, int(q), tmp[:t])
+	np, g64 := int64(m.panels), int64(g)
+	for q := p.next.Add(g64) - g64; q < np; q = p.next.Add(g64) - g64 {
+		for e := min(q+g64, np); q < e; q++ {
+			m.panel(c, ldc, ap, as, rows, acc, int(q), tmp[:t])
+		}
 	}
 	if !p.state.CompareAndSwap(s<<2|stOpen, s<<2|stClosed) {
 		// The worker joined: wait for its last panel.
