@@ -49,6 +49,12 @@ type Pool struct {
 	handoff atomic.Int64
 	// Column panels the worker computed, over the Pool's life (BenchmarkSplit reports it).
 	wpanels atomic.Int64
+	// Stalls: skip is the number of regions the caller still runs alone, backoff the length of
+	// the last such run; stalls counts the stalled regions and waited is the polls of the
+	// caller's current wait, published every spinLimit polls (both for tests).
+	skip, backoff int
+	stalls        atomic.Int64
+	waited        atomic.Int64
 }
 
 // Product states, the low two bits of Pool.state.
@@ -273,19 +279,26 @@ type Phased interface {
 // not run it: a busy machine), the caller runs both parts itself, phase by phase, so that a
 // second thread never makes a region wait for the scheduler, and hands part 1 over at the first
 // phase boundary after the worker joins (the worker must be able to join late: a worker that
-// missed one long region would otherwise park and miss the next one too). It allocates nothing
-// (w is typically a pointer, held in the interface as is).
+// missed one long region would otherwise park and miss the next one too). A worker that lost its
+// core in the middle of a phase does hold the caller at the next barrier; after such a stall
+// (a wait of stallPolls) the caller runs the next regions alone, as one part (the same bits:
+// the parts are cut at the kernels' tiles), 8 of them, then 16, up to 64 while the stalls go on.
+// It allocates nothing (w is typically a pointer, held in the interface as is).
 func (p *Pool) Run(w Phased, phases int) {
 	if phases <= 0 {
 		return
 	}
-	if p == nil || p.threads < 2 {
+	if p == nil || p.threads < 2 || p.skip > 0 {
+		if p != nil && p.skip > 0 {
+			p.skip--
+		}
 		for ph := 0; ph < phases; ph++ {
 			w.Phase(0, 1, ph)
 		}
 		return
 	}
 	p.job = job{w: w, phases: phases}
+	p.waited.Store(0)
 	p.cph.Store(0)
 	p.wph.Store(0)
 	p.handoff.Store(0)
@@ -310,9 +323,10 @@ func (p *Pool) Run(w Phased, phases int) {
 		p.wph.Store(int64(k))
 		p.handoff.Store(int64(k))
 	}
+	polls := 0 // the longest wait
 	for ph := k; ph <= phases; ph++ {
 		p.cph.Store(int64(ph))
-		waitFor(&p.wph, int64(ph))
+		polls = max(polls, p.waitFor(&p.wph, int64(ph)))
 		if ph < phases {
 			w.Phase(0, 2, ph)
 		}
@@ -324,7 +338,23 @@ func (p *Pool) Run(w Phased, phases int) {
 		}
 	}
 	p.job = job{}
+	// A wait of stallPolls means that the worker lost its core in the middle of a phase (more
+	// runnable threads than cores): then the next regions run on the caller alone, 8 at first,
+	// twice as many after each stalled try up to 64, so that a loaded machine costs one stall
+	// per run of regions instead of one per barrier.
+	if polls >= stallPolls {
+		p.stalls.Add(1)
+		p.backoff = min(max(2*p.backoff, 8), 64)
+		p.skip = p.backoff
+	} else {
+		p.backoff = 0
+	}
 }
+
+// stallPolls is the length of a barrier wait, in polls, taken for a stall: 16 yields of
+// spinLimit polls, well above the imbalance of two parts' phase (tens of µs) and about the
+// time slice the OS gives another runnable thread.
+const stallPolls = 16 * spinLimit
 
 // region is the worker's side of Run: part 1 of phases [from, phases).
 func (p *Pool) region(w Phased, phases, from int) {
@@ -344,6 +374,19 @@ func waitFor(v *atomic.Int64, n int64) {
 			runtime.Gosched()
 		}
 	}
+}
+
+// waitFor is the caller's waitFor: it returns the polls it made and publishes them in waited
+// every spinLimit polls.
+func (p *Pool) waitFor(v *atomic.Int64, n int64) int {
+	spins := 0
+	for ; v.Load() < n; spins++ {
+		if spins%spinLimit == spinLimit-1 {
+			p.waited.Store(int64(spins + 1))
+			runtime.Gosched()
+		}
+	}
+	return spins
 }
 
 // Split returns the rows [lo, hi) of part part of parts of rows rows, cut at multiples of the

@@ -18,6 +18,10 @@ type chain struct {
 	tids    [2]int
 	nowait  bool // part 0 does not wait for part 1 in phase 0
 	last1   int  // the OS thread of part 1's last phase
+	parts   int  // parts of the last phase part 0 ran in
+	// stall, if set, is the pool: part 1's phase 1 then waits until the caller has polled for
+	// a stall (a preempted worker, made deterministic), if it runs on the worker.
+	stall *Pool
 }
 
 func (c *chain) Phase(part, parts, ph int) {
@@ -34,6 +38,13 @@ func (c *chain) Phase(part, parts, ph int) {
 	}
 	if part == 1 {
 		c.last1 = threadID()
+		stall := c.stall != nil && ph == 1 && c.last1 == c.stall.WorkerThread()
+		for i := 0; stall && c.stall.waited.Load() < stallPolls && i < 1e8; i++ {
+			runtime.Gosched()
+		}
+	}
+	if part == 0 {
+		c.parts = parts
 	}
 	src, dst := c.buf[ph%2], c.buf[(ph+1)%2]
 	for i := lo; i < hi; i++ {
@@ -148,6 +159,58 @@ func TestPoolRun(t *testing.T) {
 	if a := testing.AllocsPerRun(20, func() { p.Run(c, phases) }); a != 0 {
 		t.Fatalf("a region allocates %v", a)
 	}
+}
+
+// TestPoolStall: after a region in which the worker held the caller at a barrier for a stall,
+// the next 8 regions run on the caller alone as one part, with the same results; then the
+// worker is offered the next one again (two parts).
+func TestPoolStall(t *testing.T) {
+	const n, phases = 37, 4
+	want := newChain(n)
+	for ph := 0; ph < phases; ph++ {
+		want.Phase(0, 1, ph)
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("thread ids: Linux only")
+	}
+	p := NewPool(2)
+	defer p.Close()
+	if p.Threads() < 2 {
+		t.Skip("GOMAXPROCS 1: one thread")
+	}
+	check := func(what string, c *chain) {
+		t.Helper()
+		for i, v := range c.buf[phases%2] {
+			if v != want.buf[phases%2][i] {
+				t.Fatalf("%s: row %d = %d, want %d", what, i, v, want.buf[phases%2][i])
+			}
+		}
+	}
+	// Until the worker joins a region in time and then stalls in it.
+	for r := 0; p.stalls.Load() == 0; r++ {
+		if r == 50 {
+			t.Fatal("no stall in 50 regions")
+		}
+		c := newChain(n)
+		c.stall = p
+		p.Run(c, phases)
+		check("stalled", c)
+	}
+	for r := 0; r < 8; r++ {
+		c := newChain(n)
+		p.Run(c, phases)
+		check("after a stall", c)
+		if c.parts != 1 {
+			t.Fatalf("region %d after a stall ran in %d parts, want 1", r, c.parts)
+		}
+	}
+	c := newChain(n)
+	p.Run(c, phases)
+	check("after the backoff", c)
+	if c.parts != 2 {
+		t.Fatalf("the region after the backoff ran in %d parts, want 2", c.parts)
+	}
+
 }
 
 // TestSplit: parts cover the rows in order, without overlap, cut at multiples of mr.
