@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Pool runs matrix products on up to two threads: the calling goroutine and, with Threads 2, one
@@ -281,7 +282,7 @@ type Phased interface {
 // phase boundary after the worker joins (the worker must be able to join late: a worker that
 // missed one long region would otherwise park and miss the next one too). A worker that lost its
 // core in the middle of a phase does hold the caller at the next barrier; after such a stall
-// (a wait of stallPolls) the caller runs the next regions alone, as one part (the same bits:
+// (a wait of stallPolls and longer than the caller's own part of the phase) the caller runs the next regions alone, as one part (the same bits:
 // the parts are cut at the kernels' tiles), 8 of them, then 16, up to 64 while the stalls go on.
 // It allocates nothing (w is typically a pointer, held in the interface as is).
 func (p *Pool) Run(w Phased, phases int) {
@@ -306,12 +307,14 @@ func (p *Pool) Run(w Phased, phases int) {
 	p.state.Store(s<<2 | stOpen)
 	p.seq.Store(s)
 	p.signal()
+	t0 := time.Now() // the start of the caller's last part 0
 	w.Phase(0, 2, 0)
 	k := 1 // the caller has run part 0 of phases [0, k)
 	if p.state.CompareAndSwap(s<<2|stOpen, s<<2|stAlone) {
 		// The worker is not there: both parts here, phase by phase, until it joins.
 		w.Phase(1, 2, 0)
 		for ; k < phases && p.state.Load() != s<<2|stJoined; k++ {
+			t0 = time.Now()
 			w.Phase(0, 2, k)
 			w.Phase(1, 2, k)
 		}
@@ -323,11 +326,17 @@ func (p *Pool) Run(w Phased, phases int) {
 		p.wph.Store(int64(k))
 		p.handoff.Store(int64(k))
 	}
-	polls := 0 // the longest wait
+	// A stall: a wait of at least stallPolls polls and longer than the caller's own part of
+	// the phase (so that an uneven split of long phases is not taken for one).
+	stalled := false
 	for ph := k; ph <= phases; ph++ {
 		p.cph.Store(int64(ph))
-		polls = max(polls, p.waitFor(&p.wph, int64(ph)))
+		t1 := time.Now()
+		if polls := p.waitFor(&p.wph, int64(ph)); polls >= stallPolls && time.Since(t1) > t1.Sub(t0) {
+			stalled = true
+		}
 		if ph < phases {
+			t0 = time.Now()
 			w.Phase(0, 2, ph)
 		}
 	}
@@ -338,11 +347,11 @@ func (p *Pool) Run(w Phased, phases int) {
 		}
 	}
 	p.job = job{}
-	// A wait of stallPolls means that the worker lost its core in the middle of a phase (more
-	// runnable threads than cores): then the next regions run on the caller alone, 8 at first,
-	// twice as many after each stalled try up to 64, so that a loaded machine costs one stall
-	// per run of regions instead of one per barrier.
-	if polls >= stallPolls {
+	// A stall means that the worker lost its core in the middle of a phase (more runnable
+	// threads than cores): then the next regions run on the caller alone, 8 at first, twice as
+	// many after each stalled try up to 64, so that a loaded machine costs one stall per run of
+	// regions instead of one per barrier.
+	if stalled {
 		p.stalls.Add(1)
 		p.backoff = min(max(2*p.backoff, 8), 64)
 		p.skip = p.backoff
@@ -351,9 +360,9 @@ func (p *Pool) Run(w Phased, phases int) {
 	}
 }
 
-// stallPolls is the length of a barrier wait, in polls, taken for a stall: 16 yields of
-// spinLimit polls, well above the imbalance of two parts' phase (tens of µs) and about the
-// time slice the OS gives another runnable thread.
+// stallPolls is the least length of a barrier wait, in polls, taken for a stall: 16 yields of
+// spinLimit polls, some hundreds of µs, above the imbalance of the networks' two parts (tens of
+// µs a phase) and about the time slice the OS gives another runnable thread.
 const stallPolls = 16 * spinLimit
 
 // region is the worker's side of Run: part 1 of phases [from, phases).
