@@ -30,6 +30,9 @@ func BenchmarkChunk(b *testing.B) {
 						Chunk(n, c, x, v)
 					}
 					b.ReportMetric(float64(ChunkFLOPs(n))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					if t, ok := n.(*Transformer); ok {
+						b.ReportMetric(float64(t.pool.Stalls()), "stalls")
+					}
 				})
 			}
 		}

@@ -122,6 +122,15 @@ func (p *Pool) WorkerThread() int {
 	return p.tid
 }
 
+// Stalls returns the number of regions (Run) in which the caller waited at a barrier for a
+// worker that had lost its core; each made the caller run the next regions alone.
+func (p *Pool) Stalls() int64 {
+	if p == nil {
+		return 0
+	}
+	return p.stalls.Load()
+}
+
 // Threads reports how many threads the pool uses.
 func (p *Pool) Threads() int {
 	if p == nil {
