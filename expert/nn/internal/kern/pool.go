@@ -291,9 +291,9 @@ type Phased interface {
 // phase boundary after the worker joins (the worker must be able to join late: a worker that
 // missed one long region would otherwise park and miss the next one too). A worker that lost its
 // core in the middle of a phase does hold the caller at the next barrier; after such a stall
-// (a wait of stallPolls and longer than the caller's own part of the phase) the caller runs the next regions alone, as one part (the same bits:
-// the parts are cut at the kernels' tiles), 8 of them, then 16, up to 64 while the stalls go on.
-// It allocates nothing (w is typically a pointer, held in the interface as is).
+// (a wait of stallPolls and longer than the caller's own part of the phase) the caller runs the
+// next regions alone, as one part (the same bits: the parts are cut at the kernels' tiles): 1
+// of them, twice as many after each further stall, up to 64. It allocates nothing (w is typically a pointer, held in the interface as is).
 func (p *Pool) Run(w Phased, phases int) {
 	if phases <= 0 {
 		return
@@ -357,15 +357,16 @@ func (p *Pool) Run(w Phased, phases int) {
 	}
 	p.job = job{}
 	// A stall means that the worker lost its core in the middle of a phase (more runnable
-	// threads than cores): then the next regions run on the caller alone, 8 at first, twice as
-	// many after each stalled try up to 64, so that a loaded machine costs one stall per run of
-	// regions instead of one per barrier.
+	// threads than cores): then the next regions run on the caller alone, 1 at first, twice as
+	// many after each further stall up to 64 (halved again by each region without one), so that
+	// a loaded machine costs one stall per run of regions instead of one per barrier, and a
+	// rare interruption on an idle one costs one region on one thread.
 	if stalled {
 		p.stalls.Add(1)
-		p.backoff = min(max(2*p.backoff, 8), 64)
+		p.backoff = min(max(2*p.backoff, 1), 64)
 		p.skip = p.backoff
 	} else {
-		p.backoff = 0
+		p.backoff /= 2
 	}
 }
 
