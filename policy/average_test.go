@@ -112,20 +112,10 @@ func TestExpertAverage(t *testing.T) {
 	if err := avg.SetAverage(1e9); err != nil { // every sample is within: the mean of all
 		t.Fatal(err)
 	}
-	emb := make([]float32, width)
-	for i := range emb {
-		emb[i] = float32(i%5) / 5
-	}
 	req := &Request{Seq: 9, Position: []float64{0.1, 0.2, 0.3}, Prefix: []float64{0.1, 0.2, 0.3},
-		Embedding: Embedding{Tokens: 1, Width: width, Data: emb}}
-	cs := chunk.Chunk{Data: make([]float64, h*d)}
-	ca := chunk.Chunk{Data: make([]float64, h*d)}
-	if err := spread.Infer(&cs, req); err != nil {
-		t.Fatal(err)
-	}
-	if err := avg.Infer(&ca, req); err != nil {
-		t.Fatal(err)
-	}
+		Embedding: Embedding{Tokens: 1, Width: width, Data: rampEmbedding(width)}}
+	both := inferEach(t, req, h*d, spread, avg)
+	cs, ca := both[0], both[1]
 	if ca.Averaged != k || cs.Averaged != 0 {
 		t.Errorf("Averaged %d with average on, %d off; want %d and 0", ca.Averaged, cs.Averaged, k)
 	}
