@@ -54,6 +54,10 @@ type Config struct {
 	// chunk, reported in the telemetry, and a threshold above which the loop holds instead of
 	// executing the chunk. Off by default.
 	Gate GateConfig `yaml:"gate"`
+	// Average executes the consensus of several samples of each chunk instead of one (the
+	// expert's regression answer where it sees one way to go, one group's where it sees two).
+	// Off by default.
+	Average AverageConfig `yaml:"average"`
 	// IsolateTick runs the control tick on a CPU of its own: Run binds the tick's OS thread to
 	// the last CPU the process may run on and the inference worker's (with the network's own
 	// worker threads, see Expert.WorkerThreads) to every other one (sched_setaffinity), so
@@ -79,6 +83,36 @@ type GateConfig struct {
 	// when no chunk comes, and keeps asking; a chunk within it starts the robot again. 0 means
 	// off (the spread is still reported when Samples is set); a positive value needs Samples.
 	MaxSpread float64 `yaml:"max_spread"`
+}
+
+// AverageConfig configures sample averaging (Expert.SetAverage). The zero value is off.
+type AverageConfig struct {
+	// Samples is the number of chunks drawn from each observation in one batched call: 0 means
+	// off, else in [2, MaxSpreadSamples]; with Gate.Samples also set the two must be equal (one
+	// batch serves both).
+	Samples int `yaml:"samples"`
+	// Within is the grouping factor: the first sample and every other whose distance from it is
+	// at most Within times the nearest one's are averaged; at least 1 (2 to 3 keeps one group of
+	// samples whole); 0 means 2.
+	Within float64 `yaml:"within"`
+}
+
+// DefaultAverageWithin is AverageConfig.Within's default.
+const DefaultAverageWithin = 2
+
+// Validate checks the averaging fields against the gate's.
+func (a AverageConfig) Validate(g GateConfig) error {
+	switch {
+	case a.Samples != 0 && (a.Samples < 2 || a.Samples > MaxSpreadSamples):
+		return fmt.Errorf("policy: average.samples %d: want 0 (off) or 2 to %d: %w", a.Samples, MaxSpreadSamples, ErrConfig)
+	case a.Within != 0 && (!(a.Within >= 1) || math.IsInf(a.Within, 0)):
+		return fmt.Errorf("policy: average.within %g: want a finite factor of at least 1 (0: %d): %w", a.Within, DefaultAverageWithin, ErrConfig)
+	case a.Within != 0 && a.Samples == 0:
+		return fmt.Errorf("policy: average.within %g needs average.samples: %w", a.Within, ErrConfig)
+	case a.Samples != 0 && g.Samples != 0 && a.Samples != g.Samples:
+		return fmt.Errorf("policy: average.samples %d and gate.samples %d differ: the expert draws one batch of samples for both: %w", a.Samples, g.Samples, ErrConfig)
+	}
+	return nil
 }
 
 // Validate checks the gate's fields.
@@ -131,6 +165,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TelemetryPeriod < 0 {
 		return fmt.Errorf("policy: telemetry_period %v is negative: %w", c.TelemetryPeriod, ErrConfig)
+	}
+	if err := c.Average.Validate(c.Gate); err != nil {
+		return err
 	}
 	if err := c.Gate.Validate(); err != nil {
 		return err

@@ -72,21 +72,12 @@ func TestExpertSpread(t *testing.T) {
 	if err := near.SetSpreadSamples(k, rows); err != nil {
 		t.Fatal(err)
 	}
-	emb := make([]float32, width)
-	for i := range emb {
-		emb[i] = float32(i%5) / 5
-	}
+	emb := rampEmbedding(width)
 	for _, prefix := range [][]float64{nil, {0.1, 0.2, 0.3, 0.1, 0.2, 0.3}} {
 		req := &Request{Seq: 9, Position: []float64{0.1, 0.2, 0.3}, Prefix: prefix,
 			Embedding: Embedding{Tokens: 1, Width: width, Data: emb}}
-		c1 := chunk.Chunk{Data: make([]float64, h*d)}
-		ck := chunk.Chunk{Data: make([]float64, h*d)}
-		if err := one.Infer(&c1, req); err != nil {
-			t.Fatal(err)
-		}
-		if err := many.Infer(&ck, req); err != nil {
-			t.Fatal(err)
-		}
+		cs := inferEach(t, req, h*d, one, many)
+		c1, ck := cs[0], cs[1]
 		if c1.Spread != 0 {
 			t.Errorf("one sample reported a spread %g", c1.Spread)
 		}
@@ -280,4 +271,26 @@ func maxAbsDiff(a, b []float64) float64 {
 		m = max(m, math.Abs(a[i]-b[i]))
 	}
 	return m
+}
+
+// rampEmbedding is a fixed one-token embedding of width values for the expert tests.
+func rampEmbedding(width int) []float32 {
+	emb := make([]float32, width)
+	for i := range emb {
+		emb[i] = float32(i%5) / 5
+	}
+	return emb
+}
+
+// inferEach runs req through each expert and returns their H x D chunks.
+func inferEach(t *testing.T, req *Request, hd int, es ...*Expert) []chunk.Chunk {
+	t.Helper()
+	out := make([]chunk.Chunk, len(es))
+	for i, e := range es {
+		out[i] = chunk.Chunk{Data: make([]float64, hd)}
+		if err := e.Infer(&out[i], req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }

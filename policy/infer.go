@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/flowact/flowact/calib/norm"
@@ -207,6 +208,10 @@ type Expert struct {
 	xs    []float32
 	mean  []float64
 	conds []*expert.Condition
+	// within > 0: the chunk executed is the consensus of the K samples (SetAverage); dist
+	// holds each sample's distance from the first.
+	within float64
+	dist   []float64
 }
 
 // NewExpert returns an Inferer for model with sampler and normalizer n (nil: Identity). The
@@ -283,6 +288,81 @@ func (e *Expert) SetSpreadSamples(k, rows int) error {
 		e.conds[i] = &e.cond
 	}
 	return nil
+}
+
+// SetAverage makes the chunk executed the consensus of the samples SetSpreadSamples draws
+// (call it after that, with k >= 2): the element-wise mean of the first sample and of every
+// other whose distance from the first is at most within times the samples' typical distance
+// from their nearest neighbour (the median over the samples); within >= 1, 0 turns it off (the
+// first sample is executed). Distances are Euclidean over the rows after the committed ones,
+// in normalized units. The samples share the observation and the committed prefix, so where
+// the expert sees one way to go they differ by its uncertainty about the future (a moving
+// target, a stale prefix at a long inference delay) and their mean is the better estimate,
+// the regression answer; where it sees two (left or right of an obstacle) the samples fall
+// into groups far apart compared with the distances within a group, and only the first
+// sample's group is averaged (the first alone if it has none), so the plan never runs between
+// them. In high dimension the distances within one group are nearly equal (their relative
+// spread shrinks as 1/sqrt(H·D)), so a factor of 2 to 3 keeps a group whole.
+// chunk.Chunk.Averaged reports how many were averaged.
+func (e *Expert) SetAverage(within float64) error {
+	switch {
+	case within == 0:
+		e.within = 0
+		return nil
+	case !(within >= 1) || math.IsInf(within, 0):
+		return fmt.Errorf("policy: average within %g: want 0 (off) or a finite factor of at least 1: %w", within, ErrConfig)
+	case e.k < 2:
+		return fmt.Errorf("policy: average within %g of %d samples: want 2 or more samples (SetSpreadSamples first): %w", within, e.k, ErrConfig)
+	}
+	e.within = within
+	e.dist = make([]float64, e.k*e.k+e.k)
+	return nil
+}
+
+// consensus writes to dst (H·D) the mean of the first of the k samples xs (k × H·D) and of
+// every other within the factor within of the median nearest-neighbour distance from it, the
+// distances taken over the elements from lo on (after the committed rows), and returns how many
+// it averaged. scratch holds k·k + k values.
+func consensus(dst, xs []float32, k, lo int, within float64, scratch []float64) int {
+	hd := len(dst)
+	dist, nearest := scratch[:k*k], scratch[k*k:k*k+k]
+	for s := range k {
+		nearest[s] = math.Inf(1)
+	}
+	for s := range k {
+		for u := s + 1; u < k; u++ {
+			a, b := xs[s*hd+lo:(s+1)*hd], xs[u*hd+lo:(u+1)*hd]
+			var ss float64
+			for i, v := range a {
+				d := float64(v - b[i])
+				ss += d * d
+			}
+			d := math.Sqrt(ss)
+			dist[s*k+u], dist[u*k+s] = d, d
+			nearest[s], nearest[u] = min(nearest[s], d), min(nearest[u], d)
+		}
+	}
+	slices.Sort(nearest)
+	typical := nearest[k/2]
+	if k%2 == 0 {
+		typical = (nearest[k/2-1] + nearest[k/2]) / 2
+	}
+	copy(dst, xs[:hd])
+	n := 1
+	for s := 1; s < k; s++ {
+		if !(dist[s] <= within*typical) {
+			continue
+		}
+		n++
+		for i, v := range xs[s*hd : (s+1)*hd] {
+			dst[i] += v
+		}
+	}
+	inv := 1 / float32(n)
+	for i := range dst {
+		dst[i] *= inv
+	}
+	return n
 }
 
 // MaxSpreadSamples is the most chunks SetSpreadSamples draws per request.
@@ -379,7 +459,7 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 	if f.Dim() != k*e.h*e.d {
 		return fmt.Errorf("policy: field dim %d, want %d: %w", f.Dim(), k*e.h*e.d, expert.ErrShape)
 	}
-	dst.Spread = 0
+	dst.Spread, dst.Averaged = 0, 0
 	frozen := req.Prefix
 	if e.regress {
 		if len(req.Guide) > 0 {
@@ -393,8 +473,12 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 		if err := e.sample(f, e.xs, req, &frozen); err != nil {
 			return err
 		}
-		copy(e.x, e.xs)
 		dst.Spread = e.spread(len(frozen) / e.d)
+		if e.within > 0 {
+			dst.Averaged = consensus(e.x, e.xs, e.k, len(frozen), e.within, e.dist)
+		} else {
+			copy(e.x, e.xs)
+		}
 	} else if err := e.sample(f, e.x, req, &frozen); err != nil {
 		return err
 	}

@@ -211,13 +211,26 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	l.lastAccept.Store(-1)
 	l.lastReject.Store(-1)
 	l.lastGated.Store(-1)
-	if cfg.Gate.Samples > 0 {
+	if k := max(cfg.Gate.Samples, cfg.Average.Samples); k > 0 {
+		what := "gate.samples"
+		if cfg.Average.Samples > 0 {
+			what = "average.samples"
+		}
 		ss, ok := deps.Inferer.(SpreadSampler)
 		if !ok {
-			return nil, fmt.Errorf("policy: gate.samples %d, but the inferer %T measures no spread: %w", cfg.Gate.Samples, deps.Inferer, ErrConfig)
+			return nil, fmt.Errorf("policy: %s %d, but the inferer %T draws one sample: %w", what, k, deps.Inferer, ErrConfig)
 		}
-		if err := ss.SetSpreadSamples(cfg.Gate.Samples, cfg.Gate.Rows); err != nil {
-			return nil, fmt.Errorf("policy: gate.samples: %w", err)
+		if err := ss.SetSpreadSamples(k, cfg.Gate.Rows); err != nil {
+			return nil, fmt.Errorf("policy: %s: %w", what, err)
+		}
+		if cfg.Average.Samples > 0 {
+			within := cfg.Average.Within
+			if within == 0 {
+				within = DefaultAverageWithin
+			}
+			if err := ss.SetAverage(within); err != nil {
+				return nil, fmt.Errorf("policy: average: %w", err)
+			}
 		}
 	}
 	if w, ok := deps.Inferer.(interface{ EmbeddingWidth() int }); ok {
@@ -240,11 +253,13 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	return l, nil
 }
 
-// SpreadSampler is an Inferer that can draw several chunks per request and report their spread
-// in chunk.Chunk.Spread (Expert is one); New calls SetSpreadSamples with Config.Gate's Samples
-// and Rows.
+// SpreadSampler is an Inferer that can draw several chunks per request, report their spread
+// in chunk.Chunk.Spread and execute their consensus (Expert is one); New calls
+// SetSpreadSamples with the larger of Config.Gate's and Config.Average's Samples and Gate's
+// Rows, then SetAverage with Average's Within when averaging.
 type SpreadSampler interface {
 	SetSpreadSamples(k, rows int) error
+	SetAverage(within float64) error
 }
 
 // Period returns the control period.

@@ -14,9 +14,11 @@ import (
 // TestSeamsOnTasks is the seam comparison of the splicing strategies on the bundled tasks with
 // the shipped checkpoint: the shipped policy with only chunk.strategy changed, at 0, 100 and
 // 300 ms of simulated inference delay, the same episodes for each. Real-time chunking (prefix)
-// must splice with smaller seams than cross-fading (blend), and blend smaller than switching
-// (replace), in the mean position jump and the mean jerk at a seam (policy/chunk.Seam, the
-// spliced targets before the safety filter). The README's seam
+// must splice with the smallest seams, in the mean position jump and the mean jerk at a seam
+// (policy/chunk.Seam, the spliced targets before the safety filter), and cross-fading (blend)
+// with less jerk than switching (replace). Blend's jump is not always below replace's: with the
+// shipped policy's sample averaging replace's chunks at 300 ms jumped 0.0248 rad on the mean
+// against blend's 0.0260 (4 episodes per task). The README's seam
 // table comes from the same runs with more episodes (`flowact eval --policy FILE --latency L
 // --episodes 20`). FLOWACT_SEAM_EPISODES sets the episodes per task.
 func TestSeamsOnTasks(t *testing.T) {
@@ -57,8 +59,8 @@ func TestSeamsOnTasks(t *testing.T) {
 				delay, s, r.Successes, r.Episodes, r.SeamJump.N, r.SeamJump.Mean, r.SeamJerk.Mean, r.Delay.Mean, r.HoldTicks)
 		}
 		p, b, r := reports["prefix"], reports["blend"], reports["replace"]
-		if !(p.SeamJump.Mean < b.SeamJump.Mean && b.SeamJump.Mean < r.SeamJump.Mean) {
-			t.Errorf("at %s: mean seam jump prefix %.4f, blend %.4f, replace %.4f rad; want increasing", delay, p.SeamJump.Mean, b.SeamJump.Mean, r.SeamJump.Mean)
+		if !(p.SeamJump.Mean < b.SeamJump.Mean && p.SeamJump.Mean < r.SeamJump.Mean) {
+			t.Errorf("at %s: mean seam jump prefix %.4f, blend %.4f, replace %.4f rad; want prefix's the smallest", delay, p.SeamJump.Mean, b.SeamJump.Mean, r.SeamJump.Mean)
 		}
 		if !(p.SeamJerk.Mean < b.SeamJerk.Mean && b.SeamJerk.Mean < r.SeamJerk.Mean) {
 			t.Errorf("at %s: mean seam jerk prefix %.0f, blend %.0f, replace %.0f rad/s^3; want increasing", delay, p.SeamJerk.Mean, b.SeamJerk.Mean, r.SeamJerk.Mean)

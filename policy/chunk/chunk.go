@@ -11,12 +11,15 @@ import (
 // chunks; 0 for others): blend and prefix fade to the new chunk after them. Spread is the
 // expert's own uncertainty about the chunk, as its Inferer reports it (policy.Expert: the spread
 // of several samples from the same observation, in normalized units); 0 when not measured.
+// Averaged is how many of those samples the chunk is the mean of (policy.Expert.SetAverage);
+// 0 when it is one sample.
 type Chunk struct {
-	Start  int64
-	H, D   int
-	Frozen int
-	Data   []float64
-	Spread float64
+	Start    int64
+	H, D     int
+	Frozen   int
+	Data     []float64
+	Spread   float64
+	Averaged int
 }
 
 // Row returns row i, aliasing c.Data.
