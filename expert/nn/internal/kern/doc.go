@@ -90,7 +90,8 @@
 // products run the same kernels on the same rows as one product over all rows (bit-identical).
 // The caller never waits for a worker that has not joined: it runs both parts, phase by phase,
 // and hands part 1 over at the first phase boundary after the worker joins. A worker that has
-// joined and is then preempted does hold the other thread at the next barrier (products, where
-// a late worker takes no panel, degrade more gently on a machine with more runnable threads
-// than cores).
+// joined and is then preempted does hold the other thread at the next barrier; after such a
+// stall the caller runs the next regions alone (1, doubling to 64 while stalls go on), so that
+// on a machine with more runnable threads than cores two threads cost about what one does
+// instead of a stall per barrier (Pool.Stalls counts them).
 package kern
