@@ -92,7 +92,9 @@
 // and hands part 1 over at the first phase boundary after the worker joins. A worker that has
 // joined and is then preempted does hold the other thread at the next barrier; after such a
 // stall the caller runs the next regions alone (1, doubling to 64 while stalls go on), so that
-// on a machine with more runnable threads than cores two threads do not pay but lose less (network
-// B beside a busy loop: 58.5 ms on two threads, 52 on one, 55.5 without the rule: one round
-// each, docs/benchmarks.md; Pool.Stalls counts the stalls).
+// a loaded machine costs a stall per run of regions rather than per barrier. Two threads still
+// do not pay with more runnable threads than cores (network B, one round each: beside two other
+// engineers' CPU-bound processes and a busy loop, 207 ms per chunk without the rule and 138 with
+// its first form, 90 to 140 on one thread; beside one busy loop, 55.5 without and 58.5 with it,
+// 52 on one thread; docs/benchmarks.md). Pool.Stalls counts the stalls.
 package kern
