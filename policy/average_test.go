@@ -150,7 +150,7 @@ func TestExpertAverage(t *testing.T) {
 
 // TestAverageConfig: averaging is off by default; a single sample, a factor below 1, a factor
 // without samples and a sample count that disagrees with the gate's are refused by name; a loop
-// with average.samples configures its expert, and an inferer that draws one sample is refused.
+// with average.samples refuses an inferer that draws one sample or cannot average.
 func TestAverageConfig(t *testing.T) {
 	for _, c := range []struct {
 		a   AverageConfig
@@ -181,5 +181,9 @@ func TestAverageConfig(t *testing.T) {
 	plain := inferFunc{h: 10, d: 3, f: func(*chunk.Chunk, *Request) error { return nil }}
 	if _, err := New(Config{Average: AverageConfig{Samples: 4}}, Deps{Driver: drv, Inferer: plain}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "average.samples") {
 		t.Errorf("average.samples with an inferer that draws one sample: %v", err)
+	}
+	spreadOnly := &spreadInferer{h: 10, d: 3, goal: []float64{0, 0, 0}, spread: func(uint64) float64 { return 0.1 }}
+	if _, err := New(Config{Average: AverageConfig{Samples: 4}}, Deps{Driver: drv, Inferer: spreadOnly}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "averages no samples") {
+		t.Errorf("average.samples with an inferer that measures a spread but cannot average: %v", err)
 	}
 }

@@ -224,11 +224,15 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 			return nil, fmt.Errorf("policy: %s: %w", what, err)
 		}
 		if cfg.Average.Samples > 0 {
+			av, ok := deps.Inferer.(Averager)
+			if !ok {
+				return nil, fmt.Errorf("policy: average.samples %d, but the inferer %T averages no samples: %w", k, deps.Inferer, ErrConfig)
+			}
 			within := cfg.Average.Within
 			if within == 0 {
 				within = DefaultAverageWithin
 			}
-			if err := ss.SetAverage(within); err != nil {
+			if err := av.SetAverage(within); err != nil {
 				return nil, fmt.Errorf("policy: average: %w", err)
 			}
 		}
@@ -253,12 +257,16 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	return l, nil
 }
 
-// SpreadSampler is an Inferer that can draw several chunks per request, report their spread
-// in chunk.Chunk.Spread and execute their consensus (Expert is one); New calls
-// SetSpreadSamples with the larger of Config.Gate's and Config.Average's Samples and Gate's
-// Rows, then SetAverage with Average's Within when averaging.
+// SpreadSampler is an Inferer that can draw several chunks per request and report their spread
+// in chunk.Chunk.Spread (Expert is one); New calls SetSpreadSamples with the larger of
+// Config.Gate's and Config.Average's Samples and Gate's Rows.
 type SpreadSampler interface {
 	SetSpreadSamples(k, rows int) error
+}
+
+// Averager is a SpreadSampler that can execute the consensus of its samples (Expert is one);
+// New calls SetAverage with Config.Average's Within when averaging.
+type Averager interface {
 	SetAverage(within float64) error
 }
 
