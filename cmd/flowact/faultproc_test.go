@@ -522,11 +522,20 @@ func TestFaultsOverROS(t *testing.T) {
 		}
 		t.Logf("the new instance: %s", logLine(r.run.Output(), "waiting for other nodes"))
 		// It starts where the old one's last command left the robot's reference (the simulator
-		// lags its reference by a first-order 50 ms: its measured position is a little short).
-		if line := logLine(r.run.Output(), "policy: starting from the position the robot holds"); line == "" {
-			t.Errorf("the new instance did not start from the robot's reference; its output:\n%s", r.run.Output())
-		} else {
+		// lags its reference by a first-order 50 ms: its measured position is a little short)
+		// when it heard that command: the reference is best effort. The old command connection
+		// brakes for a few hundred milliseconds and goes; on a loaded machine it can be gone
+		// before the new instance's subscriber has connected to it (a CI run beside two
+		// trainings: gone 95 ms after the new instance registered), and the new instance then
+		// starts from the measured motion, which the monitor below checks as strictly.
+		alone := logLine(r.run.Output(), "the command topic is ours alone now")
+		switch line := logLine(r.run.Output(), "policy: starting from the position the robot holds"); {
+		case line != "":
 			t.Logf("the new instance: %s", line)
+		case strings.Contains(alone, "reference=false"):
+			t.Logf("the new instance heard no command before the old connection went (%s): it started from the measured motion", alone)
+		default:
+			t.Errorf("the new instance heard the robot's reference but did not start from it; its output:\n%s", r.run.Output())
 		}
 		r.check(t, r.settled(t))
 	})

@@ -238,8 +238,10 @@ type swapInferer struct {
 	cur  atomic.Pointer[inferEntry]
 	used *inferEntry // the entry the worker used last (worker goroutine only)
 	mu   sync.Mutex  // orders Install against close
-	// samples and rows are loop.gate's, given to every installed model (samples 0: one).
+	// samples and rows are loop.gate's (or loop.average's samples), and within
+	// loop.average's, given to every installed model (samples 0: one; within 0: no averaging).
 	samples, rows int
+	within        float64
 }
 
 var _ fleet.Installer = (*swapInferer)(nil)
@@ -281,6 +283,12 @@ func (s *swapInferer) Install(dir string, _ *fleet.BundleManifest) error {
 			return fmt.Errorf("loop.gate.samples: %w", err)
 		}
 	}
+	if s.within > 0 {
+		if err := inf.SetAverage(s.within); err != nil {
+			lp.Close()
+			return fmt.Errorf("loop.average: %w", err)
+		}
+	}
 	s.cur.Store(&inferEntry{inf: inf, lp: lp})
 	return nil
 }
@@ -298,6 +306,22 @@ func (s *swapInferer) SetSpreadSamples(k, rows int) error {
 		return err
 	}
 	s.samples, s.rows = k, rows
+	return nil
+}
+
+// SetAverage implements policy.Averager: the running model and every model installed later
+// execute the consensus of their samples (loop.average).
+func (s *swapInferer) SetAverage(within float64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	av, ok := s.cur.Load().inf.(policy.Averager)
+	if !ok {
+		return fmt.Errorf("the running inferer averages no samples: %w", policy.ErrConfig)
+	}
+	if err := av.SetAverage(within); err != nil {
+		return err
+	}
+	s.within = within
 	return nil
 }
 
