@@ -146,6 +146,15 @@ func TestExpertAverage(t *testing.T) {
 	if a := testing.AllocsPerRun(10, func() { _ = avg.Infer(&ca, req) }); a != 0 {
 		t.Errorf("Infer with averaging allocates %v times", a)
 	}
+	// Averaging follows a later change of the sample count, and one sample turns it off.
+	for _, c := range []struct{ k, want int }{{2 * k, 2 * k}, {1, 0}} {
+		if err := avg.SetSpreadSamples(c.k, 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := inferEach(t, req, h*d, avg)[0].Averaged; got != c.want {
+			t.Errorf("after SetSpreadSamples(%d): averaged %d samples, want %d", c.k, got, c.want)
+		}
+	}
 }
 
 // TestAverageConfig: averaging is off by default; a single sample, a factor below 1, a factor

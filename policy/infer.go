@@ -208,8 +208,8 @@ type Expert struct {
 	xs    []float32
 	mean  []float64
 	conds []*expert.Condition
-	// within > 0: the chunk executed is the consensus of the K samples (SetAverage); dist
-	// holds each sample's distance from the first.
+	// within > 0: the chunk executed is the consensus of the K samples (SetAverage); dist is
+	// consensus's scratch (K·K pairwise distances and K nearest-neighbour ones).
 	within float64
 	dist   []float64
 }
@@ -269,7 +269,7 @@ func (e *Expert) SetSpreadSamples(k, rows int) error {
 	}
 	e.rows = rows
 	if k <= 1 {
-		e.k = 0
+		e.k, e.within = 0, 0 // one sample: nothing to average
 		return nil
 	}
 	switch m := e.model.(type) {
@@ -281,6 +281,9 @@ func (e *Expert) SetSpreadSamples(k, rows int) error {
 		return fmt.Errorf("%w: %T", ErrNoBatch, e.model)
 	}
 	e.k = k
+	if e.within > 0 { // averaging on: its scratch follows k
+		e.dist = make([]float64, k*k+k)
+	}
 	e.xs = make([]float32, k*e.h*e.d)
 	e.mean = make([]float64, e.h*e.d)
 	e.conds = make([]*expert.Condition, k)
