@@ -15,6 +15,9 @@ import (
 var benchShapes = []struct{ m, k, n int }{
 	{51, 256, 256}, {51, 256, 1024}, {51, 1024, 256}, {1, 1024, 1024}, {1, 933, 1024}, {128, 256, 256},
 	{1, 256, 9728}, // the transformer expert's modulation vectors (9 per block of 4, and 2)
+	// Matrix-vector products whose weights sit in L2 and come from memory (32 MB as float32):
+	// where half-precision weights pay (docs/benchmarks.md, "On a quiet machine").
+	{1, 256, 256}, {1, 2048, 4096},
 }
 
 func reportGFLOPS(b *testing.B, m, k, n int) {
