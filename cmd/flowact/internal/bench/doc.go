@@ -58,7 +58,10 @@
 // spread over the first chunks, that a warm-up of 3 chunks does not always absorb. AllocsTotal
 // gives the count. A garbage collection is forced before each warm-up, so that the
 // construction's garbage is not collected during the measurement (a collection also empties the
-// central cache).
+// central cache). And a collection during the measurement that holds the caller longer than
+// the pool worker's spin lets the worker park: its goroutine is locked to its thread, so the
+// runtime starts another OS thread for the processor it leaves, allocating that thread's records
+// (TestExpertNoAllocs turns the collector off while it counts).
 //
 // # Memory and concurrency
 //
