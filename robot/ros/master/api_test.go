@@ -3,6 +3,7 @@ package master
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -493,5 +494,51 @@ func TestCloseWaitsForGoroutines(t *testing.T) {
 			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCloseEndsSilentConnections: a connection that never sends a request (a client whose call
+// was canceled while it dialed keeps one) does not hold Close: http.Server.Shutdown alone waits
+// for it until the grace period ends (or for 5 s, its limit for a new connection).
+func TestCloseEndsSilentConnections(t *testing.T) {
+	m, err := New(Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.grace = time.Hour
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(m.URI(), "http://"), "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A request on another connection: the silent one has been accepted by then (the listener
+	// serves connections in order).
+	cl, err := xmlrpc.NewClient(xmlrpc.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Call(context.Background(), m.URI(), "getUri", str("/t")); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second): // a hang, not a speed: the grace period is an hour
+		t.Fatal("Close waited for a connection that sent no request")
+	}
+	if m.cut != 1 {
+		t.Errorf("Close closed %d connections that sent no request, want 1", m.cut)
+	}
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("the silent connection still open after Close (read %d bytes)", n)
 	}
 }

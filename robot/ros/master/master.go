@@ -93,7 +93,20 @@ type Master struct {
 	uri      atomic.Pointer[string] // read by getUri without the life lock
 	notify   *notifier
 	serveErr chan error
+	grace    time.Duration // how long Close lets calls under way answer
+
+	// Connections that have sent no request yet, which http.Server.Shutdown would wait for (it
+	// takes a new connection for one about to send a request, for 5 s): Close closes them, and
+	// every connection accepted after closing is set. A client whose request was canceled while
+	// it dialed keeps such a connection in its idle pool.
+	cmu     sync.Mutex
+	silent  map[net.Conn]struct{}
+	closing bool
+	cut     int // connections Close closed this way (for tests)
 }
+
+// closeGrace is how long Close lets calls under way answer before it cuts their connections.
+const closeGrace = 2 * time.Second
 
 // New validates c and builds a Master; it does no I/O.
 func New(c Config) (*Master, error) {
@@ -114,7 +127,8 @@ func New(c Config) (*Master, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master: %w", err)
 	}
-	m := &Master{cfg: c, log: log, runID: c.RunID, client: client, reg: newRegistry(), params: newParamTree()}
+	m := &Master{cfg: c, log: log, runID: c.RunID, client: client, reg: newRegistry(), params: newParamTree(),
+		grace: closeGrace, silent: map[net.Conn]struct{}{}}
 	if m.runID == "" {
 		m.runID = newUUID()
 	}
@@ -173,6 +187,7 @@ func (m *Master) Start() error {
 		ReadTimeout: time.Minute,
 		IdleTimeout: 90 * time.Second,
 		ErrorLog:    slog.NewLogLogger(m.log.Handler(), slog.LevelDebug),
+		ConnState:   m.connState,
 	}
 	m.notify = newNotifier(m.client, m.log, notifyWorkers, maxQueue, m.paramRejected)
 	m.serveErr = make(chan error, 1)
@@ -208,8 +223,15 @@ func (m *Master) Close() error {
 	m.closed = true
 	var err error
 	if m.started {
+		m.cmu.Lock()
+		m.closing = true
+		for c := range m.silent {
+			c.Close()
+			m.cut++
+		}
+		m.cmu.Unlock()
 		// Handlers never block, so a short grace period lets calls under way answer.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), m.grace)
 		if e := m.srv.Shutdown(ctx); e != nil {
 			m.srv.Close()
 		}
@@ -220,6 +242,22 @@ func (m *Master) Close() error {
 	}
 	m.client.Close()
 	return err
+}
+
+// connState keeps the set of connections that have sent no request, and closes those accepted
+// once Close began.
+func (m *Master) connState(c net.Conn, s http.ConnState) {
+	m.cmu.Lock()
+	defer m.cmu.Unlock()
+	if s != http.StateNew {
+		delete(m.silent, c)
+		return
+	}
+	if m.closing {
+		c.Close()
+		return
+	}
+	m.silent[c] = struct{}{}
 }
 
 // Run starts the Master if needed, serves until ctx ends or serving fails, and closes it. It
