@@ -242,6 +242,7 @@ type Trainer struct {
 	lossMaskData []float32 // loss weights: mask / number of loss terms
 	targetData   []float32
 	gradBufs     [][]float32
+	upd          update
 	lastNorm     float64
 	swap         [][]float32 // the training weights while Validate runs the moving average
 
@@ -530,41 +531,85 @@ func (t *Trainer) runUpdate(s int, count float64) (float64, error) {
 	}
 	loss := float64(t.loss.Value().Data().(float32))
 	grads := t.gradBufs[:0]
-	var sq float64
 	for _, n := range t.b.order {
 		gv, err := n.Grad()
 		if err != nil {
 			t.reset()
 			return 0, fmt.Errorf("train: gradient of %s: %w", n.Name(), err)
 		}
-		g := gv.Data().([]float32)
-		for _, x := range g {
-			sq += float64(x) * float64(x)
-		}
-		grads = append(grads, g)
+		grads = append(grads, gv.Data().([]float32))
 	}
 	t.gradBufs = grads
-	norm := math.Sqrt(sq)
+	u := &t.upd
+	*u = update{t: t, s: s, grads: grads, apply: count > 0}
+	kernelBLAS.Run(u, 2)
+	norm := u.norm
+	*u = update{}
 	t.lastNorm = norm
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		// The update was not applied (update.Phase sees the norm first).
 		t.reset()
 		return 0, fmt.Errorf("train: step %d: gradient norm is %v", s, norm)
-	}
-	gs := 1.0
-	if t.cfg.Clip > 0 && norm > t.cfg.Clip {
-		gs = t.cfg.Clip / norm
-	}
-	if count > 0 {
-		t.adamW(s, grads, gs)
 	}
 	t.reset()
 	return loss, nil
 }
 
-// adamW applies one AdamW step (Loshchilov & Hutter 2019): bias-corrected Adam moments and a
-// decoupled weight decay on weight matrices, fused with the moving average's update in one
-// float32 pass over each parameter (the per-step constants are computed in float64 once).
-func (t *Trainer) adamW(s int, grads [][]float32, gscale float64) {
+// update is one optimizer step over the two threads of the matrix products (blas32.Run): phase
+// 0 sums the squares of each half of the gradient, phase 1 clips by the norm and applies AdamW
+// to each half of the parameters. The halves are the same on one thread and on two (each
+// parameter's first and second half of its elements), and the norm is always the sum of the two
+// halves' sums, so results do not depend on the threads.
+type update struct {
+	t     *Trainer
+	s     int
+	grads [][]float32
+	apply bool
+	sq    [2]float64 // the halves' sums of squares (phase 0)
+	norm  float64    // the gradient's norm (phase 1)
+}
+
+func (u *update) Phase(part, parts, ph int) {
+	for h := part; h < 2; h += parts {
+		if ph == 0 {
+			sq := 0.0
+			for _, g := range u.grads {
+				for _, x := range halfOf(g, h) {
+					sq += float64(x) * float64(x)
+				}
+			}
+			u.sq[h] = sq
+			continue
+		}
+		norm := math.Sqrt(u.sq[0] + u.sq[1])
+		if h == 0 {
+			u.norm = norm
+		}
+		if !u.apply || math.IsNaN(norm) || math.IsInf(norm, 0) {
+			continue
+		}
+		gs := 1.0
+		if c := u.t.cfg.Clip; c > 0 && norm > c {
+			gs = c / norm
+		}
+		u.t.adamW(u.s, u.grads, gs, h)
+	}
+}
+
+// halfOf returns half h (0 or 1) of x's elements.
+func halfOf[T any](x []T, h int) []T {
+	m := len(x) / 2
+	if h == 0 {
+		return x[:m]
+	}
+	return x[m:]
+}
+
+// adamW applies one AdamW step (Loshchilov & Hutter 2019) to half h of every parameter's
+// elements: bias-corrected Adam moments and a decoupled weight decay on weight matrices, fused
+// with the moving average's update in one float32 pass over each parameter (the per-step
+// constants are computed in float64 once).
+func (t *Trainer) adamW(s int, grads [][]float32, gscale float64, h int) {
 	c := t.cfg
 	lr := t.LR(s)
 	k := float64(s + 1)
@@ -578,7 +623,8 @@ func (t *Trainer) adamW(s int, grads [][]float32, gscale float64) {
 	ed := EMADecay(c.EMA, s) // warmed up: see EMADecay
 	ema, emaKeep := float32(1-ed), float32(ed)
 	for i, p := range t.net.Params() {
-		w, g, m, v := p.Data, grads[i], t.m[i], t.v[i]
+		w := halfOf(p.Data, h)
+		g, m, v := halfOf(grads[i][:len(p.Data)], h), halfOf(t.m[i], h), halfOf(t.v[i], h)
 		g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
 		keep := float32(1)
 		if len(p.Shape) >= 2 {
@@ -586,7 +632,7 @@ func (t *Trainer) adamW(s int, grads [][]float32, gscale float64) {
 		}
 		var e []float32
 		if t.ema != nil {
-			e = t.ema[i][:len(w)]
+			e = halfOf(t.ema[i], h)[:len(w)]
 		}
 		for j, wj := range w {
 			gj := g[j] * gs

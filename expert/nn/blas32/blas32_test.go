@@ -1,6 +1,7 @@
 package blas32
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -8,6 +9,8 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
+
+	"github.com/flowact/flowact/expert/nn/internal/kern"
 )
 
 // TestSgemmMatchesGonum compares every transpose combination, alpha and beta (0 with a NaN in C,
@@ -67,7 +70,11 @@ func TestSgemmTwoThreads(t *testing.T) {
 		}
 		return s
 	}
-	for _, s := range []struct{ m, n, k int }{{128, 256, 64}, {51, 300, 40}, {7, 33, 5}} {
+	mr, _ := kern.Best().Tile()
+	// Split in two row blocks, too small to split, and a row count whose second block would be
+	// one row (not split: a single row takes the matrix-vector kernels, other bits).
+	shapes := []struct{ m, n, k int }{{128, 256, 64}, {51, 300, 40}, {7, 33, 5}, {mr + 1, 512, 256}}
+	for _, s := range shapes {
 		for _, tA := range []blas.Transpose{blas.NoTrans, blas.Trans} {
 			for _, tB := range []blas.Transpose{blas.NoTrans, blas.Trans} {
 				lda, ldb := s.k, s.n
@@ -79,17 +86,66 @@ func TestSgemmTwoThreads(t *testing.T) {
 				}
 				a, b, c := rnd(s.m*s.k), rnd(s.k*s.n), rnd(s.m*s.n)
 				c2 := append([]float32(nil), c...)
+				c3 := append([]float32(nil), c...)
 				one.Sgemm(tA, tB, s.m, s.n, s.k, 1, a, lda, b, ldb, 1, c, s.n)
 				two.Sgemm(tA, tB, s.m, s.n, s.k, 1, a, lda, b, ldb, 1, c2, s.n)
+				// And as after a stall of the worker: the caller alone, one part.
+				two.pool.RunAlone(1)
+				two.Sgemm(tA, tB, s.m, s.n, s.k, 1, a, lda, b, ldb, 1, c3, s.n)
 				for i := range c {
-					if math.Float32bits(c[i]) != math.Float32bits(c2[i]) {
-						t.Fatalf("%v tA %v tB %v: c[%d] = %v on two threads, %v on one", s, tA, tB, i, c2[i], c[i])
+					if math.Float32bits(c[i]) != math.Float32bits(c2[i]) || math.Float32bits(c[i]) != math.Float32bits(c3[i]) {
+						t.Fatalf("%v tA %v tB %v: c[%d] = %v on two threads, %v on the caller alone, %v on one", s, tA, tB, i, c2[i], c3[i], c[i])
 					}
 				}
 			}
 		}
 	}
-	if n := two.Threads(); n != 2 && runtime.GOMAXPROCS(0) >= 2 {
+	if runtime.GOMAXPROCS(0) < 2 {
+		return
+	}
+	if n := two.Threads(); n != 2 {
 		t.Errorf("%d threads after SetThreads(2)", n)
+	}
+	// The first two shapes split, in all 4 transpose combinations, twice.
+	if two.split != 16 {
+		t.Errorf("%d products split in two row blocks, want 16", two.split)
+	}
+}
+
+// BenchmarkSgemm times the products of a training step of the default expert (batch 128, width
+// 256): forward X·W, and the two backward products dY·Wᵀ and Xᵀ·dY, on one and two threads.
+//
+//	go test -run '^$' -bench Sgemm ./expert/nn/blas32/
+func BenchmarkSgemm(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 3))
+	rnd := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(r.NormFloat64())
+		}
+		return s
+	}
+	const batch, w = 128, 256
+	x, wt, dy, c := rnd(batch*w), rnd(w*w), rnd(batch*w), make([]float32, w*w)
+	for _, threads := range []int{1, 2} {
+		var im Implementation
+		im.SetThreads(threads)
+		for _, p := range []struct {
+			name   string
+			tA, tB blas.Transpose
+			m, a   []float32
+		}{{"forward", blas.NoTrans, blas.NoTrans, x, wt}, {"input-grad", blas.NoTrans, blas.Trans, dy, wt}, {"weight-grad", blas.Trans, blas.NoTrans, x, dy}} {
+			b.Run(fmt.Sprintf("%s/threads-%d", p.name, threads), func(b *testing.B) {
+				m, k := batch, w
+				if p.tA == blas.Trans {
+					m, k = w, batch
+				}
+				for range b.N {
+					im.Sgemm(p.tA, p.tB, m, w, k, 1, p.m, len(p.m)/max(m, k)*0+map[bool]int{true: m, false: k}[p.tA == blas.Trans], p.a, w, 0, c, w)
+				}
+				b.ReportMetric(2*float64(m*k*w)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+		im.Close()
 	}
 }

@@ -48,12 +48,19 @@ func (m *Matrix) Arch() *Arch { return m.arch }
 // Set packs src into m: element (p, j) of the matrix is src[p·rs + j·cs], so rs = n, cs = 1 is a
 // row-major k×n matrix and rs = 1, cs = ld the transpose of a row-major n×k one with leading
 // dimension ld. It allocates nothing.
-func (m *Matrix) Set(src []float32, rs, cs int) {
+func (m *Matrix) Set(src []float32, rs, cs int) { m.SetPanels(src, rs, cs, 0, m.panels) }
+
+// Panels returns the number of column panels m is packed in.
+func (m *Matrix) Panels() int { return m.panels }
+
+// SetPanels is Set for panels [j0, j1) only (columns [j0·nr, j1·nr)), so that two threads can
+// pack one matrix.
+func (m *Matrix) SetPanels(src []float32, rs, cs, j0, j1 int) {
 	k, n, nr := m.k, m.n, m.arch.nr
-	if last := (k-1)*rs + (n-1)*cs; last >= len(src) || last < 0 {
-		panic(fmt.Sprintf("kern: pack %d x %d from %d values with strides %d, %d", k, n, len(src), rs, cs))
+	if last := (k-1)*rs + (n-1)*cs; last >= len(src) || last < 0 || j0 < 0 || j1 > m.panels {
+		panic(fmt.Sprintf("kern: pack %d x %d (panels %d to %d of %d) from %d values with strides %d, %d", k, n, j0, j1, m.panels, len(src), rs, cs))
 	}
-	for j := 0; j < m.panels; j++ {
+	for j := j0; j < j1; j++ {
 		cols := min(nr, n-j*nr)
 		base := j * k * nr
 		for p := 0; p < k; p++ {
@@ -196,11 +203,15 @@ func (m *Matrix) packStrided(a []float32, ars, acs, rows int, ws []float32) []fl
 }
 
 // Scale multiplies every value of m by s (float32 matrices only).
-func (m *Matrix) Scale(s float32) {
+func (m *Matrix) Scale(s float32) { m.ScalePanels(s, 0, m.panels) }
+
+// ScalePanels is Scale for panels [j0, j1) only.
+func (m *Matrix) ScalePanels(s float32, j0, j1 int) {
 	if m.f16 != nil {
 		panic("kern: scale of a half-precision matrix")
 	}
-	Scale(m.f32, s)
+	w := m.k * m.arch.nr
+	Scale(m.f32[j0*w:j1*w], s)
 }
 
 // Resize sets m to k×n within the storage it was made with (no allocation); it panics if that

@@ -31,6 +31,7 @@ type Pool struct {
 	done    atomic.Uint64 // last product the worker finished
 	next    atomic.Int64  // next panel to take
 	parked  atomic.Bool
+	spin    atomic.Int64 // idle polls before the worker parks (SetSpin)
 	quit    atomic.Bool
 	wake    chan struct{}
 	wg      sync.WaitGroup
@@ -88,6 +89,10 @@ type job struct {
 // narrow network) stay on one thread.
 const minParallel = 1 << 17
 
+// MinParallel is the least product size rows·k·n (multiply-adds) worth splitting over two
+// threads.
+const MinParallel = minParallel
+
 // grabWork is the least work, in multiply-adds, that a thread takes from a product's panel
 // counter at a time: 64K, a few µs of a matrix-vector product.
 const grabWork = 1 << 16
@@ -111,6 +116,25 @@ func NewPool(threads int) *Pool {
 		p.tid = <-ready
 	}
 	return p
+}
+
+// SetSpin sets how many polls the idle worker makes before it parks: spinLimit (the default,
+// some tens of microseconds) when polls is smaller. A parked worker takes a scheduler wake-up
+// (tens of microseconds) to join the next product; a caller whose products come in bursts with
+// longer gaps between them (a training step: the framework's element-wise work between the
+// products) keeps it spinning through the gaps this way, at the cost of the second core's time.
+func (p *Pool) SetSpin(polls int) {
+	if p != nil {
+		p.spin.Store(int64(max(polls, spinLimit)))
+	}
+}
+
+// RunAlone makes the next n regions (Run) run on the caller alone, as one part, as after a
+// stall: for tests of work that must also be right that way.
+func (p *Pool) RunAlone(n int) {
+	if p != nil {
+		p.skip = n
+	}
 }
 
 // WorkerThread returns the OS thread id of the pool's worker goroutine, which keeps that thread
@@ -151,7 +175,11 @@ func (p *Pool) work(ready chan<- int) {
 				return
 			}
 			spins++
-			if spins < spinLimit {
+			if spins%spinLimit != 0 {
+				continue
+			}
+			if int64(spins) < p.spin.Load() {
+				runtime.Gosched() // a long spin (SetSpin): let the runtime's other work run
 				continue
 			}
 			// Park: announce it, then look again, so that a product published in between is
