@@ -204,16 +204,18 @@ type LoadConfig struct {
 	// Threads is the number of goroutines the network computes on; 0 means 1.
 	Threads int
 	// Weights is the precision of the network's weight matrices while it computes: "f32" or
-	// "" (float32), or "f16" (nn.Net.SetF16: IEEE half precision, converted inside the matrix
-	// products with float32 accumulation; half the bytes read per evaluation).
+	// "" (float32), "f16" (IEEE half precision) or "bf16" (bfloat16, rounded to nearest even);
+	// the 16-bit ones are widened inside the matrix products with float32 accumulation
+	// (nn.Net.SetPrecision), half the bytes read per evaluation.
 	Weights string
 }
 
 // NetConfig is how a policy's network computes; cmd/flowact's policy files hold it under
 // "expert". The zero value is float32 weights on one thread.
 type NetConfig struct {
-	// Weights is "f32" (float32 weight matrices), "f16" (half precision, float32
-	// accumulation: docs/benchmarks.md has its accuracy and closed-loop cost) or "" (f32).
+	// Weights is "f32" (float32 weight matrices), "f16" (half precision) or "bf16"
+	// (bfloat16), both with float32 accumulation (docs/benchmarks.md has their speed, accuracy
+	// and closed-loop cost), or "" (f32).
 	Weights string `yaml:"weights"`
 	// Threads is 1 or 2 matrix-product threads; 0 means 1.
 	Threads int `yaml:"threads"`
@@ -221,7 +223,7 @@ type NetConfig struct {
 
 // Validate checks the precision's name and the thread count.
 func (c NetConfig) Validate() error {
-	if _, err := halfWeights(c.Weights); err != nil {
+	if _, err := parseWeights(c.Weights); err != nil {
 		return err
 	}
 	if c.Threads < 0 || c.Threads > 2 {
@@ -230,15 +232,16 @@ func (c NetConfig) Validate() error {
 	return nil
 }
 
-// halfWeights parses a weights precision: whether it is half precision.
-func halfWeights(w string) (bool, error) {
-	switch w {
-	case "", "f32":
-		return false, nil
-	case "f16":
-		return true, nil
+// parseWeights parses a weights precision ("" is f32).
+func parseWeights(w string) (nn.Precision, error) {
+	if w == "" {
+		return nn.F32, nil
 	}
-	return false, fmt.Errorf("weights: %q is not f32 or f16", w)
+	p, err := nn.ParsePrecision(w)
+	if err != nil {
+		return 0, fmt.Errorf("weights: %q is not f32, f16 or bf16", w)
+	}
+	return p, nil
 }
 
 // Checkpoint is a loaded checkpoint, checked against a robot: the network, its manifest and its
@@ -250,7 +253,7 @@ type Checkpoint struct {
 	Norm Normalization
 
 	net  nn.Net
-	half bool
+	prec nn.Precision
 	h, d int
 	fk   func(q []float64) [3]float64 // the end effector's position, for JointsEE
 }
@@ -279,7 +282,7 @@ func Load(fsys fs.FS, dir string, model *robot.Model, cfg LoadConfig) (*Checkpoi
 	if cfg.Threads < 0 {
 		return nil, fmt.Errorf("%w: %d threads", ErrConfig, cfg.Threads)
 	}
-	half, err := halfWeights(cfg.Weights)
+	prec, err := parseWeights(cfg.Weights)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -294,10 +297,10 @@ func Load(fsys fs.FS, dir string, model *robot.Model, cfg LoadConfig) (*Checkpoi
 	if err != nil {
 		return nil, &CheckpointError{Name: cfg.Name, Err: err}
 	}
-	if half {
-		net.SetF16(true)
+	if prec != nn.F32 {
+		net.SetPrecision(prec)
 	}
-	ck := &Checkpoint{Manifest: c.Manifest, net: net, half: half}
+	ck := &Checkpoint{Manifest: c.Manifest, net: net, prec: prec}
 	if err := ck.init(model, cfg); err != nil {
 		net.Close()
 		return nil, &CheckpointError{Name: cfg.Name, Err: err}
@@ -362,13 +365,9 @@ func (ck *Checkpoint) Shape() (h, d int) { return ck.h, ck.d }
 // CondShape returns the embedding width and the state length the network is conditioned on.
 func (ck *Checkpoint) CondShape() (width, state int) { return ck.net.CondShape() }
 
-// Weights returns the precision the network's weight matrices compute in: "f32" or "f16".
-func (ck *Checkpoint) Weights() string {
-	if ck.half {
-		return "f16"
-	}
-	return "f32"
-}
+// Weights returns the precision the network's weight matrices compute in: "f32", "f16" or
+// "bf16".
+func (ck *Checkpoint) Weights() string { return ck.prec.String() }
 
 // Model returns the network (shared by every Expert of the checkpoint).
 func (ck *Checkpoint) Model() expert.Model { return ck.net }

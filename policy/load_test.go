@@ -172,7 +172,7 @@ func TestLoadChecks(t *testing.T) {
 		{"no directory", filepath.Join(t.TempDir(), "missing"), policy.LoadConfig{}, "no such directory", nil},
 		{"bad threads", writeCheckpoint(t, 6, 6, artifact(t, good)), policy.LoadConfig{Threads: -1}, "threads", policy.ErrConfig},
 		{"half-precision weights", writeCheckpoint(t, 6, 6, artifact(t, good)), policy.LoadConfig{Weights: "f16"}, "", nil},
-		{"unknown weights", writeCheckpoint(t, 6, 6, artifact(t, good)), policy.LoadConfig{Weights: "bf16"}, `weights: "bf16" is not f32 or f16`, policy.ErrConfig},
+		{"unknown weights", writeCheckpoint(t, 6, 6, artifact(t, good)), policy.LoadConfig{Weights: "fp16"}, `weights: "fp16" is not f32, f16 or bf16`, policy.ErrConfig},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ck, err := policy.LoadDir(c.dir, m, c.cfg)

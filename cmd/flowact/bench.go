@@ -90,13 +90,14 @@ tick, before any chunk).
 
 Kernels (--kernels, on by default): the machine's measured FMA peak per core (AVX-512 and
 AVX2 loops of independent multiply-adds, best round), matrix products on the networks' shapes
-(float32 and half-precision weights, 1 and 2 threads) and the two reference networks of issue
+(float32 and half-precision weights, and bfloat16 when --weights lists it; 1 and 2 threads)
+and the two reference networks of issue
 19, fixed in size so that they compare with other frameworks: A, an MLP 933 -> 1024 -> 1024 ->
 1024 -> 350 (SiLU), and B, a pre-LN transformer of width 256, 4 layers, 4 heads, MLP ratio 4,
 50 action tokens with time added to each, cross-attention to 16 condition tokens projected from
 a 519-vector; a chunk is Bind and 10 Euler steps at batch 1. Every GFLOP/s figure is also given
-as a share of the peak (times the threads); the half-precision rows give the largest velocity
-difference from float32 weights. Expert rows get the same share.
+as a share of the peak (times the threads); for f16 and bf16 weights the report gives the
+largest velocity difference from float32 weights. Expert rows get the same share.
 
 Each case runs for --duration (at least --min-reps chunks; the tick at most 262144 ticks). The machine's load changes the
 figures: the report states GOMAXPROCS, the CPU model and the load average.`,
@@ -132,7 +133,7 @@ figures: the report states GOMAXPROCS, the CPU model and the load average.`,
 		`splicing strategies whose tick is measured ("" for none)`)
 	f.Float64Var(&o.rate, "rate", 500, "control rate of the tick measurement, Hz")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurements to this file (go tool pprof)")
-	f.StringSliceVar(&o.weights, "weights", []string{"f32"}, "precision of the expert's weight matrices: f32, f16 (half precision, float32 accumulation)")
+	f.StringSliceVar(&o.weights, "weights", []string{"f32"}, "precision of the expert's weight matrices: f32, f16 (half precision), bf16 (bfloat16); 16-bit ones accumulate in float32. The kernel measurements take f32, f16 and any other listed")
 	f.BoolVar(&o.kernels, "kernels", true, "measure the FMA peak, the matrix products and the reference networks A and B")
 	f.DurationVar(&o.kernelDur, "kernel-duration", time.Second, "least time spent timing each kernel case")
 	f.IntVar(&o.kernelReps, "kernel-min-reps", 5, "least number of timed chunks per reference network case")
@@ -185,8 +186,8 @@ func (o *benchOptions) validate() error {
 		return usagef("bench: --solvers, --threads and --batch need at least one value")
 	}
 	for _, w := range o.weights {
-		if w != "f32" && w != "f16" {
-			return usagef("bench: --weights %q, want f32 or f16", w)
+		if _, err := nn.ParsePrecision(w); err != nil {
+			return usagef("bench: --weights %q, want f32, f16 or bf16", w)
 		}
 	}
 	if len(o.archs) > 0 && len(o.weights) == 0 {
@@ -278,7 +279,7 @@ cases:
 					for _, wt := range o.weights {
 						progress("%s, %s, %d thread(s), batch %d, %s weights", arch, s, th, b, wt)
 						r, err := bench.Expert(ctx, bench.ExpertConfig{Arch: arch, Solver: s, Steps: o.steps, Threads: th,
-							Batch: b, Sizes: o.sizes, Duration: o.duration, MinReps: o.minReps, Seed: o.seed, F16: wt == "f16"})
+							Batch: b, Sizes: o.sizes, Duration: o.duration, MinReps: o.minReps, Seed: o.seed, Weights: mustPrecision(wt)})
 						if interrupted(err) {
 							break cases
 						}
@@ -319,7 +320,8 @@ cases:
 		if len(th) == 0 {
 			th = []int{1, 2}
 		}
-		k, err := bench.Kernels(ctx, bench.KernelConfig{Duration: o.kernelDur, Threads: th, MinReps: o.kernelReps, Seed: o.seed})
+		k, err := bench.Kernels(ctx, bench.KernelConfig{Duration: o.kernelDur, Threads: th, MinReps: o.kernelReps, Seed: o.seed,
+			Weights: kernelWeights(o.weights)})
 		if err != nil {
 			return err
 		}
@@ -369,7 +371,7 @@ func printBench(w io.Writer, r *benchReport) {
 			if x.Steps > 0 {
 				steps = fmt.Sprint(x.Steps)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\t%s\t%.4g\t%s\t%.2f\t%s\t%.2f\t%.2f\t\n", x.Arch, x.Solver, steps, x.Threads, x.Batch, prec(x.F16), x.Reps,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\t%s\t%.4g\t%s\t%.2f\t%s\t%.2f\t%.2f\t\n", x.Arch, x.Solver, steps, x.Threads, x.Batch, x.Weights, x.Reps,
 				ms(x.MsMedian), ms(x.MsP99), ms(x.CPUMs), x.Evals, ms(x.MFLOP), x.GFLOPS, pct(x.PeakShare), x.GFLOPPerCPUs, x.Allocs)
 		}
 		tw.Flush()
@@ -470,7 +472,7 @@ func printKernels(w io.Writer, k *bench.KernelReport) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "product\tweights\tthreads\tGFLOP/s\tof peak\t")
 	for _, p := range k.Products {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%s\t\n", p.Shape, prec(p.Half), p.Threads, p.GFLOPS, pct(p.PeakShare))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%s\t\n", p.Shape, p.Weights, p.Threads, p.GFLOPS, pct(p.PeakShare))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nReference networks (issue 19), chunk = Bind + 10 Euler steps, batch 1")
@@ -481,18 +483,32 @@ func printKernels(w io.Writer, k *bench.KernelReport) {
 		if n.GBps > 0 {
 			gb = fmt.Sprintf("%.1f", n.GBps)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%.1f\t%s\t%s\t%.2f\t\n", n.Net, prec(n.Half), n.Threads, n.Reps,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%.1f\t%s\t%s\t%.2f\t\n", n.Net, n.Weights, n.Threads, n.Reps,
 			ms(n.MsMedian), ms(n.MsP99), ms(n.MsMin), ms(n.CPUMs), ms(n.MFLOP), n.GFLOPS, pct(n.PeakShare), n.GFLOPPerCPUs, pct(n.CPUPeakShare), gb, n.Allocs)
 	}
 	tw.Flush()
-	for _, h := range k.Half {
-		fmt.Fprintf(w, "f16 weights, %s: max |v_f16 - v_f32| = %.3g (max |v| %.3g)\n", h.Net, h.MaxDiff, h.MaxAbs)
+	for _, h := range k.Accuracy {
+		fmt.Fprintf(w, "%s weights, %s: max |v_%s - v_f32| = %.3g (max |v| %.3g)\n", h.Weights, h.Net, h.Weights, h.MaxDiff, h.MaxAbs)
 	}
 }
 
-func prec(half bool) string {
-	if half {
-		return "f16"
+// mustPrecision parses a --weights value that validate has accepted.
+func mustPrecision(w string) nn.Precision {
+	p, err := nn.ParsePrecision(w)
+	if err != nil {
+		panic(err) // validate checked it
 	}
-	return "f32"
+	return p
+}
+
+// kernelWeights returns the precisions the kernel measurements take: f32 and f16, then the
+// others --weights lists (bf16).
+func kernelWeights(ws []string) []nn.Precision {
+	out := []nn.Precision{nn.F32, nn.F16}
+	for _, w := range ws {
+		if p := mustPrecision(w); !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

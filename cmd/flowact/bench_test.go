@@ -149,7 +149,7 @@ func TestBenchUsage(t *testing.T) {
 // TestBenchKernels runs the kernel section alone, briefly, and checks its report.
 func TestBenchKernels(t *testing.T) {
 	code, stdout, stderr := runCLI(t, context.Background(), "bench", "--arch", "", "--strategies", "", "--threads", "1",
-		"--kernel-duration", "1ms", "--kernel-min-reps", "1", "--json")
+		"--kernel-duration", "1ms", "--kernel-min-reps", "1", "--weights", "bf16", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -163,7 +163,7 @@ func TestBenchKernels(t *testing.T) {
 	if k == nil || k.Kernels == "" {
 		t.Fatalf("no kernel report: %s", stdout)
 	}
-	if (k.Kernels != "go") != (k.Peak > 0) || len(k.Products) != 2*5 || len(k.Networks) != 4 || len(k.Half) != 2 {
+	if (k.Kernels != "go") != (k.Peak > 0) || len(k.Products) != 3*5 || len(k.Networks) != 6 || len(k.Accuracy) != 4 {
 		t.Fatalf("kernel report %+v", k)
 	}
 	for _, n := range k.Networks {
@@ -174,9 +174,17 @@ func TestBenchKernels(t *testing.T) {
 			t.Errorf("network %+v has no share of the peak", n)
 		}
 	}
-	for _, h := range k.Half {
-		if !(h.MaxDiff > 0 && h.MaxDiff < 0.01*h.MaxAbs) {
-			t.Errorf("half-precision cost %+v", h)
+	// f32 and f16 always, then bf16 from --weights; the accuracy of each 16-bit precision
+	// within 20 unit roundoffs of the largest velocity (nn's TestF16Weights).
+	for i, want := range []string{"f32", "f16", "bf16"} {
+		if p := k.Products[5*i]; p.Weights != want {
+			t.Errorf("product %d: weights %q, want %q", 5*i, p.Weights, want)
+		}
+	}
+	for _, h := range k.Accuracy {
+		u := map[string]float64{"f16": 0x1p-11, "bf16": 0x1p-8}[h.Weights]
+		if !(h.MaxDiff > 0 && h.MaxDiff < 20*u*h.MaxAbs) {
+			t.Errorf("%s cost %+v", h.Weights, h)
 		}
 	}
 }

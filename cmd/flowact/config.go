@@ -52,7 +52,7 @@ type PolicyFile struct {
 	// Loop is the real-time loop: rate, horizon (0: the checkpoint's), threshold, splicing
 	// strategy, watchdogs, limit tightenings (see policy.Config).
 	Loop policy.Config `yaml:"loop"`
-	// Expert is how the expert's network computes: weights f32 (default) or f16, threads 1
+	// Expert is how the expert's network computes: weights f32 (default), f16 or bf16, threads 1
 	// (default) or 2 (policy.NetConfig).
 	Expert policy.NetConfig `yaml:"expert"`
 	// Seed seeds the expert's noise (it overrides loop.seed when not zero).

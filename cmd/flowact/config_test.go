@@ -70,7 +70,7 @@ func TestBadConfigs(t *testing.T) {
 		{"bad-rate.yaml", "robot: ur5\nloop: {rate: 20}\n", []string{"bad-rate.yaml", "loop", "rate 20"}},
 		{"bad-solver.yaml", "robot: ur5\nsampler: {solver: leapfrog}\n", []string{"bad-solver.yaml", "sampler.solver", "leapfrog"}},
 		{"bad-steps.yaml", "robot: ur5\nsampler: {steps: -1}\n", []string{"bad-steps.yaml", "sampler.steps"}},
-		{"bad-weights.yaml", "robot: ur5\nexpert: {weights: f8}\n", []string{"bad-weights.yaml", `expert: weights: "f8" is not f32 or f16`}},
+		{"bad-weights.yaml", "robot: ur5\nexpert: {weights: f8}\n", []string{"bad-weights.yaml", `expert: weights: "f8" is not f32, f16 or bf16`}},
 		{"bad-threads.yaml", "robot: ur5\nexpert: {threads: 3}\n", []string{"bad-threads.yaml", "expert: threads: 3"}},
 		{"no-robot.yaml", "seed: 3\nsampler: {steps: 5}\n", []string{"no-robot.yaml", "robot: required"}},
 		{"bad-robot.yaml", "robot: r2d2\n", []string{"bad-robot.yaml", "robot", "r2d2"}},

@@ -181,7 +181,7 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 	f := cmd.Flags()
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
-	f.StringVar(&o.weights, "weights", "", "precision of the expert's weight matrices, f32 or f16 (default: the policy file's expert.weights)")
+	f.StringVar(&o.weights, "weights", "", "precision of the expert's weight matrices, f32, f16 or bf16 (default: the policy file's expert.weights)")
 	f.StringVar(&o.robot, "robot", "", "shipped robot's name or robot directory (default: the policy file's, "+DefaultPolicy+": ur5)")
 	f.StringSliceVar(&o.tasks, "task", defaultTasks, "task files or shipped task names (repeat or comma-separate)")
 	f.IntVar(&o.episodes, "episodes", 3, "episodes per task")

@@ -82,7 +82,7 @@ type quantiles struct {
 type evalReport struct {
 	Policy     string       `json:"policy"`
 	Checkpoint string       `json:"checkpoint"`
-	Weights    string       `json:"weights"` // the expert's weight matrices: f32 or f16
+	Weights    string       `json:"weights"` // the expert's weight matrices: f32, f16 or bf16
 	Strategy   string       `json:"strategy"`
 	Rate       float64      `json:"rate_hz"`
 	Seed       uint64       `json:"seed"`
@@ -179,7 +179,7 @@ exit status is 130.
 	f := cmd.Flags()
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
-	f.StringVar(&o.weights, "weights", "", "precision of the expert's weight matrices, f32 or f16 (default: the policy file's expert.weights)")
+	f.StringVar(&o.weights, "weights", "", "precision of the expert's weight matrices, f32, f16 or bf16 (default: the policy file's expert.weights)")
 	f.StringSliceVar(&o.tasks, "task", defaultTasks, "task files or shipped task names (repeat or comma-separate)")
 	f.IntVar(&o.episodes, "episodes", 50, "episodes per task")
 	f.Uint64Var(&o.seed, "seed", 1_000_000, "seed of each task's first episode (keep clear of the training seeds)")

@@ -17,6 +17,27 @@ import (
 // is what half precision may cost a checkpoint whose weights are not F16-exact.
 func TestF16ShippedCheckpoint(t *testing.T) {
 	t.Parallel()
+	diff, scale := shippedDiff(t, "f16")
+	if !(scale > 0) || diff > 1e-3*scale {
+		t.Errorf("half-precision weights change the velocity by %.3g (largest velocity %.3g)", diff, scale)
+	}
+}
+
+// TestBF16ShippedCheckpoint is TestF16ShippedCheckpoint with bfloat16 weight matrices
+// (expert.weights: bf16). Its weights (F16: 11 significant bits) lose 3 bits in bfloat16's 8,
+// so the difference is not 0; it is bounded as in expert/nn's TestF16Weights, by 20 unit
+// roundoffs (20·2^-8) of the largest velocity.
+func TestBF16ShippedCheckpoint(t *testing.T) {
+	t.Parallel()
+	diff, scale := shippedDiff(t, "bf16")
+	if !(scale > 0) || !(diff > 0) || diff > 20*0x1p-8*scale {
+		t.Errorf("bfloat16 weights change the velocity by %.3g (largest velocity %.3g)", diff, scale)
+	}
+}
+
+// shippedDiff returns the largest difference between the shipped policy's velocities with
+// weights w and with float32 weights, over 100 random inputs, and the largest float32 velocity.
+func shippedDiff(t *testing.T, w string) (diff, scale float64) {
 	pf, err := loadPolicyFile(DefaultPolicy)
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +45,7 @@ func TestF16ShippedCheckpoint(t *testing.T) {
 	f32 := *pf
 	f32.Expert.Weights = "f32"
 	f16 := *pf
-	f16.Expert.Weights = "f16"
+	f16.Expert.Weights = w
 	l32, err := loadPolicy(&f32, "")
 	if err != nil {
 		t.Fatal(err)
@@ -35,8 +56,8 @@ func TestF16ShippedCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l16.Close()
-	if l32.ck.Weights() != "f32" || l16.ck.Weights() != "f16" {
-		t.Fatalf("weights %s and %s, want f32 and f16", l32.ck.Weights(), l16.ck.Weights())
+	if l32.ck.Weights() != "f32" || l16.ck.Weights() != w {
+		t.Fatalf("weights %s and %s, want f32 and %s", l32.ck.Weights(), l16.ck.Weights(), w)
 	}
 	m32, m16 := l32.ck.Model(), l16.ck.Model()
 	h, d := m32.Shape()
@@ -51,7 +72,6 @@ func TestF16ShippedCheckpoint(t *testing.T) {
 		return v
 	}
 	v32, v16 := make([]float32, h*d), make([]float32, h*d)
-	var diff, scale float64
 	for range inputs {
 		c := &expert.Condition{Tokens: tokens, Width: width, Embedding: normal(tokens * width), State: normal(state)}
 		x, tt := normal(h*d), r.Float64()
@@ -67,16 +87,14 @@ func TestF16ShippedCheckpoint(t *testing.T) {
 		}
 		for i := range v32 {
 			if !isFinite32(v16[i]) {
-				t.Fatalf("half-precision velocity %v at %d", v16[i], i)
+				t.Fatalf("%s velocity %v at %d", w, v16[i], i)
 			}
 			diff = math.Max(diff, math.Abs(float64(v16[i]-v32[i])))
 			scale = math.Max(scale, math.Abs(float64(v32[i])))
 		}
 	}
-	t.Logf("shipped checkpoint, %d inputs: max |v16 - v32| = %.3g, max |v32| = %.3g", inputs, diff, scale)
-	if !(scale > 0) || diff > 1e-3*scale {
-		t.Errorf("half-precision weights change the velocity by %.3g (largest velocity %.3g)", diff, scale)
-	}
+	t.Logf("shipped checkpoint, %s weights, %d inputs: max |v_%s - v32| = %.3g, max |v32| = %.3g", w, inputs, w, diff, scale)
+	return diff, scale
 }
 
 func isFinite32(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }

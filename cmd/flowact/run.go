@@ -185,7 +185,7 @@ master and exits 0.`,
 	f := cmd.Flags()
 	f.StringVar(&o.policy, "policy", DefaultPolicy, "policy file, or the name of a shipped policy")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint directory (default: the policy file's)")
-	f.StringVar(&o.weights, "weights", "", "precision of the expert's weight matrices, f32 or f16 (default: the policy file's expert.weights)")
+	f.StringVar(&o.weights, "weights", "", "precision of the expert's weight matrices, f32, f16 or bf16 (default: the policy file's expert.weights)")
 	f.StringVar(&o.robot, "robot", "", "shipped robot's name or robot directory (default: the policy file's)")
 	f.StringVar(&o.master, "master", "", "ROS master URI (default: __master:=, else $ROS_MASTER_URI, else "+ros.DefaultMasterURI+")")
 	f.StringVar(&o.embeddingType, "embedding-type", "multiarray", "embedding message on ROS: multiarray (std_msgs/Float32MultiArray) or custom (flowact_msgs/Embedding)")

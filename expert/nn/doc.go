@@ -14,9 +14,10 @@
 // y = x·W + b. Param.Data is the network's float32 master copy; the matrix products read packed
 // copies of the weight matrices (internal/kern's panel layout, made once: by the constructors,
 // Init, SetWeights and Repack), so a caller that writes Data calls Repack before the next Bind
-// (biases, position embeddings and the rest are read from Data directly). SetF16 packs the weight
-// matrices in IEEE half precision instead (half the bytes; converted in the kernel, float32
-// accumulation). Each network lists its parameters in a fixed order; names are the checkpoint's
+// (biases, position embeddings and the rest are read from Data directly). SetPrecision packs the weight
+// matrices in IEEE half precision (F16) or bfloat16 (BF16) instead (half the bytes; widened in
+// the kernel, float32 accumulation; bfloat16 widens with two integer operations where F16 needs
+// the conversion unit, see internal/kern). Each network lists its parameters in a fixed order; names are the checkpoint's
 // tensor names.
 //
 // # Time embedding

@@ -76,7 +76,7 @@ type MLP struct {
 	ps   params
 	pool *kern.Pool
 	arch *kern.Arch
-	f16  bool // weight matrices packed in half precision
+	prec Precision // of the packed weight matrices
 
 	// weights, aliasing ps
 	tfc1, tfc2, cond, in dense
@@ -164,15 +164,18 @@ func (m *MLP) Repack() {
 		return // a layout-only network
 	}
 	for _, d := range m.denses() {
-		d.pack(m.arch, m.f16)
+		d.pack(m.arch, m.prec)
 	}
 }
 
-// SetF16 switches the weight matrices' precision (see Net).
-func (m *MLP) SetF16(on bool) {
-	m.f16 = on
+// SetPrecision switches the weight matrices' precision (see Net).
+func (m *MLP) SetPrecision(p Precision) {
+	m.prec = p
 	m.Repack()
 }
+
+// Precision returns the weight matrices' precision (see Net).
+func (m *MLP) Precision() Precision { return m.prec }
 
 // Config returns the network's config with defaults applied.
 func (m *MLP) Config() MLPConfig { return m.cfg }

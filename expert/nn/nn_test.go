@@ -352,48 +352,57 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
-// TestF16Weights: half-precision weight matrices change the velocity by about their rounding
-// (2^-11 relative per weight), not more, allocate nothing per evaluation, and switching back
-// restores the float32 velocity bit for bit.
+// TestF16Weights: half-precision and bfloat16 weight matrices change the velocity by about
+// their rounding (unit roundoff u = 2^-11 and 2^-8 relative per weight), not more than 20u of
+// the largest velocity (the half-precision difference logged here is about u/2 of it), allocate
+// nothing per evaluation, and switching back restores the float32 velocity bit for bit.
 func TestF16Weights(t *testing.T) {
 	for _, tn := range testNets() {
-		t.Run(tn.name, func(t *testing.T) {
-			n := randomNet(t, tn, 1)
-			defer n.Close()
-			h, d := n.Shape()
-			r := rand.New(rand.NewPCG(11, 11))
-			c := cond(r, tn, randVec(r, d))
-			x := randVec(r, h*d)
-			eval := func() []float32 {
-				f, err := n.Bind(c)
-				if err != nil {
-					t.Fatal(err)
+		for _, pc := range []struct {
+			p Precision
+			u float64
+		}{{F16, 0x1p-11}, {BF16, 0x1p-8}} {
+			t.Run(tn.name+"/"+pc.p.String(), func(t *testing.T) {
+				n := randomNet(t, tn, 1)
+				defer n.Close()
+				h, d := n.Shape()
+				r := rand.New(rand.NewPCG(11, 11))
+				c := cond(r, tn, randVec(r, d))
+				x := randVec(r, h*d)
+				eval := func() []float32 {
+					f, err := n.Bind(c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					v := make([]float32, h*d)
+					f.Velocity(v, x, 0.4)
+					if a := testing.AllocsPerRun(5, func() { f.Velocity(v, x, 0.4) }); a != 0 {
+						t.Errorf("Velocity allocates %v times", a)
+					}
+					return v
 				}
-				v := make([]float32, h*d)
-				f.Velocity(v, x, 0.4)
-				if a := testing.AllocsPerRun(5, func() { f.Velocity(v, x, 0.4) }); a != 0 {
-					t.Errorf("Velocity allocates %v times", a)
+				v32 := eval()
+				n.SetPrecision(pc.p)
+				if n.Precision() != pc.p {
+					t.Fatalf("precision %v after SetPrecision(%v)", n.Precision(), pc.p)
 				}
-				return v
-			}
-			v32 := eval()
-			n.SetF16(true)
-			v16 := eval()
-			n.SetF16(false)
-			back := eval()
-			var diff, scale float64
-			for i := range v32 {
-				diff = math.Max(diff, math.Abs(float64(v16[i]-v32[i])))
-				scale = math.Max(scale, math.Abs(float64(v32[i])))
-				if math.Float32bits(back[i]) != math.Float32bits(v32[i]) {
-					t.Fatalf("float32 again differs at %d", i)
+				v16 := eval()
+				n.SetPrecision(F32)
+				back := eval()
+				var diff, scale float64
+				for i := range v32 {
+					diff = math.Max(diff, math.Abs(float64(v16[i]-v32[i])))
+					scale = math.Max(scale, math.Abs(float64(v32[i])))
+					if math.Float32bits(back[i]) != math.Float32bits(v32[i]) {
+						t.Fatalf("float32 again differs at %d", i)
+					}
 				}
-			}
-			t.Logf("max |v16 - v32| = %.3g, max |v32| = %.3g", diff, scale)
-			if !(diff > 0 && diff < 1e-2*scale) {
-				t.Fatalf("half precision changes the velocity by %v (scale %v)", diff, scale)
-			}
-		})
+				t.Logf("max |v_%v - v32| = %.3g, max |v32| = %.3g", pc.p, diff, scale)
+				if !(diff > 0 && diff < 20*pc.u*scale) {
+					t.Fatalf("%v weights change the velocity by %v (scale %v)", pc.p, diff, scale)
+				}
+			})
+		}
 	}
 }
 

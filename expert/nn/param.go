@@ -32,15 +32,35 @@ type Net interface {
 	// constructors, Init and SetWeights do it; a caller that writes Data directly calls it
 	// before the next Bind. It allocates nothing.
 	Repack()
-	// SetF16 makes the kernels use half-precision (IEEE binary16) copies of the weight
-	// matrices, converted to float32 inside the matrix products with float32 accumulation (on),
-	// or float32 copies (off, the default). Params keep the float32 master copy; biases, position
-	// embeddings and normalization stay float32. It allocates the packed copies anew; call it
-	// between chunks, not during one.
-	SetF16(on bool)
+	// SetPrecision sets the precision of the kernels' copies of the weight matrices: F32 (the
+	// default), F16 (IEEE binary16) or BF16 (bfloat16, rounded to nearest even), the 16-bit
+	// ones widened to float32 inside the matrix products with float32 accumulation. Params
+	// keep the float32 master copy; biases, position embeddings and normalization stay
+	// float32. It allocates the packed copies anew; call it between chunks, not during one.
+	SetPrecision(p Precision)
+	// Precision returns the precision of the weight matrices' copies.
+	Precision() Precision
 	// Close stops the network's worker goroutine, if any. It is idempotent.
 	Close()
 }
+
+// Precision is how the kernels store a network's weight matrices (Net.SetPrecision).
+type Precision = kern.Precision
+
+// The weight precisions; their String values "f32", "f16" and "bf16" are what ParsePrecision
+// reads (policy files' expert.weights, the --weights flags).
+const (
+	F32  = kern.F32
+	F16  = kern.F16
+	BF16 = kern.BF16
+)
+
+// ParsePrecision reads "f32", "f16" or "bf16"; anything else is an error wrapping
+// ErrPrecision that names it.
+func ParsePrecision(s string) (Precision, error) { return kern.ParsePrecision(s) }
+
+// ErrPrecision: an unknown weight precision name.
+var ErrPrecision = kern.ErrPrecision
 
 // Errors of this package.
 var (
@@ -157,9 +177,9 @@ type dense struct {
 }
 
 // pack (re)packs W, allocating the packed matrix the first time and when the precision changes.
-func (d *dense) pack(ar *kern.Arch, half bool) {
-	if d.packed == nil || d.packed.Half() != half {
-		d.packed = ar.NewMatrix(d.in, d.out, half)
+func (d *dense) pack(ar *kern.Arch, p Precision) {
+	if d.packed == nil || d.packed.Precision() != p {
+		d.packed = ar.NewMatrix(d.in, d.out, p)
 	}
 	d.packed.Set(d.w, d.out, 1)
 }

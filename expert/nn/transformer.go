@@ -106,7 +106,7 @@ type Transformer struct {
 	ps   params
 	pool *kern.Pool
 	arch *kern.Arch
-	f16  bool // weight matrices packed in half precision
+	prec Precision // of the packed weight matrices
 
 	tfc1, tfc2          dense
 	act, state          dense
@@ -190,13 +190,13 @@ func (m *Transformer) Repack() {
 	}
 	w := m.cfg.Width
 	nm := 9*m.cfg.Layers + 2
-	if m.mods == nil || m.mods.Half() != m.f16 {
-		m.mods = m.arch.NewMatrix(w, nm*w, m.f16)
+	if m.mods == nil || m.mods.Precision() != m.prec {
+		m.mods = m.arch.NewMatrix(w, nm*w, m.prec)
 		m.modsb = m.modsb[:0]
 		m.cat = make([]float32, w*max(nm, 3)*w)
 		for i := range m.blocks {
 			b := &m.blocks[i]
-			b.qkv = m.arch.NewMatrix(w, 3*w, m.f16)
+			b.qkv = m.arch.NewMatrix(w, 3*w, m.prec)
 			b.qkvb = [][]float32{b.q.b, b.k.b, b.v.b}
 			for _, a := range b.ada {
 				m.modsb = append(m.modsb, a.b)
@@ -211,22 +211,25 @@ func (m *Transformer) Repack() {
 			mods = append(mods, &b.ada[k])
 		}
 		for _, d := range []*dense{&b.o, &b.cq, &b.ck, &b.cv, &b.co, &b.fc1, &b.fc2} {
-			d.pack(m.arch, m.f16)
+			d.pack(m.arch, m.prec)
 		}
 		catTo(b.qkv, m.cat, []*dense{&b.q, &b.k, &b.v})
 	}
 	mods = append(mods, &m.fshift, &m.fscale)
 	catTo(m.mods, m.cat, mods)
 	for _, d := range []*dense{&m.tfc1, &m.tfc2, &m.act, &m.state, &m.out} {
-		d.pack(m.arch, m.f16)
+		d.pack(m.arch, m.prec)
 	}
 }
 
-// SetF16 switches the weight matrices' precision (see Net).
-func (m *Transformer) SetF16(on bool) {
-	m.f16 = on
+// SetPrecision switches the weight matrices' precision (see Net).
+func (m *Transformer) SetPrecision(p Precision) {
+	m.prec = p
 	m.Repack()
 }
+
+// Precision returns the weight matrices' precision (see Net).
+func (m *Transformer) Precision() Precision { return m.prec }
 
 // catTo packs the weights of the layers ds (same input width) side by side into p; scratch
 // holds the row-major concatenation on the way.

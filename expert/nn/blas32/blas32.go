@@ -100,7 +100,7 @@ func (im *Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float3
 	ar := kern.Best()
 	mr, nr := ar.Tile()
 	if im.b == nil || im.b.Cap() < (n+nr-1)/nr*nr*k {
-		im.b = ar.NewMatrix(k, n, false)
+		im.b = ar.NewMatrix(k, n, kern.F32)
 	}
 	im.b.Resize(k, n)
 	g := &im.job

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flowact/flowact/expert/nn"
 	"github.com/flowact/flowact/expert/nn/internal/kern"
 )
 
@@ -24,7 +25,7 @@ func Peaks(d time.Duration) []Peak {
 // Product is one measured matrix product C = A·B, B packed as weights.
 type Product struct {
 	M, K, N int
-	Half    bool // B in half precision
+	Prec    nn.Precision // of B
 	Threads int
 	Kernels string  // implementation
 	Reps    int     // products timed
@@ -38,7 +39,7 @@ func (p Product) Name() string { return fmtShape(p.M, p.K, p.N) }
 
 // MeasureProduct times C = A·B with random operands for about d, in rounds of a few
 // milliseconds, on threads threads (1 or 2).
-func MeasureProduct(m, k, n, threads int, half bool, d time.Duration) Product {
+func MeasureProduct(m, k, n, threads int, prec nn.Precision, d time.Duration) Product {
 	r := rand.New(rand.NewPCG(uint64(m*k*n), 1))
 	ar := kern.Best()
 	a, b := make([]float32, m*k), make([]float32, k*n)
@@ -48,12 +49,12 @@ func MeasureProduct(m, k, n, threads int, half bool, d time.Duration) Product {
 	for i := range b {
 		b[i] = float32(r.NormFloat64())
 	}
-	w := ar.Pack(b, k, n, half)
+	w := ar.Pack(b, k, n, prec)
 	ws := make([]float32, w.Scratch(m))
 	c := make([]float32, m*n)
 	p := kern.NewPool(threads)
 	defer p.Close()
-	res := Product{M: m, K: k, N: n, Half: half, Threads: threads, Kernels: ar.Name()}
+	res := Product{M: m, K: k, N: n, Prec: prec, Threads: threads, Kernels: ar.Name()}
 	// Round size: about 2 ms of work at 50 GFLOP/s, at least one product.
 	per := max(1, int(1e8/(2*float64(m*k*n))))
 	p.MulTo(w, c, a, m, false, ws) // warm-up

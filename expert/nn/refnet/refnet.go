@@ -62,7 +62,7 @@ type lin struct {
 	b       []float32
 }
 
-func newLin(r *rand.Rand, in, out int, half bool) lin {
+func newLin(r *rand.Rand, in, out int, p nn.Precision) lin {
 	w := make([]float32, in*out)
 	std := 1 / math.Sqrt(float64(in))
 	for i := range w {
@@ -72,7 +72,7 @@ func newLin(r *rand.Rand, in, out int, half bool) lin {
 	for i := range b {
 		b[i] = float32(0.1 * r.NormFloat64())
 	}
-	return lin{in: in, out: out, w: kern.Best().Pack(w, in, out, half), b: b}
+	return lin{in: in, out: out, w: kern.Best().Pack(w, in, out, p), b: b}
 }
 
 func (l *lin) apply(p *kern.Pool, y, x []float32, rows int, ws []float32) {
@@ -88,14 +88,14 @@ type MLP struct {
 	ws     []float32
 }
 
-// NewMLP returns network A with weights from seed, half-precision weights if half, on threads
-// threads (1 or 2).
-func NewMLP(seed uint64, half bool, threads int) *MLP {
+// NewMLP returns network A with weights from seed, its weight matrices stored in precision p
+// (nn.F32, nn.F16 or nn.BF16), on threads threads (1 or 2).
+func NewMLP(seed uint64, p nn.Precision, threads int) *MLP {
 	r := rand.New(rand.NewPCG(seed, 0xa))
 	m := &MLP{pool: kern.NewPool(threads)}
 	dims := []int{H*D + TimeF + Cond, MLPWidth, MLPWidth, MLPWidth, H * D}
 	for i := 0; i+1 < len(dims); i++ {
-		m.layers = append(m.layers, newLin(r, dims[i], dims[i+1], half))
+		m.layers = append(m.layers, newLin(r, dims[i], dims[i+1], p))
 	}
 	m.in = make([]float32, dims[0])
 	m.h1, m.h2 = make([]float32, MLPWidth), make([]float32, MLPWidth)
@@ -166,17 +166,17 @@ type Peak struct {
 // fmtShape names a product.
 func fmtShape(m, k, n int) string { return fmt.Sprintf("%dx%dx%d", m, k, n) }
 
-// HalfError returns, for network kind ("mlp" or "transformer") with the weights of seed, the
-// largest difference between the velocities of half-precision and float32 weights over
+// PrecisionError returns, for network kind ("mlp" or "transformer") with the weights of seed,
+// the largest difference between the velocities of weights in precision p and in float32 over
 // evaluations at t = 0, 0.5 and 0.9 of one random input, and the largest float32 velocity.
-func HalfError(kind string, seed uint64) (maxDiff, maxAbs float64) {
-	mk := func(half bool) Net {
+func PrecisionError(kind string, seed uint64, p nn.Precision) (maxDiff, maxAbs float64) {
+	mk := func(p nn.Precision) Net {
 		if kind == "mlp" {
-			return NewMLP(seed, half, 1)
+			return NewMLP(seed, p, 1)
 		}
-		return NewTransformer(seed, half, 1)
+		return NewTransformer(seed, p, 1)
 	}
-	a, b := mk(false), mk(true)
+	a, b := mk(nn.F32), mk(p)
 	defer a.Close()
 	defer b.Close()
 	c, x := Normal(seed+1, Cond), Normal(seed+2, H*D)

@@ -3,6 +3,8 @@ package refnet
 import (
 	"math"
 	"testing"
+
+	"github.com/flowact/flowact/expert/nn"
 )
 
 // skipSlow skips the full-size networks with the pure-Go kernels and with -short (scripts/test's
@@ -25,8 +27,8 @@ func TestChunksAllocateNothingAndThreadsAgree(t *testing.T) {
 	skipSlow(t)
 	c, x0 := Normal(1, Cond), Normal(2, H*D)
 	for _, mk := range []func(th int) Net{
-		func(th int) Net { return NewMLP(3, false, th) },
-		func(th int) Net { return NewTransformer(3, false, th) },
+		func(th int) Net { return NewMLP(3, nn.F32, th) },
+		func(th int) Net { return NewTransformer(3, nn.F32, th) },
 	} {
 		var outs [2][]float32
 		for th := 1; th <= 2; th++ {
@@ -56,21 +58,27 @@ func TestChunksAllocateNothingAndThreadsAgree(t *testing.T) {
 	}
 }
 
-// TestHalfWeights bounds the velocity difference of half-precision weights (rounded to 11
-// significant bits, about 5e-4 relative) and checks that it is not zero (the half path runs).
+// TestHalfWeights bounds the velocity difference of half-precision and bfloat16 weights
+// (rounded to 11 and 8 significant bits: unit roundoff u = 2^-11 and 2^-8 relative) by 20u of
+// the largest velocity, and checks that it is not zero (the 16-bit path runs).
 func TestHalfWeights(t *testing.T) {
 	skipSlow(t)
 	for _, kind := range []string{"mlp", "transformer"} {
-		d, scale := HalfError(kind, 4)
-		t.Logf("%s: max |v_f16 - v_f32| = %.3g, max |v_f32| = %.3g", kind, d, scale)
-		if !(d > 0 && d < 1e-2*scale) {
-			t.Fatalf("%s: half-precision velocity differs by %v (scale %v)", kind, d, scale)
+		for _, pc := range []struct {
+			p nn.Precision
+			u float64
+		}{{nn.F16, 0x1p-11}, {nn.BF16, 0x1p-8}} {
+			d, scale := PrecisionError(kind, 4, pc.p)
+			t.Logf("%s: max |v_%v - v_f32| = %.3g, max |v_f32| = %.3g", kind, pc.p, d, scale)
+			if !(d > 0 && d < 20*pc.u*scale) {
+				t.Fatalf("%s: %v velocity differs by %v (scale %v)", kind, pc.p, d, scale)
+			}
 		}
 	}
 }
 
 func TestMeasureProduct(t *testing.T) {
-	p := MeasureProduct(3, 40, 50, 1, false, 0)
+	p := MeasureProduct(3, 40, 50, 1, nn.F32, 0)
 	if p.Median <= 0 || p.Reps < 5 || p.Name() != "3x40x50" {
 		t.Fatalf("%+v", p)
 	}

@@ -57,15 +57,16 @@ type tPart struct {
 	ws          []float32
 }
 
-// NewTransformer returns network B with weights from seed, half-precision weights if half, on
+// NewTransformer returns network B with weights from seed, its weight matrices stored in
+// precision p, on
 // threads threads (1 or 2).
-func NewTransformer(seed uint64, half bool, threads int) *Transformer {
+func NewTransformer(seed uint64, p nn.Precision, threads int) *Transformer {
 	r := rand.New(rand.NewPCG(seed, 0xb))
 	w := Width
 	m := &Transformer{pool: kern.NewPool(threads), arch: kern.Best()}
-	m.tfc1, m.tfc2 = newLin(r, TimeF, w, half), newLin(r, w, w, half)
-	m.act = newLin(r, D, w, half)
-	m.cond = newLin(r, Cond, CondTok*w, half)
+	m.tfc1, m.tfc2 = newLin(r, TimeF, w, p), newLin(r, w, w, p)
+	m.act = newLin(r, D, w, p)
+	m.cond = newLin(r, Cond, CondTok*w, p)
 	m.pos = Normal(seed^0x9, H*w)
 	for i := range m.pos {
 		m.pos[i] *= 0.02
@@ -73,15 +74,15 @@ func NewTransformer(seed uint64, half bool, threads int) *Transformer {
 	for l := 0; l < Layers; l++ {
 		m.layers = append(m.layers, layer{
 			ln1: newNorm(r, w), ln2: newNorm(r, w), ln3: newNorm(r, w),
-			qkv: newLin(r, w, 3*w, half), o: newLin(r, w, w, half),
-			cq: newLin(r, w, w, half), ck: newLin(r, w, w, half), cv: newLin(r, w, w, half), co: newLin(r, w, w, half),
-			fc1: newLin(r, w, Ratio*w, half), fc2: newLin(r, Ratio*w, w, half),
+			qkv: newLin(r, w, 3*w, p), o: newLin(r, w, w, p),
+			cq: newLin(r, w, w, p), ck: newLin(r, w, w, p), cv: newLin(r, w, w, p), co: newLin(r, w, w, p),
+			fc1: newLin(r, w, Ratio*w, p), fc2: newLin(r, Ratio*w, w, p),
 		})
 		m.ck = append(m.ck, make([]float32, CondTok*w))
 		m.cv = append(m.cv, make([]float32, CondTok*w))
 	}
 	m.lnf = newNorm(r, w)
-	m.out = newLin(r, w, D, half)
+	m.out = newLin(r, w, D, p)
 	m.tf, m.t1, m.temb = make([]float32, TimeF), make([]float32, w), make([]float32, w)
 	m.ctok = make([]float32, CondTok*w)
 	m.x, m.u, m.q, m.a = make([]float32, H*w), make([]float32, H*w), make([]float32, H*w), make([]float32, H*w)

@@ -182,8 +182,9 @@ type ExpertConfig struct {
 	MinReps, MaxReps int
 	// Seed seeds the weights, the condition and the noise.
 	Seed uint64
-	// F16 runs the network on half-precision copies of its weight matrices (nn.Net.SetF16).
-	F16 bool
+	// Weights is the precision of the network's copies of its weight matrices
+	// (nn.Net.SetPrecision); the zero value is F32.
+	Weights nn.Precision
 }
 
 func (c ExpertConfig) withDefaults() ExpertConfig {
@@ -250,9 +251,9 @@ type ExpertResult struct {
 	Steps   int    `json:"steps,omitempty"` // fixed-step solvers only
 	Threads int    `json:"threads"`
 	Batch   int    `json:"batch"`
-	F16     bool   `json:"f16_weights"`
-	Params  int    `json:"params"` // the network's weights
-	Reps    int    `json:"reps"`   // timed chunks
+	Weights string `json:"weights"` // f32, f16 or bf16
+	Params  int    `json:"params"`  // the network's weights
+	Reps    int    `json:"reps"`    // timed chunks
 
 	MsMedian float64 `json:"ms_median"`
 	MsP99    float64 `json:"ms_p99"`
@@ -297,8 +298,8 @@ func Expert(ctx context.Context, c ExpertConfig) (ExpertResult, error) {
 	if !ok {
 		return ExpertResult{}, fmt.Errorf("bench: %s network has no FLOP count", c.Arch)
 	}
-	net.SetF16(c.F16)
-	res := ExpertResult{Arch: c.Arch, Solver: c.Solver, Threads: c.Threads, Batch: c.Batch, F16: c.F16}
+	net.SetPrecision(c.Weights)
+	res := ExpertResult{Arch: c.Arch, Solver: c.Solver, Threads: c.Threads, Batch: c.Batch, Weights: c.Weights.String()}
 	if !adaptive {
 		res.Steps = c.Steps
 	}

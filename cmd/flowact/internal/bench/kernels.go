@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flowact/flowact/expert/nn"
 	"github.com/flowact/flowact/expert/nn/refnet"
 )
 
@@ -22,6 +23,9 @@ type KernelConfig struct {
 	MinReps int
 	// Seed seeds the networks' weights and inputs.
 	Seed uint64
+	// Weights are the precisions of the weight matrices measured, in order, and (those other
+	// than f32) costed against f32; nil means {F32, F16}.
+	Weights []nn.Precision
 }
 
 // ProductShapes are the measured products: the transformer's (51 tokens: 50 actions and a state
@@ -30,8 +34,8 @@ var ProductShapes = [][3]int{{51, 256, 256}, {51, 256, 1024}, {51, 1024, 256}, {
 
 // ProductResult is one product's figure.
 type ProductResult struct {
-	Shape   string  `json:"shape"` // MxKxN
-	Half    bool    `json:"f16_weights"`
+	Shape   string  `json:"shape"`   // MxKxN
+	Weights string  `json:"weights"` // precision of B: f32, f16, bf16
 	Threads int     `json:"threads"`
 	Reps    int     `json:"reps"`
 	GFLOPS  float64 `json:"gflops"` // median over rounds
@@ -41,8 +45,8 @@ type ProductResult struct {
 
 // NetworkResult is one reference network's chunk (Bind and 10 Euler steps at batch 1).
 type NetworkResult struct {
-	Net       string  `json:"net"` // "A (mlp)" or "B (transformer)"
-	Half      bool    `json:"f16_weights"`
+	Net       string  `json:"net"`     // "A (mlp)" or "B (transformer)"
+	Weights   string  `json:"weights"` // precision of the weight matrices: f32, f16, bf16
 	Threads   int     `json:"threads"`
 	Params    int     `json:"params"`
 	MFLOP     float64 `json:"mflop_per_chunk"`
@@ -64,10 +68,11 @@ type NetworkResult struct {
 	Allocs float64 `json:"allocs_per_chunk"`
 }
 
-// HalfCost is the accuracy cost of half-precision weights for a reference network.
-type HalfCost struct {
+// PrecisionCost is the accuracy cost of 16-bit weights (f16 or bf16) for a reference network.
+type PrecisionCost struct {
 	Net     string  `json:"net"`
-	MaxDiff float64 `json:"max_velocity_diff"` // max |v_f16 - v_f32| over 3 evaluations
+	Weights string  `json:"weights"`           // f16 or bf16
+	MaxDiff float64 `json:"max_velocity_diff"` // max |v_weights - v_f32| over 3 evaluations
 	MaxAbs  float64 `json:"max_velocity"`      // max |v_f32|
 }
 
@@ -79,7 +84,7 @@ type KernelReport struct {
 	Peak     float64         `json:"peak_gflops"`
 	Products []ProductResult `json:"products"`
 	Networks []NetworkResult `json:"reference_networks"`
-	Half     []HalfCost      `json:"f16_accuracy"`
+	Accuracy []PrecisionCost `json:"weights_accuracy"`
 }
 
 // Kernels measures the FMA peak, the products and the reference networks (see the package
@@ -93,6 +98,9 @@ func Kernels(ctx context.Context, c KernelConfig) (KernelReport, error) {
 	}
 	if c.MinReps == 0 {
 		c.MinReps = 5
+	}
+	if c.Weights == nil {
+		c.Weights = []nn.Precision{nn.F32, nn.F16}
 	}
 	for _, th := range c.Threads {
 		if th != 1 && th != 2 {
@@ -112,22 +120,22 @@ func Kernels(ctx context.Context, c KernelConfig) (KernelReport, error) {
 		}
 		return g / (rep.Peak * float64(th))
 	}
-	for _, half := range []bool{false, true} {
+	for _, prec := range c.Weights {
 		for _, th := range c.Threads {
 			for _, s := range ProductShapes {
 				if err := ctx.Err(); err != nil {
 					return rep, err
 				}
-				p := refnet.MeasureProduct(s[0], s[1], s[2], th, half, c.Duration)
-				rep.Products = append(rep.Products, ProductResult{Shape: p.Name(), Half: half, Threads: th,
+				p := refnet.MeasureProduct(s[0], s[1], s[2], th, prec, c.Duration)
+				rep.Products = append(rep.Products, ProductResult{Shape: p.Name(), Weights: prec.String(), Threads: th,
 					Reps: p.Reps, GFLOPS: p.Median, PeakShare: share(p.Median, th)})
 			}
 		}
 	}
 	for _, kind := range []string{"mlp", "transformer"} {
-		for _, half := range []bool{false, true} {
+		for _, prec := range c.Weights {
 			for _, th := range c.Threads {
-				r, err := measureNet(ctx, kind, half, th, c)
+				r, err := measureNet(ctx, kind, prec, th, c)
 				if err != nil {
 					return rep, err
 				}
@@ -136,8 +144,12 @@ func Kernels(ctx context.Context, c KernelConfig) (KernelReport, error) {
 				rep.Networks = append(rep.Networks, r)
 			}
 		}
-		d, a := refnet.HalfError(kind, c.Seed)
-		rep.Half = append(rep.Half, HalfCost{Net: netName(kind), MaxDiff: d, MaxAbs: a})
+		for _, prec := range c.Weights {
+			if prec != nn.F32 {
+				d, a := refnet.PrecisionError(kind, c.Seed, prec)
+				rep.Accuracy = append(rep.Accuracy, PrecisionCost{Net: netName(kind), Weights: prec.String(), MaxDiff: d, MaxAbs: a})
+			}
+		}
 	}
 	return rep, nil
 }
@@ -151,15 +163,15 @@ func netName(kind string) string {
 
 // measureNet times chunks of one reference network: one untimed warm-up chunk, then chunks one
 // by one until both c.Duration and c.MinReps are reached.
-func measureNet(ctx context.Context, kind string, half bool, threads int, c KernelConfig) (NetworkResult, error) {
+func measureNet(ctx context.Context, kind string, prec nn.Precision, threads int, c KernelConfig) (NetworkResult, error) {
 	var n refnet.Net
 	if kind == "mlp" {
-		n = refnet.NewMLP(c.Seed, half, threads)
+		n = refnet.NewMLP(c.Seed, prec, threads)
 	} else {
-		n = refnet.NewTransformer(c.Seed, half, threads)
+		n = refnet.NewTransformer(c.Seed, prec, threads)
 	}
 	defer n.Close()
-	res := NetworkResult{Net: netName(kind), Half: half, Threads: threads, Params: n.Params()}
+	res := NetworkResult{Net: netName(kind), Weights: prec.String(), Threads: threads, Params: n.Params()}
 	cond, x0 := refnet.Normal(c.Seed+1, refnet.Cond), refnet.Normal(c.Seed+2, refnet.H*refnet.D)
 	x, v := make([]float32, len(x0)), make([]float32, len(x0))
 	chunk := func() {
@@ -195,7 +207,7 @@ func measureNet(ctx context.Context, kind string, half bool, threads int, c Kern
 		res.GFLOPPerCPUs = flops * float64(len(ms)) / cpu / 1e9
 	}
 	bytes := 4.0
-	if half {
+	if prec != nn.F32 {
 		bytes = 2
 	}
 	if kind == "mlp" {

@@ -1,6 +1,7 @@
 package kern
 
 import (
+	"math"
 	"unsafe"
 )
 
@@ -9,7 +10,8 @@ import (
 // a leading dimension of ldc floats; acc != 0 adds to C instead of overwriting it.
 type kernelF32 func(k int, a *float32, as int, b *float32, c *float32, ldc int, acc int)
 
-// kernelF16 is kernelF32 with a panel of IEEE half-precision values.
+// kernelF16 is kernelF32 with a panel of 16-bit values: IEEE half precision, or bfloat16 in
+// the pair layout of BF16.
 type kernelF16 func(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
 // Arch is one implementation of the kernels: a micro-tile shape, its micro-kernels (one per row
@@ -20,6 +22,7 @@ type Arch struct {
 	kc     int // depth of a k block: an nr-column panel of kc rows stays in L1
 	f32    []kernelF32
 	f16    []kernelF16
+	bf16   []kernelF16 // nil: BF16 matrices are widened to float32 at pack time
 	lanes  int // vector lanes of the element-wise functions (0: none, all in Go)
 	silu   func(x *float32, n int)
 	gelu   func(x *float32, n int)
@@ -46,7 +49,8 @@ const (
 // forced in tests so that it keeps working.
 var Generic = &Arch{name: "go", mr: goMR, nr: goNR, kc: 256,
 	f32: []kernelF32{goKernel1, goKernel2},
-	f16: []kernelF16{goKernelF16x1, goKernelF16x2}}
+	f16:  []kernelF16{goKernelF16x1, goKernelF16x2},
+	bf16: []kernelF16{goKernelBF16x1, goKernelBF16x2}}
 
 // best is the fastest implementation this CPU supports, chosen once when the package is
 // initialized from the CPU's feature flags (golang.org/x/sys/cpu); it is never changed
@@ -185,4 +189,80 @@ func goKernelF16(rows, k int, a *float32, as int, b *uint16, c *float32, ldc int
 		}
 		acc = 1
 	}
+}
+
+// goKernelBF16x2 and goKernelBF16x1 are goKernel2 and goKernel1 over a bfloat16 panel (the
+// pair layout of BF16: a step's values are columns 0, 2, 1, 3), widened as they are read; the
+// sums run in the float32 kernels' order, so the result equals theirs on the widened values.
+func goKernelBF16x2(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int) {
+	av := unsafe.Slice(a, (k-1)*as+2)
+	bv := unsafe.Slice(b, k*goNR)
+	var s [2 * goNR]float32
+	micro2x4BF16(&s, av, as, bv)
+	cv := unsafe.Slice(c, ldc+goNR)
+	goStore(cv[:goNR], s[:goNR], acc != 0)
+	goStore(cv[ldc:ldc+goNR], s[goNR:], acc != 0)
+}
+
+func goKernelBF16x1(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int) {
+	av := unsafe.Slice(a, (k-1)*as+1)
+	bv := unsafe.Slice(b, k*goNR)
+	var s [goNR]float32
+	micro1x4BF16(&s, av, as, bv)
+	goStore(unsafe.Slice(c, goNR), s[:], acc != 0)
+}
+
+// bf widens a bfloat16 value (BF16ToF32, inlined).
+func bf(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// micro2x4BF16 is micro2x4 over a bfloat16 panel.
+//
+//go:noinline
+func micro2x4BF16(s *[2 * goNR]float32, a []float32, as int, b []uint16) {
+	var s00, s01, s02, s03, s10, s11, s12, s13 float32
+	ai := 0
+	for p := 0; p+goNR <= len(b); p += goNR {
+		bb := b[p : p+4 : p+4]
+		aa := a[ai : ai+2 : ai+2]
+		ai += as
+		b0, b2, b1, b3 := bf(bb[0]), bf(bb[1]), bf(bb[2]), bf(bb[3])
+		x0, x1 := aa[0], aa[1]
+		s00 += x0 * b0
+		s01 += x0 * b1
+		s02 += x0 * b2
+		s03 += x0 * b3
+		s10 += x1 * b0
+		s11 += x1 * b1
+		s12 += x1 * b2
+		s13 += x1 * b3
+	}
+	*s = [2 * goNR]float32{s00, s01, s02, s03, s10, s11, s12, s13}
+}
+
+// micro1x4BF16 is micro1x4 over a bfloat16 panel.
+//
+//go:noinline
+func micro1x4BF16(s *[goNR]float32, a []float32, as int, b []uint16) {
+	var s0, s1, s2, s3 float32
+	ai := 0
+	p := 0
+	for ; p+4*goNR <= len(b); p += 4 * goNR {
+		bb := b[p : p+16 : p+16]
+		x0, x1, x2, x3 := a[ai], a[ai+as], a[ai+2*as], a[ai+3*as]
+		ai += 4 * as
+		s0 += (x0*bf(bb[0]) + x1*bf(bb[4])) + (x2*bf(bb[8]) + x3*bf(bb[12]))
+		s1 += (x0*bf(bb[2]) + x1*bf(bb[6])) + (x2*bf(bb[10]) + x3*bf(bb[14]))
+		s2 += (x0*bf(bb[1]) + x1*bf(bb[5])) + (x2*bf(bb[9]) + x3*bf(bb[13]))
+		s3 += (x0*bf(bb[3]) + x1*bf(bb[7])) + (x2*bf(bb[11]) + x3*bf(bb[15]))
+	}
+	for ; p < len(b); p += goNR {
+		bb := b[p : p+4 : p+4]
+		x := a[ai]
+		ai += as
+		s0 += x * bf(bb[0])
+		s1 += x * bf(bb[2])
+		s2 += x * bf(bb[1])
+		s3 += x * bf(bb[3])
+	}
+	*s = [goNR]float32{s0, s1, s2, s3}
 }

@@ -22,8 +22,8 @@ type Attention struct {
 // NewAttention returns attention for heads of width dh, up to maxQ queries and maxK keys.
 func (a *Arch) NewAttention(maxQ, maxK, dh int) *Attention {
 	at := &Attention{arch: a, maxQ: maxQ, maxK: maxK, dh: dh}
-	at.kt = a.NewMatrix(dh, maxK, false)
-	at.v = a.NewMatrix(maxK, dh, false)
+	at.kt = a.NewMatrix(dh, maxK, F32)
+	at.v = a.NewMatrix(maxK, dh, F32)
 	at.s = make([]float32, maxQ*maxK)
 	at.ws = make([]float32, max(at.kt.Scratch(maxQ), at.v.Scratch(maxQ)))
 	return at
@@ -32,7 +32,7 @@ func (a *Arch) NewAttention(maxQ, maxK, dh int) *Attention {
 // resize sets m to k×n within its storage.
 func (m *Matrix) resize(k, n int) {
 	panels := (n + m.arch.nr - 1) / m.arch.nr
-	if panels*k*m.arch.nr > max(len(m.f32), len(m.f16)) {
+	if panels*k*m.arch.nr > max(len(m.f32), len(m.h)) {
 		panic(fmt.Sprintf("kern: resize to %d x %d exceeds the matrix's storage", k, n))
 	}
 	m.k, m.n, m.panels = k, n, panels

@@ -4,34 +4,35 @@ import "fmt"
 
 // Matrix is a k×n matrix, the B operand of products C = A·B (a linear layer's [in, out]
 // weights), packed once for one Arch: ceil(n/nr) panels of nr columns, each holding its k rows
-// of nr values contiguously, zero-padded past column n. The values are float32, or IEEE
-// half-precision (converted to float32 in the kernel, products accumulated in float32).
+// of nr values contiguously, zero-padded past column n. The values are float32, IEEE half
+// precision or bfloat16 (see Precision; converted to float32 in the kernel, products
+// accumulated in float32).
 type Matrix struct {
 	arch   *Arch
 	k, n   int
 	panels int
-	f32    []float32
-	f16    []uint16
+	prec   Precision
+	f32    []float32 // F32, and BF16 on an Arch that widens it at pack time (bf16 == nil)
+	h      []uint16  // F16 and BF16: 16-bit values
 }
 
-// NewMatrix returns a zero k×n matrix packed for a (k, n >= 1), with half-precision storage if
-// half is set.
-func (a *Arch) NewMatrix(k, n int, half bool) *Matrix {
-	if k < 1 || n < 1 {
-		panic(fmt.Sprintf("kern: matrix %d x %d", k, n))
+// NewMatrix returns a zero k×n matrix packed for a (k, n >= 1), stored in precision p.
+func (a *Arch) NewMatrix(k, n int, p Precision) *Matrix {
+	if k < 1 || n < 1 || p > BF16 {
+		panic(fmt.Sprintf("kern: matrix %d x %d of %v", k, n, p))
 	}
-	m := &Matrix{arch: a, k: k, n: n, panels: (n + a.nr - 1) / a.nr}
-	if half {
-		m.f16 = make([]uint16, m.panels*k*a.nr)
+	m := &Matrix{arch: a, k: k, n: n, panels: (n + a.nr - 1) / a.nr, prec: p}
+	if p == F16 || p == BF16 && a.bf16 != nil {
+		m.h = make([]uint16, m.panels*k*a.nr)
 	} else {
 		m.f32 = make([]float32, m.panels*k*a.nr)
 	}
 	return m
 }
 
-// Pack returns w (k×n, row-major) packed for a.
-func (a *Arch) Pack(w []float32, k, n int, half bool) *Matrix {
-	m := a.NewMatrix(k, n, half)
+// Pack returns w (k×n, row-major) packed for a in precision p.
+func (a *Arch) Pack(w []float32, k, n int, p Precision) *Matrix {
+	m := a.NewMatrix(k, n, p)
 	m.Set(w, n, 1)
 	return m
 }
@@ -39,8 +40,8 @@ func (a *Arch) Pack(w []float32, k, n int, half bool) *Matrix {
 // Dims returns k and n.
 func (m *Matrix) Dims() (k, n int) { return m.k, m.n }
 
-// Half reports whether m holds half-precision values.
-func (m *Matrix) Half() bool { return m.f16 != nil }
+// Precision returns how m stores its values.
+func (m *Matrix) Precision() Precision { return m.prec }
 
 // Arch returns the implementation m is packed for.
 func (m *Matrix) Arch() *Arch { return m.arch }
@@ -66,10 +67,32 @@ func (m *Matrix) SetPanels(src []float32, rs, cs, j0, j1 int) {
 		for p := 0; p < k; p++ {
 			o := base + p*nr
 			s := p*rs + j*nr*cs
-			if m.f16 != nil {
-				d := m.f16[o : o+nr]
+			switch {
+			case m.prec == F16:
+				d := m.h[o : o+nr]
 				for c := 0; c < cols; c++ {
 					d[c] = F32ToF16(src[s+c*cs])
+				}
+				clear(d[cols:])
+				continue
+			case m.prec == BF16 && m.h != nil:
+				// Pairs: the 32-bit word l of a step holds column l in its low half and
+				// column l + nr/2 in its high half (see Precision).
+				d := m.h[o : o+nr]
+				clear(d)
+				hn := nr / 2
+				for c := 0; c < cols; c++ {
+					i := 2 * c
+					if c >= hn {
+						i = 2*(c-hn) + 1
+					}
+					d[i] = F32ToBF16(src[s+c*cs])
+				}
+				continue
+			case m.prec == BF16: // widened at pack time
+				d := m.f32[o : o+nr]
+				for c := 0; c < cols; c++ {
+					d[c] = BF16ToF32(F32ToBF16(src[s+c*cs]))
 				}
 				clear(d[cols:])
 				continue
@@ -207,8 +230,8 @@ func (m *Matrix) Scale(s float32) { m.ScalePanels(s, 0, m.panels) }
 
 // ScalePanels is Scale for panels [j0, j1) only.
 func (m *Matrix) ScalePanels(s float32, j0, j1 int) {
-	if m.f16 != nil {
-		panic("kern: scale of a half-precision matrix")
+	if m.prec != F32 {
+		panic("kern: scale of a " + m.prec.String() + " matrix")
 	}
 	w := m.k * m.arch.nr
 	Scale(m.f32[j0*w:j1*w], s)
@@ -219,7 +242,7 @@ func (m *Matrix) ScalePanels(s float32, j0, j1 int) {
 func (m *Matrix) Resize(k, n int) { m.resize(k, n) }
 
 // Cap returns the number of values m's storage holds.
-func (m *Matrix) Cap() int { return max(len(m.f32), len(m.f16)) }
+func (m *Matrix) Cap() int { return max(len(m.f32), len(m.h)) }
 
 // run computes panels [j0, j1) of C from packed A.
 func (m *Matrix) run(c []float32, ldc int, ap []float32, as, rows int, acc bool, j0, j1 int, tmp []float32) {
@@ -267,8 +290,12 @@ func (m *Matrix) panel(c []float32, ldc int, ap []float32, as, rows int, acc boo
 }
 
 func (m *Matrix) kernel(r, k int, a *float32, as, bo int, c *float32, ldc, acc int) {
-	if m.f16 != nil {
-		m.arch.f16[r-1](k, a, as, &m.f16[bo], c, ldc, acc)
+	if m.h != nil {
+		if m.prec == F16 {
+			m.arch.f16[r-1](k, a, as, &m.h[bo], c, ldc, acc)
+		} else {
+			m.arch.bf16[r-1](k, a, as, &m.h[bo], c, ldc, acc)
+		}
 		return
 	}
 	m.arch.f32[r-1](k, a, as, &m.f32[bo], c, ldc, acc)

@@ -24,25 +24,21 @@ func reportGFLOPS(b *testing.B, m, k, n int) {
 	b.ReportMetric(2*float64(m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
-// BenchmarkMul times C = A·B with B packed, per implementation, float32 and half weights, on
-// one thread and two (Pool).
+// BenchmarkMul times C = A·B with B packed, per implementation, float32, half-precision and
+// bfloat16 weights, on one thread and two (Pool).
 //
 //	go test -run '^$' -bench Mul -count 5 ./expert/nn/internal/kern/
 func BenchmarkMul(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, ar := range Archs() {
-		for _, half := range []bool{false, true} {
+		for _, prec := range []Precision{F32, F16, BF16} {
 			for _, th := range []int{1, 2} {
 				p := NewPool(th)
 				for _, s := range benchShapes {
 					a, bb := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n)
 					c := make([]float32, s.m*s.n)
-					w := ar.Pack(bb, s.k, s.n, half)
+					w := ar.Pack(bb, s.k, s.n, prec)
 					ws := make([]float32, w.Scratch(s.m))
-					prec := "f32"
-					if half {
-						prec = "f16"
-					}
 					b.Run(fmt.Sprintf("%s/%s/threads=%d/%dx%dx%d", ar.Name(), prec, th, s.m, s.k, s.n), func(b *testing.B) {
 						b.ReportAllocs()
 						for i := 0; i < b.N; i++ {

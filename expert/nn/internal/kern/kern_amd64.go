@@ -14,6 +14,11 @@ func gemmAVX2M1(k int, a *float32, as int, b *float32, c *float32, ldc int, acc 
 //go:noescape
 func gemmAVX2F16M1(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
+// gemmAVX2BF16M1 computes a 1 x 16 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX2BF16M1(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
 // gemmAVX2M2 computes a 2 x 16 tile; see gemm in ../asm/main.go.
 //
 //go:noescape
@@ -23,6 +28,11 @@ func gemmAVX2M2(k int, a *float32, as int, b *float32, c *float32, ldc int, acc 
 //
 //go:noescape
 func gemmAVX2F16M2(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmAVX2BF16M2 computes a 2 x 16 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX2BF16M2(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
 // gemmAVX2M3 computes a 3 x 16 tile; see gemm in ../asm/main.go.
 //
@@ -34,6 +44,11 @@ func gemmAVX2M3(k int, a *float32, as int, b *float32, c *float32, ldc int, acc 
 //go:noescape
 func gemmAVX2F16M3(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
+// gemmAVX2BF16M3 computes a 3 x 16 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX2BF16M3(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
 // gemmAVX2M4 computes a 4 x 16 tile; see gemm in ../asm/main.go.
 //
 //go:noescape
@@ -43,6 +58,11 @@ func gemmAVX2M4(k int, a *float32, as int, b *float32, c *float32, ldc int, acc 
 //
 //go:noescape
 func gemmAVX2F16M4(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmAVX2BF16M4 computes a 4 x 16 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX2BF16M4(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
 // gemmAVX2M5 computes a 5 x 16 tile; see gemm in ../asm/main.go.
 //
@@ -54,6 +74,11 @@ func gemmAVX2M5(k int, a *float32, as int, b *float32, c *float32, ldc int, acc 
 //go:noescape
 func gemmAVX2F16M5(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
+// gemmAVX2BF16M5 computes a 5 x 16 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX2BF16M5(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
 // gemmAVX2M6 computes a 6 x 16 tile; see gemm in ../asm/main.go.
 //
 //go:noescape
@@ -63,6 +88,11 @@ func gemmAVX2M6(k int, a *float32, as int, b *float32, c *float32, ldc int, acc 
 //
 //go:noescape
 func gemmAVX2F16M6(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmAVX2BF16M6 computes a 6 x 16 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX2BF16M6(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
 // fmaPeakAVX2 runs n iterations of 12 independent vector multiply-adds and returns the FLOPs done.
 func fmaPeakAVX2(n int) int
@@ -97,6 +127,11 @@ func gemmAVX512M1(k int, a *float32, as int, b *float32, c *float32, ldc int, ac
 //go:noescape
 func gemmAVX512F16M1(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
+// gemmAVX512BF16M1 computes a 1 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M1(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
 // gemmAVX512M2 computes a 2 x 32 tile; see gemm in ../asm/main.go.
 //
 //go:noescape
@@ -106,6 +141,11 @@ func gemmAVX512M2(k int, a *float32, as int, b *float32, c *float32, ldc int, ac
 //
 //go:noescape
 func gemmAVX512F16M2(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmAVX512BF16M2 computes a 2 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M2(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
 // gemmAVX512M3 computes a 3 x 32 tile; see gemm in ../asm/main.go.
 //
@@ -117,6 +157,11 @@ func gemmAVX512M3(k int, a *float32, as int, b *float32, c *float32, ldc int, ac
 //go:noescape
 func gemmAVX512F16M3(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
+// gemmAVX512BF16M3 computes a 3 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M3(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
 // gemmAVX512M4 computes a 4 x 32 tile; see gemm in ../asm/main.go.
 //
 //go:noescape
@@ -126,6 +171,11 @@ func gemmAVX512M4(k int, a *float32, as int, b *float32, c *float32, ldc int, ac
 //
 //go:noescape
 func gemmAVX512F16M4(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmAVX512BF16M4 computes a 4 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M4(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
 // gemmAVX512M5 computes a 5 x 32 tile; see gemm in ../asm/main.go.
 //
@@ -137,6 +187,11 @@ func gemmAVX512M5(k int, a *float32, as int, b *float32, c *float32, ldc int, ac
 //go:noescape
 func gemmAVX512F16M5(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
+// gemmAVX512BF16M5 computes a 5 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M5(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
 // gemmAVX512M6 computes a 6 x 32 tile; see gemm in ../asm/main.go.
 //
 //go:noescape
@@ -146,6 +201,11 @@ func gemmAVX512M6(k int, a *float32, as int, b *float32, c *float32, ldc int, ac
 //
 //go:noescape
 func gemmAVX512F16M6(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmAVX512BF16M6 computes a 6 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M6(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
 // gemmAVX512M7 computes a 7 x 32 tile; see gemm in ../asm/main.go.
 //
@@ -157,6 +217,11 @@ func gemmAVX512M7(k int, a *float32, as int, b *float32, c *float32, ldc int, ac
 //go:noescape
 func gemmAVX512F16M7(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
+// gemmAVX512BF16M7 computes a 7 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M7(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
 // gemmAVX512M8 computes a 8 x 32 tile; see gemm in ../asm/main.go.
 //
 //go:noescape
@@ -166,6 +231,11 @@ func gemmAVX512M8(k int, a *float32, as int, b *float32, c *float32, ldc int, ac
 //
 //go:noescape
 func gemmAVX512F16M8(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmAVX512BF16M8 computes a 8 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M8(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
 // gemmAVX512M9 computes a 9 x 32 tile; see gemm in ../asm/main.go.
 //
@@ -177,6 +247,11 @@ func gemmAVX512M9(k int, a *float32, as int, b *float32, c *float32, ldc int, ac
 //go:noescape
 func gemmAVX512F16M9(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
+// gemmAVX512BF16M9 computes a 9 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M9(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
 // gemmAVX512M10 computes a 10 x 32 tile; see gemm in ../asm/main.go.
 //
 //go:noescape
@@ -186,6 +261,11 @@ func gemmAVX512M10(k int, a *float32, as int, b *float32, c *float32, ldc int, a
 //
 //go:noescape
 func gemmAVX512F16M10(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmAVX512BF16M10 computes a 10 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M10(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
 // gemmAVX512M11 computes a 11 x 32 tile; see gemm in ../asm/main.go.
 //
@@ -197,6 +277,11 @@ func gemmAVX512M11(k int, a *float32, as int, b *float32, c *float32, ldc int, a
 //go:noescape
 func gemmAVX512F16M11(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
+// gemmAVX512BF16M11 computes a 11 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M11(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
 // gemmAVX512M12 computes a 12 x 32 tile; see gemm in ../asm/main.go.
 //
 //go:noescape
@@ -206,6 +291,11 @@ func gemmAVX512M12(k int, a *float32, as int, b *float32, c *float32, ldc int, a
 //
 //go:noescape
 func gemmAVX512F16M12(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmAVX512BF16M12 computes a 12 x 32 tile; see gemm in ../asm/main.go.
+//
+//go:noescape
+func gemmAVX512BF16M12(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
 
 // fmaPeakAVX512 runs n iterations of 28 independent vector multiply-adds and returns the FLOPs done.
 func fmaPeakAVX512(n int) int

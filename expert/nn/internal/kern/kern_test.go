@@ -39,6 +39,20 @@ var shapes = []struct{ m, k, n int }{
 	{51, 256, 7}, {50, 1024, 256}, {64, 40, 97},
 }
 
+// rounded returns b as a matrix of precision p stores it.
+func rounded(b []float32, p Precision) []float32 {
+	out := append([]float32(nil), b...)
+	for i, v := range out {
+		switch p {
+		case F16:
+			out[i] = F16ToF32(F32ToF16(v))
+		case BF16:
+			out[i] = BF16ToF32(F32ToBF16(v))
+		}
+	}
+	return out
+}
+
 func checkClose(t *testing.T, what string, got []float32, ldc int, want []float64, m, n int, tol float64) {
 	t.Helper()
 	for i := 0; i < m; i++ {
@@ -54,17 +68,14 @@ func checkClose(t *testing.T, what string, got []float32, ldc int, want []float6
 func TestMulEveryArchAndShape(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, ar := range Archs() {
-		for _, half := range []bool{false, true} {
+		for _, prec := range []Precision{F32, F16, BF16} {
 			for _, s := range shapes {
-				name := fmt.Sprintf("%s half=%v %dx%dx%d", ar.Name(), half, s.m, s.k, s.n)
+				name := fmt.Sprintf("%s %v %dx%dx%d", ar.Name(), prec, s.m, s.k, s.n)
 				a, b := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n)
-				if half { // the reference sees the weights as stored
-					for i, v := range b {
-						b[i] = F16ToF32(F32ToF16(v))
-					}
-				}
+				w := ar.Pack(b, s.k, s.n, prec)
+				// The reference sees the weights as stored.
+				b = rounded(b, prec)
 				want := refGemm(a, s.k, b, s.m, s.k, s.n)
-				w := ar.Pack(b, s.k, s.n, half)
 				ws := make([]float32, w.Scratch(s.m))
 				c := make([]float32, s.m*s.n)
 				for i := range c {
@@ -98,7 +109,7 @@ func TestMulStrided(t *testing.T) {
 		a, b := randSlice(r, m*lda), randSlice(r, k*n)
 		c := randSlice(r, m*ldc)
 		orig := append([]float32(nil), c...)
-		w := ar.Pack(b, k, n, false)
+		w := ar.Pack(b, k, n, F32)
 		w.Mul(c, ldc, a, lda, m, false, make([]float32, w.Scratch(m)))
 		checkClose(t, ar.Name(), c, ldc, refGemm(a, lda, b, m, k, n), m, n, 1e-5)
 		for i := 0; i < m; i++ {
@@ -126,7 +137,7 @@ func TestMulTransposedA(t *testing.T) {
 				}
 			}
 			b := randSlice(r, k*n)
-			w := ar.Pack(b, k, n, false)
+			w := ar.Pack(b, k, n, F32)
 			c := make([]float32, m*n)
 			w.MulStrided(c, n, at, 1, lda, m, false, make([]float32, w.Scratch(m)))
 			checkClose(t, ar.Name()+" transposed", c, n, refGemm(a, k, b, m, k, n), m, n, 1e-5)
@@ -141,10 +152,10 @@ func TestPoolBitIdentical(t *testing.T) {
 	p := NewPool(2)
 	defer p.Close()
 	for _, ar := range Archs() {
-		for _, s := range []struct{ m, k, n int }{{51, 256, 256}, {1, 1024, 512}, {3, 200, 300}, {1, 200, 1000}, {1, 256, 9728}} {
+		for i, s := range []struct{ m, k, n int }{{51, 256, 256}, {1, 1024, 512}, {3, 200, 300}, {1, 200, 1000}, {1, 256, 9728}, {7, 300, 70}} {
 			a, b := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n)
 			bias := randSlice(r, s.n)
-			w := ar.Pack(b, s.k, s.n, false)
+			w := ar.Pack(b, s.k, s.n, Precision(i%3)) // F32, F16, BF16 in turn
 			ws := make([]float32, w.Scratch(s.m))
 			c1, c2 := make([]float32, s.m*s.n), make([]float32, s.m*s.n)
 			NewPool(1).Linear(c1, w, bias, a, s.m, ws)
@@ -189,7 +200,7 @@ func TestF16(t *testing.T) {
 		t.Fatal("rounding")
 	}
 	for _, ar := range Archs() {
-		w := ar.Pack(all, 1, len(all), true)
+		w := ar.Pack(all, 1, len(all), F16)
 		c := make([]float32, len(all))
 		w.MulTo(c, []float32{1}, 1, false, make([]float32, w.Scratch(1)))
 		for i := range all {

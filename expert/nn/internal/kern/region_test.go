@@ -113,7 +113,7 @@ func TestPoolRun(t *testing.T) {
 		}
 		// Products and regions interleave on one pool.
 		if r%10 == 0 {
-			w := Best().Pack(make([]float32, 64*64), 64, 64, false)
+			w := Best().Pack(make([]float32, 64*64), 64, 64, F32)
 			a := make([]float32, 40*64)
 			p.MulTo(w, make([]float32, 40*64), a, 40, false, make([]float32, w.Scratch(40)))
 		}

@@ -54,7 +54,7 @@ func BenchmarkSplit(b *testing.B) {
 		b.Skip("one processor")
 	}
 	for _, s := range []struct{ m, k, n int }{{50, 256, 256}, {50, 256, 1024}, {50, 1024, 256}} {
-		w := ar.Pack(randSlice(r, s.k*s.n), s.k, s.n, false)
+		w := ar.Pack(randSlice(r, s.k*s.n), s.k, s.n, F32)
 		a, c := randSlice(r, s.m*s.k), make([]float32, s.m*s.n)
 		ws := make([]float32, w.Scratch(s.m))
 		name := fmt.Sprintf("%s/%dx%dx%d", ar.Name(), s.m, s.k, s.n)
@@ -87,7 +87,7 @@ func BenchmarkSplit(b *testing.B) {
 			continue
 		}
 		// Chains of 8 products, C and A swapping roles; M scaled so that the values stay finite.
-		sq := ar.Pack(randSlice(r, s.k*s.n), s.k, s.n, false)
+		sq := ar.Pack(randSlice(r, s.k*s.n), s.k, s.n, F32)
 		sq.Scale(1 / 16.0)
 		b.Run(name+"/chain/pool", func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

@@ -27,13 +27,14 @@ var (
 
 func main() {
 	ConstraintExpr("amd64")
+	expConsts()
 	for _, s := range []isa{avx2, avx512} {
 		for mr := 1; mr <= s.mr; mr++ {
-			gemm(s, mr, false)
-			gemm(s, mr, true)
+			gemm(s, mr, f32)
+			gemm(s, mr, f16)
+			gemm(s, mr, bf16)
 		}
 		peak(s)
-		expConsts()
 		act(s, "silu")
 		act(s, "gelu")
 		act(s, "expsub")
@@ -55,27 +56,51 @@ func cpuid1() {
 }
 
 // sets is the number of accumulator sets (k steps in flight) of an mr-row kernel: enough
-// independent multiply-add chains (8: two FMA pipes of latency 4) within the register file.
-func (s isa) sets(mr int) int {
+// independent multiply-add chains (8: two FMA pipes of latency 4) within the register file,
+// less the registers reserved (the bfloat16 kernels' mask).
+func (s isa) sets(mr, reserved int) int {
 	nv := s.nr / s.lanes
 	n := 1
-	for n < 4 && mr*nv*n < 8 && mr*nv*(n*2)+nv+1 <= s.regs {
+	for n < 4 && mr*nv*n < 8 && mr*nv*(n*2)+nv+1+reserved <= s.regs {
 		n *= 2
 	}
 	return n
 }
 
+// prec is the storage of a kernel's B panel.
+type prec int
+
+const (
+	f32  prec = iota // float32
+	f16              // IEEE half precision, widened by VCVTPH2PS
+	bf16             // bfloat16 in pairs: word l holds column l (low half) and l + nr/2 (high half)
+)
+
 // gemm writes the micro-kernel of mr rows: C[mr×nr] (+)= A·B over k, where A is packed with
 // stride as floats between k steps (row i at offset i) and B is a packed panel of nr columns
-// (float32, or float16 when f16) with k rows.
-func gemm(s isa, mr int, f16 bool) {
+// with k rows, stored as p says. A bfloat16 step is one load of nr 16-bit values (64 bytes
+// with AVX-512, 32 with AVX2) widened by two integer operations: VPSLLD $16 gives columns
+// 0..nr/2-1 as float32, VPAND with 0xFFFF0000 columns nr/2..nr-1. Every kernel sums in the
+// same order (the same accumulator sets), so a bfloat16 product equals the float32 kernel's
+// on the widened values bit for bit.
+func gemm(s isa, mr int, p prec) {
 	name := fmt.Sprintf("gemm%sM%d", s.name, mr)
 	bt := "*float32"
 	esize := 4
-	if f16 {
+	reserved := 0
+	switch p {
+	case f16:
 		name = fmt.Sprintf("gemm%sF16M%d", s.name, mr)
 		bt = "*uint16"
 		esize = 2
+	case bf16:
+		name = fmt.Sprintf("gemm%sBF16M%d", s.name, mr)
+		bt = "*uint16"
+		esize = 2
+		reserved = 1
+		if s.nr != 2*s.lanes {
+			panic("bf16 kernels need panels of two vectors")
+		}
 	}
 	TEXT(name, NOSPLIT, fmt.Sprintf("func(k int, a *float32, as int, b %s, c *float32, ldc int, acc int)", bt))
 	Pragma("noescape")
@@ -86,7 +111,12 @@ func gemm(s isa, mr int, f16 bool) {
 	SHLQ(Imm(2), as)
 	b := Load(Param("b"), GP64())
 	nv := s.nr / s.lanes
-	S := s.sets(mr)
+	S := s.sets(mr, reserved)
+	var mask VecVirtual
+	if p == bf16 {
+		mask = s.vec()
+		VPBROADCASTD(cst("bf16hi"), mask)
+	}
 	accs := make([][][]VecVirtual, S)
 	for st := range accs {
 		accs[st] = make([][]VecVirtual, mr)
@@ -105,12 +135,26 @@ func gemm(s isa, mr int, f16 bool) {
 	}
 	t := s.vec()
 	step := func(st int) {
-		for v := range bv {
-			m := Mem{Base: b, Disp: (st*s.nr + v*s.lanes) * esize}
-			if f16 {
-				VCVTPH2PS(m, bv[v])
+		switch p {
+		case bf16:
+			m := Mem{Base: b, Disp: st * s.nr * esize}
+			if s.lanes == 16 {
+				VMOVDQU32(m, bv[1])
+				VPSLLD(Imm(16), bv[1], bv[0])
+				VPANDD(mask, bv[1], bv[1])
 			} else {
-				VMOVUPS(m, bv[v])
+				VMOVDQU(m, bv[1])
+				VPSLLD(Imm(16), bv[1], bv[0])
+				VPAND(mask, bv[1], bv[1])
+			}
+		default:
+			for v := range bv {
+				m := Mem{Base: b, Disp: (st*s.nr + v*s.lanes) * esize}
+				if p == f16 {
+					VCVTPH2PS(m, bv[v])
+				} else {
+					VMOVUPS(m, bv[v])
+				}
 			}
 		}
 		for i := 0; i < mr; i++ {
@@ -232,6 +276,7 @@ var expConstants = []struct {
 	{"one", 0x3f800000},     // 1
 	{"gelum2c", 0xbfcc422a}, // -2·sqrt(2/π)
 	{"gelua", 0x3d372713},   // 0.044715
+	{"bf16hi", 0xffff0000},  // the high half of a word: a bfloat16 pair's second value
 }
 
 func expConsts() {
