@@ -23,7 +23,7 @@ type Arch struct {
 	f32    []kernelF32
 	f16    []kernelF16
 	bf16   []kernelF16 // nil: BF16 matrices are widened to float32 at pack time
-	lanes  int // vector lanes of the element-wise functions (0: none, all in Go)
+	lanes  int         // vector lanes of the element-wise functions (0: none, all in Go)
 	silu   func(x *float32, n int)
 	gelu   func(x *float32, n int)
 	sigm   func(x *float32, n int)
@@ -48,7 +48,7 @@ const (
 // Generic is the portable pure-Go implementation, used where no SIMD one is available and
 // forced in tests so that it keeps working.
 var Generic = &Arch{name: "go", mr: goMR, nr: goNR, kc: 256,
-	f32: []kernelF32{goKernel1, goKernel2},
+	f32:  []kernelF32{goKernel1, goKernel2},
 	f16:  []kernelF16{goKernelF16x1, goKernelF16x2},
 	bf16: []kernelF16{goKernelBF16x1, goKernelBF16x2}}
 
