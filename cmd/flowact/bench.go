@@ -91,9 +91,9 @@ tick, before any chunk).
 Kernels (--kernels, on by default): the machine's measured FMA peak per core (AVX-512 and
 AVX2 loops of independent multiply-adds, best round), matrix products on the networks' shapes
 (float32 and half-precision weights, and bfloat16 when --weights lists it; 1 and 2 threads)
-and the two reference networks of issue
-19, fixed in size so that they compare with other frameworks: A, an MLP 933 -> 1024 -> 1024 ->
-1024 -> 350 (SiLU), and B, a pre-LN transformer of width 256, 4 layers, 4 heads, MLP ratio 4,
+and the two reference networks of issue 19, fixed in size so that they compare with other
+frameworks: A, an MLP 933 -> 1024 -> 1024 -> 1024 -> 350 (SiLU), and B, a pre-LN transformer
+of width 256, 4 layers, 4 heads, MLP ratio 4,
 50 action tokens with time added to each, cross-attention to 16 condition tokens projected from
 a 519-vector; a chunk is Bind and 10 Euler steps at batch 1. Every GFLOP/s figure is also given
 as a share of the peak (times the threads); for f16 and bf16 weights the report gives the

@@ -25,7 +25,7 @@
 //
 // The products follow Goto & van de Geijn (2008) and BLIS (Van Zee & van de Geijn 2015): B (the
 // weights) is packed once, at load, into panels of nr columns holding their k rows contiguously
-// (Matrix, float32 or IEEE half precision); per product, A is packed into tiles of mr rows
+// (Matrix, float32, IEEE half precision or bfloat16: Precision); per product, A is packed into tiles of mr rows
 // interleaved by k (one row: read in place); k is split into blocks of kc = 256 steps so that a
 // panel's block stays in L1 while the row tiles stream past it; a micro-kernel keeps an mr x nr
 // tile of C in vector registers (24 of the 32 with AVX-512, 12 of 16 with AVX2), loading nr/lanes
@@ -33,8 +33,15 @@
 // nr/lanes + mr loads. Kernels with fewer rows (the last tile; matrix-vector products) keep
 // several k steps in flight in separate accumulators, so that at least 8 multiply-add chains hide
 // the FMA latency. Edge tiles (n not a multiple of nr) go through an mr x nr scratch tile.
-// Half-precision panels are converted by VCVTPH2PS as they are loaded; products accumulate in
-// float32. Every element of C is summed in the same order whatever the number of threads.
+// Half-precision panels are converted by VCVTPH2PS as they are loaded; bfloat16 panels hold
+// column c and column c + nr/2 in one 32-bit word, so one load of a step's nr values widens to
+// two float32 vectors by VPSLLD $16 and VPAND with 0xFFFF0000 (two integer operations that run
+// on any vector ALU, where VCVTPH2PS has one slower unit and capped the half-precision
+// matrix-vector product at about 50 GFLOP/s); products accumulate in float32. The bfloat16
+// kernels keep the float32 kernels' accumulator sets and order, so their products equal the
+// float32 kernels' on the rounded weights bit for bit (TestBF16SameSums); rounding float32 to
+// bfloat16 is to nearest, ties to even (F32ToBF16). Every element of C is summed in the same
+// order whatever the number of threads.
 //
 // The micro-kernels, the vectorized exp, and the FMA peak loop are Go assembly generated with
 // avo (github.com/mmcloughlin/avo) by the program in asm/, a module of its own so that avo and
@@ -47,7 +54,10 @@
 // arm64, or `go run ./neongen` here): VFMLA of four 4-lane vectors of B by a broadcast (VLD1R)
 // value of A per row, the tile's sum added to C at the end (FADD, encoded as a WORD: Go's
 // assembler lacks it). Half-precision panels are converted in Go into a stack buffer, 64 steps
-// at a time; the element-wise functions are the pure-Go ones. The pure-Go kernels are 2 x 4 register
+// at a time; bfloat16 matrices are widened to float32 when packed (the float32 kernels' results
+// on the rounded weights, without the memory saving); the element-wise functions are the
+// pure-Go ones. The pure-Go bfloat16 kernels widen each value as they read it (a shift), in
+// the float32 kernels' order. The pure-Go kernels are 2 x 4 register
 // tiles (the largest that fits the 15 floating-point registers Go allocates on amd64 without
 // spilling); on amd64 they beat gonum's pure-Go Sgemm (-tags noasm), see BenchmarkMul and
 // BenchmarkGonumSgemm.
