@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"math"
@@ -172,6 +173,7 @@ func TestLoadChecks(t *testing.T) {
 		{"no directory", filepath.Join(t.TempDir(), "missing"), policy.LoadConfig{}, "no such directory", nil},
 		{"bad threads", writeCheckpoint(t, 6, 6, artifact(t, good)), policy.LoadConfig{Threads: -1}, "threads", policy.ErrConfig},
 		{"half-precision weights", writeCheckpoint(t, 6, 6, artifact(t, good)), policy.LoadConfig{Weights: "f16"}, "", nil},
+		{"bfloat16 weights", writeCheckpoint(t, 6, 6, artifact(t, good)), policy.LoadConfig{Weights: "bf16"}, "", nil},
 		{"unknown weights", writeCheckpoint(t, 6, 6, artifact(t, good)), policy.LoadConfig{Weights: "fp16"}, `weights: "fp16" is not f32, f16 or bf16`, policy.ErrConfig},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -181,6 +183,9 @@ func TestLoadChecks(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer ck.Close()
+				if want := cmp.Or(c.cfg.Weights, "f32"); ck.Weights() != want {
+					t.Fatalf("weights %q, want %q", ck.Weights(), want)
+				}
 				e, err := ck.Expert(nil, 1)
 				if err != nil {
 					t.Fatal(err)
