@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -52,20 +51,7 @@ func TestPrunedGraph(t *testing.T) {
 			if nodes[0][1] != nodes[0][0] || nodes[1][1] >= nodes[1][0] {
 				t.Errorf("nodes (graph, run): whole %v, pruned %v: want all, then fewer", nodes[0], nodes[1])
 			}
-			if len(hist[0]) != 6 || len(hist[1]) != 6 {
-				t.Fatalf("%d and %d log points, want 6", len(hist[0]), len(hist[1]))
-			}
-			for s := range hist[0] {
-				a, b := hist[0][s], hist[1][s]
-				if math.Float64bits(a.Loss) != math.Float64bits(b.Loss) || math.Float64bits(a.GradNorm) != math.Float64bits(b.GradNorm) {
-					t.Errorf("step %d: loss %v / %v, gradient norm %v / %v", a.Step, a.Loss, b.Loss, a.GradNorm, b.GradNorm)
-				}
-			}
-			for k := range weights[0] {
-				if math.Float32bits(weights[0][k]) != math.Float32bits(weights[1][k]) {
-					t.Fatalf("weight %d: %v whole, %v pruned", k, weights[0][k], weights[1][k])
-				}
-			}
+			sameRuns(t, [2]string{"whole", "pruned"}, hist, weights, 6)
 		})
 	}
 }

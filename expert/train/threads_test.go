@@ -46,18 +46,28 @@ func TestThreadsSameResult(t *testing.T) {
 		}
 	}
 	kernelBLAS.SetThreads(1)
-	if len(hist[0]) != 5 || len(hist[1]) != 5 {
-		t.Fatalf("%d and %d log points, want 5", len(hist[0]), len(hist[1]))
+	sameRuns(t, [2]string{"one thread", "two"}, hist, weights, 5)
+}
+
+// sameRuns checks that two runs (named by label) logged steps log points each and that their
+// losses, gradient norms and weights are equal bit for bit.
+func sameRuns(t *testing.T, label [2]string, hist [2][]Point, weights [2][]float32, steps int) {
+	t.Helper()
+	if len(hist[0]) != steps || len(hist[1]) != steps {
+		t.Fatalf("%d and %d log points, want %d", len(hist[0]), len(hist[1]), steps)
 	}
 	for s := range hist[0] {
 		a, b := hist[0][s], hist[1][s]
 		if math.Float64bits(a.Loss) != math.Float64bits(b.Loss) || math.Float64bits(a.GradNorm) != math.Float64bits(b.GradNorm) {
-			t.Errorf("step %d: loss %v / %v, gradient norm %v / %v on one / two threads", a.Step, a.Loss, b.Loss, a.GradNorm, b.GradNorm)
+			t.Errorf("step %d: loss %v / %v, gradient norm %v / %v (%s / %s)", a.Step, a.Loss, b.Loss, a.GradNorm, b.GradNorm, label[0], label[1])
 		}
+	}
+	if len(weights[0]) != len(weights[1]) {
+		t.Fatalf("%d and %d weights", len(weights[0]), len(weights[1]))
 	}
 	for k := range weights[0] {
 		if math.Float32bits(weights[0][k]) != math.Float32bits(weights[1][k]) {
-			t.Fatalf("weight %d: %v on one thread, %v on two", k, weights[0][k], weights[1][k])
+			t.Fatalf("weight %d: %v %s, %v %s", k, weights[0][k], label[0], weights[1][k], label[1])
 		}
 	}
 }
