@@ -22,8 +22,8 @@ type Arch struct {
 	kc     int // depth of a k block: an nr-column panel of kc rows stays in L1
 	f32    []kernelF32
 	f16    []kernelF16
-	bf16   []kernelF16 // nil: BF16 matrices are widened to float32 at pack time
-	lanes  int         // vector lanes of the element-wise functions (0: none, all in Go)
+	bf16   []kernelF16
+	lanes  int // vector lanes of the element-wise functions (0: none, all in Go)
 	silu   func(x *float32, n int)
 	gelu   func(x *float32, n int)
 	sigm   func(x *float32, n int)

@@ -11,12 +11,13 @@ import (
 // neonArch is the arm64 implementation: NEON (ASIMD) micro-kernels of 4 x 16 float32 tiles
 // (kern_arm64.s, written by neongen). Half-precision panels are converted block by block into
 // a stack buffer and run through the float32 kernels, as the pure-Go path does; bfloat16
-// matrices are widened to float32 when packed (no bf16 kernels: bf16 == nil), so their
-// products are the float32 kernels' on the rounded values, in the same order of sums; the
-// element-wise functions are the pure-Go ones (lanes 0).
+// panels stay 16-bit in memory and their kernels widen them with a shift and an AND (neongen),
+// summing in the float32 kernels' order; the element-wise functions are the pure-Go ones
+// (lanes 0).
 var neonArch = &Arch{name: "neon", mr: neonMR, nr: neonNR, kc: 256,
-	f32: []kernelF32{gemmNEONM1, gemmNEONM2, gemmNEONM3, gemmNEONM4},
-	f16: []kernelF16{neonF16M1, neonF16M2, neonF16M3, neonF16M4}}
+	f32:  []kernelF32{gemmNEONM1, gemmNEONM2, gemmNEONM3, gemmNEONM4},
+	f16:  []kernelF16{neonF16M1, neonF16M2, neonF16M3, neonF16M4},
+	bf16: []kernelF16{gemmNEONBF16M1, gemmNEONBF16M2, gemmNEONBF16M3, gemmNEONBF16M4}}
 
 const (
 	neonMR = 4

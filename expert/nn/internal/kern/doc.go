@@ -54,9 +54,9 @@
 // arm64, or `go run ./neongen` here): VFMLA of four 4-lane vectors of B by a broadcast (VLD1R)
 // value of A per row, the tile's sum added to C at the end (FADD, encoded as a WORD: Go's
 // assembler lacks it). Half-precision panels are converted in Go into a stack buffer, 64 steps
-// at a time; bfloat16 matrices are widened to float32 when packed (the float32 kernels' results
-// on the rounded weights, without the memory saving); the element-wise functions are the
-// pure-Go ones. The pure-Go bfloat16 kernels widen each value as they read it (a shift), in
+// at a time; bfloat16 panels have NEON kernels of their own (neongen: one 32-byte load per
+// step, VSHL $16 and VAND, then the float32 kernels' multiply-adds in their order); the
+// element-wise functions are the pure-Go ones. The pure-Go bfloat16 kernels widen each value as they read it (a shift), in
 // the float32 kernels' order. The pure-Go kernels are 2 x 4 register
 // tiles (the largest that fits the 15 floating-point registers Go allocates on amd64 without
 // spilling); on amd64 they beat gonum's pure-Go Sgemm (-tags noasm), see BenchmarkMul and

@@ -12,7 +12,7 @@ type Matrix struct {
 	k, n   int
 	panels int
 	prec   Precision
-	f32    []float32 // F32, and BF16 on an Arch that widens it at pack time (bf16 == nil)
+	f32    []float32 // F32
 	h      []uint16  // F16 and BF16: 16-bit values
 }
 
@@ -22,7 +22,7 @@ func (a *Arch) NewMatrix(k, n int, p Precision) *Matrix {
 		panic(fmt.Sprintf("kern: matrix %d x %d of %v", k, n, p))
 	}
 	m := &Matrix{arch: a, k: k, n: n, panels: (n + a.nr - 1) / a.nr, prec: p}
-	if p == F16 || p == BF16 && a.bf16 != nil {
+	if p != F32 {
 		m.h = make([]uint16, m.panels*k*a.nr)
 	} else {
 		m.f32 = make([]float32, m.panels*k*a.nr)
@@ -75,7 +75,7 @@ func (m *Matrix) SetPanels(src []float32, rs, cs, j0, j1 int) {
 				}
 				clear(d[cols:])
 				continue
-			case m.prec == BF16 && m.h != nil:
+			case m.prec == BF16:
 				// Pairs: the 32-bit word l of a step holds column l in its low half and
 				// column l + nr/2 in its high half (see Precision).
 				d := m.h[o : o+nr]
@@ -88,13 +88,6 @@ func (m *Matrix) SetPanels(src []float32, rs, cs, j0, j1 int) {
 					}
 					d[i] = F32ToBF16(src[s+c*cs])
 				}
-				continue
-			case m.prec == BF16: // widened at pack time
-				d := m.f32[o : o+nr]
-				for c := 0; c < cols; c++ {
-					d[c] = BF16ToF32(F32ToBF16(src[s+c*cs]))
-				}
-				clear(d[cols:])
 				continue
 			}
 			d := m.f32[o : o+nr]

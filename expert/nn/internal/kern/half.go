@@ -82,9 +82,9 @@ const (
 	// step holds column l in its low half and column l + nr/2 in its high half, so that a
 	// vector of words widens to two vectors of float32 with a shift left by 16 (columns
 	// 0..nr/2-1) and an AND with 0xFFFF0000 (columns nr/2..nr-1): two plain integer
-	// operations, no shuffle and no conversion unit. An Arch without bfloat16 kernels (NEON)
-	// widens the rounded values to float32 when packing, so its products equal the float32
-	// kernels' on the same values.
+	// operations, no shuffle and no conversion unit (NEON: the same on 4-lane halves). Every
+	// implementation's bfloat16 kernels sum in its float32 kernels' order, so a product equals
+	// the float32 product of the rounded weights.
 	BF16
 )
 

@@ -23,3 +23,23 @@ func gemmNEONM3(k int, a *float32, as int, b *float32, c *float32, ldc int, acc 
 //
 //go:noescape
 func gemmNEONM4(k int, a *float32, as int, b *float32, c *float32, ldc int, acc int)
+
+// gemmNEONBF16M1 computes a 1 x 16 tile from a bfloat16 panel; see neongen.
+//
+//go:noescape
+func gemmNEONBF16M1(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmNEONBF16M2 computes a 2 x 16 tile from a bfloat16 panel; see neongen.
+//
+//go:noescape
+func gemmNEONBF16M2(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmNEONBF16M3 computes a 3 x 16 tile from a bfloat16 panel; see neongen.
+//
+//go:noescape
+func gemmNEONBF16M3(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
+
+// gemmNEONBF16M4 computes a 4 x 16 tile from a bfloat16 panel; see neongen.
+//
+//go:noescape
+func gemmNEONBF16M4(k int, a *float32, as int, b *uint16, c *float32, ldc int, acc int)
