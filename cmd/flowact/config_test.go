@@ -313,3 +313,18 @@ func mustSub(t *testing.T, fsys fs.FS, dir string) fs.FS {
 	}
 	return sub
 }
+
+// TestPolicyWeights: expert.weights accepts every precision the networks compute in (f32, f16,
+// bf16) and "" (f32); TestBadConfigs has the refusals.
+func TestPolicyWeights(t *testing.T) {
+	dir := t.TempDir()
+	for _, w := range []string{"", "f32", "f16", "bf16"} {
+		p := filepath.Join(dir, "weights-"+w+".yaml")
+		if err := os.WriteFile(p, []byte("robot: ur5\nexpert: {weights: \""+w+"\"}\n"), 0o644); err != nil { // a bad name fails below
+			t.Fatal(err)
+		}
+		if code, out, stderr := runCLI(t, context.Background(), "--check-config", p); code != 0 || out != p+": ok (policy file)\n" {
+			t.Errorf("weights %q: exit %d, %q %q", w, code, out, stderr)
+		}
+	}
+}
