@@ -320,7 +320,7 @@ func TestPolicyWeights(t *testing.T) {
 	dir := t.TempDir()
 	for _, w := range []string{"", "f32", "f16", "bf16"} {
 		p := filepath.Join(dir, "weights-"+w+".yaml")
-		if err := os.WriteFile(p, []byte("robot: ur5\nexpert: {weights: \""+w+"\"}\n"), 0o644); err != nil { // a bad name fails below
+		if err := os.WriteFile(p, []byte("robot: ur5\nexpert: {weights: \""+w+"\"}\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if code, out, stderr := runCLI(t, context.Background(), "--check-config", p); code != 0 || out != p+": ok (policy file)\n" {
