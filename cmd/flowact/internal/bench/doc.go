@@ -25,11 +25,12 @@
 // # Kernels
 //
 // Kernels measures the kernels themselves (expert/nn/refnet): the FMA peak of one core for each
-// vector instruction set, matrix products on the networks' shapes with float32 and
-// half-precision weights, and the reference networks A and B of issue 19 (fixed sizes, so that
-// their chunks compare with other frameworks'), each chunk timed like an expert chunk (median,
-// p99, minimum; CPU time). Every GFLOP/s figure is also a share of the best measured peak times
-// the threads; the half-precision cost is the largest velocity difference from float32 weights.
+// vector instruction set, matrix products on the networks' shapes with the weight precisions
+// of KernelConfig.Weights (float32, half precision, bfloat16), and the reference networks A and
+// B of issue 19 (fixed sizes, so that their chunks compare with other frameworks'), each chunk
+// timed like an expert chunk (median, p99, minimum; CPU time). Every GFLOP/s figure is also a
+// share of the best measured peak times the threads; the cost of a 16-bit precision is the
+// largest velocity difference from float32 weights (PrecisionCost).
 //
 // # The control tick
 //
