@@ -179,7 +179,10 @@ func (p *Pool) work(ready chan<- int) {
 				continue
 			}
 			if int64(spins) < p.spin.Load() {
-				runtime.Gosched() // a long spin (SetSpin): let the runtime's other work run
+				// A long spin (SetSpin). Not runtime.Gosched: the worker is locked to its
+				// thread, and a locked goroutine that yields hands its processor to another
+				// thread and waits for it to be handed back (two wake-ups); the runtime
+				// preempts a spinning goroutine when it needs the processor.
 				continue
 			}
 			// Park: announce it, then look again, so that a product published in between is
