@@ -6,8 +6,8 @@
 // Sgemm packs op(B) into the kernels' panel layout on every call (in training both operands
 // change every step) and packs op(A) by tiles as the networks' products do; alpha scales the
 // packed B, beta scales C first (beta = 0 never reads C, as BLAS requires). On two threads
-// (SetThreads) each packs half of op(B) and then computes its own block of C's rows. The sums run in the
-// kernels' order, so results differ from gonum's in the last bits only.
+// (SetThreads) each packs half of op(B) and then computes its own block of C's rows. The sums
+// run in the kernels' order, so results differ from gonum's in the last bits only.
 package blas32
 
 import (

@@ -83,15 +83,11 @@ type job struct {
 	grab int       // panels taken at a time
 }
 
-// minParallel is the product size rows·k·n (multiply-adds) from which Mul splits: a hand-off
+// MinParallel is the product size rows·k·n (multiply-adds) from which Mul splits: a hand-off
 // to a spinning worker costs well under a microsecond, about 30K multiply-adds at the kernels'
 // speed; 2^17 keeps it below a few percent. Tiny products (time MLPs, modulation vectors of a
 // narrow network) stay on one thread.
-const minParallel = 1 << 17
-
-// MinParallel is the least product size rows·k·n (multiply-adds) worth splitting over two
-// threads.
-const MinParallel = minParallel
+const MinParallel = 1 << 17
 
 // grabWork is the least work, in multiply-adds, that a thread takes from a product's panel
 // counter at a time: 64K, a few µs of a matrix-vector product.
@@ -174,15 +170,12 @@ func (p *Pool) work(ready chan<- int) {
 			if p.quit.Load() {
 				return
 			}
+			// Spin (spinLimit polls, or SetSpin's) without runtime.Gosched: the worker is
+			// locked to its thread, and a locked goroutine that yields hands its processor to
+			// another thread and waits for it to be handed back (two wake-ups); the runtime
+			// preempts a spinning goroutine when it needs the processor.
 			spins++
-			if spins%spinLimit != 0 {
-				continue
-			}
-			if int64(spins) < p.spin.Load() {
-				// A long spin (SetSpin). Not runtime.Gosched: the worker is locked to its
-				// thread, and a locked goroutine that yields hands its processor to another
-				// thread and waits for it to be handed back (two wake-ups); the runtime
-				// preempts a spinning goroutine when it needs the processor.
+			if int64(spins) < max(spinLimit, p.spin.Load()) {
 				continue
 			}
 			// Park: announce it, then look again, so that a product published in between is
@@ -252,7 +245,7 @@ func (p *Pool) MulStrided(m *Matrix, c []float32, ldc int, a []float32, ars, acs
 	if rows == 0 {
 		return
 	}
-	if p == nil || p.threads < 2 || m.panels < 2 || rows*m.k*m.n < minParallel {
+	if p == nil || p.threads < 2 || m.panels < 2 || rows*m.k*m.n < MinParallel {
 		m.MulStrided(c, ldc, a, ars, acs, rows, acc, ws)
 		return
 	}
