@@ -13,14 +13,18 @@ import (
 
 // TestSeamsOnTasks is the seam comparison of the splicing strategies on the bundled tasks with
 // the shipped checkpoint: the shipped policy with only chunk.strategy changed, at 0, 100 and
-// 300 ms of simulated inference delay, the same episodes for each. Real-time chunking (prefix)
-// must splice with the smallest seams, in the mean position jump and the mean jerk at a seam
-// (policy/chunk.Seam, the spliced targets before the safety filter), and cross-fading (blend)
-// with less jerk than switching (replace). Blend's jump is not always below replace's: with the
-// shipped policy's sample averaging replace's chunks at 300 ms jumped 0.0248 rad on the mean
-// against blend's 0.0260 (4 episodes per task). The README's seam
-// table comes from the same runs with more episodes (`flowact eval --policy FILE --latency L
-// --episodes 20`). FLOWACT_SEAM_EPISODES sets the episodes per task.
+// 300 ms of simulated inference delay, the same episodes for each. Real-time chunking by a
+// prefix must splice with the smallest seams of prefix, blend and replace, in the mean position
+// jump and the mean jerk at a seam (policy/chunk.Seam, the spliced targets before the safety
+// filter), and cross-fading (blend) with less jerk than switching (replace); the shipped
+// guided strategy, real-time chunking at inference, with a smaller mean jump and jerk than
+// replace. Guided's jerk is not below blend's: where the frozen rows end its chunks bend onto the
+// expert's own plan (mean jerk 540 against blend's 349 and prefix's 311 rad/s^3 at 0 ms, 100
+// episodes per task). Blend's jump is not always below replace's: with the shipped policy's
+// sample averaging replace's chunks at 300 ms jumped 0.0248 rad on the mean against blend's
+// 0.0260 (4 episodes per task, the checkpoint of f25b087). docs/benchmarks.md's seam table
+// comes from the same runs with more episodes (`flowact eval --policy FILE --latency L
+// --episodes 100`). FLOWACT_SEAM_EPISODES sets the episodes per task.
 func TestSeamsOnTasks(t *testing.T) {
 	n := 4
 	if raceBuild() {
@@ -33,12 +37,12 @@ func TestSeamsOnTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const line = "    strategy: prefix"
+	const line = "    strategy: guided"
 	if strings.Count(string(shipped), line+"\n") != 1 {
 		t.Fatalf("the shipped policy has no line %q to vary", line)
 	}
 	dir := t.TempDir()
-	strategies := []string{"prefix", "blend", "replace"}
+	strategies := []string{"guided", "prefix", "blend", "replace"}
 	files := map[string]string{}
 	for _, s := range strategies {
 		files[s] = filepath.Join(dir, s+".yaml")
@@ -64,6 +68,9 @@ func TestSeamsOnTasks(t *testing.T) {
 		}
 		if !(p.SeamJerk.Mean < b.SeamJerk.Mean && b.SeamJerk.Mean < r.SeamJerk.Mean) {
 			t.Errorf("at %s: mean seam jerk prefix %.0f, blend %.0f, replace %.0f rad/s^3; want increasing", delay, p.SeamJerk.Mean, b.SeamJerk.Mean, r.SeamJerk.Mean)
+		}
+		if g := reports["guided"]; !(g.SeamJump.Mean < r.SeamJump.Mean && g.SeamJerk.Mean < r.SeamJerk.Mean) {
+			t.Errorf("at %s: mean seam jump guided %.4f, replace %.4f rad; jerk guided %.0f, replace %.0f rad/s^3; want guided's below", delay, g.SeamJump.Mean, r.SeamJump.Mean, g.SeamJerk.Mean, r.SeamJerk.Mean)
 		}
 	}
 }
