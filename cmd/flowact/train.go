@@ -200,7 +200,7 @@ collect commands for the data and the figures):
 
 // shippedRecipe is the command that trained the shipped checkpoint, as
 // configs/checkpoints/ur5-mlp/README.md gives it (TestTrainHelp keeps the two equal).
-const shippedRecipe = "flowact train --data data --out ur5-mlp --steps 20000 --horizon 32 --max-prefix 26 --cold-prefix 0.2 --prefix-drift 0.02 --prefix-recover 4 --state joints+ee --layers 6 --weights-dtype F16 --seed 1"
+const shippedRecipe = "flowact train --data data --out ur5-mlp --steps 40000 --horizon 32 --max-prefix 26 --cold-prefix 0.2 --prefix-drift 0.02 --prefix-recover 4 --state joints+ee --layers 6 --weights-dtype F16 --seed 1"
 
 func trainRun(ctx context.Context, o trainOptions, progress io.Writer) (*trainSummary, error) {
 	for _, f := range []struct {
