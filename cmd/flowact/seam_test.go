@@ -18,9 +18,9 @@ import (
 // jump and the mean jerk at a seam (policy/chunk.Seam, the spliced targets before the safety
 // filter), and cross-fading (blend) with less jerk than switching (replace); the shipped
 // guided strategy, real-time chunking at inference, with a smaller mean jump and jerk than
-// replace. Guided's jerk is not below blend's: where the frozen rows end its chunks bend onto the
-// expert's own plan (mean jerk 540 against blend's 349 and prefix's 311 rad/s^3 at 0 ms, 100
-// episodes per task). Blend's jump is not always below replace's: with the shipped policy's
+// replace. Guided's jerk is not below blend's or prefix's (mean jerk 540 against 349 and 311
+// rad/s^3 at 0 ms, 100 episodes per task): its chunks are cold-start samples pulled onto the
+// committed rows, not conditioned on them. Blend's jump is not always below replace's: with the shipped policy's
 // sample averaging replace's chunks at 300 ms jumped 0.0248 rad on the mean against blend's
 // 0.0260 (4 episodes per task, the checkpoint of f25b087). docs/benchmarks.md's seam table
 // comes from the same runs with more episodes (`flowact eval --policy FILE --latency L
