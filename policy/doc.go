@@ -55,7 +55,11 @@
 // action repeated, never zeros). The first inference of the worker (the cold start: lazy
 // allocation, caches) is never counted, so one slow start does not inflate later prefixes. The
 // guided strategy uses the same frozen length and steers the sampler toward the whole remaining
-// plan (chunk.GuideWeights).
+// plan (chunk.GuideWeights). With chunk.Config.GuidedPrefix it also gives the expert the frozen
+// rows as a prefix, but for those the previous plan placed in its last PrefixTail rows (5: at
+// 300 ms of delay at 50 Hz the frozen rows reach the previous plan's end, and feeding its
+// farthest guesses back as the next prefix is what made the prefix strategy lose a moving
+// target); the chunk is still steered onto every frozen row, and all of them are committed.
 //
 // A robot whose state lags its commands (Config.RobotLag, measured by `flowact calib latency`)
 // shifts this bookkeeping: the state read at tick k reflects the commands of tick k - L

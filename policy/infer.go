@@ -42,7 +42,8 @@ type Request struct {
 	Embedding Embedding // the latest embedding at Tick (Data nil: none)
 	// Prefix holds the committed actions for ticks [Start, Start+len(Prefix)/D), absolute joint
 	// targets (rad): the commands sent for the ticks before Tick, then the plan's; empty unless
-	// the strategy is prefix.
+	// the strategy is prefix, or guided with chunk.Config.GuidedPrefix (then the first rows of
+	// Guide, and the committed rows are Guide's Frozen).
 	Prefix []float64
 	// Guide (guided strategy; empty otherwise) is the previous plan for ticks [Start, Start+H),
 	// H x D absolute targets padded by holding its last action, GuideWeights its per-row soft

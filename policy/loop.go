@@ -925,10 +925,10 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 	// The committed rows are the plan's own actions (the Expert writes them back; this makes
 	// it so for any Inferer): the splicer hands over after them.
 	c.Frozen = 0
-	if n := len(l.req.Prefix); n > 0 {
-		c.Frozen = copy(c.Data, l.req.Prefix) / l.d
-	} else if l.req.Frozen > 0 {
+	if l.req.Frozen > 0 { // guided: the guide's committed rows (its prefix, if any, is a part)
 		c.Frozen = copy(c.Data, l.req.Guide[:l.req.Frozen*l.d]) / l.d
+	} else if n := len(l.req.Prefix); n > 0 {
+		c.Frozen = copy(c.Data, l.req.Prefix) / l.d
 	}
 	l.splicer.Splice(c, k)
 	l.hadPlan = true
@@ -1028,6 +1028,13 @@ func (l *Loop) request(k int64, emb Embedding) {
 		}
 		chunk.GuideWeights(l.guideW, p, left)
 		r.Guide, r.GuideWeights, r.Frozen, r.GuidanceWeight = l.prefix, l.guideW, p, l.cfg.Chunk.GuidanceWeight
+		if l.cfg.Chunk.GuidedPrefix && l.splicer.End() > k {
+			// The committed rows are the prefix too, but for those the previous plan, which ends
+			// at row left, placed in its last PrefixTail rows.
+			if q := min(p, left-l.cfg.Chunk.PrefixTail); q > 0 {
+				r.Prefix = l.prefix[:q*d]
+			}
+		}
 	}
 	l.reqGen = l.gen
 	l.res = chunk.Chunk{H: l.h, D: l.d, Data: l.resBuf} // whatever the last inferer did to it

@@ -37,9 +37,11 @@ func TestSeamsOnTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const line = "    strategy: guided"
-	if strings.Count(string(shipped), line+"\n") != 1 {
-		t.Fatalf("the shipped policy has no line %q to vary", line)
+	const line, prefixLine = "    strategy: guided", "    guided_prefix: true"
+	for _, l := range []string{line, prefixLine} {
+		if strings.Count(string(shipped), l+"\n") != 1 {
+			t.Fatalf("the shipped policy has no line %q to vary", l)
+		}
 	}
 	dir := t.TempDir()
 	strategies := []string{"guided", "prefix", "blend", "replace"}
@@ -47,6 +49,10 @@ func TestSeamsOnTasks(t *testing.T) {
 	for _, s := range strategies {
 		files[s] = filepath.Join(dir, s+".yaml")
 		text := strings.Replace(string(shipped), line+"\n", "    strategy: "+s+"\n", 1)
+		if s != "guided" {
+			// guided_prefix is an option of guided alone.
+			text = strings.Replace(text, prefixLine+"\n", "", 1)
+		}
 		if err := os.WriteFile(files[s], []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}

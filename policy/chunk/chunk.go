@@ -49,7 +49,21 @@ type Config struct {
 	EnsembleChunks int `yaml:"ensemble_chunks"`
 	// GuidanceWeight is guided's largest guidance weight beta; 0 means the RTC paper's 5.
 	GuidanceWeight float64 `yaml:"guidance_weight"`
+	// GuidedPrefix makes guided also give the expert the committed rows as a prefix, as prefix
+	// does (for a checkpoint trained with prefixes), except those its previous plan placed in
+	// its last PrefixTail rows: the rows it planned farthest ahead, least sure of a moving
+	// target, which fed back as the next chunk's prefix at a long delay make each chunk
+	// continue the stale tail of the one before. The chunk is still steered onto all the
+	// committed rows. The prefix carries the plan's direction (the side of an obstacle it has
+	// begun to pass), which the observation alone shows only once the arm is well aside.
+	GuidedPrefix bool `yaml:"guided_prefix"`
+	// PrefixTail is how many rows at the end of a plan guided_prefix leaves out of the prefix;
+	// 0 means 5, -1 none.
+	PrefixTail int `yaml:"prefix_tail"`
 }
+
+// DefaultPrefixTail is Config.PrefixTail's default.
+const DefaultPrefixTail = 5
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("chunk: bad config")
@@ -71,6 +85,12 @@ func (c Config) WithDefaults() Config {
 	if c.GuidanceWeight == 0 {
 		c.GuidanceWeight = 5
 	}
+	switch c.PrefixTail {
+	case 0:
+		c.PrefixTail = DefaultPrefixTail
+	case -1:
+		c.PrefixTail = 0
+	}
 	return c
 }
 
@@ -83,6 +103,12 @@ func (c *Config) Validate() error {
 	}
 	if c.GuidanceWeight < 0 || math.IsNaN(c.GuidanceWeight) || math.IsInf(c.GuidanceWeight, 0) {
 		return fmt.Errorf("chunk: guidance_weight %g must be finite and >= 0: %w", c.GuidanceWeight, ErrConfig)
+	}
+	if c.GuidedPrefix && c.Strategy != Guided {
+		return fmt.Errorf("chunk: guided_prefix is an option of strategy guided, not %q: %w", c.Strategy, ErrConfig)
+	}
+	if c.PrefixTail < -1 {
+		return fmt.Errorf("chunk: prefix_tail %d is below -1: %w", c.PrefixTail, ErrConfig)
 	}
 	if c.BlendTicks < 0 {
 		return fmt.Errorf("chunk: blend_ticks %d is negative: %w", c.BlendTicks, ErrConfig)

@@ -214,14 +214,23 @@ func TestConfig(t *testing.T) {
 		{Config{BlendTicks: -1}, "blend_ticks"},
 		{Config{EnsembleDecay: math.NaN()}, "ensemble_decay"},
 		{Config{EnsembleChunks: 100}, "ensemble_chunks"},
+		{Config{Strategy: Prefix, GuidedPrefix: true}, "guided_prefix"},
+		{Config{GuidedPrefix: true}, "guided_prefix"},
+		{Config{Strategy: Guided, PrefixTail: -2}, "prefix_tail"},
 	} {
 		err := c.cfg.Validate()
 		if !errors.Is(err, ErrConfig) || !contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want an error naming %s", c.cfg, err, c.want)
 		}
 	}
-	if d := (Config{}).WithDefaults(); d.Strategy != Blend || d.BlendTicks != 10 {
+	if d := (Config{}).WithDefaults(); d.Strategy != Blend || d.BlendTicks != 10 || d.PrefixTail != DefaultPrefixTail {
 		t.Errorf("defaults %+v", d)
+	}
+	if d := (Config{PrefixTail: -1}).WithDefaults(); d.PrefixTail != 0 {
+		t.Errorf("prefix_tail -1: %d, want 0 (none)", d.PrefixTail)
+	}
+	if err := (&Config{Strategy: Guided, GuidedPrefix: true, PrefixTail: -1}).Validate(); err != nil {
+		t.Errorf("guided with guided_prefix: %v", err)
 	}
 }
 
