@@ -12,15 +12,17 @@ import (
 )
 
 // TestSeamsOnTasks is the seam comparison of the splicing strategies on the bundled tasks with
-// the shipped checkpoint: the shipped policy with only chunk.strategy changed, at 0, 100 and
+// the shipped checkpoint: the shipped policy with only chunk.strategy changed (and, for the
+// strategies other than guided, its guided_prefix line dropped), at 0, 100 and
 // 300 ms of simulated inference delay, the same episodes for each. Real-time chunking by a
 // prefix must splice with the smallest seams of prefix, blend and replace, in the mean position
 // jump and the mean jerk at a seam (policy/chunk.Seam, the spliced targets before the safety
 // filter), and cross-fading (blend) with less jerk than switching (replace); the shipped
 // guided strategy, real-time chunking at inference, with a smaller mean jump and jerk than
-// replace. Guided's jerk is not below blend's or prefix's (mean jerk 540 against 349 and 311
-// rad/s^3 at 0 ms, 100 episodes per task): its chunks are cold-start samples pulled onto the
-// committed rows, not conditioned on them. Blend's jump is not always below replace's: with the shipped policy's
+// replace. Guided's jerk is not below blend's or prefix's (mean jerk 462 against 349 and 311
+// rad/s^3 at 0 ms, 100 episodes per task; 540 without guided_prefix): its chunks are pulled onto
+// the committed rows while they are denoised, conditioned only on those before the previous
+// plan's last rows. Blend's jump is not always below replace's: with the shipped policy's
 // sample averaging replace's chunks at 300 ms jumped 0.0248 rad on the mean against blend's
 // 0.0260 (4 episodes per task, the checkpoint of f25b087). docs/benchmarks.md's seam table
 // comes from the same runs with more episodes (`flowact eval --policy FILE --latency L
