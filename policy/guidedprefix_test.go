@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -69,16 +68,8 @@ func TestGuidedPrefix(t *testing.T) {
 				start: make([]float64, 3), sent: map[int64][]float64{}}
 			inf := &drifting{rampInferer{h: h, d: 3}}
 			plans := &planLog{d: 3, plans: map[int64][]float64{}}
-			l, err := New(Config{Rate: rate, Threshold: 14, Chunk: chunk.Config{Strategy: chunk.Guided, GuidedPrefix: c.on, PrefixTail: c.tail}},
-				Deps{Driver: drv, Inferer: inf, Clock: clk, Plan: plans})
-			if err != nil {
-				t.Fatal(err)
-			}
-			l.PutEmbedding(goal(clk.end.Add(time.Hour), 0, 0, 0))
-			l.Start()
-			if err := l.Simulate(t.Context(), c.latency); !errors.Is(err, errEnd) {
-				t.Fatalf("Simulate: %v", err)
-			}
+			simulateToGoal(t, Config{Rate: rate, Threshold: 14, Chunk: chunk.Config{Strategy: chunk.Guided, GuidedPrefix: c.on, PrefixTail: c.tail}},
+				Deps{Driver: drv, Inferer: inf, Clock: clk, Plan: plans}, clk, c.latency)
 			if len(inf.reqs) < 10 {
 				t.Fatalf("%d requests in 3 s", len(inf.reqs))
 			}

@@ -87,6 +87,21 @@ func (r *rampInferer) Infer(dst *chunk.Chunk, req *Request) error {
 	return nil
 }
 
+// simulateToGoal runs a loop of cfg and deps, with a goal embedding that stays fresh, on clk
+// until its end, each inference taking latency of simulated time.
+func simulateToGoal(t *testing.T, cfg Config, deps Deps, clk *simClock, latency time.Duration) {
+	t.Helper()
+	l, err := New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.PutEmbedding(goal(clk.end.Add(time.Hour), 0, 0, 0))
+	l.Start()
+	if err := l.Simulate(t.Context(), latency); !errors.Is(err, errEnd) {
+		t.Fatalf("Simulate: %v", err)
+	}
+}
+
 // TestRobotLagBookkeeping: on a robot whose state lags its commands by L ticks, with RobotLag
 // saying so, a chunk asked for at tick k starts at k - L (Request.Start), its first L committed
 // rows (prefix, and the guide of guided) are exactly the commands the robot was sent at ticks
@@ -127,16 +142,8 @@ func TestRobotLagBookkeeping(t *testing.T) {
 			drv := &lagDriver{model: armModel(), clk: clk, t0: clk.now, per: per, lag: c.ticks,
 				start: make([]float64, 3), sent: map[int64][]float64{}}
 			inf := &rampInferer{h: 20, d: 3}
-			l, err := New(Config{Rate: rate, Threshold: 8, RobotLag: c.lag, DelayMargin: c.margin, Chunk: chunk.Config{Strategy: c.strategy}},
-				Deps{Driver: drv, Inferer: inf, Clock: clk})
-			if err != nil {
-				t.Fatal(err)
-			}
-			l.PutEmbedding(goal(clk.end.Add(time.Hour), 0, 0, 0))
-			l.Start()
-			if err := l.Simulate(t.Context(), c.latency); !errors.Is(err, errEnd) {
-				t.Fatalf("Simulate: %v", err)
-			}
+			simulateToGoal(t, Config{Rate: rate, Threshold: 8, RobotLag: c.lag, DelayMargin: c.margin, Chunk: chunk.Config{Strategy: c.strategy}},
+				Deps{Driver: drv, Inferer: inf, Clock: clk}, clk, c.latency)
 			if len(inf.reqs) < 8 {
 				t.Fatalf("%d requests in 3 s", len(inf.reqs))
 			}
