@@ -173,7 +173,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Chunk.Validate(); err != nil {
-		return fmt.Errorf("policy: chunk: %w", err)
+		return fmt.Errorf("policy: %w", err)
 	}
 	if err := c.Watchdog.Validate(); err != nil {
 		return fmt.Errorf("policy: %w", err)

@@ -77,6 +77,7 @@ func TestBadConfigs(t *testing.T) {
 		{"bad-type.yaml", "robot: ur5\nseed: many\n", []string{"bad-type.yaml:2: seed: `many` is a string, want a non-negative integer"}},
 		{"bad-ckpt-ref.yaml", "robot: ur5\ncheckpoint: \"shipped:\"\n", []string{"bad-ckpt-ref.yaml", "checkpoint"}},
 		{"bad-strategy.yaml", "robot: ur5\nloop: {chunk: {strategy: yolo}}\n", []string{"bad-strategy.yaml", "loop", "yolo"}},
+		{"prefix-guided-prefix.yaml", "robot: ur5\nloop: {chunk: {strategy: prefix, guided_prefix: true}}\n", []string{"prefix-guided-prefix.yaml", "loop", "guided_prefix", "\"prefix\""}},
 		{"task-bad-name.yaml", "robot: ur5\ntask: {name: juggle}\n", []string{"task-bad-name.yaml", "task", "juggle"}},
 		{"task-bad-tol.yaml", "robot: ur5\ntask: {name: reach, reach: {tolerance: -1}}\n", []string{"task-bad-tol.yaml", "task", "tolerance"}},
 		{"task-bad-vlm.yaml", "robot: ur5\ntask: {name: reach}\nepisode: {vlm: {tokens: -2}}\n", []string{"task-bad-vlm.yaml", "episode", "vlm", "-2"}},
