@@ -10,10 +10,7 @@ import (
 )
 
 // planLog keeps every plan the loop shows, by tick.
-type planLog struct {
-	d     int
-	plans map[int64][]float64
-}
+type planLog struct{ plans map[int64][]float64 }
 
 func (p *planLog) ObservePlan(k int64, rows []float64) {
 	if len(rows) > 0 {
@@ -29,7 +26,6 @@ func (r *drifting) Infer(dst *chunk.Chunk, req *Request) error {
 	if err := r.rampInferer.Infer(dst, req); err != nil {
 		return err
 	}
-	r.reqs[len(r.reqs)-1].GuideWeights = slices.Clone(req.GuideWeights)
 	for i := range dst.Data {
 		dst.Data[i] += 1e-3 * float64(req.Seq)
 	}
@@ -67,7 +63,7 @@ func TestGuidedPrefix(t *testing.T) {
 			drv := &lagDriver{model: armModel(), clk: clk, t0: clk.now, per: period(rate),
 				start: make([]float64, 3), sent: map[int64][]float64{}}
 			inf := &drifting{rampInferer{h: h, d: 3}}
-			plans := &planLog{d: 3, plans: map[int64][]float64{}}
+			plans := &planLog{plans: map[int64][]float64{}}
 			simulateToGoal(t, Config{Rate: rate, Threshold: 14, Chunk: chunk.Config{Strategy: chunk.Guided, GuidedPrefix: c.on, PrefixTail: c.tail}},
 				Deps{Driver: drv, Inferer: inf, Clock: clk, Plan: plans}, clk, c.latency)
 			if len(inf.reqs) < 10 {

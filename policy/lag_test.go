@@ -70,14 +70,14 @@ func ramp(dst []float64, k int64) {
 // at tick req.Start + i. It records each request.
 type rampInferer struct {
 	h, d int
-	reqs []Request // copies (Prefix and Guide cloned)
+	reqs []Request // copies (Prefix, Guide and GuideWeights cloned)
 }
 
 func (r *rampInferer) Shape() (int, int) { return r.h, r.d }
 
 func (r *rampInferer) Infer(dst *chunk.Chunk, req *Request) error {
 	c := *req
-	c.Prefix, c.Guide = slices.Clone(req.Prefix), slices.Clone(req.Guide)
+	c.Prefix, c.Guide, c.GuideWeights = slices.Clone(req.Prefix), slices.Clone(req.Guide), slices.Clone(req.GuideWeights)
 	r.reqs = append(r.reqs, c)
 	dst.H, dst.D, dst.Start, dst.Data = r.h, r.d, req.Start, dst.Data[:r.h*r.d]
 	for i := range r.h {

@@ -1020,6 +1020,11 @@ func (l *Loop) request(k int64, emb Embedding) {
 			left += lag // the rows the previous plan covers, from Start
 			p = min(p, left)
 			chunk.Committed(fut, l.splicer, k, l.h-lag, d)
+			if q := min(p, left-l.cfg.Chunk.PrefixTail); l.cfg.Chunk.GuidedPrefix && q > 0 {
+				// The committed rows are the prefix too, but for those the previous plan, which
+				// ends at row left, placed in its last PrefixTail rows.
+				r.Prefix = l.prefix[:q*d]
+			}
 		} else {
 			for i := range l.h - lag {
 				l.filter.Last(fut[i*d : (i+1)*d])
@@ -1028,13 +1033,6 @@ func (l *Loop) request(k int64, emb Embedding) {
 		}
 		chunk.GuideWeights(l.guideW, p, left)
 		r.Guide, r.GuideWeights, r.Frozen, r.GuidanceWeight = l.prefix, l.guideW, p, l.cfg.Chunk.GuidanceWeight
-		if l.cfg.Chunk.GuidedPrefix && l.splicer.End() > k {
-			// The committed rows are the prefix too, but for those the previous plan, which ends
-			// at row left, placed in its last PrefixTail rows.
-			if q := min(p, left-l.cfg.Chunk.PrefixTail); q > 0 {
-				r.Prefix = l.prefix[:q*d]
-			}
-		}
 	}
 	l.reqGen = l.gen
 	l.res = chunk.Chunk{H: l.h, D: l.d, Data: l.resBuf} // whatever the last inferer did to it
