@@ -120,7 +120,7 @@ var (
 // simulator through 30 seeded episodes of each bundled task, with no inference delay and with
 // 300 ms, on seeds that neither the training data (1000-5599) nor the README's evaluations
 // (1000000-1000099; from 11000000, 13000000, 15000000, 16000000, 17000000 and 18000000, at
-// most 300 each; 19000000-19000999) use. Each task must succeed at least
+// most 300 each; 19000000-19000999 and 20000000-20000999) use. Each task must succeed at least
 // minSuccesses(30, rate, 1e-3) times: if the checkpoint still has the rate its README states,
 // the test fails by chance with probability below 1e-3 per task; a checkpoint that lost its skill fails it (detour at 0.98 needs 26 of
 // 30: a regression to 0.70 fails 97% of the time; track at 300 ms needs 23 of 30 at 0.94, which
