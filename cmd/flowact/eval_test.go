@@ -107,34 +107,36 @@ func TestEvalBadInput(t *testing.T) {
 	}
 }
 
-// shippedRates are the success rates per task of the shipped checkpoint with the shipped
-// policy, as its README states them (flowact eval --episodes 300 --seed 18000000): 300, 296 and
-// 297 of 300, taken as 0.99, 0.98 and 0.99. shippedRates300 are the same at 300 ms of inference
-// delay (--latency 300ms): 300, 283 and 283 of 300, taken as 0.99, 0.94 and 0.94.
+// shippedRates, shippedRates200 and shippedRates300 are the success rates per task of the
+// shipped checkpoint with the shipped policy at 0, 200 and 300 ms of inference delay, as
+// docs/delay-check.md measured them on 1000 episodes per task (flowact eval --episodes 1000
+// --seed 20000000 --latency L), rounded down to the hundredth: 997, 977 and 998 of 1000 at 0 ms;
+// 999, 972 and 979 at 200 ms; 999, 943 and 942 at 300 ms.
 var (
-	shippedRates    = map[string]float64{"reach": 0.99, "detour": 0.98, "track": 0.99}
+	shippedRates    = map[string]float64{"reach": 0.99, "detour": 0.97, "track": 0.99}
+	shippedRates200 = map[string]float64{"reach": 0.99, "detour": 0.97, "track": 0.97}
 	shippedRates300 = map[string]float64{"reach": 0.99, "detour": 0.94, "track": 0.94}
 )
 
 // TestShippedCheckpoint loads the shipped policy and checkpoint from the binary and drives the
-// simulator through 30 seeded episodes of each bundled task, with no inference delay and with
-// 300 ms, on seeds that neither the training data (1000-5599) nor the README's evaluations
+// simulator through 30 seeded episodes of each bundled task, with no inference delay, 200 ms
+// and 300 ms, on seeds that neither the training data (1000-5599) nor the README's evaluations
 // (1000000-1000099; from 11000000, 13000000, 15000000, 16000000, 17000000 and 18000000, at
 // most 300 each; 19000000-19000999 and 20000000-20000999) use. Each task must succeed at least
-// minSuccesses(30, rate, 1e-3) times: if the checkpoint still has the rate its README states,
-// the test fails by chance with probability below 1e-3 per task; a checkpoint that lost its skill fails it (detour at 0.98 needs 26 of
-// 30: a regression to 0.70 fails 97% of the time; track at 300 ms needs 23 of 30 at 0.94, which
-// a policy tracking at 0.55, the checkpoint of 5a530c1 with one sample, would reach with
-// probability 0.01). The episodes run in a binary built without the race
-// detector (some 30x faster for the network; the evaluation steps in simulated time, so its
-// result does not depend on the build or the machine's load).
+// minSuccesses(30, rate, 1e-3) times: if the checkpoint still has the rate docs/delay-check.md
+// measured, the test fails by chance with probability below 1e-3 per task; a checkpoint that
+// lost its skill fails it (detour at 0.97 needs 25 of 30: a regression to 0.70 fails 92% of the
+// time; track at 300 ms needs 23 of 30 at 0.94, which a policy tracking at 0.55, the checkpoint
+// of 5a530c1 with one sample, would reach with probability 0.01). The episodes run in a binary
+// built without the race detector (some 30x faster for the network; the evaluation steps in
+// simulated time, so its result does not depend on the build or the machine's load).
 func TestShippedCheckpoint(t *testing.T) {
 	const n = 30
 	bin := buildFlowactRace(t, false)
 	for _, c := range []struct {
 		latency string
 		rates   map[string]float64
-	}{{"0s", shippedRates}, {"300ms", shippedRates300}} {
+	}{{"0s", shippedRates}, {"200ms", shippedRates200}, {"300ms", shippedRates300}} {
 		t.Run(c.latency, func(t *testing.T) {
 			out, err := exec.Command(bin, "eval", "--episodes", itoa(n), "--seed", "7000000", "--latency", c.latency, "--json").Output()
 			if err != nil {
