@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -132,12 +130,8 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 			if o.episodes <= 0 {
 				return usagef("demo: --episodes %d: want at least 1", o.episodes)
 			}
-			if o.out != "" {
-				if err := report.Prepare(o.out, o.overwrite); err != nil {
-					return usagef("demo: --out %v", err)
-				}
-			} else if o.overwrite {
-				return usagef("demo: --overwrite without --out")
+			if err := prepareOut("demo", o.out, o.overwrite); err != nil {
+				return err
 			}
 			// The log and, with --json, the status lines share stderr: one lock for both.
 			stderr := &lockedWriter{w: cmd.ErrOrStderr()}
@@ -157,23 +151,16 @@ p50/p99, and the seam jerk (--json: as JSON on stdout).`,
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			var text strings.Builder
-			printDemo(&text, rep)
-			if o.asJSON {
-				if err := json.NewEncoder(w).Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				io.WriteString(w, text.String())
+			text, err := writeSummary(cmd.OutOrStdout(), o.asJSON, rep, func(w io.Writer) { printDemo(w, rep) })
+			if err != nil {
+				return err
 			}
 			if rec != nil {
 				run := &report.Run{Title: "flowact demo", Command: commandLine(cmd), Robot: rec.robot,
-					Episodes: rec.rows(), Traces: rec.traces, Summary: rep, SummaryText: text.String()}
-				if err := report.Write(o.out, run); err != nil {
-					return fmt.Errorf("demo: --out: %w", err)
+					Episodes: rec.rows(), Traces: rec.traces, Summary: rep, SummaryText: text}
+				if err := writeRun("demo", o.out, run, stderr); err != nil {
+					return err
 				}
-				fmt.Fprintf(stderr, "demo: report in %s\n", filepath.Join(o.out, report.IndexFile))
 			}
 			return nil
 		},

@@ -114,6 +114,7 @@ func TestDemoBadInput(t *testing.T) {
 		{[]string{"demo", "--robot", "r2d2"}, "r2d2"},
 		{[]string{"demo", "--checkpoint", filepath.Join(t.TempDir(), "missing")}, "missing"},
 		{[]string{"demo", "--log-level", "loud"}, "loud"},
+		{[]string{"demo", "--overwrite"}, "demo: --overwrite without --out"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), c.args...)
 		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") || !strings.Contains(stderr, c.want) {

@@ -140,35 +140,24 @@ exit status is 130.
 			if o.latency < 0 {
 				return usagef("eval: --latency %v is negative", o.latency)
 			}
-			if o.out != "" {
-				if err := report.Prepare(o.out, o.overwrite); err != nil {
-					return usagef("eval: --out %v", err)
-				}
-			} else if o.overwrite {
-				return usagef("eval: --overwrite without --out")
+			if err := prepareOut("eval", o.out, o.overwrite); err != nil {
+				return err
 			}
 			rec := newEvalRecord(o.out != "")
 			rep, err := evaluate(cmd.Context(), o, cmd.ErrOrStderr(), rec)
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			var text strings.Builder
-			printReport(&text, rep)
-			if o.asJSON {
-				if err := json.NewEncoder(w).Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				io.WriteString(w, text.String())
+			text, err := writeSummary(cmd.OutOrStdout(), o.asJSON, rep, func(w io.Writer) { printReport(w, rep) })
+			if err != nil {
+				return err
 			}
 			if o.out != "" {
 				run := &report.Run{Title: "flowact eval", Command: commandLine(cmd),
-					Robot: rec.robot, Episodes: rec.episodes, Traces: rec.traces, Summary: rep, SummaryText: text.String()}
-				if err := report.Write(o.out, run); err != nil {
-					return fmt.Errorf("eval: --out: %w", err)
+					Robot: rec.robot, Episodes: rec.episodes, Traces: rec.traces, Summary: rep, SummaryText: text}
+				if err := writeRun("eval", o.out, run, cmd.ErrOrStderr()); err != nil {
+					return err
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "eval: report in %s\n", filepath.Join(o.out, report.IndexFile))
 			}
 			if rep.Interrupted {
 				return fmt.Errorf("eval: %w after %d of %d episodes", errInterrupted, rep.Episodes, o.episodes*len(o.tasks))
@@ -487,6 +476,44 @@ func commandLine(cmd *cobra.Command) string {
 		parts = append(parts, "--"+f.Name+"="+v)
 	})
 	return strings.Join(parts, " ")
+}
+
+// prepareOut checks a command's --out and --overwrite flags and prepares the report directory
+// (report.Prepare); --overwrite without --out is a usage error.
+func prepareOut(name, out string, overwrite bool) error {
+	if out == "" {
+		if overwrite {
+			return usagef("%s: --overwrite without --out", name)
+		}
+		return nil
+	}
+	if err := report.Prepare(out, overwrite); err != nil {
+		return usagef("%s: --out %v", name, err)
+	}
+	return nil
+}
+
+// writeSummary writes a command's summary to w, as JSON with asJSON and otherwise as the text
+// print renders, and returns that text, which the --out report keeps either way.
+func writeSummary(w io.Writer, asJSON bool, summary any, print func(io.Writer)) (string, error) {
+	var text strings.Builder
+	print(&text)
+	var err error
+	if asJSON {
+		err = json.NewEncoder(w).Encode(summary)
+	} else {
+		_, err = io.WriteString(w, text.String())
+	}
+	return text.String(), err
+}
+
+// writeRun writes the --out report and names its index on log.
+func writeRun(name, out string, run *report.Run, log io.Writer) error {
+	if err := report.Write(out, run); err != nil {
+		return fmt.Errorf("%s: --out: %w", name, err)
+	}
+	fmt.Fprintf(log, "%s: report in %s\n", name, filepath.Join(out, report.IndexFile))
+	return nil
 }
 
 // evalRecord keeps what --out writes: a row and a trace per episode.

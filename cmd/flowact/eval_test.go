@@ -93,6 +93,7 @@ func TestEvalBadInput(t *testing.T) {
 		{[]string{"eval", "--episodes", "0"}, "episodes"},
 		{[]string{"eval", "--latency", "-1s"}, "latency"},
 		{[]string{"eval", "--episodes", "many"}, "many"},
+		{[]string{"eval", "--episodes", "1", "--overwrite"}, "eval: --overwrite without --out"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), c.args...)
 		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flowact: ") || !strings.Contains(stderr, c.want) {
