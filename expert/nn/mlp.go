@@ -72,11 +72,8 @@ func (c MLPConfig) Validate() error {
 
 // MLP is the MLP expert (see the package documentation).
 type MLP struct {
-	cfg  MLPConfig
-	ps   params
-	pool *kern.Pool
-	arch *kern.Arch
-	prec Precision // of the packed weight matrices
+	core
+	cfg MLPConfig
 
 	// weights, aliasing ps
 	tfc1, tfc2, cond, in dense
@@ -174,9 +171,6 @@ func (m *MLP) SetPrecision(p Precision) {
 	m.Repack()
 }
 
-// Precision returns the weight matrices' precision (see Net).
-func (m *MLP) Precision() Precision { return m.prec }
-
 // Config returns the network's config with defaults applied.
 func (m *MLP) Config() MLPConfig { return m.cfg }
 
@@ -189,26 +183,11 @@ const (
 	ArchTransformer = "transformer"
 )
 
-// Params lists the weights (see Net).
-func (m *MLP) Params() []Param { return m.ps.list }
-
 // Shape returns the chunk shape H x D.
 func (m *MLP) Shape() (h, d int) { return m.cfg.H, m.cfg.D }
 
 // CondShape returns the embedding width and the state length.
 func (m *MLP) CondShape() (width, state int) { return m.cfg.Embed, m.cfg.State }
-
-// Close stops the worker goroutine (Threads = 2).
-func (m *MLP) Close() { m.pool.Close() }
-
-// WorkerThreads returns the OS thread ids of the threads the network computes on besides the
-// caller's (its matrix-product worker, with 2 threads; Linux only), for binding them to CPUs.
-func (m *MLP) WorkerThreads() []int {
-	if tid := m.pool.WorkerThread(); tid != 0 {
-		return []int{tid}
-	}
-	return nil
-}
 
 // Bind binds one condition; see BindBatch.
 func (m *MLP) Bind(c *expert.Condition) (expert.Field, error) {

@@ -72,6 +72,34 @@ var (
 	ErrNotFinite = errors.New("nn: weight not finite")
 )
 
+// core is what every network of this package holds besides its layers: the weights, the
+// matrix-product pool, the kernels and the weights' precision, with the Net methods that need
+// nothing else.
+type core struct {
+	ps   params
+	pool *kern.Pool
+	arch *kern.Arch // nil in a layout-only network
+	prec Precision  // of the packed weight matrices
+}
+
+// Params lists the weights (see Net).
+func (m *core) Params() []Param { return m.ps.list }
+
+// Precision returns the weight matrices' precision (see Net).
+func (m *core) Precision() Precision { return m.prec }
+
+// Close stops the worker goroutine (Threads = 2).
+func (m *core) Close() { m.pool.Close() }
+
+// WorkerThreads returns the OS thread ids of the threads the network computes on besides the
+// caller's (its matrix-product worker, with 2 threads; Linux only), for binding them to CPUs.
+func (m *core) WorkerThreads() []int {
+	if tid := m.pool.WorkerThread(); tid != 0 {
+		return []int{tid}
+	}
+	return nil
+}
+
 // params builds a network's parameter list in one backing array.
 // In a dry run (layout only) it records names and shapes and allocates nothing.
 type params struct {

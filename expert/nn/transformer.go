@@ -102,11 +102,8 @@ type tBlock struct {
 
 // Transformer is the DiT-style transformer expert (see the package documentation).
 type Transformer struct {
-	cfg  TransformerConfig
-	ps   params
-	pool *kern.Pool
-	arch *kern.Arch
-	prec Precision // of the packed weight matrices
+	core
+	cfg TransformerConfig
 
 	tfc1, tfc2          dense
 	act, state          dense
@@ -228,9 +225,6 @@ func (m *Transformer) SetPrecision(p Precision) {
 	m.Repack()
 }
 
-// Precision returns the weight matrices' precision (see Net).
-func (m *Transformer) Precision() Precision { return m.prec }
-
 // catTo packs the weights of the layers ds (same input width) side by side into p; scratch
 // holds the row-major concatenation on the way.
 func catTo(p *kern.Matrix, scratch []float32, ds []*dense) {
@@ -268,26 +262,11 @@ func (m *Transformer) Config() TransformerConfig { return m.cfg }
 // Arch returns "transformer".
 func (m *Transformer) Arch() string { return ArchTransformer }
 
-// Params lists the weights (see Net).
-func (m *Transformer) Params() []Param { return m.ps.list }
-
 // Shape returns the chunk shape H x D.
 func (m *Transformer) Shape() (h, d int) { return m.cfg.H, m.cfg.D }
 
 // CondShape returns the embedding width and the state length.
 func (m *Transformer) CondShape() (width, state int) { return m.cfg.Embed, m.cfg.State }
-
-// Close stops the worker goroutine (Threads = 2).
-func (m *Transformer) Close() { m.pool.Close() }
-
-// WorkerThreads returns the OS thread ids of the threads the network computes on besides the
-// caller's (its matrix-product worker, with 2 threads; Linux only), for binding them to CPUs.
-func (m *Transformer) WorkerThreads() []int {
-	if tid := m.pool.WorkerThread(); tid != 0 {
-		return []int{tid}
-	}
-	return nil
-}
 
 // Bind binds one condition; see BindBatch.
 func (m *Transformer) Bind(c *expert.Condition) (expert.Field, error) {
