@@ -250,6 +250,17 @@ func (r *faultRig) waitLog(t *testing.T, from int, subs ...string) string {
 	}
 }
 
+// logTime reads the time= field that begins a line of flowact's log.
+func logTime(line string) (time.Time, bool) {
+	v, ok := strings.CutPrefix(line, "time=")
+	if !ok {
+		return time.Time{}, false
+	}
+	v, _, _ = strings.Cut(v, " ")
+	at, err := time.Parse(time.RFC3339Nano, v)
+	return at, err == nil
+}
+
 // nullSink takes nothing: the embedding peer subscribes to no command topic of the robot's.
 type nullSink struct{}
 
@@ -528,12 +539,30 @@ func TestFaultsOverROS(t *testing.T) {
 		// before the new instance's subscriber has connected to it (a CI run beside two
 		// trainings: gone 95 ms after the new instance registered), and the new instance then
 		// starts from the measured motion, which the monitor below checks as strictly.
+		// Or the old connection is gone before the new instance first looks for other
+		// publishers (a run beside two busy loops: the new instance's command connection
+		// registered 0.3 s after the old one was told to shut down, and had waited for
+		// nothing): it hears nothing. Then the old connection must have unregistered before the
+		// new one registered its own, or the two command streams overlapped. The two log lines
+		// are written after the master's replies, so the old one's may trail the master by a
+		// little: 100 ms of slack, where an instance that did not wait for a braking one would
+		// register hundreds of milliseconds before it is gone.
+		const cc = `connection=/flowact_command as="command connection"`
+		gone, okGone := logTime(logLine(old.Output(), `msg="ros: unregistered"`, cc))
+		ours, okOurs := logTime(logLine(r.run.Output(), `msg="ros: registered"`, cc))
 		alone := logLine(r.run.Output(), "the command topic is ours alone now")
+		waited := logLine(r.run.Output(), "waiting for other nodes")
 		switch line := logLine(r.run.Output(), "policy: starting from the position the robot holds"); {
 		case line != "":
 			t.Logf("the new instance: %s", line)
 		case strings.Contains(alone, "reference=false"):
 			t.Logf("the new instance heard no command before the old connection went (%s): it started from the measured motion", alone)
+		case waited == "":
+			if !okGone || !okOurs || ours.Before(gone.Add(-100*time.Millisecond)) {
+				t.Errorf("the new instance did not wait, yet the old command connection was not gone before the new one registered (gone %v, registered %v); old output:\n%s\nnew output:\n%s", gone, ours, old.Output(), r.run.Output())
+			} else {
+				t.Logf("the old command connection was gone before the new instance looked (%v before it registered its own): it started from the measured motion", ours.Sub(gone))
+			}
 		default:
 			t.Errorf("the new instance heard the robot's reference but did not start from it; its output:\n%s", r.run.Output())
 		}
