@@ -83,6 +83,14 @@ type GateConfig struct {
 	// when no chunk comes, and keeps asking; a chunk within it starts the robot again. 0 means
 	// off (the spread is still reported when Samples is set); a positive value needs Samples.
 	MaxSpread float64 `yaml:"max_spread"`
+	// MaxStateOut is how far, in standard deviations of the training data, a feature of the
+	// observed state (a joint position, or the end effector's position) may lie beyond the
+	// range the expert's training data spanned (chunk.Chunk.StateOut; the checkpoint's
+	// normalization statistics' min and max): a chunk sampled from a state farther out is not
+	// executed, as with MaxSpread. It catches what the spread cannot, a pose the expert never
+	// saw, about which its samples agree while they are wrong. 0 means off; it needs an Inferer
+	// that measures it (Expert with normalization statistics), and no Samples.
+	MaxStateOut float64 `yaml:"max_state_out"`
 }
 
 // AverageConfig configures sample averaging (Expert.SetAverage). The zero value is off.
@@ -128,6 +136,8 @@ func (g GateConfig) Validate() error {
 		return fmt.Errorf("policy: gate.max_spread %g: want 0 (off) or a positive spread: %w", g.MaxSpread, ErrConfig)
 	case g.MaxSpread > 0 && g.Samples == 0:
 		return fmt.Errorf("policy: gate.max_spread %g needs gate.samples (2 or more chunks per observation to measure a spread): %w", g.MaxSpread, ErrConfig)
+	case !(g.MaxStateOut >= 0) || math.IsInf(g.MaxStateOut, 0):
+		return fmt.Errorf("policy: gate.max_state_out %g: want 0 (off) or a positive number of standard deviations: %w", g.MaxStateOut, ErrConfig)
 	}
 	return nil
 }

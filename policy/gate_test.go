@@ -33,6 +33,11 @@ func TestGateConfig(t *testing.T) {
 		{GateConfig{Rows: 8}, "needs gate.samples"},
 		{GateConfig{Samples: 4, MaxSpread: math.NaN()}, "gate.max_spread"},
 		{GateConfig{Samples: 4, MaxSpread: math.Inf(1)}, "gate.max_spread"},
+		{GateConfig{MaxStateOut: 0.5}, ""},
+		{GateConfig{Samples: 4, MaxSpread: 0.5, MaxStateOut: 1}, ""},
+		{GateConfig{MaxStateOut: -1}, "gate.max_state_out"},
+		{GateConfig{MaxStateOut: math.NaN()}, "gate.max_state_out"},
+		{GateConfig{MaxStateOut: math.Inf(1)}, "gate.max_state_out"},
 	} {
 		cfg := Config{Gate: c.g}
 		err := cfg.Validate()
@@ -49,8 +54,41 @@ func TestGateConfig(t *testing.T) {
 	if _, err := New(Config{Gate: GateConfig{Samples: 4}}, Deps{Driver: drv, Inferer: plain}); !errors.Is(err, ErrConfig) {
 		t.Errorf("gate.samples with an inferer without spread: %v", err)
 	}
+	// Nor can one that does not know its training data's states serve gate.max_state_out: an
+	// expert without normalization statistics.
+	if _, err := New(Config{Gate: GateConfig{MaxStateOut: 0.5}}, Deps{Driver: drv, Inferer: plain}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "gate.max_state_out") {
+		t.Errorf("gate.max_state_out with an inferer that does not measure it: %v", err)
+	}
+	if _, err := New(Config{Gate: GateConfig{MaxStateOut: 0.5}}, Deps{Driver: drv, Inferer: NewExpert(newPlanModel(10, 3), nil, nil, 1)}); !errors.Is(err, ErrConfig) {
+		t.Errorf("gate.max_state_out with an expert without statistics: %v", err)
+	}
 	if err := NewExpert(newPlanModel(10, 3), nil, nil, 1).SetSpreadSamples(4, 0); !errors.Is(err, ErrNoBatch) {
 		t.Errorf("spread samples on a model without batched binding: %v", err)
+	}
+}
+
+// TestExpertStateOut: an expert with normalization statistics reports how far the observed
+// state lay beyond the statistics' range (testSet: joint j spans mean ± 3 sd, joint 2 is 0.2 ±
+// 3), naming the joint; within it, 0; one without statistics measures nothing.
+func TestExpertStateOut(t *testing.T) {
+	const h, d, width = 8, 3, 16
+	net := newMLP(t, h, d, width, 32)
+	n, _ := NewNorm(testSet(d), 0, h, d)
+	e := NewExpert(net, &ode.Fixed{Method: ode.Euler, Steps: 2}, n, 5)
+	if !e.MeasuresStateOut() || NewExpert(net, &ode.Fixed{Method: ode.Euler, Steps: 2}, nil, 5).MeasuresStateOut() {
+		t.Fatal("MeasuresStateOut: want true with statistics, false without")
+	}
+	emb := rampEmbedding(width)
+	for _, c := range []struct {
+		pos []float64
+		out float64
+		at  int
+	}{{[]float64{0.1, 0.2, 0.3}, 0, -1}, {[]float64{0.1, 0.2, 4.2}, 1, 2}, {[]float64{-3, 0.2, 0.3}, 3, 0}} {
+		req := &Request{Seq: 1, Position: c.pos, Embedding: Embedding{Tokens: 1, Width: width, Data: emb}}
+		got := inferEach(t, req, h*d, e)[0]
+		if math.Abs(got.StateOut-c.out) > 1e-5 || got.StateOut > 0 && got.StateOutAt != c.at {
+			t.Errorf("state %v: outside by %g sd at feature %d, want %g at %d", c.pos, got.StateOut, got.StateOutAt, c.out, c.at)
+		}
 	}
 }
 
@@ -164,14 +202,18 @@ func TestExpertSpread(t *testing.T) {
 }
 
 // spreadInferer plans a straight move toward a goal and reports the spread spread(seq).
+// spreadInferer ramps toward goal and reports the spread spread(seq) or, with stateOut set, the
+// state outside the training data stateOut(seq) (of joint 1).
 type spreadInferer struct {
-	h, d   int
-	goal   []float64
-	spread func(seq uint64) float64
+	h, d     int
+	goal     []float64
+	spread   func(seq uint64) float64
+	stateOut func(seq uint64) float64
 }
 
 func (s *spreadInferer) Shape() (int, int)                  { return s.h, s.d }
 func (s *spreadInferer) SetSpreadSamples(k, rows int) error { return nil }
+func (s *spreadInferer) MeasuresStateOut() bool             { return s.stateOut != nil }
 func (s *spreadInferer) Infer(dst *chunk.Chunk, req *Request) error {
 	dst.H, dst.D, dst.Start = s.h, s.d, req.Tick
 	dst.Data = dst.Data[:s.h*s.d]
@@ -181,16 +223,29 @@ func (s *spreadInferer) Infer(dst *chunk.Chunk, req *Request) error {
 			dst.Data[r*s.d+j] = req.Position[j] + a*(s.goal[j]-req.Position[j])
 		}
 	}
-	dst.Spread = s.spread(req.Seq)
+	dst.Spread, dst.StateOut = 0, 0
+	if s.spread != nil {
+		dst.Spread = s.spread(req.Seq)
+	}
+	if s.stateOut != nil {
+		dst.StateOut, dst.StateOutAt = s.stateOut(req.Seq), 1
+	}
 	return nil
 }
 
-// TestGateHolds: chunks whose spread exceeds gate.max_spread are not executed: the robot,
-// moving, decelerates to a stop within its limits (every command is checked by the fake
-// driver) and stays there while the expert is unsure; the snapshot says why; when the spread
-// falls back the robot moves again. Without a threshold the same spreads are only reported.
+// TestGateHolds: chunks whose spread exceeds gate.max_spread, or whose state lay farther
+// outside the training data than gate.max_state_out, are not executed: the robot, moving,
+// decelerates to a stop within its limits (every command is checked by the fake driver) and
+// stays there while the expert is unsure; the snapshot says why (naming the joint farthest
+// out); when the signal falls back the robot moves again. Without a threshold the same spreads
+// are only reported.
 func TestGateHolds(t *testing.T) {
-	for _, gate := range []float64{0, 0.5} {
+	for _, c := range []struct {
+		gate  float64
+		state bool // the state gate, else the spread's
+		msg   string
+	}{{0, false, ""}, {0.5, false, "expert unsure (spread 2 > gate.max_spread 0.5)"}, {0.5, true, "state outside the expert's training data (j1 2 sd beyond its range > gate.max_state_out 0.5)"}} {
+		gate := c.gate
 		per := 10 * time.Millisecond
 		clk := &simClock{now: time.Unix(9000, 0)}
 		clk.end = clk.now.Add(4 * time.Second)
@@ -198,13 +253,19 @@ func TestGateHolds(t *testing.T) {
 		drv.stampFn = func(time.Time) time.Time { return clk.Now() }
 		drv.record = true
 		unsure := func(seq uint64) bool { return seq >= 6 && seq < 100 }
-		inf := &spreadInferer{h: 20, d: 3, goal: []float64{1.5, -1.2, 1}, spread: func(seq uint64) float64 {
+		signal := func(seq uint64) float64 {
 			if unsure(seq) {
 				return 2
 			}
 			return 0.1
-		}}
-		l, err := New(Config{Rate: 100, Threshold: 10, Gate: GateConfig{Samples: 4, MaxSpread: gate}}, Deps{Driver: drv, Clock: clk, Inferer: inf})
+		}
+		inf := &spreadInferer{h: 20, d: 3, goal: []float64{1.5, -1.2, 1}, spread: signal}
+		cfg := Config{Rate: 100, Threshold: 10, Gate: GateConfig{Samples: 4, MaxSpread: gate}}
+		if c.state {
+			inf.spread, inf.stateOut = nil, signal
+			cfg.Gate = GateConfig{MaxStateOut: gate}
+		}
+		l, err := New(cfg, Deps{Driver: drv, Clock: clk, Inferer: inf})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,8 +300,12 @@ func TestGateHolds(t *testing.T) {
 			}
 		}
 		s := l.Snapshot()
-		if s.Hist.Spread.N == 0 || s.Hist.Spread.Max != 2 {
-			t.Errorf("gate %g: spread histogram %d values, max %g; want the reported spreads", gate, s.Hist.Spread.N, s.Hist.Spread.Max)
+		hist := s.Hist.Spread
+		if c.state {
+			hist = s.Hist.StateOut
+		}
+		if hist.N == 0 || hist.Max != 2 {
+			t.Errorf("gate %g: histogram %d values, max %g; want the reported signal", gate, hist.N, hist.Max)
 		}
 		if gate == 0 {
 			if s.Counters.Gated != 0 {
@@ -254,7 +319,7 @@ func TestGateHolds(t *testing.T) {
 		if stillTicks < 40 {
 			t.Errorf("gate %g: the robot was at rest for %d ticks while the expert was unsure", gate, stillTicks)
 		}
-		if !strings.Contains(msg, "expert unsure") {
+		if !strings.Contains(msg, c.msg) {
 			t.Errorf("gate %g: snapshot while holding says %q", gate, msg)
 		}
 		// Confident again, it moved on toward the goal.

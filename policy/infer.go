@@ -71,6 +71,11 @@ type Normalizer interface {
 	UnnormalizeActions(dst []float64, src []float32)
 }
 
+// stateOutsider is a Normalizer that knows the range of the training data's states (Norm).
+type stateOutsider interface {
+	StateOutside(src []float64) (sd float64, feature int)
+}
+
 // Identity is the Normalizer that only converts precision.
 type Identity struct{}
 
@@ -122,6 +127,13 @@ func (n *Norm) NormalizeState(dst []float32, src []float64) {
 	for i, v := range s {
 		dst[i] = float32(v)
 	}
+}
+
+// StateOutside is norm.Stats.Outside of the state statistics: how far the state src (joint
+// positions, and the end effector's position when the statistics have it) lies beyond the
+// training data's range, in standard deviations, and the farthest feature.
+func (n *Norm) StateOutside(src []float64) (sd float64, feature int) {
+	return n.set.State.Outside(src)
 }
 
 func (n *Norm) NormalizeActions(dst []float32, src []float64) {
@@ -422,6 +434,13 @@ func (e *Expert) EmbeddingWidth() int {
 	return 0
 }
 
+// MeasuresStateOut implements StateOutMeter: the expert reports chunk.Chunk.StateOut when its
+// normalizer has the training data's state statistics (Norm).
+func (e *Expert) MeasuresStateOut() bool {
+	_, ok := e.norm.(stateOutsider)
+	return ok
+}
+
 // Infer implements Inferer.
 func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 	if len(req.Position) != e.d {
@@ -436,6 +455,10 @@ func (e *Expert) Infer(dst *chunk.Chunk, req *Request) error {
 		copy(e.q[e.d:], p[:])
 	}
 	e.norm.NormalizeState(e.state, e.q)
+	dst.StateOut, dst.StateOutAt = 0, -1
+	if o, ok := e.norm.(stateOutsider); ok {
+		dst.StateOut, dst.StateOutAt = o.StateOutside(e.q[:len(e.state)])
+	}
 	e.cond.State = e.state
 	e.cond.Tokens, e.cond.Width, e.cond.Embedding = 0, 0, nil
 	if emb := &req.Embedding; emb.Data != nil {

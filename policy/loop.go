@@ -76,6 +76,8 @@ type Loop struct {
 	lastAccept, lastReject atomic.Int64
 	lastGated              atomic.Int64  // the tick of the last chunk the gate held (-1: none)
 	gatedSpread            atomic.Uint64 // its spread (float64 bits)
+	gatedState             atomic.Uint64 // how far its state lay outside (float64 bits; 0: held for its spread alone)
+	gatedFeature           atomic.Int64  // the state feature farthest out
 	rejectCause            atomic.Pointer[error]
 	embCause               atomic.Pointer[error] // the last invalid embedding's
 	tickNow                atomic.Int64          // the current tick, for snapshots
@@ -211,6 +213,11 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 	l.lastAccept.Store(-1)
 	l.lastReject.Store(-1)
 	l.lastGated.Store(-1)
+	if cfg.Gate.MaxStateOut > 0 {
+		if so, ok := deps.Inferer.(StateOutMeter); !ok || !so.MeasuresStateOut() {
+			return nil, fmt.Errorf("policy: gate.max_state_out %g, but the inferer %T does not know its training data's range of states (an expert with normalization statistics does): %w", cfg.Gate.MaxStateOut, deps.Inferer, ErrConfig)
+		}
+	}
 	if k := max(cfg.Gate.Samples, cfg.Average.Samples); k > 0 {
 		what := "gate.samples"
 		if cfg.Average.Samples > 0 {
@@ -255,6 +262,12 @@ func New(cfg Config, deps Deps) (*Loop, error) {
 		l.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return l, nil
+}
+
+// StateOutMeter is an Inferer that may report in chunk.Chunk.StateOut how far the observed state
+// lay beyond its training data's range (Expert is one); MeasuresStateOut says whether it does.
+type StateOutMeter interface {
+	MeasuresStateOut() bool
 }
 
 // SpreadSampler is an Inferer that can draw several chunks per request and report their spread
@@ -853,6 +866,19 @@ func (l *Loop) checkEmbedding(e *Embedding) error {
 // ErrEmbedding is wrapped by the cause of an EmbeddingInvalid trip.
 var ErrEmbedding = errors.New("policy: bad embedding")
 
+// stateFeature names feature i of the expert's state: a joint of the robot model, or a
+// coordinate of the end effector's position after them.
+func (l *Loop) stateFeature(i int) string {
+	joints := l.drv.Model().Joints
+	switch {
+	case i >= 0 && i < len(joints):
+		return joints[i].Name
+	case i >= len(joints) && i < len(joints)+EEStateDim:
+		return "end effector " + string("xyz"[i-len(joints)])
+	}
+	return fmt.Sprintf("state feature %d", i)
+}
+
 // arrive handles the worker's result at tick k.
 func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 	t := l.tel
@@ -891,13 +917,24 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 	if c.Spread > 0 {
 		t.Spread.Record(c.Spread)
 	}
-	if g := l.cfg.Gate.MaxSpread; g > 0 && !(c.Spread <= g) {
-		// The expert is unsure of this chunk: not executed. The plan is dropped too (it was made
-		// from older observations of the situation the expert is now unsure of): the tick
-		// decelerates to a stop, and asks again.
+	if c.StateOut > 0 {
+		t.StateOut.Record(c.StateOut)
+	}
+	unsure := l.cfg.Gate.MaxSpread > 0 && !(c.Spread <= l.cfg.Gate.MaxSpread)
+	outside := l.cfg.Gate.MaxStateOut > 0 && !(c.StateOut <= l.cfg.Gate.MaxStateOut)
+	if unsure || outside {
+		// The expert is unsure of this chunk, or was asked from a state outside everything it
+		// was trained on: not executed. The plan is dropped too (it was made from older
+		// observations of the situation the expert is now unsure of): the tick decelerates to
+		// a stop, and asks again.
 		t.Gated.Add(1)
 		l.lastGated.Store(k)
 		l.gatedSpread.Store(math.Float64bits(c.Spread))
+		l.gatedState.Store(0)
+		if outside {
+			l.gatedState.Store(math.Float64bits(c.StateOut))
+			l.gatedFeature.Store(int64(c.StateOutAt))
+		}
 		l.splicer.Reset()
 		l.hadPlan = false
 		return
@@ -1109,7 +1146,7 @@ func (l *Loop) Snapshot() *Snapshot {
 			QueueDepth: t.QueueDepth.Snapshot(),
 			SeamJump:   t.SeamJump.Snapshot(), SeamVel: t.SeamVel.Snapshot(),
 			SeamAcc: t.SeamAcc.Snapshot(), SeamJerk: t.SeamJerk.Snapshot(),
-			Spread: t.Spread.Snapshot(),
+			Spread: t.Spread.Snapshot(), StateOut: t.StateOut.Snapshot(),
 		},
 	}
 	for k := range safety.NumKinds {
@@ -1140,6 +1177,9 @@ func (l *Loop) Snapshot() *Snapshot {
 		s.Level, s.Message = Error, s.State.String()+": every chunk of the last second rejected: "+cause
 	case rejecting:
 		s.Level, s.Message = Warn, s.State.String()+": chunks rejected in the last second: "+cause
+	case s.State == safety.Running && gating && l.gatedState.Load() != 0:
+		s.Level, s.Message = Warn, fmt.Sprintf("running: state outside the expert's training data (%s %.3g sd beyond its range > gate.max_state_out %.3g), holding",
+			l.stateFeature(int(l.gatedFeature.Load())), math.Float64frombits(l.gatedState.Load()), l.cfg.Gate.MaxStateOut)
 	case s.State == safety.Running && gating:
 		s.Level, s.Message = Warn, fmt.Sprintf("running: expert unsure (spread %.3g > gate.max_spread %.3g), holding",
 			math.Float64frombits(l.gatedSpread.Load()), l.cfg.Gate.MaxSpread)

@@ -205,7 +205,7 @@ type Telemetry struct {
 	WriteErrors atomic.Uint64 // WriteCommand errors
 	Refused     atomic.Uint64 // commands the driver's full queue refused (robot.ErrBusy): the filter went back
 	HoldTicks   atomic.Uint64 // ticks in which the robot was held or decelerated while running
-	Gated       atomic.Uint64 // chunks not executed because their spread exceeded gate.max_spread
+	Gated       atomic.Uint64 // chunks not executed because their spread exceeded gate.max_spread, or their state gate.max_state_out
 
 	TickPeriod   *Histogram // s between consecutive tick starts
 	TickJitter   *Histogram // s a tick started after its deadline
@@ -221,7 +221,8 @@ type Telemetry struct {
 	SeamAcc  *Histogram // rad/s^2
 	SeamJerk *Histogram // rad/s^3
 
-	Spread *Histogram // the spread of each chunk that reported one (normalized units; Config.Gate)
+	Spread   *Histogram // the spread of each chunk that reported one (normalized units; Config.Gate)
+	StateOut *Histogram // how far beyond the training data's range the state of each chunk that lay outside it was (sd; chunk.Chunk.StateOut)
 }
 
 func newTelemetry(strategy chunk.Strategy) *Telemetry {
@@ -231,7 +232,7 @@ func newTelemetry(strategy chunk.Strategy) *Telemetry {
 		Delay: NewHistogram(), QueueDepth: NewHistogram(),
 		Strategy: strategy,
 		SeamJump: NewHistogram(), SeamVel: NewHistogram(), SeamAcc: NewHistogram(), SeamJerk: NewHistogram(),
-		Spread: NewHistogram(),
+		Spread: NewHistogram(), StateOut: NewHistogram(),
 	}
 }
 
@@ -290,6 +291,7 @@ type Histograms struct {
 	SeamAcc      HistogramSnapshot `json:"seam_acceleration_rad_s2"`
 	SeamJerk     HistogramSnapshot `json:"seam_jerk_rad_s3"`
 	Spread       HistogramSnapshot `json:"spread"`
+	StateOut     HistogramSnapshot `json:"state_out"`
 }
 
 // Clamps counts the safety filter's clamps per kind (safety.Kind); JSON names them.

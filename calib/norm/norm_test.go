@@ -367,3 +367,29 @@ func BenchmarkAccumulatorAdd(b *testing.B) {
 		}
 	}
 }
+
+// TestOutside: the distance beyond [Min, Max] in standard deviations, the farthest dimension,
+// zero within the range (and on its bounds), NaN infinitely far.
+func TestOutside(t *testing.T) {
+	s := &Stats{Mean: []float64{0, 10}, Std: []float64{1, 0.5}, Q01: []float64{-1, 9}, Q99: []float64{1, 11}, Min: []float64{-2, 8}, Max: []float64{2, 12}}
+	for _, c := range []struct {
+		x   []float64
+		sd  float64
+		dim int
+	}{
+		{[]float64{0, 10}, 0, -1},
+		{[]float64{2, 8}, 0, -1},
+		{[]float64{3, 10}, 1, 0},
+		{[]float64{-2.5, 7}, 2, 1},
+		{[]float64{-5, 12.5}, 3, 0},
+		{[]float64{0, math.NaN()}, math.Inf(1), 1},
+	} {
+		sd, dim := s.Outside(c.x)
+		if dim != c.dim || math.Abs(sd-c.sd) > 1e-5*max(1, c.sd) && !(math.IsInf(c.sd, 1) && math.IsInf(sd, 1)) {
+			t.Errorf("Outside(%v) = %g, %d; want %g, %d", c.x, sd, dim, c.sd, c.dim)
+		}
+	}
+	if a := testing.AllocsPerRun(100, func() { s.Outside([]float64{3, 10}) }); a != 0 {
+		t.Errorf("%v allocations", a)
+	}
+}

@@ -122,6 +122,28 @@ func (s *Stats) mustRows(n int) {
 	}
 }
 
+// Outside returns how far one row x lies beyond the range the statistics were taken over: the
+// largest distance of a value below Min or above Max, in units of that dimension's Std (+ Eps),
+// and its dimension; 0 and -1 when every value lies within. It is a check of an input against
+// the data a model saw (an out-of-distribution signal), not a normalization. len(x) must be
+// Dim(); it allocates nothing. A NaN value is infinitely far outside.
+func (s *Stats) Outside(x []float64) (sd float64, dim int) {
+	if len(x) != s.Dim() {
+		panic(fmt.Sprintf("norm: %d values for a row of dimension %d", len(x), s.Dim()))
+	}
+	dim = -1
+	for i, v := range x {
+		d := max(s.Min[i]-v, v-s.Max[i]) / (s.Std[i] + Eps)
+		if math.IsNaN(v) {
+			d = math.Inf(1)
+		}
+		if d > sd {
+			sd, dim = d, i
+		}
+	}
+	return sd, dim
+}
+
 // Normalize maps x in place from data space to normalized space. len(x) must be a multiple of
 // Dim(): one row, or a row-major block such as an H x D action chunk. It allocates nothing.
 func (s *Stats) Normalize(x []float64, m Mode) { normalize(s, x, m) }

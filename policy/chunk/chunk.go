@@ -12,14 +12,19 @@ import (
 // expert's own uncertainty about the chunk, as its Inferer reports it (policy.Expert: the spread
 // of several samples from the same observation, in normalized units); 0 when not measured.
 // Averaged is how many of those samples the chunk is the mean of (policy.Expert.SetAverage);
-// 0 when it is one sample.
+// 0 when it is one sample. StateOut is how far the observed state the chunk was sampled from
+// lay beyond the range of the expert's training data, in standard deviations of the feature
+// StateOutAt (policy.Expert with normalization statistics: norm.Stats.Outside); 0 when within
+// or not measured, and StateOutAt then means nothing.
 type Chunk struct {
-	Start    int64
-	H, D     int
-	Frozen   int
-	Data     []float64
-	Spread   float64
-	Averaged int
+	Start      int64
+	H, D       int
+	Frozen     int
+	Data       []float64
+	Spread     float64
+	Averaged   int
+	StateOut   float64
+	StateOutAt int
 }
 
 // Row returns row i, aliasing c.Data.
