@@ -55,12 +55,17 @@ type taskResult struct {
 	// With the policy's loop.gate.samples set: EpisodeSpread is the distribution over episodes
 	// of each episode's largest chunk spread, Gated the chunks the gate held (loop.gate.max_spread)
 	// and GatedEpisodes the episodes in which it held at least one.
-	EpisodeSpread *spreadQuantiles `json:"episode_max_spread,omitempty"`
-	Gated         uint64           `json:"gated_chunks,omitempty"`
-	GatedEpisodes int              `json:"gated_episodes,omitempty"`
+	// With loop.gate.max_state_out set: EpisodeStateOut is the distribution over episodes of
+	// how far each episode's state lay at most beyond the training data's range (standard
+	// deviations; 0: within), and Gated and GatedEpisodes count its holds too.
+	EpisodeSpread   *spreadQuantiles `json:"episode_max_spread,omitempty"`
+	EpisodeStateOut *spreadQuantiles `json:"episode_max_state_out,omitempty"`
+	Gated           uint64           `json:"gated_chunks,omitempty"`
+	GatedEpisodes   int              `json:"gated_episodes,omitempty"`
 }
 
-// spreadQuantiles summarize the episodes' largest chunk spreads (normalized units).
+// spreadQuantiles summarize a value's largest per episode over the episodes (chunk spreads in
+// normalized units, or states' distances outside the training data in standard deviations).
 type spreadQuantiles struct {
 	Min float64 `json:"min"`
 	P10 float64 `json:"p10"`
@@ -190,7 +195,13 @@ func printReport(w io.Writer, r *evalReport) {
 			extra = fmt.Sprintf(", mean tracked %.1f%%", 100*t.Tracked)
 		}
 		if q := t.EpisodeSpread; q != nil {
-			extra += fmt.Sprintf("; episode max spread p10 %.3g p50 %.3g p90 %.3g max %.3g, gate held %d chunks in %d episodes", q.P10, q.P50, q.P90, q.Max, t.Gated, t.GatedEpisodes)
+			extra += fmt.Sprintf("; episode max spread p10 %.3g p50 %.3g p90 %.3g max %.3g", q.P10, q.P50, q.P90, q.Max)
+		}
+		if q := t.EpisodeStateOut; q != nil {
+			extra += fmt.Sprintf("; episode max state outside p10 %.3g p50 %.3g p90 %.3g max %.3g sd", q.P10, q.P50, q.P90, q.Max)
+		}
+		if t.EpisodeSpread != nil || t.EpisodeStateOut != nil {
+			extra += fmt.Sprintf(", gate held %d chunks in %d episodes", t.Gated, t.GatedEpisodes)
 		}
 		fmt.Fprintf(w, "  %-8s %3d/%-3d success %5.1f%%  final distance %.1f mm%s\n", t.Task, t.Successes, t.Episodes, 100*t.Success, 1000*t.Distance, extra)
 	}
@@ -375,7 +386,7 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 	sampler := lp.file.Sampler.Sampler()
 	res := &taskResult{Task: tk.Name(), Episodes: o.episodes}
 	var dist, tracked float64
-	var maxSpread []float64
+	var maxSpread, maxOut []float64
 	for i := range o.episodes {
 		seed := o.seed + uint64(i)
 		env, err := runner.Start(tk, seed)
@@ -395,7 +406,7 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 			if ctx.Err() != nil {
 				// Interrupted: report the episodes that finished.
 				res.Episodes = i
-				res.finish(dist, tracked, maxSpread)
+				res.finish(dist, tracked, maxSpread, maxOut)
 				return res, ctx.Err()
 			}
 			return nil, fmt.Errorf("eval: %s seed %d: %w", tk.Name(), seed, err)
@@ -411,8 +422,13 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		}
 		dist += meta.Distance
 		tracked += meta.Tracked
-		if lp.file.Loop.Gate.Samples > 0 {
-			maxSpread = append(maxSpread, snap.Hist.Spread.Max)
+		if g := lp.file.Loop.Gate; g.Samples > 0 || g.MaxStateOut > 0 {
+			if g.Samples > 0 {
+				maxSpread = append(maxSpread, snap.Hist.Spread.Max)
+			}
+			if g.MaxStateOut > 0 {
+				maxOut = append(maxOut, snap.Hist.StateOut.Max)
+			}
 			res.Gated += snap.Counters.Gated
 			if snap.Counters.Gated > 0 {
 				res.GatedEpisodes++
@@ -424,21 +440,17 @@ func evalTask(ctx context.Context, lp *loadedPolicy, tf *TaskFile, o evalOptions
 		}
 		tick()
 	}
-	res.finish(dist, tracked, maxSpread)
+	res.finish(dist, tracked, maxSpread, maxOut)
 	return res, nil
 }
 
 // finish computes the rates from the sums over the result's episodes, and the quantiles of
-// their largest spreads (none: no spread was measured).
-func (r *taskResult) finish(dist, tracked float64, maxSpread []float64) {
+// their largest spreads and states outside (none: not measured).
+func (r *taskResult) finish(dist, tracked float64, maxSpread, maxOut []float64) {
 	if r.Episodes == 0 {
 		return
 	}
-	if n := len(maxSpread); n > 0 {
-		slices.Sort(maxSpread)
-		at := func(q float64) float64 { return maxSpread[min(int(q*float64(n)), n-1)] }
-		r.EpisodeSpread = &spreadQuantiles{Min: maxSpread[0], P10: at(0.1), P50: at(0.5), P90: at(0.9), Max: maxSpread[n-1]}
-	}
+	r.EpisodeSpread, r.EpisodeStateOut = episodeQuantiles(maxSpread), episodeQuantiles(maxOut)
 	r.Success = float64(r.Successes) / float64(r.Episodes)
 	r.Distance = dist / float64(r.Episodes)
 	if r.Task == "track" {
@@ -463,6 +475,17 @@ func runEpisode(ctx context.Context, env *episode.Env, inf policy.Inferer, cfg p
 	snap := loop.Snapshot()
 	agg.add(snap)
 	return env.Meta(), snap, nil
+}
+
+// episodeQuantiles summarizes per-episode values v (sorting them); nil when there are none.
+func episodeQuantiles(v []float64) *spreadQuantiles {
+	n := len(v)
+	if n == 0 {
+		return nil
+	}
+	slices.Sort(v)
+	at := func(q float64) float64 { return v[min(int(q*float64(n)), n-1)] }
+	return &spreadQuantiles{Min: v[0], P10: at(0.1), P50: at(0.5), P90: at(0.9), Max: v[n-1]}
 }
 
 // commandLine is the command as run: its path and the flags given.
