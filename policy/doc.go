@@ -140,7 +140,12 @@
 // set, a chunk above it is not executed: the loop drops the plan and decelerates to a stop on
 // the ordinary hold path (within every limit), counts it (Counters.Gated), says so in the
 // snapshot's message, and keeps asking; the next chunk within the threshold moves the robot
-// again. docs/ood-gate.md has what the signal separates and its false-hold rate.
+// again. The spread cannot flag a state the expert never saw and is confidently wrong about (a
+// robot pose outside its demonstrations): for that the Expert also reports how far the observed
+// state lay beyond the range of the checkpoint's training data, in standard deviations of each
+// feature (chunk.Chunk.StateOut, from the normalization statistics' min and max; Telemetry
+// StateOut), and gate.max_state_out holds on it the same way, naming the joint farthest out.
+// docs/ood-gate.md has what each signal separates and their false-hold rates.
 //
 // # Goroutines and memory
 //
