@@ -22,6 +22,7 @@ import (
 	"github.com/flowact/flowact/configs"
 	"github.com/flowact/flowact/fleet"
 	"github.com/flowact/flowact/policy"
+	"github.com/flowact/flowact/policy/chunk"
 	"github.com/flowact/flowact/policy/safety"
 	"github.com/flowact/flowact/robot"
 	"github.com/flowact/flowact/sim"
@@ -683,3 +684,50 @@ func BenchmarkRolloutInstall(b *testing.B) {
 		}
 	}
 }
+
+// TestSwapInfererStateOut: the rollout's inferer measures the state outside the training data
+// when its running model does (the shipped checkpoint has the statistics), and a model
+// installed under a policy with loop.gate.max_state_out must too.
+func TestSwapInfererStateOut(t *testing.T) {
+	pf, err := loadPolicyFile(DefaultPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf.Loop.Gate.MaxStateOut = 0.5
+	lp, err := loadPolicy(pf, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lp.Close()
+	ex, err := lp.expert(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &swapInferer{link: &fleetLink{lp: lp}, seed: 1}
+	sw.cur.Store(&inferEntry{inf: ex})
+	defer sw.close()
+	if !sw.MeasuresStateOut() {
+		t.Fatal("the shipped checkpoint's expert does not measure the state outside")
+	}
+	ck := t.TempDir()
+	sub, _ := fs.Sub(configs.FS, "checkpoints/"+DefaultCheckpoint)
+	if err := os.CopyFS(ck, sub); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Install(ck, nil); err != nil {
+		t.Fatalf("install the shipped checkpoint under gate.max_state_out: %v", err)
+	}
+	if !sw.MeasuresStateOut() {
+		t.Error("the installed model does not measure the state outside")
+	}
+	installed := sw.cur.Swap(&inferEntry{inf: inferStub{}})
+	installed.lp.Close()
+	if sw.MeasuresStateOut() {
+		t.Error("an inferer without statistics measures the state outside")
+	}
+}
+
+type inferStub struct{}
+
+func (inferStub) Shape() (int, int)                         { return 1, 1 }
+func (inferStub) Infer(*chunk.Chunk, *policy.Request) error { return nil }
