@@ -656,23 +656,7 @@ func BenchmarkRolloutInstall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lp, err := loadPolicy(pf, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer lp.Close()
-	ck := b.TempDir()
-	sub, _ := fs.Sub(configs.FS, "checkpoints/"+DefaultCheckpoint)
-	if err := os.CopyFS(ck, sub); err != nil {
-		b.Fatal(err)
-	}
-	ex, err := lp.expert(1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sw := &swapInferer{link: &fleetLink{lp: lp}, seed: 1}
-	sw.cur.Store(&inferEntry{inf: ex})
-	defer sw.close()
+	sw, ck := shippedSwap(b, pf)
 	b.ReportAllocs()
 	for b.Loop() {
 		prev := sw.cur.Load()
@@ -694,25 +678,9 @@ func TestSwapInfererStateOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	pf.Loop.Gate.MaxStateOut = 0.5
-	lp, err := loadPolicy(pf, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lp.Close()
-	ex, err := lp.expert(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sw := &swapInferer{link: &fleetLink{lp: lp}, seed: 1}
-	sw.cur.Store(&inferEntry{inf: ex})
-	defer sw.close()
+	sw, ck := shippedSwap(t, pf)
 	if !sw.MeasuresStateOut() {
 		t.Fatal("the shipped checkpoint's expert does not measure the state outside")
-	}
-	ck := t.TempDir()
-	sub, _ := fs.Sub(configs.FS, "checkpoints/"+DefaultCheckpoint)
-	if err := os.CopyFS(ck, sub); err != nil {
-		t.Fatal(err)
 	}
 	if err := sw.Install(ck, nil); err != nil {
 		t.Fatalf("install the shipped checkpoint under gate.max_state_out: %v", err)
@@ -731,3 +699,27 @@ type inferStub struct{}
 
 func (inferStub) Shape() (int, int)                         { return 1, 1 }
 func (inferStub) Infer(*chunk.Chunk, *policy.Request) error { return nil }
+
+// shippedSwap returns the rollout's swapping inferer running the shipped checkpoint under the
+// policy pf, and a copy of that checkpoint's directory to install; both go with tb.
+func shippedSwap(tb testing.TB, pf *PolicyFile) (*swapInferer, string) {
+	tb.Helper()
+	lp, err := loadPolicy(pf, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(lp.Close)
+	ck := tb.TempDir()
+	sub, _ := fs.Sub(configs.FS, "checkpoints/"+DefaultCheckpoint)
+	if err := os.CopyFS(ck, sub); err != nil {
+		tb.Fatal(err)
+	}
+	ex, err := lp.expert(1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sw := &swapInferer{link: &fleetLink{lp: lp}, seed: 1}
+	sw.cur.Store(&inferEntry{inf: ex})
+	tb.Cleanup(sw.close)
+	return sw, ck
+}
