@@ -89,7 +89,7 @@ type GateConfig struct {
 	// normalization statistics' min and max): a chunk sampled from a state farther out is not
 	// executed, as with MaxSpread. It catches what the spread cannot, a pose the expert never
 	// saw, about which its samples agree while they are wrong. 0 means off; it needs an Inferer
-	// that measures it (Expert with normalization statistics), and no Samples.
+	// that measures it (Expert with normalization statistics), not Samples.
 	MaxStateOut float64 `yaml:"max_state_out"`
 }
 
