@@ -917,7 +917,7 @@ func (l *Loop) arrive(r result, k int64, now time.Time, accept bool) {
 	if c.Spread > 0 {
 		t.Spread.Record(c.Spread)
 	}
-	if c.StateOut > 0 && c.StateOut <= math.MaxFloat64 { // not a NaN state's infinity: JSON has none
+	if c.StateOut > 0 {
 		t.StateOut.Record(c.StateOut)
 	}
 	unsure := l.cfg.Gate.MaxSpread > 0 && !(c.Spread <= l.cfg.Gate.MaxSpread)

@@ -184,7 +184,8 @@ func TestConfigValidate(t *testing.T) {
 }
 
 // TestHistogram: quantiles within 0.78% of the exact ones on spread-out data (log-uniform over
-// nine decades, as latencies and jerks are), exact N, Sum, Min and Max, the zero bucket, Merge
+// nine decades, as latencies and jerks are), exact N, Sum, Min and Max (NaN and ±Inf not
+// recorded), the zero bucket, Merge
 // equal to recording everything in one, and a Record that allocates nothing.
 func TestHistogram(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
@@ -203,6 +204,8 @@ func TestHistogram(t *testing.T) {
 		}
 	}
 	h.Record(math.NaN())
+	h.Record(math.Inf(1))
+	h.Record(math.Inf(-1))
 	slices.Sort(vals)
 	s := h.Snapshot()
 	if s.N != 20000 || s.Min != vals[0] || s.Max != vals[len(vals)-1] || math.Abs(s.Sum-sum) > 1e-9*sum {

@@ -65,9 +65,10 @@ func bucketMid(i int) float64 {
 	return math.Ldexp(1+(float64(sub)+0.5)/SubBuckets, e)
 }
 
-// Record adds one value. NaN is ignored.
+// Record adds one value. NaN and ±Inf are ignored: a snapshot is encoded as JSON, which has
+// neither.
 func (h *Histogram) Record(v float64) {
-	if v != v {
+	if v != v || math.IsInf(v, 0) {
 		return
 	}
 	h.counts[bucket(v)].Add(1)

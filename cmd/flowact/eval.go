@@ -58,15 +58,15 @@ type taskResult struct {
 	// With loop.gate.max_state_out set: EpisodeStateOut is the distribution over episodes of
 	// how far each episode's state lay at most beyond the training data's range (standard
 	// deviations; 0: within), and Gated and GatedEpisodes count its holds too.
-	EpisodeSpread   *spreadQuantiles `json:"episode_max_spread,omitempty"`
-	EpisodeStateOut *spreadQuantiles `json:"episode_max_state_out,omitempty"`
+	EpisodeSpread   *episodeMaxima `json:"episode_max_spread,omitempty"`
+	EpisodeStateOut *episodeMaxima `json:"episode_max_state_out,omitempty"`
 	Gated           uint64           `json:"gated_chunks,omitempty"`
 	GatedEpisodes   int              `json:"gated_episodes,omitempty"`
 }
 
-// spreadQuantiles summarize a value's largest per episode over the episodes (chunk spreads in
+// episodeMaxima summarize a value's largest per episode over the episodes (chunk spreads in
 // normalized units, or states' distances outside the training data in standard deviations).
-type spreadQuantiles struct {
+type episodeMaxima struct {
 	Min float64 `json:"min"`
 	P10 float64 `json:"p10"`
 	P50 float64 `json:"p50"`
@@ -478,14 +478,14 @@ func runEpisode(ctx context.Context, env *episode.Env, inf policy.Inferer, cfg p
 }
 
 // episodeQuantiles summarizes per-episode values v (sorting them); nil when there are none.
-func episodeQuantiles(v []float64) *spreadQuantiles {
+func episodeQuantiles(v []float64) *episodeMaxima {
 	n := len(v)
 	if n == 0 {
 		return nil
 	}
 	slices.Sort(v)
 	at := func(q float64) float64 { return v[min(int(q*float64(n)), n-1)] }
-	return &spreadQuantiles{Min: v[0], P10: at(0.1), P50: at(0.5), P90: at(0.9), Max: v[n-1]}
+	return &episodeMaxima{Min: v[0], P10: at(0.1), P50: at(0.5), P90: at(0.9), Max: v[n-1]}
 }
 
 // commandLine is the command as run: its path and the flags given.

@@ -542,11 +542,11 @@ func TestFaultsOverROS(t *testing.T) {
 		// Or the old connection is gone before the new instance first looks for other
 		// publishers (a run beside two busy loops: the new instance's command connection
 		// registered 0.3 s after the old one was told to shut down, and had waited for
-		// nothing): it hears nothing. Then the old connection must have unregistered before the
-		// new one registered its own, or the two command streams overlapped. The two log lines
-		// are written after the master's replies, so the old one's may trail the master by a
-		// little: 100 ms of slack, where an instance that did not wait for a braking one would
-		// register hundreds of milliseconds before it is gone.
+		// nothing): it hears nothing, and starts from the measured motion. Then the old one must
+		// have unregistered its command connection, as the master told the new one. That the
+		// new one registers its own only once the master has no other (it waits while one
+		// brakes) is robot/ros's TestCommandTopicBusy; the two processes' log times are shown,
+		// not compared (each line is written when its process gets a core).
 		const cc = `connection=/flowact_command as="command connection"`
 		gone, okGone := logTime(logLine(old.Output(), `msg="ros: unregistered"`, cc))
 		ours, okOurs := logTime(logLine(r.run.Output(), `msg="ros: registered"`, cc))
@@ -558,10 +558,10 @@ func TestFaultsOverROS(t *testing.T) {
 		case strings.Contains(alone, "reference=false"):
 			t.Logf("the new instance heard no command before the old connection went (%s): it started from the measured motion", alone)
 		case waited == "":
-			if !okGone || !okOurs || ours.Before(gone.Add(-100*time.Millisecond)) {
-				t.Errorf("the new instance did not wait, yet the old command connection was not gone before the new one registered (gone %v, registered %v); old output:\n%s\nnew output:\n%s", gone, ours, old.Output(), r.run.Output())
+			if !okGone || !okOurs {
+				t.Errorf("the new instance did not wait, yet the old command connection did not unregister or the new one did not register (%v, %v); old output:\n%s\nnew output:\n%s", okGone, okOurs, old.Output(), r.run.Output())
 			} else {
-				t.Logf("the old command connection was gone before the new instance looked (%v before it registered its own): it started from the measured motion", ours.Sub(gone))
+				t.Logf("the old command connection was gone before the new instance looked (logged %v before the new one's registration): it started from the measured motion", ours.Sub(gone))
 			}
 		default:
 			t.Errorf("the new instance heard the robot's reference but did not start from it; its output:\n%s", r.run.Output())

@@ -289,16 +289,12 @@ func (s *swapInferer) Install(dir string, _ *fleet.BundleManifest) error {
 			return fmt.Errorf("loop.average: %w", err)
 		}
 	}
-	if s.link.lp.file.Loop.Gate.MaxStateOut > 0 && !inf.MeasuresStateOut() {
-		lp.Close()
-		return fmt.Errorf("loop.gate.max_state_out: the checkpoint has no statistics of its training data's states")
-	}
 	s.cur.Store(&inferEntry{inf: inf, lp: lp})
 	return nil
 }
 
-// MeasuresStateOut implements policy.StateOutMeter for the running model; Install refuses a
-// model that does not measure it when the policy's loop.gate.max_state_out needs it.
+// MeasuresStateOut implements policy.StateOutMeter for the running model (every checkpoint's
+// expert measures it: a checkpoint always has its normalization statistics).
 func (s *swapInferer) MeasuresStateOut() bool {
 	so, ok := s.cur.Load().inf.(policy.StateOutMeter)
 	return ok && so.MeasuresStateOut()

@@ -670,8 +670,8 @@ func BenchmarkRolloutInstall(b *testing.B) {
 }
 
 // TestSwapInfererStateOut: the rollout's inferer measures the state outside the training data
-// when its running model does (the shipped checkpoint has the statistics), and a model
-// installed under a policy with loop.gate.max_state_out must too.
+// when its running model does (the shipped checkpoint has the statistics), before and after a
+// model is installed under a policy with loop.gate.max_state_out, and not when it does not.
 func TestSwapInfererStateOut(t *testing.T) {
 	pf, err := loadPolicyFile(DefaultPolicy)
 	if err != nil {
