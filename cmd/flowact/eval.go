@@ -60,8 +60,8 @@ type taskResult struct {
 	// deviations; 0: within), and Gated and GatedEpisodes count its holds too.
 	EpisodeSpread   *episodeMaxima `json:"episode_max_spread,omitempty"`
 	EpisodeStateOut *episodeMaxima `json:"episode_max_state_out,omitempty"`
-	Gated           uint64           `json:"gated_chunks,omitempty"`
-	GatedEpisodes   int              `json:"gated_episodes,omitempty"`
+	Gated           uint64         `json:"gated_chunks,omitempty"`
+	GatedEpisodes   int            `json:"gated_episodes,omitempty"`
 }
 
 // episodeMaxima summarize a value's largest per episode over the episodes (chunk spreads in
